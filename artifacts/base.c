@@ -1,0 +1,416 @@
+/*
+ * base.c - errors, allocation, buffers, atomic files (see base.h).
+ *
+ * The last error is thread-local so that library code can be called from
+ * several threads (concurrent tests) without mixing messages. The allocation
+ * counter used by fault injection is a plain global: fault tests are
+ * single-threaded by design.
+ */
+#include "artifacts/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LG_ERRMSG_MAX 1024
+
+static _Thread_local char err_msg[LG_ERRMSG_MAX];
+static _Thread_local int err_code;
+
+int lg_error_set(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+    va_end(ap);
+    err_code = code;
+    return code;
+}
+
+int lg_error_wrap(const char *fmt, ...)
+{
+    char prefix[LG_ERRMSG_MAX / 2];
+    char old[LG_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, err_msg, sizeof(old));
+    snprintf(err_msg, sizeof(err_msg), "%s: %.*s", prefix, (int)(sizeof(err_msg) / 2 - 3), old);
+    return err_code ? err_code : LG_EINTERNAL;
+}
+
+const char *lg_error_msg(void) { return err_msg; }
+int lg_error_code(void) { return err_code; }
+void lg_error_clear(void) { err_msg[0] = '\0'; err_code = 0; }
+
+int lg_exit_code(int err)
+{
+    switch (err) {
+    case LG_OK: return 0;
+    case LG_ECHECK: case LG_EDIVERGED: return 1;
+    case LG_EINPUT: case LG_ENOTFOUND: return 2;
+    default: return err > 0 ? 0 : 3;
+    }
+}
+
+/* ---- allocation ---------------------------------------------------------- */
+
+static long alloc_countdown = -1;
+
+static int alloc_should_fail(void)
+{
+    if (alloc_countdown < 0)
+        return 0;
+    if (alloc_countdown == 0) {
+        alloc_countdown = -1;
+        return 1;
+    }
+    alloc_countdown--;
+    return 0;
+}
+
+void lg_alloc_fail_after(long n) { alloc_countdown = n; }
+
+void *lg_malloc(size_t n)
+{
+    void *p = alloc_should_fail() ? NULL : malloc(n ? n : 1);
+    if (!p)
+        lg_error_set(LG_ENOMEM, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *lg_calloc(size_t count, size_t size)
+{
+    void *p;
+    if (size && count > SIZE_MAX / size) {
+        lg_error_set(LG_ENOMEM, "allocation overflow (%zu x %zu)", count, size);
+        return NULL;
+    }
+    p = alloc_should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        lg_error_set(LG_ENOMEM, "out of memory (%zu x %zu bytes)", count, size);
+    return p;
+}
+
+void *lg_realloc(void *old, size_t n)
+{
+    void *p = alloc_should_fail() ? NULL : realloc(old, n ? n : 1);
+    if (!p)
+        lg_error_set(LG_ENOMEM, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+char *lg_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *p = lg_malloc(len + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *lg_strdup(const char *s) { return lg_strndup(s, SIZE_MAX); }
+
+void lg_free(void *p) { free(p); }
+
+/* ---- buffers --------------------------------------------------------------- */
+
+void lg_buf_init(lg_buf *b, size_t max)
+{
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+int lg_buf_grow(lg_buf *b, size_t extra)
+{
+    size_t need, cap;
+    char *p;
+    if (extra > SIZE_MAX - b->len - 1)
+        return lg_error_set(LG_ENOMEM, "buffer overflow");
+    need = b->len + extra + 1;
+    if (b->max && need - 1 > b->max)
+        return lg_error_set(LG_EINPUT, "input larger than the limit of %zu bytes", b->max);
+    if (need <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    p = lg_realloc(b->ptr, cap);
+    if (!p)
+        return LG_ENOMEM;
+    b->ptr = p;
+    b->cap = cap;
+    return 0;
+}
+
+int lg_buf_put(lg_buf *b, const void *data, size_t n)
+{
+    int err;
+    if ((err = lg_buf_grow(b, n)) < 0)
+        return err;
+    if (n)
+        memcpy(b->ptr + b->len, data, n);
+    b->len += n;
+    b->ptr[b->len] = '\0';
+    return 0;
+}
+
+int lg_buf_puts(lg_buf *b, const char *s) { return lg_buf_put(b, s, strlen(s)); }
+
+int lg_buf_vprintf(lg_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    int n, err;
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return lg_error_set(LG_EINTERNAL, "format error");
+    if ((err = lg_buf_grow(b, (size_t)n)) < 0)
+        return err;
+    vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int lg_buf_printf(lg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int err;
+    va_start(ap, fmt);
+    err = lg_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+void lg_buf_clear(lg_buf *b)
+{
+    b->len = 0;
+    if (b->ptr)
+        b->ptr[0] = '\0';
+}
+
+void lg_buf_release(lg_buf *b)
+{
+    if (!b)
+        return;
+    lg_free(b->ptr);
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+}
+
+char *lg_buf_detach(lg_buf *b)
+{
+    char *p;
+    if (!b->ptr && lg_buf_grow(b, 0) < 0)
+        return NULL;
+    p = b->ptr;
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+int lg_file_read(const char *path, size_t max, lg_buf *out)
+{
+    char chunk[65536];
+    size_t total = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int err = 0;
+    if (fd < 0)
+        return lg_error_set(errno == ENOENT ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            err = lg_error_set(LG_EIO, "%s: read: %s", path, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        total += (size_t)n;
+        if (max && total > max) {
+            err = lg_error_set(LG_EINPUT, "%s: larger than the limit of %zu bytes", path, max);
+            break;
+        }
+        if ((err = lg_buf_put(out, chunk, (size_t)n)) < 0)
+            break;
+    }
+    close(fd);
+    if (!err && !out->ptr)
+        err = lg_buf_grow(out, 0);
+    return err;
+}
+
+int lg_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return lg_error_set(LG_EIO, "%s: open directory: %s", dir, strerror(errno));
+    if (fsync(fd) < 0 && errno != EINVAL) {
+        int e = errno;
+        close(fd);
+        return lg_error_set(LG_EIO, "%s: fsync: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+int lg_file_write_atomic(const char *path, const void *data, size_t len)
+{
+    lg_buf tmp = LG_BUF_INIT;
+    char *dircopy = NULL;
+    const char *p = data;
+    int fd = -1, err;
+
+    if ((err = lg_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid())) < 0)
+        goto out;
+    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err = lg_error_set(errno == EACCES || errno == EROFS ? LG_EIO : LG_EIO, "%s: %s", tmp.ptr, strerror(errno));
+        goto out;
+    }
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            err = lg_error_set(LG_EIO, "%s: write: %s", tmp.ptr, strerror(errno));
+            goto out;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fsync(fd) < 0) {
+        err = lg_error_set(LG_EIO, "%s: fsync: %s", tmp.ptr, strerror(errno));
+        goto out;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        err = lg_error_set(LG_EIO, "%s: close: %s", tmp.ptr, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp.ptr, path) < 0) {
+        err = lg_error_set(LG_EIO, "%s: rename: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!(dircopy = lg_strdup(path))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    err = lg_fsync_dir(dirname(dircopy));
+out:
+    if (fd >= 0)
+        close(fd);
+    if (err < 0 && tmp.ptr)
+        unlink(tmp.ptr);
+    lg_buf_release(&tmp);
+    lg_free(dircopy);
+    return err;
+}
+
+int lg_mkdir_p(const char *path, mode_t mode)
+{
+    char *copy = lg_strdup(path);
+    char *s;
+    int err = 0;
+    if (!copy)
+        return LG_ENOMEM;
+    for (s = copy + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+                err = lg_error_set(LG_EIO, "%s: mkdir: %s", copy, strerror(errno));
+                break;
+            }
+            *s = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    if (!err && !lg_is_dir(path))
+        err = lg_error_set(LG_EIO, "%s: not a directory", path);
+    lg_free(copy);
+    return err;
+}
+
+int lg_path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+int lg_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int lg_path_join(lg_buf *out, const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    lg_buf_clear(out);
+    if (la && a[la - 1] == '/')
+        return lg_buf_printf(out, "%s%s", a, b);
+    return lg_buf_printf(out, "%s/%s", a, b);
+}
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+int lg_parse_double(const char *s, double *out)
+{
+    char *end;
+    double v;
+    if (!s || !*s)
+        return lg_error_set(LG_EINPUT, "empty number");
+    errno = 0;
+    v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(v))
+        return lg_error_set(LG_EINPUT, "'%s' is not a finite number", s);
+    *out = v;
+    return 0;
+}
+
+int lg_parse_long(const char *s, long *out)
+{
+    char *end;
+    long v;
+    if (!s || !*s)
+        return lg_error_set(LG_EINPUT, "empty integer");
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (*end || errno == ERANGE)
+        return lg_error_set(LG_EINPUT, "'%s' is not an integer", s);
+    *out = v;
+    return 0;
+}
+
+double lg_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void lg_utc_iso8601(char *buf, size_t n)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

@@ -1,0 +1,36 @@
+/*
+ * cli.h - what the command files share: the command signatures, error
+ * printing and the stdout check (STYLE.md 1-2). Only the CLI prints.
+ */
+#ifndef LG_CLI_H
+#define LG_CLI_H
+
+#include "artifacts/base.h"
+#include "ledger/opts.h"
+
+/* Each command: argv[0] is the command name; returns the process exit code. */
+typedef int (*lg_cmd_fn)(int argc, char **argv);
+
+int cmd_init(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_query(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_reindex(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+
+/* Print "ledger CMD: <last error>" to stderr and return the exit code for err. */
+int cli_fail(const char *cmd, int err);
+/* Flush stdout; on failure (full disk, closed pipe) print an error and return 3. */
+int cli_finish(const char *cmd, int rc);
+/* True when stderr is a terminal (progress is shown only then). */
+int cli_progress_enabled(void);
+
+#endif
