@@ -1,0 +1,764 @@
+/*
+ * study.c - parse, validate and expand study specs (see study.h).
+ *
+ * Validation is strict by design: a typo in a key would otherwise silently
+ * fall back to a default and produce evidence for a different experiment than
+ * the one the spec's author meant. Every key is looked up in a table; every
+ * error names the file and the JSON path.
+ *
+ * Grid expansion: conditions are the cartesian product of the grid's value
+ * lists, in spec order with the last key varying fastest. The condition id
+ * lists the grid keys and values ("arch=topk,k=4"), so ids are stable as long
+ * as the grid is.
+ */
+#include "engine/study.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+/* ---- architectures --------------------------------------------------------- */
+
+static const char *const arch_names[] = {"relu", "topk", "batchtopk", "jumprelu", "matryoshka"};
+
+const char *lg_arch_name(lg_arch_id a)
+{
+    return (unsigned)a < sizeof(arch_names) / sizeof(arch_names[0]) ? arch_names[a] : "?";
+}
+
+int lg_arch_parse(const char *s, lg_arch_id *out)
+{
+    size_t i;
+    for (i = 0; i < sizeof(arch_names) / sizeof(arch_names[0]); i++)
+        if (strcmp(s, arch_names[i]) == 0) {
+            *out = (lg_arch_id)i;
+            return 0;
+        }
+    return LG_EINPUT;
+}
+
+/* ---- parameter table ------------------------------------------------------- */
+
+typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES } ptype;
+
+typedef struct {
+    const char *name;
+    const char *section; /* "sae" or "train" */
+    ptype type;
+    size_t off;
+    double min, max;     /* inclusive bounds for numbers */
+} pdef;
+
+#define OFF(f) offsetof(lg_cond_params, f)
+static const pdef params[] = {
+    {"arch", "sae", P_ARCH, OFF(arch), 0, 0},
+    {"d_sae", "sae", P_INT, OFF(d_sae), 1, 1 << 20},
+    {"k", "sae", P_INT, OFF(k), 1, 1 << 20},
+    {"l1_coeff", "sae", P_DOUBLE, OFF(l1_coeff), 0, 1e6},
+    {"l0_coeff", "sae", P_DOUBLE, OFF(l0_coeff), 0, 1e6},
+    {"jumprelu_threshold", "sae", P_DOUBLE, OFF(jumprelu_threshold), 1e-12, 1e6},
+    {"jumprelu_bandwidth", "sae", P_DOUBLE, OFF(jumprelu_bandwidth), 1e-12, 1e6},
+    {"prefixes", "sae", P_PREFIXES, OFF(prefixes), 1, 1 << 20},
+    {"steps", "train", P_INT, OFF(steps), 0, 1e9},
+    {"batch", "train", P_INT, OFF(batch), 1, 1 << 20},
+    {"lr", "train", P_DOUBLE, OFF(lr), 0, 10},
+    {"warmup_steps", "train", P_INT, OFF(warmup_steps), 0, 1e9},
+    {"decay_frac", "train", P_DOUBLE, OFF(decay_frac), 0, 1},
+    {"grad_clip", "train", P_DOUBLE, OFF(grad_clip), 0, 1e9},
+    {"beta1", "train", P_DOUBLE, OFF(beta1), 0, 0.999999},
+    {"beta2", "train", P_DOUBLE, OFF(beta2), 0, 0.999999999},
+    {"eps", "train", P_DOUBLE, OFF(eps), 1e-30, 1},
+    {"b_dec_init", "train", P_BDEC, OFF(b_dec_init), 0, 0},
+    {"aux_k", "train", P_INT, OFF(aux_k), 0, 1 << 20},
+    {"aux_coeff", "train", P_DOUBLE, OFF(aux_coeff), 0, 1e6},
+    {"dead_after", "train", P_INT, OFF(dead_after), 1, 2e9},
+};
+#undef OFF
+#define N_PARAMS (sizeof(params) / sizeof(params[0]))
+
+static const char *const bdec_names[] = {"mean", "median", "zero"};
+
+static const pdef *param_find(const char *name)
+{
+    size_t i;
+    for (i = 0; i < N_PARAMS; i++)
+        if (strcmp(params[i].name, name) == 0)
+            return &params[i];
+    return NULL;
+}
+
+static void params_default(lg_cond_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->arch = LG_ARCH_TOPK;
+    p->d_sae = 0; /* required */
+    p->k = 32;
+    p->l1_coeff = 1e-3;
+    p->l0_coeff = 1e-3;
+    p->jumprelu_threshold = 1e-3;
+    p->jumprelu_bandwidth = 1e-3;
+    p->steps = 1000;
+    p->batch = 256;
+    p->lr = 3e-4;
+    p->warmup_steps = 50;
+    p->decay_frac = 0.2;
+    p->grad_clip = 1.0;
+    p->beta1 = 0.9;
+    p->beta2 = 0.999;
+    p->eps = 1e-8;
+    p->b_dec_init = 0;
+    p->aux_k = -1; /* -1: min(512, d_sae / 2) */
+    p->aux_coeff = 1.0 / 32.0;
+    p->dead_after = 100000;
+}
+
+/* Set one parameter from a JSON value; `where` is the JSON path for errors. */
+static int param_set(const char *file, const char *where, const pdef *d, const cJSON *v, lg_cond_params *p)
+{
+    char *base = (char *)p + d->off;
+    switch (d->type) {
+    case P_INT: {
+        double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        if (!cJSON_IsNumber(v) || x != floor(x) || x < d->min || x > d->max)
+            return lg_error_set(LG_EINPUT, "%s: %s: must be an integer in [%g, %g]", file, where, d->min, d->max);
+        *(int *)base = (int)x;
+        return 0;
+    }
+    case P_DOUBLE: {
+        double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        if (!cJSON_IsNumber(v) || !isfinite(x) || x < d->min || x > d->max)
+            return lg_error_set(LG_EINPUT, "%s: %s: must be a number in [%g, %g]", file, where, d->min, d->max);
+        *(double *)base = x;
+        return 0;
+    }
+    case P_ARCH:
+        if (!cJSON_IsString(v) || lg_arch_parse(v->valuestring, (lg_arch_id *)base) < 0)
+            return lg_error_set(LG_EINPUT, "%s: %s: must be one of relu, topk, batchtopk, jumprelu, matryoshka", file, where);
+        return 0;
+    case P_BDEC: {
+        size_t i;
+        if (cJSON_IsString(v))
+            for (i = 0; i < 3; i++)
+                if (strcmp(v->valuestring, bdec_names[i]) == 0) {
+                    *(int *)base = (int)i;
+                    return 0;
+                }
+        return lg_error_set(LG_EINPUT, "%s: %s: must be \"mean\", \"median\" or \"zero\"", file, where);
+    }
+    case P_PREFIXES: {
+        const cJSON *e;
+        int n = 0, prev = 0;
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > LG_MAX_PREFIXES)
+            return lg_error_set(LG_EINPUT, "%s: %s: must be an array of 1 to %d increasing integers", file, where, LG_MAX_PREFIXES);
+        cJSON_ArrayForEach(e, v) {
+            if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble <= prev ||
+                e->valuedouble > d->max)
+                return lg_error_set(LG_EINPUT, "%s: %s[%d]: prefixes must be increasing positive integers", file, where, n);
+            prev = (int)e->valuedouble;
+            p->prefixes[n++] = prev;
+        }
+        p->n_prefixes = n;
+        return 0;
+    }
+    }
+    return lg_error_set(LG_EINTERNAL, "bad parameter type");
+}
+
+/* ---- small JSON helpers ---------------------------------------------------- */
+
+typedef struct {
+    const char *file;
+} ctx;
+
+/* Every key of `obj` must be in `allowed` (NULL-terminated). */
+static int check_keys(const char *file, const char *where, const cJSON *obj, const char *const *allowed)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj) {
+        const char *const *a;
+        for (a = allowed; *a; a++)
+            if (strcmp(*a, it->string) == 0)
+                break;
+        if (!*a)
+            return lg_error_set(LG_EINPUT, "%s: %s%s%s: unknown key", file, where, *where ? "." : "", it->string);
+    }
+    return 0;
+}
+
+static int get_object(const char *file, const cJSON *parent, const char *key, const char *where, int required, const cJSON **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(parent, key);
+    *out = NULL;
+    if (!v) {
+        if (required)
+            return lg_error_set(LG_EINPUT, "%s: %s: required key missing", file, where);
+        return 0;
+    }
+    if (!cJSON_IsObject(v))
+        return lg_error_set(LG_EINPUT, "%s: %s: must be an object", file, where);
+    *out = v;
+    return 0;
+}
+
+static int get_number(const char *file, const cJSON *obj, const char *key, const char *where, double min, double max,
+                      int integer, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v)
+        return 0; /* keep default */
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max ||
+        (integer && v->valuedouble != floor(v->valuedouble)))
+        return lg_error_set(LG_EINPUT, "%s: %s: must be %s in [%g, %g]", file, where, integer ? "an integer" : "a number",
+                            min, max);
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int get_string(const char *file, const cJSON *obj, const char *key, const char *where, int required, char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) {
+        if (required)
+            return lg_error_set(LG_EINPUT, "%s: %s: required key missing", file, where);
+        return 0;
+    }
+    if (!cJSON_IsString(v) || !*v->valuestring)
+        return lg_error_set(LG_EINPUT, "%s: %s: must be a non-empty string", file, where);
+    if (strlen(v->valuestring) > 4096)
+        return lg_error_set(LG_EINPUT, "%s: %s: longer than 4096 characters", file, where);
+    lg_free(*out);
+    *out = lg_strdup(v->valuestring);
+    return *out ? 0 : LG_ENOMEM;
+}
+
+static int valid_name(const char *s)
+{
+    if (!*s || strlen(s) > 100)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+              *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+/* ---- sections -------------------------------------------------------------- */
+
+static int parse_data(const char *file, const cJSON *data, lg_study *s)
+{
+    static const char *const keys[] = {"source", "path", "tensor", "synthetic", "eval_fraction", "split_seed", NULL};
+    static const char *const skeys[] = {"d", "n_features", "n_samples", "active_mean", "zipf_exponent",
+                                        "magnitude_mean", "magnitude_std", "noise_std", "seed", NULL};
+    const cJSON *syn = NULL;
+    double x;
+    int err;
+
+    if ((err = check_keys(file, "data", data, keys)) < 0)
+        return err;
+    if ((err = get_string(file, data, "source", "data.source", 1, &s->data_source)) < 0)
+        return err;
+    s->eval_fraction = 0.1;
+    if ((err = get_number(file, data, "eval_fraction", "data.eval_fraction", 0.001, 0.9, 0, &s->eval_fraction)) < 0)
+        return err;
+    x = 0;
+    if ((err = get_number(file, data, "split_seed", "data.split_seed", 0, 9007199254740991.0, 1, &x)) < 0)
+        return err;
+    s->split_seed = (uint64_t)x;
+
+    if (strcmp(s->data_source, "file") == 0) {
+        char *rel = NULL, *dircopy = NULL;
+        lg_buf full = LG_BUF_INIT;
+        if (cJSON_GetObjectItemCaseSensitive(data, "synthetic"))
+            return lg_error_set(LG_EINPUT, "%s: data.synthetic: not allowed with source \"file\"", file);
+        if ((err = get_string(file, data, "path", "data.path", 1, &rel)) < 0)
+            return err;
+        if ((err = get_string(file, data, "tensor", "data.tensor", 0, &s->data_tensor)) < 0) {
+            lg_free(rel);
+            return err;
+        }
+        if (rel[0] == '/') {
+            s->data_path = rel;
+            return 0;
+        }
+        if (!(dircopy = lg_strdup(file))) {
+            lg_free(rel);
+            return LG_ENOMEM;
+        }
+        err = lg_path_join(&full, dirname(dircopy), rel);
+        lg_free(dircopy);
+        lg_free(rel);
+        if (err < 0) {
+            lg_buf_release(&full);
+            return err;
+        }
+        s->data_path = lg_buf_detach(&full);
+        return s->data_path ? 0 : LG_ENOMEM;
+    }
+    if (strcmp(s->data_source, "synthetic") != 0)
+        return lg_error_set(LG_EINPUT, "%s: data.source: must be \"synthetic\" or \"file\"", file);
+    if (cJSON_GetObjectItemCaseSensitive(data, "path") || cJSON_GetObjectItemCaseSensitive(data, "tensor"))
+        return lg_error_set(LG_EINPUT, "%s: data.path: not allowed with source \"synthetic\"", file);
+    if ((err = get_object(file, data, "synthetic", "data.synthetic", 1, &syn)) < 0)
+        return err;
+    if ((err = check_keys(file, "data.synthetic", syn, skeys)) < 0)
+        return err;
+    {
+        lg_study_synth *y = &s->synth;
+        double d = 64, nf = 256, ns = 20000, seed = 0;
+        y->active_mean = 4;
+        y->zipf_exponent = 0;
+        y->magnitude_mean = 1.0;
+        y->magnitude_std = 0.25;
+        y->noise_std = 0.0;
+        if ((err = get_number(file, syn, "d", "data.synthetic.d", 1, 65536, 1, &d)) < 0 ||
+            (err = get_number(file, syn, "n_features", "data.synthetic.n_features", 1, 1 << 22, 1, &nf)) < 0 ||
+            (err = get_number(file, syn, "n_samples", "data.synthetic.n_samples", 2, 1e9, 1, &ns)) < 0 ||
+            (err = get_number(file, syn, "active_mean", "data.synthetic.active_mean", 0.01, 1e6, 0, &y->active_mean)) < 0 ||
+            (err = get_number(file, syn, "zipf_exponent", "data.synthetic.zipf_exponent", 0, 10, 0, &y->zipf_exponent)) < 0 ||
+            (err = get_number(file, syn, "magnitude_mean", "data.synthetic.magnitude_mean", 0, 1e6, 0, &y->magnitude_mean)) < 0 ||
+            (err = get_number(file, syn, "magnitude_std", "data.synthetic.magnitude_std", 0, 1e6, 0, &y->magnitude_std)) < 0 ||
+            (err = get_number(file, syn, "noise_std", "data.synthetic.noise_std", 0, 1e6, 0, &y->noise_std)) < 0 ||
+            (err = get_number(file, syn, "seed", "data.synthetic.seed", 0, 9007199254740991.0, 1, &seed)) < 0)
+            return err;
+        if (d * ns > 4e9)
+            return lg_error_set(LG_EINPUT, "%s: data.synthetic: d x n_samples over 4e9 values", file);
+        if (y->active_mean > nf)
+            return lg_error_set(LG_EINPUT, "%s: data.synthetic.active_mean: larger than n_features", file);
+        y->d = (int)d;
+        y->n_features = (int)nf;
+        y->n_samples = (int64_t)ns;
+        y->seed = (uint64_t)seed;
+    }
+    return 0;
+}
+
+/* Apply every key of a "sae" or "train" section to p. */
+static int apply_section(const char *file, const char *section, const cJSON *obj, lg_cond_params *p)
+{
+    const cJSON *it;
+    char where[160];
+    int err;
+    cJSON_ArrayForEach(it, obj) {
+        const pdef *d = param_find(it->string);
+        snprintf(where, sizeof where, "%s.%s", section, it->string);
+        if (!d || strcmp(d->section, section) != 0)
+            return lg_error_set(LG_EINPUT, "%s: %s: unknown key", file, where);
+        if ((err = param_set(file, where, d, it, p)) < 0)
+            return err;
+    }
+    return 0;
+}
+
+static int param_to_json(const lg_cond_params *p, cJSON *obj)
+{
+    size_t i;
+    for (i = 0; i < N_PARAMS; i++) {
+        const pdef *d = &params[i];
+        const char *base = (const char *)p + d->off;
+        cJSON *v = NULL;
+        switch (d->type) {
+        case P_INT: v = cJSON_CreateNumber(*(const int *)base); break;
+        case P_DOUBLE: v = cJSON_CreateNumber(*(const double *)base); break;
+        case P_ARCH: v = cJSON_CreateString(lg_arch_name(p->arch)); break;
+        case P_BDEC: v = cJSON_CreateString(bdec_names[p->b_dec_init]); break;
+        case P_PREFIXES:
+            if (p->arch != LG_ARCH_MATRYOSHKA)
+                continue;
+            v = cJSON_CreateIntArray(p->prefixes, p->n_prefixes);
+            break;
+        }
+        if (!v || !cJSON_AddItemToObject(obj, d->name, v)) {
+            cJSON_Delete(v);
+            return lg_error_set(LG_ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
+/* Final per-condition validation and derived defaults. */
+static int finish_condition(const char *file, lg_condition *c, int d_in)
+{
+    lg_cond_params *p = &c->p;
+    if (p->d_sae <= 0)
+        return lg_error_set(LG_EINPUT, "%s: sae.d_sae: required (in \"sae\" or \"grid\")", file);
+    if (p->arch != LG_ARCH_RELU && p->arch != LG_ARCH_JUMPRELU && p->k > p->d_sae)
+        return lg_error_set(LG_EINPUT, "%s: condition %s: k = %d exceeds d_sae = %d", file, c->id, p->k, p->d_sae);
+    if (p->arch == LG_ARCH_MATRYOSHKA) {
+        if (p->n_prefixes == 0) {
+            /* default nested sizes: d_sae/8, d_sae/4, d_sae/2, d_sae */
+            int n = 0, m;
+            for (m = p->d_sae / 8; m < p->d_sae; m *= 2)
+                if (m >= 1)
+                    p->prefixes[n++] = m;
+            p->prefixes[n++] = p->d_sae;
+            p->n_prefixes = n;
+        }
+        if (p->prefixes[p->n_prefixes - 1] != p->d_sae)
+            return lg_error_set(LG_EINPUT, "%s: condition %s: the last of sae.prefixes must equal d_sae (%d)", file,
+                                c->id, p->d_sae);
+    }
+    if (p->aux_k < 0)
+        p->aux_k = p->d_sae / 2 < 512 ? p->d_sae / 2 : 512;
+    if (p->aux_k > p->d_sae)
+        return lg_error_set(LG_EINPUT, "%s: condition %s: aux_k = %d exceeds d_sae", file, c->id, p->aux_k);
+    if (p->warmup_steps > p->steps && p->steps > 0)
+        p->warmup_steps = p->steps;
+    (void)d_in;
+    if (!(c->params_json = cJSON_CreateObject()) || param_to_json(p, c->params_json) < 0 ||
+        !cJSON_AddStringToObject(c->params_json, "control", c->control_random ? "random" : "trained"))
+        return lg_error_set(LG_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Format a grid value for a condition id. */
+static void format_value(const cJSON *v, char *buf, size_t n)
+{
+    if (cJSON_IsString(v))
+        snprintf(buf, n, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v))
+        snprintf(buf, n, "%.10g", v->valuedouble);
+    else if (cJSON_IsArray(v)) {
+        const cJSON *e;
+        size_t len = 0;
+        buf[0] = '\0';
+        cJSON_ArrayForEach(e, v) {
+            if (len + 1 < n)
+                len += (size_t)snprintf(buf + len, n - len, "%s%.10g", len ? "-" : "", e->valuedouble);
+        }
+    } else
+        snprintf(buf, n, "?");
+}
+
+static int expand_grid(const char *file, const cJSON *grid, const lg_cond_params *base, lg_study *s)
+{
+    const cJSON *keys[32];
+    int sizes[32], idx[32], nkeys = 0, total = 1, c, i, err;
+    const cJSON *it;
+
+    if (grid) {
+        cJSON_ArrayForEach(it, grid) {
+            const pdef *d = param_find(it->string);
+            int n;
+            if (!d)
+                return lg_error_set(LG_EINPUT, "%s: grid.%s: unknown key", file, it->string);
+            if (nkeys == 32)
+                return lg_error_set(LG_EINPUT, "%s: grid: more than 32 keys", file);
+            if (!cJSON_IsArray(it) || (n = cJSON_GetArraySize(it)) < 1)
+                return lg_error_set(LG_EINPUT, "%s: grid.%s: must be a non-empty array of values", file, it->string);
+            if (total > LG_MAX_CONDITIONS / n)
+                return lg_error_set(LG_EINPUT, "%s: grid: more than %d conditions", file, LG_MAX_CONDITIONS);
+            total *= n;
+            keys[nkeys] = it;
+            sizes[nkeys++] = n;
+        }
+    }
+    s->conds = lg_calloc((size_t)total * (s->random_control ? 2 : 1), sizeof(lg_condition));
+    if (!s->conds)
+        return LG_ENOMEM;
+    memset(idx, 0, sizeof idx);
+    for (c = 0; c < total; c++) {
+        lg_condition *cd = &s->conds[c];
+        size_t len = 0;
+        cd->p = *base;
+        cd->id[0] = '\0';
+        for (i = 0; i < nkeys; i++) {
+            const cJSON *v = cJSON_GetArrayItem(keys[i], idx[i]);
+            char where[160], val[64];
+            snprintf(where, sizeof where, "grid.%s[%d]", keys[i]->string, idx[i]);
+            if ((err = param_set(file, where, param_find(keys[i]->string), v, &cd->p)) < 0)
+                return err;
+            format_value(v, val, sizeof val);
+            len += (size_t)snprintf(cd->id + len, len < sizeof cd->id ? sizeof cd->id - len : 0, "%s%s=%s",
+                                    i ? "," : "", keys[i]->string, val);
+            if (len >= sizeof(cd->id) - 20)
+                return lg_error_set(LG_EINPUT, "%s: grid: condition id too long", file);
+        }
+        if (nkeys == 0)
+            snprintf(cd->id, sizeof cd->id, "default");
+        /* advance the odometer, last key fastest */
+        for (i = nkeys - 1; i >= 0; i--) {
+            if (++idx[i] < sizes[i])
+                break;
+            idx[i] = 0;
+        }
+    }
+    s->n_conds = total;
+    for (c = 0; c < total; c++) {
+        int j;
+        for (j = 0; j < c; j++)
+            if (strcmp(s->conds[j].id, s->conds[c].id) == 0)
+                return lg_error_set(LG_EINPUT, "%s: grid: two conditions are both \"%s\" (repeated values?)", file,
+                                    s->conds[c].id);
+        if ((err = finish_condition(file, &s->conds[c], 0)) < 0)
+            return err;
+    }
+    if (s->random_control) {
+        for (c = 0; c < total; c++) {
+            lg_condition *r = &s->conds[total + c];
+            r->p = s->conds[c].p;
+            r->control_random = 1;
+            r->trained_twin = c;
+            char twin_id[sizeof r->id];
+            memcpy(twin_id, s->conds[c].id, sizeof twin_id);
+            snprintf(r->id, sizeof r->id, "%.100s,control=random", twin_id);
+            if ((err = finish_condition(file, r, 0)) < 0)
+                return err;
+        }
+        s->n_conds = 2 * total;
+    }
+    return 0;
+}
+
+/* ---- entry points ---------------------------------------------------------- */
+
+static void digest_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int n = 0, i;
+    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+    for (i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+int lg_study_parse(const char *path, const char *text, size_t len, lg_study **out)
+{
+    static const char *const top_keys[] = {"format", "name", "description", "data", "train", "sae", "grid",
+                                           "seeds", "controls", "metrics", NULL};
+    static const char *const ctl_keys[] = {"random_init", NULL};
+    static const char *const met_keys[] = {"shared_threshold", "hungarian", "dense_threshold", "hungarian_max", NULL};
+    lg_study *s = NULL;
+    const cJSON *root, *data, *train, *sae, *grid, *seeds, *ctl, *met, *v;
+    lg_cond_params base;
+    double fmt = 1, x;
+    int err = 0;
+
+    *out = NULL;
+    if (!(s = lg_calloc(1, sizeof(*s))))
+        return LG_ENOMEM;
+    if (!(s->path = lg_strdup(path))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    digest_hex(text, len, s->spec_digest);
+    s->json = cJSON_ParseWithLength(text, len);
+    if (!s->json) {
+        const char *at = cJSON_GetErrorPtr();
+        int line = 1, col = 1;
+        const char *p;
+        if (at && at >= text && at <= text + len)
+            for (p = text; p < at; p++) {
+                if (*p == '\n') {
+                    line++;
+                    col = 1;
+                } else
+                    col++;
+            }
+        err = lg_error_set(LG_EINPUT, "%s:%d:%d: malformed JSON", path, line, col);
+        goto out;
+    }
+    root = s->json;
+    if (!cJSON_IsObject(root)) {
+        err = lg_error_set(LG_EINPUT, "%s: the study must be a JSON object", path);
+        goto out;
+    }
+    if ((err = check_keys(path, "", root, top_keys)) < 0)
+        goto out;
+    if ((err = get_number(path, root, "format", "format", 1, 1, 1, &fmt)) < 0)
+        goto out;
+    if ((err = get_string(path, root, "name", "name", 1, &s->name)) < 0 ||
+        (err = get_string(path, root, "description", "description", 0, &s->description)) < 0)
+        goto out;
+    if (!valid_name(s->name)) {
+        err = lg_error_set(LG_EINPUT, "%s: name: use 1-100 characters of [A-Za-z0-9._-]", path);
+        goto out;
+    }
+    if ((err = get_object(path, root, "data", "data", 1, &data)) < 0 || (err = parse_data(path, data, s)) < 0)
+        goto out;
+
+    params_default(&base);
+    if ((err = get_object(path, root, "sae", "sae", 0, &sae)) < 0 ||
+        (sae && (err = apply_section(path, "sae", sae, &base)) < 0))
+        goto out;
+    if ((err = get_object(path, root, "train", "train", 0, &train)) < 0 ||
+        (train && (err = apply_section(path, "train", train, &base)) < 0))
+        goto out;
+
+    seeds = cJSON_GetObjectItemCaseSensitive(root, "seeds");
+    if (!seeds) {
+        err = lg_error_set(LG_EINPUT, "%s: seeds: required key missing", path);
+        goto out;
+    }
+    if (!cJSON_IsArray(seeds) || cJSON_GetArraySize(seeds) < 1 || cJSON_GetArraySize(seeds) > LG_MAX_SEEDS) {
+        err = lg_error_set(LG_EINPUT, "%s: seeds: must be an array of 1 to %d integers", path, LG_MAX_SEEDS);
+        goto out;
+    }
+    cJSON_ArrayForEach(v, seeds) {
+        int j;
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble) ||
+            v->valuedouble > 9007199254740991.0) {
+            err = lg_error_set(LG_EINPUT, "%s: seeds[%d]: must be a non-negative integer", path, s->n_seeds);
+            goto out;
+        }
+        for (j = 0; j < s->n_seeds; j++)
+            if (s->seeds[j] == (uint64_t)v->valuedouble) {
+                err = lg_error_set(LG_EINPUT, "%s: seeds[%d]: repeated seed %.0f", path, s->n_seeds, v->valuedouble);
+                goto out;
+            }
+        s->seeds[s->n_seeds++] = (uint64_t)v->valuedouble;
+    }
+
+    s->random_control = 1;
+    if ((err = get_object(path, root, "controls", "controls", 0, &ctl)) < 0)
+        goto out;
+    if (ctl) {
+        if ((err = check_keys(path, "controls", ctl, ctl_keys)) < 0)
+            goto out;
+        v = cJSON_GetObjectItemCaseSensitive(ctl, "random_init");
+        if (v && !cJSON_IsBool(v)) {
+            err = lg_error_set(LG_EINPUT, "%s: controls.random_init: must be true or false", path);
+            goto out;
+        }
+        if (v)
+            s->random_control = cJSON_IsTrue(v);
+    }
+
+    s->shared_threshold = 0.7;
+    s->dense_threshold = 0.1;
+    s->hungarian = 1;
+    s->hungarian_max = 4096;
+    if ((err = get_object(path, root, "metrics", "metrics", 0, &met)) < 0)
+        goto out;
+    if (met) {
+        if ((err = check_keys(path, "metrics", met, met_keys)) < 0 ||
+            (err = get_number(path, met, "shared_threshold", "metrics.shared_threshold", -1, 1, 0, &s->shared_threshold)) < 0 ||
+            (err = get_number(path, met, "dense_threshold", "metrics.dense_threshold", 0, 1, 0, &s->dense_threshold)) < 0)
+            goto out;
+        x = s->hungarian_max;
+        if ((err = get_number(path, met, "hungarian_max", "metrics.hungarian_max", 1, 16384, 1, &x)) < 0)
+            goto out;
+        s->hungarian_max = (int)x;
+        v = cJSON_GetObjectItemCaseSensitive(met, "hungarian");
+        if (v && !cJSON_IsBool(v)) {
+            err = lg_error_set(LG_EINPUT, "%s: metrics.hungarian: must be true or false", path);
+            goto out;
+        }
+        if (v)
+            s->hungarian = cJSON_IsTrue(v);
+    }
+    if (s->random_control && s->n_seeds < 2) {
+        /* cross-seed metrics need pairs; a single seed is still a valid (degenerate) study */
+    }
+    if ((err = get_object(path, root, "grid", "grid", 0, &grid)) < 0 || (err = expand_grid(path, grid, &base, s)) < 0)
+        goto out;
+out:
+    if (err < 0) {
+        lg_study_free(s);
+        return err;
+    }
+    *out = s;
+    return 0;
+}
+
+int lg_study_load(const char *path, lg_study **out)
+{
+    lg_buf text = LG_BUF_INIT;
+    int err;
+    *out = NULL;
+    if ((err = lg_file_read(path, 16u << 20, &text)) < 0) {
+        lg_buf_release(&text);
+        return err;
+    }
+    err = lg_study_parse(path, text.ptr, text.len, out);
+    lg_buf_release(&text);
+    return err;
+}
+
+void lg_study_free(lg_study *s)
+{
+    int i;
+    if (!s)
+        return;
+    for (i = 0; i < s->n_conds; i++)
+        cJSON_Delete(s->conds[i].params_json);
+    lg_free(s->conds);
+    lg_free(s->path);
+    lg_free(s->name);
+    lg_free(s->description);
+    lg_free(s->data_source);
+    lg_free(s->data_path);
+    lg_free(s->data_tensor);
+    cJSON_Delete(s->json);
+    lg_free(s);
+}
+
+int lg_study_n_cells(const lg_study *s) { return s->n_conds * s->n_seeds; }
+
+int lg_study_plan_text(const lg_study *s, lg_buf *out)
+{
+    int i, err = 0;
+    int trained = s->random_control ? s->n_conds / 2 : s->n_conds;
+    long long train_samples = 0;
+    if ((err = lg_buf_printf(out, "study %s (%s)\nspec sha256 %s\n", s->name, s->path, s->spec_digest)) < 0)
+        return err;
+    if (strcmp(s->data_source, "synthetic") == 0)
+        err = lg_buf_printf(out, "data: synthetic d=%d n_features=%d n_samples=%lld active_mean=%g seed=%llu, eval %.0f%%\n",
+                            s->synth.d, s->synth.n_features, (long long)s->synth.n_samples, s->synth.active_mean,
+                            (unsigned long long)s->synth.seed, 100 * s->eval_fraction);
+    else
+        err = lg_buf_printf(out, "data: file %s%s%s, eval %.0f%%\n", s->data_path, s->data_tensor ? " tensor " : "",
+                            s->data_tensor ? s->data_tensor : "", 100 * s->eval_fraction);
+    if (err < 0)
+        return err;
+    if ((err = lg_buf_printf(out, "seeds:")) < 0)
+        return err;
+    for (i = 0; i < s->n_seeds; i++)
+        if ((err = lg_buf_printf(out, " %llu", (unsigned long long)s->seeds[i])) < 0)
+            return err;
+    if ((err = lg_buf_printf(out, "\nconditions: %d trained%s\n", trained, s->random_control ? " + their random-init twins" : "")) < 0)
+        return err;
+    for (i = 0; i < s->n_conds; i++) {
+        const lg_cond_params *p = &s->conds[i].p;
+        if (!s->conds[i].control_random)
+            train_samples += (long long)p->steps * p->batch * s->n_seeds;
+        if ((err = lg_buf_printf(out, "  %-40s %s d_sae=%d k=%d steps=%d batch=%d lr=%g%s\n", s->conds[i].id,
+                                 lg_arch_name(p->arch), p->d_sae, p->k, s->conds[i].control_random ? 0 : p->steps,
+                                 p->batch, p->lr, s->conds[i].control_random ? " (untrained)" : "")) < 0)
+            return err;
+    }
+    return lg_buf_printf(out, "cells: %d (%d conditions x %d seeds), %lld training samples in all, %d seed pairs per condition\n",
+                         lg_study_n_cells(s), s->n_conds, s->n_seeds, train_samples, s->n_seeds * (s->n_seeds - 1) / 2);
+}
+
+cJSON *lg_study_plan_json(const lg_study *s)
+{
+    cJSON *root = cJSON_CreateObject(), *conds, *cells;
+    int i, j;
+    if (!root)
+        return NULL;
+    cJSON_AddStringToObject(root, "study", s->name);
+    cJSON_AddStringToObject(root, "spec_sha256", s->spec_digest);
+    conds = cJSON_AddArrayToObject(root, "conditions");
+    cells = cJSON_AddArrayToObject(root, "cells");
+    if (!conds || !cells) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    for (i = 0; i < s->n_conds; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "id", s->conds[i].id);
+        cJSON_AddItemToObject(c, "params", cJSON_Duplicate(s->conds[i].params_json, 1));
+        cJSON_AddItemToArray(conds, c);
+        for (j = 0; j < s->n_seeds; j++) {
+            cJSON *cell = cJSON_CreateObject();
+            cJSON_AddStringToObject(cell, "condition", s->conds[i].id);
+            cJSON_AddNumberToObject(cell, "seed", (double)s->seeds[j]);
+            cJSON_AddBoolToObject(cell, "train", !s->conds[i].control_random);
+            cJSON_AddItemToArray(cells, cell);
+        }
+    }
+    return root;
+}

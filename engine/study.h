@@ -1,0 +1,137 @@
+/*
+ * study.h - study specs (JSON) and their plans.
+ *
+ * A study names a data source, a grid of conditions over architecture and
+ * hyperparameters, a list of seeds and the controls. The plan expands it into
+ * cells: every condition x seed is trained; with the random-init control on,
+ * every condition also gets a "control=random" twin whose cells are the
+ * untrained SAEs of the same shape and seeds.
+ *
+ * Spec format (version 1), every key optional unless marked:
+ *
+ *   {
+ *     "format": 1,
+ *     "name": "small-topk",                       required, [A-Za-z0-9._-]+
+ *     "description": "...",
+ *     "data": {                                   required
+ *       "source": "synthetic" | "file",           required
+ *       "path": "acts.npy", "tensor": "acts",     file source (path relative to the spec)
+ *       "synthetic": { "d", "n_features", "n_samples", "active_mean", "zipf_exponent",
+ *                      "magnitude_mean", "magnitude_std", "noise_std", "seed" },
+ *       "eval_fraction": 0.1, "split_seed": 0
+ *     },
+ *     "train": { "steps", "batch", "lr", "warmup_steps", "decay_frac", "grad_clip",
+ *                "beta1", "beta2", "eps", "b_dec_init": "mean"|"median"|"zero",
+ *                "aux_k", "aux_coeff", "dead_after" },         defaults for every condition
+ *     "sae": { "arch", "d_sae", "k", "l1_coeff", "l0_coeff", "jumprelu_threshold",
+ *              "jumprelu_bandwidth", "prefixes": [..] },          defaults for every condition
+ *     "grid": { KEY: [values...], ... },          cartesian product over any sae/train key
+ *     "seeds": [1, 2, 3],                         required, distinct non-negative integers
+ *     "controls": { "random_init": true },
+ *     "metrics": { "shared_threshold": 0.7, "hungarian": true, "dense_threshold": 0.1,
+ *                  "hungarian_max": 4096 }
+ *   }
+ *
+ * Errors name the file and the JSON path: "study.json: grid.k[1]: must be an integer >= 1".
+ */
+#ifndef LG_STUDY_H
+#define LG_STUDY_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "artifacts/base.h"
+
+#define LG_MAX_PREFIXES 8
+#define LG_MAX_SEEDS 256
+#define LG_MAX_CONDITIONS 1024
+
+typedef enum { LG_ARCH_RELU, LG_ARCH_TOPK, LG_ARCH_BATCHTOPK, LG_ARCH_JUMPRELU, LG_ARCH_MATRYOSHKA } lg_arch_id;
+
+const char *lg_arch_name(lg_arch_id a);
+int lg_arch_parse(const char *s, lg_arch_id *out);
+
+/* Every hyperparameter a condition can set. */
+typedef struct {
+    lg_arch_id arch;
+    int d_sae;
+    int k;
+    double l1_coeff;
+    double l0_coeff;
+    double jumprelu_threshold;
+    double jumprelu_bandwidth;
+    int prefixes[LG_MAX_PREFIXES];
+    int n_prefixes;
+    /* training */
+    int steps;
+    int batch;
+    double lr;
+    int warmup_steps;
+    double decay_frac;
+    double grad_clip;
+    double beta1, beta2, eps;
+    int b_dec_init; /* 0 mean, 1 geometric median, 2 zero */
+    int aux_k;
+    double aux_coeff;
+    int dead_after;
+} lg_cond_params;
+
+typedef struct {
+    char id[128];         /* "arch=topk,k=4" (grid keys in spec order) [+ ",control=random"] */
+    int control_random;   /* 1 for the random-init twin */
+    int trained_twin;     /* for a random condition: index of its trained condition */
+    lg_cond_params p;
+    cJSON *params_json;   /* owned: every param + "control" */
+} lg_condition;
+
+typedef struct {
+    int d;
+    int n_features;
+    int64_t n_samples;
+    double active_mean;
+    double zipf_exponent;
+    double magnitude_mean, magnitude_std;
+    double noise_std;
+    uint64_t seed;
+} lg_study_synth;
+
+typedef struct {
+    char *path;           /* as written in the spec file, and the owning spec file */
+    char *name;
+    char *description;
+    char *data_source;    /* "synthetic" | "file" */
+    char *data_path;      /* resolved against the spec's directory */
+    char *data_tensor;    /* or NULL */
+    lg_study_synth synth;
+    double eval_fraction;
+    uint64_t split_seed;
+    uint64_t seeds[LG_MAX_SEEDS];
+    int n_seeds;
+    int random_control;
+    double shared_threshold;
+    double dense_threshold;
+    int hungarian;
+    int hungarian_max;
+    lg_condition *conds;  /* trained conditions first, then random twins */
+    int n_conds;
+    char spec_digest[65]; /* SHA-256 of the spec file bytes */
+    cJSON *json;          /* the parsed spec (owned) */
+} lg_study;
+
+/* Parse and validate a study file; expands the grid into conditions.
+ * On error returns LG_EINPUT (or LG_ENOTFOUND / LG_EIO) with the message naming file and place. */
+int lg_study_load(const char *path, lg_study **out);
+/* Same from a buffer; `path` is used in messages and to resolve relative data paths. */
+int lg_study_parse(const char *path, const char *text, size_t len, lg_study **out);
+void lg_study_free(lg_study *s);
+
+/* Number of cells: every condition x every seed. */
+int lg_study_n_cells(const lg_study *s);
+
+/* Human-readable plan (for `ledger run --dry-run`), appended to a cJSON-free text buffer. */
+int lg_study_plan_text(const lg_study *s, lg_buf *out);
+/* The plan as JSON (caller frees with cJSON_Delete). */
+cJSON *lg_study_plan_json(const lg_study *s);
+
+#endif

@@ -1,0 +1,88 @@
+/* test_study.c - study spec parsing, validation errors naming the key, grid expansion. */
+#include "artifacts/base.h"
+#include "engine/study.h"
+#include "tests/unit/check.h"
+
+static const char *good =
+    "{ \"format\": 1, \"name\": \"t\", \"data\": {\"source\": \"synthetic\", \"synthetic\": {\"d\": 16, "
+    "\"n_features\": 32, \"n_samples\": 1000, \"seed\": 3}},\n"
+    "  \"sae\": {\"arch\": \"topk\", \"d_sae\": 64}, \"train\": {\"steps\": 10, \"batch\": 32},\n"
+    "  \"grid\": {\"k\": [4, 8], \"lr\": [0.001, 0.0003]}, \"seeds\": [1, 2, 3] }";
+
+static int parse_err(const char *text, const char *want)
+{
+    lg_study *s = NULL;
+    int rc = lg_study_parse("spec.json", text, strlen(text), &s);
+    lg_study_free(s);
+    if (rc != LG_EINPUT || !strstr(lg_error_msg(), want)) {
+        fprintf(stderr, "  wanted error containing '%s', got rc=%d '%s'\n", want, rc, lg_error_msg());
+        return 0;
+    }
+    return 1;
+}
+
+static void test_good(void)
+{
+    lg_study *s = NULL;
+    lg_buf plan = LG_BUF_INIT;
+    CHECK_OK(lg_study_parse("spec.json", good, strlen(good), &s));
+    if (!s)
+        return;
+    CHECK(s->n_conds == 8);
+    CHECK(strcmp(s->conds[0].id, "k=4,lr=0.001") == 0);
+    CHECK(strcmp(s->conds[1].id, "k=4,lr=0.0003") == 0);
+    CHECK(strcmp(s->conds[3].id, "k=8,lr=0.0003") == 0);
+    CHECK(s->conds[3].p.k == 8 && s->conds[3].p.lr == 0.0003 && s->conds[3].p.d_sae == 64);
+    CHECK(s->conds[4].control_random && s->conds[4].trained_twin == 0);
+    CHECK(strcmp(s->conds[4].id, "k=4,lr=0.001,control=random") == 0);
+    CHECK(lg_study_n_cells(s) == 24);
+    CHECK(strlen(s->spec_digest) == 64);
+    CHECK_OK(lg_study_plan_text(s, &plan));
+    CHECK(strstr(plan.ptr, "cells: 24") != NULL);
+    CHECK(s->conds[0].p.aux_k == 32);
+    lg_buf_release(&plan);
+    lg_study_free(s);
+}
+
+static void test_errors(void)
+{
+    CHECK(parse_err("{ \"name\": ", "spec.json:1:"));
+    CHECK(parse_err("{\"name\":\"t\",\"dta\":{}}", "spec.json: dta: unknown key"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{\"dd\":1}},\"seeds\":[1]}",
+                    "data.synthetic.dd: unknown key"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"d_sae\":8,\"kk\":2},\"seeds\":[1]}",
+                    "sae.kk: unknown key"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"d_sae\":8},\"grid\":{\"k\":[2,\"x\"]},\"seeds\":[1]}",
+                    "grid.k[1]: must be an integer"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"d_sae\":8,\"k\":9},\"seeds\":[1]}",
+                    "k = 9 exceeds d_sae = 8"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"d_sae\":8},\"seeds\":[1,1]}",
+                    "seeds[1]: repeated seed"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"d_sae\":8}}",
+                    "seeds: required"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"train\":{\"lr\":-1},\"sae\":{\"d_sae\":8},\"seeds\":[1]}",
+                    "train.lr: must be a number"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"arch\":\"foo\",\"d_sae\":8},\"seeds\":[1]}",
+                    "sae.arch: must be one of"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"seeds\":[1]}",
+                    "sae.d_sae: required"));
+    CHECK(parse_err("{\"name\":\"a b\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"seeds\":[1]}", "name: use"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"file\"},\"seeds\":[1]}", "data.path: required"));
+    CHECK(parse_err("[1]", "must be a JSON object"));
+}
+
+static void test_matryoshka_defaults(void)
+{
+    const char *t = "{\"name\":\"m\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},"
+                    "\"sae\":{\"arch\":\"matryoshka\",\"d_sae\":64,\"k\":4},\"seeds\":[1,2],"
+                    "\"controls\":{\"random_init\":false}}";
+    lg_study *s = NULL;
+    CHECK_OK(lg_study_parse("m.json", t, strlen(t), &s));
+    if (!s)
+        return;
+    CHECK(s->n_conds == 1 && strcmp(s->conds[0].id, "default") == 0);
+    CHECK(s->conds[0].p.n_prefixes == 4 && s->conds[0].p.prefixes[0] == 8 && s->conds[0].p.prefixes[3] == 64);
+    lg_study_free(s);
+}
+
+CHECK_MAIN(T(test_good), T(test_errors), T(test_matryoshka_defaults))
