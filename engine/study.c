@@ -21,26 +21,6 @@
 
 #include <openssl/evp.h>
 
-/* ---- architectures --------------------------------------------------------- */
-
-static const char *const arch_names[] = {"relu", "topk", "batchtopk", "jumprelu", "matryoshka"};
-
-const char *lg_arch_name(lg_arch_id a)
-{
-    return (unsigned)a < sizeof(arch_names) / sizeof(arch_names[0]) ? arch_names[a] : "?";
-}
-
-int lg_arch_parse(const char *s, lg_arch_id *out)
-{
-    size_t i;
-    for (i = 0; i < sizeof(arch_names) / sizeof(arch_names[0]); i++)
-        if (strcmp(s, arch_names[i]) == 0) {
-            *out = (lg_arch_id)i;
-            return 0;
-        }
-    return LG_EINPUT;
-}
-
 /* ---- parameter table ------------------------------------------------------- */
 
 typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES } ptype;
@@ -136,7 +116,7 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
         return 0;
     }
     case P_ARCH:
-        if (!cJSON_IsString(v) || lg_arch_parse(v->valuestring, (lg_arch_id *)base) < 0)
+        if (!cJSON_IsString(v) || lg_arch_parse(v->valuestring, (lg_arch *)base) < 0)
             return lg_error_set(LG_EINPUT, "%s: %s: must be one of relu, topk, batchtopk, jumprelu, matryoshka", file, where);
         return 0;
     case P_BDEC: {
@@ -152,8 +132,8 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
     case P_PREFIXES: {
         const cJSON *e;
         int n = 0, prev = 0;
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > LG_MAX_PREFIXES)
-            return lg_error_set(LG_EINPUT, "%s: %s: must be an array of 1 to %d increasing integers", file, where, LG_MAX_PREFIXES);
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > LG_STUDY_MAX_PREFIXES)
+            return lg_error_set(LG_EINPUT, "%s: %s: must be an array of 1 to %d increasing integers", file, where, LG_STUDY_MAX_PREFIXES);
         cJSON_ArrayForEach(e, v) {
             if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble <= prev ||
                 e->valuedouble > d->max)

@@ -42,26 +42,22 @@
 #include <cjson/cJSON.h>
 
 #include "artifacts/base.h"
+#include "engine/sae.h"
 
-#define LG_MAX_PREFIXES 8
+#define LG_STUDY_MAX_PREFIXES 8
 #define LG_MAX_SEEDS 256
 #define LG_MAX_CONDITIONS 1024
 
-typedef enum { LG_ARCH_RELU, LG_ARCH_TOPK, LG_ARCH_BATCHTOPK, LG_ARCH_JUMPRELU, LG_ARCH_MATRYOSHKA } lg_arch_id;
-
-const char *lg_arch_name(lg_arch_id a);
-int lg_arch_parse(const char *s, lg_arch_id *out);
-
 /* Every hyperparameter a condition can set. */
 typedef struct {
-    lg_arch_id arch;
+    lg_arch arch;
     int d_sae;
     int k;
     double l1_coeff;
     double l0_coeff;
     double jumprelu_threshold;
     double jumprelu_bandwidth;
-    int prefixes[LG_MAX_PREFIXES];
+    int prefixes[LG_STUDY_MAX_PREFIXES];
     int n_prefixes;
     /* training */
     int steps;

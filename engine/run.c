@@ -1,0 +1,617 @@
+/*
+ * run.c - executes a study (see run.h).
+ *
+ * Order of work: the data source is opened once and split once (train /
+ * held-out rows, LG_STREAM_SPLIT with the study's split_seed); b_dec's
+ * initial value (mean or geometric median of the training rows) is computed
+ * once per kind. Conditions are processed one at a time so that only one
+ * condition's dictionaries are in memory: all seeds are trained (or, for a
+ * random-init control, initialised), evaluated on the held-out rows, written,
+ * and then every seed pair is compared.
+ *
+ * Batch order: for seed s, epoch e is a Fisher-Yates permutation of the
+ * training rows drawn from Philox(seed s, stream LG_STREAM_BATCH + 256*e);
+ * step t takes rows [t*B, (t+1)*B) of the concatenated epochs. The batch of a
+ * step is therefore a pure function of (seed, step), identical on every
+ * backend and across a save/resume.
+ *
+ * Cross-seed consistency is computed on W_dec rows with the ABSOLUTE cosine
+ * (HUSAI's PWMCC convention: its random baseline 0.298829 at d=128, m=1024 is
+ * the |cos| null); the signed variant is recorded as mmcs_signed.
+ */
+#include "engine/run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "artifacts/npy.h"
+#include "artifacts/safetensors.h"
+#include "engine/consistency.h"
+#include "engine/data.h"
+#include "engine/engine.h"
+#include "engine/recon.h"
+#include "engine/rng.h"
+#include "engine/sae.h"
+#include "engine/train.h"
+
+void lg_condition_file_id(const char *id, char *buf, size_t n)
+{
+    size_t i;
+    for (i = 0; id[i] && i + 1 < n; i++) {
+        char c = id[i];
+        if (c == '=')
+            c = '-';
+        else if (c == ',')
+            c = '_';
+        else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                   c == '_'))
+            c = '_';
+        buf[i] = c;
+    }
+    buf[i] = '\0';
+}
+
+/* ---- batch order ------------------------------------------------------------ */
+
+typedef struct {
+    const int64_t *rows; /* training rows */
+    int64_t n;
+    uint64_t seed;
+    int64_t *perm;       /* permutation of the current epoch */
+    long epoch;          /* -1 = none */
+} batcher;
+
+static int batcher_init(batcher *b, const int64_t *rows, int64_t n, uint64_t seed)
+{
+    b->rows = rows;
+    b->n = n;
+    b->seed = seed;
+    b->epoch = -1;
+    b->perm = lg_malloc((size_t)n * sizeof(int64_t));
+    return b->perm ? 0 : LG_ENOMEM;
+}
+
+static void batcher_epoch(batcher *b, long e)
+{
+    lg_rng r;
+    if (b->epoch == e)
+        return;
+    memcpy(b->perm, b->rows, (size_t)b->n * sizeof(int64_t));
+    lg_rng_init(&r, b->seed, LG_STREAM_BATCH + 256u * (uint64_t)e);
+    lg_rng_shuffle_i64(&r, b->perm, b->n);
+    b->epoch = e;
+}
+
+/* idx [B] = the rows of step `step`. */
+static void batcher_rows(batcher *b, long step, int B, int64_t *idx)
+{
+    int64_t pos = (int64_t)step * B;
+    int i;
+    for (i = 0; i < B; i++, pos++) {
+        batcher_epoch(b, (long)(pos / b->n));
+        idx[i] = b->perm[pos % b->n];
+    }
+}
+
+/* ---- results helpers -------------------------------------------------------- */
+
+static int json_num(cJSON *obj, const char *key, double v)
+{
+    /* cJSON writes NaN as null, which is what "not computed" should read as */
+    return cJSON_AddNumberToObject(obj, key, v) ? 0 : lg_error_set(LG_ENOMEM, "out of memory");
+}
+
+typedef struct {
+    lg_out_file *files;
+    size_t n, cap;
+    const char *outdir;
+} file_list;
+
+/* Registers outdir/name and makes its parent folder; *path_out is the full path (owned by the list). */
+static int files_add(file_list *fl, const char *name, const char *media_type, const char **path_out)
+{
+    lg_buf full = LG_BUF_INIT;
+    char *slash;
+    int err;
+    if (fl->n == fl->cap) {
+        size_t cap = fl->cap ? fl->cap * 2 : 32;
+        lg_out_file *p = lg_realloc(fl->files, cap * sizeof(*p));
+        if (!p)
+            return LG_ENOMEM;
+        fl->files = p;
+        fl->cap = cap;
+    }
+    if ((err = lg_path_join(&full, fl->outdir, name)) < 0)
+        goto out;
+    slash = strrchr(full.ptr, '/');
+    *slash = '\0';
+    err = lg_mkdir_p(full.ptr, 0755);
+    *slash = '/';
+    if (err < 0)
+        goto out;
+    fl->files[fl->n].name = lg_strdup(name);
+    fl->files[fl->n].path = lg_buf_detach(&full);
+    fl->files[fl->n].media_type = media_type;
+    if (!fl->files[fl->n].name || !fl->files[fl->n].path) {
+        lg_free(fl->files[fl->n].name);
+        lg_free(fl->files[fl->n].path);
+        err = LG_ENOMEM;
+        goto out;
+    }
+    *path_out = fl->files[fl->n].path;
+    fl->n++;
+out:
+    lg_buf_release(&full);
+    return err;
+}
+
+/* ---- one cell ----------------------------------------------------------------- */
+
+typedef struct {
+    const lg_study *s;
+    const lg_run_options *opt;
+    lg_dataset *ds;
+    const float *truth;     /* [n_features, d] or NULL */
+    int d;
+    int64_t *train_rows, *eval_rows;
+    int64_t n_train, n_eval;
+    float *eval_x;          /* [n_eval, d], gathered once */
+    float *mean_init;       /* [d] */
+    float *median_init;     /* [d] or NULL until needed */
+    file_list files;
+    int cells_done, cells_total;
+    double t0;
+} run_ctx;
+
+static void fill_configs(const lg_cond_params *p, int d, lg_sae_config *cfg, lg_train_config *tc)
+{
+    int i;
+    cfg->arch = p->arch;
+    cfg->d_in = d;
+    cfg->d_sae = p->d_sae;
+    cfg->k = p->k;
+    lg_train_config_default(tc);
+    tc->lr = p->lr;
+    tc->steps = p->steps;
+    tc->batch = p->batch;
+    tc->warmup_steps = p->warmup_steps;
+    tc->decay_frac = p->decay_frac;
+    tc->grad_clip = p->grad_clip;
+    tc->adam_beta1 = p->beta1;
+    tc->adam_beta2 = p->beta2;
+    tc->adam_eps = p->eps;
+    tc->l1_coeff = p->l1_coeff;
+    tc->l0_coeff = p->l0_coeff;
+    tc->jumprelu_bandwidth = p->jumprelu_bandwidth;
+    tc->jumprelu_init_threshold = p->jumprelu_threshold;
+    tc->aux_k = p->aux_k;
+    tc->aux_coeff = p->aux_k > 0 ? p->aux_coeff : 0;
+    tc->dead_after = p->dead_after;
+    tc->n_prefixes = p->n_prefixes;
+    for (i = 0; i < p->n_prefixes; i++)
+        tc->prefixes[i] = p->prefixes[i];
+}
+
+static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, const lg_sae_weights *w)
+{
+    char fid[160], name[256], seedbuf[32], kbuf[32];
+    const char *path = NULL;
+    const char *meta[] = {"format", "ledger-sae-1",
+                          "architecture", lg_arch_name(c->p.arch),
+                          "condition", c->id,
+                          "seed", seedbuf,
+                          "k", kbuf,
+                          "engine_version", LG_ENGINE_VERSION,
+                          "study", rc->s->name};
+    lg_tensor_f32 t[5] = {
+        {"W_enc", 2, {w->d_in, w->d_sae}, w->W_enc},
+        {"b_enc", 1, {w->d_sae}, w->b_enc},
+        {"W_dec", 2, {w->d_sae, w->d_in}, w->W_dec},
+        {"b_dec", 1, {w->d_in}, w->b_dec},
+        {"threshold", 1, {w->d_sae}, w->threshold},
+    };
+    int err;
+    snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
+    snprintf(kbuf, sizeof kbuf, "%d", c->p.k);
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    snprintf(name, sizeof name, "cells/%s/seed-%llu.safetensors", fid, (unsigned long long)seed);
+    if ((err = files_add(&rc->files, name, "application/vnd.safetensors", &path)) < 0)
+        return err;
+    return lg_st_write(path, t, 5, meta, sizeof(meta) / sizeof(meta[0]) / 2);
+}
+
+/* Trains (or, for a control, initialises) one cell; fills its metrics and leaves its weights in *w. */
+static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *metrics, lg_sae_weights *w,
+                    float *truth_maxcos, char *failure, size_t failure_len)
+{
+    const lg_cond_params *p = &c->p;
+    lg_sae_config cfg;
+    lg_train_config tc;
+    lg_trainer *tr = NULL;
+    lg_step_stats st;
+    lg_recon_metrics rm;
+    batcher bt = {0};
+    float *batch = NULL;
+    int64_t *idx = NULL;
+    const float *bdec;
+    double t_start = lg_now_seconds();
+    long step;
+    int every = rc->opt->progress_every > 0 ? rc->opt->progress_every : 50;
+    int err;
+
+    memset(&st, 0, sizeof st);
+    fill_configs(p, rc->d, &cfg, &tc);
+    if ((err = lg_sae_config_check(&cfg)) < 0)
+        return lg_error_wrap("%s: condition %s", rc->s->path, c->id);
+    if (p->b_dec_init == 1) {
+        if (!rc->median_init) {
+            if (!(rc->median_init = lg_malloc((size_t)rc->d * sizeof(float))))
+                return LG_ENOMEM;
+            if ((err = lg_dataset_geometric_median(rc->ds, rc->train_rows, rc->n_train, 64, rc->median_init)) < 0)
+                return err;
+        }
+        bdec = rc->median_init;
+    } else
+        bdec = p->b_dec_init == 0 ? rc->mean_init : NULL;
+    if ((err = lg_sae_init_weights(&cfg, seed, bdec, w)) < 0)
+        return err;
+
+    if (!c->control_random && p->steps > 0) {
+        if ((err = lg_train_config_check(&tc, &cfg)) < 0) {
+            lg_error_wrap("%s: condition %s", rc->s->path, c->id);
+            goto out;
+        }
+        if ((err = lg_trainer_new(rc->opt->be, &cfg, &tc, w, &tr)) < 0)
+            goto out;
+        if (!(batch = lg_malloc((size_t)p->batch * rc->d * sizeof(float))) ||
+            !(idx = lg_malloc((size_t)p->batch * sizeof(int64_t)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        if ((err = batcher_init(&bt, rc->train_rows, rc->n_train, seed)) < 0)
+            goto out;
+        for (step = 0; step < p->steps; step++) {
+            batcher_rows(&bt, step, p->batch, idx);
+            if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batch)) < 0)
+                goto out;
+            if ((err = lg_trainer_step(tr, batch, &st)) < 0) {
+                if (err == LG_EDIVERGED)
+                    snprintf(failure, failure_len, "condition %s seed %llu: %s", c->id, (unsigned long long)seed,
+                             lg_error_msg());
+                goto out;
+            }
+            if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
+                lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seed, step + 1, p->steps,
+                                      st.loss, st.fvu, lg_now_seconds() - rc->t0};
+                rc->opt->progress(rc->opt->progress_ctx, &pr);
+            }
+        }
+        lg_sae_weights_release(w);
+        if ((err = lg_trainer_get_weights(tr, w)) < 0)
+            goto out;
+        if ((err = write_weights(rc, c, seed, w)) < 0)
+            goto out;
+    }
+
+    if ((err = lg_recon_eval(rc->opt->be, &cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm)) < 0)
+        goto out;
+    if ((err = json_num(metrics, "mse", rm.mse)) < 0 || (err = json_num(metrics, "fvu", rm.fvu)) < 0 ||
+        (err = json_num(metrics, "explained_variance", rm.explained_variance)) < 0 ||
+        (err = json_num(metrics, "l0", rm.l0)) < 0 || (err = json_num(metrics, "dead_frac", rm.dead_frac)) < 0 ||
+        (err = json_num(metrics, "dense_frac", rm.dense_frac)) < 0)
+        goto out;
+    if (!c->control_random && p->steps > 0 &&
+        ((err = json_num(metrics, "final_loss", st.loss)) < 0 ||
+         (err = json_num(metrics, "train_seconds", lg_now_seconds() - t_start)) < 0))
+        goto out;
+    if (rc->truth) {
+        lg_sim_options so;
+        lg_truth_recovery tr_rec;
+        lg_sim_options_init(&so);
+        so.abs_cos = 1;
+        so.shared_threshold = rc->s->shared_threshold;
+        so.mcc = rc->s->hungarian && (size_t)rc->s->synth.n_features * (size_t)w->d_sae <=
+                                         (size_t)rc->s->hungarian_max * (size_t)rc->s->hungarian_max;
+        if ((err = lg_dict_recovery(rc->truth, rc->s->synth.n_features, w->W_dec, w->d_sae, rc->d, &so, &tr_rec,
+                                    truth_maxcos)) < 0)
+            goto out;
+        if ((err = json_num(metrics, "truth_mmcs", tr_rec.mmcs_truth)) < 0 ||
+            (err = json_num(metrics, "truth_recovered", tr_rec.recovered_frac)) < 0 ||
+            (tr_rec.mcc_computed && (err = json_num(metrics, "truth_mcc", tr_rec.mcc)) < 0))
+            goto out;
+    }
+out:
+    lg_trainer_free(tr);
+    lg_free(batch);
+    lg_free(idx);
+    lg_free(bt.perm);
+    return err;
+}
+
+/* ---- one condition ------------------------------------------------------------- */
+
+static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, lg_run_result *res)
+{
+    const lg_study *s = rc->s;
+    int ns = s->n_seeds, npairs = ns * (ns - 1) / 2, i, j, pi = 0, err = 0;
+    lg_sae_weights *w = lg_calloc((size_t)ns, sizeof(*w));
+    float *maxcos = NULL, *truth_maxcos = NULL;
+    double *pair_mmcs = NULL, *pair_mcc = NULL;
+    cJSON *cells, *pairs, *seeds;
+    char fid[160], name[256];
+    lg_sim_options so, so_signed;
+
+    if (!w)
+        return LG_ENOMEM;
+    if (!(cells = cJSON_AddArrayToObject(cond_json, "cells")) || !(pairs = cJSON_AddArrayToObject(cond_json, "pairs")) ||
+        !(seeds = cJSON_AddArrayToObject(cond_json, "seeds"))) {
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (rc->truth && !(truth_maxcos = lg_calloc((size_t)ns * s->synth.n_features, sizeof(float)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < ns; i++) {
+        cJSON *cell = cJSON_CreateObject(), *m;
+        if (!cell || !cJSON_AddItemToArray(cells, cell) || !cJSON_AddNumberToObject(cell, "seed", (double)s->seeds[i]) ||
+            !(m = cJSON_AddObjectToObject(cell, "metrics"))) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+        err = run_cell(rc, c, s->seeds[i], m, &w[i], truth_maxcos ? truth_maxcos + (size_t)i * s->synth.n_features : NULL,
+                       res->failure, sizeof res->failure);
+        cJSON_AddStringToObject(cell, "status", err < 0 ? "failed" : "ok");
+        if (err < 0)
+            goto out;
+        rc->cells_done++;
+        if (rc->opt->progress) {
+            lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, s->seeds[i], c->p.steps, c->p.steps,
+                                  NAN, NAN, lg_now_seconds() - rc->t0};
+            rc->opt->progress(rc->opt->progress_ctx, &pr);
+        }
+    }
+
+    /* every seed pair */
+    lg_sim_options_init(&so);
+    so.abs_cos = 1;
+    so.shared_threshold = s->shared_threshold;
+    so.mcc = s->hungarian && c->p.d_sae <= s->hungarian_max;
+    so_signed = so;
+    so_signed.abs_cos = 0;
+    so_signed.mcc = 0;
+    if (npairs > 0 && (!(maxcos = lg_malloc((size_t)npairs * c->p.d_sae * sizeof(float))) ||
+                       !(pair_mmcs = lg_calloc((size_t)ns * ns, sizeof(double))) ||
+                       !(pair_mcc = lg_calloc((size_t)ns * ns, sizeof(double))))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < ns; i++)
+        for (j = i + 1; j < ns; j++, pi++) {
+            lg_dict_sim sim, sim_signed;
+            cJSON *pair = cJSON_CreateObject(), *m;
+            if ((err = lg_dict_similarity(w[i].W_dec, c->p.d_sae, w[j].W_dec, c->p.d_sae, rc->d, &so, &sim,
+                                          maxcos + (size_t)pi * c->p.d_sae, NULL)) < 0 ||
+                (err = lg_dict_similarity(w[i].W_dec, c->p.d_sae, w[j].W_dec, c->p.d_sae, rc->d, &so_signed,
+                                          &sim_signed, NULL, NULL)) < 0) {
+                cJSON_Delete(pair);
+                lg_error_wrap("condition %s seeds %llu/%llu", c->id, (unsigned long long)s->seeds[i],
+                              (unsigned long long)s->seeds[j]);
+                goto out;
+            }
+            if (!pair || !cJSON_AddItemToArray(pairs, pair) ||
+                !cJSON_AddNumberToObject(pair, "seed_a", (double)s->seeds[i]) ||
+                !cJSON_AddNumberToObject(pair, "seed_b", (double)s->seeds[j]) ||
+                !(m = cJSON_AddObjectToObject(pair, "metrics"))) {
+                err = lg_error_set(LG_ENOMEM, "out of memory");
+                goto out;
+            }
+            if ((err = json_num(m, "mmcs", sim.mmcs)) < 0 || (err = json_num(m, "mmcs_ab", sim.mmcs_ab)) < 0 ||
+                (err = json_num(m, "mmcs_ba", sim.mmcs_ba)) < 0 ||
+                (err = json_num(m, "mmcs_signed", sim_signed.mmcs)) < 0 ||
+                (sim.mcc_computed && ((err = json_num(m, "mcc", sim.mcc)) < 0 ||
+                                      (err = json_num(m, "shared_frac", sim.shared_frac)) < 0)))
+                goto out;
+            pair_mmcs[i * ns + j] = pair_mmcs[j * ns + i] = sim.mmcs;
+            pair_mcc[i * ns + j] = pair_mcc[j * ns + i] = sim.mcc_computed ? sim.mcc : NAN;
+        }
+    /* per-seed means: the unit that is independent across seeds' own draws */
+    for (i = 0; i < ns && ns > 1; i++) {
+        cJSON *seed = cJSON_CreateObject(), *m;
+        double sm = 0, sc = 0;
+        for (j = 0; j < ns; j++)
+            if (j != i) {
+                sm += pair_mmcs[i * ns + j];
+                sc += pair_mcc[i * ns + j];
+            }
+        if (!seed || !cJSON_AddItemToArray(seeds, seed) || !cJSON_AddNumberToObject(seed, "seed", (double)s->seeds[i]) ||
+            !(m = cJSON_AddObjectToObject(seed, "metrics")) || json_num(m, "mmcs_mean", sm / (ns - 1)) < 0 ||
+            (isfinite(sc) && json_num(m, "mcc_mean", sc / (ns - 1)) < 0)) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    if (npairs > 0) {
+        const char *path;
+        int64_t shape[2] = {npairs, c->p.d_sae};
+        snprintf(name, sizeof name, "conditions/%s/maxcos.npy", fid);
+        if ((err = files_add(&rc->files, name, "application/x-npy", &path)) < 0 ||
+            (err = lg_npy_write_f32(path, maxcos, 2, shape)) < 0)
+            goto out;
+    }
+    if (truth_maxcos) {
+        const char *path;
+        int64_t shape[2] = {ns, s->synth.n_features};
+        snprintf(name, sizeof name, "conditions/%s/truth_maxcos.npy", fid);
+        if ((err = files_add(&rc->files, name, "application/x-npy", &path)) < 0 ||
+            (err = lg_npy_write_f32(path, truth_maxcos, 2, shape)) < 0)
+            goto out;
+    }
+out:
+    for (i = 0; i < ns; i++)
+        lg_sae_weights_release(&w[i]);
+    lg_free(w);
+    lg_free(maxcos);
+    lg_free(truth_maxcos);
+    lg_free(pair_mmcs);
+    lg_free(pair_mcc);
+    return err;
+}
+
+/* ---- the study ------------------------------------------------------------------- */
+
+static int open_data(run_ctx *rc, float **truth_owned)
+{
+    const lg_study *s = rc->s;
+    int err;
+    if (strcmp(s->data_source, "synthetic") == 0) {
+        lg_synth_config sc;
+        memset(&sc, 0, sizeof sc);
+        sc.d = s->synth.d;
+        sc.n_features = s->synth.n_features;
+        sc.n_samples = s->synth.n_samples;
+        sc.active_mean = s->synth.active_mean;
+        sc.zipf_exponent = s->synth.zipf_exponent;
+        sc.magnitude_mean = s->synth.magnitude_mean;
+        sc.magnitude_std = s->synth.magnitude_std;
+        sc.noise_std = s->synth.noise_std;
+        sc.seed = s->synth.seed;
+        if ((err = lg_dataset_synthetic(&sc, &rc->ds, truth_owned)) < 0)
+            return lg_error_wrap("%s: data.synthetic", s->path);
+        rc->truth = *truth_owned;
+    } else if ((err = lg_dataset_open_file(s->data_path, s->data_tensor, &rc->ds)) < 0)
+        return err;
+    rc->d = lg_dataset_dim(rc->ds);
+    return 0;
+}
+
+int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result *out)
+{
+    run_ctx rc;
+    float *truth = NULL;
+    double *mean = NULL;
+    cJSON *conds, *data;
+    const char *path;
+    char *text = NULL;
+    int i, err;
+
+    memset(out, 0, sizeof(*out));
+    memset(&rc, 0, sizeof rc);
+    rc.s = s;
+    rc.opt = opt;
+    rc.files.outdir = opt->outdir;
+    rc.cells_total = lg_study_n_cells(s);
+    rc.t0 = lg_now_seconds();
+
+    if ((err = open_data(&rc, &truth)) < 0)
+        goto out;
+    if ((err = lg_dataset_digest(rc.ds, out->data_digest)) < 0)
+        goto out;
+    if ((err = lg_dataset_split(lg_dataset_rows(rc.ds), s->eval_fraction, s->split_seed, &rc.train_rows, &rc.n_train,
+                                &rc.eval_rows, &rc.n_eval)) < 0)
+        goto out;
+    if (rc.n_train < 1 || rc.n_eval < 1) {
+        err = lg_error_set(LG_EINPUT, "%s: data: %lld rows are too few for a train/eval split", s->path,
+                           (long long)lg_dataset_rows(rc.ds));
+        goto out;
+    }
+    for (i = 0; i < s->n_conds; i++)
+        if (s->conds[i].p.batch > rc.n_train) {
+            err = lg_error_set(LG_EINPUT, "%s: condition %s: batch %d exceeds the %lld training rows", s->path,
+                               s->conds[i].id, s->conds[i].p.batch, (long long)rc.n_train);
+            goto out;
+        }
+    if (!(rc.eval_x = lg_malloc((size_t)rc.n_eval * rc.d * sizeof(float))) ||
+        !(mean = lg_malloc((size_t)rc.d * sizeof(double))) || !(rc.mean_init = lg_malloc((size_t)rc.d * sizeof(float)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    {
+        int64_t off;
+        for (off = 0; off < rc.n_eval; off += 4096) {
+            int n = rc.n_eval - off < 4096 ? (int)(rc.n_eval - off) : 4096;
+            if ((err = lg_dataset_gather(rc.ds, rc.eval_rows + off, n, rc.eval_x + (size_t)off * rc.d)) < 0)
+                goto out;
+        }
+    }
+    if ((err = lg_dataset_mean(rc.ds, rc.train_rows, rc.n_train, mean)) < 0)
+        goto out;
+    for (i = 0; i < rc.d; i++)
+        rc.mean_init[i] = (float)mean[i];
+
+    if (!(out->results = cJSON_CreateObject()) || !cJSON_AddNumberToObject(out->results, "format", 1) ||
+        !cJSON_AddStringToObject(out->results, "study", s->name) ||
+        !(data = cJSON_AddObjectToObject(out->results, "data")) ||
+        !cJSON_AddStringToObject(data, "source", s->data_source) ||
+        !cJSON_AddStringToObject(data, "sha256", out->data_digest) || !cJSON_AddNumberToObject(data, "d", rc.d) ||
+        !cJSON_AddNumberToObject(data, "n_train", (double)rc.n_train) ||
+        !cJSON_AddNumberToObject(data, "n_eval", (double)rc.n_eval) ||
+        !(conds = cJSON_AddArrayToObject(out->results, "conditions"))) {
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < s->n_conds; i++) {
+        cJSON *cj = cJSON_CreateObject();
+        if (!cj || !cJSON_AddItemToArray(conds, cj) || !cJSON_AddStringToObject(cj, "id", s->conds[i].id) ||
+            !cJSON_AddItemToObject(cj, "params", cJSON_Duplicate(s->conds[i].params_json, 1))) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((err = run_condition(&rc, &s->conds[i], cj, out)) < 0)
+            break;
+    }
+    if (err == LG_EDIVERGED)
+        out->diverged = 1;
+    if (err < 0 && !out->diverged)
+        goto out;
+    /* results.json last, so it is in the list even for a diverged run */
+    if (!(text = cJSON_Print(out->results))) {
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    {
+        int werr;
+        if ((werr = files_add(&rc.files, "results.json", "application/json", &path)) < 0 ||
+            (werr = lg_file_write_atomic(path, text, strlen(text))) < 0) {
+            err = werr;
+            goto out;
+        }
+    }
+    if (out->diverged)
+        err = lg_error_set(LG_EDIVERGED, "%s", out->failure);
+out:
+    out->files = rc.files.files;
+    out->nfiles = rc.files.n;
+    if (err < 0 && !out->diverged) {
+        cJSON_Delete(out->results);
+        out->results = NULL;
+    }
+    lg_free(text);
+    lg_free(truth);
+    lg_free(mean);
+    lg_free(rc.mean_init);
+    lg_free(rc.median_init);
+    lg_free(rc.eval_x);
+    lg_free(rc.train_rows);
+    lg_free(rc.eval_rows);
+    lg_dataset_free(rc.ds);
+    return err;
+}
+
+void lg_run_result_release(lg_run_result *r)
+{
+    size_t i;
+    if (!r)
+        return;
+    for (i = 0; i < r->nfiles; i++) {
+        lg_free(r->files[i].name);
+        lg_free(r->files[i].path);
+    }
+    lg_free(r->files);
+    cJSON_Delete(r->results);
+    memset(r, 0, sizeof(*r));
+}

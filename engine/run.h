@@ -1,0 +1,83 @@
+/*
+ * run.h - execute a study plan: data -> per cell init, train, evaluate ->
+ * per condition cross-seed metrics, written as files into an output folder
+ * plus the evidence (results JSON) that the ledger records.
+ *
+ * Output files (names relative to the output folder; condition ids are made
+ * file-safe by mapping '=' to '-' and ',' to '_'):
+ *   results.json                         the evidence (format below)
+ *   cells/<cond>/seed-<s>.safetensors    trained SAE weights (W_enc, b_enc,
+ *                                        W_dec, b_dec, threshold) + metadata;
+ *                                        random-init controls are not written
+ *                                        (they are a pure function of shape
+ *                                        and seed, see sae.h)
+ *   conditions/<cond>/maxcos.npy         [n_pairs, d_sae] per-latent max cosine
+ *                                        of seed a's latents to seed b's, one
+ *                                        row per pair in the order of "pairs"
+ *   conditions/<cond>/truth_maxcos.npy   [n_seeds, n_features] (synthetic data):
+ *                                        per true feature, max cosine to the SAE
+ *
+ * Results format (what ledger/index.c loads into the samples table):
+ *   {"format": 1, "study": NAME, "data": {...}, "conditions": [
+ *     {"id": ID, "params": {...},
+ *      "cells": [{"seed": S, "status": "ok", "metrics": {...}}],
+ *      "pairs": [{"seed_a": A, "seed_b": B, "metrics": {"mmcs", "mmcs_ab", "mmcs_ba", "mcc", "shared_frac"}}],
+ *      "seeds": [{"seed": S, "metrics": {"mmcs_mean", "mcc_mean"}}]}]}
+ * Cell metrics: mse, fvu, explained_variance, l0, dead_frac, dense_frac,
+ * final_loss, train_seconds, and with synthetic data truth_mmcs, truth_mcc,
+ * truth_recovered (share of true features with max cosine > the shared
+ * threshold). Seed metrics: each seed's mean pairwise value with the other
+ * seeds (one number per seed: the honest unit when pairs share seeds).
+ */
+#ifndef LG_RUN_H
+#define LG_RUN_H
+
+#include <cjson/cJSON.h>
+
+#include "engine/backend.h"
+#include "engine/study.h"
+
+typedef struct {
+    int cells_done, cells_total;
+    const char *condition;
+    uint64_t seed;
+    long step, steps;
+    double loss, fvu;
+    double elapsed; /* seconds since the run started */
+} lg_run_progress;
+
+typedef void (*lg_run_progress_fn)(void *ctx, const lg_run_progress *p);
+
+typedef struct {
+    const lg_backend *be;
+    const char *outdir;            /* existing, empty folder */
+    lg_run_progress_fn progress;   /* may be NULL; called every ~progress_every steps and per cell */
+    void *progress_ctx;
+    int progress_every;            /* steps; 0 = 50 */
+} lg_run_options;
+
+typedef struct {
+    char *name;       /* relative to outdir */
+    char *path;       /* full path */
+    const char *media_type;
+} lg_out_file;
+
+typedef struct {
+    cJSON *results;         /* owned */
+    lg_out_file *files;     /* owned */
+    size_t nfiles;
+    char data_digest[65];
+    int diverged;           /* a cell diverged: results are partial, never evidence */
+    char failure[512];      /* the divergence message */
+} lg_run_result;
+
+/* Executes every cell of the study. On divergence returns LG_EDIVERGED with
+ * out->diverged set, out->failure the message and out->results the partial
+ * results (so the caller can record a failed run). */
+int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result *out);
+void lg_run_result_release(lg_run_result *r);
+
+/* "arch=topk,k=4" -> "arch-topk_k-4" into buf. */
+void lg_condition_file_id(const char *id, char *buf, size_t n);
+
+#endif
