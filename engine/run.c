@@ -236,7 +236,6 @@ static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *me
     float *batch = NULL;
     int64_t *idx = NULL;
     const float *bdec;
-    double t_start = lg_now_seconds();
     long step;
     int every = rc->opt->progress_every > 0 ? rc->opt->progress_every : 50;
     int err;
@@ -302,9 +301,7 @@ static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *me
         (err = json_num(metrics, "l0", rm.l0)) < 0 || (err = json_num(metrics, "dead_frac", rm.dead_frac)) < 0 ||
         (err = json_num(metrics, "dense_frac", rm.dense_frac)) < 0)
         goto out;
-    if (!c->control_random && p->steps > 0 &&
-        ((err = json_num(metrics, "final_loss", st.loss)) < 0 ||
-         (err = json_num(metrics, "train_seconds", lg_now_seconds() - t_start)) < 0))
+    if (!c->control_random && p->steps > 0 && (err = json_num(metrics, "final_loss", st.loss)) < 0)
         goto out;
     if (rc->truth) {
         lg_sim_options so;

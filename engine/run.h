@@ -24,7 +24,7 @@
  *      "pairs": [{"seed_a": A, "seed_b": B, "metrics": {"mmcs", "mmcs_ab", "mmcs_ba", "mcc", "shared_frac"}}],
  *      "seeds": [{"seed": S, "metrics": {"mmcs_mean", "mcc_mean"}}]}]}
  * Cell metrics: mse, fvu, explained_variance, l0, dead_frac, dense_frac,
- * final_loss, train_seconds, and with synthetic data truth_mmcs, truth_mcc,
+ * final_loss (trained cells), and with synthetic data truth_mmcs, truth_mcc,
  * truth_recovered (share of true features with max cosine > the shared
  * threshold). Seed metrics: each seed's mean pairwise value with the other
  * seeds (one number per seed: the honest unit when pairs share seeds).
