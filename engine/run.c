@@ -256,6 +256,12 @@ static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *me
         bdec = p->b_dec_init == 0 ? rc->mean_init : NULL;
     if ((err = lg_sae_init_weights(&cfg, seed, bdec, w)) < 0)
         return err;
+    if (p->arch == LG_ARCH_JUMPRELU) {
+        /* the initial JumpReLU threshold, also what a random-init control uses */
+        int j;
+        for (j = 0; j < w->d_sae; j++)
+            w->threshold[j] = (float)p->jumprelu_threshold;
+    }
 
     if (!c->control_random && p->steps > 0) {
         if ((err = lg_train_config_check(&tc, &cfg)) < 0) {

@@ -1,12 +1,56 @@
-/* cmd_init.c - 'ledger init' (not implemented yet). */
+/*
+ * cmd_init.c - 'ledger init': make the current git repository a ledger
+ * (creating the repository when there is none). Idempotent: in a clone that
+ * already has the ledger branch it sets up .ledger/ and rebuilds the index.
+ */
 #include <stdio.h>
+#include <unistd.h>
 
 #include "ledger/cli.h"
+#include "ledger/ledger.h"
 
 int cmd_init(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "ledger init: not implemented yet\n");
-    return 3;
+    double small_max = -1;
+    const lg_opt opts[] = {
+        {"small-output-max", 0, LG_OPT_DOUBLE, &small_max, "BYTES",
+         "outputs up to this size are also kept in the git tree (default 1048576)"},
+        LG_OPT_TABLE_END};
+    const lg_cmd_spec spec = {"init", "ledger init [options]",
+                              "Make the git repository containing the current directory a ledger: branch "
+                              LG_LEDGER_REF ", .ledger/ (store, index, config; git-ignored through "
+                              ".git/info/exclude). Creates a repository here when there is none. The work tree, "
+                              "index and HEAD are not touched.",
+                              opts, 0, 0};
+    lg_init_opts io = {0, 0};
+    lg_init_result res;
+    lg_ledger *lg = NULL;
+    char **args;
+    int nargs, rc, err;
+
+    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
+        return rc == 1 ? 0 : rc;
+    if (small_max >= 0) {
+        if (small_max != (double)(uint64_t)small_max) {
+            fprintf(stderr, "ledger init: --small-output-max: not a byte count\n");
+            return 2;
+        }
+        io.small_output_max_set = 1;
+        io.small_output_max = (uint64_t)small_max;
+    } else if (small_max != -1) {
+        fprintf(stderr, "ledger init: --small-output-max: not a byte count\n");
+        return 2;
+    }
+    if ((err = lg_ledger_init(".", &io, &res)) < 0)
+        return cli_fail("init", err);
+    if ((err = lg_ledger_open(".", &lg)) < 0)
+        return cli_fail("init", err);
+    if (res.already)
+        printf("ledger already initialised in %s\n", lg_ledger_root(lg));
+    else
+        printf("initialised ledger in %s (%sbranch %s%s, %s/)\n", lg_ledger_root(lg),
+               res.created_repo ? "new git repository, " : "", LG_LEDGER_REF,
+               res.created_branch ? "" : " (existing)", LG_LEDGER_DIR);
+    lg_ledger_free(lg);
+    return 0;
 }

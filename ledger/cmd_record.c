@@ -1,12 +1,157 @@
-/* cmd_record.c - 'ledger record' (not implemented yet). */
+/*
+ * cmd_record.c - 'ledger record': record files produced elsewhere as a run
+ * (evidence from other tools, and the way tests make runs without the
+ * engine). Each FILE argument is stored under a name: the path as given when
+ * it is a valid relative name ("out/a.npy"), else its basename; NAME=PATH
+ * names it explicitly.
+ */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "artifacts/sha256.h"
 #include "ledger/cli.h"
+#include "ledger/ledger.h"
+#include "ledger/manifest.h"
+
+static void notify(void *ctx, const char *msg)
+{
+    fprintf(stderr, "ledger %s: %s\n", (const char *)ctx, msg);
+}
+
+static const char *media_type_of(const char *name)
+{
+    static const struct { const char *ext, *type; } types[] = {
+        {".json", "application/json"}, {".npy", "application/x-npy"},
+        {".safetensors", "application/x-safetensors"}, {".md", "text/markdown"},
+        {".txt", "text/plain"}, {".csv", "text/csv"}, {".svg", "image/svg+xml"},
+        {".png", "image/png"}};
+    size_t i, n = strlen(name);
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t m = strlen(types[i].ext);
+        if (n > m && strcmp(name + n - m, types[i].ext) == 0)
+            return types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+/* Reads and parses a JSON file; errors name the file, line and column. */
+static int read_json(const char *path, cJSON **out)
+{
+    lg_buf text = LG_BUF_INIT;
+    int err;
+    *out = NULL;
+    if ((err = lg_file_read(path, 256u << 20, &text)) < 0)
+        goto out;
+    if (!(*out = cJSON_ParseWithLength(text.ptr, text.len))) {
+        const char *at = cJSON_GetErrorPtr();
+        int line = 1, col = 1;
+        const char *s;
+        for (s = text.ptr; at && s < at && s < text.ptr + text.len; s++) {
+            if (*s == '\n') {
+                line++;
+                col = 1;
+            } else
+                col++;
+        }
+        err = lg_error_set(LG_EINPUT, "%s:%d:%d: not valid JSON", path, line, col);
+    }
+out:
+    lg_buf_release(&text);
+    return err;
+}
 
 int cmd_record(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "ledger record: not implemented yet\n");
-    return 3;
+    const char *study = NULL, *results_path = NULL, *spec_path = NULL, *kind = "record", *status = "ok";
+    const char *data_digest = NULL;
+    int json = 0, lock_timeout = 30;
+    const lg_opt opts[] = {
+        {"study", 's', LG_OPT_STRING, &study, "NAME", "study name (required)"},
+        {"results", 'r', LG_OPT_STRING, &results_path, "FILE.json", "evidence in the results format"},
+        {"spec", 0, LG_OPT_STRING, &spec_path, "FILE", "study spec: its digest (and JSON) go in the manifest"},
+        {"data-digest", 0, LG_OPT_STRING, &data_digest, "SHA256", "digest identifying the input data"},
+        {"kind", 0, LG_OPT_STRING, &kind, "KIND", "run, record, report or import (default record)"},
+        {"status", 0, LG_OPT_STRING, &status, "STATUS", "ok or failed (default ok)"},
+        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
+        {"json", 0, LG_OPT_FLAG, &json, NULL, "print the run id as JSON"},
+        LG_OPT_TABLE_END};
+    const lg_cmd_spec spec = {"record", "ledger record --study NAME [options] [NAME=]FILE...",
+                              "Record files produced elsewhere as a run: store each file, commit a manifest to the "
+                              "ledger branch, index it. Output names are the relative paths given (or basenames), "
+                              "or NAME in NAME=FILE.",
+                              opts, 0, -1};
+    lg_ledger *lg = NULL;
+    lg_run_file *files = NULL;
+    lg_run_input in;
+    lg_run_info info;
+    cJSON *results = NULL, *specj = NULL;
+    char run_id[65], spec_digest[65];
+    char **args;
+    int nargs, rc, err = 0, i;
+
+    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
+        return rc == 1 ? 0 : rc;
+    if (!study) {
+        fprintf(stderr, "ledger record: --study NAME is required\n");
+        return 2;
+    }
+    memset(&in, 0, sizeof in);
+    if (nargs && !(files = lg_calloc((size_t)nargs, sizeof(*files)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < nargs; i++) {
+        char *a = args[i], *eq = strchr(a, '=');
+        if (eq && !lg_path_exists(a)) {
+            *eq = '\0';
+            files[i].name = a;
+            files[i].path = eq + 1;
+        } else {
+            const char *slash = strrchr(a, '/');
+            files[i].path = a;
+            files[i].name = lg_manifest_check_name(a) == 0 ? a : (slash ? slash + 1 : a);
+        }
+        files[i].media_type = media_type_of(files[i].name);
+        if (!lg_path_exists(files[i].path)) {
+            err = lg_error_set(LG_ENOTFOUND, "%s: no such file", files[i].path);
+            goto out;
+        }
+    }
+    lg_error_clear();
+    if (results_path && (err = read_json(results_path, &results)) < 0)
+        goto out;
+    if (results && (err = lg_results_check(results, results_path)) < 0)
+        goto out;
+    if (spec_path) {
+        if ((err = lg_sha256_file(spec_path, spec_digest, NULL)) < 0 || (err = read_json(spec_path, &specj)) < 0)
+            goto out;
+    }
+    if ((err = lg_ledger_open(".", &lg)) < 0)
+        goto out;
+    lg_ledger_set_lock_wait(lg, lock_timeout, notify, "record");
+    in.kind = kind;
+    in.study = study;
+    in.study_path = spec_path;
+    in.spec_digest = spec_path ? spec_digest : NULL;
+    in.data_digest = data_digest;
+    in.spec = specj;
+    in.results = results;
+    in.files = files;
+    in.nfiles = (size_t)nargs;
+    in.status = status;
+    if ((err = lg_ledger_record(lg, &in, run_id)) < 0)
+        goto out;
+    if ((err = lg_ledger_find_run(lg, run_id, &info)) < 0)
+        goto out;
+    if (json)
+        printf("{\"run_id\":\"%s\",\"seq\":%ld}\n", run_id, info.seq);
+    else
+        printf("recorded run %ld %.12s (%d output%s)\n", info.seq, run_id, nargs, nargs == 1 ? "" : "s");
+out:
+    cJSON_Delete(results);
+    cJSON_Delete(specj);
+    lg_free(files);
+    lg_ledger_free(lg);
+    return err < 0 ? cli_fail("record", err) : 0;
 }

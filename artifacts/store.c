@@ -1,0 +1,390 @@
+/*
+ * store.c - content-addressed store (see store.h).
+ *
+ * put: open a unique temp file under <root>/tmp (mkstemp), stream the source
+ * into it while hashing, fsync, then either drop it (the object already
+ * exists: dedup) or chmod 0444 + rename to objects/ab/<rest> + fsync the
+ * directory. Invariant: every file under objects/ is complete, read-only and
+ * named by the SHA-256 of its bytes (lg_store_verify re-checks the last part).
+ */
+#include "artifacts/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "artifacts/sha256.h"
+
+struct lg_store {
+    char *root;
+};
+
+int lg_store_open(const char *root, int create, lg_store **out)
+{
+    lg_store *st = NULL;
+    lg_buf p = LG_BUF_INIT;
+    int err = 0;
+
+    *out = NULL;
+    if (create) {
+        if ((err = lg_path_join(&p, root, "objects")) < 0 || (err = lg_mkdir_p(p.ptr, 0755)) < 0)
+            goto out;
+        if ((err = lg_path_join(&p, root, "tmp")) < 0 || (err = lg_mkdir_p(p.ptr, 0755)) < 0)
+            goto out;
+    } else {
+        if ((err = lg_path_join(&p, root, "objects")) < 0)
+            goto out;
+        if (!lg_is_dir(p.ptr)) {
+            err = lg_error_set(LG_ENOTFOUND, "%s: no artifact store here", root);
+            goto out;
+        }
+    }
+    if (!(st = lg_calloc(1, sizeof(*st))) || !(st->root = lg_strdup(root))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    *out = st;
+    st = NULL;
+out:
+    lg_store_free(st);
+    lg_buf_release(&p);
+    return err;
+}
+
+void lg_store_free(lg_store *st)
+{
+    if (!st)
+        return;
+    lg_free(st->root);
+    lg_free(st);
+}
+
+const char *lg_store_root(const lg_store *st) { return st->root; }
+
+int lg_store_path(const lg_store *st, const char *hex, lg_buf *out)
+{
+    if (!lg_sha256_hex_valid(hex))
+        return lg_error_set(LG_EINPUT, "'%.80s' is not a SHA-256 digest (64 lowercase hex digits)", hex ? hex : "");
+    lg_buf_clear(out);
+    return lg_buf_printf(out, "%s/objects/%.2s/%s", st->root, hex, hex + 2);
+}
+
+int lg_store_exists(const lg_store *st, const char *hex)
+{
+    lg_buf p = LG_BUF_INIT;
+    struct stat sb;
+    int err = lg_store_path(st, hex, &p);
+    if (err >= 0)
+        err = stat(p.ptr, &sb) == 0 && S_ISREG(sb.st_mode);
+    lg_buf_release(&p);
+    return err;
+}
+
+static int write_all(int fd, const void *data, size_t n, const char *path)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return lg_error_set(LG_EIO, "%s: write: %s", path, strerror(errno));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Creates a temp file under <root>/tmp; tmp_path receives its name. */
+static int open_tmp(lg_store *st, lg_buf *tmp_path, int *fd_out)
+{
+    int err, fd;
+    lg_buf_clear(tmp_path);
+    if ((err = lg_buf_printf(tmp_path, "%s/tmp/obj-%ld-XXXXXX", st->root, (long)getpid())) < 0)
+        return err;
+    fd = mkstemp(tmp_path->ptr);
+    if (fd < 0)
+        return lg_error_set(LG_EIO, "%s: cannot create a temp file in the store: %s", st->root, strerror(errno));
+    *fd_out = fd;
+    return 0;
+}
+
+/* Moves a complete, fsync'ed temp file to its object path (or drops it). */
+static int commit_tmp(lg_store *st, const char *tmp, const char *hex, int *added_out)
+{
+    lg_buf dst = LG_BUF_INIT, dir = LG_BUF_INIT;
+    int err;
+    if (added_out)
+        *added_out = 0;
+    if ((err = lg_store_path(st, hex, &dst)) < 0)
+        goto out;
+    if (lg_path_exists(dst.ptr)) { /* dedup: the bytes are already stored */
+        unlink(tmp);
+        goto out;
+    }
+    if ((err = lg_buf_printf(&dir, "%s/objects/%.2s", st->root, hex)) < 0 || (err = lg_mkdir_p(dir.ptr, 0755)) < 0)
+        goto out;
+    if (chmod(tmp, 0444) < 0) {
+        err = lg_error_set(LG_EIO, "%s: chmod: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, dst.ptr) < 0) {
+        err = lg_error_set(LG_EIO, "%s: rename into the store: %s", dst.ptr, strerror(errno));
+        goto out;
+    }
+    if ((err = lg_fsync_dir(dir.ptr)) < 0)
+        goto out;
+    if (added_out)
+        *added_out = 1;
+out:
+    lg_buf_release(&dst);
+    lg_buf_release(&dir);
+    return err;
+}
+
+int lg_store_put_file(lg_store *st, const char *path, char hex_out[65], uint64_t *size_out, int *added_out)
+{
+    lg_buf tmp = LG_BUF_INIT;
+    lg_sha256 h = {0};
+    unsigned char *chunk = NULL;
+    uint64_t total = 0;
+    int in = -1, fd = -1, err;
+    struct stat sb;
+
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        err = lg_error_set(errno == ENOENT ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        err = lg_error_set(LG_EINPUT, "%s: not a regular file", path);
+        goto out;
+    }
+    if (!(chunk = lg_malloc(LG_SHA256_CHUNK))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    if ((err = open_tmp(st, &tmp, &fd)) < 0 || (err = lg_sha256_init(&h)) < 0)
+        goto out;
+    for (;;) {
+        ssize_t n = read(in, chunk, LG_SHA256_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            err = lg_error_set(LG_EIO, "%s: read: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if ((err = lg_sha256_update(&h, chunk, (size_t)n)) < 0 || (err = write_all(fd, chunk, (size_t)n, tmp.ptr)) < 0)
+            goto out;
+        total += (uint64_t)n;
+    }
+    if (fsync(fd) < 0) {
+        err = lg_error_set(LG_EIO, "%s: fsync: %s", tmp.ptr, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if ((err = lg_sha256_final(&h, hex_out)) < 0 || (err = commit_tmp(st, tmp.ptr, hex_out, added_out)) < 0)
+        goto out;
+    if (size_out)
+        *size_out = total;
+    lg_buf_clear(&tmp); /* committed: nothing to unlink */
+out:
+    if (fd >= 0)
+        close(fd);
+    if (in >= 0)
+        close(in);
+    if (err < 0 && tmp.ptr && tmp.len)
+        unlink(tmp.ptr);
+    lg_sha256_release(&h);
+    lg_buf_release(&tmp);
+    lg_free(chunk);
+    return err;
+}
+
+int lg_store_put_buf(lg_store *st, const void *data, size_t n, char hex_out[65], int *added_out)
+{
+    lg_buf tmp = LG_BUF_INIT;
+    int fd = -1, err;
+
+    if ((err = lg_sha256_buf(data, n, hex_out)) < 0)
+        goto out;
+    if ((err = lg_store_exists(st, hex_out)) < 0)
+        goto out;
+    if (err == 1) {
+        err = 0;
+        if (added_out)
+            *added_out = 0;
+        goto out;
+    }
+    if ((err = open_tmp(st, &tmp, &fd)) < 0 || (err = write_all(fd, data, n, tmp.ptr)) < 0)
+        goto out;
+    if (fsync(fd) < 0) {
+        err = lg_error_set(LG_EIO, "%s: fsync: %s", tmp.ptr, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if ((err = commit_tmp(st, tmp.ptr, hex_out, added_out)) < 0)
+        goto out;
+    lg_buf_clear(&tmp);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (err < 0 && tmp.ptr && tmp.len)
+        unlink(tmp.ptr);
+    lg_buf_release(&tmp);
+    return err;
+}
+
+int lg_store_verify(const lg_store *st, const char *hex)
+{
+    lg_buf p = LG_BUF_INIT;
+    char got[65];
+    int err;
+    if ((err = lg_store_path(st, hex, &p)) < 0)
+        goto out;
+    if ((err = lg_sha256_file(p.ptr, got, NULL)) < 0) {
+        if (err == LG_ENOTFOUND)
+            lg_error_set(LG_ENOTFOUND, "object %s: missing from the store", hex);
+        goto out;
+    }
+    if (strcmp(got, hex) != 0)
+        err = lg_error_set(LG_ECHECK, "object %s: content hashes to %s (modified)", hex, got);
+out:
+    lg_buf_release(&p);
+    return err;
+}
+
+int lg_store_get(const lg_store *st, const char *hex, size_t max, lg_buf *out)
+{
+    lg_buf p = LG_BUF_INIT;
+    int err = lg_store_path(st, hex, &p);
+    if (err >= 0)
+        err = lg_file_read(p.ptr, max, out);
+    lg_buf_release(&p);
+    return err;
+}
+
+static int is_hex_name(const char *s, size_t len)
+{
+    size_t i;
+    if (strlen(s) != len)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int lg_store_foreach(const lg_store *st, lg_store_object_fn fn, void *ctx)
+{
+    lg_buf dir = LG_BUF_INIT, sub = LG_BUF_INIT;
+    DIR *d = NULL, *d2 = NULL;
+    struct dirent *e, *e2;
+    int err = 0;
+
+    if ((err = lg_path_join(&dir, st->root, "objects")) < 0)
+        goto out;
+    if (!(d = opendir(dir.ptr))) {
+        err = lg_error_set(LG_EIO, "%s: %s", dir.ptr, strerror(errno));
+        goto out;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (!is_hex_name(e->d_name, 2))
+            continue;
+        if ((err = lg_path_join(&sub, dir.ptr, e->d_name)) < 0)
+            goto out;
+        if (!(d2 = opendir(sub.ptr)))
+            continue;
+        while ((e2 = readdir(d2)) != NULL) {
+            char hex[65];
+            struct stat sb;
+            lg_buf f = LG_BUF_INIT;
+            if (!is_hex_name(e2->d_name, 62))
+                continue;
+            memcpy(hex, e->d_name, 2);
+            memcpy(hex + 2, e2->d_name, 63);
+            if ((err = lg_path_join(&f, sub.ptr, e2->d_name)) < 0)
+                goto out;
+            err = stat(f.ptr, &sb);
+            lg_buf_release(&f);
+            if (err < 0) {
+                err = 0;
+                continue;
+            }
+            if ((err = fn(ctx, hex, (uint64_t)sb.st_size)) != 0)
+                goto out;
+        }
+        closedir(d2);
+        d2 = NULL;
+    }
+out:
+    if (d2)
+        closedir(d2);
+    if (d)
+        closedir(d);
+    lg_buf_release(&dir);
+    lg_buf_release(&sub);
+    return err;
+}
+
+int lg_store_remove(lg_store *st, const char *hex)
+{
+    lg_buf p = LG_BUF_INIT;
+    int err = lg_store_path(st, hex, &p);
+    if (err >= 0 && unlink(p.ptr) < 0 && errno != ENOENT)
+        err = lg_error_set(LG_EIO, "%s: unlink: %s", p.ptr, strerror(errno));
+    lg_buf_release(&p);
+    return err;
+}
+
+int lg_store_gc_tmp(lg_store *st, int dry_run, double min_age_s, void (*fn)(void *ctx, const char *path),
+                    void *ctx, size_t *count_out)
+{
+    lg_buf dir = LG_BUF_INIT, f = LG_BUF_INIT;
+    DIR *d = NULL;
+    struct dirent *e;
+    time_t now = time(NULL);
+    int err = 0;
+
+    *count_out = 0;
+    if ((err = lg_path_join(&dir, st->root, "tmp")) < 0)
+        goto out;
+    if (!(d = opendir(dir.ptr))) {
+        if (errno != ENOENT)
+            err = lg_error_set(LG_EIO, "%s: %s", dir.ptr, strerror(errno));
+        goto out;
+    }
+    while ((e = readdir(d)) != NULL) {
+        struct stat sb;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if ((err = lg_path_join(&f, dir.ptr, e->d_name)) < 0)
+            goto out;
+        if (lstat(f.ptr, &sb) < 0 || !S_ISREG(sb.st_mode) || difftime(now, sb.st_mtime) < min_age_s)
+            continue;
+        if (fn)
+            fn(ctx, f.ptr);
+        if (!dry_run && unlink(f.ptr) < 0 && errno != ENOENT) {
+            err = lg_error_set(LG_EIO, "%s: unlink: %s", f.ptr, strerror(errno));
+            goto out;
+        }
+        (*count_out)++;
+    }
+out:
+    if (d)
+        closedir(d);
+    lg_buf_release(&dir);
+    lg_buf_release(&f);
+    return err;
+}

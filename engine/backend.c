@@ -1,0 +1,75 @@
+/*
+ * backend.c - backend selection and the generic helpers of backend.h that are
+ * written once on top of the vtable (so a new backend implements only the
+ * table). Gradient clipping sums the squared norms of the buffers in their
+ * given order on the host, in double: deterministic for a backend.
+ */
+#include "engine/backend.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "artifacts/base.h"
+
+int lg_backend_get(const char *name, const lg_backend **out)
+{
+    const lg_backend *cuda;
+    *out = NULL;
+    if (!name || strcmp(name, "cpu") == 0) {
+        *out = lg_backend_cpu();
+        return 0;
+    }
+    if (strcmp(name, "auto") == 0) {
+        cuda = lg_backend_cuda();
+        *out = cuda ? cuda : lg_backend_cpu();
+        return 0;
+    }
+    if (strcmp(name, "cuda") == 0) {
+        if (!(cuda = lg_backend_cuda())) {
+#ifdef LEDGER_HAVE_CUDA
+            return lg_error_set(LG_EINPUT, "backend cuda: no usable CUDA device");
+#else
+            return lg_error_set(LG_EINPUT, "backend cuda: this build has no CUDA backend");
+#endif
+        }
+        *out = cuda;
+        return 0;
+    }
+    return lg_error_set(LG_EINPUT, "backend '%s': unknown (expected cpu, cuda or auto)", name);
+}
+
+int lg_backend_clip_grad_norm(const lg_backend *be, float *const *grads, const size_t *ns,
+                              int count, double max_norm, double *norm_out)
+{
+    double total = 0.0, norm;
+    int i, err;
+    for (i = 0; i < count; i++) {
+        double s;
+        if ((err = be->sumsq(be, grads[i], ns[i], &s)) < 0)
+            return err;
+        total += s;
+    }
+    norm = sqrt(total);
+    if (norm_out)
+        *norm_out = norm;
+    if (max_norm > 0.0 && norm > max_norm) {
+        float f = (float)(max_norm / norm);
+        for (i = 0; i < count; i++)
+            if ((err = be->scale_shift(be, grads[i], f, 0.0f, ns[i])) < 0)
+                return err;
+    }
+    return 0;
+}
+
+int lg_backend_alloc_upload(const lg_backend *be, const float *host, size_t n, float **out)
+{
+    int err;
+    if ((err = be->alloc(be, n, out)) < 0)
+        return err;
+    if (n && (err = be->upload(be, *out, host, n)) < 0) {
+        be->free(be, *out);
+        *out = NULL;
+        return err;
+    }
+    return 0;
+}

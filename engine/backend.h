@@ -1,0 +1,194 @@
+/*
+ * backend.h - the compute backend interface of the engine: a vtable of the few
+ * mid-level operations that SAE training and evaluation need, on float
+ * buffers owned by the backend (host memory for "cpu", device memory for
+ * "cuda"). engine/train.c and engine/recon.c are written only against this
+ * interface; engine/backend_cpu.c is the readable oracle, kernels/ implements
+ * the same table in CUDA.
+ *
+ * Conventions (every backend must follow them; tests compare backends):
+ *  - Buffers are `float *` returned by alloc(). Pointer arithmetic on them is
+ *    allowed (views: `W_dec + p*d_in`), so every op takes plain pointers.
+ *  - All matrices are ROW-MAJOR. A matrix "[rows, cols]" has element (r, c) at
+ *    p[r*ld + c]; ld >= cols.
+ *  - Sizes: element counts are size_t, matrix dimensions are int (CBLAS).
+ *  - Every op returns 0 or a negative LG_E* code with lg_error_set() (a CUDA
+ *    failure is LG_EINTERNAL naming the op). Ops may be asynchronous; the
+ *    ops that return a value on the host (download, the reductions, count
+ *    and select ops) synchronise.
+ *  - Determinism: no float atomics anywhere a result depends on the order of
+ *    accumulation. Every reduction uses an order fixed for the backend, so a
+ *    backend gives bit-identical results run to run (the CPU backend given
+ *    the same OpenBLAS build and thread count). Results may differ BETWEEN
+ *    backends in the last bits; tests compare them with tolerances.
+ *  - Host-returned reductions are double: they accumulate in double (CPU: in
+ *    index order; CUDA: a fixed tree, also in double).
+ *  - Ties in top-k selections are broken by the LOWER index (flat index for
+ *    batch top-k), i.e. the order is (value descending, index ascending);
+ *    NaN ranks below every number.
+ *  - In-place use: ops whose doc says "may alias" accept out == in.
+ *
+ * Ownership: the lg_backend structs are static singletons (never freed);
+ * buffers from alloc() are freed with free() of the same backend.
+ */
+#ifndef LG_BACKEND_H
+#define LG_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lg_backend lg_backend;
+
+/* Adam hyper-parameters for one step, computed on the host so that every
+ * backend uses the same float values: bc1 = 1 - beta1^t, bc2 = 1 - beta2^t
+ * (t = 1-based step). Update, elementwise:
+ *   m = beta1*m + (1-beta1)*g
+ *   v = beta2*v + (1-beta2)*g*g
+ *   p = p - lr * (m/bc1) / (sqrt(v/bc2) + eps)                              */
+typedef struct {
+    float lr, beta1, beta2, eps, bc1, bc2;
+} lg_adam_args;
+
+struct lg_backend {
+    const char *name;   /* "cpu" or "cuda" */
+    const char *device; /* human-readable device string, recorded in manifests,
+                           e.g. "cpu: AMD EPYC (OpenBLAS 0.3.21, 2 threads)" */
+    void *ctx;          /* backend private state (cuBLAS handle, stream...) */
+
+    /* ---- memory ---------------------------------------------------------- */
+    /* *out = n zero-initialised floats (n may be 0: then *out may be NULL). */
+    int (*alloc)(const lg_backend *be, size_t n, float **out);
+    void (*free)(const lg_backend *be, float *p); /* accepts NULL */
+    int (*upload)(const lg_backend *be, float *dst, const float *host, size_t n);
+    int (*download)(const lg_backend *be, float *host, const float *src, size_t n);
+    int (*copy)(const lg_backend *be, float *dst, const float *src, size_t n);
+    int (*fill)(const lg_backend *be, float *dst, float value, size_t n);
+    int (*sync)(const lg_backend *be);
+
+    /* ---- GEMM ------------------------------------------------------------ */
+    /* C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C, row-major.
+     * op(X) = X if tX == 0, X^T if tX == 1. lda/ldb/ldc are the row strides of
+     * A, B, C as stored (A is [M,K] or, transposed, [K,M]). beta == 0 means C
+     * is overwritten (its old contents, even NaN, are ignored). No TF32. */
+    int (*gemm)(const lg_backend *be, int ta, int tb, int M, int N, int K, float alpha,
+                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+    /* The same for `batch` independent problems: problem i uses A + i*sA,
+     * B + i*sB, C + i*sC (strides in elements). For seed batching. */
+    int (*gemm_batched)(const lg_backend *be, int ta, int tb, int M, int N, int K, float alpha,
+                        const float *A, int lda, long long sA, const float *B, int ldb,
+                        long long sB, float beta, float *C, int ldc, long long sC, int batch);
+
+    /* ---- activations ----------------------------------------------------- */
+    /* acts = max(pre, 0). May alias. */
+    int (*relu)(const lg_backend *be, const float *pre, float *acts, size_t n);
+    /* Per-row top-k of pre [rows, cols]: acts[r,c] = max(pre[r,c], 0) if (r,c)
+     * is among the k largest entries of row r, else 0. col_mask [cols] may be
+     * NULL; when given, only columns with col_mask[c] != 0 are candidates
+     * (AuxK over dead latents), and at most that many are kept. k <= 0 keeps
+     * nothing. acts must not alias pre. */
+    int (*topk_rows)(const lg_backend *be, const float *pre, const float *col_mask, float *acts,
+                     int rows, int cols, int k);
+    /* Batch top-k: among all n entries of pre (flat, row-major [rows, cols]),
+     * acts = max(pre, 0) on the `keep` largest, 0 elsewhere. *min_kept = the
+     * smallest POSITIVE kept value (what BatchTopK's inference threshold
+     * averages), or -1 when nothing positive was kept. Not aliasing. */
+    int (*topk_batch)(const lg_backend *be, const float *pre, float *acts, size_t n, size_t keep,
+                      float *min_kept);
+    /* Fixed threshold (BatchTopK/Matryoshka inference):
+     * acts = pre > thr ? pre : 0. May alias. */
+    int (*threshold_scalar)(const lg_backend *be, const float *pre, float thr, float *acts,
+                            size_t n);
+    /* JumpReLU forward, log-threshold parameter lthr [cols] (theta = exp(lthr)):
+     * acts[r,c] = pre[r,c] > theta[c] ? pre[r,c] : 0. May alias. */
+    int (*jumprelu_fwd)(const lg_backend *be, const float *pre, const float *lthr, float *acts,
+                        int rows, int cols);
+    /* JumpReLU backward with the rectangle-kernel straight-through estimator
+     * (Rajamanoharan et al. 2024), bandwidth eps, K(u) = 1 if |u| < 1/2 else 0,
+     * u = (pre - theta)/eps, theta = exp(lthr):
+     *   grad_pre[r,c]  = pre > theta ? grad_acts[r,c] : 0            (overwritten)
+     *   grad_lthr[c]   = theta[c] * sum_r K(u) * ( -(theta[c]/eps) * grad_acts[r,c]
+     *                                              - l0_scale / eps )   (overwritten)
+     * The first term is d(acts)/d(theta); the second the L0 penalty's
+     * l0_scale * sum H(pre - theta), l0_scale = l0_coeff / rows for a mean over
+     * the batch. The factor theta is the chain rule through theta = exp(lthr).
+     * Column sums run over r in a fixed order. */
+    int (*jumprelu_bwd)(const lg_backend *be, const float *pre, const float *lthr,
+                        const float *grad_acts, float l0_scale, float eps, float *grad_pre,
+                        float *grad_lthr, int rows, int cols);
+    /* Backward of every "keep or zero" activation (ReLU, TopK, BatchTopK, the
+     * threshold): grad_pre = beta*grad_pre + (acts != 0 ? grad_acts : 0).
+     * beta == 0 overwrites grad_pre. */
+    int (*active_grad)(const lg_backend *be, const float *acts, const float *grad_acts,
+                       float beta, float *grad_pre, size_t n);
+
+    /* ---- elementwise and broadcast --------------------------------------- */
+    /* Y[r,c] = X[r,c] + alpha * bias[c]; X, Y [rows, cols] (dense). May alias. */
+    int (*add_bias_rows)(const lg_backend *be, const float *X, const float *bias, float alpha,
+                         float *Y, int rows, int cols);
+    /* out[c] = beta*out[c] + alpha * sum_r X[r,c], the sum accumulated in
+     * double in an order fixed for the backend (CPU: r = 0..rows-1);
+     * beta == 0 overwrites. X [rows, cols] dense. */
+    int (*col_sum)(const lg_backend *be, const float *X, int rows, int cols, float alpha,
+                   float beta, float *out);
+    /* out = alpha*x + beta*y (any of out, x, y may alias). */
+    int (*axpby)(const lg_backend *be, size_t n, float alpha, const float *x, float beta,
+                 const float *y, float *out);
+    /* x = alpha*x + c (scale and shift). */
+    int (*scale_shift)(const lg_backend *be, float *x, float alpha, float c, size_t n);
+    /* out = x >= thr ? 1 : 0 (dead-latent masks). May alias. */
+    int (*mask_ge)(const lg_backend *be, const float *x, float thr, float *out, size_t n);
+
+    /* ---- reductions to the host (double, fixed order) -------------------- */
+    int (*sum)(const lg_backend *be, const float *x, size_t n, double *out);
+    int (*sumsq)(const lg_backend *be, const float *x, size_t n, double *out);
+    int (*dot)(const lg_backend *be, const float *x, const float *y, size_t n, double *out);
+    /* *out = number of entries != 0 (exact). */
+    int (*count_nonzero)(const lg_backend *be, const float *x, size_t n, double *out);
+
+    /* ---- sparsity bookkeeping -------------------------------------------- */
+    /* counts[c] += number of r with X[r,c] != 0. X [rows, cols]. Counts are
+     * exact while they stay below 2^24. */
+    int (*col_count_nonzero)(const lg_backend *be, const float *X, int rows, int cols,
+                             float *counts);
+    /* Dead-latent clock: since[c] = (any r: acts[r,c] != 0) ? 0 : since[c] + 1. */
+    int (*fired_update)(const lg_backend *be, const float *acts, int rows, int cols,
+                        float *since);
+
+    /* ---- decoder geometry ------------------------------------------------ */
+    /* W [rows, cols]: each row divided by its L2 norm (norm accumulated in
+     * double in column order; rows of norm 0 are left as they are). */
+    int (*renorm_rows)(const lg_backend *be, float *W, int rows, int cols);
+    /* Remove from each gradient row the component parallel to the matching
+     * row of W: G[i] -= (G[i].W[i] / W[i].W[i]) W[i] (dot in double; rows with
+     * W[i] = 0 untouched). W, G [rows, cols]. */
+    int (*project_out_parallel)(const lg_backend *be, const float *W, float *G, int rows,
+                                int cols);
+
+    /* ---- optimiser ------------------------------------------------------- */
+    /* Adam (Kingma & Ba) with bias correction, see lg_adam_args. */
+    int (*adam_step)(const lg_backend *be, float *p, const float *g, float *m, float *v,
+                     size_t n, const lg_adam_args *a);
+};
+
+/* The CPU backend (CBLAS + plain loops). Never NULL. */
+const lg_backend *lg_backend_cpu(void);
+/* The CUDA backend: defined in kernels/ when built with CUDA, else in
+ * engine/backend_nocuda.c. NULL when not built or when no device is usable. */
+const lg_backend *lg_backend_cuda(void);
+/* name: "cpu", "cuda" or "auto" (cuda when lg_backend_cuda() is non-NULL,
+ * else cpu). "cuda" without a device: LG_EINPUT naming the reason; an
+ * unknown name: LG_EINPUT. */
+int lg_backend_get(const char *name, const lg_backend **out);
+
+/* Generic helpers written on top of the vtable (engine/backend.c). */
+
+/* Global gradient-norm clipping over `count` buffers: norm = sqrt(sum of
+ * sumsq(grads[i])) (buffers in order); if max_norm > 0 and norm > max_norm,
+ * every buffer is scaled by max_norm / norm. *norm_out (may be NULL) = the
+ * norm before clipping. */
+int lg_backend_clip_grad_norm(const lg_backend *be, float *const *grads, const size_t *ns,
+                              int count, double max_norm, double *norm_out);
+/* alloc + upload in one call (*out freed with be->free). */
+int lg_backend_alloc_upload(const lg_backend *be, const float *host, size_t n, float **out);
+
+#endif

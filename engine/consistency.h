@@ -1,0 +1,94 @@
+/*
+ * consistency.h - cross-seed consistency of SAE dictionaries (DESIGN.md 4).
+ *
+ * Inputs are decoder dictionaries as float32 rows: A [m1, d], B [m2, d], one
+ * latent's direction per row, NOT assumed normalised. Every row is first
+ * normalised to unit L2 norm (in float64); a zero row, or a NaN/Inf entry,
+ * is an error naming the dictionary ("A" or "B", or "truth"/"sae") and row.
+ *
+ * Cosine: cos(i, j) = <a_i, b_j> / (|a_i| |b_j|), computed in float64 with a
+ * fixed summation order over d (no BLAS), so every value - and every metric -
+ * is bit-identical run to run and independent of the block size.
+ * Signed by default: SAE decoder directions have a sign (a latent fires
+ * positively), so a flipped direction is a different feature. With
+ * opt.abs_cos = 1 every cosine is replaced by |cos| before any max or match.
+ *   NB: HUSAI's random baseline "PWMCC 0.298829" (d=128, m=1024) is the |cos|
+ *   statistic: the expected MMCS of random unit dictionaries is 0.29879 with
+ *   |cos| and 0.28268 with the signed cosine (tests/py/test_metrics_scipy.py
+ *   derives both from cos^2 ~ Beta(1/2, (d-1)/2)). Set abs_cos = 1 to compare
+ *   with HUSAI's numbers.
+ *
+ * Metrics (with s(i, j) the signed or absolute cosine):
+ *   mmcs_ab = (1/m1) sum_i max_j s(i, j)          A -> B
+ *   mmcs_ba = (1/m2) sum_j max_i s(i, j)          B -> A
+ *   mmcs    = (mmcs_ab + mmcs_ba) / 2             ("PWMCC" in HUSAI)
+ *   mcc     = (1/n) sum over the optimal one-to-one assignment pi of
+ *             s(i, pi(i)), n = min(m1, m2), pi maximising the total
+ *             (Song et al.'s PW-MCC; engine/hungarian.h)
+ *   shared_frac = (1/n) #{matched pairs with s > shared_threshold}
+ * mcc and shared_frac need the full [min(m1,m2), max(m1,m2)] float64 matrix
+ * for the solver; they are computed only when opt.mcc is set and
+ * m1 * m2 <= opt.mcc_max_cells (<= LG_HUNGARIAN_MAX_CELLS); otherwise
+ * mcc_computed = 0 and both are NaN. MMCS never holds an m1 x m2 matrix: it
+ * is computed in blocks of opt.block_rows rows of A against all of B.
+ *
+ * Memory: the normalised copies of A and B in float64 (8 (m1 + m2) d bytes),
+ * one tile buffer, and, for the MCC only, 8 m1 m2 bytes.
+ * Time: m1 m2 d multiply-adds (single thread), plus the O(n^2 max(m1,m2))
+ * assignment for the MCC (about 1 s at m1 = m2 = 1024).
+ */
+#ifndef LG_CONSISTENCY_H
+#define LG_CONSISTENCY_H
+
+#include <stddef.h>
+
+typedef struct {
+    int abs_cos;             /* 0 (default): signed cosine; 1: |cos| */
+    double shared_threshold; /* default 0.7; a matched pair counts if s > threshold */
+    int block_rows;          /* rows of A per block; default 64; any value >= 1 gives
+                                bit-identical results */
+    int mcc;                 /* default 1: compute the matched MCC and shared fraction */
+    size_t mcc_max_cells;    /* default LG_HUNGARIAN_MAX_CELLS; MCC skipped above it */
+} lg_sim_options;
+
+typedef struct {
+    double mmcs;        /* (mmcs_ab + mmcs_ba) / 2 */
+    double mmcs_ab;     /* mean over rows of A of the best match in B */
+    double mmcs_ba;     /* mean over rows of B of the best match in A */
+    double mcc;         /* Hungarian-matched mean cosine; NaN if not computed */
+    double shared_frac; /* share of matched pairs above the threshold; NaN if not computed */
+    int mcc_computed;   /* 1 if mcc and shared_frac were computed */
+} lg_dict_sim;
+
+/* Ground-truth recovery: an SAE dictionary against the true dictionary of a
+ * synthetic data source (sizes may differ). */
+typedef struct {
+    double mmcs_truth;     /* mean over true features of the max cosine to the SAE:
+                              how well the true features are found */
+    double mmcs_sae;       /* mean over SAE latents of the max cosine to the truth */
+    double recovered_frac; /* share of true features with max cosine > threshold */
+    double mcc;            /* Hungarian-matched mean cosine; NaN if not computed */
+    double shared_frac;    /* share of matched pairs above the threshold; NaN if not */
+    int mcc_computed;
+} lg_truth_recovery;
+
+/* Defaults: signed cosine, threshold 0.7, 64-row blocks, MCC on, solver cap. */
+void lg_sim_options_init(lg_sim_options *opt);
+
+/* Similarity of two dictionaries. A [m1, d], B [m2, d] float32 row-major;
+ * opt NULL = defaults. maxcos_a [m1] / maxcos_b [m2]: if not NULL, receive
+ * the per-latent max (signed or absolute) cosine of each row of A over B and
+ * of each row of B over A (rounded to float, for histograms).
+ * Returns 0, LG_EINPUT (bad sizes, zero row, NaN/Inf, bad option) or
+ * LG_ENOMEM; on error *out is unspecified. */
+int lg_dict_similarity(const float *A, int m1, const float *B, int m2, int d,
+                       const lg_sim_options *opt, lg_dict_sim *out, float *maxcos_a,
+                       float *maxcos_b);
+
+/* Recovery of a true dictionary truth [n_true, d] by an SAE dictionary
+ * sae [m, d]. maxcos_truth [n_true]: per true feature, its best cosine in
+ * the SAE (NULL to skip). Same options, errors and determinism as above. */
+int lg_dict_recovery(const float *truth, int n_true, const float *sae, int m, int d,
+                     const lg_sim_options *opt, lg_truth_recovery *out, float *maxcos_truth);
+
+#endif

@@ -1,0 +1,762 @@
+/*
+ * data.c - datasets: activation files, memory arrays, synthetic data with a
+ * ground-truth dictionary, and the held-out split (see data.h for the
+ * generative model and the digest definitions).
+ *
+ * A dataset is a view: `rows` points at n * d elements of `dtype`
+ * (row-major, possibly unaligned inside a file mapping) and every read goes
+ * through lg_convert_to_f32. Files are mmap'ed whole (read-only, private);
+ * the safetensors parser runs on that same mapping, so the digest (SHA-256
+ * of the mapped bytes) covers exactly the bytes that were validated and are
+ * read.
+ *
+ * Invariants of a made dataset: n >= 1, d >= 1, every value finite.
+ */
+#include "engine/data.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "artifacts/npy.h"
+#include "engine/rng.h"
+
+typedef enum { DS_FILE, DS_MEMORY, DS_SYNTH } ds_kind;
+
+struct lg_dataset {
+    ds_kind kind;
+    int64_t n;
+    int d;
+    lg_dtype dtype;
+    const unsigned char *rows; /* [n, d] elements of dtype */
+    float *owned;              /* memory copy or synthetic rows (lg_free) */
+    void *map;                 /* file mapping */
+    size_t map_len;
+    lg_st_file *st;            /* safetensors view of the mapping */
+    char *path;
+    lg_synth_config synth;     /* kind == DS_SYNTH */
+};
+
+#define CHUNK_ROWS 256
+
+/* ---- SHA-256 ------------------------------------------------------------------ */
+
+static void hex_digest(const unsigned char *md, char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    int i;
+    for (i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+}
+
+/* SHA-256 of up to two byte ranges, concatenated. */
+static int sha256_2(const void *a, size_t na, const void *b, size_t nb, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok;
+    if (!ctx)
+        return lg_error_set(LG_ENOMEM, "sha256: out of memory");
+    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, a, na) &&
+         (!nb || EVP_DigestUpdate(ctx, b, nb)) && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return lg_error_set(LG_EINTERNAL, "sha256: OpenSSL digest failed");
+    hex_digest(md, hex);
+    return 0;
+}
+
+/* ---- common ------------------------------------------------------------------- */
+
+static int ds_new(ds_kind kind, lg_dataset **out)
+{
+    lg_dataset *ds = lg_calloc(1, sizeof(*ds));
+    if (!ds)
+        return LG_ENOMEM;
+    ds->kind = kind;
+    *out = ds;
+    return 0;
+}
+
+void lg_dataset_free(lg_dataset *ds)
+{
+    if (!ds)
+        return;
+    lg_st_close(ds->st);
+    if (ds->map)
+        munmap(ds->map, ds->map_len);
+    lg_free(ds->owned);
+    lg_free(ds->path);
+    lg_free(ds);
+}
+
+int64_t lg_dataset_rows(const lg_dataset *ds) { return ds->n; }
+int lg_dataset_dim(const lg_dataset *ds) { return ds->d; }
+lg_dtype lg_dataset_dtype(const lg_dataset *ds) { return ds->dtype; }
+const char *lg_dataset_path(const lg_dataset *ds) { return ds->kind == DS_FILE ? ds->path : NULL; }
+
+const char *lg_dataset_kind(const lg_dataset *ds)
+{
+    return ds->kind == DS_FILE ? "file" : ds->kind == DS_MEMORY ? "memory" : "synthetic";
+}
+
+static const unsigned char *row_ptr(const lg_dataset *ds, int64_t r)
+{
+    return ds->rows + (size_t)r * (size_t)ds->d * lg_dtype_size(ds->dtype);
+}
+
+/* Scan every value once, CHUNK_ROWS rows at a time, for NaN/Inf. */
+static int ds_check_finite(const lg_dataset *ds, const char *label)
+{
+    float *buf = lg_malloc((size_t)CHUNK_ROWS * (size_t)ds->d * sizeof(float)); /* [CHUNK_ROWS, d] */
+    int64_t r0;
+    int err = 0;
+    if (!buf)
+        return LG_ENOMEM;
+    for (r0 = 0; r0 < ds->n && !err; r0 += CHUNK_ROWS) {
+        int64_t nr = ds->n - r0 < CHUNK_ROWS ? ds->n - r0 : CHUNK_ROWS;
+        size_t k, count = (size_t)nr * (size_t)ds->d;
+        if ((err = lg_convert_to_f32(ds->dtype, row_ptr(ds, r0), count, buf)) < 0)
+            break;
+        for (k = 0; k < count; k++)
+            if (!isfinite(buf[k])) {
+                err = lg_error_set(LG_EINPUT, "%s: row %lld, column %zu: %s value (data must be finite)", label,
+                                   (long long)(r0 + (int64_t)(k / (size_t)ds->d)), k % (size_t)ds->d,
+                                   isnan(buf[k]) ? "NaN" : "infinite");
+                break;
+            }
+    }
+    lg_free(buf);
+    return err;
+}
+
+/* ---- files -------------------------------------------------------------------- */
+
+static int open_npy(lg_dataset *ds)
+{
+    lg_npy_info info;
+    int err = lg_npy_parse_header(ds->map, ds->map_len, ds->map_len, ds->path, &info);
+    if (err < 0)
+        return err;
+    if (info.ndim != 2)
+        return lg_error_set(LG_EINPUT, "%s: array is 1-D of shape (%lld,); want a 2-D [n, d] array", ds->path,
+                            (long long)info.shape[0]);
+    if (info.shape[1] > INT32_MAX)
+        return lg_error_set(LG_EINPUT, "%s: dimension %lld too large", ds->path, (long long)info.shape[1]);
+    ds->dtype = info.dtype;
+    ds->n = info.shape[0];
+    ds->d = (int)info.shape[1];
+    ds->rows = (const unsigned char *)ds->map + info.data_offset;
+    return 0;
+}
+
+static int open_safetensors(lg_dataset *ds, const char *tensor_name)
+{
+    lg_tensor_view v;
+    int err = lg_st_open_memory(ds->map, ds->map_len, ds->path, &ds->st);
+    if (err < 0)
+        return err;
+    if (tensor_name) {
+        if ((err = lg_st_get(ds->st, tensor_name, &v)) < 0)
+            return err;
+    } else if (lg_st_count(ds->st) == 1) {
+        lg_st_at(ds->st, 0, &v);
+    } else {
+        return lg_error_set(LG_EINPUT, "%s: holds %zu tensors; name the one to use", ds->path,
+                            lg_st_count(ds->st));
+    }
+    if (v.dtype != LG_DT_F32 && v.dtype != LG_DT_F16 && v.dtype != LG_DT_BF16 && v.dtype != LG_DT_F64)
+        return lg_error_set(LG_EINPUT, "%s: tensor '%.64s' has dtype %s; want F32, F16, BF16 or F64", ds->path,
+                            v.name, lg_dtype_name(v.dtype));
+    if (v.ndim != 2)
+        return lg_error_set(LG_EINPUT, "%s: tensor '%.64s' has %d dimensions; want a 2-D [n, d] array", ds->path,
+                            v.name, v.ndim);
+    if (v.shape[1] > INT32_MAX)
+        return lg_error_set(LG_EINPUT, "%s: tensor '%.64s': dimension %lld too large", ds->path, v.name,
+                            (long long)v.shape[1]);
+    ds->dtype = v.dtype;
+    ds->n = v.shape[0];
+    ds->d = (int)v.shape[1];
+    ds->rows = v.data;
+    return 0;
+}
+
+int lg_dataset_open_file(const char *path, const char *tensor_name, lg_dataset **out)
+{
+    lg_dataset *ds = NULL;
+    struct stat st;
+    int fd = -1, err;
+
+    *out = NULL;
+    if ((err = ds_new(DS_FILE, &ds)) < 0)
+        return err;
+    if (!(ds->path = lg_strdup(path))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err = lg_error_set(errno == ENOENT ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        err = lg_error_set(LG_EINPUT, "%s: not a regular file", path);
+        goto out;
+    }
+    if (st.st_size < 8) {
+        err = lg_error_set(LG_EINPUT, "%s: too short (%lld bytes) for a .npy or .safetensors file", path,
+                           (long long)st.st_size);
+        goto out;
+    }
+    ds->map_len = (size_t)st.st_size;
+    ds->map = mmap(NULL, ds->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (ds->map == MAP_FAILED) {
+        ds->map = NULL;
+        err = lg_error_set(LG_EIO, "%s: mmap: %s", path, strerror(errno));
+        goto out;
+    }
+    /* Recognise the format by its first bytes: .npy starts with \x93NUMPY
+     * (a damaged magic still goes to the npy parser, which names the
+     * defect); safetensors has its JSON header's '{' at offset 8. */
+    if (((const unsigned char *)ds->map)[0] == 0x93) {
+        if (tensor_name) {
+            err = lg_error_set(LG_EINPUT, "%s: a .npy file holds one array; no tensor name '%.64s' applies", path,
+                               tensor_name);
+            goto out;
+        }
+        err = open_npy(ds);
+    } else if (((const unsigned char *)ds->map)[8] == '{') {
+        err = open_safetensors(ds, tensor_name);
+    } else {
+        err = lg_error_set(LG_EINPUT, "%s: neither a .npy nor a .safetensors file (unrecognised first bytes)", path);
+    }
+    if (err < 0)
+        goto out;
+    if (ds->n < 1 || ds->d < 1) {
+        err = lg_error_set(LG_EINPUT, "%s: empty array [%lld, %d]", path, (long long)ds->n, ds->d);
+        goto out;
+    }
+    err = ds_check_finite(ds, path);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (err < 0)
+        lg_dataset_free(ds);
+    else
+        *out = ds;
+    return err;
+}
+
+int lg_dataset_from_memory(const float *x, int64_t n, int d, int copy, lg_dataset **out)
+{
+    lg_dataset *ds = NULL;
+    int err;
+
+    *out = NULL;
+    if (n < 1 || d < 1 || !x)
+        return lg_error_set(LG_EINPUT, "memory data: need n >= 1 and d >= 1 (got [%lld, %d])", (long long)n, d);
+    if ((uint64_t)n > (uint64_t)SIZE_MAX / sizeof(float) / (uint64_t)d)
+        return lg_error_set(LG_EINPUT, "memory data: [%lld, %d] too large", (long long)n, d);
+    if ((err = ds_new(DS_MEMORY, &ds)) < 0)
+        return err;
+    ds->n = n;
+    ds->d = d;
+    ds->dtype = LG_DT_F32;
+    if (copy) {
+        if (!(ds->owned = lg_malloc((size_t)n * (size_t)d * sizeof(float)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        memcpy(ds->owned, x, (size_t)n * (size_t)d * sizeof(float));
+        ds->rows = (const unsigned char *)ds->owned;
+    } else {
+        ds->rows = (const unsigned char *)x;
+    }
+    err = ds_check_finite(ds, "memory data");
+out:
+    if (err < 0)
+        lg_dataset_free(ds);
+    else
+        *out = ds;
+    return err;
+}
+
+/* ---- reads -------------------------------------------------------------------- */
+
+int lg_dataset_gather(const lg_dataset *ds, const int64_t *rows, int n, float *out)
+{
+    int i, err;
+    for (i = 0; i < n; i++) {
+        if (rows[i] < 0 || rows[i] >= ds->n)
+            return lg_error_set(LG_EINPUT, "dataset: row index %lld out of range [0, %lld)", (long long)rows[i],
+                                (long long)ds->n);
+        if ((err = lg_convert_to_f32(ds->dtype, row_ptr(ds, rows[i]), (size_t)ds->d,
+                                     out + (size_t)i * (size_t)ds->d)) < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* Visit the selected rows in chunks of CHUNK_ROWS as float32 [nr, d]. */
+typedef void (*chunk_fn)(void *ctx, const float *x, int64_t nr, int d);
+
+static int for_each_chunk(const lg_dataset *ds, const int64_t *rows, int64_t n, chunk_fn fn, void *ctx,
+                          float *buf /* [CHUNK_ROWS, d] */)
+{
+    int64_t r0;
+    int err;
+    for (r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
+        int64_t nr = n - r0 < CHUNK_ROWS ? n - r0 : CHUNK_ROWS;
+        if (rows)
+            err = lg_dataset_gather(ds, rows + r0, (int)nr, buf);
+        else
+            err = lg_convert_to_f32(ds->dtype, row_ptr(ds, r0), (size_t)nr * (size_t)ds->d, buf);
+        if (err < 0)
+            return err;
+        fn(ctx, buf, nr, ds->d);
+    }
+    return 0;
+}
+
+static void add_rows(void *ctx, const float *x, int64_t nr, int d)
+{
+    double *acc = ctx; /* [d] */
+    int64_t r;
+    int j;
+    for (r = 0; r < nr; r++)
+        for (j = 0; j < d; j++)
+            acc[j] += x[r * d + j];
+}
+
+static int select_rows(const lg_dataset *ds, const int64_t *rows, int64_t *n)
+{
+    if (!rows)
+        *n = ds->n;
+    if (*n < 1)
+        return lg_error_set(LG_EINPUT, "dataset: need at least one row (got %lld)", (long long)*n);
+    return 0;
+}
+
+int lg_dataset_mean(const lg_dataset *ds, const int64_t *rows, int64_t n, double *out)
+{
+    float *buf = NULL;
+    int j, err;
+    if ((err = select_rows(ds, rows, &n)) < 0)
+        return err;
+    if (!(buf = lg_malloc((size_t)CHUNK_ROWS * (size_t)ds->d * sizeof(float))))
+        return LG_ENOMEM;
+    memset(out, 0, (size_t)ds->d * sizeof(double));
+    if ((err = for_each_chunk(ds, rows, n, add_rows, out, buf)) >= 0)
+        for (j = 0; j < ds->d; j++)
+            out[j] /= (double)n;
+    lg_free(buf);
+    return err;
+}
+
+typedef struct {
+    const double *y; /* [d] current estimate */
+    double *num;     /* [d] sum of w_i x_i */
+    double den;      /* sum of w_i */
+    double floor_;   /* smallest distance used */
+} weiszfeld_ctx;
+
+static void weiszfeld_rows(void *ctx, const float *x, int64_t nr, int d)
+{
+    weiszfeld_ctx *c = ctx;
+    int64_t r;
+    int j;
+    for (r = 0; r < nr; r++) {
+        const float *xr = x + r * d;
+        double dist = 0.0, w;
+        for (j = 0; j < d; j++) {
+            double t = xr[j] - c->y[j];
+            dist += t * t;
+        }
+        dist = sqrt(dist);
+        w = 1.0 / (dist > c->floor_ ? dist : c->floor_);
+        for (j = 0; j < d; j++)
+            c->num[j] += w * xr[j];
+        c->den += w;
+    }
+}
+
+int lg_dataset_geometric_median(const lg_dataset *ds, const int64_t *rows, int64_t n, int iters, float *out)
+{
+    double *y = NULL, *num = NULL; /* [d] each */
+    float *buf = NULL;
+    weiszfeld_ctx c;
+    int it, j, err, d = ds->d;
+
+    if ((err = select_rows(ds, rows, &n)) < 0)
+        return err;
+    if (iters < 0)
+        return lg_error_set(LG_EINPUT, "geometric median: iters must be >= 0 (got %d)", iters);
+    if (!(y = lg_calloc((size_t)d, sizeof(double))) || !(num = lg_calloc((size_t)d, sizeof(double))) ||
+        !(buf = lg_malloc((size_t)CHUNK_ROWS * (size_t)d * sizeof(float)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    if ((err = lg_dataset_mean(ds, rows, n, y)) < 0)
+        goto out;
+    for (it = 0; it < iters; it++) {
+        double ynorm = 0.0, step = 0.0;
+        for (j = 0; j < d; j++)
+            ynorm += y[j] * y[j];
+        ynorm = sqrt(ynorm);
+        memset(num, 0, (size_t)d * sizeof(double));
+        c.y = y;
+        c.num = num;
+        c.den = 0.0;
+        c.floor_ = 1e-12 * (1.0 + ynorm);
+        if ((err = for_each_chunk(ds, rows, n, weiszfeld_rows, &c, buf)) < 0)
+            goto out;
+        for (j = 0; j < d; j++) {
+            double v = num[j] / c.den, t = v - y[j];
+            step += t * t;
+            y[j] = v;
+        }
+        if (sqrt(step) < 1e-9 * (1.0 + ynorm))
+            break;
+    }
+    for (j = 0; j < d; j++)
+        out[j] = (float)y[j];
+out:
+    lg_free(y);
+    lg_free(num);
+    lg_free(buf);
+    return err;
+}
+
+/* ---- digest ------------------------------------------------------------------- */
+
+static int synth_canonical(const lg_synth_config *c, char *buf, size_t n)
+{
+    int k = snprintf(buf, n,
+                     "ledger-synth-v1\nd=%d\nn_features=%d\nn_samples=%lld\nactive_mean=%.17g\n"
+                     "zipf_exponent=%.17g\nmagnitude_mean=%.17g\nmagnitude_std=%.17g\nnoise_std=%.17g\n"
+                     "seed=%llu\n",
+                     c->d, c->n_features, (long long)c->n_samples, c->active_mean, c->zipf_exponent,
+                     c->magnitude_mean, c->magnitude_std, c->noise_std, (unsigned long long)c->seed);
+    return k > 0 && (size_t)k < n ? k : -1;
+}
+
+int lg_dataset_digest(const lg_dataset *ds, char hex[65])
+{
+    switch (ds->kind) {
+    case DS_FILE:
+        return sha256_2(ds->map, ds->map_len, NULL, 0, hex);
+    case DS_MEMORY: {
+        lg_buf hdr = LG_BUF_INIT;
+        int64_t shape[2] = {ds->n, ds->d};
+        int err = lg_npy_header_f32(&hdr, 2, shape);
+        if (err >= 0)
+            err = sha256_2(hdr.ptr, hdr.len, ds->rows, (size_t)ds->n * (size_t)ds->d * sizeof(float), hex);
+        lg_buf_release(&hdr);
+        return err;
+    }
+    default: {
+        char text[512];
+        int k = synth_canonical(&ds->synth, text, sizeof(text));
+        if (k < 0)
+            return lg_error_set(LG_EINTERNAL, "synthetic: canonical config too long");
+        return sha256_2(text, (size_t)k, NULL, 0, hex);
+    }
+    }
+}
+
+/* ---- synthetic data ----------------------------------------------------------- */
+
+struct lg_synth {
+    lg_synth_config cfg;
+    float *truth;  /* [n_features, d], unit rows */
+    double *cdf;   /* [n_features] cumulative weights (NULL when uniform) */
+};
+
+int lg_synth_config_check(const lg_synth_config *c)
+{
+    double amax;
+    if (c->d < 1 || c->d > 65536)
+        return lg_error_set(LG_EINPUT, "synthetic: d: %d not in 1..65536", c->d);
+    if (c->n_features < 1 || c->n_features > (1 << 24))
+        return lg_error_set(LG_EINPUT, "synthetic: n_features: %d not in 1..16777216", c->n_features);
+    if ((uint64_t)c->n_features * (uint64_t)c->d > ((uint64_t)1 << 30))
+        return lg_error_set(LG_EINPUT, "synthetic: n_features x d = %lld exceeds 2^30",
+                            (long long)c->n_features * c->d);
+    if (c->n_samples < 1 || (uint64_t)c->n_samples * (uint64_t)c->d > ((uint64_t)1 << 31))
+        return lg_error_set(LG_EINPUT, "synthetic: n_samples: %lld must be >= 1 with n_samples x d <= 2^31",
+                            (long long)c->n_samples);
+    amax = c->n_features < 512 ? c->n_features : 512;
+    if (!(c->active_mean > 0.0 && c->active_mean <= amax))
+        return lg_error_set(LG_EINPUT, "synthetic: active_mean: %g not in (0, %g]", c->active_mean, amax);
+    if (!(c->zipf_exponent >= 0.0 && c->zipf_exponent <= 100.0))
+        return lg_error_set(LG_EINPUT, "synthetic: zipf_exponent: %g not in [0, 100]", c->zipf_exponent);
+    if (!(c->magnitude_mean > 0.0 && isfinite(c->magnitude_mean)))
+        return lg_error_set(LG_EINPUT, "synthetic: magnitude_mean: %g must be finite and > 0", c->magnitude_mean);
+    if (!(c->magnitude_std >= 0.0 && isfinite(c->magnitude_std)))
+        return lg_error_set(LG_EINPUT, "synthetic: magnitude_std: %g must be finite and >= 0", c->magnitude_std);
+    if (!(c->noise_std >= 0.0 && isfinite(c->noise_std)))
+        return lg_error_set(LG_EINPUT, "synthetic: noise_std: %g must be finite and >= 0", c->noise_std);
+    return 0;
+}
+
+void lg_synth_free(lg_synth *s)
+{
+    if (!s)
+        return;
+    lg_free(s->truth);
+    lg_free(s->cdf);
+    lg_free(s);
+}
+
+const float *lg_synth_truth(const lg_synth *s) { return s->truth; }
+
+int lg_synth_new(const lg_synth_config *cfg, lg_synth **out)
+{
+    lg_synth *s = NULL;
+    lg_rng rng;
+    double *g = NULL; /* [d] */
+    int i, j, d = cfg->d, err;
+
+    *out = NULL;
+    if ((err = lg_synth_config_check(cfg)) < 0)
+        return err;
+    if (!(s = lg_calloc(1, sizeof(*s))) || !(g = lg_malloc((size_t)d * sizeof(double))) ||
+        !(s->truth = lg_malloc((size_t)cfg->n_features * (size_t)d * sizeof(float)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    s->cfg = *cfg;
+    lg_rng_init(&rng, cfg->seed, LG_STREAM_DICT);
+    for (i = 0; i < cfg->n_features; i++) {
+        double norm;
+        do {
+            norm = 0.0;
+            for (j = 0; j < d; j++) {
+                g[j] = lg_rng_normal(&rng);
+                norm += g[j] * g[j];
+            }
+        } while (norm < 1e-30); /* a zero draw is (practically) impossible; redraw if it happens */
+        norm = sqrt(norm);
+        for (j = 0; j < d; j++)
+            s->truth[(size_t)i * d + j] = (float)(g[j] / norm);
+    }
+    if (cfg->zipf_exponent > 0.0) {
+        double acc = 0.0;
+        if (!(s->cdf = lg_malloc((size_t)cfg->n_features * sizeof(double)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        for (i = 0; i < cfg->n_features; i++) {
+            acc += pow((double)(i + 1), -cfg->zipf_exponent);
+            s->cdf[i] = acc;
+        }
+    }
+out:
+    lg_free(g);
+    if (err < 0)
+        lg_synth_free(s);
+    else
+        *out = s;
+    return err;
+}
+
+/* Poisson(lambda) by inversion (lambda <= 512, so exp(-lambda) > 0). */
+static int poisson(lg_rng *r, double lambda)
+{
+    double p = exp(-lambda), s = p, u = lg_rng_uniform(r);
+    int k = 0;
+    while (u > s && k < 100000) {
+        k++;
+        p *= lambda / k;
+        s += p;
+        if (p == 0.0 && (double)k > lambda)
+            break; /* rounding left u above the total mass: stop in the tail */
+    }
+    return k;
+}
+
+static int draw_feature(const lg_synth *s, lg_rng *r)
+{
+    int lo = 0, hi = s->cfg.n_features - 1;
+    double u;
+    if (!s->cdf)
+        return (int)lg_rng_below(r, (uint64_t)s->cfg.n_features);
+    u = lg_rng_uniform(r) * s->cdf[hi];
+    while (lo < hi) { /* first index with cdf > u */
+        int mid = lo + (hi - lo) / 2;
+        if (s->cdf[mid] > u)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+int lg_synth_row(const lg_synth *s, int64_t i, float *x, int *active, float *coef, int *n_active)
+{
+    const lg_synth_config *c = &s->cfg;
+    lg_rng rng;
+    int *act = active, local_act[64];
+    double *acc = NULL; /* [d] */
+    int S, k = 0, tries = 0, j, m, err = 0;
+
+    if (i < 0 || i >= c->n_samples)
+        return lg_error_set(LG_EINPUT, "synthetic: row %lld out of range [0, %lld)", (long long)i,
+                            (long long)c->n_samples);
+    if (!(acc = lg_calloc((size_t)c->d, sizeof(double))))
+        return LG_ENOMEM;
+    lg_rng_init(&rng, c->seed, LG_STREAM_DATA + (((uint64_t)i + 1) << 8));
+    S = poisson(&rng, c->active_mean);
+    if (S > c->n_features)
+        S = c->n_features;
+    if (!act && S <= (int)(sizeof(local_act) / sizeof(local_act[0]))) {
+        act = local_act;
+    } else if (!act && !(act = lg_malloc((size_t)S * sizeof(int)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    while (k < S) {
+        int f = draw_feature(s, &rng), dup = 0;
+        double cj;
+        for (m = 0; m < k; m++)
+            if (act[m] == f) {
+                dup = 1;
+                break;
+            }
+        if (dup) {
+            if (++tries > 64 * (S + 1))
+                break;
+            continue;
+        }
+        cj = fabs(c->magnitude_mean + c->magnitude_std * lg_rng_normal(&rng));
+        act[k] = f;
+        if (coef)
+            coef[k] = (float)cj;
+        k++;
+        for (j = 0; j < c->d; j++)
+            acc[j] += cj * s->truth[(size_t)f * c->d + j];
+    }
+    for (j = 0; j < c->d; j++) {
+        if (c->noise_std > 0.0)
+            acc[j] += c->noise_std * lg_rng_normal(&rng);
+        x[j] = (float)acc[j];
+    }
+    if (n_active)
+        *n_active = k;
+out:
+    if (act != active && act != local_act)
+        lg_free(act);
+    lg_free(acc);
+    return err;
+}
+
+int lg_dataset_synthetic(const lg_synth_config *cfg, lg_dataset **out, float **truth_out)
+{
+    lg_dataset *ds = NULL;
+    lg_synth *s = NULL;
+    float *truth = NULL;
+    int64_t i;
+    int err;
+
+    *out = NULL;
+    if (truth_out)
+        *truth_out = NULL;
+    if ((err = lg_synth_new(cfg, &s)) < 0)
+        return err;
+    if ((err = ds_new(DS_SYNTH, &ds)) < 0)
+        goto out;
+    ds->synth = *cfg;
+    ds->n = cfg->n_samples;
+    ds->d = cfg->d;
+    ds->dtype = LG_DT_F32;
+    if (!(ds->owned = lg_malloc((size_t)ds->n * (size_t)ds->d * sizeof(float)))) { /* [n, d] */
+        err = LG_ENOMEM;
+        goto out;
+    }
+    ds->rows = (const unsigned char *)ds->owned;
+    for (i = 0; i < ds->n; i++)
+        if ((err = lg_synth_row(s, i, ds->owned + (size_t)i * (size_t)ds->d, NULL, NULL, NULL)) < 0)
+            goto out;
+    if (truth_out) {
+        size_t bytes = (size_t)cfg->n_features * (size_t)cfg->d * sizeof(float);
+        if (!(truth = lg_malloc(bytes))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        memcpy(truth, s->truth, bytes);
+    }
+out:
+    lg_synth_free(s);
+    if (err < 0) {
+        lg_dataset_free(ds);
+        lg_free(truth);
+    } else {
+        *out = ds;
+        if (truth_out)
+            *truth_out = truth;
+    }
+    return err;
+}
+
+/* ---- held-out split ----------------------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int lg_dataset_split(int64_t n, double eval_fraction, uint64_t seed, int64_t **train_rows, int64_t *n_train,
+                     int64_t **eval_rows, int64_t *n_eval)
+{
+    int64_t *perm = NULL, *tr = NULL, *ev = NULL, ne, i;
+    lg_rng rng;
+    int err = 0;
+
+    *train_rows = *eval_rows = NULL;
+    *n_train = *n_eval = 0;
+    if (n < 1)
+        return lg_error_set(LG_EINPUT, "split: need at least one row (got %lld)", (long long)n);
+    if (!(eval_fraction >= 0.0 && eval_fraction < 1.0))
+        return lg_error_set(LG_EINPUT, "split: eval_fraction %g not in [0, 1)", eval_fraction);
+    ne = (int64_t)llround((double)n * eval_fraction);
+    if (eval_fraction > 0.0 && ne < 1)
+        ne = 1;
+    if (ne > n - 1)
+        ne = n - 1;
+    if (!(perm = lg_malloc((size_t)n * sizeof(int64_t))) || !(tr = lg_malloc((size_t)(n - ne) * sizeof(int64_t))) ||
+        !(ev = lg_malloc((size_t)(ne ? ne : 1) * sizeof(int64_t)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        perm[i] = i;
+    lg_rng_init(&rng, seed, LG_STREAM_SPLIT);
+    lg_rng_shuffle_i64(&rng, perm, n);
+    memcpy(ev, perm, (size_t)ne * sizeof(int64_t));
+    memcpy(tr, perm + ne, (size_t)(n - ne) * sizeof(int64_t));
+    qsort(ev, (size_t)ne, sizeof(int64_t), cmp_i64);
+    qsort(tr, (size_t)(n - ne), sizeof(int64_t), cmp_i64);
+out:
+    lg_free(perm);
+    if (err < 0) {
+        lg_free(tr);
+        lg_free(ev);
+        return err;
+    }
+    *train_rows = tr;
+    *n_train = n - ne;
+    *eval_rows = ev;
+    *n_eval = ne;
+    return 0;
+}

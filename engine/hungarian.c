@@ -1,0 +1,170 @@
+/*
+ * hungarian.c - rectangular linear assignment by shortest augmenting paths.
+ *
+ * Rows are added one at a time. For the new row we grow a Dijkstra tree over
+ * the columns on reduced costs c(i,j) - u[i] - v[j] (which the potentials u,
+ * v keep >= 0 for every edge), stop at the first free column, update the
+ * potentials by the path lengths and flip the alternating path. After row i
+ * the matching of rows 1..i is optimal, so after the last row it is optimal
+ * for the whole (rectangular, n_rows <= n_cols) problem. This is the
+ * augmentation step of Jonker-Volgenant without its (optional) heuristics
+ * for the initial matching; it is O(n_rows^2 * n_cols) worst case.
+ *
+ * Indexing: internally rows and columns are 1-based and column 0 is a
+ * virtual column holding the row being inserted (p[0]); this keeps the
+ * path-flip loop free of special cases.
+ *
+ * Invariants: p[j] is the row matched to column j (0 = free); used[] marks
+ * the columns in the current tree; minv[j] is the tentative distance of an
+ * unused column and way[j] its predecessor column. Ties pick the lowest
+ * column index (strict '<'), so the result is a function of the input only.
+ *
+ * Sign: maximisation multiplies each cost by -1 on read (exact in IEEE), so
+ * no negated copy of the matrix is made.
+ */
+#include "engine/hungarian.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#include "artifacts/base.h"
+
+static int check_input(const double *cost, int n_rows, int n_cols)
+{
+    size_t i, cells;
+    if (n_rows < 0 || n_cols < 0)
+        return lg_error_set(LG_EINPUT, "hungarian: negative size %d x %d", n_rows, n_cols);
+    if (n_rows > n_cols)
+        return lg_error_set(LG_EINPUT,
+                            "hungarian: %d rows > %d columns (transpose the cost matrix)",
+                            n_rows, n_cols);
+    cells = (size_t)n_rows * (size_t)n_cols;
+    if (cells > LG_HUNGARIAN_MAX_CELLS)
+        return lg_error_set(LG_EINPUT,
+                            "hungarian: %d x %d cost matrix exceeds the cap of %zu cells "
+                            "(8192 x 8192)",
+                            n_rows, n_cols, (size_t)LG_HUNGARIAN_MAX_CELLS);
+    if (cells > 0 && !cost)
+        return lg_error_set(LG_EINPUT, "hungarian: NULL cost matrix");
+    for (i = 0; i < cells; i++) {
+        double c = cost[i];
+        if (!(fabs(c) <= LG_HUNGARIAN_MAX_ABS)) /* also catches NaN */
+            return lg_error_set(LG_EINPUT,
+                                "hungarian: cost[%zu][%zu] = %g is not finite or exceeds "
+                                "|c| <= %g",
+                                i / (size_t)n_cols, i % (size_t)n_cols, c,
+                                LG_HUNGARIAN_MAX_ABS);
+    }
+    return 0;
+}
+
+static int solve(const double *cost, int n, int m, double sign, int *assign, double *out_total)
+{
+    double *u = NULL, *v = NULL, *minv = NULL; /* [n+1], [m+1], [m+1] */
+    int *p = NULL, *way = NULL;                /* [m+1], [m+1] */
+    char *used = NULL;                         /* [m+1] */
+    int i, j, err;
+    double total = 0.0;
+
+    if ((err = check_input(cost, n, m)) < 0)
+        return err;
+    if (n == 0) {
+        if (out_total)
+            *out_total = 0.0;
+        return 0;
+    }
+    u = lg_calloc((size_t)n + 1, sizeof(double));
+    v = lg_calloc((size_t)m + 1, sizeof(double));
+    minv = lg_calloc((size_t)m + 1, sizeof(double));
+    p = lg_calloc((size_t)m + 1, sizeof(int));
+    way = lg_calloc((size_t)m + 1, sizeof(int));
+    used = lg_calloc((size_t)m + 1, 1);
+    if (!u || !v || !minv || !p || !way || !used) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+
+    for (i = 1; i <= n; i++) {
+        int j0 = 0;
+        p[0] = i;
+        for (j = 0; j <= m; j++) {
+            minv[j] = INFINITY;
+            used[j] = 0;
+        }
+        do {
+            int i0 = p[j0], j1 = 0;
+            double delta = INFINITY, ui0 = u[i0];
+            const double *row = cost + (size_t)(i0 - 1) * (size_t)m; /* [m] */
+            used[j0] = 1;
+            for (j = 1; j <= m; j++) {
+                double cur;
+                if (used[j])
+                    continue;
+                cur = sign * row[j - 1] - ui0 - v[j];
+                if (cur < minv[j]) {
+                    minv[j] = cur;
+                    way[j] = j0;
+                }
+                if (minv[j] < delta) {
+                    delta = minv[j];
+                    j1 = j;
+                }
+            }
+            /* n <= m guarantees a free, unused column exists, so j1 > 0. */
+            if (j1 == 0) {
+                err = lg_error_set(LG_EINTERNAL, "hungarian: no augmenting column at row %d", i);
+                goto out;
+            }
+            for (j = 0; j <= m; j++) {
+                if (used[j]) {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+        } while (p[j0] != 0);
+        do { /* flip the alternating path back to the virtual column 0 */
+            int j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+        } while (j0 != 0);
+    }
+
+    /* Read the matching off the columns, then sum the original costs in row
+     * order so the total does not carry the potentials' rounding. */
+    {
+        int *col_of_row = way; /* reuse [m+1] >= n+1 */
+        for (j = 1; j <= m; j++)
+            if (p[j] != 0)
+                col_of_row[p[j]] = j - 1;
+        for (i = 1; i <= n; i++) {
+            total += cost[(size_t)(i - 1) * (size_t)m + (size_t)col_of_row[i]];
+            if (assign)
+                assign[i - 1] = col_of_row[i];
+        }
+    }
+    if (out_total)
+        *out_total = total;
+    err = 0;
+out:
+    lg_free(u);
+    lg_free(v);
+    lg_free(minv);
+    lg_free(p);
+    lg_free(way);
+    lg_free(used);
+    return err;
+}
+
+int lg_hungarian_solve(const double *cost, int n_rows, int n_cols, int *assign, double *out_total)
+{
+    return solve(cost, n_rows, n_cols, 1.0, assign, out_total);
+}
+
+int lg_hungarian_solve_max(const double *cost, int n_rows, int n_cols, int *assign,
+                           double *out_total)
+{
+    return solve(cost, n_rows, n_cols, -1.0, assign, out_total);
+}

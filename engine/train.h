@@ -1,0 +1,156 @@
+/*
+ * train.h - SAE training on a backend: a trainer object that owns the
+ * parameters, gradients, Adam moments and counters in backend memory, takes
+ * one caller-supplied batch per step, and can save and load its full state so
+ * that training stops and resumes bit-identically.
+ *
+ * Loss of one step on a batch x [B, d_in] (model in sae.h):
+ *   mse     = (1/B) sum_b sum_i (xhat[b,i] - x[b,i])^2
+ *             (mean over the batch of the squared error SUMMED over d_in)
+ *   MATRYOSHKA: the reconstruction term is the mean over prefixes p_1 < ...
+ *             < p_P = d_sae of mse_p, mse_p using only latents [0, p) (and
+ *             b_dec); the reported mse is the full-dictionary one.
+ *   sparsity (RELU)     = l1_coeff * (1/B) sum_b sum_j acts[b,j]   (acts >= 0;
+ *             decoder rows have unit norm, so this is the norm-weighted L1)
+ *   sparsity (JUMPRELU) = l0_coeff * (1/B) sum_b #{j : acts[b,j] != 0}, with
+ *             the straight-through pseudo-gradient of backend.h jumprelu_bwd
+ *   aux (TOPK, BATCHTOPK, MATRYOSHKA; AuxK, Gao et al. 2024):
+ *             dead latents = not fired in the last dead_after samples (counted
+ *             in whole steps: dead when steps_since_fired * B >= dead_after and
+ *             steps_since_fired >= 1); e = x - xhat (full dictionary, treated
+ *             as a constant); ehat = aux_acts @ W_dec with aux_acts the top
+ *             min(aux_k, n_dead) of each row of pre among the dead latents
+ *             (ReLU'd);
+ *             aux = aux_coeff * sum ||ehat - e||^2 / sum ||e - mean_b(e)||^2
+ *             (denominator constant; aux = 0 when no latent is dead).
+ *   loss = recon + sparsity + aux.  A NaN/Inf loss: LG_EDIVERGED, and the
+ *   trainer's weights stay as they were before that step.
+ *
+ * Update of one step (order matters, as in dictionary_learning):
+ *   1. gradients of the loss (the encoder input x - b_dec carries b_dec's
+ *      gradient too);
+ *   2. remove from each row of grad W_dec its component parallel to that row;
+ *   3. global gradient-norm clipping over all trained parameters (grad_clip);
+ *   4. Adam with bias correction; learning rate at step t (0-based):
+ *        lr_t = lr * min(1, (t+1)/warmup_steps)                 (warmup)
+ *             * (t < s0 ? 1 : (steps - t)/(steps - s0)),        (decay)
+ *        s0 = steps - floor(decay_frac * steps);
+ *   5. renormalise each row of W_dec to unit norm;
+ *   6. dead-latent clocks: a latent that fired in this batch resets to 0,
+ *      others count one more step;
+ *   7. BATCHTOPK/MATRYOSHKA: threshold = min kept activation of the batch on
+ *      the first step, then threshold = beta*threshold + (1-beta)*min.
+ * Trained parameters: W_enc, b_enc, W_dec, b_dec, and for JUMPRELU
+ * log_threshold [d_sae] (theta = exp(log_threshold)).
+ */
+#ifndef LG_TRAIN_H
+#define LG_TRAIN_H
+
+#include <stdint.h>
+
+#include "engine/backend.h"
+#include "engine/sae.h"
+
+#define LG_MAX_PREFIXES 16
+
+typedef struct {
+    double lr;            /* peak learning rate */
+    long steps;           /* total steps, for the schedule; stepping beyond is an error */
+    int batch;            /* rows per step B */
+    long warmup_steps;    /* 0 = no warmup */
+    double decay_frac;    /* fraction of steps, at the end, with linear decay */
+    double grad_clip;     /* max global gradient norm; 0 = off */
+    double adam_beta1, adam_beta2, adam_eps;
+    double l1_coeff;      /* RELU */
+    double l0_coeff;      /* JUMPRELU */
+    double jumprelu_bandwidth;      /* STE rectangle width eps */
+    double jumprelu_init_threshold; /* theta at init when the init weights have none */
+    int aux_k;            /* AuxK latents per row; 0 = d_in / 2 */
+    double aux_coeff;     /* 0 disables AuxK */
+    double dead_after;    /* samples without firing before a latent counts as dead */
+    double threshold_beta;/* BatchTopK threshold running average */
+    int n_prefixes;       /* MATRYOSHKA: prefix sizes, strictly increasing, in (0, d_sae]; */
+    int prefixes[LG_MAX_PREFIXES]; /* d_sae is appended when the last is smaller */
+} lg_train_config;
+
+/* Defaults: lr 3e-4, steps 1000, batch 4096, warmup 100, decay_frac 0.2,
+ * grad_clip 1, Adam (0.9, 0.999, 1e-8), l1 5.0, l0 1e-3, bandwidth 1e-3,
+ * init threshold 1e-3, aux_k 0 (= d_in/2), aux_coeff 1/32, dead_after 1e7,
+ * threshold_beta 0.999, no prefixes. */
+void lg_train_config_default(lg_train_config *tc);
+/* LG_EINPUT naming the field. */
+int lg_train_config_check(const lg_train_config *tc, const lg_sae_config *cfg);
+
+typedef struct {
+    long step;        /* steps done after this one */
+    double loss;      /* total */
+    double mse;       /* full-dictionary mse (formula above) */
+    double recon;     /* the reconstruction term of the loss (Matryoshka: mean of prefixes) */
+    double sparsity;  /* L1 or L0 term (0 for the top-k architectures) */
+    double aux;       /* AuxK term */
+    double fvu;       /* batch FVU: sum||x - xhat||^2 / sum||x - mean_b(x)||^2 */
+    double l0;        /* mean number of non-zero latents per row */
+    double n_dead;    /* latents counted dead at this step */
+    double lr;        /* learning rate used */
+    double grad_norm; /* global norm before clipping */
+    double threshold; /* BatchTopK inference threshold after the step (-1 unset) */
+} lg_step_stats;
+
+typedef struct lg_trainer lg_trainer;
+
+/* Copies cfg, tc and init (host weights of cfg's shape) to the backend.
+ * JUMPRELU: log_threshold = log(init->threshold) when every entry is > 0,
+ * else log(tc->jumprelu_init_threshold). BATCHTOPK/MATRYOSHKA: the threshold
+ * starts unset. Free with lg_trainer_free. */
+int lg_trainer_new(const lg_backend *be, const lg_sae_config *cfg, const lg_train_config *tc,
+                   const lg_sae_weights *init, lg_trainer **out);
+/* One training step on batch (host [tc->batch, d_in], row-major).
+ * out may be NULL. LG_EDIVERGED with a message naming the step when the loss
+ * is NaN/Inf (weights unchanged). */
+int lg_trainer_step(lg_trainer *t, const float *batch, lg_step_stats *out);
+/* Steps done so far. */
+long lg_trainer_steps_done(const lg_trainer *t);
+/* Download the current weights (out allocated here; release with
+ * lg_sae_weights_release). threshold: JumpReLU theta = exp(log_threshold);
+ * BatchTopK/Matryoshka the inference threshold (0 while unset); else 0. */
+int lg_trainer_get_weights(lg_trainer *t, lg_sae_weights *out);
+
+/* For gradient checks: forward + backward on batch without updating
+ * anything (no projection, clipping, step, counters or threshold update);
+ * out may be NULL. Then lg_trainer_get_grads downloads the raw gradients
+ * into a weights-shaped struct (allocated here): W_enc, b_enc, W_dec, b_dec
+ * as named, `threshold` = d loss / d log_threshold (JUMPRELU; else 0). */
+int lg_trainer_compute_grads(lg_trainer *t, const float *batch, lg_step_stats *out);
+int lg_trainer_get_grads(lg_trainer *t, lg_sae_weights *out);
+
+/* ---- full state, as named host float arrays ------------------------------
+ * Names (shape):
+ *   W_enc [d_in,d_sae]  b_enc [d_sae]  W_dec [d_sae,d_in]  b_dec [d_in]
+ *   log_threshold [d_sae]                        (JUMPRELU only)
+ *   adam_m.<param>, adam_v.<param>               (same shapes, same params)
+ *   step [1]                 steps done (exact: state refuses > 2^24 steps)
+ *   steps_since_fired [d_sae]  batchtopk_threshold [1] (-1 = unset)
+ *   state_version [1]        = 1
+ * The caller may write them as safetensors; load accepts them in any order
+ * and checks that every expected name is present with its exact shape. */
+typedef struct {
+    char name[40];
+    int ndim;
+    int64_t shape[2];
+    float *data; /* owned by the array (lg_malloc) */
+} lg_named_array;
+
+typedef struct {
+    lg_named_array *arrays;
+    int count;
+} lg_train_state;
+
+int lg_trainer_save_state(lg_trainer *t, lg_train_state *out);      /* out allocated here */
+int lg_trainer_load_state(lg_trainer *t, const lg_train_state *st); /* t must match cfg */
+void lg_train_state_release(lg_train_state *st);                   /* accepts NULL */
+/* Number of elements of a named array (product of its shape). */
+int64_t lg_named_array_numel(const lg_named_array *a);
+
+void lg_trainer_free(lg_trainer *t); /* accepts NULL */
+
+#endif

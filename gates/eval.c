@@ -1,0 +1,832 @@
+/*
+ * eval.c - claims -> verdicts with the deciding numbers; text, JSON and JUnit
+ * rendering (see eval.h).
+ *
+ * Flow per file: (1) per claim, ask the provider for every sample and copy
+ * the values (the provider's memory is only valid until its next call);
+ * MISSING / STALE are decided here, before any statistic. (2) compute every
+ * term of every requirement of the evaluable claims. (3) Holm across the
+ * file's corrected p-values, then compare and decide PASS / FAIL and the
+ * expect-fail variants.
+ *
+ * Invariants: a result is pushed into its array before it is filled, so
+ * lg_eval_result_free() releases partial results on any error path; a
+ * statistic that cannot be computed on the data (LG_EINPUT from stats.c, or
+ * NaN) makes the claim ERROR, never PASS; only allocation failure and provider
+ * errors abort the whole evaluation.
+ */
+#include "gates/eval.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gates/gates.h"
+
+typedef struct {
+    double *v;
+    size_t n;
+    char **labels; /* [n] or NULL */
+} sample_data;
+
+static void sample_data_release(sample_data *s)
+{
+    size_t i;
+    if (s->labels)
+        for (i = 0; i < s->n; i++)
+            lg_free(s->labels[i]);
+    lg_free(s->labels);
+    lg_free(s->v);
+    s->v = NULL;
+    s->labels = NULL;
+    s->n = 0;
+}
+
+const char *lg_verdict_name(lg_verdict v)
+{
+    static const char *n[] = {"PASS", "FAIL", "XFAIL", "XPASS", "MISSING", "STALE", "ERROR"};
+    return (unsigned)v <= LG_VERDICT_ERROR ? n[v] : "?";
+}
+
+int lg_verdict_ok(lg_verdict v) { return v == LG_VERDICT_PASS || v == LG_VERDICT_XFAIL; }
+
+int lg_eval_ok(const lg_eval_result *r)
+{
+    size_t i;
+    for (i = 0; i < r->nclaims; i++)
+        if (!lg_verdict_ok(r->claims[i].verdict))
+            return 0;
+    return 1;
+}
+
+int lg_version_cmp(const char *a, const char *b)
+{
+    while (*a || *b) {
+        unsigned long x = 0, y = 0;
+        while (*a && !isdigit((unsigned char)*a) && *a != '.')
+            a++;
+        while (isdigit((unsigned char)*a))
+            x = x * 10 + (unsigned long)(*a++ - '0');
+        while (*b && !isdigit((unsigned char)*b) && *b != '.')
+            b++;
+        while (isdigit((unsigned char)*b))
+            y = y * 10 + (unsigned long)(*b++ - '0');
+        if (x != y)
+            return x < y ? -1 : 1;
+        while (*a && *a != '.')
+            a++;
+        while (*b && *b != '.')
+            b++;
+        if (*a == '.')
+            a++;
+        if (*b == '.')
+            b++;
+    }
+    return 0;
+}
+
+/* ---- freeing ----------------------------------------------------------------- */
+
+static void claim_result_release(lg_claim_result *c)
+{
+    size_t i;
+    lg_free(c->id);
+    lg_free(c->says);
+    lg_free(c->study);
+    lg_free(c->reason);
+    for (i = 0; i < c->nrun_ids; i++)
+        lg_free(c->run_ids[i]);
+    lg_free(c->run_ids);
+    for (i = 0; i < c->nsamples; i++) {
+        lg_free(c->samples[i].name);
+        lg_free(c->samples[i].run_id);
+    }
+    lg_free(c->samples);
+    for (i = 0; i < c->nreqs; i++) {
+        lg_free(c->reqs[i].text);
+        lg_free(c->reqs[i].note);
+        lg_free(c->reqs[i].terms);
+    }
+    lg_free(c->reqs);
+}
+
+void lg_eval_result_free(lg_eval_result *r)
+{
+    size_t i;
+    if (!r)
+        return;
+    for (i = 0; i < r->nclaims; i++)
+        claim_result_release(&r->claims[i]);
+    lg_free(r->claims);
+    lg_free(r->path);
+    lg_free(r);
+}
+
+/* printf into a fresh string (NULL on ENOMEM). */
+static char *fmt_str(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt_str(const char *fmt, ...)
+{
+    lg_buf b = LG_BUF_INIT;
+    va_list ap;
+    int err;
+    va_start(ap, fmt);
+    err = lg_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (err < 0) {
+        lg_buf_release(&b);
+        return NULL;
+    }
+    return lg_buf_detach(&b);
+}
+
+/* ---- evidence ------------------------------------------------------------------ */
+
+static int add_run_id(lg_claim_result *cr, const char *id)
+{
+    size_t i;
+    char **p;
+    for (i = 0; i < cr->nrun_ids; i++)
+        if (!strcmp(cr->run_ids[i], id))
+            return 0;
+    if (!(p = lg_realloc(cr->run_ids, (cr->nrun_ids + 1) * sizeof(*p))))
+        return LG_ENOMEM;
+    cr->run_ids = p;
+    if (!(p[cr->nrun_ids] = lg_strdup(id)))
+        return LG_ENOMEM;
+    cr->nrun_ids++;
+    return 0;
+}
+
+/* Fetch every sample of claim c into data[]; decide MISSING / STALE (*decided = 1). */
+static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_provider provider, void *ctx,
+                         lg_claim_result *cr, sample_data *data, int *decided)
+{
+    char *missing = NULL, *stale = NULL;
+    size_t i, j;
+    int err = 0;
+    *decided = 0;
+    if (!(cr->samples = lg_calloc(c->nsamples ? c->nsamples : 1, sizeof(*cr->samples))))
+        return LG_ENOMEM;
+    for (i = 0; i < c->nsamples; i++) {
+        const lg_sample_decl *d = &c->samples[i];
+        lg_sample_result *sr = &cr->samples[cr->nsamples++];
+        lg_sample_query q = {c->id, d->name, c->study, c->run, d->unit, d->metric, d->filters, d->nfilters};
+        lg_samples s;
+        memset(&s, 0, sizeof(s));
+        if (!(sr->name = lg_strdup(d->name))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        if ((err = provider(ctx, &q, &s)) < 0) {
+            lg_error_wrap("%s:%d: claim '%s': sample '%s'", f->path, d->line, c->id, d->name);
+            goto out;
+        }
+        sr->status = s.status;
+        sr->n = s.status == LG_EVIDENCE_MISSING ? 0 : s.n;
+        if (s.run_id) {
+            if (!(sr->run_id = lg_strdup(s.run_id)) || (err = add_run_id(cr, s.run_id)) < 0) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+        }
+        if (s.status == LG_EVIDENCE_MISSING || (s.status == LG_EVIDENCE_FRESH && s.n == 0) ||
+            (s.n > 0 && !s.values)) {
+            if (!missing && !(missing = fmt_str("sample '%s' (%s.%s): %s", d->name, lg_unit_name(d->unit), d->metric,
+                                               s.reason ? s.reason : s.n == 0 ? "no value matches the filters" : "no values")))
+                err = LG_ENOMEM;
+            sr->status = LG_EVIDENCE_MISSING;
+            continue;
+        }
+        if (s.status == LG_EVIDENCE_STALE && !stale &&
+            !(stale = fmt_str("sample '%s': %s", d->name, s.reason ? s.reason : "evidence is stale")))
+            err = LG_ENOMEM;
+        if (!stale && c->engine_min && (!s.engine_version || lg_version_cmp(s.engine_version, c->engine_min) < 0)) {
+            if (!(stale = fmt_str("sample '%s': run %s was produced by engine %s, older than %s (stale-if)",
+                                  d->name, s.run_id ? s.run_id : "?",
+                                  s.engine_version ? s.engine_version : "(unknown)", c->engine_min)))
+                err = LG_ENOMEM;
+            sr->status = LG_EVIDENCE_STALE;
+        }
+        if (err < 0)
+            goto out;
+        if (!(data[i].v = lg_malloc(s.n * sizeof(double)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        memcpy(data[i].v, s.values, s.n * sizeof(double));
+        data[i].n = s.n;
+        if (s.labels) {
+            if (!(data[i].labels = lg_calloc(s.n, sizeof(char *)))) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+            for (j = 0; j < s.n; j++)
+                if (!(data[i].labels[j] = lg_strdup(s.labels[j] ? s.labels[j] : ""))) {
+                    err = LG_ENOMEM;
+                    goto out;
+                }
+        }
+    }
+    if (err < 0)
+        goto out;
+    if (missing) {
+        cr->verdict = LG_VERDICT_MISSING;
+        cr->reason = missing;
+        missing = NULL;
+        *decided = 1;
+    } else if (stale) {
+        cr->verdict = LG_VERDICT_STALE;
+        cr->reason = stale;
+        stale = NULL;
+        *decided = 1;
+    }
+out:
+    lg_free(missing);
+    lg_free(stale);
+    return err;
+}
+
+/* ---- statistics of one term --------------------------------------------------------- */
+
+static double pick(const lg_term_result *t)
+{
+    switch (t->field) {
+    case LG_FIELD_P: return t->p;
+    case LG_FIELD_STAT: return t->stat;
+    case LG_FIELD_DF: return t->df;
+    case LG_FIELD_EST: return t->est;
+    case LG_FIELD_LO: return t->lo;
+    case LG_FIELD_HI: return t->hi;
+    default: return t->value;
+    }
+}
+
+/* 0 ok; LG_EINPUT: not computable (message set); other < 0: abort. */
+static int eval_term(const lg_term *t, const sample_data *S, lg_term_result *tr)
+{
+    const sample_data *a = t->sample[0] >= 0 ? &S[t->sample[0]] : NULL;
+    const sample_data *b = t->sample[1] >= 0 ? &S[t->sample[1]] : NULL;
+    lg_test_result tt;
+    lg_interval ci;
+    int err = 0;
+    tr->fn = t->fn;
+    tr->field = t->field;
+    tr->sign = t->sign;
+    tr->sample[0] = t->sample[0];
+    tr->sample[1] = t->sample[1];
+    tr->n[0] = a ? a->n : 0;
+    tr->n[1] = b ? b->n : 0;
+    tr->value = tr->est = tr->lo = tr->hi = tr->level = tr->p = tr->p_adj = tr->stat = tr->df = NAN;
+    tr->alt = t->alt;
+    tr->resamples = 0;
+    tr->seed = 0;
+    tr->method = "";
+    switch (t->fn) {
+    case LG_FN_CONST: tr->value = t->constant; break;
+    case LG_FN_MEAN: tr->value = lg_stats_mean(a->v, a->n); break;
+    case LG_FN_SD: tr->value = lg_stats_sd(a->v, a->n); break;
+    case LG_FN_SE: tr->value = lg_stats_se(a->v, a->n); break;
+    case LG_FN_MIN: tr->value = lg_stats_min(a->v, a->n); break;
+    case LG_FN_MAX: tr->value = lg_stats_max(a->v, a->n); break;
+    case LG_FN_MEDIAN:
+        if (isnan(tr->value = lg_stats_median(a->v, a->n)) && lg_error_code() == LG_ENOMEM)
+            return LG_ENOMEM;
+        break;
+    case LG_FN_N: tr->value = (double)a->n; break;
+    case LG_FN_DIFF: tr->value = lg_stats_mean_diff(a->v, a->n, b->v, b->n); break;
+    case LG_FN_COHEN_D: tr->value = lg_stats_cohen_d(a->v, a->n, b->v, b->n); break;
+    case LG_FN_TCI:
+    case LG_FN_BOOTSTRAP:
+    case LG_FN_BOOTSTRAP_DIFF:
+        if (t->fn == LG_FN_TCI) {
+            err = lg_stats_t_ci(a->v, a->n, t->level, &ci);
+        } else {
+            tr->resamples = t->resamples;
+            tr->seed = t->seed;
+            tr->method = t->boot == LG_BOOT_BCA ? "bca" : "percentile";
+            err = t->fn == LG_FN_BOOTSTRAP
+                      ? lg_stats_bootstrap_mean(a->v, a->n, t->level, t->resamples, t->seed, t->boot, &ci)
+                      : lg_stats_bootstrap_diff(a->v, a->n, b->v, b->n, t->level, t->resamples, t->seed, t->boot, &ci);
+        }
+        if (err < 0)
+            return err;
+        tr->est = ci.est;
+        tr->lo = ci.lo;
+        tr->hi = ci.hi;
+        tr->level = ci.level;
+        break;
+    case LG_FN_WELCH:
+    case LG_FN_PAIRED:
+    case LG_FN_MANNWHITNEY:
+    case LG_FN_PERMUTATION:
+        if (t->fn == LG_FN_WELCH) {
+            err = lg_stats_welch(a->v, a->n, b->v, b->n, t->alt, &tt);
+        } else if (t->fn == LG_FN_PAIRED) {
+            if (a->n != b->n)
+                return lg_error_set(LG_EINPUT, "paired(): the samples have %zu and %zu values", a->n, b->n);
+            if (a->labels && b->labels) {
+                size_t i;
+                for (i = 0; i < a->n; i++)
+                    if (strcmp(a->labels[i], b->labels[i]))
+                        return lg_error_set(LG_EINPUT, "paired(): value %zu is '%s' in one sample and '%s' in the other",
+                                            i, a->labels[i], b->labels[i]);
+            }
+            err = lg_stats_paired_t(a->v, b->v, a->n, t->alt, &tt);
+        } else if (t->fn == LG_FN_MANNWHITNEY) {
+            tr->method = t->mwu == LG_MWU_EXACT ? "exact" : t->mwu == LG_MWU_ASYMPTOTIC ? "asymptotic" : "auto";
+            err = lg_stats_mannwhitney(a->v, a->n, b->v, b->n, t->alt, t->mwu, &tt);
+        } else {
+            tr->resamples = t->resamples;
+            tr->seed = t->seed;
+            err = lg_stats_permutation(a->v, a->n, b->v, b->n, t->alt, t->resamples, t->seed, &tt);
+        }
+        if (err < 0)
+            return err;
+        tr->p = tt.p;
+        tr->stat = tt.stat;
+        tr->df = tt.df;
+        tr->est = tt.est;
+        tr->exact = tt.exact;
+        if (t->fn == LG_FN_MANNWHITNEY)
+            tr->method = tt.exact ? "exact" : "asymptotic";
+        break;
+    }
+    if (t->fn != LG_FN_CONST && tr->field == LG_FIELD_VALUE)
+        tr->est = tr->value;
+    tr->value = pick(tr);
+    if (isnan(tr->value))
+        return lg_error_set(LG_EINPUT, "%s() is not defined on these values (NaN; too few values or zero variance?)",
+                            lg_fn_name(t->fn));
+    return 0;
+}
+
+static int eval_require(const lg_require *rq, const sample_data *S, lg_req_result *rr)
+{
+    size_t i;
+    int err;
+    rr->line = rq->line;
+    rr->op = rq->op;
+    rr->threshold = rq->threshold;
+    rr->value = NAN;
+    if (!(rr->text = lg_strdup(rq->text)) || !(rr->terms = lg_calloc(rq->nterms, sizeof(*rr->terms))))
+        return LG_ENOMEM;
+    rr->value = 0;
+    for (i = 0; i < rq->nterms; i++) {
+        rr->nterms++;
+        lg_error_clear();
+        if ((err = eval_term(&rq->terms[i], S, &rr->terms[i])) < 0) {
+            if (err != LG_EINPUT)
+                return err;
+            rr->value = NAN;
+            if (!(rr->note = lg_strdup(lg_error_msg())))
+                return LG_ENOMEM;
+            return 0;
+        }
+        rr->value += rq->terms[i].sign * rr->terms[i].value;
+    }
+    rr->holds = lg_op_holds(rr->op, rr->value, rr->threshold);
+    return 0;
+}
+
+static int is_holm_member(const lg_claim *c, const lg_require *rq)
+{
+    return c->correct_holm && rq->nterms == 1 && rq->terms[0].field == LG_FIELD_P && rq->terms[0].sign > 0;
+}
+
+int lg_eval_file(const lg_claim_file *f, lg_sample_provider provider, void *ctx, lg_eval_result **out)
+{
+    lg_eval_result *r = NULL;
+    sample_data *data = NULL;
+    double *ps = NULL, *adj = NULL;
+    lg_req_result **members = NULL;
+    size_t i, j, nm = 0, total_reqs = 0;
+    int err = 0;
+    *out = NULL;
+    if (!(r = lg_calloc(1, sizeof(*r))) || !(r->path = lg_strdup(f->path)) ||
+        !(r->claims = lg_calloc(f->nclaims ? f->nclaims : 1, sizeof(*r->claims)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < f->nclaims; i++)
+        total_reqs += f->claims[i].nrequires;
+    if (!(members = lg_calloc(total_reqs ? total_reqs : 1, sizeof(*members))) ||
+        !(ps = lg_calloc(total_reqs ? total_reqs : 1, sizeof(*ps))) ||
+        !(adj = lg_calloc(total_reqs ? total_reqs : 1, sizeof(*adj)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < f->nclaims; i++) {
+        const lg_claim *c = &f->claims[i];
+        lg_claim_result *cr = &r->claims[r->nclaims++];
+        int decided = 0;
+        cr->line = c->line;
+        cr->expect_fail = c->expect_fail;
+        if (!(cr->id = lg_strdup(c->id)) || !(cr->says = lg_strdup(c->says)) || !(cr->study = lg_strdup(c->study)) ||
+            !(data = lg_calloc(c->nsamples ? c->nsamples : 1, sizeof(*data)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        if ((err = fetch_samples(f, c, provider, ctx, cr, data, &decided)) < 0)
+            goto out;
+        if (!decided) {
+            if (!(cr->reqs = lg_calloc(c->nrequires, sizeof(*cr->reqs)))) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+            for (j = 0; j < c->nrequires; j++) {
+                lg_req_result *rr = &cr->reqs[cr->nreqs++];
+                if ((err = eval_require(&c->requires[j], data, rr)) < 0)
+                    goto out;
+                if (!rr->note && is_holm_member(c, &c->requires[j])) {
+                    members[nm] = rr;
+                    ps[nm++] = rr->terms[0].p;
+                }
+            }
+        }
+        for (j = 0; j < c->nsamples; j++)
+            sample_data_release(&data[j]);
+        lg_free(data);
+        data = NULL;
+    }
+    /* Holm across the file */
+    if (nm > 0) {
+        if ((err = lg_stats_holm(ps, nm, adj)) < 0)
+            goto out;
+        for (j = 0; j < nm; j++) {
+            members[j]->corrected = 1;
+            members[j]->terms[0].p_adj = adj[j];
+            members[j]->value = adj[j];
+            members[j]->holds = lg_op_holds(members[j]->op, adj[j], members[j]->threshold);
+        }
+    }
+    /* verdicts */
+    for (i = 0; i < r->nclaims; i++) {
+        lg_claim_result *cr = &r->claims[i];
+        if (cr->verdict != LG_VERDICT_MISSING && cr->verdict != LG_VERDICT_STALE) {
+            const lg_req_result *first_fail = NULL, *first_err = NULL;
+            for (j = 0; j < cr->nreqs; j++) {
+                if (cr->reqs[j].note && !first_err)
+                    first_err = &cr->reqs[j];
+                else if (!cr->reqs[j].note && !cr->reqs[j].holds && !first_fail)
+                    first_fail = &cr->reqs[j];
+            }
+            if (first_err) {
+                cr->verdict = LG_VERDICT_ERROR;
+                cr->reason = fmt_str("line %d: %s: %s", first_err->line, first_err->text, first_err->note);
+            } else if (first_fail) {
+                cr->verdict = cr->expect_fail ? LG_VERDICT_XFAIL : LG_VERDICT_FAIL;
+                cr->reason = fmt_str("line %d: %s: %.6g %s %g does not hold", first_fail->line, first_fail->text,
+                                     first_fail->value, lg_op_name(first_fail->op), first_fail->threshold);
+            } else {
+                cr->verdict = cr->expect_fail ? LG_VERDICT_XPASS : LG_VERDICT_PASS;
+                if (cr->expect_fail)
+                    cr->reason = fmt_str("expected to fail, but every requirement holds");
+            }
+            if (cr->verdict != LG_VERDICT_PASS && !cr->reason) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+        }
+        r->counts[cr->verdict]++;
+    }
+    *out = r;
+    r = NULL;
+out:
+    if (data && err < 0 && r && r->nclaims > 0) {
+        const lg_claim *c = &f->claims[r->nclaims - 1];
+        for (j = 0; j < c->nsamples; j++)
+            sample_data_release(&data[j]);
+    }
+    lg_free(data);
+    lg_free(members);
+    lg_free(ps);
+    lg_free(adj);
+    lg_eval_result_free(r);
+    return err;
+}
+
+/* ---- text ------------------------------------------------------------------------------ */
+
+static int term_describe(lg_buf *b, const lg_claim_result *cr, const lg_term_result *t)
+{
+    int err = 0;
+    const char *sa = t->sample[0] >= 0 ? cr->samples[t->sample[0]].name : NULL;
+    const char *sb = t->sample[1] >= 0 ? cr->samples[t->sample[1]].name : NULL;
+    if (t->fn == LG_FN_CONST)
+        return 0;
+    err = lg_buf_printf(b, "%s(%s%s%s)", lg_fn_name(t->fn), sa ? sa : "", sb ? ", " : "", sb ? sb : "");
+    if (!err && sb)
+        err = lg_buf_printf(b, " n=%zu,%zu", t->n[0], t->n[1]);
+    else if (!err)
+        err = lg_buf_printf(b, " n=%zu", t->n[0]);
+    if (!err && !isnan(t->est))
+        err = lg_buf_printf(b, " est=%.6g", t->est);
+    if (!err && !isnan(t->lo))
+        err = lg_buf_printf(b, " %g%%CI=[%.6g, %.6g]", 100 * t->level, t->lo, t->hi);
+    if (!err && !isnan(t->stat) && t->fn != LG_FN_PERMUTATION) /* permutation: stat == est */
+        err = lg_buf_printf(b, " %s=%.6g", t->fn == LG_FN_MANNWHITNEY ? "U" : "t", t->stat);
+    if (!err && !isnan(t->df))
+        err = lg_buf_printf(b, " df=%.4g", t->df);
+    if (!err && !isnan(t->p))
+        err = lg_buf_printf(b, " p=%.4g", t->p);
+    if (!err && !isnan(t->p_adj))
+        err = lg_buf_printf(b, " p_holm=%.4g", t->p_adj);
+    if (!err && t->resamples)
+        err = lg_buf_printf(b, " (%ld resamples, seed %llu%s%s)", t->resamples, (unsigned long long)t->seed,
+                            *t->method ? ", " : "", t->method);
+    else if (!err && *t->method)
+        err = lg_buf_printf(b, " (%s)", t->method);
+    return err;
+}
+
+int lg_eval_render_text(const lg_eval_result *r, lg_buf *b)
+{
+    size_t i, j, k;
+    int err = 0;
+    for (i = 0; i < r->nclaims && !err; i++) {
+        const lg_claim_result *cr = &r->claims[i];
+        err = lg_buf_printf(b, "%-7s %s  (%s:%d, study %s", lg_verdict_name(cr->verdict), cr->id, r->path, cr->line,
+                            cr->study);
+        for (j = 0; j < cr->nrun_ids && !err; j++)
+            err = lg_buf_printf(b, "%s%.12s", j ? ", " : ", run ", cr->run_ids[j]);
+        if (!err)
+            err = lg_buf_puts(b, ")\n");
+        if (!err && cr->reason)
+            err = lg_buf_printf(b, "        %s\n", cr->reason);
+        for (j = 0; j < cr->nreqs && !err; j++) {
+            const lg_req_result *rr = &cr->reqs[j];
+            if (rr->note)
+                err = lg_buf_printf(b, "        [error] %s: %s\n", rr->text, rr->note);
+            else
+                err = lg_buf_printf(b, "        [%s] %s   (%s%.6g %s %g)\n", rr->holds ? "ok" : "no", rr->text,
+                                    rr->corrected ? "Holm-adjusted " : "", rr->value, lg_op_name(rr->op), rr->threshold);
+            for (k = 0; k < rr->nterms && !err; k++) {
+                if (rr->terms[k].fn == LG_FN_CONST)
+                    continue;
+                if (!(err = lg_buf_puts(b, "            ")) && !(err = term_describe(b, cr, &rr->terms[k])))
+                    err = lg_buf_puts(b, "\n");
+            }
+        }
+    }
+    return err;
+}
+
+/* ---- JSON --------------------------------------------------------------------------------- */
+
+static cJSON *num_or_null(double v) { return isnan(v) || isinf(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
+
+#define JADD(obj, key, val)                                   \
+    do {                                                      \
+        cJSON *j_ = (val);                                    \
+        if (!j_ || !cJSON_AddItemToObject((obj), (key), j_)) { \
+            cJSON_Delete(j_);                                 \
+            goto fail;                                        \
+        }                                                     \
+    } while (0)
+#define JSTR(s) ((s) ? cJSON_CreateString(s) : cJSON_CreateNull())
+
+static cJSON *term_json(const lg_claim_result *cr, const lg_term_result *t)
+{
+    cJSON *o = cJSON_CreateObject(), *samples, *ns;
+    int k;
+    if (!o)
+        return NULL;
+    JADD(o, "fn", cJSON_CreateString(lg_fn_name(t->fn)));
+    JADD(o, "field", cJSON_CreateString(lg_field_name(t->fn, t->field)));
+    JADD(o, "sign", cJSON_CreateNumber(t->sign));
+    JADD(o, "value", num_or_null(t->value));
+    if (t->fn != LG_FN_CONST) {
+        JADD(o, "samples", samples = cJSON_CreateArray());
+        JADD(o, "n", ns = cJSON_CreateArray());
+        for (k = 0; k < 2; k++) {
+            if (t->sample[k] < 0)
+                continue;
+            cJSON *s = cJSON_CreateString(cr->samples[t->sample[k]].name), *n = cJSON_CreateNumber((double)t->n[k]);
+            if (!s || !n || !cJSON_AddItemToArray(samples, s) || !cJSON_AddItemToArray(ns, n)) {
+                cJSON_Delete(s);
+                cJSON_Delete(n);
+                goto fail;
+            }
+        }
+        JADD(o, "est", num_or_null(t->est));
+        JADD(o, "lo", num_or_null(t->lo));
+        JADD(o, "hi", num_or_null(t->hi));
+        JADD(o, "level", num_or_null(t->level));
+        JADD(o, "stat", num_or_null(t->stat));
+        JADD(o, "df", num_or_null(t->df));
+        JADD(o, "p", num_or_null(t->p));
+        JADD(o, "p_holm", num_or_null(t->p_adj));
+        if (t->fn == LG_FN_WELCH || t->fn == LG_FN_PAIRED || t->fn == LG_FN_MANNWHITNEY || t->fn == LG_FN_PERMUTATION)
+            JADD(o, "alternative", cJSON_CreateString(lg_alternative_name(t->alt)));
+        if (*t->method)
+            JADD(o, "method", cJSON_CreateString(t->method));
+        if (t->resamples) {
+            JADD(o, "resamples", cJSON_CreateNumber((double)t->resamples));
+            JADD(o, "seed", cJSON_CreateNumber((double)t->seed));
+            JADD(o, "exact", cJSON_CreateBool(t->exact));
+        }
+    }
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
+
+cJSON *lg_eval_to_json(const lg_eval_result *r)
+{
+    cJSON *o = cJSON_CreateObject(), *claims, *counts;
+    size_t i, j, k;
+    int v;
+    if (!o)
+        goto fail;
+    JADD(o, "file", cJSON_CreateString(r->path));
+    JADD(o, "ok", cJSON_CreateBool(lg_eval_ok(r)));
+    JADD(o, "counts", counts = cJSON_CreateObject());
+    for (v = 0; v <= LG_VERDICT_ERROR; v++)
+        JADD(counts, lg_verdict_name((lg_verdict)v), cJSON_CreateNumber((double)r->counts[v]));
+    JADD(o, "claims", claims = cJSON_CreateArray());
+    for (i = 0; i < r->nclaims; i++) {
+        const lg_claim_result *cr = &r->claims[i];
+        cJSON *c = cJSON_CreateObject(), *runs, *samples, *reqs;
+        if (!c || !cJSON_AddItemToArray(claims, c)) {
+            cJSON_Delete(c);
+            goto fail;
+        }
+        JADD(c, "id", cJSON_CreateString(cr->id));
+        JADD(c, "line", cJSON_CreateNumber(cr->line));
+        JADD(c, "says", cJSON_CreateString(cr->says));
+        JADD(c, "study", cJSON_CreateString(cr->study));
+        JADD(c, "verdict", cJSON_CreateString(lg_verdict_name(cr->verdict)));
+        JADD(c, "ok", cJSON_CreateBool(lg_verdict_ok(cr->verdict)));
+        JADD(c, "expect", cJSON_CreateString(cr->expect_fail ? "fail" : "pass"));
+        JADD(c, "reason", JSTR(cr->reason));
+        JADD(c, "runs", runs = cJSON_CreateArray());
+        for (j = 0; j < cr->nrun_ids; j++) {
+            cJSON *s = cJSON_CreateString(cr->run_ids[j]);
+            if (!s || !cJSON_AddItemToArray(runs, s)) {
+                cJSON_Delete(s);
+                goto fail;
+            }
+        }
+        JADD(c, "samples", samples = cJSON_CreateArray());
+        for (j = 0; j < cr->nsamples; j++) {
+            static const char *st[] = {"fresh", "stale", "missing"};
+            cJSON *s = cJSON_CreateObject();
+            if (!s || !cJSON_AddItemToArray(samples, s)) {
+                cJSON_Delete(s);
+                goto fail;
+            }
+            JADD(s, "name", cJSON_CreateString(cr->samples[j].name));
+            JADD(s, "n", cJSON_CreateNumber((double)cr->samples[j].n));
+            JADD(s, "run", JSTR(cr->samples[j].run_id));
+            JADD(s, "evidence", cJSON_CreateString(st[cr->samples[j].status % 3]));
+        }
+        JADD(c, "requirements", reqs = cJSON_CreateArray());
+        for (j = 0; j < cr->nreqs; j++) {
+            const lg_req_result *rr = &cr->reqs[j];
+            cJSON *q = cJSON_CreateObject(), *terms;
+            if (!q || !cJSON_AddItemToArray(reqs, q)) {
+                cJSON_Delete(q);
+                goto fail;
+            }
+            JADD(q, "expr", cJSON_CreateString(rr->text));
+            JADD(q, "line", cJSON_CreateNumber(rr->line));
+            JADD(q, "value", num_or_null(rr->value));
+            JADD(q, "op", cJSON_CreateString(lg_op_name(rr->op)));
+            JADD(q, "threshold", cJSON_CreateNumber(rr->threshold));
+            JADD(q, "holds", cJSON_CreateBool(rr->holds));
+            JADD(q, "holm", cJSON_CreateBool(rr->corrected));
+            JADD(q, "error", JSTR(rr->note));
+            JADD(q, "terms", terms = cJSON_CreateArray());
+            for (k = 0; k < rr->nterms; k++) {
+                cJSON *t = term_json(cr, &rr->terms[k]);
+                if (!t || !cJSON_AddItemToArray(terms, t)) {
+                    cJSON_Delete(t);
+                    goto fail;
+                }
+            }
+        }
+    }
+    return o;
+fail:
+    cJSON_Delete(o);
+    lg_error_set(LG_ENOMEM, "out of memory rendering JSON");
+    return NULL;
+}
+
+int lg_eval_render_json(const lg_eval_result *const *r, size_t n, char **out)
+{
+    cJSON *o = cJSON_CreateObject(), *files;
+    char *s = NULL;
+    size_t i;
+    int ok = 1;
+    *out = NULL;
+    if (!o)
+        goto fail;
+    JADD(o, "gates_version", cJSON_CreateString(lg_gates_version()));
+    JADD(o, "files", files = cJSON_CreateArray());
+    for (i = 0; i < n; i++) {
+        cJSON *f = lg_eval_to_json(r[i]);
+        if (!f || !cJSON_AddItemToArray(files, f)) {
+            cJSON_Delete(f);
+            goto fail;
+        }
+        ok &= lg_eval_ok(r[i]);
+    }
+    JADD(o, "ok", cJSON_CreateBool(ok));
+    if (!(s = cJSON_PrintUnformatted(o)))
+        goto fail;
+    *out = lg_strdup(s); /* callers free with lg_free, whatever allocator cJSON uses */
+    cJSON_free(s);
+    cJSON_Delete(o);
+    return *out ? 0 : LG_ENOMEM;
+fail:
+    cJSON_Delete(o);
+    return lg_error_set(LG_ENOMEM, "out of memory rendering JSON");
+}
+
+/* ---- JUnit XML ------------------------------------------------------------------------------- */
+
+static int xml_escape(lg_buf *b, const char *s)
+{
+    int err = 0;
+    for (; *s && !err; s++) {
+        unsigned char ch = (unsigned char)*s;
+        switch (ch) {
+        case '&': err = lg_buf_puts(b, "&amp;"); break;
+        case '<': err = lg_buf_puts(b, "&lt;"); break;
+        case '>': err = lg_buf_puts(b, "&gt;"); break;
+        case '"': err = lg_buf_puts(b, "&quot;"); break;
+        case '\'': err = lg_buf_puts(b, "&apos;"); break;
+        default:
+            /* XML 1.0 forbids most control characters even escaped */
+            err = ch < 0x20 && ch != '\n' && ch != '\t' ? lg_buf_puts(b, "?") : lg_buf_put(b, s, 1);
+        }
+    }
+    return err;
+}
+
+int lg_eval_render_junit(const lg_eval_result *const *r, size_t n, char **out)
+{
+    lg_buf b = LG_BUF_INIT, detail = LG_BUF_INIT;
+    size_t i, j, tests = 0, failures = 0, errors = 0;
+    int err;
+    *out = NULL;
+    for (i = 0; i < n; i++) {
+        tests += r[i]->nclaims;
+        failures += r[i]->counts[LG_VERDICT_FAIL] + r[i]->counts[LG_VERDICT_XPASS];
+        errors += r[i]->counts[LG_VERDICT_MISSING] + r[i]->counts[LG_VERDICT_STALE] + r[i]->counts[LG_VERDICT_ERROR];
+    }
+    if ((err = lg_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                                 "<testsuites name=\"ledger claims\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\">\n",
+                             tests, failures, errors)) < 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        const lg_eval_result *fr = r[i];
+        size_t ff = fr->counts[LG_VERDICT_FAIL] + fr->counts[LG_VERDICT_XPASS];
+        size_t fe = fr->counts[LG_VERDICT_MISSING] + fr->counts[LG_VERDICT_STALE] + fr->counts[LG_VERDICT_ERROR];
+        if ((err = lg_buf_puts(&b, "  <testsuite name=\"")) < 0 || (err = xml_escape(&b, fr->path)) < 0 ||
+            (err = lg_buf_printf(&b, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"0\">\n", fr->nclaims,
+                                 ff, fe)) < 0)
+            goto out;
+        for (j = 0; j < fr->nclaims; j++) {
+            const lg_claim_result *cr = &fr->claims[j];
+            lg_eval_result one = *fr;
+            const char *tag = cr->verdict == LG_VERDICT_FAIL || cr->verdict == LG_VERDICT_XPASS ? "failure"
+                            : lg_verdict_ok(cr->verdict) ? NULL : "error";
+            one.claims = (lg_claim_result *)cr;
+            one.nclaims = 1;
+            lg_buf_clear(&detail);
+            if ((err = lg_eval_render_text(&one, &detail)) < 0)
+                goto out;
+            if ((err = lg_buf_puts(&b, "    <testcase classname=\"claims.")) < 0 || (err = xml_escape(&b, fr->path)) < 0 ||
+                (err = lg_buf_puts(&b, "\" name=\"")) < 0 || (err = xml_escape(&b, cr->id)) < 0 ||
+                (err = lg_buf_puts(&b, "\">\n")) < 0)
+                goto out;
+            if (tag) {
+                if ((err = lg_buf_printf(&b, "      <%s type=\"%s\" message=\"%s: ", tag, lg_verdict_name(cr->verdict),
+                                         lg_verdict_name(cr->verdict))) < 0 ||
+                    (err = xml_escape(&b, cr->reason ? cr->reason : "")) < 0 || (err = lg_buf_puts(&b, "\">")) < 0 ||
+                    (err = xml_escape(&b, detail.ptr ? detail.ptr : "")) < 0 ||
+                    (err = lg_buf_printf(&b, "</%s>\n", tag)) < 0)
+                    goto out;
+            }
+            if ((err = lg_buf_puts(&b, "      <system-out>")) < 0 || (err = xml_escape(&b, detail.ptr ? detail.ptr : "")) < 0 ||
+                (err = lg_buf_puts(&b, "</system-out>\n    </testcase>\n")) < 0)
+                goto out;
+        }
+        if ((err = lg_buf_puts(&b, "  </testsuite>\n")) < 0)
+            goto out;
+    }
+    if ((err = lg_buf_puts(&b, "</testsuites>\n")) < 0)
+        goto out;
+    if (!(*out = lg_buf_detach(&b)))
+        err = LG_ENOMEM;
+out:
+    lg_buf_release(&b);
+    lg_buf_release(&detail);
+    return err;
+}

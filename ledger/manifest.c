@@ -1,0 +1,295 @@
+/*
+ * manifest.c - canonical JSON and manifest/results validation (manifest.h).
+ *
+ * The canonical writer is ours rather than cJSON_PrintUnformatted because
+ * the bytes are hashed: cJSON keeps insertion order and its number format is
+ * not a documented contract. Sorting is done on a small array of child
+ * pointers per object (manifests are small: thousands of keys at most).
+ */
+#include "ledger/manifest.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "artifacts/sha256.h"
+
+const char *lg_json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int put_string(lg_buf *out, const char *s)
+{
+    int err;
+    if ((err = lg_buf_put(out, "\"", 1)) < 0)
+        return err;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"')
+            err = lg_buf_put(out, "\\\"", 2);
+        else if (c == '\\')
+            err = lg_buf_put(out, "\\\\", 2);
+        else if (c < 0x20)
+            err = lg_buf_printf(out, "\\u%04x", c);
+        else
+            err = lg_buf_put(out, s, 1);
+        if (err < 0)
+            return err;
+    }
+    return lg_buf_put(out, "\"", 1);
+}
+
+static int put_number(lg_buf *out, double v, const char *path)
+{
+    char tmp[64];
+    int prec;
+    if (!isfinite(v))
+        return lg_error_set(LG_EINPUT, "%s: NaN or Inf cannot be stored in a manifest", path);
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        if (v == 0)
+            v = 0; /* -0 prints as 0 */
+        return lg_buf_printf(out, "%.0f", v);
+    }
+    for (prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    return lg_buf_puts(out, tmp);
+}
+
+static int cmp_child(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string, y->string);
+}
+
+static int canon(const cJSON *item, lg_buf *out, lg_buf *path)
+{
+    int err = 0;
+    size_t plen = path->len;
+    if (cJSON_IsNull(item))
+        return lg_buf_puts(out, "null");
+    if (cJSON_IsTrue(item))
+        return lg_buf_puts(out, "true");
+    if (cJSON_IsFalse(item))
+        return lg_buf_puts(out, "false");
+    if (cJSON_IsNumber(item))
+        return put_number(out, item->valuedouble, path->len ? path->ptr : "(root)");
+    if (cJSON_IsString(item))
+        return put_string(out, item->valuestring ? item->valuestring : "");
+    if (cJSON_IsArray(item)) {
+        const cJSON *c;
+        int i = 0;
+        if ((err = lg_buf_put(out, "[", 1)) < 0)
+            return err;
+        cJSON_ArrayForEach(c, item) {
+            if ((i && (err = lg_buf_put(out, ",", 1)) < 0) || (err = lg_buf_printf(path, "[%d]", i)) < 0 ||
+                (err = canon(c, out, path)) < 0)
+                return err;
+            path->len = plen;
+            path->ptr[plen] = '\0';
+            i++;
+        }
+        return lg_buf_put(out, "]", 1);
+    }
+    if (cJSON_IsObject(item)) {
+        const cJSON *c, **kids = NULL;
+        size_t n = 0, i;
+        cJSON_ArrayForEach(c, item) n++;
+        if (n && !(kids = lg_calloc(n, sizeof(*kids))))
+            return LG_ENOMEM;
+        i = 0;
+        cJSON_ArrayForEach(c, item) kids[i++] = c;
+        if (n)
+            qsort(kids, n, sizeof(*kids), cmp_child);
+        if ((err = lg_buf_put(out, "{", 1)) < 0)
+            goto obj_out;
+        for (i = 0; i < n; i++) {
+            if (i && strcmp(kids[i - 1]->string, kids[i]->string) == 0) {
+                err = lg_error_set(LG_EINPUT, "%s: duplicate key \"%s\"", plen ? path->ptr : "(root)", kids[i]->string);
+                goto obj_out;
+            }
+            if ((i && (err = lg_buf_put(out, ",", 1)) < 0) || (err = put_string(out, kids[i]->string)) < 0 ||
+                (err = lg_buf_put(out, ":", 1)) < 0)
+                goto obj_out;
+            if ((err = lg_buf_printf(path, "%s%s", plen ? "." : "", kids[i]->string)) < 0 ||
+                (err = canon(kids[i], out, path)) < 0)
+                goto obj_out;
+            path->len = plen;
+            path->ptr[plen] = '\0';
+        }
+        err = lg_buf_put(out, "}", 1);
+    obj_out:
+        lg_free(kids);
+        return err;
+    }
+    return lg_error_set(LG_EINPUT, "%s: value of unknown JSON type", plen ? path->ptr : "(root)");
+}
+
+int lg_json_canonical(const cJSON *item, lg_buf *out)
+{
+    lg_buf path = LG_BUF_INIT;
+    int err = lg_buf_grow(&path, 0);
+    if (err >= 0)
+        err = canon(item, out, &path);
+    lg_buf_release(&path);
+    return err;
+}
+
+int lg_manifest_check_name(const char *name)
+{
+    const char *s, *comp;
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len > 255)
+        return lg_error_set(LG_EINPUT, "output name '%.80s': must be 1 to 255 bytes", name ? name : "");
+    if (name[0] == '/')
+        return lg_error_set(LG_EINPUT, "output name '%s': must be relative (no leading '/')", name);
+    for (s = name; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '\\')
+            return lg_error_set(LG_EINPUT, "output name '%.80s': control character or backslash at byte %d", name,
+                                (int)(s - name));
+    for (comp = name;;) {
+        const char *end = strchr(comp, '/');
+        size_t n = end ? (size_t)(end - comp) : strlen(comp);
+        if (n == 0)
+            return lg_error_set(LG_EINPUT, "output name '%s': empty path component", name);
+        if ((n == 1 && comp[0] == '.') || (n == 2 && comp[0] == '.' && comp[1] == '.'))
+            return lg_error_set(LG_EINPUT, "output name '%s': '.' and '..' components are not allowed", name);
+        if (!end)
+            break;
+        comp = end + 1;
+    }
+    return 0;
+}
+
+static int is_int(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) && fabs(v->valuedouble) < 9007199254740992.0;
+}
+
+static int check_metrics(const cJSON *m, const char *where, const char *ctx)
+{
+    const cJSON *v;
+    if (!cJSON_IsObject(m))
+        return lg_error_set(LG_EINPUT, "%s: %s.metrics: must be an object", where, ctx);
+    cJSON_ArrayForEach(v, m) {
+        if (cJSON_IsNull(v))
+            continue;
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+            return lg_error_set(LG_EINPUT, "%s: %s.metrics.%s: must be a finite number or null", where, ctx, v->string);
+    }
+    return 0;
+}
+
+static int check_units(const cJSON *cond, const char *key, const char *where, int ci)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(cond, key), *u;
+    char ctx[128];
+    int i = 0, err;
+    if (!arr)
+        return 0;
+    if (!cJSON_IsArray(arr))
+        return lg_error_set(LG_EINPUT, "%s: conditions[%d].%s: must be an array", where, ci, key);
+    cJSON_ArrayForEach(u, arr) {
+        snprintf(ctx, sizeof(ctx), "conditions[%d].%s[%d]", ci, key, i);
+        if (!cJSON_IsObject(u))
+            return lg_error_set(LG_EINPUT, "%s: %s: must be an object", where, ctx);
+        if (strcmp(key, "pairs") == 0) {
+            if (!is_int(cJSON_GetObjectItemCaseSensitive(u, "seed_a")) ||
+                !is_int(cJSON_GetObjectItemCaseSensitive(u, "seed_b")))
+                return lg_error_set(LG_EINPUT, "%s: %s: seed_a and seed_b must be integers", where, ctx);
+        } else if (!is_int(cJSON_GetObjectItemCaseSensitive(u, "seed"))) {
+            return lg_error_set(LG_EINPUT, "%s: %s.seed: must be an integer", where, ctx);
+        }
+        if (cJSON_GetObjectItemCaseSensitive(u, "status") && !lg_json_str(u, "status"))
+            return lg_error_set(LG_EINPUT, "%s: %s.status: must be a string", where, ctx);
+        if ((err = check_metrics(cJSON_GetObjectItemCaseSensitive(u, "metrics"), where, ctx)) < 0)
+            return err;
+        i++;
+    }
+    return 0;
+}
+
+int lg_results_check(const cJSON *results, const char *where)
+{
+    const cJSON *conds, *c, *d;
+    int i = 0, j, err;
+    if (!cJSON_IsObject(results))
+        return lg_error_set(LG_EINPUT, "%s: results must be a JSON object", where);
+    conds = cJSON_GetObjectItemCaseSensitive(results, "conditions");
+    if (!cJSON_IsArray(conds))
+        return lg_error_set(LG_EINPUT, "%s: \"conditions\": missing or not an array", where);
+    cJSON_ArrayForEach(c, conds) {
+        const char *id = lg_json_str(c, "id");
+        const cJSON *params;
+        if (!cJSON_IsObject(c) || !id || !*id)
+            return lg_error_set(LG_EINPUT, "%s: conditions[%d].id: missing or not a non-empty string", where, i);
+        j = 0;
+        cJSON_ArrayForEach(d, conds) {
+            if (j >= i)
+                break;
+            if (strcmp(lg_json_str(d, "id"), id) == 0)
+                return lg_error_set(LG_EINPUT, "%s: conditions[%d].id: \"%s\" repeats conditions[%d]", where, i, id, j);
+            j++;
+        }
+        params = cJSON_GetObjectItemCaseSensitive(c, "params");
+        if (params && !cJSON_IsObject(params))
+            return lg_error_set(LG_EINPUT, "%s: conditions[%d].params: must be an object", where, i);
+        if ((err = check_units(c, "cells", where, i)) < 0 || (err = check_units(c, "pairs", where, i)) < 0 ||
+            (err = check_units(c, "seeds", where, i)) < 0)
+            return err;
+        i++;
+    }
+    return 0;
+}
+
+int lg_manifest_check(const cJSON *m, const char *where)
+{
+    static const char *const strs[] = {"kind", "study", "status", "created", "ledger_version", "engine_version"};
+    const cJSON *v, *outs, *o;
+    const char *prev_name = NULL;
+    size_t i;
+    int k = 0, err;
+
+    if (!cJSON_IsObject(m))
+        return lg_error_set(LG_EINPUT, "%s: manifest is not a JSON object", where);
+    v = cJSON_GetObjectItemCaseSensitive(m, "format");
+    if (!cJSON_IsNumber(v) || v->valuedouble != LG_MANIFEST_FORMAT)
+        return lg_error_set(LG_EINPUT, "%s: \"format\": missing or not %d", where, LG_MANIFEST_FORMAT);
+    for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (!lg_json_str(m, strs[i]))
+            return lg_error_set(LG_EINPUT, "%s: \"%s\": missing or not a string", where, strs[i]);
+    v = cJSON_GetObjectItemCaseSensitive(m, "seq");
+    if (!is_int(v) || v->valuedouble < 1)
+        return lg_error_set(LG_EINPUT, "%s: \"seq\": missing or not a positive integer", where);
+    v = cJSON_GetObjectItemCaseSensitive(m, "prev");
+    if (!cJSON_IsNull(v) && !(cJSON_IsString(v) && lg_sha256_hex_valid(v->valuestring)))
+        return lg_error_set(LG_EINPUT, "%s: \"prev\": must be null or a SHA-256 digest", where);
+    v = cJSON_GetObjectItemCaseSensitive(m, "results");
+    if (v && !cJSON_IsNull(v) && (err = lg_results_check(v, where)) < 0)
+        return err;
+    outs = cJSON_GetObjectItemCaseSensitive(m, "outputs");
+    if (!cJSON_IsArray(outs))
+        return lg_error_set(LG_EINPUT, "%s: \"outputs\": missing or not an array", where);
+    cJSON_ArrayForEach(o, outs) {
+        const char *name = lg_json_str(o, "name"), *sha = lg_json_str(o, "sha256");
+        const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "size");
+        if (!name || lg_manifest_check_name(name) < 0)
+            return lg_error_set(LG_EINPUT, "%s: outputs[%d].name: missing or invalid", where, k);
+        if (!sha || !lg_sha256_hex_valid(sha))
+            return lg_error_set(LG_EINPUT, "%s: outputs[%d].sha256: not a SHA-256 digest", where, k);
+        if (!is_int(size) || size->valuedouble < 0)
+            return lg_error_set(LG_EINPUT, "%s: outputs[%d].size: not a size", where, k);
+        if (!cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(o, "in_tree")))
+            return lg_error_set(LG_EINPUT, "%s: outputs[%d].in_tree: not a boolean", where, k);
+        if (prev_name && strcmp(prev_name, name) >= 0)
+            return lg_error_set(LG_EINPUT, "%s: outputs[%d]: names not sorted or repeated ('%s')", where, k, name);
+        prev_name = name;
+        k++;
+    }
+    return 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * manifest.h - run manifests: canonical JSON, validation of output names and
+ * of the results format.
+ *
+ * A run's id is the SHA-256 of its manifest's canonical bytes, so the
+ * canonical form is part of the on-disk format (manifest "format": 1):
+ *   - objects: keys sorted by byte value, no duplicate keys, no whitespace;
+ *   - strings: UTF-8 as given; '"' and '\\' escaped as \" and \\, bytes
+ *     below 0x20 as \u00XX (lowercase hex), nothing else escaped;
+ *   - numbers: integral values with |v| < 2^53 as integers ("3", "-2");
+ *     others as the shortest of %.15g/%.16g/%.17g that parses back to the
+ *     same double; NaN and Inf are rejected;
+ *   - true, false, null as such; the document ends without a newline.
+ * Parsing the canonical bytes with cJSON and printing them again gives the
+ * same bytes, which is what verify checks.
+ */
+#ifndef LG_MANIFEST_H
+#define LG_MANIFEST_H
+
+#include <cjson/cJSON.h>
+
+#include "artifacts/base.h"
+
+#define LG_MANIFEST_FORMAT 1
+#define LG_MANIFEST_MAX (64u * 1024 * 1024) /* largest manifest we read */
+
+/* Appends the canonical serialisation of `item` to out. LG_EINPUT (message
+ * naming the JSON path) for NaN/Inf or duplicate keys. */
+int lg_json_canonical(const cJSON *item, lg_buf *out);
+
+/* Checks an output name: 1..255 bytes, relative, '/'-separated components
+ * none of which is empty, "." or ".."; no NUL, control bytes or backslash.
+ * Returns 0 or LG_EINPUT with a message naming the name. */
+int lg_manifest_check_name(const char *name);
+
+/* Checks that `results` follows the results format (README "Results
+ * format"): {"conditions": [{"id": str, "params": {...}?, "cells": [{"seed":
+ * int, "status": str?, "metrics": {name: number|null}}]?, "pairs": [{"seed_a":
+ * int, "seed_b": int, "metrics": {...}}]?, "seeds": [{"seed": int, "metrics":
+ * {...}}]?}]}. Condition ids are unique. `where` prefixes messages (a file name). */
+int lg_results_check(const cJSON *results, const char *where);
+
+/* Checks the fields of a parsed manifest that the index and verify rely on:
+ * format == 1, kind/study/status/created strings, seq >= 1, prev null or a
+ * digest, outputs sorted by unique valid names with valid digests. */
+int lg_manifest_check(const cJSON *m, const char *where);
+
+/* Reads a string member or returns NULL (no allocation). */
+const char *lg_json_str(const cJSON *obj, const char *key);
+
+#endif

@@ -1,0 +1,412 @@
+/*
+ * verify.c - integrity verification (see verify.h).
+ *
+ * Walk: the ledger branch by first parents from the root. The root must add
+ * no runs; commit k must add exactly one run directory runs/<k>-<id12> and
+ * change nothing else (so the tip's runs are exactly the runs verified when
+ * they were added). For each added run: manifest bytes hash to an id whose
+ * first 12 digits name the directory, the bytes are canonical JSON, the
+ * manifest is well formed, seq = k, prev = id of run k-1, in-tree files
+ * hash to their digests, store objects re-hash. Then the index is rebuilt in
+ * memory from the ledger and compared table by table with the file.
+ */
+#include "ledger/verify.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "artifacts/sha256.h"
+#include "ledger/index.h"
+#include "ledger/manifest.h"
+
+int lg_problems_add(lg_problems *ps, lg_problem_severity sev, const char *area, const char *subject, const char *fmt,
+                    ...)
+{
+    lg_buf msg = LG_BUF_INIT;
+    lg_problem *p;
+    va_list ap;
+    int err;
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 16;
+        lg_problem *nv = lg_realloc(ps->v, cap * sizeof(*nv));
+        if (!nv)
+            return LG_ENOMEM;
+        ps->v = nv;
+        ps->cap = cap;
+    }
+    va_start(ap, fmt);
+    err = lg_buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (err < 0)
+        return err;
+    p = &ps->v[ps->n];
+    p->severity = sev;
+    p->area = lg_strdup(area);
+    p->subject = lg_strdup(subject ? subject : "");
+    p->message = lg_buf_detach(&msg);
+    if (!p->area || !p->subject || !p->message) {
+        lg_free(p->area);
+        lg_free(p->subject);
+        lg_free(p->message);
+        return LG_ENOMEM;
+    }
+    ps->n++;
+    return 0;
+}
+
+void lg_problems_release(lg_problems *ps)
+{
+    size_t i;
+    if (!ps)
+        return;
+    for (i = 0; i < ps->n; i++) {
+        lg_free(ps->v[i].area);
+        lg_free(ps->v[i].subject);
+        lg_free(ps->v[i].message);
+    }
+    lg_free(ps->v);
+    ps->v = NULL;
+    ps->n = ps->cap = 0;
+}
+
+size_t lg_problems_failed(const lg_problems *ps)
+{
+    size_t i, k = 0;
+    for (i = 0; i < ps->n; i++)
+        k += ps->v[i].severity == LG_PROBLEM_ERROR;
+    return k;
+}
+
+int lg_problems_format(const lg_problems *ps, lg_buf *out)
+{
+    size_t i;
+    int err = 0;
+    for (i = 0; i < ps->n && err >= 0; i++)
+        err = lg_buf_printf(out, "%s: %s: %s%s%s\n", ps->v[i].severity == LG_PROBLEM_ERROR ? "error" : "warning",
+                            ps->v[i].area, ps->v[i].subject, *ps->v[i].subject ? ": " : "", ps->v[i].message);
+    return err;
+}
+
+cJSON *lg_problems_to_json(const lg_problems *ps)
+{
+    cJSON *arr = cJSON_CreateArray();
+    size_t i;
+    for (i = 0; arr && i < ps->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o) ||
+            !cJSON_AddStringToObject(o, "severity", ps->v[i].severity == LG_PROBLEM_ERROR ? "error" : "warning") ||
+            !cJSON_AddStringToObject(o, "area", ps->v[i].area) ||
+            !cJSON_AddStringToObject(o, "subject", ps->v[i].subject) ||
+            !cJSON_AddStringToObject(o, "message", ps->v[i].message)) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+typedef struct {
+    lg_ledger *lg;
+    const lg_verify_opts *opts;
+    lg_problems *ps;
+    lg_verify_stats *st;
+    char **checked; /* store objects already re-hashed (sorted insert) */
+    size_t nchecked, capchecked;
+} vctx;
+
+static int already_checked(vctx *c, const char *hex, int *was)
+{
+    size_t lo = 0, hi = c->nchecked;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = strcmp(c->checked[mid], hex);
+        if (r == 0) {
+            *was = 1;
+            return 0;
+        }
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *was = 0;
+    if (c->nchecked == c->capchecked) {
+        size_t cap = c->capchecked ? c->capchecked * 2 : 64;
+        char **nv = lg_realloc(c->checked, cap * sizeof(char *));
+        if (!nv)
+            return LG_ENOMEM;
+        c->checked = nv;
+        c->capchecked = cap;
+    }
+    memmove(c->checked + lo + 1, c->checked + lo, (c->nchecked - lo) * sizeof(char *));
+    if (!(c->checked[lo] = lg_strdup(hex)))
+        return LG_ENOMEM;
+    c->nchecked++;
+    return 0;
+}
+
+static int check_outputs(vctx *c, const char *subject, const cJSON *m, const git_oid *run_tree)
+{
+    git_repository *repo = lg_ledger_repo(c->lg);
+    git_tree *rt = NULL;
+    const cJSON *o;
+    lg_buf bytes = LG_BUF_INIT, p = LG_BUF_INIT;
+    int err = 0;
+
+    if (git_tree_lookup(&rt, repo, run_tree) < 0)
+        return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "file", subject, "run directory tree unreadable");
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(m, "outputs")) {
+        const char *name = lg_json_str(o, "name"), *sha = lg_json_str(o, "sha256");
+        double size = cJSON_GetObjectItemCaseSensitive(o, "size")->valuedouble;
+        int in_tree = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "in_tree")), was, rc;
+        if (in_tree) {
+            git_tree_entry *e = NULL;
+            char got[65];
+            lg_buf_clear(&p);
+            lg_buf_clear(&bytes);
+            if ((err = lg_buf_printf(&p, "files/%s", name)) < 0)
+                goto out;
+            c->st->files_checked++;
+            if (git_tree_entry_bypath(&e, rt, p.ptr) < 0 || git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+                err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "file", subject, "%s: listed in_tree but absent", p.ptr);
+            } else if ((err = lg_ledger_read_blob(c->lg, git_tree_entry_id(e), 0, &bytes)) >= 0 &&
+                       (err = lg_sha256_buf(bytes.ptr, bytes.len, got)) >= 0) {
+                if (strcmp(got, sha) != 0)
+                    err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "file", subject,
+                                          "%s: content hashes to %.12s, manifest says %.12s (modified)", p.ptr, got, sha);
+                else if ((double)bytes.len != size)
+                    err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "file", subject, "%s: %zu bytes, manifest says %.0f",
+                                          p.ptr, bytes.len, size);
+            }
+            git_tree_entry_free(e);
+            if (err < 0)
+                goto out;
+        }
+        if (c->opts->skip_objects)
+            continue;
+        if ((err = already_checked(c, sha, &was)) < 0)
+            goto out;
+        if (was)
+            continue;
+        rc = lg_store_verify(lg_ledger_store(c->lg), sha);
+        c->st->objects_checked++;
+        if (rc == LG_ENOTFOUND) {
+            c->st->objects_missing++;
+            /* An in-tree output can be restored from git; only others are missing. */
+            if (!in_tree)
+                err = lg_problems_add(c->ps, c->opts->require_artifacts ? LG_PROBLEM_ERROR : LG_PROBLEM_WARNING,
+                                      "object", subject, "%s (%s): missing from the local store", name, sha);
+        } else if (rc == LG_ECHECK) {
+            err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "object", subject, "%s: %s", name, lg_error_msg());
+        } else if (rc < 0) {
+            err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "object", subject, "%s: %s", name, lg_error_msg());
+        }
+        if (err < 0)
+            goto out;
+    }
+out:
+    git_tree_free(rt);
+    lg_buf_release(&bytes);
+    lg_buf_release(&p);
+    return err;
+}
+
+/* Checks the run added by chain entry k; prev_id is updated to its id. */
+static int check_run(vctx *c, size_t k, const lg_chain_entry *ce, char prev_id[65])
+{
+    git_repository *repo = lg_ledger_repo(c->lg);
+    git_commit *commit = NULL;
+    git_tree *tree = NULL;
+    git_tree_entry *rte = NULL, *me = NULL;
+    git_tree *rt = NULL;
+    lg_buf raw = LG_BUF_INIT, canon = LG_BUF_INIT;
+    cJSON *m = NULL;
+    const cJSON *v;
+    char id[65], id12[13], subject[128];
+    long seq = 0;
+    int err = 0;
+
+    snprintf(subject, sizeof subject, "run %s", ce->added + 5); /* skip "runs/" */
+    if (lg_ledger_parse_dirname(ce->added + 5, &seq, id12) < 0) {
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject, "%s", lg_error_msg());
+        prev_id[0] = '\0';
+        goto out;
+    }
+    if (git_commit_lookup(&commit, repo, &ce->commit) < 0 || git_commit_tree(&tree, commit) < 0 ||
+        git_tree_entry_bypath(&rte, tree, ce->added) < 0 || git_tree_lookup(&rt, repo, git_tree_entry_id(rte)) < 0 ||
+        git_tree_entry_bypath(&me, rt, "manifest.json") < 0) {
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject, "manifest.json is missing");
+        prev_id[0] = '\0';
+        goto out;
+    }
+    if ((err = lg_ledger_read_blob(c->lg, git_tree_entry_id(me), LG_MANIFEST_MAX, &raw)) < 0 ||
+        (err = lg_sha256_buf(raw.ptr, raw.len, id)) < 0)
+        goto out;
+    if (strncmp(id, id12, 12) != 0)
+        if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject,
+                                   "manifest.json hashes to %.12s, not to the run id %s (manifest modified)", id, id12)) < 0)
+            goto out;
+    if ((size_t)seq != k)
+        if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject,
+                                   "is commit %zu of the chain but named seq %ld (a run was removed or reordered)", k,
+                                   seq)) < 0)
+            goto out;
+    if (!(m = cJSON_ParseWithLength(raw.ptr, raw.len))) {
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject, "manifest.json is not valid JSON");
+        memcpy(prev_id, id, 65);
+        goto out;
+    }
+    if (lg_manifest_check(m, "manifest.json") < 0) {
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject, "%s", lg_error_msg());
+        memcpy(prev_id, id, 65);
+        goto out;
+    }
+    if (lg_json_canonical(m, &canon) < 0 || canon.len != raw.len || memcmp(canon.ptr, raw.ptr, raw.len) != 0)
+        if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject,
+                                   "manifest.json is not in canonical form (modified)")) < 0)
+            goto out;
+    v = cJSON_GetObjectItemCaseSensitive(m, "seq");
+    if ((size_t)v->valuedouble != k)
+        if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject, "manifest seq %.0f, expected %zu",
+                                   v->valuedouble, k)) < 0)
+            goto out;
+    v = cJSON_GetObjectItemCaseSensitive(m, "prev");
+    if (k == 1 ? !cJSON_IsNull(v) : !(cJSON_IsString(v) && strcmp(v->valuestring, prev_id) == 0))
+        if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject,
+                                   "prev is %.12s, but the previous run is %.12s (chain broken: a run was removed, "
+                                   "reordered or changed)",
+                                   cJSON_IsString(v) ? v->valuestring : "null", k == 1 ? "null" : prev_id)) < 0)
+            goto out;
+    err = check_outputs(c, subject, m, git_tree_entry_id(rte));
+    memcpy(prev_id, id, 65);
+out:
+    cJSON_Delete(m);
+    git_tree_entry_free(me);
+    git_tree_entry_free(rte);
+    git_tree_free(rt);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    lg_buf_release(&raw);
+    lg_buf_release(&canon);
+    return err;
+}
+
+typedef struct {
+    lg_problems *ps;
+    int err;
+} diff_ctx;
+
+static void on_diff(void *vctx, const char *table, const char *run_id, const char *kind, const char *row)
+{
+    diff_ctx *d = vctx;
+    char subject[128];
+    if (*run_id)
+        snprintf(subject, sizeof subject, "table %s, run %.12s", table, run_id);
+    else
+        snprintf(subject, sizeof subject, "table %s", table);
+    if (d->err >= 0)
+        d->err = lg_problems_add(d->ps, LG_PROBLEM_ERROR, "index", subject, "%s: %.200s",
+                                 strcmp(kind, "missing") == 0 ? "row in the ledger, missing from the index"
+                                                              : "row in the index, not in the ledger",
+                                 row);
+}
+
+static int check_index(vctx *c, int ledger_ok)
+{
+    sqlite3 *fresh = NULL;
+    diff_ctx d = {c->ps, 0};
+    int err, n;
+    if (!lg_path_exists(lg_ledger_index_path(c->lg)))
+        return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite",
+                               "missing (run 'ledger reindex')");
+    if ((err = lg_index_open(":memory:", 0, &fresh)) < 0)
+        return err;
+    if ((err = lg_ledger_build_index(c->lg, fresh)) < 0) {
+        err = ledger_ok ? lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", "", "not compared: %s", lg_error_msg())
+                        : lg_problems_add(c->ps, LG_PROBLEM_WARNING, "index", "",
+                                          "not compared: the ledger itself is damaged");
+        goto out;
+    }
+    n = lg_index_diff(fresh, lg_ledger_index_path(c->lg), on_diff, &d);
+    if (n < 0) {
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite", "unreadable: %s",
+                              lg_error_msg());
+        goto out;
+    }
+    c->st->index_rows_differing = (size_t)n;
+    err = d.err;
+out:
+    sqlite3_close(fresh);
+    return err;
+}
+
+int lg_verify_integrity(lg_ledger *lg, const lg_verify_opts *opts, lg_problems *ps, lg_verify_stats *stats)
+{
+    static const lg_verify_opts defaults = {0, 0, 0};
+    lg_chain_entry *chain = NULL;
+    lg_verify_stats local;
+    vctx c;
+    size_t n = 0, k, before = lg_problems_failed(ps);
+    char prev_id[65] = "", hex[GIT_OID_HEXSZ + 1], subject[64];
+    int err;
+
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof(*stats));
+    memset(&c, 0, sizeof c);
+    c.lg = lg;
+    c.opts = opts ? opts : &defaults;
+    c.ps = ps;
+    c.st = stats;
+    if ((err = lg_ledger_chain(lg, &chain, &n)) < 0) {
+        err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", LG_LEDGER_REF, "%s", lg_error_msg());
+        goto out;
+    }
+    stats->commits = n;
+    for (k = 0; k < n; k++) {
+        const lg_chain_entry *ce = &chain[k];
+        git_oid_tostr(hex, sizeof hex, &ce->commit);
+        snprintf(subject, sizeof subject, "commit %.12s", hex);
+        if (k == 0) {
+            if (ce->n_added)
+                err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", subject,
+                                      "the root commit holds runs (%s): history rewritten", ce->added);
+            if (err >= 0 && ce->nparents)
+                err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", subject, "root commit has parents");
+            if (err < 0)
+                goto out;
+            continue;
+        }
+        if (ce->nparents != 1 &&
+            (err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", subject, "has %u parents, expected 1",
+                                   ce->nparents)) < 0)
+            goto out;
+        if ((ce->n_removed || ce->n_modified) &&
+            (err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", subject,
+                                   "changes %s recorded earlier (%zu modified, %zu removed): entries are append-only",
+                                   ce->changed, ce->n_modified, ce->n_removed)) < 0)
+            goto out;
+        if (ce->n_added != 1) {
+            if ((err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", subject, "adds %zu runs, expected exactly 1",
+                                       ce->n_added)) < 0)
+                goto out;
+            if (!ce->n_added)
+                continue;
+        }
+        stats->runs++;
+        if ((err = check_run(&c, k, ce, prev_id)) < 0)
+            goto out;
+    }
+    if (!c.opts->skip_index)
+        err = check_index(&c, lg_problems_failed(ps) == before);
+out:
+    for (k = 0; k < c.nchecked; k++)
+        lg_free(c.checked[k]);
+    lg_free(c.checked);
+    lg_free(chain);
+    return err;
+}

@@ -1,0 +1,57 @@
+/*
+ * verify.h - integrity verification of a ledger, as a list of problems.
+ *
+ * lg_verify_integrity checks the chain, every manifest, in-tree files,
+ * store objects and the index, and appends one lg_problem per thing that is
+ * wrong. It returns an error only when it could not run at all; the caller
+ * decides the exit code from lg_problems_failed(). Claim checks (gates) are
+ * meant to append to the same list with lg_problems_add(area "claim").
+ */
+#ifndef LG_VERIFY_H
+#define LG_VERIFY_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "artifacts/base.h"
+#include "ledger/ledger.h"
+
+typedef enum { LG_PROBLEM_ERROR = 0, LG_PROBLEM_WARNING = 1 } lg_problem_severity;
+
+typedef struct {
+    lg_problem_severity severity;
+    char *area;    /* "chain", "manifest", "file", "object", "index", "claim", ... */
+    char *subject; /* what: "run 3-ab12cd34ef56", "commit 1a2b3c4", "table samples" */
+    char *message; /* what is wrong */
+} lg_problem;
+
+typedef struct {
+    lg_problem *v;
+    size_t n, cap;
+} lg_problems;
+#define LG_PROBLEMS_INIT {NULL, 0, 0}
+
+/* Appends a problem (strings copied). 0 or LG_ENOMEM. */
+int lg_problems_add(lg_problems *ps, lg_problem_severity sev, const char *area, const char *subject, const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
+void lg_problems_release(lg_problems *ps);
+/* Number of problems with severity LG_PROBLEM_ERROR. */
+size_t lg_problems_failed(const lg_problems *ps);
+/* One line per problem: "error: <area>: <subject>: <message>" (or "missing:"/"warning:"). */
+int lg_problems_format(const lg_problems *ps, lg_buf *out);
+/* [{"severity": "error"|"warning", "area", "subject", "message"}]; cJSON_Delete. */
+cJSON *lg_problems_to_json(const lg_problems *ps);
+
+typedef struct {
+    int require_artifacts; /* absent store objects are errors, not warnings */
+    int skip_objects;      /* do not re-hash store objects */
+    int skip_index;        /* do not cross-check the index */
+} lg_verify_opts;
+
+typedef struct {
+    size_t commits, runs, files_checked, objects_checked, objects_missing, index_rows_differing;
+} lg_verify_stats;
+
+int lg_verify_integrity(lg_ledger *lg, const lg_verify_opts *opts, lg_problems *out, lg_verify_stats *stats);
+
+#endif
