@@ -36,7 +36,8 @@ int cmd_query(int argc, char **argv)
     if ((err = lg_index_open(lg_ledger_index_path(lg), 1, &db)) < 0 ||
         (err = lg_index_query(db, args[0], json, &out)) < 0)
         goto out;
-    fwrite(out.ptr, 1, out.len, stdout);
+    if (out.len)
+        fwrite(out.ptr, 1, out.len, stdout);
 out:
     sqlite3_close(db);
     lg_buf_release(&out);

@@ -59,7 +59,8 @@ int cmd_verify(int argc, char **argv)
     } else {
         if ((err = lg_problems_format(&ps, &text)) < 0)
             goto out;
-        fwrite(text.ptr, 1, text.len, stdout);
+        if (text.len)
+            fwrite(text.ptr, 1, text.len, stdout);
         fprintf(stderr, "ledger verify: %zu runs, %zu files, %zu objects checked (%zu missing): %s\n", st.runs,
                 st.files_checked, st.objects_checked, st.objects_missing, failed ? "FAILED" : "ok");
     }
