@@ -1,30 +1,79 @@
 /*
- * cmd_verify.c - 'ledger verify' (integrity part): the hash chain, every
+ * cmd_verify.c - 'ledger verify': integrity and claims: the hash chain, every
  * manifest, in-tree files, store objects and the index. One line per
  * problem on stdout, a summary on stderr; exit 1 if any error.
- * Claim checks will append to the same problem list (ledger/verify.h).
+ * Then every claim of claims/NAME.claims is evaluated; claims that are not ok
+ * are problems too (area "claim").
  */
 #include <stdio.h>
+#include <string.h>
 
+#include "gates/eval.h"
 #include "ledger/cli.h"
+#include "ledger/evidence.h"
 #include "ledger/ledger.h"
 #include "ledger/verify.h"
+
+/* Evaluate every default claim file (<repo>/claims/ *.claims) and add each
+ * claim that is not ok as a problem; JUnit XML goes to `junit` when given. */
+static int verify_claims(lg_ledger *lg, const char *junit, lg_problems *ps, size_t *n_claims)
+{
+    char **paths = NULL;
+    size_t n = 0, i, j;
+    lg_eval_result **res = NULL;
+    int err;
+    *n_claims = 0;
+    if ((err = lg_evidence_default_claims(lg, &paths, &n)) < 0)
+        return err;
+    if ((err = lg_evidence_eval_files(lg, paths, n, &res)) < 0) {
+        lg_problems_add(ps, LG_PROBLEM_ERROR, "claim", "claims", "%s", lg_error_msg());
+        err = 0;
+        goto out;
+    }
+    for (i = 0; i < n && !err; i++)
+        for (j = 0; j < res[i]->nclaims && !err; j++) {
+            const lg_claim_result *c = &res[i]->claims[j];
+            (*n_claims)++;
+            if (!lg_verdict_ok(c->verdict))
+                err = lg_problems_add(ps, LG_PROBLEM_ERROR, "claim", c->id, "%s:%d: %s: %s", paths[i], c->line,
+                                      lg_verdict_name(c->verdict), c->reason ? c->reason : "does not hold");
+        }
+    if (!err && junit) {
+        char *xml = NULL;
+        if ((err = lg_eval_render_junit((const lg_eval_result *const *)res, n, &xml)) == 0)
+            err = lg_file_write_atomic(junit, xml, strlen(xml));
+        lg_free(xml);
+    }
+out:
+    if (res)
+        for (i = 0; i < n; i++)
+            lg_eval_result_free(res[i]);
+    lg_free(res);
+    lg_evidence_paths_free(paths, n);
+    return err;
+}
 
 int cmd_verify(int argc, char **argv)
 {
     lg_verify_opts vo = {0, 0, 0};
-    int json = 0;
+    int json = 0, no_claims = 0;
+    const char *junit = NULL;
+    size_t n_claims = 0;
     const lg_opt opts[] = {
         {"require-artifacts", 0, LG_OPT_FLAG, &vo.require_artifacts, NULL,
          "store objects absent locally are errors (default: warnings)"},
         {"no-objects", 0, LG_OPT_FLAG, &vo.skip_objects, NULL, "do not re-hash store objects"},
         {"no-index", 0, LG_OPT_FLAG, &vo.skip_index, NULL, "do not cross-check the index"},
+        {"no-claims", 0, LG_OPT_FLAG, &no_claims, NULL, "integrity only: do not evaluate claims/*.claims"},
+        {"junit", 0, LG_OPT_STRING, &junit, "FILE", "write the claim verdicts as JUnit XML to FILE (for CI)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print {ok, stats, problems} as JSON"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"verify", "ledger verify [options]",
                               "Verify the ledger: walk " LG_LEDGER_REF " from its root, check the hash chain (ids, "
                               "prev links, consecutive seq), every manifest, every in-tree file and store object "
-                              "(SHA-256), and that the index agrees with the ledger. Exit 0 only if all holds.",
+                              "(SHA-256), and that the index agrees with the ledger; then evaluate every claim of "
+                              "claims/*.claims (a claim that is not PASS, or XFAIL when expected to fail, is a "
+                              "problem). Exit 0 only if all holds.",
                               opts, 0, 0};
     lg_ledger *lg = NULL;
     lg_problems ps = LG_PROBLEMS_INIT;
@@ -39,6 +88,8 @@ int cmd_verify(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_verify_integrity(lg, &vo, &ps, &st)) < 0)
         goto out;
+    if (!no_claims && (err = verify_claims(lg, junit, &ps, &n_claims)) < 0)
+        goto out;
     failed = lg_problems_failed(&ps);
     if (json) {
         cJSON *stats;
@@ -50,6 +101,7 @@ int cmd_verify(int argc, char **argv)
             !cJSON_AddNumberToObject(stats, "files_checked", (double)st.files_checked) ||
             !cJSON_AddNumberToObject(stats, "objects_checked", (double)st.objects_checked) ||
             !cJSON_AddNumberToObject(stats, "objects_missing", (double)st.objects_missing) ||
+            !cJSON_AddNumberToObject(stats, "claims", (double)n_claims) ||
             !cJSON_AddItemToObject(root, "problems", lg_problems_to_json(&ps)) || !(s = cJSON_Print(root))) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
@@ -61,8 +113,8 @@ int cmd_verify(int argc, char **argv)
             goto out;
         if (text.len)
             fwrite(text.ptr, 1, text.len, stdout);
-        fprintf(stderr, "ledger verify: %zu runs, %zu files, %zu objects checked (%zu missing): %s\n", st.runs,
-                st.files_checked, st.objects_checked, st.objects_missing, failed ? "FAILED" : "ok");
+        fprintf(stderr, "ledger verify: %zu runs, %zu files, %zu objects checked (%zu missing), %zu claims: %s\n",
+                st.runs, st.files_checked, st.objects_checked, st.objects_missing, n_claims, failed ? "FAILED" : "ok");
     }
     err = failed ? LG_ECHECK : 0;
 out:

@@ -11,7 +11,8 @@
  *   is gone; or the run used a data file whose bytes changed (digest
  *   recomputed, once per run per process).
  * MISSING: no ok run of the study; a pinned run that does not exist; an
- *   artifact of the run absent from the store (the evidence is incomplete);
+ *   artifact of the run kept only in the store (larger than the in-tree
+ *   threshold) and absent from it (the evidence is incomplete);
  *   no value of the metric for the unit and filters (the reason lists the
  *   metrics the run has for that unit).
  */
