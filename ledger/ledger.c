@@ -977,7 +977,7 @@ static int cmp_out_file(const void *a, const void *b)
 
 static int check_input(const lg_run_input *in)
 {
-    static const char *const kinds[] = {"run", "record", "report", "import"};
+    static const char *const kinds[] = {"run", "record", "report", "import", "export"};
     size_t i;
     int ok = 0;
     if (!in->kind)
@@ -985,7 +985,7 @@ static int check_input(const lg_run_input *in)
     for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         ok |= strcmp(in->kind, kinds[i]) == 0;
     if (!ok)
-        return lg_error_set(LG_EINPUT, "record: kind '%s' is not one of run, record, report, import", in->kind);
+        return lg_error_set(LG_EINPUT, "record: kind '%s' is not one of run, record, report, import, export", in->kind);
     if (!in->study || !*in->study)
         return lg_error_set(LG_EINPUT, "record: a study name is required");
     for (i = 0; in->study[i]; i++)

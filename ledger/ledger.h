@@ -45,7 +45,7 @@ typedef struct {
 } lg_run_file;
 
 typedef struct {
-    const char *kind;        /* "run", "record", "report", "import" */
+    const char *kind;        /* "run", "record", "report", "import", "export" */
     const char *study;       /* study name (required) */
     const char *study_path;  /* study file path relative to repo root, or NULL */
     const char *spec_digest; /* sha256 hex of the study file bytes, or NULL */
