@@ -1,3 +1,822 @@
-// cuda_backend.cu - placeholder until the CUDA backend lands: no usable device.
-struct lg_backend;
-extern "C" const lg_backend *lg_backend_cuda(void) { return 0; }
+// cuda_backend.cu - the CUDA implementation of engine/backend.h's lg_backend
+// table: cuBLAS for the GEMMs, small kernels for everything else. The top-k
+// selections are in cuda_topk.cu, the cross-seed similarity in cuda_sim.cu.
+//
+// Why this way:
+//  - One backend (device 0, or LEDGER_CUDA_DEVICE), one stream, one cuBLAS
+//    handle with a fixed workspace, CUBLAS_DEFAULT_MATH (plain FP32, no TF32:
+//    TF32 only when LEDGER_CUDA_TF32=1, and then the device string says so)
+//    and atomics disallowed: cuBLAS then gives bit-identical results run to
+//    run on the same GPU and toolkit.
+//  - Row-major GEMM through the column-major library: a row-major [M,N]
+//    matrix is the column-major [N,M] matrix of its transpose, so
+//    C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T, i.e. cuBLAS is
+//    called with (B, A) swapped and (N, M) swapped; the transposition flags
+//    stay as given.
+//  - Reductions: no float atomics anywhere. Host-returned reductions run a
+//    fixed grid (LG_CUDA_RED_BLOCKS x LG_CUDA_THREADS), each thread summing
+//    its grid-stride slice in double in index order, then a fixed shared-
+//    memory tree per block; the host adds the block partials in block order.
+//    Column reductions (col_sum, counts, JumpReLU's threshold gradient) split
+//    rows into a number of chunks that depends only on the shape; each chunk
+//    is summed in a fixed order and the chunks are added in chunk order.
+//    Row reductions (norms, dots) use one warp per row with a fixed tree.
+//  - Elementwise formulas use __fmul_rn/__fadd_rn/__fdiv_rn so that nvcc does
+//    not contract them into FMAs: Adam, axpby and friends then round exactly
+//    like the CPU oracle (which has no FMA in its baseline x86-64 build).
+//  - Every CUDA/cuBLAS status is checked; a failure is LG_EINTERNAL
+//    "cuda: <op>: <reason>". lg_backend_cuda() returns NULL when no device is
+//    usable; lg_cuda_unavailable_reason() says why.
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda_common.cuh"
+
+extern "C" {
+#include "kernels/cuda.h"
+}
+
+// ---- context and scratch ---------------------------------------------------
+
+int lg_cuda_scratch(lg_cuda_ctx *ctx, size_t bytes, void **out)
+{
+    *out = NULL;
+    if (bytes > ctx->scratch_bytes) {
+        size_t want = bytes < ((size_t)1 << 20) ? ((size_t)1 << 20) : bytes;
+        if (ctx->scratch) {
+            LG_CU("scratch", cudaStreamSynchronize(ctx->stream));
+            LG_CU("scratch", cudaFree(ctx->scratch));
+            ctx->scratch = NULL;
+            ctx->scratch_bytes = 0;
+        }
+        LG_CU("scratch", cudaMalloc(&ctx->scratch, want));
+        ctx->scratch_bytes = want;
+    }
+    *out = ctx->scratch;
+    return 0;
+}
+
+// ---- memory ------------------------------------------------------------------
+
+__global__ void k_fill(float *dst, float v, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = v;
+}
+
+static int cu_alloc(const lg_backend *be, size_t n, float **out)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    float *p = NULL;
+    cudaError_t e;
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    if ((e = cudaMalloc((void **)&p, n * sizeof(float))) != cudaSuccess) {
+        cudaGetLastError(); // out of memory is not sticky: clear it
+        return lg_error_set(LG_ENOMEM, "cuda: alloc: %zu floats: %s", n, cudaGetErrorString(e));
+    }
+    if ((e = cudaMemsetAsync(p, 0, n * sizeof(float), ctx->stream)) != cudaSuccess) {
+        cudaFree(p);
+        return lg_cuda_fail("alloc", e);
+    }
+    *out = p;
+    return 0;
+}
+
+static void cu_free(const lg_backend *be, float *p)
+{
+    if (p)
+        cudaFree(p); // synchronises the device; errors here cannot be reported
+}
+
+static int cu_upload(const lg_backend *be, float *dst, const float *host, size_t n)
+{
+    // From pageable memory the copy returns once `host` has been staged, so
+    // the caller may reuse its buffer at once.
+    if (n)
+        LG_CU("upload", cudaMemcpyAsync(dst, host, n * sizeof(float), cudaMemcpyHostToDevice,
+                                        lg_cuda_ctx_of(be)->stream));
+    return 0;
+}
+
+static int cu_download(const lg_backend *be, float *host, const float *src, size_t n)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    if (!n)
+        return 0;
+    LG_CU("download", cudaMemcpyAsync(host, src, n * sizeof(float), cudaMemcpyDeviceToHost,
+                                      ctx->stream));
+    LG_CU("download", cudaStreamSynchronize(ctx->stream));
+    return 0;
+}
+
+static int cu_copy(const lg_backend *be, float *dst, const float *src, size_t n)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    int err;
+    if (!n || dst == src)
+        return 0;
+    if (dst < src + n && src < dst + n) { // overlapping: go through scratch (memmove)
+        void *tmp;
+        if ((err = lg_cuda_scratch(ctx, n * sizeof(float), &tmp)) < 0)
+            return err;
+        LG_CU("copy", cudaMemcpyAsync(tmp, src, n * sizeof(float), cudaMemcpyDeviceToDevice,
+                                      ctx->stream));
+        src = (const float *)tmp;
+    }
+    LG_CU("copy", cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice,
+                                  ctx->stream));
+    return 0;
+}
+
+static int cu_fill(const lg_backend *be, float *dst, float value, size_t n)
+{
+    if (!n)
+        return 0;
+    k_fill<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(dst, value, n);
+    LG_CU("fill", cudaGetLastError());
+    return 0;
+}
+
+static int cu_sync(const lg_backend *be)
+{
+    LG_CU("sync", cudaStreamSynchronize(lg_cuda_ctx_of(be)->stream));
+    return 0;
+}
+
+// ---- GEMM ------------------------------------------------------------------
+
+// C[r, c] = beta == 0 ? 0 : beta * C[r, c] for r < M, c < N (the K == 0 case).
+__global__ void k_scale_matrix(float *C, int M, int N, int ldc, float beta)
+{
+    size_t n = (size_t)M * N;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / N, c = i % N;
+        float *p = C + r * ldc + c;
+        *p = beta == 0.0f ? 0.0f : __fmul_rn(beta, *p);
+    }
+}
+
+static int gemm_check(const char *op, int M, int N, int K)
+{
+    if (M < 0 || N < 0 || K < 0)
+        return lg_error_set(LG_EINTERNAL, "cuda: %s: negative size %d x %d x %d", op, M, N, K);
+    return 0;
+}
+
+static int cu_gemm(const lg_backend *be, int ta, int tb, int M, int N, int K, float alpha,
+                   const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    int err;
+    if ((err = gemm_check("gemm", M, N, K)) < 0)
+        return err;
+    if (M == 0 || N == 0)
+        return 0;
+    if (K == 0) {
+        k_scale_matrix<<<lg_cuda_grid((size_t)M * N), LG_CUDA_THREADS, 0, ctx->stream>>>(
+            C, M, N, ldc, beta);
+        LG_CU("gemm", cudaGetLastError());
+        return 0;
+    }
+    // Row-major C = op(A) op(B)  <=>  column-major C^T = op(B)^T op(A)^T.
+    // cuBLAS does not read C when beta == 0 (NaN in C is ignored).
+    LG_CUBLAS("gemm", cublasSgemm(ctx->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, ldb, A, lda,
+                                  &beta, C, ldc));
+    return 0;
+}
+
+static int cu_gemm_batched(const lg_backend *be, int ta, int tb, int M, int N, int K, float alpha,
+                           const float *A, int lda, long long sA, const float *B, int ldb,
+                           long long sB, float beta, float *C, int ldc, long long sC, int batch)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    int err, i;
+    if ((err = gemm_check("gemm_batched", M, N, K)) < 0)
+        return err;
+    if (M == 0 || N == 0 || batch <= 0)
+        return 0;
+    if (K == 0) {
+        for (i = 0; i < batch; i++)
+            if ((err = cu_gemm(be, ta, tb, M, N, 0, alpha, A, lda, B, ldb, beta, C + i * sC,
+                               ldc)) < 0)
+                return err;
+        return 0;
+    }
+    LG_CUBLAS("gemm_batched",
+              cublasSgemmStridedBatched(ctx->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                        ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, ldb,
+                                        sB, A, lda, sA, &beta, C, ldc, sC, batch));
+    return 0;
+}
+
+// ---- activations -------------------------------------------------------------
+
+#define GRID_STRIDE(i, n)                                                    \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t)gridDim.x * blockDim.x)
+
+__global__ void k_relu(const float *pre, float *acts, size_t n)
+{
+    GRID_STRIDE(i, n) { float x = pre[i]; acts[i] = x > 0.0f ? x : 0.0f; }
+}
+
+__global__ void k_threshold(const float *pre, float thr, float *acts, size_t n)
+{
+    GRID_STRIDE(i, n) { float x = pre[i]; acts[i] = x > thr ? x : 0.0f; }
+}
+
+__global__ void k_jumprelu_fwd(const float *pre, const float *lthr, float *acts, size_t n,
+                               int cols)
+{
+    GRID_STRIDE(i, n)
+    {
+        float x = pre[i], theta = expf(lthr[i % (size_t)cols]);
+        acts[i] = x > theta ? x : 0.0f;
+    }
+}
+
+__global__ void k_active_grad(const float *acts, const float *ga, float beta, float *gp, size_t n)
+{
+    GRID_STRIDE(i, n)
+    {
+        float g = acts[i] != 0.0f ? ga[i] : 0.0f;
+        gp[i] = beta == 0.0f ? g : __fadd_rn(__fmul_rn(beta, gp[i]), g);
+    }
+}
+
+static int cu_relu(const lg_backend *be, const float *pre, float *acts, size_t n)
+{
+    if (!n)
+        return 0;
+    k_relu<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(pre, acts, n);
+    LG_CU("relu", cudaGetLastError());
+    return 0;
+}
+
+static int cu_threshold_scalar(const lg_backend *be, const float *pre, float thr, float *acts,
+                               size_t n)
+{
+    if (!n)
+        return 0;
+    k_threshold<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(pre, thr,
+                                                                                   acts, n);
+    LG_CU("threshold_scalar", cudaGetLastError());
+    return 0;
+}
+
+static int cu_jumprelu_fwd(const lg_backend *be, const float *pre, const float *lthr, float *acts,
+                           int rows, int cols)
+{
+    size_t n = (size_t)(rows > 0 ? rows : 0) * (cols > 0 ? cols : 0);
+    if (!n)
+        return 0;
+    k_jumprelu_fwd<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(
+        pre, lthr, acts, n, cols);
+    LG_CU("jumprelu_fwd", cudaGetLastError());
+    return 0;
+}
+
+static int cu_active_grad(const lg_backend *be, const float *acts, const float *grad_acts,
+                          float beta, float *grad_pre, size_t n)
+{
+    if (!n)
+        return 0;
+    k_active_grad<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(
+        acts, grad_acts, beta, grad_pre, n);
+    LG_CU("active_grad", cudaGetLastError());
+    return 0;
+}
+
+// ---- column reductions ---------------------------------------------------------
+// A column op visits every element (r, c) of a dense [rows, cols] matrix once
+// (visit may also write that element) and reduces a double per column;
+// finish(c, acc) applies the result. Rows are split into `chunks` ranges
+// (a function of the shape only); block (bx, chunk) of 32 x 8 threads covers
+// columns [32 bx, 32 bx + 32) and the rows of its chunk: thread (tx, ty) adds
+// rows r0 + ty, r0 + ty + 8, ... in order, then a fixed tree over ty. With one
+// chunk the tree result is final; otherwise partials [chunks, cols] are added
+// in chunk order by a second kernel.
+
+#define COL_TX 32
+#define COL_TY 8
+
+static int col_chunks(int rows, int cols)
+{
+    long want = (rows + 63) / 64;                    // at least 64 rows per chunk
+    long cap = 262144L / (cols > 0 ? cols : 1);      // partials stay <= 2 MiB
+    if (cap < 1)
+        cap = 1;
+    if (want > cap)
+        want = cap;
+    if (want > 1024)
+        want = 1024;
+    return want < 1 ? 1 : (int)want;
+}
+
+template <class Op>
+__global__ void k_col_partial(Op op, int rows, int cols, int chunks, double *partial)
+{
+    __shared__ double sh[COL_TY][COL_TX + 1];
+    int c = blockIdx.x * COL_TX + threadIdx.x, chunk = blockIdx.y;
+    int per = (rows + chunks - 1) / chunks;
+    int r0 = chunk * per, r1 = min(rows, r0 + per);
+    double acc = 0.0;
+    if (c < cols)
+        for (int r = r0 + threadIdx.y; r < r1; r += COL_TY)
+            acc += op.visit(r, c);
+    sh[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    for (int w = COL_TY / 2; w > 0; w >>= 1) {
+        if (threadIdx.y < w)
+            sh[threadIdx.y][threadIdx.x] += sh[threadIdx.y + w][threadIdx.x];
+        __syncthreads();
+    }
+    if (threadIdx.y == 0 && c < cols) {
+        if (chunks == 1)
+            op.finish(c, sh[0][threadIdx.x]);
+        else
+            partial[(size_t)chunk * cols + c] = sh[0][threadIdx.x];
+    }
+}
+
+template <class Op>
+__global__ void k_col_finish(Op op, int cols, int chunks, const double *partial)
+{
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) {
+        double acc = 0.0;
+        for (int k = 0; k < chunks; k++)
+            acc += partial[(size_t)k * cols + c];
+        op.finish(c, acc);
+    }
+}
+
+template <class Op>
+static int col_reduce(const lg_backend *be, const char *name, Op op, int rows, int cols)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    int chunks, err;
+    double *partial = NULL;
+    if (cols <= 0)
+        return 0;
+    if (rows < 0)
+        rows = 0;
+    chunks = col_chunks(rows, cols);
+    if (chunks > 1) {
+        void *p;
+        if ((err = lg_cuda_scratch(ctx, (size_t)chunks * cols * sizeof(double), &p)) < 0)
+            return err;
+        partial = (double *)p;
+    }
+    dim3 grid((cols + COL_TX - 1) / COL_TX, chunks), block(COL_TX, COL_TY);
+    k_col_partial<Op><<<grid, block, 0, ctx->stream>>>(op, rows, cols, chunks, partial);
+    LG_CU(name, cudaGetLastError());
+    if (chunks > 1) {
+        k_col_finish<Op><<<(cols + LG_CUDA_THREADS - 1) / LG_CUDA_THREADS, LG_CUDA_THREADS, 0,
+                           ctx->stream>>>(op, cols, chunks, partial);
+        LG_CU(name, cudaGetLastError());
+    }
+    return 0;
+}
+
+struct ColSumOp {
+    const float *X;
+    float *out;
+    int cols;
+    float alpha, beta;
+    __device__ double visit(int r, int c) const { return X[(size_t)r * cols + c]; }
+    __device__ void finish(int c, double acc) const
+    {
+        float s = __fmul_rn(alpha, (float)acc);
+        out[c] = beta == 0.0f ? s : __fadd_rn(__fmul_rn(beta, out[c]), s);
+    }
+};
+
+struct CountOp { // counts[c] += #{r : X[r,c] != 0}
+    const float *X;
+    float *counts;
+    int cols;
+    __device__ double visit(int r, int c) const { return X[(size_t)r * cols + c] != 0.0f; }
+    __device__ void finish(int c, double acc) const { counts[c] = counts[c] + (float)acc; }
+};
+
+struct FiredOp { // since[c] = fired ? 0 : since[c] + 1
+    const float *X;
+    float *since;
+    int cols;
+    __device__ double visit(int r, int c) const { return X[(size_t)r * cols + c] != 0.0f; }
+    __device__ void finish(int c, double acc) const
+    {
+        since[c] = acc > 0.0 ? 0.0f : since[c] + 1.0f;
+    }
+};
+
+struct JumpBwdOp { // grad_pre elementwise in visit, grad_lthr per column in finish
+    const float *pre, *lthr, *ga;
+    float *gp, *glthr;
+    int cols;
+    float l0_scale, eps;
+    __device__ double visit(int r, int c) const
+    {
+        size_t i = (size_t)r * cols + c;
+        float theta = expf(lthr[c]), x = pre[i], u = (x - theta) / eps;
+        gp[i] = x > theta ? ga[i] : 0.0f;
+        if (u > -0.5f && u < 0.5f)
+            return -(double)(theta / eps) * ga[i] - (double)l0_scale / eps;
+        return 0.0;
+    }
+    __device__ void finish(int c, double acc) const
+    {
+        float theta = expf(lthr[c]);
+        glthr[c] = (float)(theta * acc);
+    }
+};
+
+static int cu_col_sum(const lg_backend *be, const float *X, int rows, int cols, float alpha,
+                      float beta, float *out)
+{
+    ColSumOp op = {X, out, cols, alpha, beta};
+    return col_reduce(be, "col_sum", op, rows, cols);
+}
+
+static int cu_col_count_nonzero(const lg_backend *be, const float *X, int rows, int cols,
+                                float *counts)
+{
+    CountOp op = {X, counts, cols};
+    return col_reduce(be, "col_count_nonzero", op, rows, cols);
+}
+
+static int cu_fired_update(const lg_backend *be, const float *acts, int rows, int cols,
+                           float *since)
+{
+    FiredOp op = {acts, since, cols};
+    return col_reduce(be, "fired_update", op, rows, cols);
+}
+
+static int cu_jumprelu_bwd(const lg_backend *be, const float *pre, const float *lthr,
+                           const float *grad_acts, float l0_scale, float eps, float *grad_pre,
+                           float *grad_lthr, int rows, int cols)
+{
+    JumpBwdOp op = {pre, lthr, grad_acts, grad_pre, grad_lthr, cols, l0_scale, eps};
+    return col_reduce(be, "jumprelu_bwd", op, rows, cols);
+}
+
+// ---- elementwise and broadcast -------------------------------------------------
+
+__global__ void k_add_bias_rows(const float *X, const float *bias, float alpha, float *Y,
+                                size_t n, int cols)
+{
+    GRID_STRIDE(i, n) { Y[i] = __fadd_rn(X[i], __fmul_rn(alpha, bias[i % (size_t)cols])); }
+}
+
+__global__ void k_axpby(size_t n, float alpha, const float *x, float beta, const float *y,
+                        float *out)
+{
+    GRID_STRIDE(i, n) { out[i] = __fadd_rn(__fmul_rn(alpha, x[i]), __fmul_rn(beta, y[i])); }
+}
+
+__global__ void k_scale_shift(float *x, float alpha, float c, size_t n)
+{
+    GRID_STRIDE(i, n) { x[i] = __fadd_rn(__fmul_rn(alpha, x[i]), c); }
+}
+
+__global__ void k_mask_ge(const float *x, float thr, float *out, size_t n)
+{
+    GRID_STRIDE(i, n) { out[i] = x[i] >= thr ? 1.0f : 0.0f; }
+}
+
+static int cu_add_bias_rows(const lg_backend *be, const float *X, const float *bias, float alpha,
+                            float *Y, int rows, int cols)
+{
+    size_t n = (size_t)(rows > 0 ? rows : 0) * (cols > 0 ? cols : 0);
+    if (!n)
+        return 0;
+    k_add_bias_rows<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(
+        X, bias, alpha, Y, n, cols);
+    LG_CU("add_bias_rows", cudaGetLastError());
+    return 0;
+}
+
+static int cu_axpby(const lg_backend *be, size_t n, float alpha, const float *x, float beta,
+                    const float *y, float *out)
+{
+    if (!n)
+        return 0;
+    k_axpby<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(n, alpha, x,
+                                                                               beta, y, out);
+    LG_CU("axpby", cudaGetLastError());
+    return 0;
+}
+
+static int cu_scale_shift(const lg_backend *be, float *x, float alpha, float c, size_t n)
+{
+    if (!n)
+        return 0;
+    k_scale_shift<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(x, alpha,
+                                                                                     c, n);
+    LG_CU("scale_shift", cudaGetLastError());
+    return 0;
+}
+
+static int cu_mask_ge(const lg_backend *be, const float *x, float thr, float *out, size_t n)
+{
+    if (!n)
+        return 0;
+    k_mask_ge<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(x, thr, out,
+                                                                                 n);
+    LG_CU("mask_ge", cudaGetLastError());
+    return 0;
+}
+
+// ---- reductions to the host ------------------------------------------------------
+
+enum { RED_SUM, RED_SUMSQ, RED_DOT, RED_NNZ };
+
+// partial[block] = fixed tree over the block of each thread's in-order sum of
+// its grid-stride slice (grid and block sizes are compile-time constants).
+template <int KIND>
+__global__ void __launch_bounds__(LG_CUDA_THREADS)
+    k_reduce(const float *x, const float *y, size_t n, double *partial)
+{
+    __shared__ double sh[LG_CUDA_THREADS];
+    double acc = 0.0;
+    GRID_STRIDE(i, n)
+    {
+        double v = x[i];
+        if (KIND == RED_SUM)
+            acc += v;
+        else if (KIND == RED_SUMSQ)
+            acc += v * v;
+        else if (KIND == RED_DOT)
+            acc += v * (double)y[i];
+        else
+            acc += x[i] != 0.0f ? 1.0 : 0.0;
+    }
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (int w = LG_CUDA_THREADS / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w)
+            sh[threadIdx.x] += sh[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+        partial[blockIdx.x] = sh[0];
+}
+
+template <int KIND>
+static int reduce_host(const lg_backend *be, const char *name, const float *x, const float *y,
+                       size_t n, double *out)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    void *p;
+    double s = 0.0;
+    int err, b;
+    *out = 0.0;
+    if (!n)
+        return 0;
+    if ((err = lg_cuda_scratch(ctx, LG_CUDA_RED_BLOCKS * sizeof(double), &p)) < 0)
+        return err;
+    k_reduce<KIND><<<LG_CUDA_RED_BLOCKS, LG_CUDA_THREADS, 0, ctx->stream>>>(x, y, n, (double *)p);
+    LG_CU(name, cudaGetLastError());
+    LG_CU(name, cudaMemcpyAsync(ctx->host_partials, p, LG_CUDA_RED_BLOCKS * sizeof(double),
+                                cudaMemcpyDeviceToHost, ctx->stream));
+    LG_CU(name, cudaStreamSynchronize(ctx->stream));
+    for (b = 0; b < LG_CUDA_RED_BLOCKS; b++) // block order
+        s += ctx->host_partials[b];
+    *out = s;
+    return 0;
+}
+
+static int cu_sum(const lg_backend *be, const float *x, size_t n, double *out)
+{
+    return reduce_host<RED_SUM>(be, "sum", x, NULL, n, out);
+}
+
+static int cu_sumsq(const lg_backend *be, const float *x, size_t n, double *out)
+{
+    return reduce_host<RED_SUMSQ>(be, "sumsq", x, NULL, n, out);
+}
+
+static int cu_dot(const lg_backend *be, const float *x, const float *y, size_t n, double *out)
+{
+    return reduce_host<RED_DOT>(be, "dot", x, y, n, out);
+}
+
+static int cu_count_nonzero(const lg_backend *be, const float *x, size_t n, double *out)
+{
+    return reduce_host<RED_NNZ>(be, "count_nonzero", x, NULL, n, out);
+}
+
+// ---- decoder geometry: one warp per row ------------------------------------------
+
+#define ROW_WARPS 8
+
+// Sum over the warp with a fixed tree (shfl_down), broadcast from lane 0.
+__device__ __forceinline__ double warp_sum(double v)
+{
+    for (int off = 16; off > 0; off >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, off);
+    return __shfl_sync(0xffffffffu, v, 0);
+}
+
+__global__ void k_renorm_rows(float *W, int rows, int cols)
+{
+    int r = blockIdx.x * ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (r >= rows)
+        return;
+    float *w = W + (size_t)r * cols; // [cols]
+    double ss = 0.0;
+    for (int c = lane; c < cols; c += 32)
+        ss += (double)w[c] * w[c];
+    ss = warp_sum(ss);
+    if (ss > 0.0) {
+        float inv = (float)(1.0 / sqrt(ss));
+        for (int c = lane; c < cols; c += 32)
+            w[c] = __fmul_rn(w[c], inv);
+    }
+}
+
+__global__ void k_project_out(const float *W, float *G, int rows, int cols)
+{
+    int r = blockIdx.x * ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (r >= rows)
+        return;
+    const float *w = W + (size_t)r * cols; // [cols]
+    float *g = G + (size_t)r * cols;       // [cols]
+    double gw = 0.0, ww = 0.0;
+    for (int c = lane; c < cols; c += 32) {
+        gw += (double)g[c] * w[c];
+        ww += (double)w[c] * w[c];
+    }
+    gw = warp_sum(gw);
+    ww = warp_sum(ww);
+    if (ww == 0.0)
+        return;
+    float coef = (float)(gw / ww);
+    for (int c = lane; c < cols; c += 32)
+        g[c] = __fsub_rn(g[c], __fmul_rn(coef, w[c]));
+}
+
+static int cu_renorm_rows(const lg_backend *be, float *W, int rows, int cols)
+{
+    if (rows <= 0 || cols <= 0)
+        return 0;
+    k_renorm_rows<<<(rows + ROW_WARPS - 1) / ROW_WARPS, 32 * ROW_WARPS, 0,
+                    lg_cuda_ctx_of(be)->stream>>>(W, rows, cols);
+    LG_CU("renorm_rows", cudaGetLastError());
+    return 0;
+}
+
+static int cu_project_out_parallel(const lg_backend *be, const float *W, float *G, int rows,
+                                   int cols)
+{
+    if (rows <= 0 || cols <= 0)
+        return 0;
+    k_project_out<<<(rows + ROW_WARPS - 1) / ROW_WARPS, 32 * ROW_WARPS, 0,
+                    lg_cuda_ctx_of(be)->stream>>>(W, G, rows, cols);
+    LG_CU("project_out_parallel", cudaGetLastError());
+    return 0;
+}
+
+// ---- optimiser ---------------------------------------------------------------------
+
+// The CPU's expression order, rounded op by op (no FMA contraction).
+__global__ void k_adam(float *p, const float *g, float *m, float *v, size_t n, lg_adam_args a)
+{
+    float one_b1 = 1.0f - a.beta1, one_b2 = 1.0f - a.beta2;
+    GRID_STRIDE(i, n)
+    {
+        float gi = g[i];
+        float mi = __fadd_rn(__fmul_rn(a.beta1, m[i]), __fmul_rn(one_b1, gi));
+        float vi = __fadd_rn(__fmul_rn(a.beta2, v[i]), __fmul_rn(__fmul_rn(one_b2, gi), gi));
+        float mhat = __fdiv_rn(mi, a.bc1), vhat = __fdiv_rn(vi, a.bc2);
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = __fsub_rn(p[i], __fdiv_rn(__fmul_rn(a.lr, mhat), __fadd_rn(__fsqrt_rn(vhat), a.eps)));
+    }
+}
+
+static int cu_adam_step(const lg_backend *be, float *p, const float *g, float *m, float *v,
+                        size_t n, const lg_adam_args *a)
+{
+    if (!n)
+        return 0;
+    k_adam<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(p, g, m, v, n,
+                                                                              *a);
+    LG_CU("adam_step", cudaGetLastError());
+    return 0;
+}
+
+// ---- the table -------------------------------------------------------------------------
+
+// cuda_topk.cu
+int lg_cuda_topk_rows(const lg_backend *be, const float *pre, const float *col_mask, float *acts,
+                      int rows, int cols, int k);
+int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size_t n, size_t keep,
+                       float *min_kept);
+
+static lg_cuda_ctx cuda_ctx;
+static char cuda_device[384];
+static char cuda_reason[256] = "CUDA backend not initialised";
+static lg_backend cuda_backend = {
+    "cuda", cuda_device, &cuda_ctx,
+    cu_alloc, cu_free, cu_upload, cu_download, cu_copy, cu_fill, cu_sync,
+    cu_gemm, cu_gemm_batched,
+    cu_relu, lg_cuda_topk_rows, lg_cuda_topk_batch, cu_threshold_scalar, cu_jumprelu_fwd,
+    cu_jumprelu_bwd, cu_active_grad,
+    cu_add_bias_rows, cu_col_sum, cu_axpby, cu_scale_shift, cu_mask_ge,
+    cu_sum, cu_sumsq, cu_dot, cu_count_nonzero,
+    cu_col_count_nonzero, cu_fired_update,
+    cu_renorm_rows, cu_project_out_parallel,
+    cu_adam_step,
+};
+static const lg_backend *cuda_usable; // NULL until initialised successfully
+static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
+
+#define INIT_TRY(what, call)                                                               \
+    do {                                                                                   \
+        cudaError_t e_ = (call);                                                           \
+        if (e_ != cudaSuccess) {                                                           \
+            snprintf(cuda_reason, sizeof(cuda_reason), "%s: %s", what, cudaGetErrorString(e_)); \
+            cudaGetLastError();                                                            \
+            return;                                                                        \
+        }                                                                                  \
+    } while (0)
+
+#define INIT_TRY_BLAS(what, call)                                                          \
+    do {                                                                                   \
+        cublasStatus_t s_ = (call);                                                        \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                 \
+            snprintf(cuda_reason, sizeof(cuda_reason), "%s: %s", what,                     \
+                     cublasGetStatusString(s_));                                           \
+            return;                                                                        \
+        }                                                                                  \
+    } while (0)
+
+static void cuda_init(void)
+{
+    lg_cuda_ctx *ctx = &cuda_ctx;
+    cudaDeviceProp prop;
+    const char *env;
+    int n = 0, dev = 0, rt = 0, drv = 0, blas_ver = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n <= 0) {
+        snprintf(cuda_reason, sizeof(cuda_reason), "no CUDA device (%s)",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "device count 0");
+        cudaGetLastError();
+        return;
+    }
+    if ((env = getenv("LEDGER_CUDA_DEVICE")) && *env)
+        dev = atoi(env);
+    if (dev < 0 || dev >= n) {
+        snprintf(cuda_reason, sizeof(cuda_reason), "LEDGER_CUDA_DEVICE=%d: only %d device(s)",
+                 dev, n);
+        return;
+    }
+    ctx->dev = dev;
+    ctx->tf32 = (env = getenv("LEDGER_CUDA_TF32")) && strcmp(env, "1") == 0;
+    INIT_TRY("cudaSetDevice", cudaSetDevice(dev));
+    INIT_TRY("cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, dev));
+    ctx->n_sm = prop.multiProcessorCount;
+    INIT_TRY("cudaStreamCreate", cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));
+    INIT_TRY("cudaMallocHost", cudaMallocHost((void **)&ctx->host_partials,
+                                              LG_CUDA_RED_BLOCKS * sizeof(double)));
+    INIT_TRY_BLAS("cublasCreate", cublasCreate(&ctx->blas));
+    INIT_TRY_BLAS("cublasSetStream", cublasSetStream(ctx->blas, ctx->stream));
+    INIT_TRY_BLAS("cublasSetMathMode",
+                  cublasSetMathMode(ctx->blas, ctx->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                         : CUBLAS_DEFAULT_MATH));
+    INIT_TRY_BLAS("cublasSetAtomicsMode", cublasSetAtomicsMode(ctx->blas, CUBLAS_ATOMICS_NOT_ALLOWED));
+    INIT_TRY("cudaMalloc(workspace)", cudaMalloc(&ctx->blas_workspace, (size_t)32 << 20));
+    INIT_TRY_BLAS("cublasSetWorkspace",
+                  cublasSetWorkspace(ctx->blas, ctx->blas_workspace, (size_t)32 << 20));
+    cudaRuntimeGetVersion(&rt);
+    cudaDriverGetVersion(&drv);
+    cublasGetVersion(ctx->blas, &blas_ver);
+    snprintf(cuda_device, sizeof(cuda_device),
+             "cuda: %s (sm_%d%d, %d SMs, %.1f GiB; CUDA runtime %d.%d, driver %d.%d, cuBLAS %d; %s)",
+             prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+             (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), rt / 1000, (rt % 1000) / 10,
+             drv / 1000, (drv % 1000) / 10, blas_ver, ctx->tf32 ? "tf32" : "fp32");
+    cuda_reason[0] = '\0';
+    cuda_usable = &cuda_backend;
+}
+
+extern "C" const lg_backend *lg_backend_cuda(void)
+{
+    pthread_once(&cuda_once, cuda_init);
+    return cuda_usable;
+}
+
+extern "C" const char *lg_cuda_unavailable_reason(void)
+{
+    pthread_once(&cuda_once, cuda_init);
+    return cuda_reason;
+}

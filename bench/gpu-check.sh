@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# bench/gpu-check.sh - the ONE script to run on the GPU machine (issue 4):
+# builds the project for sm_90 in build-gpu/, runs the GPU tests (op parity,
+# training parity, determinism), a study-level determinism + CPU/GPU parity
+# check, and the benchmarks against PyTorch; writes at most 8 files to $OUT:
+#   env.txt  build.log  tests.log  study.log  bench.jsonl  bench.log  summary.md
+# Without a GPU it prints "skipped: no GPU" and exits 77.
+#
+# From the session (see ../shared/device/README.md): once, here,
+#   /work/shared/device/fetch-debs        (Debian packages into ./.debs)
+# then one device call with carry [".debs"] and timeout_s ~540:
+#   bash bench/gpu-check.sh
+# Budget (H100, estimated, not yet measured): build ~2 min, tests ~1 min,
+# study check ~1.5 min, benchmarks ~3 min. QUICK=1 skips the study check and
+# the m=65536 benchmarks.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 3
+OUT=${OUT:-$ROOT/out-gpu}
+mkdir -p "$OUT"
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "skipped: no GPU"
+    exit 77
+fi
+T0=$(date +%s)
+stamp() { echo "[gpu-check +$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/bench.log"; }
+
+# ---- dependencies the GPU machine lacks (libgit2, cJSON, SQLite) ------------
+if [ -d .debs ] && ls .debs/*.deb >/dev/null 2>&1; then
+    D=/opt/deps
+    mkdir -p $D
+    for f in .debs/*.deb; do dpkg -x "$f" $D; done
+    export LD_LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+    export CPATH=$D/usr/include LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu
+    export PKG_CONFIG_PATH=$D/usr/lib/x86_64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
+else
+    echo "warning: no .debs/ (run /work/shared/device/fetch-debs and carry .debs)" | tee -a "$OUT/bench.log"
+fi
+PY=python3
+JOBS=$(nproc)
+{
+    date -u +%Y-%m-%dT%H:%M:%SZ
+    nvidia-smi
+    nvcc --version 2>/dev/null || /usr/local/cuda/bin/nvcc --version
+    $PY -c 'import torch, numpy; print("torch", torch.__version__, "cuda", torch.version.cuda, "numpy", numpy.__version__)'
+    git rev-parse HEAD 2>/dev/null; git status --short 2>/dev/null | head -50
+} >"$OUT/env.txt" 2>&1
+DEVICE=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+
+# ---- build --------------------------------------------------------------------
+stamp "build (sm_90, -j$JOBS)"
+if ! { cmake -S . -B build-gpu -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build build-gpu -j"$JOBS"; } >"$OUT/build.log" 2>&1; then
+    stamp "BUILD FAILED"
+    tail -40 "$OUT/build.log"
+    exit 3
+fi
+grep -iE "warning" "$OUT/build.log" | grep -i "kernels/" | head -20
+
+# ---- tests ----------------------------------------------------------------------
+stamp "tests"
+RC_TESTS=0
+{
+    echo "== test_cuda_parity (PARITY_VERBOSE=1)"
+    PARITY_VERBOSE=1 timeout 300 build-gpu/test_cuda_parity
+    echo "rc=$?"
+    echo "== ctest -R 'cuda|backend|train|sae'"
+    (cd build-gpu && timeout 300 ctest -R 'cuda|backend|train|sae' --output-on-failure -j4)
+    echo "rc=$?"
+} >"$OUT/tests.log" 2>&1
+grep -E "^rc=|checks,|FAIL|skipped|tests passed|train parity" "$OUT/tests.log"
+grep -q "^rc=[^0]" "$OUT/tests.log" && RC_TESTS=1
+
+# ---- study: determinism (2 GPU runs) and CPU/GPU parity --------------------------------
+RC_STUDY=0
+if [ "${QUICK:-0}" != 1 ]; then
+    stamp "study check (small-topk: cuda, cuda, cpu)"
+    S=$(mktemp -d)
+    {
+        for who in gpu1 gpu2 cpu; do
+            be=cuda; [ $who = cpu ] && be=cpu
+            mkdir -p "$S/$who" && (cd "$S/$who" && git init -q . && \
+                "$ROOT/build-gpu/ledger" init >/dev/null && \
+                timeout 240 "$ROOT/build-gpu/ledger" run -q --backend $be "$ROOT/studies/small-topk.json" && \
+                "$ROOT/build-gpu/ledger" show "$("$ROOT/build-gpu/ledger" log --json | \
+                    $PY -c 'import json,sys; print(json.load(sys.stdin)[-1]["run_id"])')" --json >"$S/$who.json")
+            echo "$who: rc=$? ($(( $(date +%s) - T0 ))s)"
+        done
+        $PY bench/gpu/study_check.py "$S/gpu1.json" "$S/gpu2.json" "$S/cpu.json"
+        echo "rc=$?"
+    } >"$OUT/study.log" 2>&1
+    cat "$OUT/study.log"
+    grep -q "^rc=[^0]" "$OUT/study.log" && RC_STUDY=1
+    rm -rf "$S"
+fi
+
+# ---- benchmarks -------------------------------------------------------------------------
+B=build-gpu/bench_gpu_train
+P="$PY bench/gpu/torch_sae.py"
+W=$(mktemp -d)
+J="$OUT/bench.jsonl"
+: >"$J"
+stamp "bench data"
+$P gen --out "$W/small.npy" --rows 16384 --d 128 --seed 1
+$P gen --out "$W/big.npy" --rows 8192 --d 2304 --seed 2
+run() { stamp "$*"; timeout 300 "$@" >>"$J" 2>>"$OUT/bench.log" || stamp "exit $? from: $*"; }
+
+# (a) TopK d=128 m=1024 k=32 B=4096
+run $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
+run $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
+run $B train --backend cpu --d 128 --m 1024 --k 32 --batch 4096 --steps 5 --warmup 1 --data "$W/small.npy"
+# (d) 5 seeds sequential, same model
+run $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --data "$W/small.npy"
+run $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --data "$W/small.npy"
+# measured SGEMM peak (FP32, no TF32)
+run $B gemm --backend cuda --n 8192 --reps 20
+run $P gemm --n 8192 --reps 20
+if [ "${QUICK:-0}" != 1 ]; then
+    # (b) TopK d=2304 m=65536 k=64 B=4096
+    run $B train --backend cuda --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
+    run $P train --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
+    # (c) MMCS of two m=65536 dictionaries (the same files for both)
+    $P gen --out "$W/A.npy" --rows 65536 --d 2304 --seed 11
+    $P gen --out "$W/B.npy" --rows 65536 --d 2304 --seed 12
+    run $B mmcs --data-a "$W/A.npy" --data-b "$W/B.npy"
+    run $P mmcs --data-a "$W/A.npy" --data-b "$W/B.npy"
+fi
+rm -rf "$W"
+$PY bench/gpu/compare.py "$J" "$DEVICE" >"$OUT/summary.md" 2>>"$OUT/bench.log"
+cat "$OUT/summary.md"
+stamp "done: tests rc=$RC_TESTS study rc=$RC_STUDY"
+[ $RC_TESTS = 0 ] && [ $RC_STUDY = 0 ] || exit 1
+exit 0

@@ -1,0 +1,88 @@
+// cuda_common.cuh - what the .cu files of the CUDA backend share: the
+// backend's private context, status checks that turn CUDA/cuBLAS failures into
+// lg_error_set(LG_EINTERNAL, "cuda: <op>: <reason>"), launch geometry, and
+// the float-key helpers of the top-k selections. C never includes this file
+// (STYLE.md 13): the C-visible API is kernels/cuda.h.
+#ifndef LG_CUDA_COMMON_CUH
+#define LG_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "artifacts/base.h"
+#include "engine/backend.h"
+}
+
+// Private state of the (single, static) CUDA backend. Every op runs on
+// `stream`; cuBLAS is bound to it. Scratch memory grows on demand and is
+// reused by ops that need temporary device memory (partial sums, top-k
+// state); ops are stream-ordered, so reuse between ops is safe. The backend
+// serves one host thread at a time (like the trainer that drives it).
+typedef struct {
+    int dev;
+    int n_sm;
+    int tf32;                 // 1: cuBLAS may use TF32 tensor cores (LEDGER_CUDA_TF32=1)
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    void *blas_workspace;     // fixed cuBLAS workspace (deterministic kernel choice)
+    void *scratch;            // device scratch, scratch_bytes long
+    size_t scratch_bytes;
+    double *host_partials;    // pinned host buffer [LG_CUDA_RED_BLOCKS] for reductions
+} lg_cuda_ctx;
+
+// Block and grid sizes fixed at compile time: reduction orders depend on
+// them, so they must not depend on the device or the load.
+#define LG_CUDA_THREADS 256
+#define LG_CUDA_RED_BLOCKS 256
+
+static inline lg_cuda_ctx *lg_cuda_ctx_of(const lg_backend *be) { return (lg_cuda_ctx *)be->ctx; }
+
+static inline int lg_cuda_fail(const char *op, cudaError_t e)
+{
+    return lg_error_set(LG_EINTERNAL, "cuda: %s: %s", op, cudaGetErrorString(e));
+}
+
+static inline int lg_cublas_fail(const char *op, cublasStatus_t s)
+{
+    return lg_error_set(LG_EINTERNAL, "cuda: %s: cuBLAS: %s", op, cublasGetStatusString(s));
+}
+
+// Check a CUDA runtime call (or, after a launch, cudaGetLastError()).
+#define LG_CU(op, call)                          \
+    do {                                         \
+        cudaError_t lg_cu_e_ = (call);           \
+        if (lg_cu_e_ != cudaSuccess)             \
+            return lg_cuda_fail((op), lg_cu_e_); \
+    } while (0)
+
+#define LG_CUBLAS(op, call)                           \
+    do {                                              \
+        cublasStatus_t lg_cb_s_ = (call);             \
+        if (lg_cb_s_ != CUBLAS_STATUS_SUCCESS)        \
+            return lg_cublas_fail((op), lg_cb_s_);    \
+    } while (0)
+
+// Grid for an elementwise grid-stride loop over n items (n > 0).
+static inline unsigned lg_cuda_grid(size_t n)
+{
+    size_t g = (n + LG_CUDA_THREADS - 1) / LG_CUDA_THREADS;
+    return (unsigned)(g > 65535 * 8 ? 65535 * 8 : (g ? g : 1));
+}
+
+// Device scratch of at least `bytes` (grown, never shrunk; contents undefined).
+int lg_cuda_scratch(lg_cuda_ctx *ctx, size_t bytes, void **out);
+
+// Top-k selection key of a value: the bit pattern of a candidate's value
+// when it is a positive number (positive floats order like their bits as
+// unsigned ints, +inf included), 0 otherwise (non-positive, NaN, masked out).
+// Only positive entries can give a non-zero activation, so selecting the k
+// largest keys among the non-zero ones is the top-k of backend.h.
+__device__ __forceinline__ uint32_t lg_topk_key(float x)
+{
+    return x > 0.0f ? __float_as_uint(x) : 0u;
+}
+
+#endif
