@@ -162,6 +162,7 @@ typedef struct {
     float *median_init;     /* [d] or NULL until needed */
     file_list files;
     int cells_done, cells_total;
+    double work_done, work_total; /* training steps, for the ETA */
     double t0;
 } run_ctx;
 
@@ -289,10 +290,12 @@ static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *me
             }
             if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
                 lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seed, step + 1, p->steps,
-                                      st.loss, st.fvu, lg_now_seconds() - rc->t0};
+                                      st.loss, st.fvu, lg_now_seconds() - rc->t0, rc->work_done + step + 1,
+                                      rc->work_total};
                 rc->opt->progress(rc->opt->progress_ctx, &pr);
             }
         }
+        rc->work_done += p->steps;
         lg_sae_weights_release(w);
         if ((err = lg_trainer_get_weights(tr, w)) < 0)
             goto out;
@@ -372,7 +375,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
         rc->cells_done++;
         if (rc->opt->progress) {
             lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, s->seeds[i], c->p.steps, c->p.steps,
-                                  NAN, NAN, lg_now_seconds() - rc->t0};
+                                  NAN, NAN, lg_now_seconds() - rc->t0, rc->work_done, rc->work_total};
             rc->opt->progress(rc->opt->progress_ctx, &pr);
         }
     }
@@ -508,6 +511,9 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
     rc.opt = opt;
     rc.files.outdir = opt->outdir;
     rc.cells_total = lg_study_n_cells(s);
+    for (i = 0; i < s->n_conds; i++)
+        if (!s->conds[i].control_random)
+            rc.work_total += (double)s->conds[i].p.steps * s->n_seeds;
     rc.t0 = lg_now_seconds();
 
     if ((err = open_data(&rc, &truth)) < 0)

@@ -44,6 +44,7 @@ typedef struct {
     long step, steps;
     double loss, fvu;
     double elapsed; /* seconds since the run started */
+    double work_done, work_total; /* training steps done / planned over the whole run */
 } lg_run_progress;
 
 typedef void (*lg_run_progress_fn)(void *ctx, const lg_run_progress *p);

@@ -51,7 +51,7 @@ static void show_progress(void *ctx, const lg_run_progress *p)
     if (now - ps->last < 0.2 && p->step != p->steps)
         return;
     ps->last = now;
-    frac = ((double)p->cells_done + (p->steps > 0 ? (double)p->step / (double)p->steps : 1.0)) / p->cells_total;
+    frac = p->work_total > 0 ? p->work_done / p->work_total : (double)p->cells_done / p->cells_total;
     if (frac > 1)
         frac = 1;
     eta = frac > 0.001 ? now * (1 - frac) / frac : 0;
