@@ -7,6 +7,7 @@
  * single-threaded by design.
  */
 #include "artifacts/base.h"
+#include "artifacts/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -284,7 +285,7 @@ int lg_file_write_atomic(const char *path, const void *data, size_t len)
         goto out;
     }
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = lg_fault_write(fd, p, len); /* write(2) unless a fault test limits it */
         if (n < 0) {
             if (errno == EINTR)
                 continue;

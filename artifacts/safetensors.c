@@ -323,6 +323,11 @@ static int st_parse(lg_st_file *f)
             goto out;
         }
     n = (size_t)cJSON_GetArraySize(root);
+    if (n > LG_ST_MAX_TENSORS + 1) { /* + __metadata__ */
+        err = lg_error_set(LG_EINPUT, "%s: header: %zu entries exceed the limit of %u tensors", f->path, n,
+                           LG_ST_MAX_TENSORS);
+        goto out;
+    }
     if (!(f->entries = lg_calloc(n ? n : 1, sizeof(*f->entries)))) {
         err = LG_ENOMEM;
         goto out;

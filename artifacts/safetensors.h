@@ -9,7 +9,8 @@
  * "__metadata__" object of string -> string.
  *
  * What the reader accepts (anything else is LG_EINPUT naming the file):
- *   - N <= LG_ST_HEADER_MAX (100 MiB) and 8 + N <= file size;
+ *   - N <= LG_ST_HEADER_MAX (100 MiB) and 8 + N <= file size; at most
+ *     LG_ST_MAX_TENSORS tensors;
  *   - the header is a JSON object; every entry but __metadata__ has exactly
  *     dtype (F32 F16 BF16 F64 I32 I64), shape (0..4 non-negative integers)
  *     and data_offsets (two integers, begin <= end);
@@ -59,6 +60,7 @@ int lg_convert_to_f32(lg_dtype dt, const void *src, size_t n, float *out);
 
 #define LG_ST_HEADER_MAX ((uint64_t)100 << 20)
 #define LG_ST_MAX_DIMS 4
+#define LG_ST_MAX_TENSORS 65536u /* entries of one header (SAE checkpoints hold a handful) */
 
 /* A tensor inside an open file: `data` points into the mapping (valid until
  * lg_st_close), possibly unaligned; `name` is owned by the file. */

@@ -6,6 +6,13 @@
  * exists: dedup) or chmod 0444 + rename to objects/ab/<rest> + fsync the
  * directory. Invariant: every file under objects/ is complete, read-only and
  * named by the SHA-256 of its bytes (lg_store_verify re-checks the last part).
+ *
+ * Links: the store never follows a symbolic link below its root. Objects are
+ * opened with openat(O_NOFOLLOW) one component at a time (objects/, ab/,
+ * the object), so a link planted as an object or as a fan-out directory
+ * reads as a tampered object (LG_ECHECK), never as the bytes it points to;
+ * before a write, objects/, ab/ and tmp/ must be real directories, and a
+ * rename replaces a planted link instead of writing through it.
  */
 #include "artifacts/store.h"
 
@@ -19,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artifacts/fault.h"
 #include "artifacts/sha256.h"
 
 struct lg_store {
@@ -67,6 +75,68 @@ void lg_store_free(lg_store *st)
 
 const char *lg_store_root(const lg_store *st) { return st->root; }
 
+/* ---- no links below the root ---------------------------------------------- */
+
+/* Opens the object read-only without following any link below the root.
+ * LG_ENOTFOUND when absent; LG_ECHECK when a component is a link or the
+ * object is not a regular file; LG_EIO otherwise. */
+static int open_object(const lg_store *st, const char *hex, int *fd_out)
+{
+    lg_buf p = LG_BUF_INIT;
+    char sub[3];
+    struct stat sb;
+    int objs = -1, fan = -1, fd = -1, err = 0, e;
+
+    *fd_out = -1;
+    if (!lg_sha256_hex_valid(hex))
+        return lg_error_set(LG_EINPUT, "'%.80s' is not a SHA-256 digest (64 lowercase hex digits)", hex ? hex : "");
+    if ((err = lg_path_join(&p, st->root, "objects")) < 0)
+        goto out;
+    memcpy(sub, hex, 2);
+    sub[2] = '\0';
+    if ((objs = open(p.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        (fan = openat(objs, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        (fd = openat(fan, hex + 2, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) {
+        e = errno;
+        if (e == ENOENT)
+            err = lg_error_set(LG_ENOTFOUND, "object %s: missing from the store", hex);
+        else if (e == ELOOP || e == ENOTDIR)
+            err = lg_error_set(LG_ECHECK, "object %s: %s/%s/%s is a symbolic link or not a directory "
+                                          "(the store never follows links: tampered)",
+                               hex, p.ptr, sub, hex + 2);
+        else
+            err = lg_error_set(LG_EIO, "object %s: %s", hex, strerror(e));
+        goto out;
+    }
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        err = lg_error_set(LG_ECHECK, "object %s: not a regular file (tampered)", hex);
+        goto out;
+    }
+    *fd_out = fd;
+    fd = -1;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (fan >= 0)
+        close(fan);
+    if (objs >= 0)
+        close(objs);
+    lg_buf_release(&p);
+    return err;
+}
+
+/* A directory of the store we are about to write into must be a real one. */
+static int check_real_dir(const char *dir)
+{
+    struct stat sb;
+    if (lstat(dir, &sb) < 0)
+        return lg_error_set(LG_EIO, "%s: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return lg_error_set(LG_EIO, "%s: a symbolic link or not a directory: the store does not write through links",
+                            dir);
+    return 0;
+}
+
 int lg_store_path(const lg_store *st, const char *hex, lg_buf *out)
 {
     if (!lg_sha256_hex_valid(hex))
@@ -77,20 +147,20 @@ int lg_store_path(const lg_store *st, const char *hex, lg_buf *out)
 
 int lg_store_exists(const lg_store *st, const char *hex)
 {
-    lg_buf p = LG_BUF_INIT;
-    struct stat sb;
-    int err = lg_store_path(st, hex, &p);
-    if (err >= 0)
-        err = stat(p.ptr, &sb) == 0 && S_ISREG(sb.st_mode);
-    lg_buf_release(&p);
-    return err;
+    int fd = -1, err = open_object(st, hex, &fd);
+    if (fd >= 0)
+        close(fd);
+    if (err == LG_EINPUT)
+        return err;
+    lg_error_clear();
+    return err >= 0; /* a link or a non-file in its place is not the object */
 }
 
 static int write_all(int fd, const void *data, size_t n, const char *path)
 {
     const char *p = data;
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = lg_fault_write(fd, p, n); /* write(2) unless a fault test limits it */
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -107,11 +177,17 @@ static int open_tmp(lg_store *st, lg_buf *tmp_path, int *fd_out)
 {
     int err, fd;
     lg_buf_clear(tmp_path);
-    if ((err = lg_buf_printf(tmp_path, "%s/tmp/obj-%ld-XXXXXX", st->root, (long)getpid())) < 0)
+    if ((err = lg_buf_printf(tmp_path, "%s/tmp", st->root)) < 0 || (err = check_real_dir(tmp_path->ptr)) < 0 ||
+        (err = lg_buf_printf(tmp_path, "/obj-%ld-XXXXXX", (long)getpid())) < 0) {
+        lg_buf_clear(tmp_path); /* callers unlink a non-empty tmp_path on error: never the directory */
         return err;
+    }
     fd = mkstemp(tmp_path->ptr);
-    if (fd < 0)
-        return lg_error_set(LG_EIO, "%s: cannot create a temp file in the store: %s", st->root, strerror(errno));
+    if (fd < 0) {
+        err = lg_error_set(LG_EIO, "%s: cannot create a temp file in the store: %s", st->root, strerror(errno));
+        lg_buf_clear(tmp_path);
+        return err;
+    }
     *fd_out = fd;
     return 0;
 }
@@ -120,17 +196,21 @@ static int open_tmp(lg_store *st, lg_buf *tmp_path, int *fd_out)
 static int commit_tmp(lg_store *st, const char *tmp, const char *hex, int *added_out)
 {
     lg_buf dst = LG_BUF_INIT, dir = LG_BUF_INIT;
+    struct stat sb;
     int err;
     if (added_out)
         *added_out = 0;
     if ((err = lg_store_path(st, hex, &dst)) < 0)
         goto out;
-    if (lg_path_exists(dst.ptr)) { /* dedup: the bytes are already stored */
+    if ((err = lg_buf_printf(&dir, "%s/objects", st->root)) < 0 || (err = check_real_dir(dir.ptr)) < 0 ||
+        (err = lg_buf_printf(&dir, "/%.2s", hex)) < 0 || (err = lg_mkdir_p(dir.ptr, 0755)) < 0 ||
+        (err = check_real_dir(dir.ptr)) < 0)
+        goto out;
+    if (lstat(dst.ptr, &sb) == 0 && S_ISREG(sb.st_mode)) { /* dedup: the bytes are already stored */
         unlink(tmp);
         goto out;
     }
-    if ((err = lg_buf_printf(&dir, "%s/objects/%.2s", st->root, hex)) < 0 || (err = lg_mkdir_p(dir.ptr, 0755)) < 0)
-        goto out;
+    /* absent, or a planted link / non-file: rename(2) replaces the link itself, never its target */
     if (chmod(tmp, 0444) < 0) {
         err = lg_error_set(LG_EIO, "%s: chmod: %s", tmp, strerror(errno));
         goto out;
@@ -193,6 +273,7 @@ int lg_store_put_file(lg_store *st, const char *path, char hex_out[65], uint64_t
     }
     close(fd);
     fd = -1;
+    lg_fault_point("store:tmp-written");
     if ((err = lg_sha256_final(&h, hex_out)) < 0 || (err = commit_tmp(st, tmp.ptr, hex_out, added_out)) < 0)
         goto out;
     if (size_out)
@@ -246,32 +327,65 @@ out:
     return err;
 }
 
+/* Reads an open object to its end, into the hasher h and/or the buffer out (each may be NULL);
+ * max caps the bytes (0 = none). */
+static int read_object(int fd, const char *hex, size_t max, lg_sha256 *h, lg_buf *out)
+{
+    unsigned char *chunk = lg_malloc(LG_SHA256_CHUNK);
+    size_t total = 0;
+    int err = 0;
+    if (!chunk)
+        return LG_ENOMEM;
+    for (;;) {
+        ssize_t n = read(fd, chunk, LG_SHA256_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            err = lg_error_set(LG_EIO, "object %s: read: %s", hex, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        total += (size_t)n;
+        if (max && total > max) {
+            err = lg_error_set(LG_EINPUT, "object %s: larger than the limit of %zu bytes", hex, max);
+            break;
+        }
+        if ((h && (err = lg_sha256_update(h, chunk, (size_t)n)) < 0) || (out && (err = lg_buf_put(out, chunk, (size_t)n)) < 0))
+            break;
+    }
+    lg_free(chunk);
+    return err;
+}
+
 int lg_store_verify(const lg_store *st, const char *hex)
 {
-    lg_buf p = LG_BUF_INIT;
+    lg_sha256 h = {0};
     char got[65];
-    int err;
-    if ((err = lg_store_path(st, hex, &p)) < 0)
+    int fd = -1, err;
+    if ((err = open_object(st, hex, &fd)) < 0)
         goto out;
-    if ((err = lg_sha256_file(p.ptr, got, NULL)) < 0) {
-        if (err == LG_ENOTFOUND)
-            lg_error_set(LG_ENOTFOUND, "object %s: missing from the store", hex);
+    if ((err = lg_sha256_init(&h)) < 0 || (err = read_object(fd, hex, 0, &h, NULL)) < 0 ||
+        (err = lg_sha256_final(&h, got)) < 0)
         goto out;
-    }
     if (strcmp(got, hex) != 0)
         err = lg_error_set(LG_ECHECK, "object %s: content hashes to %s (modified)", hex, got);
 out:
-    lg_buf_release(&p);
+    lg_sha256_release(&h);
+    if (fd >= 0)
+        close(fd);
     return err;
 }
 
 int lg_store_get(const lg_store *st, const char *hex, size_t max, lg_buf *out)
 {
-    lg_buf p = LG_BUF_INIT;
-    int err = lg_store_path(st, hex, &p);
+    int fd = -1, err = open_object(st, hex, &fd);
     if (err >= 0)
-        err = lg_file_read(p.ptr, max, out);
-    lg_buf_release(&p);
+        err = read_object(fd, hex, max, NULL, out);
+    if (err >= 0 && !out->ptr)
+        err = lg_buf_grow(out, 0);
+    if (fd >= 0)
+        close(fd);
     return err;
 }
 
@@ -316,7 +430,7 @@ int lg_store_foreach(const lg_store *st, lg_store_object_fn fn, void *ctx)
             memcpy(hex + 2, e2->d_name, 63);
             if ((err = lg_path_join(&f, sub.ptr, e2->d_name)) < 0)
                 goto out;
-            err = stat(f.ptr, &sb);
+            err = lstat(f.ptr, &sb); /* a planted link is listed as itself (gc removes the link) */
             lg_buf_release(&f);
             if (err < 0) {
                 err = 0;

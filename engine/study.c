@@ -371,9 +371,9 @@ static int finish_condition(const char *file, lg_condition *c, int d_in)
         if (p->n_prefixes == 0) {
             /* default nested sizes: d_sae/8, d_sae/4, d_sae/2, d_sae */
             int n = 0, m;
-            for (m = p->d_sae / 8; m < p->d_sae; m *= 2)
-                if (m >= 1)
-                    p->prefixes[n++] = m;
+            /* from max(1, d_sae/8): starting at 0 never ends for d_sae < 8 (found by fuzz_spec) */
+            for (m = p->d_sae / 8 > 0 ? p->d_sae / 8 : 1; m < p->d_sae && n < LG_STUDY_MAX_PREFIXES - 1; m *= 2)
+                p->prefixes[n++] = m;
             p->prefixes[n++] = p->d_sae;
             p->n_prefixes = n;
         }

@@ -25,6 +25,8 @@ int cmd_import(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 /* Print "ledger CMD: <last error>" to stderr and return the exit code for err. */
 int cli_fail(const char *cmd, int err);

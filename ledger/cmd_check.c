@@ -16,11 +16,14 @@
 int cmd_check(int argc, char **argv)
 {
     int json = 0, quiet = 0;
+    lg_evidence_opts eo = {0};
     const char *junit = NULL;
     const lg_opt opts[] = {
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the results as JSON"},
         {"junit", 0, LG_OPT_STRING, &junit, "FILE", "also write JUnit XML to FILE (for CI)"},
         {"quiet", 'q', LG_OPT_FLAG, &quiet, NULL, "print only claims that are not ok"},
+        {"require-signed", 0, LG_OPT_FLAG, &eo.require_signed, NULL,
+         "accept only runs signed by a key of ledger-trusted-keys as evidence (else MISSING)"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"check", "ledger check [options] [CLAIMS...]",
                               "Evaluates claims (default: every claims/*.claims of the repository) against the\n"
@@ -51,7 +54,7 @@ int cmd_check(int argc, char **argv)
             goto out;
         }
     }
-    if ((err = lg_evidence_eval_files(lg, paths, npaths, &res)) < 0)
+    if ((err = lg_evidence_eval_files_opts(lg, paths, npaths, &eo, &res)) < 0)
         goto out;
     for (i = 0; i < npaths; i++)
         all_ok &= lg_eval_ok(res[i]);

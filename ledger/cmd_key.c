@@ -1,12 +1,216 @@
-/* cmd_key.c - 'ledger key' (not implemented yet). */
+/*
+ * cmd_key.c - 'ledger key': signing keys (ledger/sign.h).
+ *
+ *   ledger key generate [--name NAME]   new Ed25519 key in the key directory; prints its public line
+ *   ledger key list [--trusted]         public lines of the local keys (or of ledger-trusted-keys)
+ *   ledger key trust PUBKEY-LINE|FILE   append to <repo>/ledger-trusted-keys (commit that file)
+ *
+ * The public line ("ed25519 <base64> NAME") is what `trust` takes, so
+ * `ledger key trust "$(ledger key generate --name ci)"` is the whole setup.
+ */
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ledger/cli.h"
+#include "ledger/ledger.h"
+#include "ledger/sign.h"
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int key_generate(const char *name)
+{
+    lg_pubkey pub;
+    lg_buf path = LG_BUF_INIT, line = LG_BUF_INIT;
+    int err;
+    if ((err = lg_key_generate(name, &pub, &path)) < 0 || (err = lg_key_format_line(&pub, name, &line)) < 0)
+        goto out;
+    printf("%s\n", line.ptr);
+    fprintf(stderr, "ledger key: wrote %s (keep it private); trust it with: ledger key trust '%s'\n", path.ptr, line.ptr);
+out:
+    lg_buf_release(&path);
+    lg_buf_release(&line);
+    return err < 0 ? cli_fail("key", err) : 0;
+}
+
+static int key_list_local(void)
+{
+    lg_buf dir = LG_BUF_INIT, p = LG_BUF_INIT, line = LG_BUF_INIT;
+    char **names = NULL;
+    size_t n = 0, cap = 0, i;
+    DIR *d = NULL;
+    struct dirent *e;
+    int err;
+
+    if ((err = lg_key_dir(&dir)) < 0)
+        goto out;
+    if (!(d = opendir(dir.ptr))) {
+        fprintf(stderr, "ledger key: no keys in %s (make one with 'ledger key generate')\n", dir.ptr);
+        goto out;
+    }
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        char **nn;
+        if (len < 5 || strcmp(e->d_name + len - 4, ".pem") != 0 || e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            if (!(nn = lg_realloc(names, cap * sizeof(*names)))) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+            names = nn;
+        }
+        if (!(names[n] = lg_strndup(e->d_name, len - 4))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        n++;
+    }
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
+    for (i = 0; i < n; i++) {
+        lg_pubkey pub;
+        lg_buf_clear(&p);
+        lg_buf_clear(&line);
+        if (lg_key_check_name(names[i]) < 0)
+            continue;
+        if ((err = lg_buf_printf(&p, "%s/%s.pem", dir.ptr, names[i])) < 0)
+            goto out;
+        if (lg_key_load_public(p.ptr, &pub) < 0) {
+            fprintf(stderr, "ledger key: skipping %s: %s\n", p.ptr, lg_error_msg());
+            continue;
+        }
+        if ((err = lg_key_format_line(&pub, names[i], &line)) < 0)
+            goto out;
+        printf("%s\n", line.ptr);
+    }
+    err = 0;
+out:
+    if (d)
+        closedir(d);
+    for (i = 0; i < n; i++)
+        lg_free(names[i]);
+    lg_free(names);
+    lg_buf_release(&dir);
+    lg_buf_release(&p);
+    lg_buf_release(&line);
+    return err < 0 ? cli_fail("key", err) : 0;
+}
+
+static int key_list_trusted(void)
+{
+    lg_ledger *lg = NULL;
+    lg_keyring kr = LG_KEYRING_INIT;
+    lg_buf line = LG_BUF_INIT;
+    size_t i;
+    int err;
+    if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_keyring_load_repo(lg, &kr)) < 0)
+        goto out;
+    for (i = 0; i < kr.n; i++) {
+        lg_buf_clear(&line);
+        if ((err = lg_key_format_line(&kr.keys[i], kr.names[i], &line)) < 0)
+            goto out;
+        printf("%s\n", line.ptr);
+    }
+out:
+    lg_buf_release(&line);
+    lg_keyring_release(&kr);
+    lg_ledger_free(lg);
+    return err < 0 ? cli_fail("key", err) : 0;
+}
+
+static int key_trust(const char *arg)
+{
+    lg_ledger *lg = NULL;
+    lg_keyring in = LG_KEYRING_INIT;
+    lg_buf path = LG_BUF_INIT;
+    size_t i, added_n = 0;
+    int err, added;
+
+    /* a public line, or a file of them (a .pub file, someone's key list) */
+    if (strncmp(arg, "ed25519", 7) == 0 && (arg[7] == ' ' || arg[7] == '\t')) {
+        lg_pubkey k;
+        char *name = NULL;
+        if ((err = lg_key_parse_line(arg, "key", &k, &name)) < 0)
+            goto out;
+        in.keys = lg_malloc(sizeof(*in.keys));
+        in.names = lg_malloc(sizeof(*in.names));
+        if (!in.keys || !in.names) {
+            lg_free(name);
+            err = LG_ENOMEM;
+            goto out;
+        }
+        in.keys[0] = k;
+        in.names[0] = name;
+        in.n = 1;
+    } else if (lg_path_exists(arg)) {
+        if ((err = lg_keyring_load(arg, &in)) < 0)
+            goto out;
+        if (in.n == 0) {
+            err = lg_error_set(LG_EINPUT, "%s: no public key line ('ed25519 <base64> NAME') in it", arg);
+            goto out;
+        }
+    } else {
+        err = lg_error_set(LG_EINPUT, "'%.80s': neither a public key line ('ed25519 <base64> NAME') nor a file", arg);
+        goto out;
+    }
+    if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_path_join(&path, lg_ledger_root(lg), LG_TRUSTED_KEYS_FILE)) < 0)
+        goto out;
+    for (i = 0; i < in.n; i++) {
+        lg_buf line = LG_BUF_INIT;
+        if ((err = lg_keyring_trust(path.ptr, &in.keys[i], in.names[i], &added)) < 0 ||
+            (err = lg_key_format_line(&in.keys[i], in.names[i], &line)) < 0) {
+            lg_buf_release(&line);
+            goto out;
+        }
+        printf("%s %s\n", added ? "trusted" : "already trusted", line.ptr);
+        added_n += (size_t)added;
+        lg_buf_release(&line);
+    }
+    if (added_n)
+        fprintf(stderr, "ledger key: updated %s: commit it so that 'ledger verify --require-signed' uses it\n",
+                path.ptr);
+out:
+    lg_keyring_release(&in);
+    lg_buf_release(&path);
+    lg_ledger_free(lg);
+    return err < 0 ? cli_fail("key", err) : 0;
+}
 
 int cmd_key(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "ledger key: not implemented yet\n");
-    return 3;
+    const char *name = "default";
+    int trusted = 0;
+    const lg_opt opts[] = {
+        {"name", 0, LG_OPT_STRING, &name, "NAME", "generate: the key's name (default \"default\"), [A-Za-z0-9._-]"},
+        {"trusted", 0, LG_OPT_FLAG, &trusted, NULL, "list: the keys of the repository's " LG_TRUSTED_KEYS_FILE},
+        LG_OPT_TABLE_END};
+    const lg_cmd_spec spec = {
+        "key", "ledger key generate [--name NAME] | list [--trusted] | trust PUBKEY-LINE|FILE",
+        "Manage Ed25519 signing keys.\n"
+        "  generate  make a key pair; the private key goes to $LEDGER_KEY_DIR/NAME.pem (default\n"
+        "            ~/.config/ledger/keys, mode 0600); prints the public line 'ed25519 <base64> NAME'.\n"
+        "  list      print the public line of every local key (--trusted: of the repository's trusted keys).\n"
+        "  trust     append a public line (or every line of FILE) to " LG_TRUSTED_KEYS_FILE " at the\n"
+        "            repository root: one key per line, '#' comments. Commit that file.\n"
+        "Sign with 'ledger run/record --sign NAME' (or LEDGER_SIGN_KEY=NAME): the run gets\n"
+        "runs/<seq>-<id>/signature.json over its id. 'ledger verify' always checks signatures that are\n"
+        "present; 'ledger verify --require-signed' also rejects runs not signed by a trusted key, and\n"
+        "claims then accept only such runs, linked into this ledger's chain, as evidence.",
+        opts, 1, 2};
+    char **args;
+    int nargs, rc;
+
+    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
+        return rc == 1 ? 0 : rc;
+    if (strcmp(args[0], "generate") == 0 && nargs == 1)
+        return key_generate(name);
+    if (strcmp(args[0], "list") == 0 && nargs == 1)
+        return trusted ? key_list_trusted() : key_list_local();
+    if (strcmp(args[0], "trust") == 0 && nargs == 2)
+        return key_trust(args[1]);
+    fprintf(stderr, "ledger key: usage: %s\n", spec.usage);
+    return 2;
 }

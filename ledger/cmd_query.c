@@ -8,6 +8,7 @@
 #include "ledger/cli.h"
 #include "ledger/index.h"
 #include "ledger/ledger.h"
+#include "ledger/recover.h"
 
 int cmd_query(int argc, char **argv)
 {
@@ -33,7 +34,8 @@ int cmd_query(int argc, char **argv)
         err = lg_error_set(LG_EINPUT, "%s: the index is missing; run 'ledger reindex'", lg_ledger_index_path(lg));
         goto out;
     }
-    if ((err = lg_index_open(lg_ledger_index_path(lg), 1, &db)) < 0 ||
+    /* catch up an index left behind by an interrupted record (recover.h) */
+    if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0 || (err = lg_index_open(lg_ledger_index_path(lg), 1, &db)) < 0 ||
         (err = lg_index_query(db, args[0], json, &out)) < 0)
         goto out;
     if (out.len)

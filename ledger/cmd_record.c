@@ -13,6 +13,7 @@
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 #include "ledger/manifest.h"
+#include "ledger/sign.h"
 
 static void notify(void *ctx, const char *msg)
 {
@@ -64,7 +65,7 @@ out:
 int cmd_record(int argc, char **argv)
 {
     const char *study = NULL, *results_path = NULL, *spec_path = NULL, *kind = "record", *status = "ok";
-    const char *data_digest = NULL;
+    const char *data_digest = NULL, *sign = getenv("LEDGER_SIGN_KEY");
     int json = 0, lock_timeout = 30;
     const lg_opt opts[] = {
         {"study", 's', LG_OPT_STRING, &study, "NAME", "study name (required)"},
@@ -74,6 +75,8 @@ int cmd_record(int argc, char **argv)
         {"kind", 0, LG_OPT_STRING, &kind, "KIND", "run, record, report or import (default record)"},
         {"status", 0, LG_OPT_STRING, &status, "STATUS", "ok or failed (default ok)"},
         {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
+        {"sign", 0, LG_OPT_STRING, &sign, "KEY",
+         "sign the run with this key (a name from 'ledger key list' or a PEM path; default $LEDGER_SIGN_KEY)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the run id as JSON"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"record", "ledger record --study NAME [options] [NAME=]FILE...",
@@ -86,6 +89,7 @@ int cmd_record(int argc, char **argv)
     lg_run_input in;
     lg_run_info info;
     cJSON *results = NULL, *specj = NULL;
+    lg_buf key_path = LG_BUF_INIT;
     char run_id[65], spec_digest[65];
     char **args;
     int nargs, rc, err = 0, i;
@@ -97,6 +101,8 @@ int cmd_record(int argc, char **argv)
         return 2;
     }
     memset(&in, 0, sizeof in);
+    if (sign && *sign && (err = lg_key_resolve(sign, &key_path)) < 0) /* a bad key fails before anything is stored */
+        goto out;
     if (nargs && !(files = lg_calloc((size_t)nargs, sizeof(*files)))) {
         err = LG_ENOMEM;
         goto out;
@@ -140,6 +146,7 @@ int cmd_record(int argc, char **argv)
     in.files = files;
     in.nfiles = (size_t)nargs;
     in.status = status;
+    in.sign_key_path = key_path.len ? key_path.ptr : NULL;
     if ((err = lg_ledger_record(lg, &in, run_id)) < 0)
         goto out;
     if ((err = lg_ledger_find_run(lg, run_id, &info)) < 0)
@@ -147,11 +154,13 @@ int cmd_record(int argc, char **argv)
     if (json)
         printf("{\"run_id\":\"%s\",\"seq\":%ld}\n", run_id, info.seq);
     else
-        printf("recorded run %ld %.12s (%d output%s)\n", info.seq, run_id, nargs, nargs == 1 ? "" : "s");
+        printf("recorded run %ld %.12s (%d output%s%s)\n", info.seq, run_id, nargs, nargs == 1 ? "" : "s",
+               in.sign_key_path ? ", signed" : "");
 out:
     cJSON_Delete(results);
     cJSON_Delete(specj);
     lg_free(files);
+    lg_buf_release(&key_path);
     lg_ledger_free(lg);
     return err < 0 ? cli_fail("record", err) : 0;
 }

@@ -23,6 +23,7 @@
 #include "engine/study.h"
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
+#include "ledger/sign.h"
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -86,7 +87,7 @@ static const char *relative_to(const char *root, const char *path, char *buf, si
 
 int cmd_run(int argc, char **argv)
 {
-    const char *backend_name = "auto";
+    const char *backend_name = "auto", *sign = getenv("LEDGER_SIGN_KEY");
     int dry_run = 0, json = 0, quiet = 0, lock_timeout = 30;
     const lg_opt opts[] = {
         {"backend", 'b', LG_OPT_STRING, &backend_name, "NAME", "cpu, cuda or auto (default: cuda when a GPU is usable)"},
@@ -94,6 +95,8 @@ int cmd_run(int argc, char **argv)
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the result (or the plan) as JSON"},
         {"quiet", 'q', LG_OPT_FLAG, &quiet, NULL, "no progress on stderr"},
         {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for another writer (default 30)"},
+        {"sign", 0, LG_OPT_STRING, &sign, "KEY",
+         "sign the run with this key (a name from 'ledger key list' or a PEM path; default $LEDGER_SIGN_KEY)"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"run", "ledger run [options] STUDY.json",
                               "Executes every cell (condition x seed) of a study with the embedded engine, stores\n"
@@ -108,7 +111,7 @@ int cmd_run(int argc, char **argv)
     const lg_backend *be = NULL;
     lg_run_result res;
     lg_run_file *files = NULL;
-    lg_buf staging = LG_BUF_INIT;
+    lg_buf staging = LG_BUF_INIT, key_path = LG_BUF_INIT;
     char run_id[65] = "", relbuf[PATH_MAX];
     progress_state ps = {cli_progress_enabled(), 0, -1};
     size_t i;
@@ -139,6 +142,8 @@ int cmd_run(int argc, char **argv)
         lg_study_free(study);
         return rc;
     }
+    if (sign && *sign && (err = lg_key_resolve(sign, &key_path)) < 0) /* before hours of training */
+        goto out;
     if ((err = lg_backend_get(backend_name, &be)) < 0)
         goto out;
     if ((err = lg_ledger_open(".", &lg)) < 0)
@@ -187,6 +192,7 @@ int cmd_run(int argc, char **argv)
         in.files = files;
         in.nfiles = res.nfiles;
         in.status = res.diverged ? "failed" : "ok";
+        in.sign_key_path = key_path.len ? key_path.ptr : NULL;
         if ((rerr = lg_ledger_record(lg, &in, run_id)) < 0) {
             err = rerr;
             goto out;
@@ -222,6 +228,7 @@ out:
     lg_free(files);
     lg_run_result_release(&res);
     lg_buf_release(&staging);
+    lg_buf_release(&key_path);
     lg_ledger_free(lg);
     lg_study_free(study);
     return rc;

@@ -12,12 +12,14 @@
 #include "ledger/cli.h"
 #include "ledger/evidence.h"
 #include "ledger/ledger.h"
+#include "ledger/report.h"
 #include "ledger/verify.h"
 
 /* Evaluate every default claim file (<repo>/claims/ *.claims) and add each
  * claim that is not ok as a problem; JUnit XML goes to `junit` when given. */
-static int verify_claims(lg_ledger *lg, const char *junit, lg_problems *ps, size_t *n_claims)
+static int verify_claims(lg_ledger *lg, const char *junit, int require_signed, lg_problems *ps, size_t *n_claims)
 {
+    lg_evidence_opts eo = {require_signed};
     char **paths = NULL;
     size_t n = 0, i, j;
     lg_eval_result **res = NULL;
@@ -25,7 +27,7 @@ static int verify_claims(lg_ledger *lg, const char *junit, lg_problems *ps, size
     *n_claims = 0;
     if ((err = lg_evidence_default_claims(lg, &paths, &n)) < 0)
         return err;
-    if ((err = lg_evidence_eval_files(lg, paths, n, &res)) < 0) {
+    if ((err = lg_evidence_eval_files_opts(lg, paths, n, &eo, &res)) < 0) {
         lg_problems_add(ps, LG_PROBLEM_ERROR, "claim", "claims", "%s", lg_error_msg());
         err = 0;
         goto out;
@@ -55,7 +57,7 @@ out:
 
 int cmd_verify(int argc, char **argv)
 {
-    lg_verify_opts vo = {0, 0, 0};
+    lg_verify_opts vo = {0, 0, 0, 0};
     int json = 0, no_claims = 0;
     const char *junit = NULL;
     size_t n_claims = 0;
@@ -65,13 +67,17 @@ int cmd_verify(int argc, char **argv)
         {"no-objects", 0, LG_OPT_FLAG, &vo.skip_objects, NULL, "do not re-hash store objects"},
         {"no-index", 0, LG_OPT_FLAG, &vo.skip_index, NULL, "do not cross-check the index"},
         {"no-claims", 0, LG_OPT_FLAG, &no_claims, NULL, "integrity only: do not evaluate claims/*.claims"},
+        {"require-signed", 0, LG_OPT_FLAG, &vo.require_signed, NULL,
+         "every run must be signed by a key of ledger-trusted-keys, and claims accept only such runs "
+         "(see 'ledger key --help')"},
         {"junit", 0, LG_OPT_STRING, &junit, "FILE", "write the claim verdicts as JUnit XML to FILE (for CI)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print {ok, stats, problems} as JSON"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"verify", "ledger verify [options]",
                               "Verify the ledger: walk " LG_LEDGER_REF " from its root, check the hash chain (ids, "
                               "prev links, consecutive seq), every manifest, every in-tree file and store object "
-                              "(SHA-256), and that the index agrees with the ledger; then evaluate every claim of "
+                              "(SHA-256), that the index agrees with the ledger and that every signature.json present "
+                              "verifies; then evaluate every claim of "
                               "claims/*.claims (a claim that is not PASS, or XFAIL when expected to fail, is a "
                               "problem). Exit 0 only if all holds.",
                               opts, 0, 0};
@@ -88,7 +94,9 @@ int cmd_verify(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_verify_integrity(lg, &vo, &ps, &st)) < 0)
         goto out;
-    if (!no_claims && (err = verify_claims(lg, junit, &ps, &n_claims)) < 0)
+    if (!no_claims && (err = verify_claims(lg, junit, vo.require_signed, &ps, &n_claims)) < 0)
+        goto out;
+    if (!no_claims && (err = lg_report_verify_all(lg, &ps)) < 0) /* recorded reports still match (ledger/report.h) */
         goto out;
     failed = lg_problems_failed(&ps);
     if (json) {

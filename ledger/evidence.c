@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "artifacts/sha256.h"
+#include "ledger/sign.h"
 
 typedef struct {
     char run_id[65];
@@ -35,7 +36,12 @@ struct lg_evidence_ctx {
     char run_id[65];
     char engine[64];
     lg_buf reason;
+    int require_signed;   /* lg_evidence_set_require_signed */
+    int keys_loaded;
+    lg_keyring keys;      /* ledger-trusted-keys, loaded on first use */
 };
+
+void lg_evidence_set_require_signed(lg_evidence_ctx *ev, int on) { ev->require_signed = on; }
 
 int lg_evidence_new(lg_ledger *lg, lg_evidence_ctx **out)
 {
@@ -74,6 +80,7 @@ void lg_evidence_free(lg_evidence_ctx *ev)
         lg_free(ev->facts[i].reason);
     lg_free(ev->facts);
     lg_buf_release(&ev->reason);
+    lg_keyring_release(&ev->keys);
     lg_free(ev);
 }
 
@@ -195,6 +202,23 @@ static int check_run(lg_evidence_ctx *ev, const run_row *r, run_fact *f)
     int err = 0, rc;
 
     f->status = LG_EVIDENCE_FRESH;
+    /* --require-signed: a trusted signature and a chain link, before anything else (sign.h) */
+    if (ev->require_signed) {
+        if (!ev->keys_loaded) {
+            if ((err = lg_keyring_load_repo(ev->lg, &ev->keys)) < 0)
+                goto out;
+            ev->keys_loaded = 1;
+        }
+        if ((rc = lg_sign_evidence_check(ev->lg, r->run_id, &ev->keys, &path)) < 0) {
+            err = rc;
+            goto out;
+        }
+        if (rc == 0) {
+            err = fact_set(f, LG_EVIDENCE_MISSING, "%s (--require-signed)", path.ptr);
+            goto out;
+        }
+        lg_buf_clear(&path);
+    }
     /* the study file */
     if (r->study_path[0] && r->spec_digest[0]) {
         if (r->study_path[0] == '/')
@@ -539,6 +563,12 @@ void lg_evidence_paths_free(char **paths, size_t n)
 
 int lg_evidence_eval_files(lg_ledger *lg, char *const *paths, size_t n, lg_eval_result ***results)
 {
+    return lg_evidence_eval_files_opts(lg, paths, n, NULL, results);
+}
+
+int lg_evidence_eval_files_opts(lg_ledger *lg, char *const *paths, size_t n, const lg_evidence_opts *opts,
+                                lg_eval_result ***results)
+{
     lg_evidence_ctx *ev = NULL;
     lg_eval_result **res = NULL;
     size_t i;
@@ -548,6 +578,8 @@ int lg_evidence_eval_files(lg_ledger *lg, char *const *paths, size_t n, lg_eval_
         return LG_ENOMEM;
     if ((err = lg_evidence_new(lg, &ev)) < 0)
         goto out;
+    if (opts)
+        lg_evidence_set_require_signed(ev, opts->require_signed);
     for (i = 0; i < n; i++) {
         lg_claim_file *f = NULL;
         if ((err = lg_claims_load(paths[i], &f)) < 0)

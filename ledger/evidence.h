@@ -29,6 +29,11 @@ int lg_evidence_new(lg_ledger *lg, lg_evidence_ctx **out);
 void lg_evidence_free(lg_evidence_ctx *ev);
 /* The lg_sample_provider to pass to lg_eval_file with ctx = the lg_evidence_ctx. */
 int lg_evidence_provider(void *ctx, const lg_sample_query *q, lg_samples *out);
+/* With `on`, only runs signed by a key of ledger-trusted-keys, with a valid
+ * signature and linked into this ledger's chain, are evidence
+ * (lg_sign_evidence_check); any other run makes the claim MISSING with the
+ * reason. Default off. Set it before the first query. */
+void lg_evidence_set_require_signed(lg_evidence_ctx *ev, int on);
 
 /* The default claim files: <repo root>/claims/ *.claims, sorted by name.
  * *paths freed with lg_evidence_paths_free. A missing folder gives 0 files. */
@@ -39,6 +44,12 @@ void lg_evidence_paths_free(char **paths, size_t n);
  * lg_eval_result_free, the array with lg_free). A parse error aborts with
  * LG_EINPUT (message "FILE:LINE:COL: ..."). */
 int lg_evidence_eval_files(lg_ledger *lg, char *const *paths, size_t n, lg_eval_result ***results);
+/* Same, with the evidence provider's switches. */
+typedef struct {
+    int require_signed; /* lg_evidence_set_require_signed */
+} lg_evidence_opts;
+int lg_evidence_eval_files_opts(lg_ledger *lg, char *const *paths, size_t n, const lg_evidence_opts *opts,
+                                lg_eval_result ***results);
 
 /* Looks up one claim by id across files (for reports). *result is owned by
  * the results array. LG_ENOTFOUND when no file declares it. */

@@ -28,10 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artifacts/fault.h"
 #include "artifacts/sha256.h"
 #include "engine/engine.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
+#include "ledger/recover.h"
+#include "ledger/sign.h"
 #include "ledger_version.h"
 
 struct lg_ledger {
@@ -336,6 +339,10 @@ sqlite3 *lg_ledger_db(lg_ledger *lg)
         lg_error_set(LG_EINPUT, "%s: the index is missing; run 'ledger reindex'", lg->index_path);
         return NULL;
     }
+    /* Readers catch up an index left behind by an interrupted record (recover.h);
+     * a writer holding the lock handles it in lg_ledger_record. */
+    if (lg->lock_depth == 0 && lg_ledger_index_catch_up(lg, NULL) < 0)
+        return NULL;
     if (lg_index_open(lg->index_path, 0, &lg->db) < 0)
         return NULL;
     return lg->db;
@@ -935,6 +942,7 @@ int lg_ledger_reindex(lg_ledger *lg)
         goto out;
     sqlite3_close(db);
     db = NULL;
+    lg_fault_point("reindex:built");
     if (lg->db) {
         sqlite3_close(lg->db);
         lg->db = NULL;
@@ -1155,6 +1163,7 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
         }
     }
 
+    lg_fault_point("record:stored");
     if ((err = tip_tree(lg, &tip, &tip_t)) < 0 || (err = runs_of_tree(lg, tip_t, &runs, &nruns)) < 0)
         goto out;
     git_oid_tostr(old_tip, sizeof old_tip, git_commit_id(tip));
@@ -1175,7 +1184,7 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
     }
 
     /* Tree: base tree + runs/<seq>-<id12>/{manifest.json, files/...}. */
-    if (!(upd = lg_calloc(in->nfiles + 1, sizeof(*upd))) || !(upd_paths = lg_calloc(in->nfiles + 1, sizeof(char *)))) {
+    if (!(upd = lg_calloc(in->nfiles + 2, sizeof(*upd))) || !(upd_paths = lg_calloc(in->nfiles + 2, sizeof(char *)))) {
         err = LG_ENOMEM;
         goto out;
     }
@@ -1197,6 +1206,20 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
         upd[nupd].path = upd_paths[nupd];
         nupd++;
     }
+    if (in->sign_key_path) { /* signature over the run id, in the same commit (ledger/sign.h) */
+        lg_buf_clear(&paths);
+        if ((err = lg_sign_run_blob(lg->repo, in->sign_key_path, run_id, &upd[nupd].id)) < 0 ||
+            (err = lg_buf_printf(&paths, "runs/%ld-%.12s/" LG_SIGN_FILE, seq, run_id)) < 0)
+            goto out;
+        if (!(upd_paths[nupd] = lg_strdup(paths.ptr))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        upd[nupd].action = GIT_TREE_UPDATE_UPSERT;
+        upd[nupd].filemode = GIT_FILEMODE_BLOB;
+        upd[nupd].path = upd_paths[nupd];
+        nupd++;
+    }
     if (git_tree_create_updated(&tree_oid, lg->repo, tip_t, nupd, upd) < 0 ||
         git_tree_lookup(&new_t, lg->repo, &tree_oid) < 0) {
         err = git_fail("building the run's tree");
@@ -1214,6 +1237,7 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
     }
     memcpy(run_id_out, run_id, 65);
     git_oid_tostr(new_tip, sizeof new_tip, &commit_oid);
+    lg_fault_point("record:committed");
 
     /* Index: incremental when it reflects the parent, else a full rebuild. */
     if (!(db = lg_ledger_db(lg)) || lg_index_get_tip(db, idx_tip) < 0 || strcmp(idx_tip, old_tip) != 0) {
@@ -1227,6 +1251,7 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             goto idx_out;
         }
+        lg_fault_point("record:indexing");
         err = lg_index_exec(db, "COMMIT", "committing");
     }
 idx_out:
@@ -1389,6 +1414,12 @@ int lg_ledger_gc(lg_ledger *lg, int dry_run, double min_age_s, void (*fn)(void *
     locked = 1;
     if ((err = lg_store_gc_tmp(lg->store, dry_run, min_age_s, fn, ctx, &stats->tmp_files)) < 0)
         goto out;
+    {
+        size_t more = 0; /* staging folders and <file>.tmp.<pid> of interrupted writers */
+        if ((err = lg_ledger_gc_leftovers(lg, dry_run, min_age_s, fn, ctx, &more)) < 0)
+            goto out;
+        stats->tmp_files += more;
+    }
     if ((err = lg_ledger_foreach_run(lg, collect_refs, &refs)) < 0)
         goto out;
     if (refs.n)

@@ -58,6 +58,8 @@ typedef struct {
     const lg_run_file *files;
     size_t nfiles;
     const char *status;      /* "ok" or "failed" (failed runs never count as evidence) */
+    const char *sign_key_path; /* Ed25519 private key (PEM) to sign the run with, or NULL (ledger/sign.h):
+                                  adds runs/<seq>-<id12>/signature.json to the same commit */
 } lg_run_input;
 
 typedef struct {

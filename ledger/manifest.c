@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "artifacts/sha256.h"
 
@@ -159,6 +160,9 @@ int lg_manifest_check_name(const char *name)
             return lg_error_set(LG_EINPUT, "output name '%s': empty path component", name);
         if ((n == 1 && comp[0] == '.') || (n == 2 && comp[0] == '.' && comp[1] == '.'))
             return lg_error_set(LG_EINPUT, "output name '%s': '.' and '..' components are not allowed", name);
+        /* git refuses ".git" in trees on checkout (any case); never put one in the ledger's tree */
+        if (n == 4 && strncasecmp(comp, ".git", 4) == 0)
+            return lg_error_set(LG_EINPUT, "output name '%s': a '.git' component is not allowed", name);
         if (!end)
             break;
         comp = end + 1;

@@ -29,7 +29,8 @@
 int lg_json_canonical(const cJSON *item, lg_buf *out);
 
 /* Checks an output name: 1..255 bytes, relative, '/'-separated components
- * none of which is empty, "." or ".."; no NUL, control bytes or backslash.
+ * none of which is empty, ".", ".." or ".git" (any case); no NUL, control
+ * bytes or backslash.
  * Returns 0 or LG_EINPUT with a message naming the name. */
 int lg_manifest_check_name(const char *name);
 

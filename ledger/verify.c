@@ -20,6 +20,9 @@
 #include "artifacts/sha256.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
+#include "ledger/recover.h"
+#include "ledger/verify_tree.h"
+#include "ledger/sign.h"
 
 int lg_problems_add(lg_problems *ps, lg_problem_severity sev, const char *area, const char *subject, const char *fmt,
                     ...)
@@ -282,6 +285,8 @@ static int check_run(vctx *c, size_t k, const lg_chain_entry *ce, char prev_id[6
                                    cJSON_IsString(v) ? v->valuestring : "null", k == 1 ? "null" : prev_id)) < 0)
             goto out;
     err = check_outputs(c, subject, m, git_tree_entry_id(rte));
+    if (err >= 0) /* and nothing else in the run directory */
+        err = lg_verify_run_tree(c->lg, git_tree_entry_id(rte), m, subject, c->ps);
     memcpy(prev_id, id, 65);
 out:
     cJSON_Delete(m);
@@ -319,10 +324,18 @@ static int check_index(vctx *c, int ledger_ok)
 {
     sqlite3 *fresh = NULL;
     diff_ctx d = {c->ps, 0};
+    size_t behind = 0;
     int err, n;
     if (!lg_path_exists(lg_ledger_index_path(c->lg)))
         return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite",
                                "missing (run 'ledger reindex')");
+    /* An index left behind by an interrupted record is caught up, not an error (recover.h). */
+    if (lg_ledger_index_catch_up(c->lg, &behind) < 0)
+        return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite", "%s", lg_error_msg());
+    if (behind && (err = lg_problems_add(c->ps, LG_PROBLEM_WARNING, "index", ".ledger/index.sqlite",
+                                         "was %zu commit(s) behind the ledger branch (an interrupted write); rebuilt",
+                                         behind)) < 0)
+        return err;
     if ((err = lg_index_open(":memory:", 0, &fresh)) < 0)
         return err;
     if ((err = lg_ledger_build_index(c->lg, fresh)) < 0) {
@@ -346,7 +359,7 @@ out:
 
 int lg_verify_integrity(lg_ledger *lg, const lg_verify_opts *opts, lg_problems *ps, lg_verify_stats *stats)
 {
-    static const lg_verify_opts defaults = {0, 0, 0};
+    static const lg_verify_opts defaults = {0, 0, 0, 0};
     lg_chain_entry *chain = NULL;
     lg_verify_stats local;
     vctx c;
@@ -401,8 +414,11 @@ int lg_verify_integrity(lg_ledger *lg, const lg_verify_opts *opts, lg_problems *
         if ((err = check_run(&c, k, ce, prev_id)) < 0)
             goto out;
     }
-    if (!c.opts->skip_index)
-        err = check_index(&c, lg_problems_failed(ps) == before);
+    if (!c.opts->skip_index && (err = check_index(&c, lg_problems_failed(ps) == before)) < 0)
+        goto out;
+    /* signatures of the tip's runs: present ones always, absent ones under require_signed (sign.h) */
+    if ((err = lg_sign_verify_runs(lg, c.opts->require_signed, ps, NULL)) < 0)
+        err = lg_problems_add(ps, LG_PROBLEM_ERROR, "signature", "", "not checked: %s", lg_error_msg());
 out:
     for (k = 0; k < c.nchecked; k++)
         lg_free(c.checked[k]);

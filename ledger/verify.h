@@ -46,6 +46,8 @@ typedef struct {
     int require_artifacts; /* absent store objects are errors, not warnings */
     int skip_objects;      /* do not re-hash store objects */
     int skip_index;        /* do not cross-check the index */
+    int require_signed;    /* every run must be signed by a key of ledger-trusted-keys (ledger/sign.h);
+                              signatures that are present are checked either way */
 } lg_verify_opts;
 
 typedef struct {

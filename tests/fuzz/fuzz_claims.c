@@ -2,7 +2,7 @@
  * fuzz_claims.c - libFuzzer target for the claim language (gates/claims.c) and,
  * on inputs that parse, the evaluator and renderers (gates/eval.c).
  *
- * Lives outside gates/ on purpose: gates/*.c is globbed into the library and
+ * Lives outside gates/ on purpose: gates/ *.c is globbed into the library and
  * LLVMFuzzerTestOneInput must not be. Built and run by tests/fuzz/run-fuzz.sh.
  * Invariants checked: parse either succeeds or fails with LG_EINPUT /
  * LG_ENOMEM and a "FILE:LINE:COL: " message; no crash, leak or UB anywhere.

@@ -189,7 +189,7 @@ static void test_verify_problem_list(void)
     lg_ledger *lg = NULL;
     lg_problems ps = LG_PROBLEMS_INIT;
     lg_verify_stats st;
-    lg_verify_opts vo = {1, 0, 0};
+    lg_verify_opts vo = {1, 0, 0, 0};
     lg_buf text = LG_BUF_INIT;
     char sha[65];
 

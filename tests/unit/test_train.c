@@ -12,6 +12,9 @@
 #include "artifacts/base.h"
 #include "engine/recon.h"
 #include "engine/rng.h"
+#include <unistd.h>
+
+#include "engine/checkpoint.h"
 #include "engine/sae.h"
 #include "engine/train.h"
 #include "tests/unit/check.h"
@@ -182,7 +185,21 @@ static void check_resume(lg_arch arch)
         CHECK_MSG(max_dead > 0, "%s: AuxK never active in the resume run", lg_arch_name(arch));
     CHECK_OK(run_steps(c, x, cfg.d_in, tc.batch, 0, N, NULL));
     CHECK_OK(lg_trainer_save_state(c, &sc));
-    CHECK_OK(lg_trainer_load_state(b, &sc));
+    {
+        /* through a checkpoint file, as a separate process would resume */
+        char path[] = "/tmp/lgckptXXXXXX";
+        lg_train_state sf = {0};
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        close(fd);
+        CHECK_OK(lg_checkpoint_write(path, &sc));
+        CHECK_OK(lg_checkpoint_read(path, &sf));
+        CHECK(sf.count == sc.count);
+        CHECK_OK(lg_trainer_load_state(b, &sf));
+        lg_train_state_release(&sf);
+        CHECK(lg_checkpoint_read("/nonexistent/ckpt", &sf) < 0);
+        unlink(path);
+    }
     CHECK(lg_trainer_steps_done(b) == N);
     CHECK_OK(run_steps(b, x, cfg.d_in, tc.batch, N, M, NULL));
     CHECK_OK(run_steps(c, x, cfg.d_in, tc.batch, N, M, NULL)); /* c continues in place too */

@@ -1,0 +1,219 @@
+/*
+ * recover.c - catch the index up after an interrupted record, and collect
+ * what interrupted writers left outside the store (see recover.h).
+ *
+ * Why catch up automatically instead of failing with "run 'ledger reindex'":
+ * the window between the ref update and the index COMMIT is a normal crash
+ * window, not damage; the index is derived data, and the lagging state is
+ * recognisable exactly (its tip is an ancestor of the branch tip on the
+ * first-parent chain). Every other mismatch (tip not on the branch, rows
+ * changed under an unchanged tip) is left for verify to name.
+ *
+ * Leftovers are judged by age and by their writer's pid (in the name): a
+ * long `ledger run` keeps its staging folder for hours, and it must not be
+ * removed under it even with --min-age 0. A pid that is alive but reused by
+ * another program only makes gc keep the folder until next time.
+ */
+#define _XOPEN_SOURCE 700
+#include "ledger/recover.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ledger/index.h"
+
+/* ---- index catch-up -------------------------------------------------------- */
+
+/* Reads the index's tip without keeping it open ("" when unset). */
+static int index_tip(lg_ledger *lg, char tip[65])
+{
+    sqlite3 *db = NULL;
+    int err = lg_index_open(lg_ledger_index_path(lg), 1, &db);
+    tip[0] = '\0';
+    if (err >= 0)
+        err = lg_index_get_tip(db, tip);
+    sqlite3_close(db);
+    return err;
+}
+
+/* Number of first-parent steps from the branch tip back to `ancestor_hex`,
+ * 0 when it is not on the chain (or is not a commit at all). */
+static size_t commits_behind(lg_ledger *lg, const char *ancestor_hex)
+{
+    git_repository *repo = lg_ledger_repo(lg);
+    git_oid want, oid;
+    git_commit *c = NULL, *p = NULL;
+    size_t steps = 0;
+
+    if (git_oid_fromstrn(&want, ancestor_hex, strlen(ancestor_hex)) < 0 || strlen(ancestor_hex) != GIT_OID_HEXSZ ||
+        git_reference_name_to_id(&oid, repo, LG_LEDGER_REF) < 0 || git_commit_lookup(&c, repo, &oid) < 0)
+        return 0;
+    while (c) {
+        if (git_oid_equal(git_commit_id(c), &want))
+            break;
+        steps++;
+        p = NULL;
+        if (git_commit_parentcount(c) == 0 || git_commit_parent(&p, c, 0) < 0)
+            steps = 0; /* reached the root: not an ancestor */
+        git_commit_free(c);
+        c = p;
+    }
+    git_commit_free(c);
+    return steps;
+}
+
+int lg_ledger_index_catch_up(lg_ledger *lg, size_t *repaired)
+{
+    char itip[65], btip[GIT_OID_HEXSZ + 1];
+    size_t behind;
+    int err, locked = 0;
+
+    if (repaired)
+        *repaired = 0;
+    if (!lg_path_exists(lg_ledger_index_path(lg)))
+        return 0; /* missing: reported by its users ("run 'ledger reindex'") */
+    if ((err = index_tip(lg, itip)) < 0 || (err = lg_ledger_tip(lg, btip)) < 0)
+        return err;
+    if (strcmp(itip, btip) == 0 || !itip[0] || !commits_behind(lg, itip))
+        return 0;
+    /* A writer may be between its commit and its index update right now:
+     * wait for it, then look again. */
+    if ((err = lg_ledger_lock(lg)) < 0)
+        return err;
+    locked = 1;
+    if ((err = index_tip(lg, itip)) < 0 || (err = lg_ledger_tip(lg, btip)) < 0)
+        goto out;
+    if (strcmp(itip, btip) == 0 || !itip[0] || !(behind = commits_behind(lg, itip)))
+        goto out;
+    if ((err = lg_ledger_reindex(lg)) < 0) {
+        lg_error_wrap("%s: the index is %zu commit(s) behind %s and could not be rebuilt", lg_ledger_index_path(lg),
+                      behind, LG_LEDGER_REF);
+        goto out;
+    }
+    if (repaired)
+        *repaired = behind;
+out:
+    if (locked)
+        lg_ledger_unlock(lg);
+    return err;
+}
+
+/* ---- leftovers ------------------------------------------------------------------ */
+
+/* The pid embedded in a leftover's name, 0 when there is none:
+ * "run-<pid>-XXXXXX" (first number after a '-') or "<file>.tmp.<pid>[-wal]". */
+static long pid_in_name(const char *name)
+{
+    const char *s = strstr(name, ".tmp.");
+    char *end;
+    long pid;
+    if (s)
+        s += 5;
+    else if ((s = strchr(name, '-')) != NULL)
+        s++;
+    else
+        return 0;
+    if (*s < '1' || *s > '9')
+        return 0;
+    pid = strtol(s, &end, 10);
+    return (*end == '\0' || *end == '-') ? pid : 0;
+}
+
+static int pid_alive(long pid)
+{
+    if (pid <= 0)
+        return 0;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+        return lg_error_set(LG_EIO, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+typedef struct {
+    int dry_run;
+    double min_age;
+    void (*fn)(void *, const char *);
+    void *ctx;
+    size_t *count;
+} leftover_ctx;
+
+/* Considers one entry; `want_dir` selects staging folders (else .tmp. files). */
+static int consider(leftover_ctx *c, const char *dir, const char *name, int want_dir)
+{
+    lg_buf p = LG_BUF_INIT;
+    struct stat sb;
+    int err;
+    if ((err = lg_path_join(&p, dir, name)) < 0)
+        goto out;
+    if (lstat(p.ptr, &sb) < 0 || (want_dir ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)) ||
+        difftime(time(NULL), sb.st_mtime) < c->min_age || pid_alive(pid_in_name(name)))
+        goto out;
+    if (c->fn)
+        c->fn(c->ctx, p.ptr);
+    if (!c->dry_run) {
+        int rc = want_dir ? nftw(p.ptr, rm_entry, 16, FTW_DEPTH | FTW_PHYS) : rm_entry(p.ptr, &sb, FTW_F, NULL);
+        if (rc != 0) { /* rm_entry's code (message set), or nftw's own -1 (errno) */
+            err = rc < -1 ? rc : lg_error_set(LG_EIO, "%s: cannot remove: %s", p.ptr, strerror(errno));
+            goto out;
+        }
+    }
+    (*c->count)++;
+out:
+    lg_buf_release(&p);
+    return err;
+}
+
+int lg_ledger_gc_leftovers(lg_ledger *lg, int dry_run, double min_age_s, void (*fn)(void *ctx, const char *what),
+                           void *ctx, size_t *count_out)
+{
+    leftover_ctx c = {dry_run, min_age_s, fn, ctx, count_out};
+    lg_buf staging = LG_BUF_INIT;
+    DIR *d = NULL;
+    struct dirent *e;
+    int err = 0;
+
+    *count_out = 0;
+    /* "<file>.tmp.<pid>" next to index.sqlite, ledger.json, ... */
+    if (!(d = opendir(lg_ledger_dir(lg)))) {
+        err = lg_error_set(LG_EIO, "%s: %s", lg_ledger_dir(lg), strerror(errno));
+        goto out;
+    }
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".tmp.") && (err = consider(&c, lg_ledger_dir(lg), e->d_name, 0)) < 0)
+            goto out;
+    closedir(d);
+    d = NULL;
+    /* staging folders of `ledger run` (and any other command staging there) */
+    if ((err = lg_path_join(&staging, lg_ledger_dir(lg), "tmp")) < 0)
+        goto out;
+    if (!(d = opendir(staging.ptr))) {
+        if (errno != ENOENT)
+            err = lg_error_set(LG_EIO, "%s: %s", staging.ptr, strerror(errno));
+        goto out;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if ((err = consider(&c, staging.ptr, e->d_name, 1)) < 0 || (err = consider(&c, staging.ptr, e->d_name, 0)) < 0)
+            goto out;
+    }
+out:
+    if (d)
+        closedir(d);
+    lg_buf_release(&staging);
+    return err;
+}

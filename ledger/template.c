@@ -1,0 +1,799 @@
+/*
+ * template.c - parser of report templates (see template.h).
+ *
+ * One pass over the bytes splits the text into pieces: literal runs, escapes
+ * and directives. A directive's body is tokenised into '|'-separated
+ * segments of whitespace-separated words ("..." strings may hold blanks and
+ * '|'). The selector part (UNIT.METRIC where FILTERS) is not parsed here: it
+ * is wrapped into a one-claim text and handed to lg_claims_parse, so that a
+ * template filter means exactly what a claim filter means; error columns
+ * are mapped back to the template.
+ *
+ * Invariants: the input is never read past `len`; every limit (file size,
+ * directive length, number of directives, stats, by-parameters, bins) is
+ * checked before anything grows; on error nothing is returned.
+ */
+#include "ledger/template.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "artifacts/base.h"
+
+/* ---- formats ------------------------------------------------------------------ */
+
+int lg_template_format_ok(const char *fmt)
+{
+    int conv = 0;
+    size_t i, n = strlen(fmt);
+    if (n == 0 || n >= 40)
+        return 0;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)fmt[i];
+        if (c < 0x20 || c > 0x7e)
+            return 0;
+        if (c != '%')
+            continue;
+        if (fmt[i + 1] == '%') {
+            i++;
+            continue;
+        }
+        if (conv)
+            return 0;
+        i++;
+        while (fmt[i] && strchr("-+ 0#", fmt[i]))
+            i++;
+        if (fmt[i] >= '0' && fmt[i] <= '9') {
+            i++;
+            if (fmt[i] >= '0' && fmt[i] <= '9')
+                i++;
+        }
+        if (fmt[i] == '.') {
+            i++;
+            if (!(fmt[i] >= '0' && fmt[i] <= '9'))
+                return 0;
+            i++;
+            if (fmt[i] >= '0' && fmt[i] <= '9')
+                i++;
+        }
+        if (!fmt[i] || !strchr("fFeEgG", fmt[i]))
+            return 0;
+        conv = 1;
+    }
+    return conv;
+}
+
+void lg_template_format(char *buf, size_t n, const char *fmt, double v)
+{
+    if (v != v) {
+        snprintf(buf, n, "n/a");
+        return;
+    }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(buf, n, fmt, v); /* fmt checked by lg_template_format_ok */
+#pragma GCC diagnostic pop
+}
+
+static const char *const stat_names[] = {"mean", "sd", "se", "min", "max", "median", "n", "ci95"};
+
+const char *lg_stat_name(lg_stat s) { return (unsigned)s < 8 ? stat_names[s] : "?"; }
+
+/* ---- the parser state ----------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    const char *body;  /* directive body (between "{{" and "}}") */
+    size_t len;
+    int line, col;     /* of the body's first byte */
+} dparser;
+
+static int derr(const dparser *p, size_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int derr(const dparser *p, size_t off, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lg_error_set(LG_EINPUT, "%s:%d:%d: %s", p->path, p->line, p->col + (int)off, msg);
+}
+
+typedef struct {
+    size_t start, end; /* raw bytes in body */
+    char *text;        /* unquoted value */
+} token;
+
+#define MAX_TOKENS 64
+#define MAX_SEGS 8
+
+typedef struct {
+    token tok[MAX_TOKENS];
+    size_t ntok;
+    size_t start, end; /* raw bytes of the segment */
+} segment;
+
+typedef struct {
+    segment seg[MAX_SEGS];
+    size_t nseg;
+} tokens;
+
+static void tokens_release(tokens *t)
+{
+    size_t i, j;
+    for (i = 0; i < t->nseg; i++)
+        for (j = 0; j < t->seg[i].ntok; j++)
+            lg_free(t->seg[i].tok[j].text);
+}
+
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+/* Splits the body into segments and tokens. A ',' ends a word and is a token of its own. */
+static int tokenize(const dparser *p, tokens *t)
+{
+    size_t i = 0;
+    segment *s;
+    memset(t, 0, sizeof *t);
+    t->nseg = 1;
+    s = &t->seg[0];
+    s->start = 0;
+    while (i < p->len) {
+        char c = p->body[i];
+        token *tk;
+        if (is_blank(c)) {
+            i++;
+            continue;
+        }
+        if (c == '|') {
+            s->end = i;
+            if (t->nseg == MAX_SEGS)
+                return derr(p, i, "more than %d '|' segments", MAX_SEGS);
+            s = &t->seg[t->nseg++];
+            s->start = i + 1;
+            i++;
+            continue;
+        }
+        if (s->ntok == MAX_TOKENS)
+            return derr(p, i, "more than %d words in a segment", MAX_TOKENS);
+        tk = &s->tok[s->ntok];
+        tk->start = i;
+        if (c == ',') {
+            i++;
+            if (!(tk->text = lg_strdup(",")))
+                return LG_ENOMEM;
+        } else {
+            lg_buf b = LG_BUF_INIT;
+            int err = 0;
+            while (i < p->len && !is_blank(p->body[i]) && p->body[i] != '|' && p->body[i] != ',') {
+                if (p->body[i] == '"') {
+                    size_t q = i++;
+                    while (i < p->len && p->body[i] != '"') {
+                        if (p->body[i] == '\\' && i + 1 < p->len && (p->body[i + 1] == '"' || p->body[i + 1] == '\\'))
+                            i++;
+                        if ((err = lg_buf_put(&b, &p->body[i], 1)) < 0)
+                            break;
+                        i++;
+                    }
+                    if (err == 0 && i >= p->len)
+                        err = derr(p, q, "unterminated string");
+                    if (err < 0) {
+                        lg_buf_release(&b);
+                        return err;
+                    }
+                    i++; /* closing quote */
+                } else {
+                    if ((err = lg_buf_put(&b, &p->body[i], 1)) < 0) {
+                        lg_buf_release(&b);
+                        return err;
+                    }
+                    i++;
+                }
+            }
+            if (!b.ptr && (err = lg_buf_puts(&b, "")) < 0)
+                return err;
+            tk->text = lg_buf_detach(&b);
+            if (!tk->text)
+                return LG_ENOMEM;
+        }
+        tk->end = i;
+        s->ntok++;
+    }
+    s->end = p->len;
+    return 0;
+}
+
+/* ---- the selector, through the claim parser ----------------------------------------- */
+
+#define SEL_PREFIX "  sample s = "
+
+/* Parses `prefix` + body[start, end) as a claim sample selector into sel.
+ * Errors name the template place: columns inside the raw text map back. */
+static int parse_selector(const dparser *p, const char *prefix, size_t start, size_t end, lg_selector *sel)
+{
+    lg_buf text = LG_BUF_INIT;
+    lg_claim_file *f = NULL;
+    int err;
+    if ((err = lg_buf_printf(&text, "claim t\n  says \"t\"\n  study t\n" SEL_PREFIX "%s%.*s\n  require n(s) >= 0\nend\n",
+                             prefix, (int)(end - start), p->body + start)) < 0)
+        goto out;
+    if ((err = lg_claims_parse("", text.ptr, text.len, &f)) < 0) {
+        /* message ":LINE:COL: msg" */
+        const char *m = lg_error_msg();
+        int line = 0, col = 0, used = 0;
+        char msg[512];
+        if (err == LG_ENOMEM)
+            goto out;
+        if (sscanf(m, ":%d:%d: %n", &line, &col, &used) == 2 && used > 0) {
+            long c = (long)col - 1 - (long)strlen(SEL_PREFIX) - (long)strlen(prefix);
+            snprintf(msg, sizeof msg, "%s", m + used);
+            if (line != 4 || c < 0)
+                c = 0;
+            if (c > (long)(end - start))
+                c = (long)(end - start);
+            err = derr(p, start + (size_t)c, "%s", msg);
+        } else {
+            snprintf(msg, sizeof msg, "%s", m);
+            err = derr(p, start, "%s", msg);
+        }
+        goto out;
+    }
+    if (f->nclaims != 1 || f->claims[0].nsamples != 1) {
+        err = derr(p, start, "not a selector (UNIT.METRIC [where FILTERS])");
+        goto out;
+    }
+    {
+        lg_sample_decl *s = &f->claims[0].samples[0];
+        sel->unit = s->unit;
+        sel->metric = s->metric;
+        sel->filters = s->filters;
+        sel->nfilters = s->nfilters;
+        s->metric = NULL;
+        s->filters = NULL;
+        s->nfilters = 0;
+    }
+out:
+    lg_claims_free(f);
+    lg_buf_release(&text);
+    return err;
+}
+
+static void selector_release(lg_selector *sel)
+{
+    size_t i;
+    lg_free(sel->metric);
+    for (i = 0; i < sel->nfilters; i++) {
+        lg_free(sel->filters[i].key);
+        lg_free(sel->filters[i].value);
+    }
+    lg_free(sel->filters);
+    memset(sel, 0, sizeof *sel);
+}
+
+static void directive_release(lg_directive *d)
+{
+    size_t i;
+    lg_free(d->claim_id);
+    lg_free(d->study);
+    lg_free(d->run);
+    selector_release(&d->sel);
+    for (i = 0; i < d->nby; i++)
+        lg_free(d->by[i]);
+    lg_free(d->file);
+    lg_free(d->title);
+    lg_free(d->series);
+}
+
+/* ---- pieces of a directive --------------------------------------------------------- */
+
+static int is_name(const char *s, const char *extra)
+{
+    size_t i;
+    if (!s[0] || strlen(s) > LG_CLAIMS_MAX_NAME)
+        return 0;
+    for (i = 0; s[i]; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              (extra && strchr(extra, c))))
+            return 0;
+    }
+    return 1;
+}
+
+/* STUDY[@RUN] */
+static int parse_study(const dparser *p, const token *tk, lg_directive *d)
+{
+    const char *at = strchr(tk->text, '@');
+    size_t n = at ? (size_t)(at - tk->text) : strlen(tk->text);
+    size_t i;
+    if (n == 0 || n > LG_CLAIMS_MAX_NAME)
+        return derr(p, tk->start, "expected a study name");
+    for (i = 0; i < n; i++)
+        if ((unsigned char)tk->text[i] < 0x21 || tk->text[i] == '"')
+            return derr(p, tk->start, "bad character in the study name");
+    if (!(d->study = lg_strndup(tk->text, n)))
+        return LG_ENOMEM;
+    if (at) {
+        const char *r = at + 1;
+        size_t rl = strlen(r);
+        if (rl < 4 || rl > 64 || strspn(r, "0123456789abcdef") != rl)
+            return derr(p, tk->start + n + 1, "expected a run id prefix (4 to 64 lowercase hex digits) after '@'");
+        if (!(d->run = lg_strdup(r)))
+            return LG_ENOMEM;
+    }
+    return 0;
+}
+
+static int parse_stat(const dparser *p, const token *tk, lg_stat *out)
+{
+    size_t i;
+    for (i = 0; i < 8; i++)
+        if (!strcmp(tk->text, stat_names[i])) {
+            *out = (lg_stat)i;
+            return 0;
+        }
+    return derr(p, tk->start, "unknown statistic '%s' (mean, sd, se, min, max, median, n, ci95)", tk->text);
+}
+
+static int parse_format(const dparser *p, const segment *s, lg_directive *d)
+{
+    if (s->ntok != 1)
+        return derr(p, s->ntok ? s->tok[1].start : s->start, "expected one FORMAT (e.g. %%.3f)");
+    if (!lg_template_format_ok(s->tok[0].text))
+        return derr(p, s->tok[0].start,
+                    "bad FORMAT '%.40s': one conversion %%[flags][width][.prec](f|e|g), '%%%%' for a literal '%%'",
+                    s->tok[0].text);
+    snprintf(d->fmt, sizeof d->fmt, "%s", s->tok[0].text);
+    d->fmt_set = 1;
+    return 0;
+}
+
+/* A segment that is a FORMAT (holds a '%'). */
+static int seg_is_format(const segment *s) { return s->ntok >= 1 && strchr(s->tok[0].text, '%') != NULL; }
+
+static int parse_value(const dparser *p, tokens *t, lg_directive *d)
+{
+    segment *s0 = &t->seg[0];
+    int err;
+    if (s0->ntok < 3)
+        return derr(p, s0->ntok ? s0->tok[s0->ntok - 1].end : 0, "expected: value STUDY UNIT.METRIC [where FILTERS] | STAT [| FORMAT]");
+    if ((err = parse_study(p, &s0->tok[1], d)) < 0 ||
+        (err = parse_selector(p, "", s0->tok[2].start, s0->end, &d->sel)) < 0)
+        return err;
+    if (t->nseg < 2 || t->seg[1].ntok != 1)
+        return derr(p, t->nseg < 2 ? s0->end : t->seg[1].start, "expected '| STAT' (mean, sd, se, min, max, median, n, ci95)");
+    if ((err = parse_stat(p, &t->seg[1].tok[0], &d->stats[0])) < 0)
+        return err;
+    d->nstats = 1;
+    if (t->nseg >= 3 && (err = parse_format(p, &t->seg[2], d)) < 0)
+        return err;
+    if (t->nseg > 3)
+        return derr(p, t->seg[3].start - 1, "unexpected '|'");
+    return 0;
+}
+
+static int parse_table(const dparser *p, tokens *t, lg_directive *d)
+{
+    segment *s0 = &t->seg[0];
+    size_t i, by = 0;
+    int err;
+    for (i = 3; i < s0->ntok; i++)
+        if (!strcmp(s0->tok[i].text, "by"))
+            by = i;
+    if (s0->ntok < 3 || !by)
+        return derr(p, s0->end, "expected: table STUDY UNIT.METRIC [where FILTERS] by PARAM[, PARAM...] [| STAT...] [| FORMAT]");
+    if ((err = parse_study(p, &s0->tok[1], d)) < 0 ||
+        (err = parse_selector(p, "", s0->tok[2].start, s0->tok[by].start, &d->sel)) < 0)
+        return err;
+    for (i = by + 1; i < s0->ntok; i++) {
+        const token *tk = &s0->tok[i];
+        int want_name = ((i - by) % 2) == 1;
+        if (want_name) {
+            if (!is_name(tk->text, ".-"))
+                return derr(p, tk->start, "expected a parameter name");
+            if (d->nby == LG_TEMPLATE_MAX_BY)
+                return derr(p, tk->start, "more than %d 'by' parameters", LG_TEMPLATE_MAX_BY);
+            if (!(d->by[d->nby++] = lg_strdup(tk->text)))
+                return LG_ENOMEM;
+        } else if (strcmp(tk->text, ",") != 0) {
+            return derr(p, tk->start, "expected ',' between 'by' parameters");
+        }
+    }
+    if (d->nby == 0 || !strcmp(s0->tok[s0->ntok - 1].text, ","))
+        return derr(p, s0->end, "expected a parameter name after 'by'");
+    i = 1;
+    if (t->nseg > i && !seg_is_format(&t->seg[i])) {
+        size_t j;
+        if (t->seg[i].ntok == 0)
+            return derr(p, t->seg[i].start, "expected statistics");
+        for (j = 0; j < t->seg[i].ntok; j++) {
+            if (d->nstats == LG_TEMPLATE_MAX_STATS)
+                return derr(p, t->seg[i].tok[j].start, "more than %d statistics", LG_TEMPLATE_MAX_STATS);
+            if ((err = parse_stat(p, &t->seg[i].tok[j], &d->stats[d->nstats++])) < 0)
+                return err;
+        }
+        i++;
+    } else {
+        d->stats[0] = LG_STAT_MEAN;
+        d->stats[1] = LG_STAT_SD;
+        d->stats[2] = LG_STAT_N;
+        d->nstats = 3;
+    }
+    if (t->nseg > i && (err = parse_format(p, &t->seg[i], d)) < 0)
+        return err;
+    if (t->nseg > i + 1)
+        return derr(p, t->seg[i + 1].start - 1, "unexpected '|'");
+    return 0;
+}
+
+static int check_file_name(const dparser *p, const token *tk, const char *v)
+{
+    size_t n = strlen(v), i;
+    if (n < 5 || n > 200 || strcmp(v + n - 4, ".svg") != 0)
+        return derr(p, tk->start, "file= must name a .svg file");
+    if (v[0] == '/' || strstr(v, "..") || strstr(v, "//") || v[n - 5] == '/')
+        return derr(p, tk->start, "file= must be a relative path inside the report folder");
+    for (i = 0; i < n; i++)
+        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') ||
+              strchr("._-/", v[i])))
+            return derr(p, tk->start, "file= may use letters, digits and . _ - /");
+    return 0;
+}
+
+static int parse_plot(const dparser *p, tokens *t, lg_directive *d)
+{
+    segment *s0 = &t->seg[0];
+    size_t i, where_at;
+    const char *metric = "pair.mmcs";
+    int err;
+    if (s0->ntok < 3)
+        return derr(p, s0->end, "expected: plot STUDY mmcs-vs-param PARAM | file=NAME.svg, or plot STUDY maxcos-hist | file=NAME.svg");
+    if ((err = parse_study(p, &s0->tok[1], d)) < 0)
+        return err;
+    if (!strcmp(s0->tok[2].text, "mmcs-vs-param")) {
+        d->plot = LG_PLOT_PARAM;
+        if (s0->ntok < 4 || !is_name(s0->tok[3].text, ".-") || !strcmp(s0->tok[3].text, "where"))
+            return derr(p, s0->ntok < 4 ? s0->end : s0->tok[3].start, "expected the x-axis parameter after mmcs-vs-param");
+        if (!(d->by[0] = lg_strdup(s0->tok[3].text)))
+            return LG_ENOMEM;
+        d->nby = 1;
+        where_at = 4;
+    } else if (!strcmp(s0->tok[2].text, "maxcos-hist")) {
+        d->plot = LG_PLOT_HIST;
+        where_at = 3;
+        d->bins = 20;
+    } else {
+        return derr(p, s0->tok[2].start, "unknown plot '%s' (mmcs-vs-param, maxcos-hist)", s0->tok[2].text);
+    }
+    if (where_at < s0->ntok && strcmp(s0->tok[where_at].text, "where") != 0)
+        return derr(p, s0->tok[where_at].start, "expected 'where' or '|'");
+    if (t->nseg < 2)
+        return derr(p, s0->end, "expected '| file=NAME.svg'");
+    for (i = 1; i < t->nseg; i++) {
+        size_t j;
+        if (i > 1)
+            return derr(p, t->seg[i].start - 1, "unexpected '|'");
+        for (j = 0; j < t->seg[i].ntok; j++) {
+            const token *tk = &t->seg[i].tok[j];
+            const char *eq = strchr(tk->text, '=');
+            const char *v = eq ? eq + 1 : "";
+            size_t kl = eq ? (size_t)(eq - tk->text) : 0;
+            char **slot = NULL;
+            if (!eq || !*v)
+                return derr(p, tk->start, "expected KEY=VALUE (file, title, series, metric, bins)");
+            if (kl == 4 && !strncmp(tk->text, "file", 4)) {
+                if ((err = check_file_name(p, tk, v)) < 0)
+                    return err;
+                slot = &d->file;
+            } else if (kl == 5 && !strncmp(tk->text, "title", 5)) {
+                size_t k;
+                for (k = 0; v[k]; k++)
+                    if ((unsigned char)v[k] < 0x20)
+                        return derr(p, tk->start, "control character in title");
+                slot = &d->title;
+            } else if (kl == 6 && !strncmp(tk->text, "series", 6)) {
+                if (!is_name(v, ".-"))
+                    return derr(p, tk->start, "series= must name a parameter");
+                slot = &d->series;
+            } else if (kl == 6 && !strncmp(tk->text, "metric", 6) && d->plot == LG_PLOT_PARAM) {
+                metric = v;
+                continue;
+            } else if (kl == 4 && !strncmp(tk->text, "bins", 4) && d->plot == LG_PLOT_HIST) {
+                long b;
+                if (lg_parse_long(v, &b) < 0 || b < 2 || b > LG_TEMPLATE_MAX_BINS) {
+                    lg_error_clear();
+                    return derr(p, tk->start, "bins= must be an integer from 2 to %d", LG_TEMPLATE_MAX_BINS);
+                }
+                d->bins = (int)b;
+                continue;
+            } else {
+                return derr(p, tk->start, "unknown plot option '%.*s' (file, title, series, %s)", (int)kl, tk->text,
+                            d->plot == LG_PLOT_PARAM ? "metric" : "bins");
+            }
+            if (*slot)
+                return derr(p, tk->start, "option given twice");
+            if (!(*slot = lg_strdup(v)))
+                return LG_ENOMEM;
+        }
+    }
+    if (!d->file)
+        return derr(p, t->seg[1].start, "a plot needs file=NAME.svg");
+    if (!d->series && !(d->series = lg_strdup("control")))
+        return LG_ENOMEM;
+    /* the selector: METRIC + the where part */
+    {
+        lg_buf pre = LG_BUF_INIT;
+        size_t start = where_at < s0->ntok ? s0->tok[where_at].start : s0->end;
+        if (d->plot == LG_PLOT_HIST)
+            metric = "pair.maxcos";
+        if ((err = lg_buf_printf(&pre, "%s ", metric)) < 0)
+            return err;
+        err = parse_selector(p, pre.ptr, start, s0->end, &d->sel);
+        lg_buf_release(&pre);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* Parses one directive body. */
+static int parse_directive(const dparser *p, lg_directive *d)
+{
+    tokens t;
+    segment *s0;
+    int err = 0;
+    if ((err = tokenize(p, &t)) < 0)
+        goto out;
+    s0 = &t.seg[0];
+    if (s0->ntok == 0) {
+        err = derr(p, 0, "empty directive (claim, value, table, plot, provenance)");
+        goto out;
+    }
+    if (!strcmp(s0->tok[0].text, "claim")) {
+        d->kind = LG_DIR_CLAIM;
+        if (s0->ntok != 2 || t.nseg != 1 || !is_name(s0->tok[1].text, "-.")) {
+            err = derr(p, s0->ntok >= 2 ? s0->tok[1].start : s0->end, "expected: claim ID");
+            goto out;
+        }
+        if (!(d->claim_id = lg_strdup(s0->tok[1].text)))
+            err = LG_ENOMEM;
+    } else if (!strcmp(s0->tok[0].text, "value")) {
+        d->kind = LG_DIR_VALUE;
+        err = parse_value(p, &t, d);
+    } else if (!strcmp(s0->tok[0].text, "table")) {
+        d->kind = LG_DIR_TABLE;
+        err = parse_table(p, &t, d);
+    } else if (!strcmp(s0->tok[0].text, "plot")) {
+        d->kind = LG_DIR_PLOT;
+        err = parse_plot(p, &t, d);
+    } else if (!strcmp(s0->tok[0].text, "provenance")) {
+        d->kind = LG_DIR_PROVENANCE;
+        if (s0->ntok != 1 || t.nseg != 1)
+            err = derr(p, s0->ntok > 1 ? s0->tok[1].start : s0->end, "provenance takes no arguments");
+    } else {
+        err = derr(p, s0->tok[0].start, "unknown directive '%.40s' (claim, value, table, plot, provenance)",
+                   s0->tok[0].text);
+    }
+    if (err == 0 && !d->fmt_set)
+        snprintf(d->fmt, sizeof d->fmt, "%s", d->nstats == 1 && d->stats[0] == LG_STAT_N ? "%.0f" : "%.3f");
+out:
+    tokens_release(&t);
+    return err;
+}
+
+/* ---- the template -------------------------------------------------------------------- */
+
+void lg_template_free(lg_template *t)
+{
+    size_t i;
+    if (!t)
+        return;
+    for (i = 0; i < t->n; i++)
+        directive_release(&t->d[i]);
+    lg_free(t->d);
+    lg_free(t->pieces);
+    lg_free(t->path);
+    lg_free(t->text);
+    lg_free(t);
+}
+
+static int push_piece(lg_template *t, size_t *cap, size_t start, size_t len, long dir)
+{
+    if (len == 0 && dir < 0)
+        return 0;
+    if (dir < 0 && t->npieces && t->pieces[t->npieces - 1].dir < 0 &&
+        t->pieces[t->npieces - 1].start + t->pieces[t->npieces - 1].len == start) {
+        t->pieces[t->npieces - 1].len += len; /* extend the literal run */
+        return 0;
+    }
+    if (t->npieces == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        lg_template_piece *np = lg_realloc(t->pieces, nc * sizeof(*np));
+        if (!np)
+            return LG_ENOMEM;
+        t->pieces = np;
+        *cap = nc;
+    }
+    t->pieces[t->npieces].start = start;
+    t->pieces[t->npieces].len = len;
+    t->pieces[t->npieces].dir = dir;
+    t->npieces++;
+    return 0;
+}
+
+/* A fence line: up to 3 spaces then ``` or ~~~. */
+static int is_fence(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < 3 && i < n && s[i] == ' ')
+        i++;
+    return i + 3 <= n && ((s[i] == '`' && s[i + 1] == '`' && s[i + 2] == '`') ||
+                          (s[i] == '~' && s[i + 1] == '~' && s[i + 2] == '~'));
+}
+
+int lg_template_parse(const char *path, const char *text, size_t len, lg_template **out)
+{
+    lg_template *t = NULL;
+    size_t i = 0, lit = 0, pcap = 0, dcap = 0;
+    int line = 1, err = 0, fence = 0;
+    size_t line_start = 0;
+
+    *out = NULL;
+    if (len > LG_TEMPLATE_MAX_FILE)
+        return lg_error_set(LG_EINPUT, "%s: template larger than %u bytes", path, LG_TEMPLATE_MAX_FILE);
+    if (!(t = lg_calloc(1, sizeof(*t))))
+        return LG_ENOMEM;
+    if (!(t->path = lg_strdup(path)) || !(t->text = lg_malloc(len + 1))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    if (len)
+        memcpy(t->text, text, len);
+    t->text[len] = '\0';
+    t->len = len;
+    text = t->text;
+    while (i < len) {
+        if (i == line_start) {
+            const char *nl = memchr(text + i, '\n', len - i);
+            size_t ll = nl ? (size_t)(nl - (text + i)) : len - i;
+            if (is_fence(text + i, ll))
+                fence = !fence;
+            if (fence || is_fence(text + i, ll)) {
+                i += ll + (nl ? 1 : 0);
+                line_start = i;
+                line += nl ? 1 : 0;
+                continue;
+            }
+        }
+        if (text[i] == '\0') {
+            err = lg_error_set(LG_EINPUT, "%s:%d:%d: NUL byte in the template", path, line, (int)(i - line_start) + 1);
+            goto out;
+        }
+        if (text[i] == '\n') {
+            i++;
+            line++;
+            line_start = i;
+            continue;
+        }
+        if (text[i] == '\\' && i + 2 < len && text[i + 1] == '{' && text[i + 2] == '{') {
+            if ((err = push_piece(t, &pcap, lit, i - lit, -1)) < 0 || (err = push_piece(t, &pcap, i + 1, 2, -1)) < 0)
+                goto out;
+            i += 3;
+            lit = i;
+            continue;
+        }
+        if (text[i] == '{' && i + 1 < len && text[i + 1] == '{') {
+            size_t b = i + 2, e = b;
+            int inq = 0, col = (int)(i - line_start) + 1;
+            dparser p;
+            lg_directive *d;
+            while (e < len && text[e] != '\n') {
+                if (inq && text[e] == '\\' && e + 1 < len && text[e + 1] != '\n')
+                    e++;
+                else if (text[e] == '"')
+                    inq = !inq;
+                else if (!inq && text[e] == '}' && e + 1 < len && text[e + 1] == '}')
+                    break;
+                e++;
+            }
+            if (e >= len || text[e] != '}') {
+                err = lg_error_set(LG_EINPUT, "%s:%d:%d: '{{' without '}}' on the same line%s", path, line, col,
+                                   inq ? " (unterminated string)" : "");
+                goto out;
+            }
+            if (e - b > LG_TEMPLATE_MAX_DIRECTIVE) {
+                err = lg_error_set(LG_EINPUT, "%s:%d:%d: directive longer than %d bytes", path, line, col,
+                                   LG_TEMPLATE_MAX_DIRECTIVE);
+                goto out;
+            }
+            if (t->n == LG_TEMPLATE_MAX_DIRECTIVES) {
+                err = lg_error_set(LG_EINPUT, "%s:%d:%d: more than %d directives", path, line, col,
+                                   LG_TEMPLATE_MAX_DIRECTIVES);
+                goto out;
+            }
+            for (size_t k = b; k < e; k++)
+                if ((unsigned char)text[k] < 0x20 && text[k] != '\t') {
+                    err = lg_error_set(LG_EINPUT, "%s:%d:%d: control character in a directive", path, line,
+                                       (int)(k - line_start) + 1);
+                    goto out;
+                }
+            if (t->n == dcap) {
+                size_t nc = dcap ? dcap * 2 : 8;
+                lg_directive *nd = lg_realloc(t->d, nc * sizeof(*nd));
+                if (!nd) {
+                    err = LG_ENOMEM;
+                    goto out;
+                }
+                t->d = nd;
+                dcap = nc;
+            }
+            d = &t->d[t->n];
+            memset(d, 0, sizeof *d);
+            t->n++;
+            d->line = line;
+            d->col = col;
+            d->start = i;
+            d->end = e + 2;
+            p.path = path;
+            p.body = text + b;
+            p.len = e - b;
+            p.line = line;
+            p.col = col + 2;
+            if ((err = parse_directive(&p, d)) < 0)
+                goto out;
+            if (d->kind == LG_DIR_PLOT) {
+                size_t k;
+                for (k = 0; k + 1 < t->n; k++)
+                    if (t->d[k].kind == LG_DIR_PLOT && !strcmp(t->d[k].file, d->file)) {
+                        err = lg_error_set(LG_EINPUT, "%s:%d:%d: file=%s is already written by the plot at line %d",
+                                           path, line, col, d->file, t->d[k].line);
+                        goto out;
+                    }
+            }
+            if ((err = push_piece(t, &pcap, lit, i - lit, -1)) < 0 ||
+                (err = push_piece(t, &pcap, i, d->end - i, (long)(t->n - 1))) < 0)
+                goto out;
+            i = d->end;
+            lit = i;
+            continue;
+        }
+        i++;
+    }
+    err = push_piece(t, &pcap, lit, len - lit, -1);
+out:
+    if (err < 0) {
+        lg_template_free(t);
+        return err;
+    }
+    *out = t;
+    return 0;
+}
+
+int lg_template_load(const char *path, lg_template **out)
+{
+    lg_buf b = LG_BUF_INIT;
+    int err;
+    *out = NULL;
+    if ((err = lg_file_read(path, LG_TEMPLATE_MAX_FILE + 1, &b)) < 0)
+        goto out;
+    err = lg_template_parse(path, b.ptr ? b.ptr : "", b.len, out);
+out:
+    lg_buf_release(&b);
+    return err;
+}
+
+int lg_template_walk(const lg_template *t, lg_template_fn fn, void *ctx)
+{
+    size_t i;
+    int err;
+    for (i = 0; i < t->npieces; i++) {
+        const lg_template_piece *pc = &t->pieces[i];
+        if (pc->dir >= 0)
+            err = fn(ctx, NULL, 0, &t->d[pc->dir]);
+        else
+            err = fn(ctx, t->text + pc->start, pc->len, NULL);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
