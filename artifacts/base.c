@@ -122,6 +122,26 @@ char *lg_strndup(const char *s, size_t n)
 
 char *lg_strdup(const char *s) { return lg_strndup(s, SIZE_MAX); }
 
+char *lg_strdup_vprintf(const char *fmt, va_list ap)
+{
+    lg_buf b = LG_BUF_INIT;
+    if (lg_buf_vprintf(&b, fmt, ap) < 0) {
+        lg_buf_release(&b);
+        return NULL;
+    }
+    return lg_buf_detach(&b);
+}
+
+char *lg_strdup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    s = lg_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 void lg_free(void *p) { free(p); }
 
 /* ---- buffers --------------------------------------------------------------- */
@@ -270,58 +290,99 @@ int lg_fsync_dir(const char *dir)
     return 0;
 }
 
-int lg_file_write_atomic(const char *path, const void *data, size_t len)
+void lg_atomic_abort(lg_atomic_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->tmp)
+        unlink(f->tmp);
+    lg_free(f->tmp);
+    lg_free(f->path);
+    f->fd = -1;
+    f->tmp = f->path = NULL;
+}
+
+int lg_atomic_open(lg_atomic_file *f, const char *path)
 {
     lg_buf tmp = LG_BUF_INIT;
-    char *dircopy = NULL;
-    const char *p = data;
-    int fd = -1, err;
-
-    if ((err = lg_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid())) < 0)
-        goto out;
-    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        err = lg_error_set(errno == EACCES || errno == EROFS ? LG_EIO : LG_EIO, "%s: %s", tmp.ptr, strerror(errno));
-        goto out;
+    int err;
+    f->fd = -1;
+    f->tmp = NULL;
+    if (!(f->path = lg_strdup(path)))
+        return LG_ENOMEM;
+    if ((err = lg_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid())) < 0) {
+        lg_buf_release(&tmp);
+        lg_atomic_abort(f);
+        return err;
     }
+    f->tmp = lg_buf_detach(&tmp);
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) {
+        err = lg_error_set(LG_EIO, "%s: %s", f->tmp, strerror(errno));
+        lg_free(f->tmp); /* nothing was created: do not unlink a file we do not own */
+        f->tmp = NULL;
+        lg_atomic_abort(f);
+        return err;
+    }
+    return 0;
+}
+
+int lg_atomic_write(lg_atomic_file *f, const void *data, size_t len)
+{
+    const char *p = data;
     while (len > 0) {
-        ssize_t n = lg_fault_write(fd, p, len); /* write(2) unless a fault test limits it */
+        ssize_t n = lg_fault_write(f->fd, p, len); /* write(2) unless a fault test limits it */
         if (n < 0) {
+            int err;
             if (errno == EINTR)
                 continue;
-            err = lg_error_set(LG_EIO, "%s: write: %s", tmp.ptr, strerror(errno));
-            goto out;
+            err = lg_error_set(LG_EIO, "%s: write: %s", f->tmp, strerror(errno));
+            lg_atomic_abort(f);
+            return err;
         }
         p += n;
         len -= (size_t)n;
     }
-    if (fsync(fd) < 0) {
-        err = lg_error_set(LG_EIO, "%s: fsync: %s", tmp.ptr, strerror(errno));
-        goto out;
+    return 0;
+}
+
+int lg_atomic_commit(lg_atomic_file *f)
+{
+    char *dir;
+    int err;
+    if (fsync(f->fd) < 0) {
+        err = lg_error_set(LG_EIO, "%s: fsync: %s", f->tmp, strerror(errno));
+        lg_atomic_abort(f);
+        return err;
     }
-    if (close(fd) < 0) {
-        fd = -1;
-        err = lg_error_set(LG_EIO, "%s: close: %s", tmp.ptr, strerror(errno));
-        goto out;
+    if (close(f->fd) < 0) {
+        f->fd = -1;
+        err = lg_error_set(LG_EIO, "%s: close: %s", f->tmp, strerror(errno));
+        lg_atomic_abort(f);
+        return err;
     }
-    fd = -1;
-    if (rename(tmp.ptr, path) < 0) {
-        err = lg_error_set(LG_EIO, "%s: rename: %s", path, strerror(errno));
-        goto out;
+    f->fd = -1;
+    if (rename(f->tmp, f->path) < 0) {
+        err = lg_error_set(LG_EIO, "%s: rename: %s", f->path, strerror(errno));
+        lg_atomic_abort(f);
+        return err;
     }
-    if (!(dircopy = lg_strdup(path))) {
-        err = LG_ENOMEM;
-        goto out;
-    }
-    err = lg_fsync_dir(dirname(dircopy));
-out:
-    if (fd >= 0)
-        close(fd);
-    if (err < 0 && tmp.ptr)
-        unlink(tmp.ptr);
-    lg_buf_release(&tmp);
-    lg_free(dircopy);
+    lg_free(f->tmp);
+    f->tmp = NULL;
+    dir = f->path; /* dirname may modify its argument: path is ours */
+    err = lg_fsync_dir(dirname(dir));
+    lg_free(f->path);
+    f->path = NULL;
     return err;
+}
+
+int lg_file_write_atomic(const char *path, const void *data, size_t len)
+{
+    lg_atomic_file f;
+    int err;
+    if ((err = lg_atomic_open(&f, path)) < 0 || (err = lg_atomic_write(&f, data, len)) < 0)
+        return err;
+    return lg_atomic_commit(&f);
 }
 
 int lg_mkdir_p(const char *path, mode_t mode)

@@ -50,6 +50,9 @@ void *lg_calloc(size_t count, size_t size);
 void *lg_realloc(void *p, size_t n);
 char *lg_strdup(const char *s);
 char *lg_strndup(const char *s, size_t n);
+/* printf into a new string (free with lg_free); NULL with LG_ENOMEM set. */
+char *lg_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *lg_strdup_vprintf(const char *fmt, va_list ap);
 void lg_free(void *p);
 /* Test hook: the allocation after the next `n` succeeds fails; n < 0 disables. */
 void lg_alloc_fail_after(long n);
@@ -80,6 +83,21 @@ char *lg_buf_detach(lg_buf *b);      /* caller frees with lg_free; never NULL on
 int lg_file_read(const char *path, size_t max, lg_buf *out);
 /* Write atomically: <path>.tmp.<pid>, fsync, rename, fsync the directory. */
 int lg_file_write_atomic(const char *path, const void *data, size_t len);
+
+/* The same, streamed: open, write any number of pieces, then commit (fsync,
+ * close, rename, fsync the directory) or abort (close, unlink the temp
+ * file). Until commit, `path` keeps its old content (or stays absent).
+ * commit and write release everything on failure (the temp file removed);
+ * abort accepts a writer that failed or was never opened (fd < 0). */
+typedef struct {
+    int fd;
+    char *path;
+    char *tmp;
+} lg_atomic_file;
+int lg_atomic_open(lg_atomic_file *f, const char *path);
+int lg_atomic_write(lg_atomic_file *f, const void *data, size_t len);
+int lg_atomic_commit(lg_atomic_file *f);
+void lg_atomic_abort(lg_atomic_file *f);
 /* fsync a directory (after a rename in it). */
 int lg_fsync_dir(const char *dir);
 int lg_mkdir_p(const char *path, mode_t mode);

@@ -399,68 +399,21 @@ int lg_npy_encode_f32(lg_buf *out, const float *data, int ndim, const int64_t *s
     return lg_buf_put(out, data, count_elems(ndim, shape) * sizeof(float));
 }
 
-static int write_all(int fd, const char *path, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return lg_error_set(LG_EIO, "%s: write: %s", path, strerror(errno));
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int lg_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape)
 {
-    lg_buf hdr = LG_BUF_INIT, tmp = LG_BUF_INIT;
-    char *dircopy = NULL;
-    int fd = -1, err;
+    lg_buf hdr = LG_BUF_INIT;
+    lg_atomic_file f;
+    int err;
 
     if ((err = lg_npy_header_f32(&hdr, ndim, shape)) < 0) {
         lg_error_wrap("%s", path);
         goto out;
     }
-    if ((err = lg_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid())) < 0)
+    if ((err = lg_atomic_open(&f, path)) < 0 || (err = lg_atomic_write(&f, hdr.ptr, hdr.len)) < 0 ||
+        (err = lg_atomic_write(&f, data, count_elems(ndim, shape) * sizeof(float))) < 0)
         goto out;
-    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        err = lg_error_set(LG_EIO, "%s: %s", tmp.ptr, strerror(errno));
-        goto out;
-    }
-    if ((err = write_all(fd, tmp.ptr, hdr.ptr, hdr.len)) < 0 ||
-        (err = write_all(fd, tmp.ptr, data, count_elems(ndim, shape) * sizeof(float))) < 0)
-        goto out;
-    if (fsync(fd) < 0) {
-        err = lg_error_set(LG_EIO, "%s: fsync: %s", tmp.ptr, strerror(errno));
-        goto out;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        err = lg_error_set(LG_EIO, "%s: close: %s", tmp.ptr, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp.ptr, path) < 0) {
-        err = lg_error_set(LG_EIO, "%s: rename: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!(dircopy = lg_strdup(path))) {
-        err = LG_ENOMEM;
-        goto out;
-    }
-    err = lg_fsync_dir(dirname(dircopy));
+    err = lg_atomic_commit(&f);
 out:
-    if (fd >= 0)
-        close(fd);
-    if (err < 0 && tmp.ptr)
-        unlink(tmp.ptr);
     lg_buf_release(&hdr);
-    lg_buf_release(&tmp);
-    lg_free(dircopy);
     return err;
 }

@@ -129,17 +129,12 @@ void lg_eval_result_free(lg_eval_result *r)
 static char *fmt_str(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt_str(const char *fmt, ...)
 {
-    lg_buf b = LG_BUF_INIT;
     va_list ap;
-    int err;
+    char *out;
     va_start(ap, fmt);
-    err = lg_buf_vprintf(&b, fmt, ap);
+    out = lg_strdup_vprintf(fmt, ap);
     va_end(ap);
-    if (err < 0) {
-        lg_buf_release(&b);
-        return NULL;
-    }
-    return lg_buf_detach(&b);
+    return out;
 }
 
 /* ---- evidence ------------------------------------------------------------------ */

@@ -153,18 +153,11 @@ static int find_run(lg_evidence_ctx *ev, const char *study, const char *prefix, 
 static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...)
 {
-    lg_buf b = LG_BUF_INIT;
     va_list ap;
-    int err;
     va_start(ap, fmt);
-    err = lg_buf_vprintf(&b, fmt, ap);
+    f->reason = lg_strdup_vprintf(fmt, ap);
     va_end(ap);
-    if (err < 0) {
-        lg_buf_release(&b);
-        return err;
-    }
     f->status = status;
-    f->reason = lg_buf_detach(&b);
     return f->reason ? 0 : LG_ENOMEM;
 }
 

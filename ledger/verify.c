@@ -27,10 +27,9 @@
 int lg_problems_add(lg_problems *ps, lg_problem_severity sev, const char *area, const char *subject, const char *fmt,
                     ...)
 {
-    lg_buf msg = LG_BUF_INIT;
     lg_problem *p;
     va_list ap;
-    int err;
+    char *msg;
     if (ps->n == ps->cap) {
         size_t cap = ps->cap ? ps->cap * 2 : 16;
         lg_problem *nv = lg_realloc(ps->v, cap * sizeof(*nv));
@@ -40,15 +39,15 @@ int lg_problems_add(lg_problems *ps, lg_problem_severity sev, const char *area, 
         ps->cap = cap;
     }
     va_start(ap, fmt);
-    err = lg_buf_vprintf(&msg, fmt, ap);
+    msg = lg_strdup_vprintf(fmt, ap);
     va_end(ap);
-    if (err < 0)
-        return err;
+    if (!msg)
+        return LG_ENOMEM;
     p = &ps->v[ps->n];
     p->severity = sev;
     p->area = lg_strdup(area);
     p->subject = lg_strdup(subject ? subject : "");
-    p->message = lg_buf_detach(&msg);
+    p->message = msg;
     if (!p->area || !p->subject || !p->message) {
         lg_free(p->area);
         lg_free(p->subject);
