@@ -10,17 +10,28 @@
 
 static void notify(void *ctx, const char *msg) { fprintf(stderr, "ledger gc: %s\n", msg); }
 
-static void show(void *ctx, const char *what) { printf("%s %s\n", *(int *)ctx ? "would remove" : "removing", what); }
+typedef struct {
+    int dry_run, json;
+} gc_out;
+
+static void show(void *ctx, const char *what)
+{
+    const gc_out *o = ctx;
+    if (!o->json)
+        printf("%s %s\n", o->dry_run ? "would remove" : "removing", what);
+}
 
 int cmd_gc(int argc, char **argv)
 {
-    int dry_run = 0, lock_timeout = 30;
+    int dry_run = 0, json = 0, lock_timeout = 30;
     double min_age = 3600;
     const lg_opt opts[] = {
         {"dry-run", 'n', LG_OPT_FLAG, &dry_run, NULL, "list what would be removed, remove nothing"},
         {"min-age", 0, LG_OPT_DOUBLE, &min_age, "SECONDS", "only remove files older than this (default 3600)"},
         {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
+        {"json", 0, LG_OPT_FLAG, &json, NULL, "print {dry_run, tmp_files, objects, bytes} as JSON"},
         LG_OPT_TABLE_END};
+    gc_out o = {0, 0};
     const lg_cmd_spec spec = {"gc", "ledger gc [--dry-run] [options]",
                               "Remove temp files left by interrupted writes and store objects referenced by no run "
                               "of the ledger branch.",
@@ -39,9 +50,15 @@ int cmd_gc(int argc, char **argv)
     if ((err = lg_ledger_open(".", &lg)) < 0)
         goto out;
     lg_ledger_set_lock_wait(lg, lock_timeout, notify, NULL);
-    if ((err = lg_ledger_gc(lg, dry_run, min_age, show, &dry_run, &st)) < 0)
+    o.dry_run = dry_run;
+    o.json = json;
+    if ((err = lg_ledger_gc(lg, dry_run, min_age, show, &o, &st)) < 0)
         goto out;
-    printf("%s %zu temp file%s and %zu object%s (%llu bytes)\n", dry_run ? "would remove" : "removed", st.tmp_files,
+    if (json)
+        printf("{\"dry_run\": %s, \"tmp_files\": %zu, \"objects\": %zu, \"bytes\": %llu}\n", dry_run ? "true" : "false",
+               st.tmp_files, st.objects, (unsigned long long)st.bytes);
+    else
+        printf("%s %zu temp file%s and %zu object%s (%llu bytes)\n", dry_run ? "would remove" : "removed", st.tmp_files,
            st.tmp_files == 1 ? "" : "s", st.objects, st.objects == 1 ? "" : "s", (unsigned long long)st.bytes);
 out:
     lg_ledger_free(lg);
