@@ -17,6 +17,7 @@
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 #include "ledger/report.h"
+#include "ledger/sign.h"
 #include "ledger/template.h"
 
 static void notify(void *ctx, const char *msg)
@@ -83,6 +84,7 @@ int cmd_report(int argc, char **argv)
 {
     const char *out_path = NULL, *claims = NULL, *name = NULL;
     int allow_failing = 0, no_record = 0, json = 0, lock_timeout = 30;
+    const char *sign = getenv("LEDGER_SIGN_KEY");
     const lg_opt opts[] = {
         {"output", 'o', LG_OPT_STRING, &out_path, "OUT.md", "write the report here (plots go beside it)"},
         {"allow-failing", 0, LG_OPT_FLAG, &allow_failing, NULL,
@@ -92,6 +94,8 @@ int cmd_report(int argc, char **argv)
         {"no-record", 0, LG_OPT_FLAG, &no_record, NULL, "do not record the report in the ledger"},
         {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print {report, run_id, files, runs, claims} as JSON"},
+        {"sign", 0, LG_OPT_STRING, &sign, "KEY",
+         "sign the report run with this key (a name from 'ledger key list' or a PEM path; default $LEDGER_SIGN_KEY)"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {
         "report", "ledger report [options] TEMPLATE.md -o OUT.md",
@@ -109,7 +113,7 @@ int cmd_report(int argc, char **argv)
     lg_run_input in;
     lg_run_info info;
     cJSON *extra = NULL;
-    lg_buf path = LG_BUF_INIT, tout = LG_BUF_INIT, study = LG_BUF_INIT;
+    lg_buf path = LG_BUF_INIT, tout = LG_BUF_INIT, study = LG_BUF_INIT, key_path = LG_BUF_INIT;
     char **cpaths = NULL, run_id[65] = "", tabs[PATH_MAX];
     char **args, **svg_paths = NULL;
     size_t ncp = 0, i, nfiles = 0;
@@ -123,6 +127,8 @@ int cmd_report(int argc, char **argv)
         return 2;
     }
     if ((err = lg_template_load(args[0], &t)) < 0)
+        goto out;
+    if (!no_record && sign && *sign && (err = lg_key_resolve(sign, &key_path)) < 0)
         goto out;
     if (!realpath(args[0], tabs)) {
         err = lg_error_set(LG_EIO, "%s: cannot resolve the path", args[0]);
@@ -210,6 +216,7 @@ int cmd_report(int argc, char **argv)
         in.files = files;
         in.nfiles = nfiles;
         in.status = "ok";
+        in.sign_key_path = key_path.len ? key_path.ptr : NULL;
         if ((err = lg_ledger_record(lg, &in, run_id)) < 0 || (err = lg_ledger_find_run(lg, run_id, &info)) < 0)
             goto out;
     }
@@ -262,6 +269,7 @@ out:
     lg_free(svg_paths);
     lg_free(files);
     cJSON_Delete(extra);
+    lg_buf_release(&key_path);
     lg_report_release(&r);
     lg_template_free(t);
     for (i = 0; i < ncp; i++)

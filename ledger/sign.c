@@ -688,8 +688,8 @@ int lg_sign_verify_runs(lg_ledger *lg, int require_signed, lg_problems *ps, size
     if ((err = lg_keyring_load_repo(lg, &kr)) < 0) {
         /* a broken trusted-keys file is a problem of the repository, not a crash of verify */
         err = lg_problems_add(ps, LG_PROBLEM_ERROR, "signature", LG_TRUSTED_KEYS_FILE, "%s", lg_error_msg());
-        if (err < 0 || !require_signed)
-            goto out;
+        if (err < 0)
+            goto out; /* else go on with no trusted key: present signatures are still checked */
     }
     if ((err = lg_ledger_runs(lg, &runs, &n)) < 0)
         goto out;

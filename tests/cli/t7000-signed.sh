@@ -174,4 +174,13 @@ if grep -q "signature: run ${bdir#runs/}" "$TMP/.out"; then bad "its signature i
 grep_out "chain: run ${bdir#runs/}: prev" "integrity also names the broken chain"
 expect_code 1 "plain verify in A (chain broken)" "$LEDGER" verify
 if grep -q "claim: score-positive" "$TMP/.out"; then bad "without --require-signed the claim should pass"; else ok "without --require-signed the copied run is evidence: the switch is what refuses it"; fi
+# ---- reports are runs too: signed with --sign, refused unsigned under --require-signed
+mkdir "$TMP/rep" && cd "$TMP/rep" && git init -q . && "$LEDGER" init >/dev/null && "$LEDGER" key trust "$ALICE" >/dev/null &&
+  results r.json 0.5 0.6 0.7 && "$LEDGER" record --study s --results r.json --sign alice >/dev/null || bad "report ledger"
+echo 'mean score {{value s seed.score | mean | %.2f}}' > t.md
+expect_ok "signed report" "$LEDGER" report --sign alice t.md -o out.md
+expect_ok "verify --require-signed with a signed report" "$LEDGER" verify --require-signed --no-claims
+expect_ok "unsigned report" "$LEDGER" report t.md -o out2.md
+expect_code 1 "verify --require-signed refuses the unsigned report run" "$LEDGER" verify --require-signed --no-claims
+grep_out "signature: run 3-[0-9a-f]{12}: .*not signed" "names the report run"
 finish
