@@ -195,16 +195,18 @@ static int open_tmp(lg_store *st, lg_buf *tmp_path, int *fd_out)
 /* Moves a complete, fsync'ed temp file to its object path (or drops it). */
 static int commit_tmp(lg_store *st, const char *tmp, const char *hex, int *added_out)
 {
-    lg_buf dst = LG_BUF_INIT, dir = LG_BUF_INIT;
+    lg_buf dst = LG_BUF_INIT, dir = LG_BUF_INIT, objects = LG_BUF_INIT;
     struct stat sb;
-    int err;
+    int err, new_fanout;
     if (added_out)
         *added_out = 0;
     if ((err = lg_store_path(st, hex, &dst)) < 0)
         goto out;
-    if ((err = lg_buf_printf(&dir, "%s/objects", st->root)) < 0 || (err = check_real_dir(dir.ptr)) < 0 ||
-        (err = lg_buf_printf(&dir, "/%.2s", hex)) < 0 || (err = lg_mkdir_p(dir.ptr, 0755)) < 0 ||
-        (err = check_real_dir(dir.ptr)) < 0)
+    if ((err = lg_buf_printf(&objects, "%s/objects", st->root)) < 0 || (err = check_real_dir(objects.ptr)) < 0 ||
+        (err = lg_buf_printf(&dir, "%s/%.2s", objects.ptr, hex)) < 0)
+        goto out;
+    new_fanout = lstat(dir.ptr, &sb) < 0;
+    if ((err = lg_mkdir_p(dir.ptr, 0755)) < 0 || (err = check_real_dir(dir.ptr)) < 0)
         goto out;
     if (lstat(dst.ptr, &sb) == 0 && S_ISREG(sb.st_mode)) { /* dedup: the bytes are already stored */
         unlink(tmp);
@@ -221,11 +223,16 @@ static int commit_tmp(lg_store *st, const char *tmp, const char *hex, int *added
     }
     if ((err = lg_fsync_dir(dir.ptr)) < 0)
         goto out;
+    /* a fan-out folder made just now is an entry of objects/: make it durable too,
+     * or a power loss could drop the folder with the object in it */
+    if (new_fanout && (err = lg_fsync_dir(objects.ptr)) < 0)
+        goto out;
     if (added_out)
         *added_out = 1;
 out:
     lg_buf_release(&dst);
     lg_buf_release(&dir);
+    lg_buf_release(&objects);
     return err;
 }
 

@@ -4,7 +4,9 @@
 #include "ledger/cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,3 +27,20 @@ int cli_finish(const char *cmd, int rc)
 }
 
 int cli_progress_enabled(void) { return isatty(STDERR_FILENO); }
+
+const char *cli_repo_relative(const char *root, const char *path, char *buf, size_t n)
+{
+    char real[PATH_MAX], rroot[PATH_MAX];
+    size_t lr;
+    if (!realpath(path, real))
+        return path;
+    if (!realpath(root, rroot)) /* the work dir may itself sit below a symlink */
+        snprintf(rroot, sizeof rroot, "%s", root);
+    lr = strlen(rroot);
+    if (strncmp(real, rroot, lr) == 0 && real[lr] == '/') {
+        snprintf(buf, n, "%s", real + lr + 1);
+        return buf;
+    }
+    snprintf(buf, n, "%s", real);
+    return buf;
+}

@@ -32,6 +32,12 @@ int cmd_pull(int argc, char **argv);
 int cli_fail(const char *cmd, int err);
 /* Flush stdout; on failure (full disk, closed pipe) print an error and return 3. */
 int cli_finish(const char *cmd, int rc);
+/* `path` as recorded in a manifest's study_path: relative to the repository
+ * root `root` when the file is inside it, else absolute (evidence.c resolves
+ * it against the root, so a path relative to the current directory would be
+ * wrong from a subdirectory). Falls back to `path` when it cannot be
+ * resolved. Returns buf or path. */
+const char *cli_repo_relative(const char *root, const char *path, char *buf, size_t n);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_progress_enabled(void);
 

@@ -5,6 +5,7 @@
  * it is a valid relative name ("out/a.npy"), else its basename; NAME=PATH
  * names it explicitly.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,7 @@ int cmd_record(int argc, char **argv)
     lg_run_info info;
     cJSON *results = NULL, *specj = NULL;
     lg_buf key_path = LG_BUF_INIT;
-    char run_id[65], spec_digest[65];
+    char run_id[65], spec_digest[65], relbuf[PATH_MAX];
     char **args;
     int nargs, rc, err = 0, i;
 
@@ -138,7 +139,7 @@ int cmd_record(int argc, char **argv)
     lg_ledger_set_lock_wait(lg, lock_timeout, notify, "record");
     in.kind = kind;
     in.study = study;
-    in.study_path = spec_path;
+    in.study_path = spec_path ? cli_repo_relative(lg_ledger_root(lg), spec_path, relbuf, sizeof relbuf) : NULL;
     in.spec_digest = spec_path ? spec_digest : NULL;
     in.data_digest = data_digest;
     in.spec = specj;

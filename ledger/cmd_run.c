@@ -70,21 +70,6 @@ static void lock_notify(void *ctx, const char *msg)
     fprintf(stderr, "ledger run: %s\n", msg);
 }
 
-/* Study path relative to the repository root when it lies inside it. */
-static const char *relative_to(const char *root, const char *path, char *buf, size_t n)
-{
-    char real[PATH_MAX];
-    size_t lr = strlen(root);
-    if (!realpath(path, real))
-        return path;
-    if (strncmp(real, root, lr) == 0 && real[lr] == '/') {
-        snprintf(buf, n, "%s", real + lr + 1);
-        return buf;
-    }
-    snprintf(buf, n, "%s", real);
-    return buf;
-}
-
 int cmd_run(int argc, char **argv)
 {
     const char *backend_name = "auto", *sign = getenv("LEDGER_SIGN_KEY");
@@ -182,7 +167,7 @@ int cmd_run(int argc, char **argv)
         memset(&in, 0, sizeof in);
         in.kind = "run";
         in.study = study->name;
-        in.study_path = relative_to(lg_ledger_root(lg), study->path, relbuf, sizeof relbuf);
+        in.study_path = cli_repo_relative(lg_ledger_root(lg), study->path, relbuf, sizeof relbuf);
         in.spec_digest = study->spec_digest;
         in.data_digest = res.data_digest;
         in.backend = be->name;

@@ -262,7 +262,8 @@ static int check_run(lg_evidence_ctx *ev, const run_row *r, run_fact *f)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         const char *digest = (const char *)sqlite3_column_text(st, 1);
-        if (!digest || !lg_store_exists(lg_ledger_store(ev->lg), digest)) {
+        /* lg_store_exists: 1 present, 0 absent, < 0 error (e.g. a malformed digest): only 1 counts */
+        if (!digest || lg_store_exists(lg_ledger_store(ev->lg), digest) != 1) {
             err = fact_set(f, LG_EVIDENCE_MISSING, "artifact %s of run %.12s is absent from the store (sha256 %.12s)",
                            name ? name : "?", r->run_id, digest ? digest : "?");
             goto out;

@@ -5,7 +5,8 @@
  * fresh, stale or missing, and helpers to evaluate claim files.
  *
  * Which run: the claim's pinned run (id prefix) or else the latest run of the
- * study with status "ok" (failed runs are never evidence).
+ * study with status "ok" and kind run, record or import (failed runs are never
+ * evidence; report and export runs carry no evidence of their own).
  * STALE: the run recorded a study file (study_path, relative to the
  *   repository root) and a spec digest, and that file now has other bytes or
  *   is gone; or the run used a data file whose bytes changed (digest

@@ -221,7 +221,16 @@ out:
     return err;
 }
 
-static void libgit2_up(void) { git_libgit2_init(); }
+/* libgit2 does not fsync by default: without this, a power loss right after a
+ * record could leave refs/heads/ledger pointing at loose objects (or a ref
+ * file) that never reached the disk, losing a "finished" run or leaving the
+ * branch unreadable (DESIGN.md section 5, Atomicity). The option is global
+ * and sticky; setting it on every open is harmless. */
+static void libgit2_up(void)
+{
+    git_libgit2_init();
+    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+}
 
 /* ---- open / free ------------------------------------------------------------ */
 
@@ -1252,7 +1261,8 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
             goto idx_out;
         }
         lg_fault_point("record:indexing");
-        err = lg_index_exec(db, "COMMIT", "committing");
+        if ((err = lg_index_exec(db, "COMMIT", "committing")) < 0)
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* do not leave the handle inside a transaction */
     }
 idx_out:
     if (err < 0)
