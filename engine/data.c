@@ -17,14 +17,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "artifacts/npy.h"
+#include "artifacts/sha256.h"
 #include "engine/rng.h"
 
 typedef enum { DS_FILE, DS_MEMORY, DS_SYNTH } ds_kind;
@@ -47,33 +48,17 @@ struct lg_dataset {
 
 /* ---- SHA-256 ------------------------------------------------------------------ */
 
-static void hex_digest(const unsigned char *md, char hex[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    int i;
-    for (i = 0; i < 32; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[64] = '\0';
-}
-
 /* SHA-256 of up to two byte ranges, concatenated. */
 static int sha256_2(const void *a, size_t na, const void *b, size_t nb, char hex[65])
 {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok;
-    if (!ctx)
-        return lg_error_set(LG_ENOMEM, "sha256: out of memory");
-    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, a, na) &&
-         (!nb || EVP_DigestUpdate(ctx, b, nb)) && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
-    EVP_MD_CTX_free(ctx);
-    if (!ok)
-        return lg_error_set(LG_EINTERNAL, "sha256: OpenSSL digest failed");
-    hex_digest(md, hex);
-    return 0;
+    lg_sha256 h = {0};
+    int err;
+    if ((err = lg_sha256_init(&h)) < 0 || (err = lg_sha256_update(&h, a, na)) < 0 ||
+        (nb && (err = lg_sha256_update(&h, b, nb)) < 0)) {
+        lg_sha256_release(&h);
+        return err;
+    }
+    return lg_sha256_final(&h, hex);
 }
 
 /* ---- common ------------------------------------------------------------------- */
@@ -170,7 +155,8 @@ static int open_safetensors(lg_dataset *ds, const char *tensor_name)
         if ((err = lg_st_get(ds->st, tensor_name, &v)) < 0)
             return err;
     } else if (lg_st_count(ds->st) == 1) {
-        lg_st_at(ds->st, 0, &v);
+        if ((err = lg_st_at(ds->st, 0, &v)) < 0)
+            return err;
     } else {
         return lg_error_set(LG_EINPUT, "%s: holds %zu tensors; name the one to use", ds->path,
                             lg_st_count(ds->st));

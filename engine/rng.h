@@ -43,7 +43,8 @@ uint64_t lg_rng_u64(lg_rng *r);
 double lg_rng_uniform(lg_rng *r);
 /* Uniform integer in [0, n), unbiased (rejection). n >= 1. */
 uint64_t lg_rng_below(lg_rng *r, uint64_t n);
-/* Standard normal (Box-Muller, both values used in order). */
+/* Standard normal: Box-Muller on two lg_rng_uniform draws (four 32-bit
+ * words), cosine branch only; the sine value is not kept. */
 double lg_rng_normal(lg_rng *r);
 /* In-place Fisher-Yates shuffle of idx[0..n). */
 void lg_rng_shuffle_i64(lg_rng *r, int64_t *idx, int64_t n);

@@ -11,23 +11,27 @@
  *                                        random-init controls are not written
  *                                        (they are a pure function of shape
  *                                        and seed, see sae.h)
- *   conditions/<cond>/maxcos.npy         [n_pairs, d_sae] per-latent max cosine
+ *   conditions/<cond>/maxcos.npy         [n_pairs, d_sae] per-latent max |cos|
  *                                        of seed a's latents to seed b's, one
  *                                        row per pair in the order of "pairs"
  *   conditions/<cond>/truth_maxcos.npy   [n_seeds, n_features] (synthetic data):
- *                                        per true feature, max cosine to the SAE
+ *                                        per true feature, max |cos| to the SAE
  *
  * Results format (what ledger/index.c loads into the samples table):
  *   {"format": 1, "study": NAME, "data": {...}, "conditions": [
  *     {"id": ID, "params": {...},
  *      "cells": [{"seed": S, "status": "ok", "metrics": {...}}],
- *      "pairs": [{"seed_a": A, "seed_b": B, "metrics": {"mmcs", "mmcs_ab", "mmcs_ba", "mcc", "shared_frac"}}],
+ *      "pairs": [{"seed_a": A, "seed_b": B, "metrics": {"mmcs", "mmcs_ab", "mmcs_ba", "mmcs_signed",
+ *                                                       "mcc", "shared_frac"}}],
  *      "seeds": [{"seed": S, "metrics": {"mmcs_mean", "mcc_mean"}}]}]}
  * Cell metrics: mse, fvu, explained_variance, l0, dead_frac, dense_frac,
  * final_loss (trained cells), and with synthetic data truth_mmcs, truth_mcc,
- * truth_recovered (share of true features with max cosine > the shared
- * threshold). Seed metrics: each seed's mean pairwise value with the other
- * seeds (one number per seed: the honest unit when pairs share seeds).
+ * truth_recovered (share of true features with max |cos| > the shared
+ * threshold). Cosines are absolute (|cos|, HUSAI's convention) except
+ * mmcs_signed; mcc, shared_frac and truth_mcc are omitted when the matching
+ * is skipped (metrics.hungarian false, or d_sae above hungarian_max). Seed
+ * metrics: each seed's mean pairwise value with the other seeds (one number
+ * per seed: the honest unit when pairs share seeds).
  */
 #ifndef LG_RUN_H
 #define LG_RUN_H

@@ -43,7 +43,7 @@ static const pdef params[] = {
     {"jumprelu_threshold", "sae", P_DOUBLE, OFF(jumprelu_threshold), 1e-12, 1e6},
     {"jumprelu_bandwidth", "sae", P_DOUBLE, OFF(jumprelu_bandwidth), 1e-12, 1e6},
     {"prefixes", "sae", P_PREFIXES, OFF(prefixes), 1, 1 << 20},
-    {"steps", "train", P_INT, OFF(steps), 0, 1e9},
+    {"steps", "train", P_INT, OFF(steps), 1, 1 << 24}, /* the trainer's range (train.h) */
     {"batch", "train", P_INT, OFF(batch), 1, 1 << 20},
     {"lr", "train", P_DOUBLE, OFF(lr), 0, 10},
     {"warmup_steps", "train", P_INT, OFF(warmup_steps), 0, 1e9},
@@ -104,14 +104,14 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
     case P_INT: {
         double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
         if (!cJSON_IsNumber(v) || x != floor(x) || x < d->min || x > d->max)
-            return lg_error_set(LG_EINPUT, "%s: %s: must be an integer in [%g, %g]", file, where, d->min, d->max);
+            return lg_error_set(LG_EINPUT, "%s: %s: must be an integer in [%.10g, %.10g]", file, where, d->min, d->max);
         *(int *)base = (int)x;
         return 0;
     }
     case P_DOUBLE: {
         double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
         if (!cJSON_IsNumber(v) || !isfinite(x) || x < d->min || x > d->max)
-            return lg_error_set(LG_EINPUT, "%s: %s: must be a number in [%g, %g]", file, where, d->min, d->max);
+            return lg_error_set(LG_EINPUT, "%s: %s: must be a number in [%.10g, %.10g]", file, where, d->min, d->max);
         *(double *)base = x;
         return 0;
     }
@@ -192,7 +192,7 @@ static int get_number(const char *file, const cJSON *obj, const char *key, const
         return 0; /* keep default */
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max ||
         (integer && v->valuedouble != floor(v->valuedouble)))
-        return lg_error_set(LG_EINPUT, "%s: %s: must be %s in [%g, %g]", file, where, integer ? "an integer" : "a number",
+        return lg_error_set(LG_EINPUT, "%s: %s: must be %s in [%.10g, %.10g]", file, where, integer ? "an integer" : "a number",
                             min, max);
     *out = v->valuedouble;
     return 0;
@@ -369,12 +369,17 @@ static int finish_condition(const char *file, lg_condition *c, int d_in)
         return lg_error_set(LG_EINPUT, "%s: condition %s: k = %d exceeds d_sae = %d", file, c->id, p->k, p->d_sae);
     if (p->arch == LG_ARCH_MATRYOSHKA) {
         if (p->n_prefixes == 0) {
-            /* default nested sizes: d_sae/8, d_sae/4, d_sae/2, d_sae */
-            int n = 0, m;
-            /* from max(1, d_sae/8): starting at 0 never ends for d_sae < 8 (found by fuzz_spec) */
-            for (m = p->d_sae / 8 > 0 ? p->d_sae / 8 : 1; m < p->d_sae && n < LG_STUDY_MAX_PREFIXES - 1; m *= 2)
-                p->prefixes[n++] = m;
-            p->prefixes[n++] = p->d_sae;
+            /* default nested sizes: d_sae/8, d_sae/4, d_sae/2, d_sae (integer
+             * division), dropping zeros and repeats when d_sae < 8. (Doubling
+             * from d_sae/8 instead gave 12, 24, 48, 96, 100 for d_sae = 100.
+             * No loop: a doubling from 0 never ended, found by fuzz_spec.) */
+            static const int div[4] = {8, 4, 2, 1};
+            int n = 0, i;
+            for (i = 0; i < 4; i++) {
+                int m = p->d_sae / div[i];
+                if (m >= 1 && (n == 0 || m > p->prefixes[n - 1]))
+                    p->prefixes[n++] = m;
+            }
             p->n_prefixes = n;
         }
         if (p->prefixes[p->n_prefixes - 1] != p->d_sae)
@@ -478,13 +483,18 @@ static int expand_grid(const char *file, const cJSON *grid, const lg_cond_params
     }
     if (s->random_control) {
         for (c = 0; c < total; c++) {
+            static const char suffix[] = ",control=random";
             lg_condition *r = &s->conds[total + c];
+            size_t idlen = strlen(s->conds[c].id);
             r->p = s->conds[c].p;
             r->control_random = 1;
             r->trained_twin = c;
-            char twin_id[sizeof r->id];
-            memcpy(twin_id, s->conds[c].id, sizeof twin_id);
-            snprintf(r->id, sizeof r->id, "%.100s,control=random", twin_id);
+            /* the whole trained id + suffix (ids are < sizeof id - 20, so it fits;
+             * cutting the trained id could give two twins one id) */
+            if (idlen + sizeof suffix > sizeof r->id)
+                return lg_error_set(LG_EINPUT, "%s: grid: condition id too long", file);
+            memcpy(r->id, s->conds[c].id, idlen);
+            memcpy(r->id + idlen, suffix, sizeof suffix);
             if ((err = finish_condition(file, r, 0)) < 0)
                 return err;
         }
@@ -495,13 +505,18 @@ static int expand_grid(const char *file, const cJSON *grid, const lg_cond_params
 
 /* ---- entry points ---------------------------------------------------------- */
 
-static void digest_hex(const void *data, size_t len, char out[65])
+/* SHA-256 hex of the spec bytes. (Not lg_sha256_buf: the fuzz_spec target
+ * builds this file without artifacts/sha256.c.) The return is checked, so a
+ * failed digest is an error rather than a digest of uninitialised bytes. */
+static int digest_hex(const void *data, size_t len, char out[65])
 {
-    unsigned char md[32];
+    unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0, i;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+        return lg_error_set(LG_EINTERNAL, "sha256 of the study spec failed");
     for (i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
 }
 
 int lg_study_parse(const char *path, const char *text, size_t len, lg_study **out)
@@ -523,7 +538,8 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
         err = LG_ENOMEM;
         goto out;
     }
-    digest_hex(text, len, s->spec_digest);
+    if ((err = digest_hex(text, len, s->spec_digest)) < 0)
+        goto out;
     s->json = cJSON_ParseWithLength(text, len);
     if (!s->json) {
         const char *at = cJSON_GetErrorPtr();

@@ -32,7 +32,8 @@
  *                  "hungarian_max": 4096 }
  *   }
  *
- * Errors name the file and the JSON path: "study.json: grid.k[1]: must be an integer >= 1".
+ * Errors name the file and the JSON path:
+ * "study.json: grid.k[1]: must be an integer in [1, 1048576]".
  */
 #ifndef LG_STUDY_H
 #define LG_STUDY_H

@@ -83,6 +83,66 @@ static void test_matryoshka_defaults(void)
     CHECK(s->n_conds == 1 && strcmp(s->conds[0].id, "default") == 0);
     CHECK(s->conds[0].p.n_prefixes == 4 && s->conds[0].p.prefixes[0] == 8 && s->conds[0].p.prefixes[3] == 64);
     lg_study_free(s);
+    s = NULL;
+    {
+        /* d_sae not a multiple of 8: exactly d_sae/8, /4, /2, d_sae (it used
+         * to double from d_sae/8: 12, 24, 48, 96, 100) */
+        const char *t100 = "{\"name\":\"m\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},"
+                           "\"sae\":{\"arch\":\"matryoshka\",\"d_sae\":100,\"k\":4},\"seeds\":[1]}";
+        CHECK_OK(lg_study_parse("m.json", t100, strlen(t100), &s));
+        if (!s)
+            return;
+        CHECK_MSG(s->conds[0].p.n_prefixes == 4 && s->conds[0].p.prefixes[0] == 12 &&
+                      s->conds[0].p.prefixes[1] == 25 && s->conds[0].p.prefixes[2] == 50 &&
+                      s->conds[0].p.prefixes[3] == 100,
+                  "prefixes n=%d: %d %d %d %d", s->conds[0].p.n_prefixes, s->conds[0].p.prefixes[0],
+                  s->conds[0].p.prefixes[1], s->conds[0].p.prefixes[2], s->conds[0].p.prefixes[3]);
+        lg_study_free(s);
+    }
 }
 
-CHECK_MAIN(T(test_good), T(test_errors), T(test_matryoshka_defaults))
+/* Long condition ids: the random twin's id is the trained id plus
+ * ",control=random" in full. It used to be cut at 100 characters, so two
+ * trained ids that differ only after that gave two twins with one id (one
+ * results key, one conditions/<id>/ folder for both). */
+static void test_long_ids(void)
+{
+    const char *t = "{\"name\":\"l\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},"
+                    "\"sae\":{\"arch\":\"jumprelu\",\"d_sae\":16},\"seeds\":[1,2],"
+                    "\"grid\":{\"l1_coeff\":[0.1234567891],\"l0_coeff\":[0.1234567891],"
+                    "\"jumprelu_threshold\":[0.1234567891],"
+                    "\"jumprelu_bandwidth\":[0.1234567891,0.1234567892]}}";
+    lg_study *s = NULL;
+    size_t n;
+    CHECK_OK(lg_study_parse("l.json", t, strlen(t), &s));
+    if (!s)
+        return;
+    CHECK(s->n_conds == 4);
+    n = strlen(s->conds[0].id);
+    CHECK(n == 107);
+    CHECK(strcmp(s->conds[0].id, s->conds[1].id) != 0);
+    CHECK_MSG(strcmp(s->conds[2].id, s->conds[3].id) != 0, "twin ids collide: '%s'", s->conds[2].id);
+    CHECK(strlen(s->conds[2].id) == n + strlen(",control=random"));
+    CHECK(strncmp(s->conds[3].id, s->conds[1].id, n) == 0);
+    CHECK(strcmp(s->conds[3].id + n, ",control=random") == 0);
+    lg_study_free(s);
+}
+
+/* Bounds in messages are printed in full ("1048576", not "1.04858e+06"), and
+ * steps outside what the trainer accepts ([1, 2^24]) are refused at parse
+ * time, naming the key, not hours into a run (or, for 0, silently recording
+ * an untrained SAE as the "trained" condition). */
+static void test_bounds(void)
+{
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"d_sae\":8},"
+                    "\"grid\":{\"k\":[2,0]},\"seeds\":[1]}",
+                    "grid.k[1]: must be an integer in [1, 1048576]"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"d_sae\":64},"
+                    "\"train\":{\"steps\":0},\"seeds\":[1]}",
+                    "train.steps: must be an integer in [1, 16777216]"));
+    CHECK(parse_err("{\"name\":\"t\",\"data\":{\"source\":\"synthetic\",\"synthetic\":{}},\"sae\":{\"d_sae\":64},"
+                    "\"train\":{\"steps\":16777217},\"seeds\":[1]}",
+                    "train.steps: must be an integer in [1, 16777216]"));
+}
+
+CHECK_MAIN(T(test_good), T(test_errors), T(test_matryoshka_defaults), T(test_long_ids), T(test_bounds))

@@ -419,6 +419,201 @@ out:
     lg_trainer_free(t);
 }
 
+/* One step's update, composed from the pieces train.h lists, against a host
+ * float64 reference built from the raw gradients (lg_trainer_get_grads, which
+ * test_sae_grad checks): remove the radial part of each W_dec gradient row,
+ * clip the global norm over every trained parameter, Adam with bias
+ * correction at lr_t = lr * min(1, (t+1)/warmup) * decay(t), renormalise
+ * W_dec rows; and the BatchTopK threshold EMA. Every step of a short run is
+ * checked, so warmup, plateau and decay steps are all covered. */
+static const float *state_get(const lg_train_state *st, const char *name)
+{
+    int i;
+    for (i = 0; i < st->count; i++)
+        if (strcmp(st->arrays[i].name, name) == 0)
+            return st->arrays[i].data;
+    return NULL;
+}
+
+static void check_update(lg_arch arch, double grad_clip)
+{
+    enum { NP = 5 };
+    static const char *const names[NP] = {"W_enc", "b_enc", "W_dec", "b_dec", "log_threshold"};
+    lg_sae_config cfg;
+    lg_train_config tc;
+    lg_sae_weights init = {0};
+    lg_trainer *t = NULL;
+    float *x;
+    const int jump = arch == LG_ARCH_JUMPRELU;
+    const int np = jump ? 5 : 4;
+    double prev_thr = -1;
+    int s, n_clipped = 0, n_decay = 0, n_warm = 0;
+    setup(arch, &cfg, &tc);
+    tc.steps = 12;
+    tc.warmup_steps = 4;
+    tc.decay_frac = 0.5; /* s0 = 6 */
+    tc.grad_clip = grad_clip;
+    tc.lr = 1e-2;
+    x = malloc((size_t)tc.steps * tc.batch * cfg.d_in * sizeof(float));
+    {
+        float *truth = malloc(64 * 16 * sizeof(float));
+        make_data(5, (int)tc.steps * tc.batch, cfg.d_in, 64, 3, 0.5f, truth, x);
+        free(truth);
+    }
+    CHECK_OK(lg_sae_init_weights(&cfg, 21, NULL, &init));
+    if (jump)
+        for (s = 0; s < cfg.d_sae; s++)
+            init.threshold[s] = 0.05f;
+    CHECK_OK(lg_trainer_new(lg_backend_cpu(), &cfg, &tc, &init, &t));
+    for (s = 0; t && s < tc.steps; s++) {
+        const float *xb = x + (size_t)s * tc.batch * cfg.d_in;
+        const int d = cfg.d_in, m = cfg.d_sae;
+        lg_sae_weights g = {0}, w0 = {0}, w1 = {0};
+        lg_train_state st = {0};
+        lg_step_stats ss;
+        size_t numel[NP] = {(size_t)d * m, (size_t)m, (size_t)m * d, (size_t)d, (size_t)m};
+        double *G[NP], *P[NP], norm2 = 0, scale, lr, s0, bc1, bc2;
+        int i, r, c, bad = 0;
+        size_t q;
+        CHECK_OK(lg_trainer_compute_grads(t, xb, NULL));
+        CHECK_OK(lg_trainer_get_grads(t, &g));
+        CHECK_OK(lg_trainer_get_weights(t, &w0));
+        CHECK_OK(lg_trainer_save_state(t, &st));
+        if (!g.W_enc || !w0.W_enc || !st.arrays)
+            break;
+        for (i = 0; i < NP; i++) {
+            const float *gs[NP] = {g.W_enc, g.b_enc, g.W_dec, g.b_dec, g.threshold};
+            const float *ps[NP] = {w0.W_enc, w0.b_enc, w0.W_dec, w0.b_dec, w0.threshold};
+            G[i] = malloc(numel[i] * sizeof(double));
+            P[i] = malloc(numel[i] * sizeof(double));
+            for (q = 0; q < numel[i]; q++) {
+                G[i][q] = gs[i][q];
+                P[i][q] = i == 4 ? (jump ? log((double)ps[i][q]) : 0) : ps[i][q];
+            }
+        }
+        /* 2. radial part of each decoder-row gradient removed */
+        for (r = 0; r < m; r++) {
+            double gw = 0, ww = 0;
+            for (c = 0; c < d; c++) {
+                gw += G[2][r * d + c] * P[2][r * d + c];
+                ww += P[2][r * d + c] * P[2][r * d + c];
+            }
+            for (c = 0; c < d; c++)
+                G[2][r * d + c] -= gw / ww * P[2][r * d + c];
+        }
+        /* 3. global norm over every trained parameter */
+        for (i = 0; i < np; i++)
+            for (q = 0; q < numel[i]; q++)
+                norm2 += G[i][q] * G[i][q];
+        scale = grad_clip > 0 && sqrt(norm2) > grad_clip ? grad_clip / sqrt(norm2) : 1.0;
+        n_clipped += scale < 1.0;
+        /* 4. schedule and Adam */
+        s0 = (double)tc.steps - floor(tc.decay_frac * (double)tc.steps);
+        lr = tc.lr * fmin(1.0, (s + 1.0) / (double)tc.warmup_steps) *
+             (s < s0 ? 1.0 : ((double)tc.steps - s) / ((double)tc.steps - s0));
+        n_warm += s + 1 < tc.warmup_steps;
+        n_decay += s >= s0;
+        bc1 = 1 - pow(tc.adam_beta1, s + 1.0);
+        bc2 = 1 - pow(tc.adam_beta2, s + 1.0);
+        for (i = 0; i < np; i++) {
+            char mn[48], vn[48];
+            const float *M, *V;
+            snprintf(mn, sizeof mn, "adam_m.%s", names[i]);
+            snprintf(vn, sizeof vn, "adam_v.%s", names[i]);
+            M = state_get(&st, mn);
+            V = state_get(&st, vn);
+            CHECK(M && V);
+            if (!M || !V)
+                continue;
+            for (q = 0; q < numel[i]; q++) {
+                double gq = G[i][q] * scale, mq = tc.adam_beta1 * M[q] + (1 - tc.adam_beta1) * gq,
+                       vq = tc.adam_beta2 * V[q] + (1 - tc.adam_beta2) * gq * gq;
+                P[i][q] -= lr * (mq / bc1) / (sqrt(vq / bc2) + tc.adam_eps);
+            }
+        }
+        /* 5. unit decoder rows */
+        for (r = 0; r < m; r++) {
+            double ww = 0;
+            for (c = 0; c < d; c++)
+                ww += P[2][r * d + c] * P[2][r * d + c];
+            for (c = 0; c < d; c++)
+                P[2][r * d + c] /= sqrt(ww);
+        }
+        CHECK_OK(lg_trainer_step(t, xb, &ss));
+        CHECK_OK(lg_trainer_get_weights(t, &w1));
+        CHECK_CLOSE(ss.lr, lr, 0, 1e-15);
+        CHECK_CLOSE(ss.grad_norm, sqrt(norm2), 0, 1e-5);
+        if (w1.W_enc) {
+            const float *ps[NP] = {w1.W_enc, w1.b_enc, w1.W_dec, w1.b_dec, w1.threshold};
+            for (i = 0; i < np; i++)
+                for (q = 0; q < numel[i]; q++) {
+                    double got = i == 4 ? log((double)ps[i][q]) : ps[i][q];
+                    if (!(fabs(got - P[i][q]) <= 2e-6 + 1e-5 * fabs(P[i][q]))) {
+                        if (bad < 3)
+                            fprintf(stderr, "  %s step %d %s[%zu]: got %.9g want %.9g\n",
+                                    lg_arch_name(arch), s, names[i], q, got, P[i][q]);
+                        bad++;
+                    }
+                }
+        }
+        CHECK_MSG(bad == 0, "%s clip %g step %d: %d parameters differ from the reference update",
+                  lg_arch_name(arch), grad_clip, s, bad);
+        if (arch == LG_ARCH_BATCHTOPK && w0.W_enc) {
+            /* 7. threshold = EMA of the smallest kept activation (first: the value) */
+            double *pre = malloc((size_t)tc.batch * m * sizeof(double)), kth;
+            int keep = cfg.k * tc.batch, above, b2, j;
+            for (b2 = 0; b2 < tc.batch; b2++)
+                for (j = 0; j < m; j++) {
+                    double a = w0.b_enc[j];
+                    for (c = 0; c < d; c++)
+                        a += ((double)xb[b2 * d + c] - w0.b_dec[c]) * w0.W_enc[c * m + j];
+                    pre[b2 * m + j] = a;
+                }
+            /* the keep-th largest positive value: the smallest v with < keep values above it */
+            kth = -1;
+            for (q = 0; q < (size_t)tc.batch * m; q++) {
+                size_t q2;
+                if (!(pre[q] > 0))
+                    continue;
+                for (above = 0, q2 = 0; q2 < (size_t)tc.batch * m; q2++)
+                    above += pre[q2] > pre[q];
+                if (above < keep && (kth < 0 || pre[q] < kth))
+                    kth = pre[q];
+            }
+            prev_thr = prev_thr < 0 ? kth : tc.threshold_beta * prev_thr + (1 - tc.threshold_beta) * kth;
+            CHECK_CLOSE(ss.threshold, prev_thr, 1e-6, 1e-5);
+            free(pre);
+        }
+        for (i = 0; i < NP; i++) {
+            free(G[i]);
+            free(P[i]);
+        }
+        lg_train_state_release(&st);
+        lg_sae_weights_release(&g);
+        lg_sae_weights_release(&w0);
+        lg_sae_weights_release(&w1);
+    }
+    CHECK(n_warm == 3 && n_decay == 6); /* the schedule's three phases were stepped through */
+    if (grad_clip > 0)
+        CHECK_MSG(n_clipped > 0, "clip %g never active: the clipping branch is untested", grad_clip);
+    else
+        CHECK(n_clipped == 0);
+    free(x);
+    lg_sae_weights_release(&init);
+    lg_trainer_free(t);
+}
+
+static void test_update_topk(void)
+{
+    check_update(LG_ARCH_TOPK, 0.0);
+    check_update(LG_ARCH_TOPK, 0.05);
+}
+static void test_update_batchtopk(void) { check_update(LG_ARCH_BATCHTOPK, 0.05); }
+static void test_update_jumprelu(void) { check_update(LG_ARCH_JUMPRELU, 0.05); }
+static void test_update_relu(void) { check_update(LG_ARCH_RELU, 0.05); }
+
 CHECK_MAIN(T(test_init), T(test_config_errors), T(test_resume_relu), T(test_resume_topk),
            T(test_resume_batchtopk), T(test_resume_jumprelu), T(test_resume_matryoshka),
-           T(test_diverged), T(test_recon_metrics), T(test_synthetic_recovery))
+           T(test_diverged), T(test_recon_metrics), T(test_synthetic_recovery),
+           T(test_update_topk), T(test_update_batchtopk), T(test_update_jumprelu),
+           T(test_update_relu))
