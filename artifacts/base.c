@@ -387,10 +387,11 @@ int lg_file_write_atomic(const char *path, const void *data, size_t len)
 
 int lg_mkdir_p(const char *path, mode_t mode)
 {
-    char *copy = lg_strdup(path);
-    char *s;
+    char *copy, *s;
     int err = 0;
-    if (!copy)
+    if (!*path) /* the loop below starts at copy + 1 */
+        return lg_error_set(LG_EINPUT, "mkdir: empty directory path");
+    if (!(copy = lg_strdup(path)))
         return LG_ENOMEM;
     for (s = copy + 1; ; s++) {
         if (*s == '/' || *s == '\0') {

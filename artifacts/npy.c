@@ -351,6 +351,11 @@ static int check_shape(int ndim, const int64_t *shape)
     for (i = 0; i < ndim; i++)
         if (shape[i] < 0 || shape[i] > LG_NPY_DIM_MAX)
             return lg_error_set(LG_EINPUT, "npy: shape[%d] = %lld out of range", i, (long long)shape[i]);
+    /* count_elems() * sizeof(float) must not wrap: a wrapped size would write a
+     * header promising more data than follows */
+    if (ndim == 2 && shape[0] && (uint64_t)shape[1] > (uint64_t)(SIZE_MAX / sizeof(float)) / (uint64_t)shape[0])
+        return lg_error_set(LG_EINPUT, "npy: shape (%lld, %lld) is too large", (long long)shape[0],
+                            (long long)shape[1]);
     return 0;
 }
 

@@ -603,6 +603,11 @@ int lg_st_encode_views(lg_buf *out, const lg_tensor_view *t, size_t n, const cha
                 err = lg_error_set(LG_EINPUT, "safetensors: tensor '%.64s': negative shape[%d]", t[i].name, j);
                 goto out;
             }
+            if (t[i].shape[j] && need > ((uint64_t)1 << 53) / (uint64_t)t[i].shape[j]) {
+                /* a wrapped product could equal nbytes; our reader caps offsets at 2^53 */
+                err = lg_error_set(LG_EINPUT, "safetensors: tensor '%.64s': shape too large", t[i].name);
+                goto out;
+            }
             need *= (uint64_t)t[i].shape[j];
         }
         if (need != t[i].nbytes || (need && !t[i].data)) {

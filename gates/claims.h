@@ -10,8 +10,8 @@
  *     study small-topk
  *     run latest                           # or: run 3fa2c1 (pinned run id prefix)
  *     stale-if engine-older-than 0.1.0     # optional
- *     sample trained = pair.mmcs where control=trained k=8
- *     sample random  = pair.mmcs where control=random and k=8
+ *     sample trained = seed.mmcs_mean where control=trained k=8
+ *     sample random  = seed.mmcs_mean where control=random and k=8
  *     require mean(trained) - mean(random) > 0
  *     require mannwhitney(trained, random, alternative=greater).p < 0.01
  *     correct holm                         # optional: Holm across the file's corrected p's

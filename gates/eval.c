@@ -190,16 +190,19 @@ static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_pr
         if (s.status == LG_EVIDENCE_MISSING || (s.status == LG_EVIDENCE_FRESH && s.n == 0) ||
             (s.n > 0 && !s.values)) {
             if (!missing && !(missing = fmt_str("sample '%s' (%s.%s): %s", d->name, lg_unit_name(d->unit), d->metric,
-                                               s.reason ? s.reason : s.n == 0 ? "no value matches the filters" : "no values")))
-                err = LG_ENOMEM;
+                                               s.reason ? s.reason : s.n == 0 ? "no value matches the filters" : "no values"))) {
+                err = LG_ENOMEM; /* not `continue`: the next provider call would overwrite err */
+                goto out;
+            }
             sr->status = LG_EVIDENCE_MISSING;
             continue;
         }
         if (s.status == LG_EVIDENCE_STALE && !stale &&
             !(stale = fmt_str("sample '%s': %s", d->name, s.reason ? s.reason : "evidence is stale")))
             err = LG_ENOMEM;
-        if (!stale && c->engine_min && (!s.engine_version || lg_version_cmp(s.engine_version, c->engine_min) < 0)) {
-            if (!(stale = fmt_str("sample '%s': run %s was produced by engine %s, older than %s (stale-if)",
+        if (c->engine_min && (!s.engine_version || lg_version_cmp(s.engine_version, c->engine_min) < 0)) {
+            /* every such sample is marked stale; the reason names the first */
+            if (!stale && !(stale = fmt_str("sample '%s': run %s was produced by engine %s, older than %s (stale-if)",
                                   d->name, s.run_id ? s.run_id : "?",
                                   s.engine_version ? s.engine_version : "(unknown)", c->engine_min)))
                 err = LG_ENOMEM;

@@ -642,7 +642,7 @@ int lg_stats_bootstrap_reps(const double *a, size_t na, const double *b, size_t 
     int err;
     if ((err = check_level(level)) < 0 || (err = check_resamples(resamples)) < 0)
         return err;
-    if (na < 1 || (b != NULL && nb < 1))
+    if (na < 1 || !a || (nb > 0 && !b)) /* nb == 0: the one-sample mean, b unused (stats.h) */
         return lg_error_set(LG_EINPUT, "the bootstrap needs at least 1 value per sample (got %zu and %zu)", na, nb);
     reps = lg_malloc((size_t)resamples * sizeof(*reps));
     sorted = lg_malloc((size_t)resamples * sizeof(*sorted));

@@ -4,9 +4,10 @@
  * sae_weights.safetensors, ledger/saelens.h), the hand-off to SAELens and
  * SAEBench.
  *
- * Every source object is re-hashed before it is read (a corrupted store
- * exports nothing: exit 1), and every destination is checked before the
- * first file is written (an existing export is kept unless --force). The
+ * Every selected source object is re-hashed and parsed before the first
+ * file is written (a corrupted store exports nothing: exit 1), and every
+ * destination is checked before that too (an existing export is kept unless
+ * --force). The
  * export is then recorded as a run of kind "export" whose outputs are the
  * exported files and whose "extra.export" names the source run and each
  * source artifact's digest, so a SAELens folder found later can be traced
@@ -239,6 +240,26 @@ int cmd_export(int argc, char **argv)
         }
     }
 
+    /* sources: every selected object re-hashed and parsed before the first file is
+     * written, so that a corrupted second cell cannot leave the first one exported */
+    for (k = 0; k < ncells; k++) {
+        lg_cell_sae cell;
+        if (!cells[k].selected)
+            continue;
+        if ((err = lg_ledger_artifact_path(lg, cells[k].sha256, &src)) < 0) {
+            lg_error_wrap("%s", cells[k].name);
+            goto out;
+        }
+        if ((err = verify_source(src.ptr, cells[k].sha256, cells[k].name)) < 0)
+            goto out;
+        if ((err = lg_cell_sae_read(src.ptr, cells[k].name, &cell)) < 0) {
+            if (err == LG_EINPUT)
+                err = LG_ECHECK; /* a stored object that passed its digest but is not a cell: a broken run */
+            goto out;
+        }
+        lg_cell_sae_release(&cell);
+    }
+
     if (!(files = lg_calloc(2 * nsel_cells, sizeof(*files))) || !(paths = lg_calloc(2 * nsel_cells, sizeof(char *))) ||
         !(names = lg_calloc(2 * nsel_cells, sizeof(char *))) || !(extra = cJSON_CreateObject())) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
@@ -264,11 +285,9 @@ int cmd_export(int argc, char **argv)
             lg_error_wrap("%s", cells[k].name);
             goto out;
         }
-        if ((err = verify_source(src.ptr, cells[k].sha256, cells[k].name)) < 0)
-            goto out;
-        if ((err = lg_cell_sae_read(src.ptr, cells[k].name, &cell)) < 0) {
+        if ((err = lg_cell_sae_read(src.ptr, cells[k].name, &cell)) < 0) { /* checked above */
             if (err == LG_EINPUT)
-                err = LG_ECHECK; /* a stored object that passed its digest but is not a cell: a broken run */
+                err = LG_ECHECK;
             goto out;
         }
         lg_buf_clear(&dir);

@@ -124,8 +124,9 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "ledger import: --condition: must be 1 to 127 printable characters\n");
         return 2;
     }
-    if (!(threshold > 0 && threshold < 1) || hungarian_max < 0 || !(max_elements >= 1)) {
-        fprintf(stderr, "ledger import: --shared-threshold must be in (0, 1), --hungarian-max >= 0, --max-elements >= 1\n");
+    /* max_elements <= 2^40 (= the largest d_in x d_sae anyway): the cast below and 4 x it stay in range */
+    if (!(threshold > 0 && threshold < 1) || hungarian_max < 0 || !(max_elements >= 1 && max_elements <= 1099511627776.0)) {
+        fprintf(stderr, "ledger import: --shared-threshold must be in (0, 1), --hungarian-max >= 0, --max-elements in [1, 2^40]\n");
         return 2;
     }
     if (nargs > IMPORT_MAX_SAES) {
@@ -316,11 +317,12 @@ int cmd_import(int argc, char **argv)
 out:
     for (i = 0; i < n && saes; i++)
         lg_saelens_sae_release(&saes[i]);
-    if (files)
-        for (i = 0; i < 2 * n; i++) {
+    for (i = 0; i < 2 * n; i++) { /* files and names are allocated separately: either may be NULL */
+        if (files)
             lg_free((char *)files[i].path);
+        if (names)
             lg_free(names[i]);
-        }
+    }
     lg_free(files);
     lg_free(names);
     lg_free(saes);

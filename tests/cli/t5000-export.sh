@@ -121,6 +121,22 @@ expect_ok "--cell repeated" "$LEDGER" export "$RUN" -o out4 -c default/1 --cell=
 expect_ok "--force overwrites" "$LEDGER" export "$RUN" -o out --force
 cmp -s out/default/seed-1/sae_weights.safetensors out4/default/seed-1/sae_weights.safetensors && ok "exports are deterministic" || bad "exports differ"
 
+# a corrupted SECOND cell: every source is checked before the first file is written, so
+# not even seed 1 (which comes first and is intact) is exported
+OBJ2=$("$PYTHON3" -c 'import json,sys; m=json.load(open("run.json")); print([o["sha256"] for o in m["outputs"] if o["name"]=="cells/default/seed-2.safetensors"][0])')
+P2=.ledger/store/objects/${OBJ2:0:2}/${OBJ2:2}
+if [ -f "$P2" ]; then
+  cp "$P2" seed2.bak
+  chmod u+w "$P2" && printf 'X' | dd of="$P2" bs=1 seek=200 conv=notrunc 2>/dev/null
+  TIP=$(git rev-parse ledger)
+  expect_code 1 "corrupted second source object: exit 1" "$LEDGER" export "$RUN" -o out6
+  grep_err "seed-2.safetensors: stored object .* does not match its digest" "error names the corrupted cell"
+  [ "$(git rev-parse ledger)" = "$TIP" ] && [ ! -e out6 ] && ok "nothing exported, not even the intact first cell" || bad "partial export: $(find out6 -type f 2>/dev/null | tr '\n' ' ')"
+  cp seed2.bak "$P2" && chmod a-w "$P2"
+else
+  bad "store object $P2 not found"
+fi
+
 # a corrupted store object is detected before anything is exported
 OBJ=$("$PYTHON3" -c 'import json,sys; m=json.load(open("run.json")); print([o["sha256"] for o in m["outputs"] if o["name"]=="cells/default/seed-1.safetensors"][0])')
 P=.ledger/store/objects/${OBJ:0:2}/${OBJ:2}

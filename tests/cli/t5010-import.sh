@@ -119,6 +119,9 @@ check_bad nothr "bad/nothr/sae_weights.safetensors: tensor threshold is missing"
 check_bad nan "bad/nan/sae_weights.safetensors: tensor W_dec\[1, 5\] is not finite"
 expect_code 2 "missing folder" "$LEDGER" import --study bad bad/none
 expect_code 2 "missing --study" "$LEDGER" import sae/default/seed-1
+expect_code 2 "--max-elements out of range (was an out-of-range float-to-integer cast)" \
+  "$LEDGER" import --study bad --max-elements 1e30 sae/default/seed-1
+grep_err "max-elements in \[1, 2\^40\]" "--max-elements range named"
 [ "$(git rev-parse ledger)" = "$TIP" ] && [ "$("$LEDGER" log | wc -l)" -eq "$NRUNS" ] && ok "ledger unchanged by bad input" || bad "ledger moved"
 expect_ok "verify at the end" "$LEDGER" verify
 finish

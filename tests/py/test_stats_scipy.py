@@ -124,8 +124,9 @@ for _ in range(45):
     bb = a + rng.normal(rng.uniform(-0.5, 0.5), 0.7, na)
     pt = stats.ttest_rel(a, bb, alternative=alt)
     add(f"paired {alt} ; {fmt(a)} ; {fmt(bb)}",
-        lambda r, pt=pt, alt=alt: (expect(f"paired.t {alt}", r[0], pt.statistic), expect(f"paired.p {alt}", r[2], pt.pvalue),
-                                   expect(f"paired.df {alt}", r[1], pt.df if hasattr(pt, 'df') else r[1])))
+        lambda r, pt=pt, alt=alt, df=len(a) - 1: (expect(f"paired.t {alt}", r[0], pt.statistic),
+                                                  expect(f"paired.p {alt}", r[2], pt.pvalue),
+                                                  expect(f"paired.df {alt}", r[1], df)))
     d = np.mean(a) - np.mean(b)
     sp = np.sqrt(((na - 1) * np.var(a, ddof=1) + (nb - 1) * np.var(b, ddof=1)) / (na + nb - 2))
     add(f"effect ; {fmt(a)} ; {fmt(b)}", lambda r, d=d, sp=sp: (expect("mean_diff", r[0], d), expect("cohen_d", r[1], d / sp)))

@@ -59,6 +59,7 @@ static void test_atomic_write(void)
     lg_buf_clear(&got);
     CHECK(lg_file_read(path.ptr, 3, &got) == LG_EINPUT);
     CHECK(lg_file_write_atomic("/nonexistent-dir/x", "a", 1) == LG_EIO);
+    CHECK(lg_mkdir_p("", 0755) == LG_EINPUT); /* used to read past the copy of "" */
     CHECK(lg_file_read("/nonexistent-dir/x", 0, &got) == LG_ENOTFOUND);
     lg_buf_release(&path);
     lg_buf_release(&got);

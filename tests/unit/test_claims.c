@@ -434,6 +434,45 @@ static void test_eval_alloc_failure(void)
     lg_claims_free(f);
 }
 
+/* Regression: an allocation failure while describing a MISSING sample that is
+ * not the claim's last used to be lost (the next provider call overwrote the
+ * code), and the claim was then evaluated on a sample with no values. Every
+ * failure must surface as LG_ENOMEM; success must say MISSING. Also: under
+ * stale-if, every sample of the old run is marked stale, not just the first. */
+static void test_missing_alloc_failure(void)
+{
+    static const char *text = "claim m\n says \"x\"\n study small-topk\n"
+                              " sample gone = pair.mmcs where control=trained k=999\n"
+                              " sample here = pair.mmcs where control=trained k=8\n"
+                              " require mean(here) - mean(gone) > 0\nend\n"
+                              "claim old\n says \"y\"\n study old\n stale-if engine-older-than 0.1.0\n"
+                              " sample a = pair.mmcs where k=4\n sample b = pair.mmcs where k=4\n"
+                              " require diff(a, b) > -1\nend\n";
+    mem_provider m = {DATA, sizeof(DATA) / sizeof(DATA[0]), {0}, 0, 0};
+    lg_claim_file *f = NULL;
+    lg_eval_result *r = NULL;
+    int i, rc = -1;
+    CHECK_OK(lg_claims_parse("t", text, strlen(text), &f));
+    for (i = 0; f && i < 500; i++) {
+        lg_alloc_fail_after(i);
+        rc = lg_eval_file(f, mem_provide, &m, &r);
+        lg_alloc_fail_after(-1);
+        if (rc == 0)
+            break;
+        CHECK_MSG(rc == LG_ENOMEM && r == NULL, "allocation %d: rc %d", i, rc);
+    }
+    CHECK(rc == 0 && r);
+    if (r) {
+        const lg_claim_result *c = find(r, "m");
+        CHECK(c && c->verdict == LG_VERDICT_MISSING && c->reason && strstr(c->reason, "sample 'gone'"));
+        c = find(r, "old");
+        CHECK(c && c->verdict == LG_VERDICT_STALE && c->nsamples == 2);
+        CHECK(c && c->samples[0].status == LG_EVIDENCE_STALE && c->samples[1].status == LG_EVIDENCE_STALE);
+    }
+    lg_eval_result_free(r);
+    lg_claims_free(f);
+}
+
 static void test_version_and_filters(void)
 {
     lg_filter f = {"k", LG_OP_EQ, "4", 1, 4};
@@ -449,4 +488,5 @@ static void test_version_and_filters(void)
 }
 
 CHECK_MAIN(T(test_parse_example), T(test_parse_errors), T(test_parse_limits), T(test_verdicts),
-           T(test_provider_error_and_holm), T(test_render), T(test_eval_alloc_failure), T(test_version_and_filters))
+           T(test_provider_error_and_holm), T(test_render), T(test_eval_alloc_failure), T(test_missing_alloc_failure),
+           T(test_version_and_filters))

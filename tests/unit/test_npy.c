@@ -47,6 +47,14 @@ static void test_encode_parse(void)
     CHECK_OK(lg_npy_parse_header(b.ptr, b.len, b.len, "v.npy", &info));
     CHECK(info.ndim == 1 && info.shape[0] == 6 && info.shape[1] == 0);
     CHECK(lg_npy_encode_f32(&b, x, 3, shape2) == LG_EINPUT);
+    {
+        /* each dimension within LG_NPY_DIM_MAX, the product * 4 wraps size_t: refused,
+         * not a header promising 2^80 floats followed by none */
+        int64_t huge[2] = {LG_NPY_DIM_MAX, LG_NPY_DIM_MAX};
+        size_t before = b.len;
+        CHECK(lg_npy_header_f32(&b, 2, huge) == LG_EINPUT && b.len == before);
+        CHECK(lg_npy_encode_f32(&b, x, 2, huge) == LG_EINPUT);
+    }
     lg_buf_release(&b);
 }
 

@@ -74,6 +74,16 @@ static void test_resampling(void)
     CHECK_OK(lg_stats_bootstrap_mean(A, 8, 0.9, 2000, 5, LG_BOOT_BCA, &c1));
     CHECK(c1.lo < c1.est && c1.est < c1.hi && c1.level == 0.9);
     CHECK(lg_stats_bootstrap_mean(A, 8, 0.9, 0, 5, LG_BOOT_BCA, &c1) == LG_EINPUT);
+    /* bootstrap_reps: nb == 0 is the one-sample mean whatever b is (stats.h); a
+     * second sample with no array is an input error, not a NULL dereference */
+    {
+        double *reps = NULL;
+        CHECK_OK(lg_stats_bootstrap_mean(A, 8, 0.9, 500, 5, LG_BOOT_PERCENTILE, &c2));
+        CHECK_OK(lg_stats_bootstrap_reps(A, 8, B, 0, 0.9, 500, 5, LG_BOOT_PERCENTILE, &c3, &reps));
+        CHECK(reps && c2.lo == c3.lo && c2.hi == c3.hi && c2.est == c3.est);
+        lg_free(reps);
+        CHECK(lg_stats_bootstrap_reps(A, 8, NULL, 3, 0.9, 500, 5, LG_BOOT_PERCENTILE, &c3, NULL) == LG_EINPUT);
+    }
     /* permutation: C(16, 8) = 12870 > 5000 -> Monte Carlo, seeded */
     CHECK_OK(lg_stats_permutation(A, 8, B, 8, LG_ALT_GREATER, 5000, 9, &p1));
     CHECK_OK(lg_stats_permutation(A, 8, B, 8, LG_ALT_GREATER, 5000, 9, &p2));
