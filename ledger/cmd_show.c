@@ -59,7 +59,9 @@ int cmd_show(int argc, char **argv)
     const lg_opt opts[] = {{"json", 0, LG_OPT_FLAG, &json, NULL, "print the manifest (canonical JSON)"},
                            LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"show", "ledger show [--json] RUN",
-                              "Show one run, named by its id or a unique prefix (at least 4 hex digits).", opts, 1, 1};
+                              "Show one run, named by its id, a unique prefix (at least 4 hex digits) or its sequence\n"
+                              "number as @N (or N, below 1000) as listed by ledger log.",
+                              opts, 1, 1};
     lg_ledger *lg = NULL;
     lg_run_info info;
     lg_buf raw = LG_BUF_INIT;

@@ -659,15 +659,20 @@ int lg_ledger_runs(lg_ledger *lg, lg_run_info **out, size_t *n)
 int lg_ledger_find_run(lg_ledger *lg, const char *ref, lg_run_info *out)
 {
     lg_run_info *v = NULL;
-    size_t n = 0, i, hits = 0;
+    size_t n = 0, i, hits = 0, len = strlen(ref);
+    long seq = -1;
     int err;
-    if (!lg_sha256_prefix_valid(ref) || strlen(ref) < 4)
-        return lg_error_set(LG_EINPUT, "'%s': a run is named by its id or a prefix of at least 4 lowercase hex digits",
-                            ref);
+    /* "@N", or N with fewer than 4 digits (shorter than any accepted id prefix): the run with seq N */
+    if ((ref[0] == '@' && len > 1 && strspn(ref + 1, "0123456789") == len - 1 && len < 12) ||
+        (len > 0 && len < 4 && strspn(ref, "0123456789") == len))
+        seq = strtol(ref[0] == '@' ? ref + 1 : ref, NULL, 10);
+    else if (!lg_sha256_prefix_valid(ref) || len < 4)
+        return lg_error_set(LG_EINPUT,
+                            "'%s': a run is named by its id, a prefix of at least 4 lowercase hex digits, or @SEQ", ref);
     if ((err = lg_ledger_runs(lg, &v, &n)) < 0)
         return err;
     for (i = 0; i < n; i++)
-        if (strncmp(v[i].run_id, ref, strlen(ref)) == 0) {
+        if (seq >= 0 ? v[i].seq == seq : strncmp(v[i].run_id, ref, len) == 0) {
             if (hits++ == 0)
                 *out = v[i];
         }

@@ -125,7 +125,8 @@ typedef struct {
 
 /* All runs of the tip, sorted by seq. *out freed with lg_free. */
 int lg_ledger_runs(lg_ledger *lg, lg_run_info **out, size_t *n);
-/* Resolves a run id or unique prefix (>= 4 hex digits) to a run. LG_ENOTFOUND
+/* Resolves a run id, a unique prefix (>= 4 hex digits), or a sequence number
+ * ("@N", or N with fewer than 4 digits) to a run. LG_ENOTFOUND
  * when none matches, LG_EINPUT when ambiguous or malformed. */
 int lg_ledger_find_run(lg_ledger *lg, const char *ref, lg_run_info *out);
 /* Loads and parses a run's manifest (ref as in lg_ledger_find_run).

@@ -99,6 +99,14 @@ expect_ok "log --study --json" "$LEDGER" log --study s1 --json
 "$PYTHON3" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert [x["seq"] for x in r]==list(range(4,26,3)), r' "$TMP/.out" \
   && ok "log filters by study" || bad "log --study"
 
+# a run can be named by its sequence number
+expect_ok "show @1" "$LEDGER" show --json @1
+"$PYTHON3" -c 'import json,sys; assert json.load(open(sys.argv[1]))["seq"]==1' "$TMP/.out" && ok "@1 is run 1" || bad "@1"
+expect_ok "show 4" "$LEDGER" show --json 4
+"$PYTHON3" -c 'import json,sys; assert json.load(open(sys.argv[1]))["seq"]==4' "$TMP/.out" && ok "4 is run 4" || bad "show 4"
+expect_code 2 "show @999 (no such run)" "$LEDGER" show @999
+expect_code 2 "show @x is malformed" "$LEDGER" show @x
+
 # the user's side is untouched
 [ "$(git status --porcelain)" = "$before_status" ] && ok "work tree status unchanged" || { bad "status changed"; git status --porcelain; }
 [ "$(git rev-parse HEAD)" = "$before_head" ] && ok "HEAD unchanged" || bad "HEAD moved"
