@@ -6,11 +6,17 @@
  *
  *   bench_gpu_train train [--backend cpu|cuda|auto] [--arch topk] [--d 128]
  *       [--m 1024] [--k 32] [--batch 4096] [--steps 50] [--warmup 5]
- *       [--seeds 1] [--data X.npy]
+ *       [--seeds 1] [--batched 0|1] [--data X.npy]
  *     Per seed: init (engine/sae.h, seed = 1..S), `warmup` untimed steps,
  *     then `steps` timed steps (each step ends with host-returned reductions,
  *     so the clock sees finished work). Prints per-seed samples/s and, for
  *     S > 1, the total wall time of the S sequential runs (init included).
+ *     --batched 1 (S > 1): then the same S seeds again in ONE multi-seed
+ *     trainer (train.h, lg_trainer_step_multi: gemm_batched over the seeds),
+ *     same init, batches, warmup and steps, timed the same way (init
+ *     included); prints its total time, the speedup over the sequential
+ *     total, and the largest difference of a seed's final loss between the
+ *     two (0 on the CPU backend, where they are bit-identical).
  *     Batches cycle through the rows of --data ([n, d] float32 .npy, the same
  *     file the PyTorch reference reads), else 4 batches of N(0,1) data.
  *   bench_gpu_train gemm [--backend cuda] [--n 8192] [--reps 10]
@@ -38,14 +44,14 @@
 
 typedef struct {
     const char *mode, *backend, *arch, *data, *data_a, *data_b;
-    int d, m, k, batch, seeds, n, reps;
+    int d, m, k, batch, seeds, n, reps, batched;
     long steps, warmup;
 } bench_opts;
 
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_gpu_train train|gemm|mmcs [--backend B] [--arch A] [--d D] "
-                    "[--m M] [--k K] [--batch B] [--steps S] [--warmup W] [--seeds N] "
+                    "[--m M] [--k K] [--batch B] [--steps S] [--warmup W] [--seeds N] [--batched 0|1] "
                     "[--data X.npy] [--n N] [--reps R] [--data-a A.npy --data-b B.npy]\n");
     return 2;
 }
@@ -80,6 +86,75 @@ static char *json_escape(const char *s, char *buf, size_t n)
     return buf;
 }
 
+/* The S seeds of run_train in one multi-seed trainer. seq_loss [S]: each
+ * seed's final loss in the sequential runs; seq_total: their total time. */
+static int run_train_batched(const bench_opts *o, const lg_backend *be, const lg_sae_config *cfg,
+                             const lg_train_config *tc, const float *data, int64_t rows,
+                             const double *seq_loss, double seq_total)
+{
+    const int S = o->seeds;
+    const size_t Bd = (size_t)o->batch * o->d;
+    const int64_t nb = rows / o->batch;
+    lg_sae_weights *init = NULL;
+    lg_trainer *t = NULL;
+    lg_step_stats *st = NULL;
+    float *blocks = NULL; /* [nb, S, B, d]: block i = batch i for every seed, as run_train feeds them */
+    double t0, t_steps0 = 0, total, dt, maxdiff = 0;
+    int64_t i;
+    long s;
+    int err = 0, j;
+    char esc[512];
+
+    if (!(init = calloc((size_t)S, sizeof(*init))) || !(st = calloc((size_t)S, sizeof(*st))) ||
+        !(blocks = malloc((size_t)nb * S * Bd * sizeof(float))))
+        goto nomem;
+    for (i = 0; i < nb; i++)
+        for (j = 0; j < S; j++)
+            memcpy(blocks + ((size_t)i * S + j) * Bd, data + (size_t)i * Bd, Bd * sizeof(float));
+    t0 = lg_now_seconds();
+    for (j = 0; j < S && err >= 0; j++)
+        err = lg_sae_init_weights(cfg, (uint64_t)(j + 1), NULL, &init[j]);
+    if (err >= 0)
+        err = lg_trainer_new_multi(be, cfg, tc, init, S, &t);
+    for (s = 0; err >= 0 && s < o->warmup + o->steps; s++) {
+        if (s == o->warmup) {
+            if ((err = be->sync(be)) < 0)
+                break;
+            t_steps0 = lg_now_seconds();
+        }
+        err = lg_trainer_step_multi(t, blocks + (size_t)(s % nb) * S * Bd, st);
+    }
+    if (err >= 0)
+        err = be->sync(be);
+    total = lg_now_seconds() - t0;
+    dt = lg_now_seconds() - t_steps0;
+    if (err < 0)
+        goto out;
+    for (j = 0; j < S; j++)
+        if (fabs(st[j].loss - seq_loss[j]) > maxdiff)
+            maxdiff = fabs(st[j].loss - seq_loss[j]);
+    printf("{\"bench\": \"train_seeds_batched\", \"backend\": \"%s\", \"device\": \"%s\", "
+           "\"arch\": \"%s\", \"d\": %d, \"m\": %d, \"k\": %d, \"batch\": %d, \"seeds\": %d, "
+           "\"steps_per_seed\": %ld, \"warmup_per_seed\": %ld, \"total_seconds\": %.6f, "
+           "\"samples_per_s\": %.1f, \"ms_per_step\": %.4f, \"sequential_total_seconds\": %.6f, "
+           "\"speedup_vs_sequential\": %.3f, \"max_final_loss_diff_vs_sequential\": %.6g}\n",
+           be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, o->d, o->m, o->k, o->batch,
+           S, o->steps, o->warmup, total, (double)o->steps * o->batch * S / dt,
+           1e3 * dt / (double)o->steps, seq_total, seq_total / total, maxdiff);
+    fflush(stdout);
+    goto out;
+nomem:
+    err = lg_error_set(LG_ENOMEM, "out of memory");
+out:
+    lg_trainer_free(t);
+    for (j = 0; init && j < S; j++)
+        lg_sae_weights_release(&init[j]);
+    free(init);
+    free(st);
+    free(blocks);
+    return err;
+}
+
 static int run_train(const bench_opts *o)
 {
     const lg_backend *be = NULL;
@@ -87,7 +162,7 @@ static int run_train(const bench_opts *o)
     lg_train_config tc;
     float *data = NULL;
     int64_t rows;
-    double t_all0, t_all, sps_sum = 0.0;
+    double t_all0, t_all, sps_sum = 0.0, *final_loss = NULL;
     int err = 0, seed, rc;
     char esc[512];
 
@@ -128,6 +203,10 @@ static int run_train(const bench_opts *o)
             data[i] = (float)lg_rng_normal(&r);
     }
 
+    if (!(final_loss = calloc((size_t)o->seeds, sizeof(double)))) {
+        lg_free(data);
+        return fail("train");
+    }
     t_all0 = lg_now_seconds();
     for (seed = 1; seed <= o->seeds && err >= 0; seed++) {
         lg_sae_weights init;
@@ -155,6 +234,7 @@ static int run_train(const bench_opts *o)
         lg_trainer_free(t);
         if (err < 0)
             break;
+        final_loss[seed - 1] = st.loss;
         sps_sum += (double)o->steps * o->batch / dt;
         printf("{\"bench\": \"train\", \"backend\": \"%s\", \"device\": \"%s\", \"arch\": \"%s\", "
                "\"d\": %d, \"m\": %d, \"k\": %d, \"batch\": %d, \"seed\": %d, \"steps\": %ld, "
@@ -166,15 +246,22 @@ static int run_train(const bench_opts *o)
         fflush(stdout);
     }
     t_all = lg_now_seconds() - t_all0;
-    lg_free(data);
-    if (err < 0)
+    if (err < 0) {
+        lg_free(data);
+        free(final_loss);
         return fail("train");
+    }
     if (o->seeds > 1)
         printf("{\"bench\": \"train_seeds_sequential\", \"backend\": \"%s\", \"seeds\": %d, "
                "\"steps_per_seed\": %ld, \"warmup_per_seed\": %ld, \"total_seconds\": %.6f, "
                "\"mean_samples_per_s\": %.1f}\n",
                be->name, o->seeds, o->steps, o->warmup, t_all, sps_sum / o->seeds);
-    return 0;
+    fflush(stdout);
+    if (o->seeds > 1 && o->batched)
+        err = run_train_batched(o, be, &cfg, &tc, data, rows, final_loss, t_all);
+    lg_free(data);
+    free(final_loss);
+    return err < 0 ? fail("train (batched)") : 0;
 }
 
 static int run_gemm(const bench_opts *o)
@@ -274,7 +361,7 @@ static int run_mmcs(const bench_opts *o)
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {NULL, "auto", "topk", NULL, NULL, NULL, 128, 1024, 32, 4096, 1, 8192, 10,
+    bench_opts o = {NULL, "auto", "topk", NULL, NULL, NULL, 128, 1024, 32, 4096, 1, 8192, 10, 0,
                     50, 5};
     int i;
     if (argc < 2)
@@ -316,6 +403,8 @@ int main(int argc, char **argv)
             o.n = (int)x;
         else if (strcmp(a, "--reps") == 0)
             o.reps = (int)x;
+        else if (strcmp(a, "--batched") == 0)
+            o.batched = (int)x;
         else
             return usage();
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/gpu-check.sh - the ONE script to run on the GPU machine (issue 4):
 # builds the project for sm_90 in build-gpu/, runs the GPU tests (op parity,
-# training parity, determinism), a study-level determinism + CPU/GPU parity
+# training parity, determinism, seed-batched vs sequential training), a study-level determinism + CPU/GPU parity
 # check, and the benchmarks against PyTorch; writes at most 8 files to $OUT:
 #   env.txt  build.log  tests.log  study.log  bench.jsonl  bench.log  summary.md
 # Without a GPU it prints "skipped: no GPU" and exits 77.
@@ -109,8 +109,9 @@ run() { stamp "$*"; timeout 300 "$@" >>"$J" 2>>"$OUT/bench.log" || stamp "exit $
 run $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
 run $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
 run $B train --backend cpu --d 128 --m 1024 --k 32 --batch 4096 --steps 5 --warmup 1 --data "$W/small.npy"
-# (d) 5 seeds sequential, same model
-run $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --data "$W/small.npy"
+# (d) 5 seeds, same model: one after another, then batched in one multi-seed trainer
+#     (--batched 1 prints train_seeds_batched with its speedup over the sequential total)
+run $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --batched 1 --data "$W/small.npy"
 run $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --data "$W/small.npy"
 # measured SGEMM peak (FP32, no TF32)
 run $B gemm --backend cuda --n 8192 --reps 20

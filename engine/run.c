@@ -9,6 +9,14 @@
  * random-init control, initialised), evaluated on the held-out rows, written,
  * and then every seed pair is compared.
  *
+ * Seed batching: the seeds of a condition train together in one multi-seed
+ * trainer (train.h; all of them, or groups that fit LG_RUN_SEED_BATCH_BYTES),
+ * one batch per seed per step. Each seed keeps its own batch order and the trainer
+ * computes each seed as a single-seed trainer would, so results and files are
+ * those of training the seeds one after another, divergence included: the
+ * first seed (in study order) that diverges fails the run, seeds before it
+ * finish and are recorded, later ones are dropped (train_seeds).
+ *
  * Batch order: for seed s, epoch e is a Fisher-Yates permutation of the
  * training rows drawn from Philox(seed s, stream LG_STREAM_BATCH + 256*e);
  * step t takes rows [t*B, (t+1)*B) of the concatenated epochs. The batch of a
@@ -223,28 +231,24 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
     return lg_st_write(path, t, 5, meta, sizeof(meta) / sizeof(meta[0]) / 2);
 }
 
-/* Trains (or, for a control, initialises) one cell; fills its metrics and leaves its weights in *w. */
-static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *metrics, lg_sae_weights *w,
-                    float *truth_maxcos, char *failure, size_t failure_len)
+/* Configs of condition c (training config checked when the cells train). */
+static int cell_configs(run_ctx *rc, const lg_condition *c, lg_sae_config *cfg, lg_train_config *tc)
+{
+    fill_configs(&c->p, rc->d, cfg, tc);
+    if (lg_sae_config_check(cfg) < 0)
+        return lg_error_wrap("%s: condition %s", rc->s->path, c->id);
+    if (!c->control_random && c->p.steps > 0 && lg_train_config_check(tc, cfg) < 0)
+        return lg_error_wrap("%s: condition %s", rc->s->path, c->id);
+    return 0;
+}
+
+/* Initial weights of one cell into *w (also what a random-init control is). */
+static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, uint64_t seed,
+                     lg_sae_weights *w)
 {
     const lg_cond_params *p = &c->p;
-    lg_sae_config cfg;
-    lg_train_config tc;
-    lg_trainer *tr = NULL;
-    lg_step_stats st;
-    lg_recon_metrics rm;
-    batcher bt = {0};
-    float *batch = NULL;
-    int64_t *idx = NULL;
     const float *bdec;
-    long step;
-    int every = rc->opt->progress_every > 0 ? rc->opt->progress_every : 50;
     int err;
-
-    memset(&st, 0, sizeof st);
-    fill_configs(p, rc->d, &cfg, &tc);
-    if ((err = lg_sae_config_check(&cfg)) < 0)
-        return lg_error_wrap("%s: condition %s", rc->s->path, c->id);
     if (p->b_dec_init == 1) {
         if (!rc->median_init) {
             if (!(rc->median_init = lg_malloc((size_t)rc->d * sizeof(float))))
@@ -255,7 +259,7 @@ static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *me
         bdec = rc->median_init;
     } else
         bdec = p->b_dec_init == 0 ? rc->mean_init : NULL;
-    if ((err = lg_sae_init_weights(&cfg, seed, bdec, w)) < 0)
+    if ((err = lg_sae_init_weights(cfg, seed, bdec, w)) < 0)
         return err;
     if (p->arch == LG_ARCH_JUMPRELU) {
         /* the initial JumpReLU threshold, also what a random-init control uses */
@@ -263,55 +267,108 @@ static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *me
         for (j = 0; j < w->d_sae; j++)
             w->threshold[j] = (float)p->jumprelu_threshold;
     }
+    return 0;
+}
 
-    if (!c->control_random && p->steps > 0) {
-        if ((err = lg_train_config_check(&tc, &cfg)) < 0) {
-            lg_error_wrap("%s: condition %s", rc->s->path, c->id);
+/* Trains the n seeds seeds[0..n) of condition c together, from w[0..n)
+ * (replaced by the trained weights) in one multi-seed trainer; each seed
+ * keeps its own batch order, so its result does not depend on n. last [n]:
+ * each seed's stats of its last step.
+ *
+ * Divergence reproduces one-seed-after-another training exactly: when seed j
+ * diverges, seeds j.. are frozen (a sequential run would never train past j)
+ * and the step is redone for the others, which go on to the end. *n_ok =
+ * the number of leading seeds that finished (n when none diverged); seed
+ * *n_ok then diverged, with its message in failure, and LG_EDIVERGED is
+ * returned after w[0..n_ok) hold their trained weights. */
+static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, const lg_train_config *tc,
+                       const uint64_t *seeds, int n, lg_sae_weights *w, lg_step_stats *last, int *n_ok,
+                       char *failure, size_t failure_len)
+{
+    const lg_cond_params *p = &c->p;
+    const size_t Bd = (size_t)p->batch * rc->d;
+    lg_trainer *tr = NULL;
+    batcher *bt = NULL;
+    float *batches = NULL; /* host [n, B, d] */
+    int64_t *idx = NULL;
+    long step;
+    int every = rc->opt->progress_every > 0 ? rc->opt->progress_every : 50;
+    int alive = n, i, err;
+
+    *n_ok = n;
+    if ((err = lg_trainer_new_multi(rc->opt->be, cfg, tc, w, n, &tr)) < 0)
+        return err;
+    if (!(batches = lg_malloc((size_t)n * Bd * sizeof(float))) ||
+        !(idx = lg_malloc((size_t)p->batch * sizeof(int64_t))) || !(bt = lg_calloc((size_t)n, sizeof(*bt)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        if ((err = batcher_init(&bt[i], rc->train_rows, rc->n_train, seeds[i])) < 0)
             goto out;
-        }
-        if ((err = lg_trainer_new(rc->opt->be, &cfg, &tc, w, &tr)) < 0)
-            goto out;
-        if (!(batch = lg_malloc((size_t)p->batch * rc->d * sizeof(float))) ||
-            !(idx = lg_malloc((size_t)p->batch * sizeof(int64_t)))) {
-            err = LG_ENOMEM;
-            goto out;
-        }
-        if ((err = batcher_init(&bt, rc->train_rows, rc->n_train, seed)) < 0)
-            goto out;
-        for (step = 0; step < p->steps; step++) {
-            batcher_rows(&bt, step, p->batch, idx);
-            if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batch)) < 0)
+    for (step = 0; step < p->steps; step++) {
+        for (i = 0; i < alive; i++) {
+            batcher_rows(&bt[i], step, p->batch, idx);
+            if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batches + (size_t)i * Bd)) < 0)
                 goto out;
-            if ((err = lg_trainer_step(tr, batch, &st)) < 0) {
-                if (err == LG_EDIVERGED)
-                    snprintf(failure, failure_len, "condition %s seed %llu: %s", c->id, (unsigned long long)seed,
-                             lg_error_msg());
-                goto out;
-            }
-            if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
-                lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seed, step + 1, p->steps,
-                                      st.loss, st.fvu, lg_now_seconds() - rc->t0, rc->work_done + step + 1,
-                                      rc->work_total};
-                rc->opt->progress(rc->opt->progress_ctx, &pr);
-            }
         }
-        rc->work_done += p->steps;
-        lg_sae_weights_release(w);
-        if ((err = lg_trainer_get_weights(tr, w)) < 0)
+        while ((err = lg_trainer_step_multi(tr, batches, last)) == LG_EDIVERGED) {
+            int j = lg_trainer_diverged_seed(tr);
+            snprintf(failure, failure_len, "condition %s seed %llu: training diverged at step %ld: loss is %s", c->id,
+                     (unsigned long long)seeds[j], step + 1, isnan(last[j].loss) ? "NaN" : "Inf");
+            for (i = j; i < alive; i++)
+                if ((err = lg_trainer_set_active(tr, i, 0)) < 0)
+                    goto out;
+            alive = *n_ok = j;
+            if (alive == 0)
+                break;
+        }
+        if (err < 0 && err != LG_EDIVERGED)
             goto out;
-        if ((err = write_weights(rc, c, seed, w)) < 0)
+        if (alive == 0)
+            break;
+        if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
+            lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seeds[0], step + 1, p->steps,
+                                  last[0].loss, last[0].fvu, lg_now_seconds() - rc->t0,
+                                  rc->work_done + (double)(step + 1) * alive, rc->work_total};
+            rc->opt->progress(rc->opt->progress_ctx, &pr);
+        }
+    }
+    rc->work_done += (double)p->steps * n;
+    for (i = 0; i < *n_ok; i++) {
+        lg_sae_weights_release(&w[i]);
+        if ((err = lg_trainer_get_weights_multi(tr, i, &w[i])) < 0)
             goto out;
     }
+    err = *n_ok < n ? lg_error_set(LG_EDIVERGED, "%s", failure) : 0;
+out:
+    lg_trainer_free(tr);
+    for (i = 0; bt && i < n; i++)
+        lg_free(bt[i].perm);
+    lg_free(bt);
+    lg_free(batches);
+    lg_free(idx);
+    return err;
+}
 
-    if ((err = lg_recon_eval(rc->opt->be, &cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm)) < 0)
-        goto out;
+/* Writes a trained cell's weights, evaluates the cell and fills its metrics.
+ * last: its last training step (NULL when it was not trained). */
+static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, uint64_t seed,
+                       const lg_sae_weights *w, const lg_step_stats *last, cJSON *metrics, float *truth_maxcos)
+{
+    lg_recon_metrics rm;
+    int err;
+    if (last && (err = write_weights(rc, c, seed, w)) < 0)
+        return err;
+    if ((err = lg_recon_eval(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm)) < 0)
+        return err;
     if ((err = json_num(metrics, "mse", rm.mse)) < 0 || (err = json_num(metrics, "fvu", rm.fvu)) < 0 ||
         (err = json_num(metrics, "explained_variance", rm.explained_variance)) < 0 ||
         (err = json_num(metrics, "l0", rm.l0)) < 0 || (err = json_num(metrics, "dead_frac", rm.dead_frac)) < 0 ||
         (err = json_num(metrics, "dense_frac", rm.dense_frac)) < 0)
-        goto out;
-    if (!c->control_random && p->steps > 0 && (err = json_num(metrics, "final_loss", st.loss)) < 0)
-        goto out;
+        return err;
+    if (last && (err = json_num(metrics, "final_loss", last->loss)) < 0)
+        return err;
     if (rc->truth) {
         lg_sim_options so;
         lg_truth_recovery tr_rec;
@@ -322,27 +379,34 @@ static int run_cell(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *me
                                          (size_t)rc->s->hungarian_max * (size_t)rc->s->hungarian_max;
         if ((err = lg_dict_recovery(rc->truth, rc->s->synth.n_features, w->W_dec, w->d_sae, rc->d, &so, &tr_rec,
                                     truth_maxcos)) < 0)
-            goto out;
+            return err;
         if ((err = json_num(metrics, "truth_mmcs", tr_rec.mmcs_truth)) < 0 ||
             (err = json_num(metrics, "truth_recovered", tr_rec.recovered_frac)) < 0 ||
             (tr_rec.mcc_computed && (err = json_num(metrics, "truth_mcc", tr_rec.mcc)) < 0))
-            goto out;
+            return err;
     }
-out:
-    lg_trainer_free(tr);
-    lg_free(batch);
-    lg_free(idx);
-    lg_free(bt.perm);
-    return err;
+    return 0;
 }
 
+/* How many seeds train together: all of them unless their trainers would
+ * take more than LG_RUN_SEED_BATCH_BYTES. */
+static int seed_group_size(run_ctx *rc, const lg_sae_config *cfg, const lg_train_config *tc)
+{
+    int ns = rc->s->n_seeds, g;
+    double per = lg_trainer_bytes_per_seed(cfg, tc);
+    g = per > 0 ? (int)(LG_RUN_SEED_BATCH_BYTES / per) : ns;
+    return g < 1 ? 1 : g < ns ? g : ns;
+}
 /* ---- one condition ------------------------------------------------------------- */
 
 static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, lg_run_result *res)
 {
     const lg_study *s = rc->s;
-    int ns = s->n_seeds, npairs = ns * (ns - 1) / 2, i, j, pi = 0, err = 0;
+    int ns = s->n_seeds, npairs = ns * (ns - 1) / 2, i, j, pi = 0, err = 0, g0, group, trained;
     lg_sae_weights *w = lg_calloc((size_t)ns, sizeof(*w));
+    lg_sae_config cfg;
+    lg_train_config tc;
+    lg_step_stats *last = NULL; /* [ns] last training step of each seed */
     float *maxcos = NULL, *truth_maxcos = NULL;
     double *pair_mmcs = NULL, *pair_mcc = NULL;
     cJSON *cells, *pairs, *seeds;
@@ -360,23 +424,50 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
         err = LG_ENOMEM;
         goto out;
     }
-    for (i = 0; i < ns; i++) {
-        cJSON *cell = cJSON_CreateObject(), *m;
-        if (!cell || !cJSON_AddItemToArray(cells, cell) || !cJSON_AddNumberToObject(cell, "seed", (double)s->seeds[i]) ||
-            !(m = cJSON_AddObjectToObject(cell, "metrics"))) {
-            err = lg_error_set(LG_ENOMEM, "out of memory");
+    if ((err = cell_configs(rc, c, &cfg, &tc)) < 0)
+        goto out;
+    trained = !c->control_random && c->p.steps > 0;
+    group = trained ? seed_group_size(rc, &cfg, &tc) : ns;
+    if (!(last = lg_calloc((size_t)ns, sizeof(*last)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    /* seeds in groups trained together; then per seed, in order: weights
+     * file, evaluation, metrics (the same files and results as training the
+     * seeds one after another) */
+    for (g0 = 0; g0 < ns; g0 += group) {
+        int gn = ns - g0 < group ? ns - g0 : group, n_ok = gn, terr = 0;
+        for (i = g0; i < g0 + gn; i++)
+            if ((err = init_cell(rc, c, &cfg, s->seeds[i], &w[i])) < 0)
+                goto out;
+        if (trained && (terr = train_seeds(rc, c, &cfg, &tc, s->seeds + g0, gn, w + g0, last + g0, &n_ok,
+                                           res->failure, sizeof res->failure)) < 0 &&
+            terr != LG_EDIVERGED) {
+            err = terr;
             goto out;
         }
-        err = run_cell(rc, c, s->seeds[i], m, &w[i], truth_maxcos ? truth_maxcos + (size_t)i * s->synth.n_features : NULL,
-                       res->failure, sizeof res->failure);
-        cJSON_AddStringToObject(cell, "status", err < 0 ? "failed" : "ok");
-        if (err < 0)
-            goto out;
-        rc->cells_done++;
-        if (rc->opt->progress) {
-            lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, s->seeds[i], c->p.steps, c->p.steps,
-                                  NAN, NAN, lg_now_seconds() - rc->t0, rc->work_done, rc->work_total};
-            rc->opt->progress(rc->opt->progress_ctx, &pr);
+        for (i = g0; i < g0 + n_ok + (terr == LG_EDIVERGED); i++) {
+            cJSON *cell = cJSON_CreateObject(), *m;
+            if (!cell || !cJSON_AddItemToArray(cells, cell) ||
+                !cJSON_AddNumberToObject(cell, "seed", (double)s->seeds[i]) ||
+                !(m = cJSON_AddObjectToObject(cell, "metrics"))) {
+                err = lg_error_set(LG_ENOMEM, "out of memory");
+                goto out;
+            }
+            if (i == g0 + n_ok) /* the seed that diverged: a failed cell, and the run stops */
+                err = lg_error_set(LG_EDIVERGED, "%s", res->failure);
+            else
+                err = finish_cell(rc, c, &cfg, s->seeds[i], &w[i], trained ? &last[i] : NULL, m,
+                                  truth_maxcos ? truth_maxcos + (size_t)i * s->synth.n_features : NULL);
+            cJSON_AddStringToObject(cell, "status", err < 0 ? "failed" : "ok");
+            if (err < 0)
+                goto out;
+            rc->cells_done++;
+            if (rc->opt->progress) {
+                lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, s->seeds[i], c->p.steps, c->p.steps,
+                                      NAN, NAN, lg_now_seconds() - rc->t0, rc->work_done, rc->work_total};
+                rc->opt->progress(rc->opt->progress_ctx, &pr);
+            }
         }
     }
 
@@ -461,6 +552,7 @@ out:
     for (i = 0; i < ns; i++)
         lg_sae_weights_release(&w[i]);
     lg_free(w);
+    lg_free(last);
     lg_free(maxcos);
     lg_free(truth_maxcos);
     lg_free(pair_mmcs);

@@ -61,6 +61,12 @@ typedef struct {
     int progress_every;            /* steps; 0 = 50 */
 } lg_run_options;
 
+/* The seeds of a condition train together in one multi-seed trainer
+ * (train.h), in groups whose trainers take at most this much backend memory
+ * (at least one seed per group). Results do not depend on the grouping: each
+ * seed keeps its own batch order. */
+#define LG_RUN_SEED_BATCH_BYTES (8.0 * 1024 * 1024 * 1024)
+
 typedef struct {
     char *name;       /* relative to outdir */
     char *path;       /* full path */

@@ -1,5 +1,7 @@
 /*
- * train.c - the SAE trainer (formulas and update order in train.h).
+ * train.c - the SAE trainer (formulas and update order in train.h), for S >= 1
+ * seeds trained in lockstep (the single-seed API is the S = 1 case: one
+ * implementation, no second copy).
  *
  * Everything lives in backend buffers; the host sees only scalars (losses,
  * counts, the BatchTopK minimum) and, on request, the weights or the state.
@@ -8,10 +10,36 @@
  * counters), so gradient checks can test exactly the gradient the optimiser
  * sees.
  *
- * Invariants: the whole state that influences the future is {params, Adam
- * moments, step, steps_since_fired, BatchTopK threshold}; every one of them
- * is in the saved state, so save + load + continue is bit-identical to
- * training straight through. Scratch buffers carry nothing between steps.
+ * Seed layout: every tensor is one allocation [S, ...] with seed s at offset
+ * s * (per-seed size): parameters p/g/m/v [S, numel], the dead-latent clocks
+ * [S, m], scratch [S, B, .] (Matryoshka residuals [n_pref, S, B, d]). Work is
+ * issued over SPANS, maximal runs of consecutive active seeds (all seeds in
+ * one span unless some are frozen, cut so that no op sees more than 2^31-1
+ * entries in an int dimension):
+ *   - GEMMs: one gemm_batched per span (strides = per-seed sizes), except the
+ *     two AuxK backward GEMMs whose alpha = 2 aux_coeff / denom differs per
+ *     seed (one gemm per seed: changing the arithmetic would change results);
+ *   - elementwise and per-row ops (relu, top-k per row without a mask, fill,
+ *     axpby, scale_shift, active_grad, mask_ge, projection, Adam, renorm):
+ *     one call per span over all its rows/entries;
+ *   - everything with per-seed operands or results (bias broadcasts,
+ *     column sums, host reductions, batch top-k, JumpReLU, AuxK's masked
+ *     top-k, clipping, dead-latent clocks): one call per seed, in seed order.
+ * Each seed therefore sees the same op sequence, with the same sizes and
+ * scalars, as a single-seed trainer; on the CPU backend (gemm_batched = a
+ * loop of the same sgemm; row/elementwise ops independent per entry) seed s
+ * is bit-identical to a single-seed run. All seeds share the step number, so
+ * one set of Adam scalars serves the span.
+ *
+ * Divergence is all-or-nothing: every active seed's loss is checked before
+ * any backward work, and the lowest diverged seed is reported with no update
+ * anywhere, so the caller decides (run.c freezes it and redoes the step).
+ *
+ * Invariants: the whole state that influences a seed's future is {params,
+ * Adam moments, step, steps_since_fired, BatchTopK threshold}; every one of
+ * them is in the seed's saved state, so save + load + continue is
+ * bit-identical to training straight through. Scratch carries nothing
+ * between steps.
  *
  * Backward, with r = xhat - x [B, d] and s = 2/B (Matryoshka: one r_i per
  * prefix and s = 2/(B P)):
@@ -24,6 +52,7 @@
  */
 #include "engine/train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,30 +67,41 @@ struct lg_trainer {
     const lg_backend *be;
     lg_sae_config cfg;
     lg_train_config tc;
+    int S;                           /* seeds */
+    int chunk;                       /* most seeds in one span (int sizes of the ops) */
     int n_pref;                      /* Matryoshka prefixes incl. d_sae; 1 otherwise */
     int pref[LG_MAX_PREFIXES + 1];   /* prefix sizes; pref[n_pref-1] = d_sae */
     int n_params;                    /* 4, or 5 with log_threshold */
-    size_t numel[P_COUNT];
-    float *p[P_COUNT], *g[P_COUNT], *m[P_COUNT], *v[P_COUNT];
-    float *since;     /* [m] steps since each latent last fired */
-    float threshold;  /* BatchTopK inference threshold, -1 = unset */
-    long step;        /* steps done */
+    size_t numel[P_COUNT];           /* per seed */
+    float *p[P_COUNT], *g[P_COUNT], *m[P_COUNT], *v[P_COUNT]; /* [S, numel] */
+    float *since;     /* [S, m] steps since each latent last fired */
+    /* per seed, host [S] */
+    float *threshold; /* BatchTopK inference threshold, -1 = unset */
+    long *step;       /* steps done */
+    float *min_kept;  /* BatchTopK: smallest kept activation of the last forward */
+    unsigned char *active;  /* 1 = trained by the next step */
+    unsigned char *aux_on;  /* AuxK contributes in the current step */
+    double *aux_denom;      /* AuxK denominator of the current step */
+    int *span_lo, *span_hi; /* [S] spans of the current step */
+    int n_spans;
+    int *aux_lo, *aux_hi;   /* [S] spans of seeds with aux_on */
+    int n_aux_spans;
+    int diverged;     /* seed named by the last LG_EDIVERGED, or -1 */
     /* scratch, shapes with B = batch, d = d_in, m = d_sae */
-    float *x;         /* [B, d] */
-    float *xc;        /* [B, d] x - b_dec */
-    float *pre;       /* [B, m] */
-    float *acts;      /* [B, m] */
-    float *xhat;      /* [B, d] */
-    float *resid;     /* [n_pref, B, d] xhat_p - x per prefix; the last is the full one */
-    float *gacts;     /* [B, m] */
-    float *gpre;      /* [B, m] */
-    float *gxc;       /* [B, d] */
-    float *aux_acts;  /* [B, m] */
-    float *aux_resid; /* [B, d] */
-    float *dead;      /* [m] 1 = dead */
-    float *mean_d;    /* [d] */
+    float *x;         /* [S, B, d] */
+    float *xc;        /* [S, B, d] x - b_dec */
+    float *pre;       /* [S, B, m] */
+    float *acts;      /* [S, B, m] */
+    float *xhat;      /* [S, B, d] */
+    float *resid;     /* [n_pref, S, B, d] xhat_p - x per prefix; the last is the full one */
+    float *gacts;     /* [S, B, m] */
+    float *gpre;      /* [S, B, m] */
+    float *gxc;       /* [S, B, d] */
+    float *aux_acts;  /* [S, B, m] */
+    float *aux_resid; /* [S, B, d] */
+    float *dead;      /* [S, m] 1 = dead */
+    float *mean_d;    /* [S, d] */
     double *host_mean;/* host [d] */
-    float min_kept;   /* BatchTopK: smallest kept activation of the last forward */
     int has_grads;    /* forward_backward ran since the last update */
 };
 
@@ -173,32 +213,88 @@ void lg_trainer_free(lg_trainer *t)
     be->free(be, t->dead);
     be->free(be, t->mean_d);
     lg_free(t->host_mean);
+    lg_free(t->threshold);
+    lg_free(t->step);
+    lg_free(t->min_kept);
+    lg_free(t->active);
+    lg_free(t->aux_on);
+    lg_free(t->aux_denom);
+    lg_free(t->span_lo);
+    lg_free(t->span_hi);
+    lg_free(t->aux_lo);
+    lg_free(t->aux_hi);
     lg_free(t);
 }
 
-int lg_trainer_new(const lg_backend *be, const lg_sae_config *cfg, const lg_train_config *tc,
-                   const lg_sae_weights *init, lg_trainer **out)
+double lg_trainer_bytes_per_seed(const lg_sae_config *cfg, const lg_train_config *tc)
+{
+    double B = tc->batch, d = cfg->d_in, m = cfg->d_sae;
+    double n_pref = cfg->arch == LG_ARCH_MATRYOSHKA ? tc->n_prefixes + 1 : 1;
+    double params = 4.0 * (2.0 * d * m + 2.0 * m + d);            /* p, g, m, v */
+    double scratch = 5.0 * B * m + (4.0 + n_pref) * B * d + 3.0 * m + d;
+    return 4.0 * (params + scratch);
+}
+
+/* Uploads seed s's initial weights. JumpReLU: log of init's thresholds when
+ * all are > 0, else log(jumprelu_init_threshold). */
+static int upload_init(lg_trainer *t, int s, const lg_sae_weights *w)
+{
+    const lg_backend *be = t->be;
+    const size_t m = (size_t)t->cfg.d_sae;
+    float *lthr = NULL; /* host [m] */
+    int err, use_init_thr = 1;
+    size_t j;
+    if (w->d_in != t->cfg.d_in || w->d_sae != t->cfg.d_sae)
+        return lg_error_set(LG_EINPUT, "trainer: init weights%s are [%d x %d], config wants [%d x %d]",
+                            t->S > 1 ? " of a seed" : "", w->d_in, w->d_sae, t->cfg.d_in,
+                            t->cfg.d_sae);
+    if ((err = be->upload(be, t->p[P_WENC] + s * t->numel[P_WENC], w->W_enc, t->numel[P_WENC])) < 0 ||
+        (err = be->upload(be, t->p[P_BENC] + s * t->numel[P_BENC], w->b_enc, t->numel[P_BENC])) < 0 ||
+        (err = be->upload(be, t->p[P_WDEC] + s * t->numel[P_WDEC], w->W_dec, t->numel[P_WDEC])) < 0 ||
+        (err = be->upload(be, t->p[P_BDEC] + s * t->numel[P_BDEC], w->b_dec, t->numel[P_BDEC])) < 0)
+        return err;
+    if (t->cfg.arch != LG_ARCH_JUMPRELU)
+        return 0;
+    if (!(lthr = lg_malloc(m * sizeof(float))))
+        return lg_error_wrap("creating trainer");
+    for (j = 0; j < m; j++)
+        use_init_thr &= w->threshold[j] > 0.0f;
+    for (j = 0; j < m; j++)
+        lthr[j] = use_init_thr ? logf(w->threshold[j]) : (float)log(t->tc.jumprelu_init_threshold);
+    err = be->upload(be, t->p[P_LTHR] + s * t->numel[P_LTHR], lthr, m);
+    lg_free(lthr);
+    return err;
+}
+
+int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const lg_train_config *tc,
+                         const lg_sae_weights *init, int S, lg_trainer **out)
 {
     lg_trainer *t = NULL;
-    float *lthr = NULL; /* host [m] */
-    size_t B, d, m;
-    int err, i, use_init_thr = 1;
+    size_t B, d, m, Sz, widest;
+    int err, i;
 
     *out = NULL;
+    if (S < 1)
+        return lg_error_set(LG_EINPUT, "trainer: %d seeds (need at least 1)", S);
     if ((err = lg_sae_config_check(cfg)) < 0 || (err = lg_train_config_check(tc, cfg)) < 0)
         return err;
-    if (init->d_in != cfg->d_in || init->d_sae != cfg->d_sae)
-        return lg_error_set(LG_EINPUT, "trainer: init weights are [%d x %d], config wants [%d x %d]",
-                            init->d_in, init->d_sae, cfg->d_in, cfg->d_sae);
     if (!(t = lg_calloc(1, sizeof(*t))))
         return lg_error_wrap("creating trainer");
     t->be = be;
     t->cfg = *cfg;
     t->tc = *tc;
-    t->threshold = -1.0f;
+    t->S = S;
+    t->diverged = -1;
     B = (size_t)tc->batch;
     d = (size_t)cfg->d_in;
     m = (size_t)cfg->d_sae;
+    Sz = (size_t)S;
+    widest = B * m > B * d ? B * m : B * d;
+    if (m * d > widest)
+        widest = m * d;
+    t->chunk = widest > (size_t)INT_MAX ? 1 : (int)((size_t)INT_MAX / widest);
+    if (t->chunk < 1)
+        t->chunk = 1;
 
     t->n_pref = 1;
     t->pref[0] = cfg->d_sae;
@@ -216,55 +312,82 @@ int lg_trainer_new(const lg_backend *be, const lg_sae_config *cfg, const lg_trai
     t->numel[P_WDEC] = m * d;
     t->numel[P_BDEC] = d;
     t->numel[P_LTHR] = m;
-    for (i = 0; i < t->n_params; i++)
-        if ((err = be->alloc(be, t->numel[i], &t->p[i])) < 0 ||
-            (err = be->alloc(be, t->numel[i], &t->g[i])) < 0 ||
-            (err = be->alloc(be, t->numel[i], &t->m[i])) < 0 ||
-            (err = be->alloc(be, t->numel[i], &t->v[i])) < 0)
-            goto out;
-    if ((err = be->alloc(be, m, &t->since)) < 0 || (err = be->alloc(be, B * d, &t->x)) < 0 ||
-        (err = be->alloc(be, B * d, &t->xc)) < 0 || (err = be->alloc(be, B * m, &t->pre)) < 0 ||
-        (err = be->alloc(be, B * m, &t->acts)) < 0 || (err = be->alloc(be, B * d, &t->xhat)) < 0 ||
-        (err = be->alloc(be, (size_t)t->n_pref * B * d, &t->resid)) < 0 ||
-        (err = be->alloc(be, B * m, &t->gacts)) < 0 || (err = be->alloc(be, B * m, &t->gpre)) < 0 ||
-        (err = be->alloc(be, B * d, &t->gxc)) < 0 || (err = be->alloc(be, m, &t->dead)) < 0 ||
-        (err = be->alloc(be, d, &t->mean_d)) < 0)
-        goto out;
-    if (has_auxk(t) && ((err = be->alloc(be, B * m, &t->aux_acts)) < 0 ||
-                        (err = be->alloc(be, B * d, &t->aux_resid)) < 0))
-        goto out;
-    if (!(t->host_mean = lg_malloc(d * sizeof(double)))) {
+    if (!(t->threshold = lg_malloc(Sz * sizeof(float))) || !(t->step = lg_calloc(Sz, sizeof(long))) ||
+        !(t->min_kept = lg_malloc(Sz * sizeof(float))) || !(t->active = lg_malloc(Sz)) ||
+        !(t->aux_on = lg_calloc(Sz, 1)) || !(t->aux_denom = lg_calloc(Sz, sizeof(double))) ||
+        !(t->span_lo = lg_malloc(Sz * sizeof(int))) || !(t->span_hi = lg_malloc(Sz * sizeof(int))) ||
+        !(t->aux_lo = lg_malloc(Sz * sizeof(int))) || !(t->aux_hi = lg_malloc(Sz * sizeof(int))) ||
+        !(t->host_mean = lg_malloc(d * sizeof(double)))) {
         err = lg_error_wrap("creating trainer");
         goto out;
     }
-    if ((err = be->upload(be, t->p[P_WENC], init->W_enc, d * m)) < 0 ||
-        (err = be->upload(be, t->p[P_BENC], init->b_enc, m)) < 0 ||
-        (err = be->upload(be, t->p[P_WDEC], init->W_dec, m * d)) < 0 ||
-        (err = be->upload(be, t->p[P_BDEC], init->b_dec, d)) < 0)
-        goto out;
-    if (cfg->arch == LG_ARCH_JUMPRELU) {
-        if (!(lthr = lg_malloc(m * sizeof(float)))) {
-            err = lg_error_wrap("creating trainer");
-            goto out;
-        }
-        for (i = 0; i < (int)m; i++)
-            use_init_thr &= init->threshold[i] > 0.0f;
-        for (i = 0; i < (int)m; i++)
-            lthr[i] = use_init_thr ? logf(init->threshold[i])
-                                   : (float)log(tc->jumprelu_init_threshold);
-        if ((err = be->upload(be, t->p[P_LTHR], lthr, m)) < 0)
-            goto out;
+    for (i = 0; i < S; i++) {
+        t->threshold[i] = -1.0f;
+        t->min_kept[i] = -1.0f;
+        t->active[i] = 1;
     }
+    for (i = 0; i < t->n_params; i++)
+        if ((err = be->alloc(be, Sz * t->numel[i], &t->p[i])) < 0 ||
+            (err = be->alloc(be, Sz * t->numel[i], &t->g[i])) < 0 ||
+            (err = be->alloc(be, Sz * t->numel[i], &t->m[i])) < 0 ||
+            (err = be->alloc(be, Sz * t->numel[i], &t->v[i])) < 0)
+            goto out;
+    if ((err = be->alloc(be, Sz * m, &t->since)) < 0 || (err = be->alloc(be, Sz * B * d, &t->x)) < 0 ||
+        (err = be->alloc(be, Sz * B * d, &t->xc)) < 0 || (err = be->alloc(be, Sz * B * m, &t->pre)) < 0 ||
+        (err = be->alloc(be, Sz * B * m, &t->acts)) < 0 ||
+        (err = be->alloc(be, Sz * B * d, &t->xhat)) < 0 ||
+        (err = be->alloc(be, (size_t)t->n_pref * Sz * B * d, &t->resid)) < 0 ||
+        (err = be->alloc(be, Sz * B * m, &t->gacts)) < 0 ||
+        (err = be->alloc(be, Sz * B * m, &t->gpre)) < 0 ||
+        (err = be->alloc(be, Sz * B * d, &t->gxc)) < 0 || (err = be->alloc(be, Sz * m, &t->dead)) < 0 ||
+        (err = be->alloc(be, Sz * d, &t->mean_d)) < 0)
+        goto out;
+    if (has_auxk(t) && ((err = be->alloc(be, Sz * B * m, &t->aux_acts)) < 0 ||
+                        (err = be->alloc(be, Sz * B * d, &t->aux_resid)) < 0))
+        goto out;
+    for (i = 0; i < S; i++)
+        if ((err = upload_init(t, i, &init[i])) < 0)
+            goto out;
     *out = t;
     t = NULL;
     err = 0;
 out:
-    lg_free(lthr);
     lg_trainer_free(t);
     return err;
 }
 
-long lg_trainer_steps_done(const lg_trainer *t) { return t->step; }
+int lg_trainer_new(const lg_backend *be, const lg_sae_config *cfg, const lg_train_config *tc,
+                   const lg_sae_weights *init, lg_trainer **out)
+{
+    return lg_trainer_new_multi(be, cfg, tc, init, 1, out);
+}
+
+int lg_trainer_n_seeds(const lg_trainer *t) { return t->S; }
+
+static int check_seed(const lg_trainer *t, int s)
+{
+    if (s < 0 || s >= t->S)
+        return lg_error_set(LG_EINPUT, "trainer: seed index %d out of range [0, %d)", s, t->S);
+    return 0;
+}
+
+long lg_trainer_steps_done(const lg_trainer *t) { return t->step[0]; }
+long lg_trainer_steps_done_multi(const lg_trainer *t, int s)
+{
+    return s >= 0 && s < t->S ? t->step[s] : -1;
+}
+
+int lg_trainer_set_active(lg_trainer *t, int s, int on)
+{
+    int err;
+    if ((err = check_seed(t, s)) < 0)
+        return err;
+    t->active[s] = on ? 1 : 0;
+    t->has_grads = 0;
+    return 0;
+}
+
+int lg_trainer_diverged_seed(const lg_trainer *t) { return t->diverged; }
 
 /* Learning rate of 0-based step `step` (train.h). */
 static double schedule_lr(const lg_train_config *tc, long step)
@@ -298,74 +421,135 @@ static double host_centered_ss(const float *x, int rows, int cols, double *mean)
     return ss;
 }
 
+/* Spans (lo[i], hi[i]) of consecutive seeds with on[s] != 0, each at most
+ * `chunk` seeds long; returns their number. */
+static int make_spans(const unsigned char *on, int S, int chunk, int *lo, int *hi)
+{
+    int n = 0, s = 0;
+    while (s < S) {
+        if (!on[s]) {
+            s++;
+            continue;
+        }
+        lo[n] = s;
+        while (s < S && on[s] && s - lo[n] < chunk)
+            s++;
+        hi[n++] = s;
+    }
+    return n;
+}
+
 #define TRY(call)                 \
     do {                          \
         if ((err = (call)) < 0)   \
             goto out;             \
     } while (0)
 
-/* Loss and raw gradients on `batch` (nothing else changes but scratch and g[]). */
-static int forward_backward(lg_trainer *t, const float *batch, lg_step_stats *st)
+/* Loops: over the spans of the step (SPAN: s0 first seed, ns seeds), over
+ * the active seeds one by one (SEED: s), over the AuxK spans. */
+#define FOR_SPANS(k, s0, ns)                                                         \
+    for (k = 0; k < t->n_spans && ((s0) = t->span_lo[k], (ns) = t->span_hi[k] - (s0), 1); k++)
+#define FOR_AUX_SPANS(k, s0, ns)                                                     \
+    for (k = 0; k < t->n_aux_spans && ((s0) = t->aux_lo[k], (ns) = t->aux_hi[k] - (s0), 1); k++)
+#define FOR_SEEDS(s)                                                                 \
+    for (s = 0; s < t->S; s++)                                                       \
+        if (t->active[s])
+
+/* Loss and raw gradients of every active seed on batches [S, B, d] (nothing
+ * else changes but scratch and g[]); st [S]. */
+static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *st)
 {
     const lg_backend *be = t->be;
-    const int B = t->tc.batch, d = t->cfg.d_in, m = t->cfg.d_sae;
-    const size_t Bd = (size_t)B * d, Bm = (size_t)B * m;
-    float *W_enc = t->p[P_WENC], *b_enc = t->p[P_BENC], *W_dec = t->p[P_WDEC],
-          *b_dec = t->p[P_BDEC];
-    float *resid_full = t->resid + (size_t)(t->n_pref - 1) * Bd; /* [B, d] */
-    double recon = 0.0, mse = 0.0, sparsity = 0.0, aux = 0.0, nnz = 0.0, n_dead = 0.0,
-           aux_denom = 0.0, ss;
-    int err = 0, i, aux_on = 0;
+    const int B = t->tc.batch, d = t->cfg.d_in, m = t->cfg.d_sae, S = t->S;
+    const size_t Bd = (size_t)B * d, Bm = (size_t)B * m, md = (size_t)m * d;
+    const size_t SBd = (size_t)S * Bd;
+    float *const W_enc = t->p[P_WENC], *const b_enc = t->p[P_BENC], *const W_dec = t->p[P_WDEC],
+                 *const b_dec = t->p[P_BDEC];
+    float *const resid_full = t->resid + (size_t)(t->n_pref - 1) * SBd; /* [S, B, d] */
+    double ss;
+    int err = 0, i, k, s, s0, ns;
 
-    memset(st, 0, sizeof(*st));
     t->has_grads = 0;
-    TRY(be->upload(be, t->x, batch, Bd));
+    t->diverged = -1;
+    t->n_aux_spans = 0;
+    t->n_spans = make_spans(t->active, S, t->chunk, t->span_lo, t->span_hi);
+    for (s = 0; s < S; s++) {
+        memset(&st[s], 0, sizeof(st[s]));
+        st[s].step = t->step[s];
+        t->aux_on[s] = 0;
+    }
+    FOR_SPANS(k, s0, ns)
+    TRY(be->upload(be, t->x + s0 * Bd, batches + s0 * Bd, ns * Bd));
 
     /* ---- forward ---- */
-    TRY(be->add_bias_rows(be, t->x, b_dec, -1.0f, t->xc, B, d)); /* xc = x - b_dec */
-    TRY(be->gemm(be, 0, 0, B, m, d, 1.0f, t->xc, d, W_enc, m, 0.0f, t->pre, m));
-    TRY(be->add_bias_rows(be, t->pre, b_enc, 1.0f, t->pre, B, m)); /* pre [B, m] */
-    t->min_kept = -1.0f;
+    FOR_SEEDS(s) /* xc = x - b_dec */
+    TRY(be->add_bias_rows(be, t->x + s * Bd, b_dec + (size_t)s * d, -1.0f, t->xc + s * Bd, B, d));
+    FOR_SPANS(k, s0, ns) /* pre = xc @ W_enc */
+    TRY(be->gemm_batched(be, 0, 0, B, m, d, 1.0f, t->xc + s0 * Bd, d, (long long)Bd,
+                         W_enc + s0 * md, m, (long long)md, 0.0f, t->pre + s0 * Bm, m,
+                         (long long)Bm, ns));
+    FOR_SEEDS(s) /* pre [B, m] += b_enc */
+    TRY(be->add_bias_rows(be, t->pre + s * Bm, b_enc + (size_t)s * m, 1.0f, t->pre + s * Bm, B, m));
+    for (s = 0; s < S; s++)
+        t->min_kept[s] = -1.0f;
     switch (t->cfg.arch) {
     case LG_ARCH_RELU:
-        TRY(be->relu(be, t->pre, t->acts, Bm));
+        FOR_SPANS(k, s0, ns)
+        TRY(be->relu(be, t->pre + s0 * Bm, t->acts + s0 * Bm, ns * Bm));
         break;
     case LG_ARCH_TOPK:
-        TRY(be->topk_rows(be, t->pre, NULL, t->acts, B, m, t->cfg.k));
+        FOR_SPANS(k, s0, ns)
+        TRY(be->topk_rows(be, t->pre + s0 * Bm, NULL, t->acts + s0 * Bm, ns * B, m, t->cfg.k));
         break;
     case LG_ARCH_BATCHTOPK:
     case LG_ARCH_MATRYOSHKA:
-        TRY(be->topk_batch(be, t->pre, t->acts, Bm, (size_t)t->cfg.k * B, &t->min_kept));
+        FOR_SEEDS(s)
+        TRY(be->topk_batch(be, t->pre + s * Bm, t->acts + s * Bm, Bm, (size_t)t->cfg.k * B,
+                           &t->min_kept[s]));
         break;
     case LG_ARCH_JUMPRELU:
-        TRY(be->jumprelu_fwd(be, t->pre, t->p[P_LTHR], t->acts, B, m));
+        FOR_SEEDS(s)
+        TRY(be->jumprelu_fwd(be, t->pre + s * Bm, t->p[P_LTHR] + (size_t)s * m, t->acts + s * Bm,
+                             B, m));
         break;
     }
-    TRY(be->count_nonzero(be, t->acts, Bm, &nnz));
+    FOR_SEEDS(s) {
+        double nnz;
+        TRY(be->count_nonzero(be, t->acts + s * Bm, Bm, &nnz));
+        st[s].l0 = nnz; /* the count for now, divided by B below */
+    }
 
     /* xhat by prefixes: xhat = b_dec + sum over blocks [p_{i-1}, p_i) of
      * acts[:, block] @ W_dec[block]; resid_i = xhat - x after block i. */
-    TRY(be->fill(be, t->xhat, 0.0f, Bd));
-    TRY(be->add_bias_rows(be, t->xhat, b_dec, 1.0f, t->xhat, B, d));
+    FOR_SPANS(k, s0, ns)
+    TRY(be->fill(be, t->xhat + s0 * Bd, 0.0f, ns * Bd));
+    FOR_SEEDS(s)
+    TRY(be->add_bias_rows(be, t->xhat + s * Bd, b_dec + (size_t)s * d, 1.0f, t->xhat + s * Bd, B, d));
     for (i = 0; i < t->n_pref; i++) {
         int lo = i ? t->pref[i - 1] : 0, hi = t->pref[i];
-        float *r = t->resid + (size_t)i * Bd;
-        TRY(be->gemm(be, 0, 0, B, d, hi - lo, 1.0f, t->acts + lo, m, W_dec + (size_t)lo * d, d,
-                     1.0f, t->xhat, d));
-        TRY(be->axpby(be, Bd, 1.0f, t->xhat, -1.0f, t->x, r));
-        TRY(be->sumsq(be, r, Bd, &ss));
-        recon += ss / B;
-        if (i == t->n_pref - 1)
-            mse = ss / B;
+        float *r = t->resid + (size_t)i * SBd; /* [S, B, d] */
+        FOR_SPANS(k, s0, ns) {
+            TRY(be->gemm_batched(be, 0, 0, B, d, hi - lo, 1.0f, t->acts + s0 * Bm + lo, m,
+                                 (long long)Bm, W_dec + s0 * md + (size_t)lo * d, d, (long long)md,
+                                 1.0f, t->xhat + s0 * Bd, d, (long long)Bd, ns));
+            TRY(be->axpby(be, ns * Bd, 1.0f, t->xhat + s0 * Bd, -1.0f, t->x + s0 * Bd, r + s0 * Bd));
+        }
+        FOR_SEEDS(s) {
+            TRY(be->sumsq(be, r + s * Bd, Bd, &ss));
+            st[s].recon += ss / B;
+            if (i == t->n_pref - 1)
+                st[s].mse = ss / B;
+        }
     }
-    recon /= t->n_pref;
-
-    if (t->cfg.arch == LG_ARCH_RELU && t->tc.l1_coeff > 0) {
-        double s;
-        TRY(be->sum(be, t->acts, Bm, &s));
-        sparsity = t->tc.l1_coeff * s / B;
-    } else if (t->cfg.arch == LG_ARCH_JUMPRELU) {
-        sparsity = t->tc.l0_coeff * nnz / B;
+    FOR_SEEDS(s) {
+        st[s].recon /= t->n_pref;
+        if (t->cfg.arch == LG_ARCH_RELU && t->tc.l1_coeff > 0) {
+            double sum;
+            TRY(be->sum(be, t->acts + s * Bm, Bm, &sum));
+            st[s].sparsity = t->tc.l1_coeff * sum / B;
+        } else if (t->cfg.arch == LG_ARCH_JUMPRELU) {
+            st[s].sparsity = t->tc.l0_coeff * st[s].l0 / B;
+        }
     }
 
     /* AuxK on the latents dead before this step */
@@ -373,97 +557,159 @@ static int forward_backward(lg_trainer *t, const float *batch, lg_step_stats *st
         double steps_needed = ceil(t->tc.dead_after / B);
         if (steps_needed < 1.0)
             steps_needed = 1.0;
-        TRY(be->mask_ge(be, t->since, (float)steps_needed, t->dead, (size_t)m));
-        TRY(be->sum(be, t->dead, (size_t)m, &n_dead));
-        if (n_dead > 0) {
-            int kaux = t->tc.aux_k > 0 ? t->tc.aux_k : (d / 2 > 0 ? d / 2 : 1);
+        FOR_SPANS(k, s0, ns)
+        TRY(be->mask_ge(be, t->since + s0 * (size_t)m, (float)steps_needed, t->dead + s0 * (size_t)m,
+                        ns * (size_t)m));
+        FOR_SEEDS(s) {
+            float *rf = resid_full + s * Bd, *ar = t->aux_resid + s * Bd;
+            float *dead = t->dead + (size_t)s * m;
+            double n_dead;
+            int kaux;
+            TRY(be->sum(be, dead, (size_t)m, &n_dead));
+            st[s].n_dead = n_dead;
+            if (!(n_dead > 0))
+                continue;
+            kaux = t->tc.aux_k > 0 ? t->tc.aux_k : (d / 2 > 0 ? d / 2 : 1);
             if ((double)kaux > n_dead)
                 kaux = (int)n_dead;
             /* denominator: sum ||e - mean_b e||^2 with e = -resid_full */
-            TRY(be->col_sum(be, resid_full, B, d, 1.0f / B, 0.0f, t->mean_d));
-            TRY(be->add_bias_rows(be, resid_full, t->mean_d, -1.0f, t->aux_resid, B, d));
-            TRY(be->sumsq(be, t->aux_resid, Bd, &aux_denom));
-            if (aux_denom > 0.0) {
-                aux_on = 1;
-                TRY(be->topk_rows(be, t->pre, t->dead, t->aux_acts, B, m, kaux));
-                /* aux_resid = ehat - e = aux_acts @ W_dec + resid_full */
-                TRY(be->copy(be, t->aux_resid, resid_full, Bd));
-                TRY(be->gemm(be, 0, 0, B, d, m, 1.0f, t->aux_acts, m, W_dec, d, 1.0f,
-                             t->aux_resid, d));
-                TRY(be->sumsq(be, t->aux_resid, Bd, &ss));
-                aux = t->tc.aux_coeff * ss / aux_denom;
+            TRY(be->col_sum(be, rf, B, d, 1.0f / B, 0.0f, t->mean_d + (size_t)s * d));
+            TRY(be->add_bias_rows(be, rf, t->mean_d + (size_t)s * d, -1.0f, ar, B, d));
+            TRY(be->sumsq(be, ar, Bd, &t->aux_denom[s]));
+            if (t->aux_denom[s] > 0.0) {
+                t->aux_on[s] = 1;
+                TRY(be->topk_rows(be, t->pre + s * Bm, dead, t->aux_acts + s * Bm, B, m, kaux));
+                TRY(be->copy(be, ar, rf, Bd)); /* aux_resid = ehat - e = aux_acts @ W_dec + resid_full */
             }
         }
+        t->n_aux_spans = make_spans(t->aux_on, S, t->chunk, t->aux_lo, t->aux_hi);
+        FOR_AUX_SPANS(k, s0, ns)
+        TRY(be->gemm_batched(be, 0, 0, B, d, m, 1.0f, t->aux_acts + s0 * Bm, m, (long long)Bm,
+                             W_dec + s0 * md, d, (long long)md, 1.0f, t->aux_resid + s0 * Bd, d,
+                             (long long)Bd, ns));
+        for (s = 0; s < S; s++)
+            if (t->aux_on[s]) {
+                TRY(be->sumsq(be, t->aux_resid + s * Bd, Bd, &ss));
+                st[s].aux = t->tc.aux_coeff * ss / t->aux_denom[s];
+            }
     }
 
-    st->step = t->step;
-    st->recon = recon;
-    st->mse = mse;
-    st->sparsity = sparsity;
-    st->aux = aux;
-    st->loss = recon + sparsity + aux;
-    st->l0 = nnz / B;
-    st->n_dead = n_dead;
-    st->threshold = t->threshold;
-    ss = host_centered_ss(batch, B, d, t->host_mean);
-    st->fvu = ss > 0.0 ? mse * B / ss : NAN;
-    if (!isfinite(st->loss)) {
-        err = lg_error_set(LG_EDIVERGED, "training diverged at step %ld: loss is %s", t->step + 1,
-                           isnan(st->loss) ? "NaN" : "Inf");
+    FOR_SEEDS(s) {
+        st[s].loss = st[s].recon + st[s].sparsity + st[s].aux;
+        st[s].l0 /= B;
+        st[s].threshold = t->threshold[s];
+        ss = host_centered_ss(batches + s * Bd, B, d, t->host_mean);
+        st[s].fvu = ss > 0.0 ? st[s].mse * B / ss : NAN;
+    }
+    FOR_SEEDS(s)
+    if (!isfinite(st[s].loss)) {
+        t->diverged = s;
+        if (S == 1)
+            err = lg_error_set(LG_EDIVERGED, "training diverged at step %ld: loss is %s",
+                               t->step[s] + 1, isnan(st[s].loss) ? "NaN" : "Inf");
+        else
+            err = lg_error_set(LG_EDIVERGED, "seed %d: training diverged at step %ld: loss is %s",
+                               s, t->step[s] + 1, isnan(st[s].loss) ? "NaN" : "Inf");
         goto out;
     }
 
     /* ---- backward ---- */
     {
-        const float s = 2.0f / ((float)B * (float)t->n_pref);
-        TRY(be->fill(be, t->g[P_WDEC], 0.0f, t->numel[P_WDEC]));
-        TRY(be->fill(be, t->gacts, 0.0f, Bm));
-        TRY(be->fill(be, t->g[P_BDEC], 0.0f, (size_t)d));
+        const float sc = 2.0f / ((float)B * (float)t->n_pref);
+        FOR_SPANS(k, s0, ns) {
+            TRY(be->fill(be, t->g[P_WDEC] + s0 * md, 0.0f, ns * md));
+            TRY(be->fill(be, t->gacts + s0 * Bm, 0.0f, ns * Bm));
+            TRY(be->fill(be, t->g[P_BDEC] + s0 * (size_t)d, 0.0f, ns * (size_t)d));
+        }
         for (i = 0; i < t->n_pref; i++) {
             int p = t->pref[i];
-            const float *r = t->resid + (size_t)i * Bd;
-            /* gW_dec[:p] += s * acts[:, :p]^T @ r */
-            TRY(be->gemm(be, 1, 0, p, d, B, s, t->acts, m, r, d, 1.0f, t->g[P_WDEC], d));
-            /* gacts[:, :p] += s * r @ W_dec[:p]^T */
-            TRY(be->gemm(be, 0, 1, B, p, d, s, r, d, W_dec, d, 1.0f, t->gacts, m));
-            TRY(be->col_sum(be, r, B, d, s, 1.0f, t->g[P_BDEC]));
+            const float *r = t->resid + (size_t)i * SBd;
+            FOR_SPANS(k, s0, ns) {
+                /* gW_dec[:p] += s * acts[:, :p]^T @ r */
+                TRY(be->gemm_batched(be, 1, 0, p, d, B, sc, t->acts + s0 * Bm, m, (long long)Bm,
+                                     r + s0 * Bd, d, (long long)Bd, 1.0f, t->g[P_WDEC] + s0 * md, d,
+                                     (long long)md, ns));
+                /* gacts[:, :p] += s * r @ W_dec[:p]^T */
+                TRY(be->gemm_batched(be, 0, 1, B, p, d, sc, r + s0 * Bd, d, (long long)Bd,
+                                     W_dec + s0 * md, d, (long long)md, 1.0f, t->gacts + s0 * Bm, m,
+                                     (long long)Bm, ns));
+            }
+            FOR_SEEDS(s)
+            TRY(be->col_sum(be, r + s * Bd, B, d, sc, 1.0f, t->g[P_BDEC] + (size_t)s * d));
         }
     }
     if (t->cfg.arch == LG_ARCH_RELU && t->tc.l1_coeff > 0)
-        TRY(be->scale_shift(be, t->gacts, 1.0f, (float)(t->tc.l1_coeff / B), Bm));
-    if (t->cfg.arch == LG_ARCH_JUMPRELU)
-        TRY(be->jumprelu_bwd(be, t->pre, t->p[P_LTHR], t->gacts, (float)(t->tc.l0_coeff / B),
-                             (float)t->tc.jumprelu_bandwidth, t->gpre, t->g[P_LTHR], B, m));
-    else
-        TRY(be->active_grad(be, t->acts, t->gacts, 0.0f, t->gpre, Bm));
-    if (aux_on) {
-        const float c = (float)(2.0 * t->tc.aux_coeff / aux_denom);
-        TRY(be->gemm(be, 1, 0, m, d, B, c, t->aux_acts, m, t->aux_resid, d, 1.0f, t->g[P_WDEC], d));
-        TRY(be->gemm(be, 0, 1, B, m, d, c, t->aux_resid, d, W_dec, d, 0.0f, t->gacts, m));
-        TRY(be->active_grad(be, t->aux_acts, t->gacts, 1.0f, t->gpre, Bm));
+        FOR_SPANS(k, s0, ns)
+        TRY(be->scale_shift(be, t->gacts + s0 * Bm, 1.0f, (float)(t->tc.l1_coeff / B), ns * Bm));
+    if (t->cfg.arch == LG_ARCH_JUMPRELU) {
+        FOR_SEEDS(s)
+        TRY(be->jumprelu_bwd(be, t->pre + s * Bm, t->p[P_LTHR] + (size_t)s * m, t->gacts + s * Bm,
+                             (float)(t->tc.l0_coeff / B), (float)t->tc.jumprelu_bandwidth,
+                             t->gpre + s * Bm, t->g[P_LTHR] + (size_t)s * m, B, m));
+    } else {
+        FOR_SPANS(k, s0, ns)
+        TRY(be->active_grad(be, t->acts + s0 * Bm, t->gacts + s0 * Bm, 0.0f, t->gpre + s0 * Bm,
+                            ns * Bm));
     }
-    TRY(be->col_sum(be, t->gpre, B, m, 1.0f, 0.0f, t->g[P_BENC]));
-    TRY(be->gemm(be, 1, 0, d, m, B, 1.0f, t->xc, d, t->gpre, m, 0.0f, t->g[P_WENC], m));
-    TRY(be->gemm(be, 0, 1, B, d, m, 1.0f, t->gpre, m, W_enc, m, 0.0f, t->gxc, d));
-    TRY(be->col_sum(be, t->gxc, B, d, -1.0f, 1.0f, t->g[P_BDEC])); /* through xc = x - b_dec */
+    for (s = 0; s < S; s++)
+        if (t->aux_on[s]) { /* alpha differs per seed: one GEMM per seed */
+            const float c = (float)(2.0 * t->tc.aux_coeff / t->aux_denom[s]);
+            TRY(be->gemm(be, 1, 0, m, d, B, c, t->aux_acts + s * Bm, m, t->aux_resid + s * Bd, d,
+                         1.0f, t->g[P_WDEC] + s * md, d));
+            TRY(be->gemm(be, 0, 1, B, m, d, c, t->aux_resid + s * Bd, d, W_dec + s * md, d, 0.0f,
+                         t->gacts + s * Bm, m));
+        }
+    FOR_AUX_SPANS(k, s0, ns)
+    TRY(be->active_grad(be, t->aux_acts + s0 * Bm, t->gacts + s0 * Bm, 1.0f, t->gpre + s0 * Bm,
+                        ns * Bm));
+    FOR_SEEDS(s)
+    TRY(be->col_sum(be, t->gpre + s * Bm, B, m, 1.0f, 0.0f, t->g[P_BENC] + (size_t)s * m));
+    FOR_SPANS(k, s0, ns) {
+        TRY(be->gemm_batched(be, 1, 0, d, m, B, 1.0f, t->xc + s0 * Bd, d, (long long)Bd,
+                             t->gpre + s0 * Bm, m, (long long)Bm, 0.0f, t->g[P_WENC] + s0 * md, m,
+                             (long long)md, ns));
+        TRY(be->gemm_batched(be, 0, 1, B, d, m, 1.0f, t->gpre + s0 * Bm, m, (long long)Bm,
+                             W_enc + s0 * md, m, (long long)md, 0.0f, t->gxc + s0 * Bd, d,
+                             (long long)Bd, ns));
+    }
+    FOR_SEEDS(s) /* through xc = x - b_dec */
+    TRY(be->col_sum(be, t->gxc + s * Bd, B, d, -1.0f, 1.0f, t->g[P_BDEC] + (size_t)s * d));
     t->has_grads = 1;
 out:
     return err;
 }
 
-/* Steps 2-7 of train.h on the gradients of forward_backward. */
+/* Steps 2-7 of train.h on the gradients of forward_backward, for every
+ * active seed (they share the step number: step_checked). */
 static int apply_update(lg_trainer *t, lg_step_stats *st)
 {
     const lg_backend *be = t->be;
     const int B = t->tc.batch, d = t->cfg.d_in, m = t->cfg.d_sae;
+    const size_t Bm = (size_t)B * m;
     lg_adam_args a;
-    double lr, gnorm, tt;
-    int err = 0, i;
+    double lr, tt;
+    long step = -1;
+    int err = 0, i, k, s, s0, ns;
 
-    TRY(be->project_out_parallel(be, t->p[P_WDEC], t->g[P_WDEC], m, d));
-    TRY(lg_backend_clip_grad_norm(be, t->g, t->numel, t->n_params, t->tc.grad_clip, &gnorm));
-    lr = schedule_lr(&t->tc, t->step);
-    tt = (double)(t->step + 1);
+    FOR_SEEDS(s) {
+        step = t->step[s];
+        break;
+    }
+    if (step < 0) /* no active seed */
+        return 0;
+    FOR_SPANS(k, s0, ns)
+    TRY(be->project_out_parallel(be, t->p[P_WDEC] + s0 * t->numel[P_WDEC],
+                                 t->g[P_WDEC] + s0 * t->numel[P_WDEC], ns * m, d));
+    FOR_SEEDS(s) {
+        float *g[P_COUNT];
+        double gnorm;
+        for (i = 0; i < t->n_params; i++)
+            g[i] = t->g[i] + s * t->numel[i];
+        TRY(lg_backend_clip_grad_norm(be, g, t->numel, t->n_params, t->tc.grad_clip, &gnorm));
+        st[s].grad_norm = gnorm;
+    }
+    lr = schedule_lr(&t->tc, step);
+    tt = (double)(step + 1);
     a.lr = (float)lr;
     a.beta1 = (float)t->tc.adam_beta1;
     a.beta2 = (float)t->tc.adam_beta2;
@@ -471,36 +717,93 @@ static int apply_update(lg_trainer *t, lg_step_stats *st)
     a.bc1 = (float)(1.0 - pow(t->tc.adam_beta1, tt));
     a.bc2 = (float)(1.0 - pow(t->tc.adam_beta2, tt));
     for (i = 0; i < t->n_params; i++)
-        TRY(be->adam_step(be, t->p[i], t->g[i], t->m[i], t->v[i], t->numel[i], &a));
-    TRY(be->renorm_rows(be, t->p[P_WDEC], m, d));
-    TRY(be->fired_update(be, t->acts, B, m, t->since));
-    if (is_batch_topk(t->cfg.arch) && t->min_kept >= 0.0f) {
-        if (t->threshold < 0.0f)
-            t->threshold = t->min_kept;
-        else
-            t->threshold = (float)(t->tc.threshold_beta * t->threshold +
-                                   (1.0 - t->tc.threshold_beta) * t->min_kept);
+        FOR_SPANS(k, s0, ns) {
+            size_t off = s0 * t->numel[i];
+            TRY(be->adam_step(be, t->p[i] + off, t->g[i] + off, t->m[i] + off, t->v[i] + off,
+                              ns * t->numel[i], &a));
+        }
+    FOR_SPANS(k, s0, ns)
+    TRY(be->renorm_rows(be, t->p[P_WDEC] + s0 * t->numel[P_WDEC], ns * m, d));
+    FOR_SEEDS(s) {
+        TRY(be->fired_update(be, t->acts + s * Bm, B, m, t->since + (size_t)s * m));
+        if (is_batch_topk(t->cfg.arch) && t->min_kept[s] >= 0.0f) {
+            if (t->threshold[s] < 0.0f)
+                t->threshold[s] = t->min_kept[s];
+            else
+                t->threshold[s] = (float)(t->tc.threshold_beta * t->threshold[s] +
+                                          (1.0 - t->tc.threshold_beta) * t->min_kept[s]);
+        }
+        t->step[s]++;
+        st[s].step = t->step[s];
+        st[s].lr = lr;
+        st[s].threshold = t->threshold[s];
     }
-    t->step++;
     t->has_grads = 0;
-    st->step = t->step;
-    st->lr = lr;
-    st->grad_norm = gnorm;
-    st->threshold = t->threshold;
 out:
     return err;
+}
+
+/* Active seeds must share their step number, below the configured steps. */
+static int step_checked(const lg_trainer *t, int for_update)
+{
+    long step = -1;
+    int s;
+    FOR_SEEDS(s) {
+        if (step < 0)
+            step = t->step[s];
+        else if (t->step[s] != step)
+            return lg_error_set(LG_EINPUT, "trainer: active seeds are at different steps (%ld and %ld)",
+                                step, t->step[s]);
+    }
+    if (for_update && step >= t->tc.steps)
+        return lg_error_set(LG_EINPUT, "trainer: step %ld beyond the configured %ld steps", step + 1,
+                            t->tc.steps);
+    return 0;
+}
+
+/* out [S] or NULL: the stats go through a scratch array either way */
+static int step_or_grads(lg_trainer *t, const float *batches, lg_step_stats *out, int update)
+{
+    lg_step_stats one, *st = t->S == 1 ? &one : NULL;
+    int err;
+    if ((err = step_checked(t, update)) < 0)
+        return err;
+    if (!st && !(st = lg_calloc((size_t)t->S, sizeof(*st))))
+        return lg_error_wrap("trainer step");
+    if ((err = forward_backward(t, batches, st)) >= 0 && update)
+        err = apply_update(t, st);
+    if (out && (err >= 0 || err == LG_EDIVERGED))
+        memcpy(out, st, (size_t)t->S * sizeof(*st));
+    if (st != &one)
+        lg_free(st);
+    return err;
+}
+
+int lg_trainer_step_multi(lg_trainer *t, const float *batches, lg_step_stats *out)
+{
+    return step_or_grads(t, batches, out, 1);
+}
+
+int lg_trainer_compute_grads_multi(lg_trainer *t, const float *batches, lg_step_stats *out)
+{
+    return step_or_grads(t, batches, out, 0);
+}
+
+static int need_one_seed(const lg_trainer *t, const char *fn)
+{
+    if (t->S != 1)
+        return lg_error_set(LG_EINPUT, "trainer: %s on a trainer of %d seeds (use %s_multi)", fn, t->S,
+                            fn);
+    return 0;
 }
 
 int lg_trainer_step(lg_trainer *t, const float *batch, lg_step_stats *out)
 {
     lg_step_stats st;
     int err;
-    if (t->step >= t->tc.steps)
-        return lg_error_set(LG_EINPUT, "trainer: step %ld beyond the configured %ld steps",
-                            t->step + 1, t->tc.steps);
-    if ((err = forward_backward(t, batch, &st)) < 0)
+    if ((err = need_one_seed(t, "lg_trainer_step")) < 0)
         return err;
-    if ((err = apply_update(t, &st)) < 0)
+    if ((err = lg_trainer_step_multi(t, batch, &st)) < 0)
         return err;
     if (out)
         *out = st;
@@ -509,57 +812,64 @@ int lg_trainer_step(lg_trainer *t, const float *batch, lg_step_stats *out)
 
 int lg_trainer_compute_grads(lg_trainer *t, const float *batch, lg_step_stats *out)
 {
-    lg_step_stats st;
-    int err = forward_backward(t, batch, &st);
-    if (out)
-        *out = st;
-    return err;
+    int err;
+    if ((err = need_one_seed(t, "lg_trainer_compute_grads")) < 0)
+        return err;
+    return lg_trainer_compute_grads_multi(t, batch, out);
 }
 
-int lg_trainer_get_grads(lg_trainer *t, lg_sae_weights *out)
+/* Downloads seed s's slice of bufs[P] into a weights-shaped struct. */
+static int download_params(lg_trainer *t, int s, float *const *bufs, lg_sae_weights *out)
 {
     const lg_backend *be = t->be;
     int err;
     memset(out, 0, sizeof(*out));
-    if (!t->has_grads)
-        return lg_error_set(LG_EINTERNAL, "trainer: no gradients computed");
+    if ((err = check_seed(t, s)) < 0)
+        return err;
     if ((err = lg_sae_weights_alloc(out, t->cfg.d_in, t->cfg.d_sae)) < 0)
         return err;
-    if ((err = be->download(be, out->W_enc, t->g[P_WENC], t->numel[P_WENC])) < 0 ||
-        (err = be->download(be, out->b_enc, t->g[P_BENC], t->numel[P_BENC])) < 0 ||
-        (err = be->download(be, out->W_dec, t->g[P_WDEC], t->numel[P_WDEC])) < 0 ||
-        (err = be->download(be, out->b_dec, t->g[P_BDEC], t->numel[P_BDEC])) < 0 ||
+    if ((err = be->download(be, out->W_enc, bufs[P_WENC] + s * t->numel[P_WENC], t->numel[P_WENC])) < 0 ||
+        (err = be->download(be, out->b_enc, bufs[P_BENC] + s * t->numel[P_BENC], t->numel[P_BENC])) < 0 ||
+        (err = be->download(be, out->W_dec, bufs[P_WDEC] + s * t->numel[P_WDEC], t->numel[P_WDEC])) < 0 ||
+        (err = be->download(be, out->b_dec, bufs[P_BDEC] + s * t->numel[P_BDEC], t->numel[P_BDEC])) < 0 ||
         (t->n_params > P_LTHR &&
-         (err = be->download(be, out->threshold, t->g[P_LTHR], t->numel[P_LTHR])) < 0))
+         (err = be->download(be, out->threshold, bufs[P_LTHR] + s * t->numel[P_LTHR],
+                             t->numel[P_LTHR])) < 0))
         lg_sae_weights_release(out);
     return err;
 }
 
-int lg_trainer_get_weights(lg_trainer *t, lg_sae_weights *out)
+int lg_trainer_get_grads_multi(lg_trainer *t, int s, lg_sae_weights *out)
 {
-    const lg_backend *be = t->be;
-    int err, j, m = t->cfg.d_sae;
     memset(out, 0, sizeof(*out));
-    if ((err = lg_sae_weights_alloc(out, t->cfg.d_in, m)) < 0)
+    if (!t->has_grads || (s >= 0 && s < t->S && !t->active[s]))
+        return lg_error_set(LG_EINTERNAL, "trainer: no gradients computed");
+    return download_params(t, s, t->g, out);
+}
+
+int lg_trainer_get_grads(lg_trainer *t, lg_sae_weights *out)
+{
+    return lg_trainer_get_grads_multi(t, 0, out);
+}
+
+int lg_trainer_get_weights_multi(lg_trainer *t, int s, lg_sae_weights *out)
+{
+    int err, j, m = t->cfg.d_sae;
+    if ((err = download_params(t, s, t->p, out)) < 0)
         return err;
-    if ((err = be->download(be, out->W_enc, t->p[P_WENC], t->numel[P_WENC])) < 0 ||
-        (err = be->download(be, out->b_enc, t->p[P_BENC], t->numel[P_BENC])) < 0 ||
-        (err = be->download(be, out->W_dec, t->p[P_WDEC], t->numel[P_WDEC])) < 0 ||
-        (err = be->download(be, out->b_dec, t->p[P_BDEC], t->numel[P_BDEC])) < 0)
-        goto out;
     if (t->cfg.arch == LG_ARCH_JUMPRELU) {
-        if ((err = be->download(be, out->threshold, t->p[P_LTHR], t->numel[P_LTHR])) < 0)
-            goto out;
         for (j = 0; j < m; j++)
             out->threshold[j] = expf(out->threshold[j]);
     } else if (is_batch_topk(t->cfg.arch)) {
         for (j = 0; j < m; j++)
-            out->threshold[j] = t->threshold > 0.0f ? t->threshold : 0.0f;
+            out->threshold[j] = t->threshold[s] > 0.0f ? t->threshold[s] : 0.0f;
     }
-out:
-    if (err < 0)
-        lg_sae_weights_release(out);
-    return err;
+    return 0;
+}
+
+int lg_trainer_get_weights(lg_trainer *t, lg_sae_weights *out)
+{
+    return lg_trainer_get_weights_multi(t, 0, out);
 }
 
 /* ---- state ------------------------------------------------------------------ */
@@ -585,8 +895,9 @@ void lg_train_state_release(lg_train_state *st)
     st->count = 0;
 }
 
-/* The state layout: fills names and shapes of up to 20 arrays and, per entry,
- * where it lives: a device buffer (dev) or a host scalar (host_scalar). */
+/* The state layout of seed s: fills names and shapes of up to 20 arrays and,
+ * per entry, where it lives: a device buffer (dev) or a host scalar
+ * (host_scalar). */
 typedef struct {
     char name[40];
     int ndim;
@@ -595,7 +906,7 @@ typedef struct {
     int host_scalar;     /* 1 step, 2 batchtopk_threshold, 3 state_version */
 } state_entry;
 
-static int state_layout(lg_trainer *t, state_entry *e)
+static int state_layout(lg_trainer *t, int s, state_entry *e)
 {
     const int64_t d = t->cfg.d_in, m = t->cfg.d_sae;
     const int64_t shapes[P_COUNT][2] = {{d, m}, {m, 0}, {m, d}, {d, 0}, {m, 0}};
@@ -610,14 +921,14 @@ static int state_layout(lg_trainer *t, state_entry *e)
             e[n].ndim = ndims[i];
             e[n].shape[0] = shapes[i][0];
             e[n].shape[1] = shapes[i][1];
-            e[n].dev = buf;
+            e[n].dev = buf + s * t->numel[i];
             n++;
         }
     memset(&e[n], 0, sizeof(e[n]));
     snprintf(e[n].name, sizeof(e[n].name), "steps_since_fired");
     e[n].ndim = 1;
     e[n].shape[0] = m;
-    e[n].dev = t->since;
+    e[n].dev = t->since + (size_t)s * m;
     n++;
     {
         static const char *const scalars[3] = {"step", "batchtopk_threshold", "state_version"};
@@ -636,11 +947,15 @@ static int state_layout(lg_trainer *t, state_entry *e)
 #define STATE_MAX 24
 #define STATE_VERSION 1.0f
 
-int lg_trainer_save_state(lg_trainer *t, lg_train_state *out)
+int lg_trainer_save_state_multi(lg_trainer *t, int s, lg_train_state *out)
 {
     state_entry e[STATE_MAX];
-    int n = state_layout(t, e), i, err = 0;
+    int n, i, err = 0;
     out->count = 0;
+    out->arrays = NULL;
+    if ((err = check_seed(t, s)) < 0)
+        return err;
+    n = state_layout(t, s, e);
     if (!(out->arrays = lg_calloc((size_t)n, sizeof(lg_named_array))))
         return lg_error_wrap("saving trainer state");
     for (i = 0; i < n; i++) {
@@ -659,9 +974,9 @@ int lg_trainer_save_state(lg_trainer *t, lg_train_state *out)
         if (e[i].dev)
             TRY(t->be->download(t->be, a->data, e[i].dev, (size_t)numel));
         else if (e[i].host_scalar == 1)
-            a->data[0] = (float)t->step; /* exact: steps <= 2^24 (config check) */
+            a->data[0] = (float)t->step[s]; /* exact: steps <= 2^24 (config check) */
         else if (e[i].host_scalar == 2)
-            a->data[0] = t->threshold;
+            a->data[0] = t->threshold[s];
         else
             a->data[0] = STATE_VERSION;
     }
@@ -671,12 +986,20 @@ out:
     return err;
 }
 
-int lg_trainer_load_state(lg_trainer *t, const lg_train_state *st)
+int lg_trainer_save_state(lg_trainer *t, lg_train_state *out)
+{
+    return lg_trainer_save_state_multi(t, 0, out);
+}
+
+int lg_trainer_load_state_multi(lg_trainer *t, int s, const lg_train_state *st)
 {
     state_entry e[STATE_MAX];
-    int n = state_layout(t, e), i, j, err = 0;
+    int n, i, j, err = 0;
     long step = 0;
     float threshold = -1.0f;
+    if ((err = check_seed(t, s)) < 0)
+        return err;
+    n = state_layout(t, s, e);
     /* validate everything first, so a bad state leaves the trainer as it was */
     for (i = 0; i < n; i++) {
         const lg_named_array *a = NULL;
@@ -697,11 +1020,11 @@ int lg_trainer_load_state(lg_trainer *t, const lg_train_state *st)
                                 (long long)e[i].shape[0],
                                 (long long)(e[i].ndim > 1 ? e[i].shape[1] : 0), e[i].ndim);
         if (e[i].host_scalar == 1) {
-            float s = a->data[0];
-            if (!(s >= 0 && s <= (float)t->tc.steps && s == floorf(s)))
+            float v = a->data[0];
+            if (!(v >= 0 && v <= (float)t->tc.steps && v == floorf(v)))
                 return lg_error_set(LG_EINPUT, "trainer state: step = %g is not in [0, %ld]",
-                                    (double)s, t->tc.steps);
-            step = (long)s;
+                                    (double)v, t->tc.steps);
+            step = (long)v;
         } else if (e[i].host_scalar == 2) {
             threshold = a->data[0];
             if (!isfinite(threshold))
@@ -720,9 +1043,14 @@ int lg_trainer_load_state(lg_trainer *t, const lg_train_state *st)
         TRY(t->be->upload(t->be, e[i].dev, st->arrays[j].data,
                           (size_t)lg_named_array_numel(&st->arrays[j])));
     }
-    t->step = step;
-    t->threshold = threshold;
+    t->step[s] = step;
+    t->threshold[s] = threshold;
     t->has_grads = 0;
 out:
     return err;
+}
+
+int lg_trainer_load_state(lg_trainer *t, const lg_train_state *st)
+{
+    return lg_trainer_load_state_multi(t, 0, st);
 }

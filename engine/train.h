@@ -108,7 +108,7 @@ int lg_trainer_new(const lg_backend *be, const lg_sae_config *cfg, const lg_trai
  * out may be NULL. LG_EDIVERGED with a message naming the step when the loss
  * is NaN/Inf (weights unchanged). */
 int lg_trainer_step(lg_trainer *t, const float *batch, lg_step_stats *out);
-/* Steps done so far. */
+/* Steps done so far (seed 0 of a multi-seed trainer). */
 long lg_trainer_steps_done(const lg_trainer *t);
 /* Download the current weights (out allocated here; release with
  * lg_sae_weights_release). threshold: JumpReLU theta = exp(log_threshold);
@@ -152,5 +152,60 @@ void lg_train_state_release(lg_train_state *st);                   /* accepts NU
 int64_t lg_named_array_numel(const lg_named_array *a);
 
 void lg_trainer_free(lg_trainer *t); /* accepts NULL */
+
+/* ---- several seeds in one trainer (seed batching) -------------------------
+ * A trainer holds S >= 1 independent SAEs of one config ("seeds"), trained in
+ * lockstep on one batch each per step. Every parameter, gradient, Adam moment
+ * and scratch tensor is ONE backend allocation [S, ...] with a fixed per-seed
+ * stride, so each GEMM of a step is a single gemm_batched call over the S
+ * problems, and elementwise work (activations, Adam, renormalisation, the
+ * parallel-gradient removal, per-row top-k) runs over all seeds at once.
+ * Per-seed quantities stay per seed: loss and stats, the clipping norm, the
+ * BatchTopK threshold, AuxK (dead latents, its denominator), the dead-latent
+ * clocks and divergence. Seed s computes exactly what a single-seed trainer
+ * given init[s] and the same batches computes (bit-identical on the CPU
+ * backend, where gemm_batched is a loop of the same sgemm calls).
+ * The single-seed functions above are the S = 1 case: lg_trainer_step and
+ * lg_trainer_compute_grads need S == 1 (LG_EINPUT otherwise), the others act
+ * on seed 0. A seed's state (save/load) has the single-seed format, so a
+ * checkpoint moves freely between single- and multi-seed trainers. */
+
+/* init [S]: host weights of cfg's shape, one per seed (JumpReLU thresholds as
+ * in lg_trainer_new, per seed). LG_EINPUT when S < 1. Free with
+ * lg_trainer_free. */
+int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const lg_train_config *tc,
+                         const lg_sae_weights *init, int S, lg_trainer **out);
+int lg_trainer_n_seeds(const lg_trainer *t);
+/* Backend memory of one seed in bytes (parameters, optimiser state, scratch),
+ * for callers that choose how many seeds to train together. */
+double lg_trainer_bytes_per_seed(const lg_sae_config *cfg, const lg_train_config *tc);
+/* One step of every ACTIVE seed on batches, host [S, B, d_in] (seed s at
+ * batches + s*B*d_in; the rows of inactive seeds are not read). out [S] may
+ * be NULL; an inactive seed's entry is zeroed except .step. All or nothing:
+ * when the loss of an active seed is NaN/Inf, nothing is updated (no seed)
+ * and the call returns LG_EDIVERGED naming the lowest such seed (S == 1: the
+ * message of lg_trainer_step; else "seed <index>: " before it), which
+ * lg_trainer_diverged_seed returns; the caller may deactivate it and redo the
+ * step for the others. Active seeds must have done the same number of steps
+ * (per-seed state loads may make them differ): LG_EINPUT otherwise. */
+int lg_trainer_step_multi(lg_trainer *t, const float *batches, lg_step_stats *out);
+/* Index of the seed the last LG_EDIVERGED named; -1 when the last step or
+ * gradient computation did not diverge. */
+int lg_trainer_diverged_seed(const lg_trainer *t);
+/* Seeds start active. An inactive seed is frozen: no step touches its
+ * parameters, state or step count. LG_EINPUT for s out of range. */
+int lg_trainer_set_active(lg_trainer *t, int s, int on);
+/* Steps done by seed s (0 <= s < S). */
+long lg_trainer_steps_done_multi(const lg_trainer *t, int s);
+/* Seed s's weights (as lg_trainer_get_weights). */
+int lg_trainer_get_weights_multi(lg_trainer *t, int s, lg_sae_weights *out);
+/* Gradient checks for every active seed (as lg_trainer_compute_grads), then
+ * seed s's raw gradients. */
+int lg_trainer_compute_grads_multi(lg_trainer *t, const float *batches, lg_step_stats *out);
+int lg_trainer_get_grads_multi(lg_trainer *t, int s, lg_sae_weights *out);
+/* Seed s's full state (names and checks as above; load validates before it
+ * changes anything). */
+int lg_trainer_save_state_multi(lg_trainer *t, int s, lg_train_state *out);
+int lg_trainer_load_state_multi(lg_trainer *t, int s, const lg_train_state *st);
 
 #endif

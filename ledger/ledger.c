@@ -436,6 +436,35 @@ void lg_ledger_unlock(lg_ledger *lg)
     lg->lock_fd = -1;
 }
 
+/* A refs/heads/ledger.lock left behind by a writer killed inside git's ref
+ * update would make every later commit fail. The caller holds the ledger
+ * lock, so no other ledger writer is alive; a git command updating the
+ * branch (a fetch into it) holds that file for milliseconds. So: wait up to
+ * 2 s for it to go, then remove it as stale and say so. */
+static int clear_stale_ref_lock(lg_ledger *lg)
+{
+    lg_buf p = LG_BUF_INIT;
+    int i, err;
+    if ((err = lg_buf_printf(&p, "%s%s.lock", git_repository_commondir(lg->repo), LG_LEDGER_REF)) < 0)
+        goto out;
+    for (i = 0; i < 40 && lg_path_exists(p.ptr); i++)
+        usleep(50 * 1000);
+    if (lg_path_exists(p.ptr)) {
+        if (unlink(p.ptr) < 0 && errno != ENOENT) {
+            err = lg_error_set(LG_EIO, "%s: cannot remove a stale ref lock: %s", p.ptr, strerror(errno));
+            goto out;
+        }
+        if (lg->notify) {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "removed %s, left by an interrupted writer", p.ptr);
+            lg->notify(lg->notify_ctx, msg);
+        }
+    }
+out:
+    lg_buf_release(&p);
+    return err;
+}
+
 /* ---- init ------------------------------------------------------------------- */
 
 int lg_ledger_init(const char *dir, const lg_init_opts *opts, lg_init_result *res)
@@ -1243,6 +1272,8 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
         goto out;
     if ((err = lg_buf_printf(&msg, "ledger: run %ld %s\n\nkind: %s\nstudy: %s\nstatus: %s\n", seq, run_id, in->kind,
                              in->study, in->status)) < 0)
+        goto out;
+    if ((err = clear_stale_ref_lock(lg)) < 0)
         goto out;
     if (git_commit_create(&commit_oid, lg->repo, LG_LEDGER_REF, sig, sig, NULL, msg.ptr, new_t, 1,
                           (const git_commit **)&tip) < 0) {
