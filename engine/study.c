@@ -634,7 +634,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
             (err = get_number(path, met, "dense_threshold", "metrics.dense_threshold", 0, 1, 0, &s->dense_threshold)) < 0)
             goto out;
         x = s->hungarian_max;
-        if ((err = get_number(path, met, "hungarian_max", "metrics.hungarian_max", 1, 16384, 1, &x)) < 0)
+        if ((err = get_number(path, met, "hungarian_max", "metrics.hungarian_max", 1, 8192, 1, &x)) < 0)
             goto out;
         s->hungarian_max = (int)x;
         v = cJSON_GetObjectItemCaseSensitive(met, "hungarian");

@@ -1032,6 +1032,14 @@ int lg_trainer_load_state_multi(lg_trainer *t, int s, const lg_train_state *st)
         } else if (e[i].host_scalar == 3 && a->data[0] != STATE_VERSION) {
             return lg_error_set(LG_EINPUT, "trainer state: state_version %g, expected %g",
                                 (double)a->data[0], (double)STATE_VERSION);
+        } else if (e[i].dev) {
+            /* values: finite everywhere; Adam's second moments and the dead-latent clocks are >= 0 */
+            int64_t k, nel = lg_named_array_numel(a);
+            int nonneg = strncmp(e[i].name, "adam_v.", 7) == 0 || strcmp(e[i].name, "steps_since_fired") == 0;
+            for (k = 0; k < nel; k++)
+                if (!isfinite(a->data[k]) || (nonneg && a->data[k] < 0))
+                    return lg_error_set(LG_EINPUT, "trainer state: '%s'[%lld] = %g is not %s", e[i].name,
+                                        (long long)k, (double)a->data[k], nonneg ? "finite and >= 0" : "finite");
         }
     }
     for (i = 0; i < n; i++) {
