@@ -389,6 +389,20 @@ int lg_verify_integrity(lg_ledger *lg, const lg_verify_opts *opts, lg_problems *
                                       "the root commit holds runs (%s): history rewritten", ce->added);
             if (err >= 0 && ce->nparents)
                 err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", subject, "root commit has parents");
+            if (err >= 0) {
+                /* the root holds FORMAT and nothing else: anything more would ride along unverified */
+                git_commit *rc = NULL;
+                git_tree *rt = NULL;
+                if (git_commit_lookup(&rc, lg_ledger_repo(lg), &ce->commit) < 0 || git_commit_tree(&rt, rc) < 0)
+                    err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", subject, "root commit unreadable");
+                else if (git_tree_entrycount(rt) != 1 ||
+                         strcmp(git_tree_entry_name(git_tree_entry_byindex(rt, 0)), "FORMAT") != 0)
+                    err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", subject,
+                                          "the root commit's tree holds %zu entries, expected FORMAT alone",
+                                          git_tree_entrycount(rt));
+                git_tree_free(rt);
+                git_commit_free(rc);
+            }
             if (err < 0)
                 goto out;
             continue;

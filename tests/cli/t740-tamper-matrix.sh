@@ -143,4 +143,11 @@ if "$LEDGER" report templates/r.md -o "$IN/out.md" --claims /dev/null >/dev/null
 else
   echo "# skip: 'ledger report' did not render a plain template here: $(head -1 "$IN/rep.err" 2>/dev/null)"
 fi
+# ---- an extra file in the root commit (rewritten history from the root) ----------------
+mkdir "$TMP/rootx" && cd "$TMP/rootx" && git init -q . && "$LEDGER" init >/dev/null || bad "root ledger"
+fmt=$(git rev-parse ledger:FORMAT) && extra=$(echo planted | git hash-object -w --stdin) &&
+tree=$(printf '100644 blob %s\tFORMAT\n100644 blob %s\textra.txt\n' "$fmt" "$extra" | git mktree) &&
+root=$(git commit-tree "$tree" -m "ledger: init") && git update-ref refs/heads/ledger "$root" && ok "root rewritten with an extra file" || bad "root rewrite"
+expect_code 1 "verify flags the planted root file" "$LEDGER" verify --no-claims
+grep_out "root commit's tree holds 2 entries, expected FORMAT alone" "names the root commit"
 finish
