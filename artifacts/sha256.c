@@ -78,18 +78,13 @@ int lg_sha256_buf(const void *data, size_t n, char hex_out[65])
     return lg_sha256_final(&h, hex_out);
 }
 
-int lg_sha256_file(const char *path, char hex_out[65], uint64_t *size_out)
+int lg_sha256_fd(int fd, const char *path, lg_sha256_piece_fn fn, void *ctx, char hex_out[65], uint64_t *size_out)
 {
     lg_sha256 h = {0};
     unsigned char *chunk = NULL;
     uint64_t total = 0;
-    int fd = -1, err;
+    int err;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err = lg_error_set(errno == ENOENT ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
     if (!(chunk = lg_malloc(LG_SHA256_CHUNK))) {
         err = LG_ENOMEM;
         goto out;
@@ -106,7 +101,7 @@ int lg_sha256_file(const char *path, char hex_out[65], uint64_t *size_out)
         }
         if (n == 0)
             break;
-        if ((err = lg_sha256_update(&h, chunk, (size_t)n)) < 0)
+        if ((err = lg_sha256_update(&h, chunk, (size_t)n)) < 0 || (fn && (err = fn(ctx, chunk, (size_t)n)) < 0))
             goto out;
         total += (uint64_t)n;
     }
@@ -117,8 +112,16 @@ int lg_sha256_file(const char *path, char hex_out[65], uint64_t *size_out)
 out:
     lg_sha256_release(&h);
     lg_free(chunk);
-    if (fd >= 0)
-        close(fd);
+    return err;
+}
+
+int lg_sha256_file(const char *path, char hex_out[65], uint64_t *size_out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+    if (fd < 0)
+        return lg_error_set(errno == ENOENT ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
+    err = lg_sha256_fd(fd, path, NULL, NULL, hex_out, size_out);
+    close(fd);
     return err;
 }
 

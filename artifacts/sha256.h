@@ -34,6 +34,12 @@ int lg_sha256_buf(const void *data, size_t n, char hex_out[65]);
 /* Streams the file; *size_out (may be NULL) receives its length.
  * Errors: LG_ENOTFOUND (absent), LG_EIO. */
 int lg_sha256_file(const char *path, char hex_out[65], uint64_t *size_out);
+/* Reads fd to its end in LG_SHA256_CHUNK pieces and hashes them; each piece
+ * is also handed to fn (may be NULL; a negative return stops with that
+ * code), which is how the store copies while it hashes. `path` names the
+ * file in errors. The caller owns fd. */
+typedef int (*lg_sha256_piece_fn)(void *ctx, const void *piece, size_t n);
+int lg_sha256_fd(int fd, const char *path, lg_sha256_piece_fn fn, void *ctx, char hex_out[65], uint64_t *size_out);
 
 /* 1 when s is exactly 64 lowercase hex digits, else 0. Paths built from
  * digests rely on this: only validated digests become file names. */

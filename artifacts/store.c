@@ -236,14 +236,23 @@ out:
     return err;
 }
 
+typedef struct {
+    int fd;
+    const char *tmp;
+} copy_ctx;
+
+static int copy_piece(void *vctx, const void *piece, size_t n)
+{
+    const copy_ctx *c = vctx;
+    return write_all(c->fd, piece, n, c->tmp);
+}
+
 int lg_store_put_file(lg_store *st, const char *path, char hex_out[65], uint64_t *size_out, int *added_out)
 {
     lg_buf tmp = LG_BUF_INIT;
-    lg_sha256 h = {0};
-    unsigned char *chunk = NULL;
-    uint64_t total = 0;
     int in = -1, fd = -1, err;
     struct stat sb;
+    copy_ctx cc;
 
     in = open(path, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
@@ -254,26 +263,13 @@ int lg_store_put_file(lg_store *st, const char *path, char hex_out[65], uint64_t
         err = lg_error_set(LG_EINPUT, "%s: not a regular file", path);
         goto out;
     }
-    if (!(chunk = lg_malloc(LG_SHA256_CHUNK))) {
-        err = LG_ENOMEM;
+    if ((err = open_tmp(st, &tmp, &fd)) < 0)
         goto out;
-    }
-    if ((err = open_tmp(st, &tmp, &fd)) < 0 || (err = lg_sha256_init(&h)) < 0)
+    /* one pass: hash what is copied, so the name is the digest of exactly the stored bytes */
+    cc.fd = fd;
+    cc.tmp = tmp.ptr;
+    if ((err = lg_sha256_fd(in, path, copy_piece, &cc, hex_out, size_out)) < 0)
         goto out;
-    for (;;) {
-        ssize_t n = read(in, chunk, LG_SHA256_CHUNK);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            err = lg_error_set(LG_EIO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if ((err = lg_sha256_update(&h, chunk, (size_t)n)) < 0 || (err = write_all(fd, chunk, (size_t)n, tmp.ptr)) < 0)
-            goto out;
-        total += (uint64_t)n;
-    }
     if (fsync(fd) < 0) {
         err = lg_error_set(LG_EIO, "%s: fsync: %s", tmp.ptr, strerror(errno));
         goto out;
@@ -281,10 +277,8 @@ int lg_store_put_file(lg_store *st, const char *path, char hex_out[65], uint64_t
     close(fd);
     fd = -1;
     lg_fault_point("store:tmp-written");
-    if ((err = lg_sha256_final(&h, hex_out)) < 0 || (err = commit_tmp(st, tmp.ptr, hex_out, added_out)) < 0)
+    if ((err = commit_tmp(st, tmp.ptr, hex_out, added_out)) < 0)
         goto out;
-    if (size_out)
-        *size_out = total;
     lg_buf_clear(&tmp); /* committed: nothing to unlink */
 out:
     if (fd >= 0)
@@ -293,9 +287,7 @@ out:
         close(in);
     if (err < 0 && tmp.ptr && tmp.len)
         unlink(tmp.ptr);
-    lg_sha256_release(&h);
     lg_buf_release(&tmp);
-    lg_free(chunk);
     return err;
 }
 
