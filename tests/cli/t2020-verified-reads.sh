@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# t2020: check and report never believe the SQLite index. A falsified sample
+# value (UPDATE samples ...) that would turn a FAIL into a PASS is an error
+# naming the run (exit 1, "run 'ledger verify'"), never a verdict, in check,
+# check --require-signed and report (nothing written, no report recorded). A
+# deleted or altered runs row cannot promote an older run or a failed run:
+# the run list comes from the ledger branch.
+. "$(dirname "$0")/lib-cli.sh"
+
+mkdir repo && cd repo && git init -q . && "$LEDGER" init >/dev/null || { bad "init"; finish; }
+mkdir -p studies claims templates
+cat > studies/tiny.json <<'JSON'
+{"format": 1, "name": "tiny",
+ "data": {"source": "synthetic", "synthetic": {"d": 16, "n_features": 32, "n_samples": 3000, "active_mean": 2, "seed": 3}},
+ "sae": {"arch": "topk", "d_sae": 32, "k": 2}, "train": {"steps": 120, "batch": 64, "lr": 0.005}, "seeds": [1, 2, 3]}
+JSON
+cat > claims/tiny.claims <<'CLAIMS'
+claim ev-perfect
+  says "every trained SAE explains 99.99% of the variance (false)"
+  study tiny
+  sample ev = cell.explained_variance where control=trained
+  require min(ev) > 0.9999
+end
+CLAIMS
+cat > templates/t.md <<'MD'
+Claim: {{claim ev-perfect}}
+MD
+idx() { "$PYTHON3" -c 'import sqlite3,sys; c=sqlite3.connect(".ledger/index.sqlite"); c.execute(sys.argv[1]); c.commit()' "$1"; }
+
+expect_ok "run" "$LEDGER" run -q studies/tiny.json
+run1=$(awk '{print $2}' "$TMP/.out")
+expect_code 1 "the honest verdict is FAIL" "$LEDGER" check
+grep_out "^FAIL +ev-perfect" "FAIL"
+
+# falsify the index: every explained variance becomes 1.0
+idx "UPDATE samples SET value=1.0 WHERE metric='explained_variance'"
+expect_ok "the index now says 1.0" "$LEDGER" query "SELECT min(value) FROM samples WHERE metric='explained_variance'"
+grep_out "^1(\.0)?$" "falsified"
+expect_code 1 "check: a falsified index value is an error, exit 1" "$LEDGER" check
+grep_err "run 1-${run1}.*index.*samples.*ledger verify" "names the run, the table and the advice"
+if grep -qE "PASS|FAIL" "$TMP/.out"; then bad "no verdict printed ($(head -1 "$TMP/.out"))"; else ok "no verdict printed"; fi
+expect_code 1 "check --json: same" "$LEDGER" check --json
+if grep -q '"PASS"' "$TMP/.out"; then bad "JSON says PASS"; else ok "no PASS in JSON"; fi
+expect_code 1 "check --require-signed: same" "$LEDGER" check --require-signed
+grep_err "run 1-${run1}" "names the run"
+n_before=$(git rev-list --count ledger)
+expect_code 1 "report: a falsified index value is an error" "$LEDGER" report templates/t.md -o out/r.md --allow-failing
+grep_err "run 1-${run1}.*ledger verify" "names the run"
+[ ! -e out/r.md ] && ok "no report written" || bad "report written from falsified values"
+[ "$(git rev-list --count ledger)" = "$n_before" ] && ok "no report run recorded" || bad "a report run was recorded"
+expect_code 1 "verify names the index row too" "$LEDGER" verify
+grep_out "index: table samples" "verify: index row"
+expect_ok "reindex repairs" "$LEDGER" reindex
+expect_code 1 "FAIL again after reindex" "$LEDGER" check
+grep_out "^FAIL +ev-perfect" "FAIL"
+
+# a params row altered so that a filter selects other conditions
+idx "UPDATE params SET value='trained' WHERE key='control' AND value='random'"
+expect_code 1 "check: an altered params row is an error" "$LEDGER" check
+grep_err "run 1-${run1}.*table params" "names the run and table"
+"$LEDGER" reindex >/dev/null
+
+# run twice more; the newest run's runs row deleted: never silently the older one
+expect_ok "run 2" "$LEDGER" run -q studies/tiny.json
+run2=$(awk '{print $2}' "$TMP/.out")
+idx "DELETE FROM runs WHERE run_id LIKE '${run2}%'"
+expect_code 1 "check: a deleted runs row of the evidence run is an error" "$LEDGER" check
+grep_err "run 2-${run2}.*table runs" "names the newest run"
+if grep -q "$run1" "$TMP/.out" "$TMP/.err"; then bad "the older run was used"; else ok "the older run is not used"; fi
+"$LEDGER" reindex >/dev/null
+# the older run made to look newest: the ledger's order wins, the verdict names run 2
+idx "UPDATE runs SET seq=99 WHERE run_id LIKE '${run1}%'"
+expect_code 1 "check with run 1's seq raised in the index" "$LEDGER" check
+grep_out "^FAIL +ev-perfect.*run ${run2}" "still judged on run 2"
+"$LEDGER" reindex >/dev/null
+
+# a failed run marked ok in the index never counts
+"$PYTHON3" -c 'import numpy as np; x=np.random.default_rng(0).normal(size=(2000,8)).astype(np.float32)*1e19; np.save("huge.npy", x)'
+cat > studies/huge.json <<'JSON'
+{"name": "huge", "data": {"source": "file", "path": "../huge.npy"}, "sae": {"d_sae": 16, "k": 2},
+ "train": {"steps": 20, "batch": 32}, "seeds": [1, 2]}
+JSON
+expect_code 1 "diverged run" "$LEDGER" run -q studies/huge.json
+cat > huge.claims <<'CLAIMS'
+claim huge-any
+  says "anything from the failed run"
+  study huge
+  sample x = cell.fvu
+  require n(x) > 0
+end
+CLAIMS
+idx "UPDATE runs SET status='ok' WHERE study='huge'"
+expect_ok "the index now says ok" "$LEDGER" query "SELECT status FROM runs WHERE study='huge'"
+grep_out "^ok$" "falsified status"
+expect_code 1 "check: the failed run still does not count" "$LEDGER" check huge.claims
+grep_out "^MISSING +huge-any" "MISSING, never PASS"
+"$LEDGER" reindex >/dev/null
+expect_code 1 "verify after reindex (the FAIL claim)" "$LEDGER" verify
+grep_out "ev-perfect.*FAIL" "only the honest FAIL"
+finish
