@@ -728,12 +728,12 @@ static int check_study_file(lg_evidence_ctx *ev, const run_ent *e, run_fact *f, 
         const char *slash = strrchr(path.ptr, '/');
         lg_buf dir = LG_BUF_INIT;
         if ((err = lg_buf_printf(&dir, "%.*s", slash ? (int)(slash - path.ptr) : 1, slash ? path.ptr : ".")) == 0)
-            err = search_dir(&s, dir.ptr, SEARCH_MAX_DEPTH - 1);
+            err = search_dir(&s, dir.ptr, SEARCH_MAX_DEPTH - 1); /* the old folder and its children */
         lg_buf_release(&dir);
         if (err == 0 && !s.same.len && (err = lg_path_join(&dir, lg_ledger_root(ev->lg), "studies")) == 0)
             err = search_dir(&s, dir.ptr, 1);
-        if (err == 0 && !s.same.len)
-            err = search_dir(&s, lg_ledger_root(ev->lg), SEARCH_MAX_DEPTH - 1);
+        if (err == 0 && !s.same.len) /* anywhere in the repository, SEARCH_MAX_DEPTH folders deep */
+            err = search_dir(&s, lg_ledger_root(ev->lg), 0);
         lg_buf_release(&dir);
         if (err < 0)
             goto out;
