@@ -642,7 +642,8 @@ int lg_eval_file_grid(const lg_claim_file *f, lg_sample_provider provider, lg_gr
     /* verdicts */
     for (i = 0; i < r->nclaims; i++) {
         lg_claim_result *cr = &r->claims[i];
-        if (cr->verdict != LG_VERDICT_MISSING && cr->verdict != LG_VERDICT_STALE) {
+        /* MISSING / STALE from the evidence, ERROR from an expansion that could not run: decided */
+        if (cr->verdict != LG_VERDICT_MISSING && cr->verdict != LG_VERDICT_STALE && cr->verdict != LG_VERDICT_ERROR) {
             const lg_req_result *first_fail = NULL, *first_err = NULL;
             for (j = 0; j < cr->nreqs; j++) {
                 if (cr->reqs[j].note && !first_err)
