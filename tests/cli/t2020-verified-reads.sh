@@ -4,7 +4,8 @@
 # naming the run (exit 1, "run 'ledger verify'"), never a verdict, in check,
 # check --require-signed and report (nothing written, no report recorded). A
 # deleted or altered runs row cannot promote an older run or a failed run:
-# the run list comes from the ledger branch.
+# the run list comes from the ledger branch (tiny study runs, and recorded
+# runs with chosen values so that the wrong run would change the verdict).
 . "$(dirname "$0")/lib-cli.sh"
 
 mkdir repo && cd repo && git init -q . && "$LEDGER" init >/dev/null || { bad "init"; finish; }
@@ -74,26 +75,36 @@ expect_code 1 "check with run 1's seq raised in the index" "$LEDGER" check
 grep_out "^FAIL +ev-perfect.*run ${run2}" "still judged on run 2"
 "$LEDGER" reindex >/dev/null
 
-# a failed run marked ok in the index never counts
-"$PYTHON3" -c 'import numpy as np; x=np.random.default_rng(0).normal(size=(2000,8)).astype(np.float32)*1e19; np.save("huge.npy", x)'
-cat > studies/huge.json <<'JSON'
-{"name": "huge", "data": {"source": "file", "path": "../huge.npy"}, "sae": {"d_sae": 16, "k": 2},
- "train": {"steps": 20, "batch": 32}, "seeds": [1, 2]}
-JSON
-expect_code 1 "diverged run" "$LEDGER" run -q studies/huge.json
-cat > huge.claims <<'CLAIMS'
-claim huge-any
-  says "anything from the failed run"
-  study huge
-  sample x = cell.fvu
-  require n(x) > 0
+# recorded evidence: an older ok run that passes, a newer ok run that fails, a newest failed run that passes
+mk() { "$PYTHON3" -c 'import json,sys; v=float(sys.argv[2]); json.dump({"conditions":[{"id":"c","params":{"k":1},"cells":[{"seed":s,"metrics":{"v":v}} for s in (1,2,3)]}]}, open(sys.argv[1],"w"))' "$1" "$2"; }
+mk good.json 0.9 && mk bad.json 0.1
+expect_ok "record the older, passing run" "$LEDGER" record --study rec --results good.json good.json
+expect_ok "record the newer, failing run" "$LEDGER" record --study rec --results bad.json bad.json
+newer=$("$LEDGER" log --json | "$PYTHON3" -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["study"]=="rec"]; print(r[-1]["run_id"])' 2>/dev/null)
+expect_ok "record a failed run that would pass" "$LEDGER" record --study rec --status failed --results good.json good.json
+cat > rec.claims <<'CLAIMS'
+claim rec-high
+  says "every v above 0.5"
+  study rec
+  sample x = cell.v
+  require min(x) > 0.5
 end
 CLAIMS
-idx "UPDATE runs SET status='ok' WHERE study='huge'"
-expect_ok "the index now says ok" "$LEDGER" query "SELECT status FROM runs WHERE study='huge'"
-grep_out "^ok$" "falsified status"
-expect_code 1 "check: the failed run still does not count" "$LEDGER" check huge.claims
-grep_out "^MISSING +huge-any" "MISSING, never PASS"
+expect_code 1 "honest verdict: FAIL on the newer ok run" "$LEDGER" check rec.claims
+grep_out "^FAIL +rec-high" "FAIL"
+idx "UPDATE runs SET status='ok' WHERE study='rec' AND status='failed'"
+expect_code 1 "a failed run marked ok in the index does not count" "$LEDGER" check rec.claims
+grep_out "^FAIL +rec-high" "still FAIL, judged on the newer ok run"
+if grep -q "^PASS" "$TMP/.out"; then bad "the failed run counted"; else ok "never PASS"; fi
+"$LEDGER" reindex >/dev/null
+idx "DELETE FROM runs WHERE run_id='${newer}'"
+expect_code 1 "the newer run's runs row deleted: an error, not the older run's PASS" "$LEDGER" check rec.claims
+grep_err "run [0-9]+-${newer:0:12}.*table runs.*ledger verify" "names the newer run"
+if grep -q "^PASS" "$TMP/.out"; then bad "the older run counted"; else ok "never PASS"; fi
+"$LEDGER" reindex >/dev/null
+idx "UPDATE runs SET study='other' WHERE run_id='${newer}'"
+expect_code 1 "the newer run's study renamed in the index: an error" "$LEDGER" check rec.claims
+if grep -q "^PASS" "$TMP/.out"; then bad "the older run counted"; else ok "never PASS"; fi
 "$LEDGER" reindex >/dev/null
 expect_code 1 "verify after reindex (the FAIL claim)" "$LEDGER" verify
 grep_out "ev-perfect.*FAIL" "only the honest FAIL"
