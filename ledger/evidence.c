@@ -34,6 +34,7 @@
 #define SPEC_FILE_MAX (16u * 1024 * 1024) /* engine/study.c's limit on a study file */
 #define SEARCH_MAX_FILES 4096             /* files looked at when a study file moved */
 #define SEARCH_MAX_DEPTH 4
+#define SEARCH_MAX_BYTES (64u * 1024 * 1024) /* bytes of candidate files read in one search */
 
 typedef struct {
     int done;
@@ -579,6 +580,7 @@ typedef struct {
     lg_buf same;       /* a file of the study with the recorded meaning */
     lg_buf other;      /* a file of the study whose meaning changed */
     size_t visited;
+    uint64_t bytes;    /* read so far (SEARCH_MAX_BYTES) */
 } search_ctx;
 
 /* Looks for *.json files declaring the study (by "name") under dir. */
@@ -604,9 +606,11 @@ static int search_dir(search_ctx *s, const char *dir, int depth)
             if (depth < SEARCH_MAX_DEPTH)
                 err = search_dir(s, p.ptr, depth + 1);
         } else if (S_ISREG(sb.st_mode) && len > 5 && !strcmp(de->d_name + len - 5, ".json") &&
-                   (uint64_t)sb.st_size <= SPEC_FILE_MAX) {
+                   (uint64_t)sb.st_size <= SPEC_FILE_MAX && s->bytes + (uint64_t)sb.st_size <= SEARCH_MAX_BYTES) {
             char *name = NULL, hex[65];
-            int rc = study_file_digest(p.ptr, &name, hex);
+            int rc;
+            s->bytes += (uint64_t)sb.st_size;
+            rc = study_file_digest(p.ptr, &name, hex);
             if (rc < 0)
                 err = rc;
             else if (rc == 1 && name && !strcmp(name, s->study)) {
@@ -725,10 +729,15 @@ static int check_study_file(lg_evidence_ctx *ev, const run_ent *e, run_fact *f, 
     s.study = study;
     s.want = want;
     {
-        const char *slash = strrchr(path.ptr, '/');
+        const char *slash = strrchr(path.ptr, '/'), *root = lg_ledger_root(ev->lg);
+        size_t rl = strlen(root);
         lg_buf dir = LG_BUF_INIT;
-        if ((err = lg_buf_printf(&dir, "%.*s", slash ? (int)(slash - path.ptr) : 1, slash ? path.ptr : ".")) == 0)
-            err = search_dir(&s, dir.ptr, SEARCH_MAX_DEPTH - 1); /* the old folder and its children */
+        /* the old folder and its children, only inside the repository (a manifest's study_path
+         * is not trusted to send us scanning elsewhere) */
+        if ((err = lg_buf_printf(&dir, "%.*s", slash ? (int)(slash - path.ptr) : 1, slash ? path.ptr : ".")) == 0 &&
+            !strncmp(dir.ptr, root, rl) && dir.ptr[rl] == '/' && !strstr(dir.ptr + rl, "/../") &&
+            !strstr(dir.ptr + rl, "/.."))
+            err = search_dir(&s, dir.ptr, SEARCH_MAX_DEPTH - 1);
         lg_buf_release(&dir);
         if (err == 0 && !s.same.len && (err = lg_path_join(&dir, lg_ledger_root(ev->lg), "studies")) == 0)
             err = search_dir(&s, dir.ptr, 1);
