@@ -753,6 +753,11 @@ static int check_study_file(lg_evidence_ctx *ev, const run_ent *e, run_fact *f, 
         err = fact_set(f, LG_EVIDENCE_STALE,
                        "study %s (recorded as %s, now in %s) changed since run %.12s (spec meaning sha256 %.12s): re-run it",
                        study, sp, rel(ev, s.other.ptr), e->info.run_id, want);
+    else if (lg_path_exists(path.ptr))
+        err = fact_set(f, LG_EVIDENCE_STALE,
+                       "study file %s changed since run %.12s (it no longer declares study '%s' as a JSON spec, and no "
+                       "other study file with the recorded spec was found): re-run it",
+                       sp, e->info.run_id, study);
     else
         err = fact_set(f, LG_EVIDENCE_STALE,
                        "study file %s no longer exists and no study file named '%s' with the recorded spec was found "
