@@ -179,8 +179,9 @@ static int load_run(lg_evidence_ctx *ev, run_ent *e)
         goto out;
     base = strrchr(e->info.dir, '/');
     base = base ? base + 1 : e->info.dir;
-    if (strcmp(hex, e->info.run_id) != 0 || lg_ledger_parse_dirname(base, &seq, id12) < 0 ||
-        strncmp(id12, hex, 12) != 0) {
+    /* the bytes must hash to the id the run list gave; a "<seq>-<id12>" directory must name it */
+    if (strcmp(hex, e->info.run_id) != 0 ||
+        (lg_ledger_parse_dirname(base, &seq, id12) == 0 && strncmp(id12, hex, 12) != 0)) {
         lg_error_clear();
         err = lg_error_set(LG_ECHECK, "%s: manifest.json hashes to %.12s, which its directory does not name: "
                                       "run 'ledger verify'",
@@ -191,6 +192,7 @@ static int load_run(lg_evidence_ctx *ev, run_ent *e)
         err = lg_error_set(LG_ECHECK, "%s: manifest.json is not valid JSON: run 'ledger verify'", e->info.dir);
         goto out;
     }
+    lg_error_clear(); /* a directory name of another form is not an error here (verify judges it) */
     if ((err = lg_manifest_check(m, e->info.dir)) < 0) {
         cJSON_Delete(m);
         goto out;

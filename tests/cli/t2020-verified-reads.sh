@@ -108,4 +108,24 @@ if grep -q "^PASS" "$TMP/.out"; then bad "the older run counted"; else ok "never
 "$LEDGER" reindex >/dev/null
 expect_code 1 "verify after reindex (the FAIL claim)" "$LEDGER" verify
 grep_out "ev-perfect.*FAIL" "only the honest FAIL"
+
+# the evidence run's manifest rewritten in git under its old directory name: an error, no verdict
+dir=$(git ls-tree --name-only ledger runs/ | grep -- "-${run2:0:12}$")
+git show "ledger:$dir/manifest.json" | "$PYTHON3" -c '
+import json, sys
+m = json.load(sys.stdin)
+for c in m["results"]["conditions"]:
+    for x in c.get("cells", []):
+        if "explained_variance" in x["metrics"]: x["metrics"]["explained_variance"] = 1.0
+sys.stdout.write(json.dumps(m, sort_keys=True, separators=(",", ":")))' > forged.json
+blob=$(git hash-object -w forged.json)
+# the tip commit replaced by one whose tree holds the forged bytes (git plumbing only)
+tip=$(git rev-parse ledger)
+GIT_INDEX_FILE="$TMP/gi" git read-tree "$tip" && GIT_INDEX_FILE="$TMP/gi" git update-index --cacheinfo "100644,$blob,$dir/manifest.json" \
+  && tree=$(GIT_INDEX_FILE="$TMP/gi" git write-tree) && nc=$(git commit-tree "$tree" -p "$tip^" -m forged) \
+  && git update-ref refs/heads/ledger "$nc"
+git ls-tree -r ledger "$dir/manifest.json" | grep -q "$blob" && ok "manifest of run 2 rewritten in history" || bad "rewrite failed"
+expect_code 1 "check: a manifest that does not hash to its directory's id is an error" "$LEDGER" check claims/tiny.claims
+grep_err "$dir: manifest.json hashes to .*ledger verify" "names the run directory"
+if grep -qE "^(PASS|FAIL)" "$TMP/.out"; then bad "a verdict was printed"; else ok "no verdict"; fi
 finish
