@@ -65,7 +65,7 @@ typedef int (*lg_sample_provider)(void *ctx, const lg_sample_query *q, lg_sample
 
 /* Claims with `by KEY`: before evaluating, the evaluator asks for the values
  * of the grid parameter KEY among the conditions of the claim's evidence run
- * that its samples could select (filters on KEY itself ignored), and expands
+ * that at least one of its samples selects (all its filters), and expands
  * the claim into one claim per value, id "ID[KEY=VALUE]", each sample
  * getting the filter KEY=VALUE. */
 typedef struct {

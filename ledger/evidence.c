@@ -1215,11 +1215,12 @@ int lg_evidence_grid_provider(void *ctx, const lg_grid_query *q, lg_grid_answer 
         err = LG_ENOMEM;
         goto out;
     }
-    /* the conditions some sample could read (its filters, those on the key aside) */
+    /* the conditions some sample selects (all its filters, so `where k>=4` on every sample
+     * limits `by k` to 4 and up; a value only some samples reach shows up as MISSING) */
     for (i = 0; i < nc; i++) {
         int any = q->nsamples == 0;
         for (k = 0; k < q->nsamples && !any; k++)
-            if ((any = condition_matches(conds[i], q->samples[k].filters, q->samples[k].nfilters, q->key)) < 0) {
+            if ((any = condition_matches(conds[i], q->samples[k].filters, q->samples[k].nfilters, NULL)) < 0) {
                 err = any;
                 goto out;
             }

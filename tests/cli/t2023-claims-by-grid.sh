@@ -64,6 +64,21 @@ MD
 expect_ok "report renders every value" "$LEDGER" report templates/t.md -o out/r.md --no-record
 for k in 2 4 8; do grep -q "beats-random\[k=$k\]" out/r.md && ok "report: k=$k" || bad "report lacks k=$k"; done
 
+# filters on the grid key limit the expansion
+cat > k4up.claims <<'CLAIMS'
+claim k4up
+  says "from k=4 up"
+  study tiny
+  by k
+  sample t = pair.mmcs where control=trained k>=4
+  sample r = pair.mmcs where control=random k>=4
+  require mean(t) - mean(r) > 0
+end
+CLAIMS
+expect_ok "by k with k>=4 on every sample" "$LEDGER" check k4up.claims
+[ "$(grep -oE '^PASS +k4up\[k=[0-9]+\]' "$TMP/.out" | awk '{print $2}' | tr '\n' ' ')" = "k4up[k=4] k4up[k=8] " ] \
+  && ok "expands to k=4 and k=8 only" || bad "expansion: $(grep -E '^[A-Z]+ ' "$TMP/.out")"
+
 # a filter value that matches nothing lists the valid ones
 cat > claims/bad.claims <<'CLAIMS'
 claim no-k7
