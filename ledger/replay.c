@@ -200,7 +200,7 @@ int lg_replay_compare_metrics(const cJSON *recorded, const cJSON *got, const cha
     return 0;
 }
 
-static const cJSON *find_cond(const cJSON *results, const char *id)
+const cJSON *lg_results_find_cond(const cJSON *results, const char *id)
 {
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(results, "conditions")) {
@@ -211,8 +211,7 @@ static const cJSON *find_cond(const cJSON *results, const char *id)
     return NULL;
 }
 
-/* The element of array `key` of cond whose "seed" (or seed_a/seed_b) matches. */
-static const cJSON *find_seeded(const cJSON *cond, const char *key, double a, double b)
+const cJSON *lg_results_find_seeded(const cJSON *cond, const char *key, double a, double b)
 {
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(cond, key)) {
@@ -224,7 +223,7 @@ static const cJSON *find_seeded(const cJSON *cond, const char *key, double a, do
     return NULL;
 }
 
-static const char *find_output(const cJSON *m, const char *name)
+const char *lg_manifest_find_output(const cJSON *m, const char *name)
 {
     const cJSON *o;
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(m, "outputs")) {
@@ -240,7 +239,7 @@ static int compare_condition(const cJSON *rec_results, const cJSON *cj, int full
                              lg_problems *ps)
 {
     const char *id = lg_json_str(cj, "id");
-    const cJSON *rc = find_cond(rec_results, id), *e;
+    const cJSON *rc = lg_results_find_cond(rec_results, id), *e;
     char subject[200], what[96];
     int err = 0;
     static const char *const arrays[] = {"cells", "pairs", "seeds"};
@@ -256,7 +255,7 @@ static int compare_condition(const cJSON *rec_results, const cJSON *cj, int full
         cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(cj, arrays[k])) {
             const cJSON *sa = cJSON_GetObjectItemCaseSensitive(e, pairs ? "seed_a" : "seed");
             const cJSON *sb = pairs ? cJSON_GetObjectItemCaseSensitive(e, "seed_b") : NULL;
-            const cJSON *r = find_seeded(rc, arrays[k], sa->valuedouble, pairs ? sb->valuedouble : -1);
+            const cJSON *r = lg_results_find_seeded(rc, arrays[k], sa->valuedouble, pairs ? sb->valuedouble : -1);
             if (pairs)
                 snprintf(what, sizeof what, "pair %.0f/%.0f", sa->valuedouble, sb->valuedouble);
             else
@@ -285,7 +284,7 @@ static int compare_condition(const cJSON *rec_results, const cJSON *cj, int full
                 const cJSON *sa = cJSON_GetObjectItemCaseSensitive(e, pairs ? "seed_a" : "seed");
                 const cJSON *sb = pairs ? cJSON_GetObjectItemCaseSensitive(e, "seed_b") : NULL;
                 if (!cJSON_IsNumber(sa) || (pairs && !cJSON_IsNumber(sb)) ||
-                    !find_seeded(cj, arrays[k], sa->valuedouble, pairs ? sb->valuedouble : -1)) {
+                    !lg_results_find_seeded(cj, arrays[k], sa->valuedouble, pairs ? sb->valuedouble : -1)) {
                     if (pairs && cJSON_IsNumber(sa) && cJSON_IsNumber(sb))
                         snprintf(what, sizeof what, "pair %.0f/%.0f", sa->valuedouble, sb->valuedouble);
                     else if (cJSON_IsNumber(sa))
@@ -442,7 +441,7 @@ int lg_replay_run(lg_ledger *lg, const char *ref, const lg_replay_opts *o, lg_re
         out->artifacts_compared++;
         if ((err = lg_sha256_file(res.files[i].path, got, NULL)) < 0)
             goto out;
-        rec = find_output(m, name);
+        rec = lg_manifest_find_output(m, name);
         if (!rec)
             err = lg_problems_add(ps, LG_PROBLEM_ERROR, "artifact", name, "produced by the replay, not recorded");
         else if (strcmp(rec, got) != 0)
@@ -462,7 +461,7 @@ int lg_replay_run(lg_ledger *lg, const char *ref, const lg_replay_opts *o, lg_re
         }
         cJSON_ArrayForEach(cj, cJSON_GetObjectItemCaseSensitive(rec_results, "conditions")) {
             const char *id = lg_json_str(cj, "id");
-            if (!id || !find_cond(res.results, id))
+            if (!id || !lg_results_find_cond(res.results, id))
                 if ((err = lg_problems_add(ps, LG_PROBLEM_ERROR, "cell", id ? id : "(no id)",
                                            "recorded condition that the spec does not produce")) < 0)
                     goto out;

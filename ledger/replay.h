@@ -79,4 +79,12 @@ int lg_replay_compare_metrics(const cJSON *recorded, const cJSON *got, const cha
                               const char *skip, double rel, const char *area, const char *subject, lg_problems *ps,
                               size_t *compared);
 
+/* Lookups in a manifest's results (manifest.h "Results format"): the
+ * condition with this id; the element of its array `key` ("cells", "seeds":
+ * b < 0, matched on "seed" = a; "pairs": on seed_a = a and seed_b = b); the
+ * recorded digest of output `name`. NULL when absent. */
+const cJSON *lg_results_find_cond(const cJSON *results, const char *id);
+const cJSON *lg_results_find_seeded(const cJSON *cond, const char *key, double a, double b);
+const char *lg_manifest_find_output(const cJSON *manifest, const char *name);
+
 #endif
