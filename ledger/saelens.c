@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifacts/json.h"
 #include "artifacts/safetensors.h"
 
 const char *lg_saelens_arch_name(lg_arch arch, int *has_threshold)
@@ -325,12 +326,19 @@ int lg_saelens_load(const char *dir, const lg_saelens_limits *lim, lg_saelens_sa
         err = lg_error_set(LG_EINPUT, "%s: missing", w_path.ptr);
         goto out;
     }
+    /* a FIFO (or any non-file) would block or mislead the readers below */
+    if ((err = lg_path_check_regular(cfg_path.ptr)) < 0 || (err = lg_path_check_regular(w_path.ptr)) < 0) {
+        err = err == LG_EIO ? err : LG_EINPUT;
+        goto out;
+    }
     if ((err = lg_file_read(cfg_path.ptr, LG_SAELENS_CFG_MAX, &text)) < 0) {
         lg_error_wrap("%s", cfg_path.ptr);
         err = err == LG_EIO ? err : LG_EINPUT;
         goto out;
     }
-    if (!(out->cfg_json = cJSON_ParseWithLength(text.ptr, text.len)) || !cJSON_IsObject(out->cfg_json)) {
+    if ((err = lg_json_parse(cfg_path.ptr, text.ptr, text.len, &out->cfg_json)) < 0) /* strict: artifacts/json.h */
+        goto out;
+    if (!cJSON_IsObject(out->cfg_json)) {
         err = lg_error_set(LG_EINPUT, "%s: not a JSON object", cfg_path.ptr);
         goto out;
     }
