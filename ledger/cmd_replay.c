@@ -66,8 +66,9 @@ int cmd_replay(int argc, char **argv)
         "--cells N replays N cells chosen deterministically from the run id and S: every cell\n"
         "(condition C, seed s) gets the key SHA-256(\"ledger-replay-v1\\n\" RUN_ID \"\\n\" S \"\\n\" C\n"
         "\"\\n\" s \"\\n\"); trained cells are taken in increasing key order (as hex), then random-init\n"
-        "control cells, until N are chosen. Each replayed cell trains only its own seed, which gives\n"
-        "the same bytes as the seed-batched run.",
+        "control cells, until N are chosen. On the CPU each replayed cell trains only its own seed,\n"
+        "which gives the same bytes as the seed-batched run; on cuda a sampled cell brings every seed\n"
+        "of its condition (batched as in the run).",
         opts, 1, 1};
     lg_replay_opts ro;
     lg_replay_result res;

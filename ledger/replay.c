@@ -381,6 +381,16 @@ int lg_replay_run(lg_ledger *lg, const char *ref, const lg_replay_opts *o, lg_re
     }
     if ((err = lg_replay_select(s, info.run_id, o->sample_seed, o->n_cells, mask)) < 0)
         goto out;
+    if (strcmp(be->name, "cpu") != 0) {
+        /* only the CPU backend is known to train a seed alone bit-identically to the
+         * seed-batched run; elsewhere a sampled cell brings every seed of its condition */
+        for (c = 0; c < s->n_conds; c++) {
+            int any = 0;
+            for (j = 0; j < s->n_seeds; j++)
+                any |= mask[c * s->n_seeds + j];
+            memset(mask + c * s->n_seeds, any, (size_t)s->n_seeds);
+        }
+    }
     for (c = 0; c < s->n_conds; c++) {
         int all = 1;
         for (j = 0; j < s->n_seeds; j++) {

@@ -38,7 +38,10 @@ int lg_replay_check_data(const lg_study *s, const char *recorded_digest);
  * increasing key order (as hex strings), then the control=random cells in
  * key order, until n are chosen (trained cells first: their weights are
  * artifacts and their training is what a forger would skip). mask [n_conds * n_seeds] gets 1 for those;
- * n <= 0 or n >= the number of cells selects every cell. */
+ * n <= 0 or n >= the number of cells selects every cell. (lg_replay_run
+ * widens the sample to whole conditions on a backend other than the CPU,
+ * the only one on which a seed trained alone is known to be bit-identical
+ * to the seed-batched run.) */
 int lg_replay_select(const lg_study *s, const char *run_id, uint64_t sample_seed, int n, unsigned char *mask);
 
 typedef struct {
