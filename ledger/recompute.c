@@ -275,6 +275,8 @@ int lg_recompute_run(lg_ledger *lg, const lg_run_info *info, const cJSON *m, con
     lg_error_clear();
     if (lg_replay_load_study(lg, m, subject, &s) < 0)
         return problem(&x, "%s", lg_error_msg());
+    if ((err = lg_replay_check_spec(lg, m, "recompute", subject, ps)) < 0)
+        goto out;
     dj = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(results, "data"), "d");
     if (cJSON_IsNumber(dj) && dj->valuedouble >= 1 && dj->valuedouble <= (1 << 20))
         d = (int)dj->valuedouble;

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "artifacts/json.h"
 #include "artifacts/sha256.h"
 #include "ledger/manifest.h"
 
@@ -59,6 +60,37 @@ int lg_replay_load_study(lg_ledger *lg, const cJSON *m, const char *label, lg_st
 out:
     free(text);
     lg_buf_release(&path);
+    return err;
+}
+
+int lg_replay_check_spec(lg_ledger *lg, const cJSON *m, const char *area, const char *label, lg_problems *ps)
+{
+    const char *sp = lg_json_str(m, "study_path"), *digest = lg_json_str(m, "spec_digest");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(m, "spec");
+    lg_buf path = LG_BUF_INIT, text = LG_BUF_INIT;
+    cJSON *file = NULL;
+    char got[65];
+    int err = 0;
+
+    if (!sp || !*sp || !digest || !spec)
+        return 0;
+    if ((err = *sp == '/' ? lg_buf_puts(&path, sp) : lg_path_join(&path, lg_ledger_root(lg), sp)) < 0)
+        goto out;
+    /* the file as it is now: only when it still has the recorded digest does it say what the spec was */
+    if (lg_path_check_regular(path.ptr) < 0 || lg_file_read(path.ptr, 16u << 20, &text) < 0 ||
+        lg_sha256_buf(text.ptr, text.len, got) < 0 || strcmp(got, digest) != 0 ||
+        lg_json_parse(path.ptr, text.ptr, text.len, &file) < 0) {
+        lg_error_clear();
+        goto out;
+    }
+    if (!cJSON_Compare(file, spec, 1))
+        err = lg_problems_add(ps, LG_PROBLEM_ERROR, area, label,
+                              "the embedded spec differs from %s, whose bytes have the recorded spec digest %.12s",
+                              sp, digest);
+out:
+    cJSON_Delete(file);
+    lg_buf_release(&path);
+    lg_buf_release(&text);
     return err;
 }
 
@@ -371,6 +403,8 @@ int lg_replay_run(lg_ledger *lg, const char *ref, const lg_replay_opts *o, lg_re
         goto out;
     snprintf(out->backend, sizeof out->backend, "%s", be->name);
     if ((err = lg_replay_load_study(lg, m, label, &s)) < 0)
+        goto out;
+    if ((err = lg_replay_check_spec(lg, m, "spec", label, ps)) < 0)
         goto out;
     if ((err = lg_replay_check_data(s, rec_data)) < 0)
         goto out;

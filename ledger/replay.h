@@ -27,6 +27,13 @@
  * the run) when the manifest has no spec or it does not parse. */
 int lg_replay_load_study(lg_ledger *lg, const cJSON *manifest, const char *label, lg_study **out);
 
+/* When the recorded study_path names a file that still hashes to the
+ * recorded spec_digest, its JSON must equal the embedded spec (the one
+ * replay and recompute use): else an error problem (area, label as given)
+ * is added. A file absent or changed since is not a problem (specs evolve).
+ * Returns 0 or LG_ENOMEM. */
+int lg_replay_check_spec(lg_ledger *lg, const cJSON *manifest, const char *area, const char *label, lg_problems *ps);
+
 /* Checks that a file data source is present and hashes to the recorded
  * data digest: 0, or LG_EINPUT naming the file and both digests (or saying
  * it is missing). Synthetic data: always 0 (it is regenerated). */
