@@ -114,6 +114,9 @@ int cmd_replay(int argc, char **argv)
     if (err < 0)
         goto out;
     failed = lg_problems_failed(&ps);
+    if (strcmp(res.backend, res.recorded_backend) != 0)
+        fprintf(stderr, "ledger replay: note: replayed on %s, recorded on %s: digests are only comparable on the same "
+                        "backend, so mismatches here are expected\n", res.backend, res.recorded_backend);
     if (json) {
         cJSON *o = cJSON_CreateObject(), *mm;
         char *text = NULL;
