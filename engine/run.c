@@ -397,6 +397,7 @@ static int seed_group_size(run_ctx *rc, const lg_sae_config *cfg, const lg_train
     g = per > 0 ? (int)(LG_RUN_SEED_BATCH_BYTES / per) : ns;
     return g < 1 ? 1 : g < ns ? g : ns;
 }
+
 /* ---- pair and seed metrics (shared with ledger verify --recompute) ---------- */
 
 int lg_run_pair_metrics(const lg_study *s, const lg_condition *c, const float *W_dec_a, const float *W_dec_b, int d,
