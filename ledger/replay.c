@@ -72,6 +72,17 @@ int lg_replay_check_spec(lg_ledger *lg, const cJSON *m, const char *area, const 
     char got[65];
     int err = 0;
 
+    {
+        /* 'ledger run' names the run, and its results, after the spec: another name would
+         * file one study's evidence under another's claims */
+        const char *name = lg_json_str(spec, "name"), *study = lg_json_str(m, "study");
+        const char *rstudy = lg_json_str(cJSON_GetObjectItemCaseSensitive(m, "results"), "study");
+        if (name && ((study && strcmp(name, study) != 0) || (rstudy && strcmp(name, rstudy) != 0)) &&
+            (err = lg_problems_add(ps, LG_PROBLEM_ERROR, area, label,
+                                   "recorded as study \"%.100s\" (results: \"%.100s\"), but the embedded spec is \"%.100s\"",
+                                   study ? study : "?", rstudy ? rstudy : "?", name)) < 0)
+            return err;
+    }
     if (!sp || !*sp || !digest || !spec)
         return 0;
     if ((err = *sp == '/' ? lg_buf_puts(&path, sp) : lg_path_join(&path, lg_ledger_root(lg), sp)) < 0)

@@ -27,10 +27,11 @@
  * the run) when the manifest has no spec or it does not parse. */
 int lg_replay_load_study(lg_ledger *lg, const cJSON *manifest, const char *label, lg_study **out);
 
-/* When the recorded study_path names a file that still hashes to the
- * recorded spec_digest, its JSON must equal the embedded spec (the one
- * replay and recompute use): else an error problem (area, label as given)
- * is added. A file absent or changed since is not a problem (specs evolve).
+/* The run's study name (and its results' "study") must be the embedded
+ * spec's "name", as 'ledger run' records it; and when the recorded
+ * study_path names a file that still hashes to the recorded spec_digest,
+ * its JSON must equal the embedded spec (the one replay and recompute use).
+ * Else an error problem (area, label as given) is added. A file absent or changed since is not a problem (specs evolve).
  * Returns 0 or LG_ENOMEM. */
 int lg_replay_check_spec(lg_ledger *lg, const cJSON *manifest, const char *area, const char *label, lg_problems *ps);
 

@@ -44,7 +44,7 @@ exec(sys.argv[1])
 json.dump(r, open("forged.json", "w")); json.dump(m["spec"], open("spec.json", "w"))
 open("data_digest", "w").write(sys.argv[2] if len(sys.argv) > 2 else m["data_digest"])
 PY
-  (cd art && "$LEDGER" record --kind run --study tiny --spec ../spec.json --results ../forged.json \
+  (cd art && "$LEDGER" record --kind run --study "${FORGE_STUDY:-tiny}" --spec ../spec.json --results ../forged.json \
      --data-digest "$(cat ../data_digest)" --json $(find . -type f | sed 's|^\./||' | sort)) \
     | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)["run_id"])'
 }
@@ -72,6 +72,14 @@ check_forgery "invented metric" "$(cond 0)['pairs'][1]['metrics']['pwmcc_adj'] =
   "condition k=2 pair 1/3: pwmcc_adj: recorded, but the engine computes no such metric"
 check_forgery "dropped pair" "del $(cond 0)['pairs'][2]" \
   "condition k=2: 2 pairs recorded, the spec gives 3"
+
+# the evidence of one study filed under another study's name (claims select by study)
+f=$(FORGE_STUDY=tiny-k4 forge "$run1" "r['study'] = 'tiny-k4'")
+expect_code 1 "renamed study: --recompute fails" "$LEDGER" verify --no-claims --recompute
+grep_out "run [0-9]+-${f:0:12}: recorded as study \"tiny-k4\" \(results: \"tiny-k4\"\), but the embedded spec is \"tiny\"" "names both names"
+expect_code 1 "renamed study: replay fails" "$LEDGER" replay -q --cells 1 "$f"
+grep_out "^mismatch: spec: run ${f:0:12}: recorded as study" "replay names it too"
+git update-ref refs/heads/ledger "$tip" && "$LEDGER" reindex >/dev/null
 
 f=$(forge "$run1" "" 0000000000000000000000000000000000000000000000000000000000000000)
 expect_code 1 "wrong data digest: --recompute fails" "$LEDGER" verify --no-claims --recompute
