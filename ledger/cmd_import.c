@@ -51,34 +51,6 @@ static int same_shape(const lg_saelens_sae *a, const lg_saelens_sae *b)
     return a->cfg.d_in == b->cfg.d_in && a->cfg.d_sae == b->cfg.d_sae;
 }
 
-/* One pair's metrics (absolute cosine + signed MMCS), as engine/run.c records them. */
-static int pair_metrics(const lg_saelens_sae *a, const lg_saelens_sae *b, double threshold, int hungarian_max,
-                        cJSON *m, double *mmcs_out, double *mcc_out)
-{
-    lg_sim_options so, ss;
-    lg_dict_sim sim, sim_signed;
-    int err;
-    lg_sim_options_init(&so);
-    so.abs_cos = 1;
-    so.shared_threshold = threshold;
-    so.mcc = a->cfg.d_sae <= hungarian_max;
-    ss = so;
-    ss.abs_cos = 0;
-    ss.mcc = 0;
-    if ((err = lg_dict_similarity(a->W_dec, a->cfg.d_sae, b->W_dec, b->cfg.d_sae, a->cfg.d_in, &so, &sim, NULL, NULL)) <
-            0 ||
-        (err = lg_dict_similarity(a->W_dec, a->cfg.d_sae, b->W_dec, b->cfg.d_sae, a->cfg.d_in, &ss, &sim_signed, NULL,
-                                  NULL)) < 0)
-        return err;
-    if ((err = num(m, "mmcs", sim.mmcs)) < 0 || (err = num(m, "mmcs_ab", sim.mmcs_ab)) < 0 ||
-        (err = num(m, "mmcs_ba", sim.mmcs_ba)) < 0 || (err = num(m, "mmcs_signed", sim_signed.mmcs)) < 0 ||
-        (sim.mcc_computed && ((err = num(m, "mcc", sim.mcc)) < 0 || (err = num(m, "shared_frac", sim.shared_frac)) < 0)))
-        return err;
-    *mmcs_out = sim.mmcs;
-    *mcc_out = sim.mcc_computed ? sim.mcc : NAN;
-    return 0;
-}
-
 /* Refuses two arguments that are the same SAE: the same folder (after
  * resolving links and relative paths), byte-identical weight files, or
  * identical decoders (e.g. one SAE saved twice in different dtypes). */
@@ -268,8 +240,8 @@ int cmd_import(int argc, char **argv)
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
             }
-            if ((err = pair_metrics(&saes[i], &saes[j], threshold, hungarian_max, m, &pm[i * n + j], &pc[i * n + j])) <
-                0) {
+            if ((err = lg_saelens_pair_metrics(saes[i].W_dec, saes[j].W_dec, saes[i].cfg.d_sae, saes[i].cfg.d_in,
+                                               threshold, hungarian_max, m, &pm[i * n + j], &pc[i * n + j])) < 0) {
                 lg_error_wrap("%s vs %s", args[i], args[j]);
                 goto out;
             }
@@ -302,6 +274,8 @@ int cmd_import(int argc, char **argv)
     if (!(files = lg_calloc(2 * (size_t)n + 1, sizeof(*files))) || !(names = lg_calloc(2 * (size_t)n + 1, sizeof(char *))) ||
         !(extra = cJSON_CreateObject()) || !(imp = cJSON_AddObjectToObject(extra, "import")) ||
         !cJSON_AddStringToObject(imp, "format", "saelens") || !cJSON_AddStringToObject(imp, "seeds_from", by_meta ? "metadata" : "order") ||
+        /* the matching options, so that verify --recompute derives the same pairs */
+        !cJSON_AddNumberToObject(imp, "shared_threshold", threshold) || !cJSON_AddNumberToObject(imp, "hungarian_max", hungarian_max) ||
         !(sarr = cJSON_AddArrayToObject(imp, "saes"))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
         goto out;

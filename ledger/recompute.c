@@ -16,6 +16,7 @@
  */
 #include "ledger/recompute.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,6 +251,143 @@ out:
     return err;
 }
 
+/* ---- imports ------------------------------------------------------------------------- */
+
+#define IMPORT_MAX 64
+
+/* The pair metrics of an import run from its stored sae_weights.safetensors
+ * (extra.import.saes names each SAE's seed and shape). Imports made before
+ * the matching options were recorded are compared on the metrics that do not
+ * depend on them (mmcs, mmcs_ab, mmcs_ba, mmcs_signed). */
+static int recompute_import(rctx *x, const cJSON *m)
+{
+    const cJSON *imp = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"), "import");
+    const cJSON *saes = cJSON_GetObjectItemCaseSensitive(imp, "saes"), *e;
+    const cJSON *thr = cJSON_GetObjectItemCaseSensitive(imp, "shared_threshold");
+    const cJSON *hm = cJSON_GetObjectItemCaseSensitive(imp, "hungarian_max");
+    const cJSON *cond = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "results"), "conditions"), 0);
+    const int have_opts = cJSON_IsNumber(thr) && cJSON_IsNumber(hm);
+    float *W[IMPORT_MAX];
+    double seed[IMPORT_MAX], *pm = NULL, *pc = NULL;
+    int d_in[IMPORT_MAX], d_sae[IMPORT_MAX], n = 0, all = 1, i, j, err = 0, npairs = 0;
+    cJSON *got = NULL, *rec = NULL;
+    char what[160];
+
+    memset(W, 0, sizeof W);
+    if (!cJSON_IsArray(saes) || cJSON_GetArraySize(saes) > IMPORT_MAX || !cond)
+        return problem(x, "import: extra.import.saes or the results' condition is missing or malformed");
+    cJSON_ArrayForEach(e, saes) {
+        const cJSON *sj = cJSON_GetObjectItemCaseSensitive(e, "seed"), *a = cJSON_GetObjectItemCaseSensitive(e, "d_in"),
+                    *b = cJSON_GetObjectItemCaseSensitive(e, "d_sae");
+        if (!cJSON_IsNumber(sj) || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) || a->valuedouble < 1 ||
+            b->valuedouble < 1 || a->valuedouble * b->valuedouble > 1099511627776.0)
+            return problem(x, "import: extra.import.saes[%d] lacks a seed or a valid shape", n);
+        seed[n] = sj->valuedouble;
+        d_in[n] = (int)a->valuedouble;
+        d_sae[n] = (int)b->valuedouble;
+        n++;
+    }
+    for (i = 0; i < n; i++) {
+        char name[96], got_hex[65];
+        const char *hex;
+        lg_buf path = LG_BUF_INIT;
+        snprintf(name, sizeof name, "saes/seed-%.0f/sae_weights.safetensors", seed[i]);
+        if (!(hex = lg_manifest_find_output(m, name)))
+            err = problem(x, "import: %s is not among the run's outputs", name);
+        else if ((err = lg_ledger_artifact_path(x->lg, hex, &path)) < 0)
+            err = err == LG_ENOTFOUND ? not_recomputed(x, name, "missing from the local store")
+                                      : problem(x, "%s: %s", name, lg_error_msg());
+        else if ((err = lg_sha256_file(path.ptr, got_hex, NULL)) < 0 || strcmp(got_hex, hex) != 0)
+            err = problem(x, "%s: object does not hash to the manifest's %s (not recomputed from it)", name, hex);
+        else if (lg_saelens_read_decoder(path.ptr, name, d_sae[i], d_in[i], &W[i]) < 0)
+            err = problem(x, "%s", lg_error_msg());
+        lg_buf_release(&path);
+        if (err < 0)
+            goto out;
+        all &= W[i] != NULL;
+    }
+    if (!(pm = lg_calloc((size_t)n * n + 1, sizeof(double))) || !(pc = lg_calloc((size_t)n * n + 1, sizeof(double)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        for (j = i + 1; j < n; j++) {
+            const cJSON *rp;
+            if (d_in[i] != d_in[j] || d_sae[i] != d_sae[j])
+                continue;
+            npairs++;
+            if (!W[i] || !W[j])
+                continue;
+            snprintf(what, sizeof what, "import pair %.0f/%.0f", seed[i], seed[j]);
+            rp = lg_results_find_seeded(cond, "pairs", seed[i], seed[j]);
+            rec = rp ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rp, "metrics"), 1) : NULL;
+            if (!(got = cJSON_CreateObject()) || (rp && cJSON_GetObjectItemCaseSensitive(rp, "metrics") && !rec)) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+            if ((err = lg_saelens_pair_metrics(W[i], W[j], d_sae[i], d_in[i], have_opts ? thr->valuedouble : 0.7,
+                                               have_opts ? (int)hm->valuedouble : 0, got, &pm[i * n + j],
+                                               &pc[i * n + j])) < 0)
+                goto out;
+            pm[j * n + i] = pm[i * n + j];
+            pc[j * n + i] = pc[i * n + j];
+            if (!have_opts) { /* options unknown: leave out what depends on them */
+                cJSON_DeleteItemFromObjectCaseSensitive(rec, "mcc");
+                cJSON_DeleteItemFromObjectCaseSensitive(rec, "shared_frac");
+            }
+            if (!rp)
+                err = problem(x, "%s: missing from the recorded results", what);
+            else
+                err = lg_replay_compare_metrics(rec, got, what, "recomputed", NULL, 0, "recompute", x->subject, x->ps,
+                                                &x->st->values);
+            cJSON_Delete(got);
+            cJSON_Delete(rec);
+            got = rec = NULL;
+            if (err < 0)
+                goto out;
+            x->st->pairs++;
+        }
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cond, "pairs")) != npairs &&
+        (err = problem(x, "import: %d pairs recorded, its SAEs give %d", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cond, "pairs")), npairs)) < 0)
+        goto out;
+    if (!all || !have_opts) /* the per-seed means include mcc_mean, which needs the options */
+        goto out;
+    for (i = 0; i < n; i++) {
+        const cJSON *rs = lg_results_find_seeded(cond, "seeds", seed[i], -1);
+        double sm = 0, sc = 0;
+        int cnt = 0;
+        for (j = 0; j < n; j++) /* as cmd_import.c sums them */
+            if (j != i && d_in[i] == d_in[j] && d_sae[i] == d_sae[j]) {
+                sm += pm[i * n + j];
+                sc += pc[i * n + j];
+                cnt++;
+            }
+        if (!cnt)
+            continue;
+        snprintf(what, sizeof what, "import seed mean of %.0f", seed[i]);
+        if (!(got = cJSON_CreateObject()) || !cJSON_AddNumberToObject(got, "mmcs_mean", sm / cnt) ||
+            (isfinite(sc) && !cJSON_AddNumberToObject(got, "mcc_mean", sc / cnt))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        err = rs ? lg_replay_compare_metrics(cJSON_GetObjectItemCaseSensitive(rs, "metrics"), got, what, "recomputed",
+                                             NULL, 0, "recompute", x->subject, x->ps, &x->st->values)
+                 : problem(x, "%s: missing from the recorded results", what);
+        cJSON_Delete(got);
+        got = NULL;
+        if (err < 0)
+            goto out;
+    }
+out:
+    cJSON_Delete(got);
+    cJSON_Delete(rec);
+    for (i = 0; i < n; i++)
+        lg_free(W[i]);
+    lg_free(pm);
+    lg_free(pc);
+    return err;
+}
+
 int lg_recompute_run(lg_ledger *lg, const lg_run_info *info, const cJSON *m, const lg_recompute_opts *o,
                      lg_problems *ps, lg_recompute_stats *st)
 {
@@ -263,7 +401,7 @@ int lg_recompute_run(lg_ledger *lg, const lg_run_info *info, const cJSON *m, con
     rctx x;
     int d = 0, i, err = 0;
 
-    if (!kind || strcmp(kind, "run") != 0 || !status || strcmp(status, "ok") != 0)
+    if (!kind || (strcmp(kind, "run") != 0 && strcmp(kind, "import") != 0) || !status || strcmp(status, "ok") != 0)
         return 0;
     snprintf(subject, sizeof subject, "run %ld-%.12s", info->seq, info->run_id);
     x.lg = lg;
@@ -272,6 +410,8 @@ int lg_recompute_run(lg_ledger *lg, const lg_run_info *info, const cJSON *m, con
     x.st = st;
     x.subject = subject;
     st->runs++;
+    if (strcmp(kind, "import") == 0)
+        return recompute_import(&x, m);
     lg_error_clear();
     if (lg_replay_load_study(lg, m, subject, &s) < 0)
         return problem(&x, "%s", lg_error_msg());

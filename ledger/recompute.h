@@ -18,6 +18,10 @@
  * cuda backend are evaluated here on the CPU and compared with a relative
  * tolerance of LG_RECOMPUTE_GPU_RTOL. Pair metrics are computed on the host
  * by every backend, so they are exact for every run.
+ * For every run of kind "import" with status ok: its pair metrics and
+ * per-seed means from the stored sae_weights.safetensors, with the matching
+ * options the import recorded in extra.import (imports from before they were
+ * recorded: mmcs, mmcs_ab, mmcs_ba, mmcs_signed only).
  * Missing pieces (a store object, a data file) are warnings "not recomputed",
  * errors with require_artifacts. Every difference is an error (area
  * "recompute"), as is a recorded metric the engine does not compute, a
@@ -38,14 +42,14 @@ typedef struct {
 } lg_recompute_opts;
 
 typedef struct {
-    size_t runs;            /* runs recomputed (kind "run", status ok) */
+    size_t runs;            /* runs recomputed (kind "run" or "import", status ok) */
     size_t cells, pairs;    /* cells whose metrics, pairs whose metrics were recomputed */
     size_t values;          /* metric values compared */
     size_t not_recomputed;  /* cells or conditions skipped for a missing object or data file */
 } lg_recompute_stats;
 
 /* Recomputes one run (manifest as loaded by lg_ledger_load_manifest);
- * other kinds and failed runs are skipped (0). Problems go to ps; the
+ * other kinds (record, report, export) and failed runs are skipped (0). Problems go to ps; the
  * return is negative only when it could not run (out of memory). */
 int lg_recompute_run(lg_ledger *lg, const lg_run_info *info, const cJSON *manifest, const lg_recompute_opts *o,
                      lg_problems *ps, lg_recompute_stats *st);

@@ -109,6 +109,29 @@ mv acts.npy acts.saved
 expect_ok "file data missing: warning" "$LEDGER" verify --no-claims --recompute
 grep_out "^warning: recompute: run 3-[0-9a-f]{12}: cell metrics: not recomputed: .*acts.npy: data file missing" "names the data file"
 mv acts.saved acts.npy
+# imports: pairs recomputed from the stored SAELens weights with the recorded matching options
+expect_ok "export" "$LEDGER" export "$run1" -o sae --cell k=2
+expect_ok "import with a non-default threshold" "$LEDGER" import --study imp --shared-threshold 0.3 --json sae/k-2/seed-1 sae/k-2/seed-2 sae/k-2/seed-3
+imp=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/.out")
+expect_ok "honest import: --recompute passes" "$LEDGER" verify --no-claims --recompute
+grep_err "recomputed 4 runs: 32 cells, 25 pairs" "the import's 3 pairs recomputed"
+tip=$(git rev-parse ledger)
+"$LEDGER" show --json "$imp" > mi.json
+rm -rf iart && mkdir iart && "$PYTHON3" - <<'PY'
+import json, os, shutil
+m = json.load(open("mi.json"))
+for o in m["outputs"]:
+    dst = os.path.join("iart", o["name"]); os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copyfile(".ledger/store/objects/%s/%s" % (o["sha256"][:2], o["sha256"][2:]), dst)
+r = m["results"]; r["conditions"][0]["pairs"][0]["metrics"]["shared_frac"] = 1.0
+json.dump(r, open("iforged.json", "w"))
+PY
+expect_ok "forged import recorded" sh -c 'cd iart && "$LEDGER" record --kind import --study imp --results ../iforged.json --json $(find . -type f | sed "s|^\./||" | sort)'
+fi=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/.out")
+expect_code 1 "forged import: --recompute fails" "$LEDGER" verify --no-claims --recompute
+grep_out "^error: recompute: run [0-9]+-${fi:0:12}: import: extra.import.saes or the results' condition is missing" "an import without its import record is named"
+git update-ref refs/heads/ledger "$tip" && "$LEDGER" reindex >/dev/null
+
 expect_ok "verify --recompute --json" "$LEDGER" verify --no-claims --recompute --json
 "$PYTHON3" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["ok"] and not r["problems"], r' "$TMP/.out" \
   && ok "JSON ok" || bad "JSON"
