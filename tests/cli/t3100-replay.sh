@@ -51,7 +51,7 @@ expect_ok "all five architectures replay" "$LEDGER" replay -q "$run2"
 grep_out "15 of 15 cells, .*all match" "relu/topk/batchtopk/jumprelu/matryoshka bit-identical"
 for s in 1 2 3; do
   expect_ok "archs --cells 4 --seed $s" "$LEDGER" replay -q --cells 4 --seed $s "$run2"
-  grep_out "4 of 15 cells, 4 artifacts .*all match" "sampled cells of every architecture bit-identical (S=$s)"
+  grep_out "4 of 15 cells, [4-9] artifacts .*all match" "sampled cells of every architecture bit-identical (S=$s)"
 done
 [ "$("$LEDGER" log | wc -l)" = "$nruns" ] && ok "replay records nothing" || bad "replay recorded a run"
 ls ../repo/.ledger/tmp 2>/dev/null | grep -q replay- && bad "replay left its staging folder" || ok "staging folder removed"
