@@ -59,9 +59,10 @@ out:
 int cmd_verify(int argc, char **argv)
 {
     lg_verify_opts vo = {0, 0, 0, 0};
-    int json = 0, no_claims = 0, recompute = 0;
+    int json = 0, no_claims = 0;
     const char *junit = NULL;
     size_t n_claims = 0;
+    int recompute = 0;
     const lg_opt opts[] = {
         {"require-artifacts", 0, LG_OPT_FLAG, &vo.require_artifacts, NULL,
          "store objects absent locally are errors (default: warnings)"},
@@ -71,11 +72,11 @@ int cmd_verify(int argc, char **argv)
         {"require-signed", 0, LG_OPT_FLAG, &vo.require_signed, NULL,
          "every run must be signed by a key of ledger-trusted-keys, and claims accept only such runs "
          "(see 'ledger key --help')"},
+        {"junit", 0, LG_OPT_STRING, &junit, "FILE", "write the claim verdicts as JUnit XML to FILE (for CI)"},
+        {"json", 0, LG_OPT_FLAG, &json, NULL, "print {ok, stats, problems} as JSON"},
         {"recompute", 0, LG_OPT_FLAG, &recompute, NULL,
          "derive pair metrics from the stored decoder weights and cell metrics from the stored weights and "
          "the data again, and compare them with the recorded results (README \"Replay and recompute\")"},
-        {"junit", 0, LG_OPT_STRING, &junit, "FILE", "write the claim verdicts as JUnit XML to FILE (for CI)"},
-        {"json", 0, LG_OPT_FLAG, &json, NULL, "print {ok, stats, problems} as JSON"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"verify", "ledger verify [options]",
                               "Verify the ledger: walk " LG_LEDGER_REF " from its root, check the hash chain (ids, "
@@ -98,6 +99,10 @@ int cmd_verify(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_verify_integrity(lg, &vo, &ps, &st)) < 0)
         goto out;
+    if (!no_claims && (err = verify_claims(lg, junit, vo.require_signed, &ps, &n_claims)) < 0)
+        goto out;
+    if (!no_claims && (err = lg_report_verify_all(lg, &ps)) < 0) /* recorded reports still match (ledger/report.h) */
+        goto out;
     if (recompute) {
         lg_recompute_opts ro = {vo.require_artifacts};
         lg_recompute_stats rs;
@@ -107,10 +112,6 @@ int cmd_verify(int argc, char **argv)
             fprintf(stderr, "ledger verify: recomputed %zu runs: %zu cells, %zu pairs, %zu values compared, %zu not recomputed\n",
                     rs.runs, rs.cells, rs.pairs, rs.values, rs.not_recomputed);
     }
-    if (!no_claims && (err = verify_claims(lg, junit, vo.require_signed, &ps, &n_claims)) < 0)
-        goto out;
-    if (!no_claims && (err = lg_report_verify_all(lg, &ps)) < 0) /* recorded reports still match (ledger/report.h) */
-        goto out;
     failed = lg_problems_failed(&ps);
     if (json) {
         cJSON *stats;
