@@ -5,7 +5,7 @@
 # a \u0000 or trailing bytes in a study spec or a results file are refused before
 # any training, naming the file and the key or place; record/import --study names
 # are checked like a spec's; storing the bytes of a corrupt store object again
-# repairs it. Every refusal leaves the ledger unchanged.
+# repairs it (record, or pull from a good remote). Every refusal leaves the ledger unchanged.
 . "$(dirname "$0")/lib-cli.sh"
 
 mkdir repo && cd repo && git init -q . && "$LEDGER" init >/dev/null || { bad "init"; finish; }
@@ -104,10 +104,18 @@ head -c 3000 /dev/urandom > blob.bin
 expect_ok "record blob" "$LEDGER" record --study s blob.bin
 h=$(sha256sum blob.bin | cut -c1-64)
 o=".ledger/store/objects/${h:0:2}/${h:2}"
-chmod u+w "$o" && printf 'X' | dd of="$o" bs=1 seek=10 conv=notrunc 2>/dev/null
+flip() { chmod u+w "$1" && "$PYTHON3" -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[int(sys.argv[2])]^=1; open(p,"wb").write(b)' "$1" "$2"; }
+flip "$o" 10
 expect_code 1 "verify sees the corrupt object" "$LEDGER" verify --no-claims
 expect_ok "record the same bytes again" "$LEDGER" record --study s blob.bin
 [ "$(sha256sum "$o" | cut -c1-64)" = "$h" ] && ok "object repaired" || bad "corrupt object kept"
 [ "$(stat -c %a "$o")" = 444 ] && ok "read-only again" || bad "mode $(stat -c %a "$o")"
 expect_ok "verify passes" "$LEDGER" verify --no-claims
+# ... and by a pull from a remote holding a good copy
+expect_ok "push to a directory remote" "$LEDGER" push ../remote
+flip "$o" 20
+expect_code 1 "verify sees the corrupt object again" "$LEDGER" verify --no-claims
+expect_ok "pull" "$LEDGER" pull ../remote
+[ "$(sha256sum "$o" | cut -c1-64)" = "$h" ] && ok "pull repaired the local object" || bad "pull kept the corrupt object"
+expect_ok "verify passes after pull" "$LEDGER" verify --no-claims
 finish
