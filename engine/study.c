@@ -21,6 +21,8 @@
 
 #include <openssl/evp.h>
 
+#include "artifacts/json.h"
+
 /* ---- parameter table ------------------------------------------------------- */
 
 typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES } ptype;
@@ -215,7 +217,7 @@ static int get_string(const char *file, const cJSON *obj, const char *key, const
     return *out ? 0 : LG_ENOMEM;
 }
 
-static int valid_name(const char *s)
+int lg_study_name_valid(const char *s)
 {
     if (!*s || strlen(s) > 100)
         return 0;
@@ -540,22 +542,9 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     }
     if ((err = digest_hex(text, len, s->spec_digest)) < 0)
         goto out;
-    s->json = cJSON_ParseWithLength(text, len);
-    if (!s->json) {
-        const char *at = cJSON_GetErrorPtr();
-        int line = 1, col = 1;
-        const char *p;
-        if (at && at >= text && at <= text + len)
-            for (p = text; p < at; p++) {
-                if (*p == '\n') {
-                    line++;
-                    col = 1;
-                } else
-                    col++;
-            }
-        err = lg_error_set(LG_EINPUT, "%s:%d:%d: malformed JSON", path, line, col);
+    /* strict: one document, no duplicate key, no \u0000 (artifacts/json.h) */
+    if ((err = lg_json_parse(path, text, len, &s->json)) < 0)
         goto out;
-    }
     root = s->json;
     if (!cJSON_IsObject(root)) {
         err = lg_error_set(LG_EINPUT, "%s: the study must be a JSON object", path);
@@ -568,7 +557,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     if ((err = get_string(path, root, "name", "name", 1, &s->name)) < 0 ||
         (err = get_string(path, root, "description", "description", 0, &s->description)) < 0)
         goto out;
-    if (!valid_name(s->name)) {
+    if (!lg_study_name_valid(s->name)) {
         err = lg_error_set(LG_EINPUT, "%s: name: use 1-100 characters of [A-Za-z0-9._-]", path);
         goto out;
     }

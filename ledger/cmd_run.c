@@ -146,7 +146,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "ledger run: %s: %d cells on %s (%s)\n", study->name, lg_study_n_cells(study), be->name,
                 be->device);
     {
-        lg_run_options ro = {be, staging.ptr, show_progress, &ps, 0};
+        lg_run_options ro = {be, staging.ptr, show_progress, &ps, 0, NULL};
         err = lg_study_execute(study, &ro, &res);
     }
     if (ps.tty && !quiet)
