@@ -411,7 +411,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     double *pair_mmcs = NULL, *pair_mcc = NULL;
     cJSON *cells, *pairs, *seeds;
     char fid[160], name[256];
-    lg_sim_options so, so_signed;
+    int pair_mcc_on;
 
     if (!w)
         return LG_ENOMEM;
@@ -472,13 +472,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     }
 
     /* every seed pair */
-    lg_sim_options_init(&so);
-    so.abs_cos = 1;
-    so.shared_threshold = s->shared_threshold;
-    so.mcc = s->hungarian && c->p.d_sae <= s->hungarian_max;
-    so_signed = so;
-    so_signed.abs_cos = 0;
-    so_signed.mcc = 0;
+    pair_mcc_on = s->hungarian && c->p.d_sae <= s->hungarian_max;
     if (npairs > 0 && (!(maxcos = lg_malloc((size_t)npairs * c->p.d_sae * sizeof(float))) ||
                        !(pair_mmcs = lg_calloc((size_t)ns * ns, sizeof(double))) ||
                        !(pair_mcc = lg_calloc((size_t)ns * ns, sizeof(double))))) {
@@ -487,12 +481,10 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     }
     for (i = 0; i < ns; i++)
         for (j = i + 1; j < ns; j++, pi++) {
-            lg_dict_sim sim, sim_signed;
+            lg_pair_metrics pm;
             cJSON *pair = cJSON_CreateObject(), *m;
-            if ((err = lg_dict_similarity(w[i].W_dec, c->p.d_sae, w[j].W_dec, c->p.d_sae, rc->d, &so, &sim,
-                                          maxcos + (size_t)pi * c->p.d_sae, NULL)) < 0 ||
-                (err = lg_dict_similarity(w[i].W_dec, c->p.d_sae, w[j].W_dec, c->p.d_sae, rc->d, &so_signed,
-                                          &sim_signed, NULL, NULL)) < 0) {
+            if ((err = lg_pair_metrics_compute(w[i].W_dec, w[j].W_dec, c->p.d_sae, rc->d, s->shared_threshold,
+                                               pair_mcc_on, &pm, maxcos + (size_t)pi * c->p.d_sae)) < 0) {
                 cJSON_Delete(pair);
                 lg_error_wrap("condition %s seeds %llu/%llu", c->id, (unsigned long long)s->seeds[i],
                               (unsigned long long)s->seeds[j]);
@@ -505,14 +497,10 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
             }
-            if ((err = json_num(m, "mmcs", sim.mmcs)) < 0 || (err = json_num(m, "mmcs_ab", sim.mmcs_ab)) < 0 ||
-                (err = json_num(m, "mmcs_ba", sim.mmcs_ba)) < 0 ||
-                (err = json_num(m, "mmcs_signed", sim_signed.mmcs)) < 0 ||
-                (sim.mcc_computed && ((err = json_num(m, "mcc", sim.mcc)) < 0 ||
-                                      (err = json_num(m, "shared_frac", sim.shared_frac)) < 0)))
+            if ((err = lg_pair_metrics_to_json(&pm, m)) < 0)
                 goto out;
-            pair_mmcs[i * ns + j] = pair_mmcs[j * ns + i] = sim.mmcs;
-            pair_mcc[i * ns + j] = pair_mcc[j * ns + i] = sim.mcc_computed ? sim.mcc : NAN;
+            pair_mmcs[i * ns + j] = pair_mmcs[j * ns + i] = pm.abs.mmcs;
+            pair_mcc[i * ns + j] = pair_mcc[j * ns + i] = pm.abs.mcc_computed ? pm.abs.mcc : NAN;
         }
     /* per-seed means: the unit that is independent across seeds' own draws */
     for (i = 0; i < ns && ns > 1; i++) {
