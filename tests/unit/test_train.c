@@ -126,6 +126,7 @@ static void test_init(void)
     }
     CHECK(a.b_dec[5] == 5.0f && c.b_dec[5] == 0.0f);
     cfg.k = 0;
+    lg_sae_weights_release(&c); /* init overwrites its out without freeing it */
     CHECK(lg_sae_init_weights(&cfg, 7, NULL, &c) == LG_EINPUT && strstr(lg_error_msg(), "k"));
     lg_sae_weights_release(&a);
     lg_sae_weights_release(&b);
