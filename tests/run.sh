@@ -35,7 +35,10 @@ if [ "${LEDGER_SANITIZE_JOB:-1}" != 0 ]; then
   echo "run.sh: sanitizer job: configure $SAN_BUILD (ASan+UBSan, CUDA off)"
   cmake -S . -B "$SAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEDGER_SANITIZE=ON -DLEDGER_CUDA=OFF \
     -DLEDGER_TEST_HOOKS=ON -DLEDGER_WERROR="$WERROR" "${LAUNCHER[@]}"
-  cmake --build "$SAN_BUILD" -j"$JOBS"
+  # only what SAN_TESTS runs: the binary, the unit tests, the tool the Python test drives
+  SAN_TARGETS=(ledger tensor_tool)
+  for f in tests/unit/test_*.c; do SAN_TARGETS+=("$(basename "$f" .c)"); done
+  cmake --build "$SAN_BUILD" -j"$JOBS" --target "${SAN_TARGETS[@]}"
   (cd "$SAN_BUILD" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --output-on-failure -j"$JOBS" --timeout 600 -R "$SAN_TESTS") || rc=$?
