@@ -170,6 +170,7 @@ int lg_buf_grow(lg_buf *b, size_t extra)
     p = lg_realloc(b->ptr, cap);
     if (!p)
         return LG_ENOMEM;
+    p[b->len] = '\0'; /* a buffer that holds memory is a C string, even when grown from empty */
     b->ptr = p;
     b->cap = cap;
     return 0;

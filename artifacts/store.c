@@ -76,7 +76,6 @@ void lg_store_free(lg_store *st)
     lg_free(st);
 }
 
-const char *lg_store_root(const lg_store *st) { return st->root; }
 
 /* ---- no links below the root ---------------------------------------------- */
 

@@ -27,7 +27,6 @@ typedef struct lg_store lg_store;
  * *out is freed with lg_store_free. */
 int lg_store_open(const char *root, int create, lg_store **out);
 void lg_store_free(lg_store *st);
-const char *lg_store_root(const lg_store *st);
 
 /* Copies the file at `path` into the store while hashing it (one streamed
  * pass, 64 KiB chunks). hex_out receives the digest; size_out (may be NULL)

@@ -403,30 +403,16 @@ static int seed_group_size(run_ctx *rc, const lg_sae_config *cfg, const lg_train
 int lg_run_pair_metrics(const lg_study *s, const lg_condition *c, const float *W_dec_a, const float *W_dec_b, int d,
                         cJSON *metrics, double *mmcs_out, double *mcc_out, float *maxcos)
 {
-    lg_sim_options so, so_signed;
-    lg_dict_sim sim, sim_signed;
+    lg_pair_metrics pm;
     int err;
-    lg_sim_options_init(&so);
-    so.abs_cos = 1;
-    so.shared_threshold = s->shared_threshold;
-    so.mcc = s->hungarian && c->p.d_sae <= s->hungarian_max;
-    so_signed = so;
-    so_signed.abs_cos = 0;
-    so_signed.mcc = 0;
-    if ((err = lg_dict_similarity(W_dec_a, c->p.d_sae, W_dec_b, c->p.d_sae, d, &so, &sim, maxcos, NULL)) < 0 ||
-        (err = lg_dict_similarity(W_dec_a, c->p.d_sae, W_dec_b, c->p.d_sae, d, &so_signed, &sim_signed, NULL, NULL)) <
-            0)
-        return err;
-    if ((err = json_num(metrics, "mmcs", sim.mmcs)) < 0 || (err = json_num(metrics, "mmcs_ab", sim.mmcs_ab)) < 0 ||
-        (err = json_num(metrics, "mmcs_ba", sim.mmcs_ba)) < 0 ||
-        (err = json_num(metrics, "mmcs_signed", sim_signed.mmcs)) < 0 ||
-        (sim.mcc_computed && ((err = json_num(metrics, "mcc", sim.mcc)) < 0 ||
-                              (err = json_num(metrics, "shared_frac", sim.shared_frac)) < 0)))
+    if ((err = lg_pair_metrics_compute(W_dec_a, W_dec_b, c->p.d_sae, d, s->shared_threshold,
+                                       s->hungarian && c->p.d_sae <= s->hungarian_max, &pm, maxcos)) < 0 ||
+        (err = lg_pair_metrics_to_json(&pm, metrics)) < 0)
         return err;
     if (mmcs_out)
-        *mmcs_out = sim.mmcs;
+        *mmcs_out = pm.abs.mmcs;
     if (mcc_out)
-        *mcc_out = sim.mcc_computed ? sim.mcc : NAN;
+        *mcc_out = pm.abs.mcc_computed ? pm.abs.mcc : NAN;
     return 0;
 }
 

@@ -514,9 +514,9 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
     t->line = p->line;
     t->col = (int)p->c + 1;
     t->sample[0] = t->sample[1] = -1;
-    t->level = 0.95;
-    t->resamples = 10000;
-    t->seed = 0;
+    t->level = LG_STATS_DEFAULT_LEVEL;
+    t->resamples = LG_STATS_DEFAULT_RESAMPLES;
+    t->seed = LG_STATS_DEFAULT_SEED;
     t->alt = LG_ALT_TWO_SIDED;
     t->mwu = LG_MWU_AUTO;
     t->boot = LG_BOOT_PERCENTILE;

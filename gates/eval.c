@@ -217,7 +217,8 @@ static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_pr
             err = LG_ENOMEM;
             goto out;
         }
-        memcpy(data[i].v, s.values, s.n * sizeof(double));
+        if (s.n) /* a sample with no values may have values == NULL */
+            memcpy(data[i].v, s.values, s.n * sizeof(double));
         data[i].n = s.n;
         if (s.labels) {
             if (!(data[i].labels = lg_calloc(s.n, sizeof(char *)))) {
