@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ struct lg_ledger {
     double lock_timeout;
     lg_lock_notify_fn notify;
     void *notify_ctx;
+    lg_trust_opts trust;
 };
 
 static int git_fail(const char *what)
@@ -131,6 +133,10 @@ static int read_config(const char *dir, uint64_t *small_max)
         goto out;
     }
     v = cJSON_GetObjectItemCaseSensitive(j, "format");
+    if (cJSON_IsNumber(v) && v->valuedouble == 1) {
+        err = lg_error_set(LG_EINPUT, "format 1 ledger: %s says format 1; " LG_FORMAT1_ADVICE, path);
+        goto out;
+    }
     if (!cJSON_IsNumber(v) || v->valuedouble != LG_LEDGER_FORMAT) {
         err = lg_error_set(LG_EINPUT, "%s: format: expected %d", path, LG_LEDGER_FORMAT);
         goto out;
@@ -197,7 +203,7 @@ static int make_signature(git_repository *repo, git_signature **out)
 /* Creates the root commit of the ledger branch: a tree holding FORMAT. */
 static int create_root(git_repository *repo)
 {
-    static const char format_text[] = "ledger-format 1\n";
+    static const char format_text[] = LG_FORMAT_TEXT;
     git_oid blob, tree_oid, commit;
     git_treebuilder *tb = NULL;
     git_tree *tree = NULL;
@@ -230,6 +236,40 @@ static void libgit2_up(void)
 {
     git_libgit2_init();
     git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+}
+
+/* The FORMAT file of a ledger tree (every commit keeps the root's). */
+static int check_format_tree(git_repository *repo, git_tree *t, const char *where)
+{
+    const git_tree_entry *e = git_tree_entry_byname(t, "FORMAT");
+    git_blob *b = NULL;
+    int err = 0;
+    if (!e || git_tree_entry_type(e) != GIT_OBJECT_BLOB || git_blob_lookup(&b, repo, git_tree_entry_id(e)) < 0)
+        return lg_error_set(LG_EINPUT, "%s: the ledger tree has no FORMAT file (not a ledger branch)", where);
+    if ((size_t)git_blob_rawsize(b) == strlen(LG_FORMAT_TEXT) &&
+        memcmp(git_blob_rawcontent(b), LG_FORMAT_TEXT, strlen(LG_FORMAT_TEXT)) == 0)
+        err = 0;
+    else if ((size_t)git_blob_rawsize(b) == 16 && memcmp(git_blob_rawcontent(b), "ledger-format 1\n", 16) == 0)
+        err = lg_error_set(LG_EINPUT, "format 1 ledger: %s holds a format 1 ledger; " LG_FORMAT1_ADVICE, where);
+    else
+        err = lg_error_set(LG_EINPUT, "%s: FORMAT is not \"ledger-format %d\" (unknown ledger format)", where,
+                           LG_LEDGER_FORMAT);
+    git_blob_free(b);
+    return err;
+}
+
+int lg_ledger_check_format_at(git_repository *repo, const git_oid *commit, const char *where)
+{
+    git_commit *c = NULL;
+    git_tree *t = NULL;
+    int err;
+    if (git_commit_lookup(&c, repo, commit) < 0 || git_commit_tree(&t, c) < 0)
+        err = git_fail(where);
+    else
+        err = check_format_tree(repo, t, where);
+    git_tree_free(t);
+    git_commit_free(c);
+    return err;
 }
 
 /* ---- open / free ------------------------------------------------------------ */
@@ -302,6 +342,9 @@ int lg_ledger_open(const char *start_dir, lg_ledger **out)
         err = lg_error_set(LG_EINPUT, "%s: no branch %s; run 'ledger init'", lg->root, LG_LEDGER_REF);
         goto out;
     }
+    if (git_reference_target(ref) &&
+        (err = lg_ledger_check_format_at(lg->repo, git_reference_target(ref), LG_LEDGER_REF)) < 0)
+        goto out;
     if ((err = lg_store_open(storedir, 0, &lg->store)) < 0) {
         lg_error_wrap("%s", lg->dir);
         goto out;
@@ -339,6 +382,16 @@ const char *lg_ledger_index_path(lg_ledger *lg) { return lg->index_path; }
 git_repository *lg_ledger_repo(lg_ledger *lg) { return lg->repo; }
 lg_store *lg_ledger_store(lg_ledger *lg) { return lg->store; }
 uint64_t lg_ledger_small_output_max(lg_ledger *lg) { return lg->small_max; }
+
+void lg_ledger_set_trust(lg_ledger *lg, const lg_trust_opts *t)
+{
+    if (t)
+        lg->trust = *t;
+    else
+        memset(&lg->trust, 0, sizeof lg->trust);
+}
+
+const lg_trust_opts *lg_ledger_trust(lg_ledger *lg) { return &lg->trust; }
 
 sqlite3 *lg_ledger_db(lg_ledger *lg)
 {
@@ -520,10 +573,16 @@ int lg_ledger_init(const char *dir, const lg_init_opts *opts, lg_init_result *re
     }
     if ((err = add_exclude(lg->repo)) < 0)
         goto out;
-    if (git_reference_lookup(&ref, lg->repo, LG_LEDGER_REF) < 0) {
+    if (git_reference_lookup(&ref, lg->repo, LG_LEDGER_REF) == 0) {
+        if (git_reference_target(ref) &&
+            (err = lg_ledger_check_format_at(lg->repo, git_reference_target(ref), LG_LEDGER_REF)) < 0)
+            goto out;
+    } else {
         r.already = 0;
         r.created_branch = 1;
         if (git_reference_lookup(&remote, lg->repo, "refs/remotes/origin/ledger") == 0 && git_reference_target(remote)) {
+            if ((err = lg_ledger_check_format_at(lg->repo, git_reference_target(remote), "origin/ledger")) < 0)
+                goto out;
             if (git_reference_create(&made, lg->repo, LG_LEDGER_REF, git_reference_target(remote), 0,
                                      "ledger init: from origin/ledger") < 0) {
                 err = git_fail("creating " LG_LEDGER_REF);
@@ -671,6 +730,22 @@ static int tip_tree(lg_ledger *lg, git_commit **commit_out, git_tree **tree_out)
     return 0;
 }
 
+int lg_ledger_runs_at(lg_ledger *lg, const git_oid *commit, lg_run_info **out, size_t *n)
+{
+    git_commit *c = NULL;
+    git_tree *t = NULL;
+    int err = 0;
+    *out = NULL;
+    *n = 0;
+    if (git_commit_lookup(&c, lg->repo, commit) < 0 || git_commit_tree(&t, c) < 0)
+        err = git_fail("reading a ledger commit");
+    else
+        err = runs_of_tree(lg, t, out, n);
+    git_tree_free(t);
+    git_commit_free(c);
+    return err;
+}
+
 int lg_ledger_runs(lg_ledger *lg, lg_run_info **out, size_t *n)
 {
     git_commit *c = NULL;
@@ -711,6 +786,32 @@ int lg_ledger_find_run(lg_ledger *lg, const char *ref, lg_run_info *out)
     if (hits > 1)
         return lg_error_set(LG_EINPUT, "run '%s': ambiguous prefix (%zu runs match)", ref, hits);
     return 0;
+}
+
+int lg_ledger_chain_link(lg_ledger *lg, const lg_run_info *ri, lg_chain_link *out)
+{
+    git_tree *t = NULL;
+    git_tree_entry *e = NULL;
+    lg_buf raw = LG_BUF_INIT;
+    int err;
+    memset(out, 0, sizeof(*out));
+    if (git_tree_lookup(&t, lg->repo, &ri->tree) < 0) {
+        err = git_fail(ri->dir);
+        goto out;
+    }
+    if (git_tree_entry_bypath(&e, t, LG_CHAIN_FILE) < 0 || git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+        err = lg_error_set(LG_ECHECK, "%s: " LG_CHAIN_FILE " is missing", ri->dir);
+        goto out;
+    }
+    if ((err = lg_ledger_read_blob(lg, git_tree_entry_id(e), 4096, &raw)) < 0)
+        goto out;
+    if ((err = lg_chain_json_parse(raw.ptr, raw.len, ri->dir, out)) < 0)
+        err = LG_ECHECK;
+out:
+    lg_buf_release(&raw);
+    git_tree_entry_free(e);
+    git_tree_free(t);
+    return err;
 }
 
 static int parse_manifest(const lg_buf *raw, const char *where, cJSON **out)
@@ -839,18 +940,25 @@ out:
 
 int lg_ledger_chain(lg_ledger *lg, lg_chain_entry **out, size_t *n)
 {
-    lg_chain_entry *v = NULL;
-    size_t cnt = 0, cap = 0, i;
-    git_commit *c = NULL, *p = NULL;
-    git_tree *ct = NULL, *pt = NULL;
     git_oid oid;
-    int err = 0;
-
     *out = NULL;
     *n = 0;
     if (git_reference_name_to_id(&oid, lg->repo, LG_LEDGER_REF) < 0)
         return lg_error_set(LG_EINPUT, "%s: no branch %s; run 'ledger init'", lg->root, LG_LEDGER_REF);
-    if (git_commit_lookup(&c, lg->repo, &oid) < 0)
+    return lg_ledger_chain_at(lg, &oid, out, n);
+}
+
+int lg_ledger_chain_at(lg_ledger *lg, const git_oid *tip, lg_chain_entry **out, size_t *n)
+{
+    lg_chain_entry *v = NULL;
+    size_t cnt = 0, cap = 0, i;
+    git_commit *c = NULL, *p = NULL;
+    git_tree *ct = NULL, *pt = NULL;
+    int err = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (git_commit_lookup(&c, lg->repo, tip) < 0)
         return git_fail("reading the ledger tip");
     for (;;) {
         if (cnt == cap) {
@@ -908,19 +1016,28 @@ out:
 
 int lg_ledger_build_index(lg_ledger *lg, sqlite3 *db)
 {
+    git_oid oid;
+    if (git_reference_name_to_id(&oid, lg->repo, LG_LEDGER_REF) < 0)
+        return lg_error_set(LG_EINPUT, "%s: no branch %s; run 'ledger init'", lg->root, LG_LEDGER_REF);
+    return lg_ledger_build_index_at(lg, &oid, db);
+}
+
+int lg_ledger_build_index_at(lg_ledger *lg, const git_oid *tip_oid, sqlite3 *db)
+{
     lg_chain_entry *chain = NULL;
     lg_run_info *runs = NULL;
     lg_buf raw = LG_BUF_INIT, canon = LG_BUF_INIT;
     cJSON *m = NULL;
     size_t nchain = 0, nruns = 0, i, j;
     char tip[GIT_OID_HEXSZ + 1];
-    int err, in_tx = 0;
+    int err, in_tx = 0, own_tx = sqlite3_get_autocommit(db); /* inside the caller's transaction: no BEGIN/COMMIT */
 
-    if ((err = lg_ledger_chain(lg, &chain, &nchain)) < 0 || (err = lg_ledger_runs(lg, &runs, &nruns)) < 0)
+    if ((err = lg_ledger_chain_at(lg, tip_oid, &chain, &nchain)) < 0 ||
+        (err = lg_ledger_runs_at(lg, tip_oid, &runs, &nruns)) < 0)
         goto out;
-    if ((err = lg_index_exec(db, "BEGIN", "starting a transaction")) < 0)
+    if (own_tx && (err = lg_index_exec(db, "BEGIN", "starting a transaction")) < 0)
         goto out;
-    in_tx = 1;
+    in_tx = own_tx;
     for (i = 0; i < nruns; i++) {
         char commit_hex[GIT_OID_HEXSZ + 1] = "", run_id[65];
         lg_buf_clear(&raw);
@@ -934,16 +1051,18 @@ int lg_ledger_build_index(lg_ledger *lg, sqlite3 *db)
                 git_oid_tostr(commit_hex, sizeof commit_hex, &chain[j].commit);
                 break;
             }
-        if ((err = lg_index_add_run(db, m, run_id, runs[i].run_id, commit_hex[0] ? commit_hex : NULL)) < 0) {
+        if ((err = lg_index_add_run(db, m, runs[i].seq, run_id, runs[i].run_id, commit_hex[0] ? commit_hex : NULL)) < 0) {
             lg_error_wrap("%s", runs[i].dir);
             goto out;
         }
         cJSON_Delete(m);
         m = NULL;
     }
-    if ((err = lg_ledger_tip(lg, tip)) < 0 || (err = lg_index_set_tip(db, tip)) < 0)
+    git_oid_tostr(tip, sizeof tip, tip_oid);
+    if ((err = lg_index_set_tip(db, tip)) < 0)
         goto out;
-    err = lg_index_exec(db, "COMMIT", "committing");
+    if (own_tx)
+        err = lg_index_exec(db, "COMMIT", "committing");
     in_tx = 0;
 out:
     if (in_tx)
@@ -1069,12 +1188,25 @@ static int add_copy(cJSON *obj, const char *key, const cJSON *v)
     return add_item(obj, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
 }
 
-static int build_manifest(lg_ledger *lg, const lg_run_input *in, long seq, const char *prev, const out_file *files,
-                          cJSON **out)
+/* 128 random bits: two runs with the same content recorded in the same
+ * second are still two runs with two ids (format 2 ids cover no seq/prev). */
+static int make_nonce(char out[LG_NONCE_HEX + 1])
+{
+    unsigned char b[LG_NONCE_HEX / 2];
+    size_t i;
+    ssize_t got = getrandom(b, sizeof b, 0);
+    if (got != (ssize_t)sizeof b)
+        return lg_error_set(LG_EIO, "getrandom: %s", got < 0 ? strerror(errno) : "short read");
+    for (i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+static int build_manifest(lg_ledger *lg, const lg_run_input *in, const out_file *files, cJSON **out)
 {
     cJSON *m = cJSON_CreateObject(), *outs = NULL;
     git_oid head;
-    char head_hex[GIT_OID_HEXSZ + 1] = "", host[256] = "", created[32];
+    char head_hex[GIT_OID_HEXSZ + 1] = "", host[256] = "", created[32], nonce[LG_NONCE_HEX + 1];
     size_t i;
     int err = 0;
 
@@ -1086,6 +1218,8 @@ static int build_manifest(lg_ledger *lg, const lg_run_input *in, long seq, const
     if (gethostname(host, sizeof host - 1) < 0)
         host[0] = '\0';
     lg_utc_iso8601(created, sizeof created);
+    if ((err = make_nonce(nonce)) < 0)
+        goto out;
     if ((err = add_item(m, "format", cJSON_CreateNumber(LG_MANIFEST_FORMAT))) < 0 ||
         (err = add_item(m, "kind", cJSON_CreateString(in->kind))) < 0 ||
         (err = add_item(m, "study", cJSON_CreateString(in->study))) < 0 ||
@@ -1099,8 +1233,7 @@ static int build_manifest(lg_ledger *lg, const lg_run_input *in, long seq, const
         (err = add_item(m, "device", str_or_null(in->device))) < 0 ||
         (err = add_item(m, "host", str_or_null(host[0] ? host : NULL))) < 0 ||
         (err = add_item(m, "created", cJSON_CreateString(created))) < 0 ||
-        (err = add_item(m, "seq", cJSON_CreateNumber((double)seq))) < 0 ||
-        (err = add_item(m, "prev", str_or_null(prev))) < 0 ||
+        (err = add_item(m, "nonce", cJSON_CreateString(nonce))) < 0 ||
         (err = add_item(m, "status", cJSON_CreateString(in->status))) < 0 ||
         (err = add_copy(m, "spec", in->spec)) < 0 || (err = add_copy(m, "results", in->results)) < 0 ||
         (err = add_copy(m, "extra", in->extra)) < 0)
@@ -1141,6 +1274,9 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
     cJSON *m = NULL;
     char run_id[65], old_tip[GIT_OID_HEXSZ + 1], idx_tip[65], new_tip[GIT_OID_HEXSZ + 1];
     const char *prev = NULL;
+    lg_chain_link prev_link;
+    lg_buf chain = LG_BUF_INIT;
+    git_oid chain_blob;
     long seq = 1;
     int err, locked = 0;
     sqlite3 *db;
@@ -1189,6 +1325,10 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
     if ((err = lg_ledger_lock(lg)) < 0)
         goto out;
     locked = 1;
+    /* No silent repair: an index left behind by a crash is caught up, but one
+     * whose tip is off the branch (a rewrite) stops the record (recover.h). */
+    if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0)
+        goto out;
 
     /* Store every output first: a failure here leaves the branch untouched. */
     for (i = 0; i < in->nfiles; i++) {
@@ -1212,9 +1352,11 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
     git_oid_tostr(old_tip, sizeof old_tip, git_commit_id(tip));
     if (nruns) {
         seq = runs[nruns - 1].seq + 1;
-        prev = runs[nruns - 1].run_id;
+        if ((err = lg_ledger_chain_link(lg, &runs[nruns - 1], &prev_link)) < 0)
+            goto out;
+        prev = prev_link.digest;
     }
-    if ((err = build_manifest(lg, in, seq, prev, files, &m)) < 0 || (err = lg_json_canonical(m, &canon)) < 0 ||
+    if ((err = build_manifest(lg, in, files, &m)) < 0 || (err = lg_json_canonical(m, &canon)) < 0 ||
         (err = lg_sha256_buf(canon.ptr, canon.len, run_id)) < 0)
         goto out;
     if (canon.len > LG_MANIFEST_MAX) {
@@ -1225,16 +1367,24 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
         err = git_fail("writing the manifest blob");
         goto out;
     }
+    if ((err = lg_chain_json_make(seq, run_id, prev, &chain)) < 0)
+        goto out;
+    if (git_blob_create_from_buffer(&chain_blob, lg->repo, chain.ptr, chain.len) < 0) {
+        err = git_fail("writing the chain entry blob");
+        goto out;
+    }
 
-    /* Tree: base tree + runs/<seq>-<id12>/{manifest.json, files/...}. */
-    if (!(upd = lg_calloc(in->nfiles + 2, sizeof(*upd))) || !(upd_paths = lg_calloc(in->nfiles + 2, sizeof(char *)))) {
+    /* Tree: base tree + runs/<seq>-<id12>/{manifest.json, chain.json, files/...}. */
+    if (!(upd = lg_calloc(in->nfiles + 3, sizeof(*upd))) || !(upd_paths = lg_calloc(in->nfiles + 3, sizeof(char *)))) {
         err = LG_ENOMEM;
         goto out;
     }
-    for (i = 0; i <= in->nfiles; i++) {
+    for (i = 0; i <= in->nfiles + 1; i++) {
         lg_buf_clear(&paths);
         if (i == in->nfiles)
             err = lg_buf_printf(&paths, "runs/%ld-%.12s/manifest.json", seq, run_id);
+        else if (i == in->nfiles + 1)
+            err = lg_buf_printf(&paths, "runs/%ld-%.12s/" LG_CHAIN_FILE, seq, run_id);
         else if (files[i].in_tree)
             err = lg_buf_printf(&paths, "runs/%ld-%.12s/files/%s", seq, run_id, files[i].f->name);
         else
@@ -1244,7 +1394,7 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
             goto out;
         }
         upd[nupd].action = GIT_TREE_UPDATE_UPSERT;
-        git_oid_cpy(&upd[nupd].id, i == in->nfiles ? &manifest_blob : &files[i].blob);
+        git_oid_cpy(&upd[nupd].id, i == in->nfiles ? &manifest_blob : i > in->nfiles ? &chain_blob : &files[i].blob);
         upd[nupd].filemode = GIT_FILEMODE_BLOB;
         upd[nupd].path = upd_paths[nupd];
         nupd++;
@@ -1292,7 +1442,7 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
         if ((err = lg_sha256_buf(canon.ptr, canon.len, sha_hex)) < 0 ||
             (err = lg_index_exec(db, "BEGIN IMMEDIATE", "starting a transaction")) < 0)
             goto idx_out;
-        if ((err = lg_index_add_run(db, m, run_id, sha_hex, new_tip)) < 0 || (err = lg_index_set_tip(db, new_tip)) < 0) {
+        if ((err = lg_index_add_run(db, m, seq, run_id, sha_hex, new_tip)) < 0 || (err = lg_index_set_tip(db, new_tip)) < 0) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             goto idx_out;
         }
@@ -1319,6 +1469,7 @@ out:
     git_tree_free(tip_t);
     git_commit_free(tip);
     lg_buf_release(&canon);
+    lg_buf_release(&chain);
     lg_buf_release(&msg);
     lg_buf_release(&paths);
     return err;

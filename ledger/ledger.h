@@ -30,10 +30,15 @@
 
 #include "artifacts/base.h"
 #include "artifacts/store.h"
+#include "ledger/manifest.h"
 
 #define LG_LEDGER_REF "refs/heads/ledger"
 #define LG_LEDGER_DIR ".ledger"
-#define LG_LEDGER_FORMAT 1
+#define LG_LEDGER_FORMAT 2
+#define LG_FORMAT_TEXT "ledger-format 2\n" /* the FORMAT file of the root commit */
+#define LG_FORMAT1_ADVICE                                                                                            \
+    "this version reads format 2 only (run ids no longer cover seq/prev, which moved to chain.json); "              \
+    "run 'ledger migrate' to rewrite the branch in format 2 (run ids change; format 1 signatures cannot carry over)"
 #define LG_SMALL_OUTPUT_MAX_DEFAULT (1024u * 1024u)
 
 typedef struct lg_ledger lg_ledger;
@@ -92,6 +97,17 @@ git_repository *lg_ledger_repo(lg_ledger *lg);   /* owned by lg */
 lg_store *lg_ledger_store(lg_ledger *lg);        /* owned by lg */
 uint64_t lg_ledger_small_output_max(lg_ledger *lg);
 
+/* Where `--require-signed` takes its trusted keys from (ledger/sign.h,
+ * lg_trust_root_load): never from the work tree under verification. All
+ * NULL = only $LEDGER_TRUSTED_KEYS. The strings are not copied. */
+typedef struct {
+    const char *keys_file; /* --trusted-keys FILE */
+    const char *keys_ref;  /* --keys-ref REV: ledger-trusted-keys of REV's git tree */
+    const char *base_ref;  /* --base REF: gives a default keys ref (sign.h) */
+} lg_trust_opts;
+void lg_ledger_set_trust(lg_ledger *lg, const lg_trust_opts *t);
+const lg_trust_opts *lg_ledger_trust(lg_ledger *lg); /* never NULL */
+
 /* The index, read-write, opened on first use (owned by lg; do not close).
  * NULL with the last error set when the file is missing ("run 'ledger
  * reindex'") or unreadable. For read queries by other ledger/ code. */
@@ -125,10 +141,18 @@ typedef struct {
 
 /* All runs of the tip, sorted by seq. *out freed with lg_free. */
 int lg_ledger_runs(lg_ledger *lg, lg_run_info **out, size_t *n);
+/* The same for the tree of any ledger commit (verify --base, sync). */
+int lg_ledger_runs_at(lg_ledger *lg, const git_oid *commit, lg_run_info **out, size_t *n);
 /* Resolves a run id, a unique prefix (>= 4 hex digits), or a sequence number
  * ("@N", or N with fewer than 4 digits) to a run. LG_ENOTFOUND
  * when none matches, LG_EINPUT when ambiguous or malformed. */
 int lg_ledger_find_run(lg_ledger *lg, const char *ref, lg_run_info *out);
+/* Reads and checks runs/<seq>-<id12>/chain.json of a run (manifest.h):
+ * LG_ECHECK (message naming the run) when it is missing or malformed. */
+int lg_ledger_chain_link(lg_ledger *lg, const lg_run_info *ri, lg_chain_link *out);
+/* LG_EINPUT unless the tree of `commit` holds FORMAT "ledger-format 2"
+ * ("format 1 ledger: ..." for a format-1 ledger). `where` names it. */
+int lg_ledger_check_format_at(git_repository *repo, const git_oid *commit, const char *where);
 /* Loads and parses a run's manifest (ref as in lg_ledger_find_run).
  * *out freed with cJSON_Delete; info (may be NULL) filled. raw (may be NULL)
  * receives the manifest bytes. */
@@ -150,6 +174,9 @@ int lg_ledger_reindex(lg_ledger *lg);
 /* Fills an open, empty index (e.g. ":memory:") from the ledger: used by
  * reindex and by verify's cross-check. */
 int lg_ledger_build_index(lg_ledger *lg, sqlite3 *db);
+/* The same from a pinned tip. Inside a transaction already open on db it
+ * adds no BEGIN/COMMIT of its own (verify builds inside its snapshot). */
+int lg_ledger_build_index_at(lg_ledger *lg, const git_oid *tip, sqlite3 *db);
 
 /* The ledger chain, oldest first (entry 0 = root commit). */
 typedef struct {
@@ -161,6 +188,8 @@ typedef struct {
 } lg_chain_entry;
 /* Walks refs/heads/ledger by first parents. *out freed with lg_free. */
 int lg_ledger_chain(lg_ledger *lg, lg_chain_entry **out, size_t *n);
+/* The same from a pinned tip commit (verify checks one snapshot). */
+int lg_ledger_chain_at(lg_ledger *lg, const git_oid *tip, lg_chain_entry **out, size_t *n);
 /* Hex of the ledger branch tip ("" when the branch is missing). */
 int lg_ledger_tip(lg_ledger *lg, char hex_out[GIT_OID_HEXSZ + 1]);
 

@@ -262,17 +262,22 @@ int lg_manifest_check(const cJSON *m, const char *where)
     if (!cJSON_IsObject(m))
         return lg_error_set(LG_EINPUT, "%s: manifest is not a JSON object", where);
     v = cJSON_GetObjectItemCaseSensitive(m, "format");
+    if (cJSON_IsNumber(v) && v->valuedouble == 1)
+        return lg_error_set(LG_EINPUT, "%s: format 1 manifest (this ledger needs format %d; run 'ledger migrate')",
+                            where, LG_MANIFEST_FORMAT);
     if (!cJSON_IsNumber(v) || v->valuedouble != LG_MANIFEST_FORMAT)
         return lg_error_set(LG_EINPUT, "%s: \"format\": missing or not %d", where, LG_MANIFEST_FORMAT);
     for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (!lg_json_str(m, strs[i]))
             return lg_error_set(LG_EINPUT, "%s: \"%s\": missing or not a string", where, strs[i]);
-    v = cJSON_GetObjectItemCaseSensitive(m, "seq");
-    if (!is_int(v) || v->valuedouble < 1)
-        return lg_error_set(LG_EINPUT, "%s: \"seq\": missing or not a positive integer", where);
-    v = cJSON_GetObjectItemCaseSensitive(m, "prev");
-    if (!cJSON_IsNull(v) && !(cJSON_IsString(v) && lg_sha256_hex_valid(v->valuestring)))
-        return lg_error_set(LG_EINPUT, "%s: \"prev\": must be null or a SHA-256 digest", where);
+    v = cJSON_GetObjectItemCaseSensitive(m, "nonce");
+    if (!cJSON_IsString(v) || strlen(v->valuestring) != LG_NONCE_HEX ||
+        strspn(v->valuestring, "0123456789abcdef") != LG_NONCE_HEX)
+        return lg_error_set(LG_EINPUT, "%s: \"nonce\": missing or not %d lowercase hex digits", where, LG_NONCE_HEX);
+    /* format 2: where a run sits (seq, prev) is chain.json's business, not the manifest's */
+    if (cJSON_GetObjectItemCaseSensitive(m, "seq") || cJSON_GetObjectItemCaseSensitive(m, "prev"))
+        return lg_error_set(LG_EINPUT, "%s: \"seq\"/\"prev\" belong in chain.json, not in a format %d manifest",
+                            where, LG_MANIFEST_FORMAT);
     v = cJSON_GetObjectItemCaseSensitive(m, "results");
     if (v && !cJSON_IsNull(v) && (err = lg_results_check(v, where)) < 0)
         return err;
@@ -296,4 +301,72 @@ int lg_manifest_check(const cJSON *m, const char *where)
         k++;
     }
     return 0;
+}
+
+/* ---- chain entries ----------------------------------------------------------- */
+
+int lg_chain_json_make(long seq, const char *run_id, const char *prev, lg_buf *out)
+{
+    if (seq < 1 || !lg_sha256_hex_valid(run_id) || (prev && !lg_sha256_hex_valid(prev)))
+        return lg_error_set(LG_EINTERNAL, "chain entry: bad seq, run id or prev");
+    /* canonical by construction: keys sorted (format, prev, run, seq), no whitespace */
+    if (prev)
+        return lg_buf_printf(out, "{\"format\":%d,\"prev\":\"%s\",\"run\":\"%s\",\"seq\":%ld}", LG_CHAIN_FORMAT,
+                             prev, run_id, seq);
+    return lg_buf_printf(out, "{\"format\":%d,\"prev\":null,\"run\":\"%s\",\"seq\":%ld}", LG_CHAIN_FORMAT, run_id,
+                         seq);
+}
+
+int lg_chain_json_parse(const char *bytes, size_t len, const char *where, lg_chain_link *out)
+{
+    lg_buf again = LG_BUF_INIT;
+    cJSON *j = NULL;
+    const cJSON *v;
+    int err = 0, nkeys = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (len > 1024 || !(j = cJSON_ParseWithLength(bytes, len)) || !cJSON_IsObject(j)) {
+        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE " is not a JSON object", where);
+        goto out;
+    }
+    cJSON_ArrayForEach(v, j) nkeys++;
+    v = cJSON_GetObjectItemCaseSensitive(j, "format");
+    if (!is_int(v) || v->valuedouble != LG_CHAIN_FORMAT) {
+        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": \"format\" is not %d", where, LG_CHAIN_FORMAT);
+        goto out;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "seq");
+    if (!is_int(v) || v->valuedouble < 1) {
+        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": \"seq\" is not a positive integer", where);
+        goto out;
+    }
+    out->seq = (long)v->valuedouble;
+    v = cJSON_GetObjectItemCaseSensitive(j, "run");
+    if (!cJSON_IsString(v) || !lg_sha256_hex_valid(v->valuestring)) {
+        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": \"run\" is not a run id", where);
+        goto out;
+    }
+    memcpy(out->run_id, v->valuestring, 65);
+    v = cJSON_GetObjectItemCaseSensitive(j, "prev");
+    if (cJSON_IsString(v) && lg_sha256_hex_valid(v->valuestring))
+        memcpy(out->prev, v->valuestring, 65);
+    else if (!cJSON_IsNull(v)) {
+        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": \"prev\" is neither null nor a digest", where);
+        goto out;
+    }
+    if (nkeys != 4) {
+        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": exactly format, prev, run and seq expected", where);
+        goto out;
+    }
+    if ((err = lg_chain_json_make(out->seq, out->run_id, out->prev[0] ? out->prev : NULL, &again)) < 0)
+        goto out;
+    if (again.len != len || memcmp(again.ptr, bytes, len) != 0) {
+        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE " is not in canonical form", where);
+        goto out;
+    }
+    err = lg_sha256_buf(bytes, len, out->digest);
+out:
+    cJSON_Delete(j);
+    lg_buf_release(&again);
+    return err;
 }
