@@ -805,8 +805,8 @@ int lg_ledger_chain_link(lg_ledger *lg, const lg_run_info *ri, lg_chain_link *ou
     }
     if ((err = lg_ledger_read_blob(lg, git_tree_entry_id(e), 4096, &raw)) < 0)
         goto out;
-    if ((err = lg_chain_json_parse(raw.ptr, raw.len, ri->dir, out)) < 0)
-        err = LG_ECHECK;
+    if ((err = lg_chain_json_parse(raw.ptr, raw.len, ri->dir, out)) == LG_EINPUT)
+        err = LG_ECHECK; /* malformed evidence, not bad user input */
 out:
     lg_buf_release(&raw);
     git_tree_entry_free(e);

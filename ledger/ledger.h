@@ -37,8 +37,8 @@
 #define LG_LEDGER_FORMAT 2
 #define LG_FORMAT_TEXT "ledger-format 2\n" /* the FORMAT file of the root commit */
 #define LG_FORMAT1_ADVICE                                                                                            \
-    "this version reads format 2 only (run ids no longer cover seq/prev, which moved to chain.json); "              \
-    "run 'ledger migrate' to rewrite the branch in format 2 (run ids change; format 1 signatures cannot carry over)"
+    "this version reads ledger format 2 only (seq/prev moved from the manifest to chain.json, so run ids changed); " \
+    "there is no migration: re-record the runs in a new ledger (README \"Ledger layout\")"
 #define LG_SMALL_OUTPUT_MAX_DEFAULT (1024u * 1024u)
 
 typedef struct lg_ledger lg_ledger;

@@ -263,7 +263,7 @@ int lg_manifest_check(const cJSON *m, const char *where)
         return lg_error_set(LG_EINPUT, "%s: manifest is not a JSON object", where);
     v = cJSON_GetObjectItemCaseSensitive(m, "format");
     if (cJSON_IsNumber(v) && v->valuedouble == 1)
-        return lg_error_set(LG_EINPUT, "%s: format 1 manifest (this ledger needs format %d; run 'ledger migrate')",
+        return lg_error_set(LG_EINPUT, "%s: format 1 manifest (this version reads format %d only)",
                             where, LG_MANIFEST_FORMAT);
     if (!cJSON_IsNumber(v) || v->valuedouble != LG_MANIFEST_FORMAT)
         return lg_error_set(LG_EINPUT, "%s: \"format\": missing or not %d", where, LG_MANIFEST_FORMAT);
@@ -317,56 +317,49 @@ int lg_chain_json_make(long seq, const char *run_id, const char *prev, lg_buf *o
                          seq);
 }
 
+/* Reads `"` + 64 lowercase hex + `"` at *p into out. */
+static int take_digest(const char **p, const char *end, char out[65])
+{
+    const char *s = *p;
+    if (end - s < 66 || s[0] != '"' || s[65] != '"')
+        return 0;
+    memcpy(out, s + 1, 64);
+    out[64] = '\0';
+    if (!lg_sha256_hex_valid(out))
+        return 0;
+    *p = s + 66;
+    return 1;
+}
+
+static int take(const char **p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+        return 0;
+    *p += n;
+    return 1;
+}
+
 int lg_chain_json_parse(const char *bytes, size_t len, const char *where, lg_chain_link *out)
 {
-    lg_buf again = LG_BUF_INIT;
-    cJSON *j = NULL;
-    const cJSON *v;
-    int err = 0, nkeys = 0;
+    /* The canonical form is fixed, so this reads it literally (no JSON parser,
+     * no allocation): {"format":2,"prev":null|"<hex>","run":"<hex>","seq":N} */
+    const char *p = bytes, *end = bytes + len;
+    long seq = 0;
+    int ok;
 
     memset(out, 0, sizeof(*out));
-    if (len > 1024 || !(j = cJSON_ParseWithLength(bytes, len)) || !cJSON_IsObject(j)) {
-        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE " is not a JSON object", where);
-        goto out;
-    }
-    cJSON_ArrayForEach(v, j) nkeys++;
-    v = cJSON_GetObjectItemCaseSensitive(j, "format");
-    if (!is_int(v) || v->valuedouble != LG_CHAIN_FORMAT) {
-        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": \"format\" is not %d", where, LG_CHAIN_FORMAT);
-        goto out;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(j, "seq");
-    if (!is_int(v) || v->valuedouble < 1) {
-        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": \"seq\" is not a positive integer", where);
-        goto out;
-    }
-    out->seq = (long)v->valuedouble;
-    v = cJSON_GetObjectItemCaseSensitive(j, "run");
-    if (!cJSON_IsString(v) || !lg_sha256_hex_valid(v->valuestring)) {
-        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": \"run\" is not a run id", where);
-        goto out;
-    }
-    memcpy(out->run_id, v->valuestring, 65);
-    v = cJSON_GetObjectItemCaseSensitive(j, "prev");
-    if (cJSON_IsString(v) && lg_sha256_hex_valid(v->valuestring))
-        memcpy(out->prev, v->valuestring, 65);
-    else if (!cJSON_IsNull(v)) {
-        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": \"prev\" is neither null nor a digest", where);
-        goto out;
-    }
-    if (nkeys != 4) {
-        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE ": exactly format, prev, run and seq expected", where);
-        goto out;
-    }
-    if ((err = lg_chain_json_make(out->seq, out->run_id, out->prev[0] ? out->prev : NULL, &again)) < 0)
-        goto out;
-    if (again.len != len || memcmp(again.ptr, bytes, len) != 0) {
-        err = lg_error_set(LG_EINPUT, "%s: " LG_CHAIN_FILE " is not in canonical form", where);
-        goto out;
-    }
-    err = lg_sha256_buf(bytes, len, out->digest);
-out:
-    cJSON_Delete(j);
-    lg_buf_release(&again);
-    return err;
+    ok = len <= 1024 && take(&p, end, "{\"format\":2,\"prev\":") &&
+         (take(&p, end, "null") || take_digest(&p, end, out->prev)) && take(&p, end, ",\"run\":") &&
+         take_digest(&p, end, out->run_id) && take(&p, end, ",\"seq\":") && p < end && *p >= '1' && *p <= '9';
+    while (ok && p < end && *p >= '0' && *p <= '9' && seq < 1000000000000L)
+        seq = seq * 10 + (*p++ - '0');
+    ok = ok && take(&p, end, "}") && p == end;
+    if (!ok)
+        return lg_error_set(LG_EINPUT,
+                            "%s: " LG_CHAIN_FILE " is not {\"format\":2,\"prev\":null|DIGEST,\"run\":ID,\"seq\":N} "
+                            "in canonical form",
+                            where);
+    out->seq = seq;
+    return lg_sha256_buf(bytes, len, out->digest);
 }

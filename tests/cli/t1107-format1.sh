@@ -12,7 +12,7 @@ tip=$(git rev-parse ledger)
 echo x > x.txt
 for cmd in "log" "verify" "record --study s x.txt" "reindex" "init"; do
   expect_code 2 "ledger $cmd refuses" "$LEDGER" $cmd
-  grep_err "format 1 ledger: .*ledger migrate" "ledger $cmd says format 1 and what to do"
+  grep_err "format 1 ledger: .*format 2 only.*no migration" "ledger $cmd says format 1 and what to do"
 done
 [ "$(git rev-parse ledger)" = "$tip" ] && ok "branch unchanged" || bad "branch changed"
 # a clone whose origin/ledger is format 1 (ledger.json is new, the branch is not)

@@ -148,6 +148,26 @@ static void test_record_and_read(void)
         CHECK(l1.seq == 1 && l1.prev[0] == '\0' && strcmp(l1.run_id, id1) == 0);
         CHECK(l2.seq == 2 && strcmp(l2.prev, l1.digest) == 0 && strcmp(l2.run_id, id2) == 0);
     }
+    {
+        /* chain.json is read literally in its canonical form; anything else is refused */
+        lg_buf cj = LG_BUF_INIT;
+        lg_chain_link l;
+        char bad[400];
+        CHECK_OK(lg_chain_json_make(7, id1, id2, &cj));
+        CHECK_OK(lg_chain_json_parse(cj.ptr, cj.len, "t", &l));
+        CHECK(l.seq == 7 && strcmp(l.prev, id2) == 0 && strcmp(l.run_id, id1) == 0);
+        CHECK(lg_chain_json_parse(cj.ptr, cj.len - 1, "t", &l) == LG_EINPUT);
+        snprintf(bad, sizeof bad, "{\"format\":2,\"prev\":null,\"run\":\"%s\",\"seq\":07}", id1);
+        CHECK(lg_chain_json_parse(bad, strlen(bad), "t", &l) == LG_EINPUT);
+        snprintf(bad, sizeof bad, "{\"format\":2, \"prev\":null,\"run\":\"%s\",\"seq\":7}", id1);
+        CHECK(lg_chain_json_parse(bad, strlen(bad), "t", &l) == LG_EINPUT);
+        snprintf(bad, sizeof bad, "{\"format\":2,\"prev\":null,\"run\":\"%s\",\"seq\":7,\"x\":1}", id1);
+        CHECK(lg_chain_json_parse(bad, strlen(bad), "t", &l) == LG_EINPUT);
+        snprintf(bad, sizeof bad, "{\"format\":2,\"prev\":null,\"run\":\"%s\",\"seq\":7}", id1);
+        CHECK_OK(lg_chain_json_parse(bad, strlen(bad), "t", &l));
+        CHECK(l.prev[0] == '\0' && l.seq == 7);
+        lg_buf_release(&cj);
+    }
     CHECK_OK(lg_ledger_load_manifest(lg, id1, &m, NULL, NULL));
     if (m) {
         const cJSON *outs = cJSON_GetObjectItemCaseSensitive(m, "outputs");
