@@ -37,8 +37,8 @@
 #define LG_LEDGER_FORMAT 2
 #define LG_FORMAT_TEXT "ledger-format 2\n" /* the FORMAT file of the root commit */
 #define LG_FORMAT1_ADVICE                                                                                            \
-    "this version reads ledger format 2 only (seq/prev moved from the manifest to chain.json, so run ids changed); " \
-    "there is no migration: re-record the runs in a new ledger (README \"Ledger layout\")"
+    "this version reads ledger format 2 only (seq/prev moved from the manifest to chain.json); run "                \
+    "'ledger init --migrate' to rewrite it (run ids change; format 1 signatures cannot carry over)"
 #define LG_SMALL_OUTPUT_MAX_DEFAULT (1024u * 1024u)
 
 typedef struct lg_ledger lg_ledger;
@@ -83,6 +83,19 @@ typedef struct {
  * parts (store, config, index) of an existing ledger, e.g. after a clone.
  * LG_EINPUT for a bare repository. *res may be NULL. */
 int lg_ledger_init(const char *dir, const lg_init_opts *opts, lg_init_result *res);
+
+/* Rewrites a format-1 ledger branch in format 2 (ledger_migrate.c): every
+ * run id changes (fn, may be NULL, gets seq, old id, new id for each run);
+ * format-1 signatures are dropped (counted); the old branch is kept at
+ * refs/ledger-format1/ledger; ledger.json and the index are rewritten.
+ * res->already = 1 (nothing done) for a format-2 ledger. LG_EINPUT for a
+ * damaged format-1 chain (nothing changed). */
+typedef struct {
+    size_t runs, signatures_dropped;
+    int already;
+} lg_migrate_result;
+typedef void (*lg_migrate_fn)(void *ctx, long seq, const char *old_id, const char *new_id);
+int lg_ledger_migrate(const char *dir, lg_migrate_fn fn, void *ctx, lg_migrate_result *res);
 
 /* Discovers the repository from start_dir upwards and opens its ledger.
  * LG_EINPUT when there is no git repository or no ledger ("run 'ledger

@@ -263,7 +263,7 @@ int lg_manifest_check(const cJSON *m, const char *where)
         return lg_error_set(LG_EINPUT, "%s: manifest is not a JSON object", where);
     v = cJSON_GetObjectItemCaseSensitive(m, "format");
     if (cJSON_IsNumber(v) && v->valuedouble == 1)
-        return lg_error_set(LG_EINPUT, "%s: format 1 manifest (this version reads format %d only)",
+        return lg_error_set(LG_EINPUT, "%s: format 1 manifest (this version reads format %d only; 'ledger init --migrate')",
                             where, LG_MANIFEST_FORMAT);
     if (!cJSON_IsNumber(v) || v->valuedouble != LG_MANIFEST_FORMAT)
         return lg_error_set(LG_EINPUT, "%s: \"format\": missing or not %d", where, LG_MANIFEST_FORMAT);
