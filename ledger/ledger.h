@@ -2,22 +2,27 @@
  * ledger.h - the git-backed ledger: init, open (discovery), lock, record a
  * run, list runs, load manifests, reindex.
  *
- * Layout (README "Ledger layout and index schema"):
+ * Layout (README "Ledger layout and index schema"), format 2:
  *   refs/heads/ledger   one commit per run, first-parent chain from a root
- *                       commit "ledger: init" whose tree holds only FORMAT.
- *                       Commit k (k >= 1) adds runs/<k>-<id12>/manifest.json
- *                       and runs/<k>-<id12>/files/<name> for outputs of at
+ *                       commit "ledger: init" whose tree holds only FORMAT
+ *                       ("ledger-format 2"). Commit k (k >= 1) adds
+ *                       runs/<k>-<id12>/{manifest.json, chain.json,
+ *                       signature.json?} and files/<name> for outputs of at
  *                       most small_output_max bytes; it changes nothing else.
  *   .ledger/            at the work tree root, listed in .git/info/exclude:
- *     ledger.json       {"format": 1, "small_output_max": 1048576}
+ *     ledger.json       {"format": 2, "small_output_max": 1048576}
  *     store/            content-addressed objects (artifacts/store.h)
  *     index.sqlite      derived SQLite index (ledger/index.h)
  *     lock              writer lock (flock), holds the owner's pid
  * The branch is written only through the object database and
  * git_commit_create(update_ref): the user's HEAD, index and work tree are
  * never touched. A run's id is the SHA-256 of its canonical manifest bytes
- * (ledger/manifest.h); each manifest names its predecessor's id ("prev"),
- * a hash chain independent of git's SHA-1.
+ * (ledger/manifest.h): what the run is. Where it sits is chain.json
+ * (lg_chain_link): its seq and the SHA-256 of the previous run's chain.json,
+ * a hash chain independent of git's SHA-1 that sync can rebuild without
+ * changing ids or signatures.
+ *
+ * The implementation is split by concern (ledger_int.h lists the files).
  */
 #ifndef LG_LEDGER_H
 #define LG_LEDGER_H

@@ -8,6 +8,7 @@
  *   ledger_lock.c     the writer lock (flock) and stale git ref locks
  *   ledger_history.c  reading the branch: runs, manifests, chain entries, chain walk
  *   ledger_reindex.c  building the index from the branch; reindex
+ *   ledger_migrate.c  format 1 -> format 2 (ledger init --migrate)
  *   (recover.c)       index catch-up / tripwire, leftovers of interrupted writers
  *   ledger_open.c     init, open, config, the index handle for readers
  *   ledger_record.c   recording a run

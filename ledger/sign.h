@@ -17,9 +17,10 @@
  * a signature survives `ledger sync` re-chaining the run. Its place is
  * checked by the chain (verify) and by lg_sign_evidence_check's link check.
  *
- * Trust. <repo root>/ledger-trusted-keys (a tracked file, committed by the
- * user) lists trusted public keys, one line each as above; blank lines and
- * lines starting with '#' are ignored; the name is optional.
+ * Trust. A trusted-keys file lists public keys, one line each as above;
+ * blank lines and lines starting with '#' are ignored; the name is optional.
+ * <repo root>/ledger-trusted-keys is the work tree's copy (`ledger key trust`
+ * edits it); verification takes its keys from the trust root instead (below).
  */
 #ifndef LG_SIGN_H
 #define LG_SIGN_H

@@ -35,4 +35,16 @@ expect_ok "a: sync with nothing new" "$LEDGER" sync --json
 "$PYTHON3" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["pushed"] is False and r["rechained"]==0 and r["runs"]==5, r' "$TMP/.out" \
   && ok "nothing pushed, nothing duplicated" || bad "idempotent"
 expect_code 2 "sync with an unknown remote: exit 2" "$LEDGER" sync no-such-remote-xyz
+
+# large outputs live only in the store: --store carries them (and is remembered)
+head -c 3000000 /dev/urandom > "$IN/big.bin"
+big=$("$LEDGER" record --study st "$IN/big.bin" | awk '{print $4}')
+expect_ok "a: sync --store DIR" "$LEDGER" sync --store "$TMP/shared-store" --json
+"$PYTHON3" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["objects_copied"]>=1 and r["objects_corrupt"]==0, r' "$TMP/.out" \
+  && ok "objects copied to the store remote" || bad "store copy"
+cd ../b && expect_ok "b: plain sync receives the run" "$LEDGER" sync
+expect_code 1 "b: but not its store-only object (verify --require-artifacts)" "$LEDGER" verify --no-claims --require-artifacts
+grep_out "big.bin .*missing from the local store" "names the missing object"
+expect_ok "b: sync --store receives the run and its object" "$LEDGER" sync --store "$TMP/shared-store"
+expect_ok "b: verify --require-artifacts" "$LEDGER" verify --no-claims --require-artifacts
 finish
