@@ -22,6 +22,7 @@
 
 #include "artifacts/sha256.h"
 #include "ledger/manifest.h"
+#include "ledger/recover.h"
 
 #define SYNC_REF "refs/ledger-sync/remote"
 
@@ -217,6 +218,10 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
     if ((err = lg_ledger_lock(lg)) < 0)
         goto out;
     locked = 1;
+    /* sync rebuilds the index at the end: first make sure that erases no
+     * tripwire (an index whose tip a rewrite took off the branch, recover.h) */
+    if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0)
+        goto out;
     for (tries = 1; tries <= LG_SYNC_TRIES; tries++) {
         lg_chain_link last;
         char prev[65] = "";

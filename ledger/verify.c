@@ -455,20 +455,27 @@ static int check_index(vctx *c, const git_oid *tip, snapshot *snap, int ledger_o
 }
 
 /* Run ids must be unique: two directories holding the same manifest would
- * count the same evidence twice. */
+ * count the same evidence twice. Sorted copy, then neighbours: O(n log n). */
+static int cmp_run_id(const void *a, const void *b)
+{
+    int r = strcmp(((const lg_run_info *)a)->run_id, ((const lg_run_info *)b)->run_id);
+    return r ? r : (((const lg_run_info *)a)->seq > ((const lg_run_info *)b)->seq) - (((const lg_run_info *)a)->seq < ((const lg_run_info *)b)->seq);
+}
+
 static int check_unique_ids(vctx *c, const git_oid *tip)
 {
     lg_run_info *runs = NULL;
-    size_t n = 0, i, j;
+    size_t n = 0, i;
     int err;
     if ((err = lg_ledger_runs_at(c->lg, tip, &runs, &n)) < 0)
         return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", LG_LEDGER_REF, "%s", lg_error_msg());
-    for (i = 0; i < n && err >= 0; i++)
-        for (j = i + 1; j < n && err >= 0; j++)
-            if (strcmp(runs[i].run_id, runs[j].run_id) == 0)
-                err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", runs[j].dir + 5,
-                                      "run id %.12s is also run %ld: the same run recorded twice", runs[j].run_id,
-                                      runs[i].seq);
+    if (n > 1)
+        qsort(runs, n, sizeof(*runs), cmp_run_id);
+    for (i = 1; i < n && err >= 0; i++)
+        if (strcmp(runs[i - 1].run_id, runs[i].run_id) == 0)
+            err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", runs[i].dir + 5,
+                                  "run id %.12s is also run %ld: the same run recorded twice", runs[i].run_id,
+                                  runs[i - 1].seq);
     lg_free(runs);
     return err;
 }

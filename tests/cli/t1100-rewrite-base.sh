@@ -44,4 +44,17 @@ one_line_err "one line"
 cd ../a && echo new > "$IN/o4.txt" && "$LEDGER" record --study st "$IN/o4.txt" >/dev/null
 expect_ok "an appended run extends the base" "$LEDGER" verify --no-claims --base origin/ledger
 grep_err "3 base run\(s\), 1 new" "1 new run"
+
+# a PR that appends a copy of a base run (same id, new place) to count its evidence twice
+d1=$(git ls-tree --name-only ledger runs/ | grep '^runs/1-'); id1=${d1#runs/1-}
+full1=$(git cat-file blob "ledger:$d1/manifest.json" | sha256sum | cut -c1-64)
+d4=$(git ls-tree --name-only ledger runs/ | grep '^runs/4-')
+prev=$(git cat-file blob "ledger:$d4/chain.json" | sha256sum | cut -c1-64)
+cb=$(printf '{"format":2,"prev":"%s","run":"%s","seq":5}' "$prev" "$full1" | git hash-object -w --stdin)
+rm -f "$IN/idx" && GIT_INDEX_FILE="$IN/idx" git read-tree ledger && GIT_INDEX_FILE="$IN/idx" git read-tree --prefix="runs/5-$id1/" "ledger:$d1" &&
+  GIT_INDEX_FILE="$IN/idx" git update-index --cacheinfo "100644,$cb,runs/5-$id1/chain.json" &&
+  c=$(git commit-tree "$(GIT_INDEX_FILE="$IN/idx" git write-tree)" -p ledger -m "ledger: run 5") && git update-ref refs/heads/ledger "$c" &&
+  ok "run 1 appended again as run 5" || bad "plumbing"
+expect_code 1 "a duplicated run id is an error" "$LEDGER" verify --no-claims --no-index --base origin/ledger
+grep_out "^error: chain: 5-$id1: run id $id1 is also run 1: the same run recorded twice" "names it"
 finish

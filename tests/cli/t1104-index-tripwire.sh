@@ -25,6 +25,8 @@ expect_code 1 "query refuses" "$LEDGER" query "SELECT count(*) FROM runs"
 expect_code 1 "verify names it" "$LEDGER" verify --no-claims
 grep_out "^error: index: rewrite: .*2-$id2\)" "verify names the runs"
 expect_code 1 "still refused the second time (nothing was erased)" "$LEDGER" record --study st --results "$IN/r1.json"
+git init -q --bare "$TMP/r.git"
+expect_code 1 "sync refuses too (its own rebuild would erase the tripwire)" "$LEDGER" sync "$TMP/r.git"
 expect_ok "reindex --accept-rewrite" "$LEDGER" reindex --accept-rewrite
 grep_err "accepting a rewritten branch: .*2-$id2$" "and says what it accepted"
 expect_ok "then record works" "$LEDGER" record --study st --results "$IN/r1.json"
