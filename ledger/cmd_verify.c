@@ -131,6 +131,9 @@ int cmd_verify(int argc, char **argv)
             (st.base_checked && (!cJSON_AddNumberToObject(stats, "base_runs", (double)st.base_runs) ||
                                  !cJSON_AddNumberToObject(stats, "new_runs", (double)st.new_runs))) ||
             !cJSON_AddBoolToObject(root, "base_checked", st.base_checked) ||
+            (!st.base_checked &&
+             !cJSON_AddStringToObject(root, "note", "without --base REF, a rewrite of the ledger branch by someone "
+                                                    "with write access cannot be detected")) ||
             !cJSON_AddItemToObject(root, "problems", lg_problems_to_json(&ps)) || !(s = cJSON_Print(root))) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
