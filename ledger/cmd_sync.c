@@ -234,9 +234,13 @@ int cmd_sync_ledger(int argc, char **argv)
         printf("synced with %s: %zu run(s) in the shared ledger, %zu sent (re-chained after the remote's %zu), %zu "
                "received, %zu already there%s\n",
                name, r.total, r.rechained, r.remote_runs, r.fetched, r.already, r.pushed ? "" : "; nothing to push");
-    err = s.bad ? LG_ECHECK : 0;
+    if (s.bad) {
+        rc = 1; /* each corrupt object was named on stderr */
+        goto done;
+    }
 out:
-    rc = err == LG_ECHECK ? 1 : (err < 0 ? cli_fail("sync", err) : 0);
+    rc = err < 0 ? cli_fail("sync", err) : 0;
+done:
     lg_buf_release(&s.path);
     lg_buf_release(&store);
     lg_store_free(remote_store);

@@ -23,8 +23,13 @@
 #include "artifacts/sha256.h"
 #include "ledger/manifest.h"
 #include "ledger/recover.h"
+#include "ledger/verify_base.h"
 
-#define SYNC_REF "refs/ledger-sync/remote"
+#define SYNC_REF "refs/ledger-sync/fetched" /* scratch: what the last fetch got */
+#define OUT_REF "refs/ledger-sync/outgoing" /* scratch: what we push */
+/* refs/ledger-sync/seen/<sha256(remote)[:16]>: the remote's tip after the last
+ * completed sync with it; the next sync refuses a remote that no longer
+ * extends it (the remote was rewritten), in the manner of verify --base. */
 
 static int git_fail(const char *what)
 {
@@ -76,6 +81,43 @@ static int fetch_remote(git_repository *repo, git_remote *remote, const char *na
     if (git_reference_name_to_id(tip, repo, SYNC_REF) == 0)
         *have = 1;
     return 0;
+}
+
+static int seen_ref_name(const char *remote, lg_buf *out)
+{
+    char h[65];
+    int err = lg_sha256_buf(remote, strlen(remote), h);
+    if (err >= 0)
+        err = lg_buf_printf(out, "refs/ledger-sync/seen/%.16s", h);
+    return err;
+}
+
+/* The remote's new tip must extend what this clone saw of it last time. */
+static int check_remote_extends(lg_ledger *lg, const char *name, const git_oid *seen, const git_oid *rtip)
+{
+    lg_problems ps = LG_PROBLEMS_INIT;
+    lg_verify_stats st;
+    lg_buf lines = LG_BUF_INIT;
+    char hex[GIT_OID_HEXSZ + 1];
+    size_t i;
+    int err;
+    memset(&st, 0, sizeof st);
+    git_oid_tostr(hex, sizeof hex, seen);
+    if ((err = lg_verify_base(lg, rtip, hex, &ps, &st)) < 0)
+        goto out;
+    if (lg_problems_failed(&ps)) {
+        for (i = 0; i < ps.n && lines.len < 600; i++)
+            if (ps.v[i].severity == LG_PROBLEM_ERROR)
+                lg_buf_printf(&lines, "%s%s: %s", lines.len ? "; " : "", ps.v[i].subject, ps.v[i].message);
+        err = lg_error_set(LG_ECHECK,
+                           "sync: %s was rewritten since this clone last synced with it (at %.12s): %s; nothing was "
+                           "changed here",
+                           name, hex, lines.ptr ? lines.ptr : "");
+    }
+out:
+    lg_buf_release(&lines);
+    lg_problems_release(&ps);
+    return err;
 }
 
 static int is_first_parent_ancestor(git_repository *repo, const git_oid *tip, const git_oid *anc)
@@ -174,7 +216,7 @@ static int on_push_update(const char *refname, const char *status, void *data)
 /* 0 pushed, 1 lost a race (non-fast-forward), < 0 error. */
 static int push_tip(git_repository *repo, git_remote *remote, const char *name, const git_oid *tip)
 {
-    char *spec = SYNC_REF ":refs/heads/ledger";
+    char *spec = OUT_REF ":refs/heads/ledger";
     git_strarray specs = {&spec, 1};
     git_push_options po;
     push_ctx pc = {0, ""};
@@ -182,8 +224,8 @@ static int push_tip(git_repository *repo, git_remote *remote, const char *name, 
     const git_error *e;
     int rc;
     git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
-    /* push what SYNC_REF names: point it at the tip to publish */
-    if (git_reference_create(&r, repo, SYNC_REF, tip, 1, "ledger sync: to push") < 0)
+    /* push what OUT_REF names: point it at the tip to publish */
+    if (git_reference_create(&r, repo, OUT_REF, tip, 1, "ledger sync: to push") < 0)
         return git_fail("preparing the push");
     git_reference_free(r);
     po.callbacks.push_update_reference = on_push_update;
@@ -209,8 +251,9 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
     git_reference *made = NULL;
     lg_run_info *lr = NULL, *rr = NULL;
     size_t nl = 0, nr = 0, i, j;
-    git_oid ltip, rtip, newtip;
-    int err = 0, locked = 0, have, tries;
+    git_oid ltip, rtip, newtip, seen;
+    lg_buf seen_ref = LG_BUF_INIT;
+    int err = 0, locked = 0, have, tries, have_seen;
 
     memset(res, 0, sizeof(*res));
     if ((err = open_remote(repo, name, &remote)) < 0)
@@ -222,6 +265,9 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
      * tripwire (an index whose tip a rewrite took off the branch, recover.h) */
     if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0)
         goto out;
+    if ((err = seen_ref_name(name, &seen_ref)) < 0)
+        goto out;
+    have_seen = git_reference_name_to_id(&seen, repo, seen_ref.ptr) == 0;
     for (tries = 1; tries <= LG_SYNC_TRIES; tries++) {
         lg_chain_link last;
         char prev[65] = "";
@@ -247,6 +293,8 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
         } else {
             git_oid_tostr(res->old_remote_tip, sizeof res->old_remote_tip, &rtip);
             if ((err = lg_ledger_check_format_at(repo, &rtip, name)) < 0)
+                goto out;
+            if (have_seen && (err = check_remote_extends(lg, name, &seen, &rtip)) < 0)
                 goto out;
             if ((err = lg_ledger_runs_at(lg, &rtip, &rr, &nr)) < 0)
                 goto out;
@@ -296,6 +344,14 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
                            LG_SYNC_TRIES);
         goto out;
     }
+    if (have || res->pushed) { /* the remote's tip now: the anchor of the next sync */
+        git_reference *sr = NULL;
+        if (git_reference_create(&sr, repo, seen_ref.ptr, res->pushed ? &newtip : &rtip, 1, "ledger sync: seen") < 0) {
+            err = git_fail("recording the remote tip");
+            goto out;
+        }
+        git_reference_free(sr);
+    }
     if (!git_oid_equal(&newtip, &ltip)) {
         if (git_reference_create(&made, repo, LG_LEDGER_REF, &newtip, 1, "ledger sync") < 0) {
             err = git_fail("moving " LG_LEDGER_REF);
@@ -314,6 +370,7 @@ out:
         lg_ledger_unlock(lg);
     git_reference_free(made);
     git_remote_free(remote);
+    lg_buf_release(&seen_ref);
     lg_free(lr);
     lg_free(rr);
     return err;

@@ -47,4 +47,14 @@ expect_code 1 "b: but not its store-only object (verify --require-artifacts)" "$
 grep_out "big.bin .*missing from the local store" "names the missing object"
 expect_ok "b: sync --store receives the run and its object" "$LEDGER" sync --store "$TMP/shared-store"
 expect_ok "b: verify --require-artifacts" "$LEDGER" verify --no-claims --require-artifacts
+
+# someone rewrites the shared remote (run 2 changed, chain recomputed, force-pushed):
+# a clone that synced before refuses to build on it, naming the run
+git clone -q ../origin.git ../evil 2>/dev/null && cd ../evil && git fetch -q origin ledger:ledger &&
+  "$PYTHON3" "$LEDGER_SRC/tests/cli/lib-rewrite.py" 2 'm["study"] = "forged"' >/dev/null &&
+  git push -q -f ../origin.git ledger 2>/dev/null && ok "remote rewritten and force-pushed" || bad "rewrite remote"
+cd ../a && atip=$(git rev-parse ledger)
+expect_code 1 "a: sync refuses a rewritten remote" "$LEDGER" sync
+grep_err "was rewritten since this clone last synced with it .*run 2-" "names the rewritten run"
+[ "$(git rev-parse ledger)" = "$atip" ] && ok "a's ledger unchanged" || bad "a changed"
 finish
