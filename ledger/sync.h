@@ -8,7 +8,10 @@
  * keeps a run's identity apart from its place); the result is pushed as a
  * fast-forward (a lost race fetches and retries, at most LG_SYNC_TRIES
  * times); the local branch moves to it and the index is rebuilt. A run the
- * remote holds already (same id) is never duplicated.
+ * remote holds already (same id) is never duplicated. The remote's tip after
+ * each completed sync is kept at refs/ledger-sync/seen/<hash of REMOTE>; a
+ * later sync refuses (LG_ECHECK, nothing changed) a remote that no longer
+ * extends it append-only (lg_verify_base): the remote was rewritten.
  */
 #ifndef LG_SYNC_H
 #define LG_SYNC_H
@@ -33,6 +36,8 @@ typedef struct {
 
 /* notify (may be NULL) gets progress lines (the CLI prints them on stderr).
  * LG_EINPUT for an unknown remote or a remote ledger of another format;
+ * LG_ECHECK for a rewritten remote or a local index whose tip a rewrite
+ * took off the branch (recover.h);
  * LG_EIO for transport errors; LG_ELOCKED after LG_SYNC_TRIES lost races. */
 int lg_ledger_sync(lg_ledger *lg, const char *remote, void (*notify)(void *ctx, const char *msg), void *ctx,
                    lg_sync_result *res);
