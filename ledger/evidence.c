@@ -130,7 +130,7 @@ static int trust_keys(lg_evidence_ctx *ev, const lg_keyring **out)
 {
     int err;
     if (!ev->keys_loaded) {
-        if ((err = lg_keyring_load_repo(ev->lg, &ev->keys)) < 0)
+        if ((err = lg_trust_root_load(ev->lg, &ev->keys, NULL)) < 0)
             return err;
         ev->keys_loaded = 1;
     }

@@ -326,9 +326,9 @@ typedef struct {
     int err;
 } diff_ctx;
 
-static void on_diff(void *vctx, const char *table, const char *run_id, const char *kind, const char *row)
+static void on_diff(void *ctxp, const char *table, const char *run_id, const char *kind, const char *row)
 {
-    diff_ctx *d = vctx;
+    diff_ctx *d = ctxp;
     char subject[128];
     if (*run_id)
         snprintf(subject, sizeof subject, "table %s, run %.12s", table, run_id);
@@ -341,9 +341,9 @@ static void on_diff(void *vctx, const char *table, const char *run_id, const cha
                                  row);
 }
 
-static void on_schema(void *vctx, const char *type, const char *name, const char *what)
+static void on_schema(void *ctxp, const char *type, const char *name, const char *what)
 {
-    diff_ctx *d = vctx;
+    diff_ctx *d = ctxp;
     char subject[160];
     snprintf(subject, sizeof subject, "schema, %s %s", type, name);
     if (d->err >= 0)

@@ -119,7 +119,9 @@ expect_ok "plain verify accepts unsigned runs" "$LEDGER" verify
 expect_code 1 "verify --require-signed --trusted-keys ledger-trusted-keys rejects it" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 grep_out "signature: run $id2: .*not signed" "names the unsigned run"
 grep_out "claim: score-positive: .*MISSING.*not signed" "the claim is MISSING: its evidence is unsigned"
-expect_code 1 "ledger check --require-signed: the claim is MISSING too" "$LEDGER" check --require-signed
+expect_code 2 "ledger check --require-signed without a trust root: refused" env -u LEDGER_TRUSTED_KEYS "$LEDGER" check --require-signed
+grep_err "trust" "says where trusted keys must come from"
+expect_code 1 "ledger check --require-signed: the claim is MISSING too" "$LEDGER" check --require-signed --trusted-keys ledger-trusted-keys
 grep_out "MISSING" "says MISSING"
 expect_ok "ledger check without it: PASS on the unsigned run" "$LEDGER" check
 expect_ok "a run signed by mallory (untrusted)" "$LEDGER" record --study s --results r2.json --sign mallory
