@@ -307,7 +307,7 @@ out:
 
 static void print_val(const cJSON *v)
 {
-    char *s = cJSON_IsNull(v) ? NULL : canon(v);
+    char *s = v ? canon(v) : NULL;
     fputs(s ? s : "(absent)", stdout);
     lg_free(s);
 }
