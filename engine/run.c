@@ -36,6 +36,7 @@
 
 #include "artifacts/npy.h"
 #include "artifacts/safetensors.h"
+#include "artifacts/sha256.h"
 #include "engine/consistency.h"
 #include "engine/data.h"
 #include "engine/engine.h"
@@ -416,24 +417,34 @@ static int group_marker_path(run_ctx *rc, const lg_condition *c, int g0, lg_buf 
 static int group_mark(run_ctx *rc, const lg_condition *c, int g0, int gn, const lg_step_stats *last,
                       const lg_run_result *res)
 {
-    cJSON *m = cJSON_CreateObject(), *seeds, *losses;
+    cJSON *m = cJSON_CreateObject(), *seeds, *losses, *digests;
     lg_buf path = LG_BUF_INIT;
-    char *text = NULL, *slash;
+    char *text = NULL, *slash, fid[160], hex[65];
     int i, err = 0;
     if (!m || !cJSON_AddNumberToObject(m, "format", 1) || !cJSON_AddStringToObject(m, "condition", c->id) ||
         !cJSON_AddStringToObject(m, "data_sha256", res->data_digest) ||
         !cJSON_AddStringToObject(m, "backend", rc->opt->be->name) ||
         !cJSON_AddStringToObject(m, "engine_version", LG_ENGINE_VERSION) ||
-        !(seeds = cJSON_AddArrayToObject(m, "seeds")) || !(losses = cJSON_AddArrayToObject(m, "final_loss"))) {
+        !(seeds = cJSON_AddArrayToObject(m, "seeds")) || !(losses = cJSON_AddArrayToObject(m, "final_loss")) ||
+        !(digests = cJSON_AddArrayToObject(m, "weights_sha256"))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
         goto out;
     }
-    for (i = 0; i < gn; i++)
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    for (i = 0; i < gn; i++) {
+        /* the weights' digest: a kept file that changed since is trained again */
+        lg_buf_clear(&path);
+        if ((err = lg_buf_printf(&path, "%s/cells/%s/seed-%llu.safetensors", rc->opt->outdir, fid,
+                                 (unsigned long long)rc->s->seeds[g0 + i])) < 0 ||
+            (err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+            goto out;
         if (!cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)rc->s->seeds[g0 + i])) ||
-            !cJSON_AddItemToArray(losses, cJSON_CreateNumber(last[i].loss))) {
+            !cJSON_AddItemToArray(losses, cJSON_CreateNumber(last[i].loss)) ||
+            !cJSON_AddItemToArray(digests, cJSON_CreateString(hex))) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
         }
+    }
     if (!(text = cJSON_PrintUnformatted(m))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
         goto out;
@@ -472,15 +483,16 @@ static int group_load(run_ctx *rc, const lg_condition *c, int g0, int gn, lg_sae
 {
     lg_buf path = LG_BUF_INIT, text = LG_BUF_INIT;
     cJSON *m = NULL;
-    const cJSON *seeds, *losses;
+    const cJSON *seeds, *losses, *digests;
     lg_st_file *f = NULL;
-    char fid[160];
+    char fid[160], hex[65];
     int i, ok = 0;
     if (group_marker_path(rc, c, g0, &path) < 0 || !lg_path_exists(path.ptr) ||
         lg_file_read(path.ptr, 1 << 20, &text) < 0 || !(m = cJSON_ParseWithLength(text.ptr, text.len)))
         goto out;
     seeds = cJSON_GetObjectItemCaseSensitive(m, "seeds");
     losses = cJSON_GetObjectItemCaseSensitive(m, "final_loss");
+    digests = cJSON_GetObjectItemCaseSensitive(m, "weights_sha256");
     if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "data_sha256")) ||
         strcmp(cJSON_GetObjectItemCaseSensitive(m, "data_sha256")->valuestring, res->data_digest) != 0 ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "backend")) ||
@@ -489,17 +501,19 @@ static int group_load(run_ctx *rc, const lg_condition *c, int g0, int gn, lg_sae
         strcmp(cJSON_GetObjectItemCaseSensitive(m, "engine_version")->valuestring, LG_ENGINE_VERSION) != 0 ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "condition")) ||
         strcmp(cJSON_GetObjectItemCaseSensitive(m, "condition")->valuestring, c->id) != 0 ||
-        cJSON_GetArraySize(seeds) != gn || cJSON_GetArraySize(losses) != gn)
+        cJSON_GetArraySize(seeds) != gn || cJSON_GetArraySize(losses) != gn || cJSON_GetArraySize(digests) != gn)
         goto out;
     lg_condition_file_id(c->id, fid, sizeof fid);
     for (i = 0; i < gn; i++) {
         const cJSON *sd = cJSON_GetArrayItem(seeds, i), *ls = cJSON_GetArrayItem(losses, i);
+        const cJSON *dg = cJSON_GetArrayItem(digests, i);
         size_t di = (size_t)w[i].d_in, ds = (size_t)w[i].d_sae;
         if (!cJSON_IsNumber(sd) || sd->valuedouble != (double)rc->s->seeds[g0 + i] || !cJSON_IsNumber(ls))
             goto out;
         lg_buf_clear(&path);
         if (lg_buf_printf(&path, "%s/cells/%s/seed-%llu.safetensors", rc->opt->outdir, fid,
                           (unsigned long long)rc->s->seeds[g0 + i]) < 0 ||
+            !cJSON_IsString(dg) || lg_sha256_file(path.ptr, hex, NULL) < 0 || strcmp(hex, dg->valuestring) != 0 ||
             lg_st_open(path.ptr, &f) < 0)
             goto out;
         if (load_tensor(f, "W_enc", di * ds, w[i].W_enc) < 0 || load_tensor(f, "b_enc", ds, w[i].b_enc) < 0 ||

@@ -68,10 +68,11 @@ typedef struct {
      * returns LG_ESTOPPED; outdir then holds every finished group's files
      * and a marker per group (outdir/.resume/<cond>/group-<first seed
      * index>.json: seeds, final losses, data digest, backend, engine
-     * version). With resume set, a group whose marker matches (same seeds,
-     * data, backend and engine) is not trained again: its weights are read
-     * back from outdir (exact float32) and evaluated, so the results and
-     * files equal those of an uninterrupted run. */
+     * version, the SHA-256 of each weight file). With resume set, a group
+     * whose marker matches (same seeds, data, backend and engine, weight
+     * files unchanged) is not trained again: its weights are read back from
+     * outdir (exact float32) and evaluated, so the results and files equal
+     * those of an uninterrupted run. Any mismatch retrains the group. */
     volatile const sig_atomic_t *stop; /* may be NULL */
     int resume;
 } lg_run_options;
