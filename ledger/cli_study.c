@@ -7,7 +7,9 @@
  * each run's study_path, so before recording we look for an earlier run of
  * this name whose file is a different file that still exists and still
  * declares the name. A file that was renamed, removed or given another name
- * is no conflict.
+ * is no conflict, and neither is a copy of the same study (the two files
+ * parse to equal JSON: one study in two places, e.g. a spec extracted from a
+ * manifest).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -24,21 +26,30 @@ typedef struct {
     char mine[PATH_MAX];  /* realpath of this run's study file */
     char other[PATH_MAX]; /* the conflicting file, as recorded */
     long other_seq;
+    cJSON *mine_json;     /* this run's study file, parsed (NULL when it is not JSON) */
 } name_ctx;
 
-/* 1 when the JSON file at path declares "name": study */
-static int declares(const char *path, const char *study)
+static cJSON *parse_file(const char *path)
 {
     lg_buf text = LG_BUF_INIT;
     cJSON *j = NULL;
-    const cJSON *n;
-    int yes = 0;
-    if (lg_file_read(path, 64u << 20, &text) == 0 && (j = cJSON_ParseWithLength(text.ptr, text.len)) &&
-        cJSON_IsString(n = cJSON_GetObjectItemCaseSensitive(j, "name")))
-        yes = strcmp(n->valuestring, study) == 0;
-    cJSON_Delete(j);
+    if (lg_file_read(path, 64u << 20, &text) == 0)
+        j = cJSON_ParseWithLength(text.ptr, text.len);
     lg_buf_release(&text);
     lg_error_clear();
+    return j;
+}
+
+/* 1 when the JSON file at path declares "name": study and is not the same
+ * study as `mine` (equal JSON) */
+static int declares(const char *path, const char *study, const cJSON *mine)
+{
+    cJSON *j = parse_file(path);
+    const cJSON *n;
+    int yes = 0;
+    if (j && cJSON_IsString(n = cJSON_GetObjectItemCaseSensitive(j, "name")))
+        yes = strcmp(n->valuestring, study) == 0 && !(mine && cJSON_Compare(j, mine, 1));
+    cJSON_Delete(j);
     return yes;
 }
 
@@ -55,7 +66,7 @@ static int check_run(void *vctx, const lg_run_info *ri, const cJSON *m)
         lg_buf_release(&full);
         return LG_ENOMEM;
     }
-    if (realpath(full.ptr, real) && strcmp(real, c->mine) != 0 && declares(real, c->study)) {
+    if (realpath(full.ptr, real) && strcmp(real, c->mine) != 0 && declares(real, c->study, c->mine_json)) {
         snprintf(c->other, sizeof c->other, "%s", sp);
         c->other_seq = ri->seq;
         conflict = 1;
@@ -76,10 +87,11 @@ int cli_check_study_name(lg_ledger *lg, const char *study, const char *study_fil
     c.study = study;
     if (!realpath(study_file, c.mine))
         return 0;
-    if ((err = lg_ledger_foreach_run(lg, check_run, &c)) < 0)
+    c.mine_json = parse_file(c.mine);
+    err = lg_ledger_foreach_run(lg, check_run, &c);
+    cJSON_Delete(c.mine_json);
+    if (err <= 0)
         return err;
-    if (err == 0)
-        return 0;
     return lg_error_set(LG_EINPUT,
                         "study name '%s' is declared by both %s and %s (run @%ld was recorded from %s): one study, "
                         "one name; give this file another \"name\", or move the runs' file back",

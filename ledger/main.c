@@ -25,6 +25,7 @@ static const cmd_row commands[] = {
     {"diff", cmd_diff, "compare two runs: spec keys, digests, per-condition metric deltas"},
     {"check", cmd_check, "evaluate claims against the evidence"},
     {"verify", cmd_verify, "check integrity and all claims (CI gate)"},
+    {"replay", cmd_replay, "re-execute a recorded run and compare it bit for bit"},
     {"report", cmd_report, "render a claim-checked Markdown report"},
     {"query", cmd_query, "read-only SQL over the index (--csv, --jsonl)"},
     {"table", cmd_table, "one row per cell, pair or seed of a run (--csv, --json)"},
