@@ -29,7 +29,8 @@ enum {
     LG_ENOMEM = -5,    /* out of memory: exit 3 */
     LG_ENOTFOUND = -6, /* a named thing does not exist: exit 2 */
     LG_ELOCKED = -7,   /* resource busy (lock held): exit 3 */
-    LG_EDIVERGED = -8  /* training diverged (NaN/Inf loss): exit 1 */
+    LG_EDIVERGED = -8, /* training diverged (NaN/Inf loss): exit 1 */
+    LG_ESTOPPED = -20  /* stopped on request (SIGINT/SIGTERM): the CLI exits 128 + signal */
 };
 
 /* Set the thread-local last error (printf-style) and return `code`.

@@ -36,6 +36,7 @@
 
 #include "artifacts/npy.h"
 #include "artifacts/safetensors.h"
+#include "artifacts/sha256.h"
 #include "engine/consistency.h"
 #include "engine/data.h"
 #include "engine/engine.h"
@@ -307,6 +308,10 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         if ((err = batcher_init(&bt[i], rc->train_rows, rc->n_train, seeds[i])) < 0)
             goto out;
     for (step = 0; step < p->steps; step++) {
+        if (rc->opt->stop && *rc->opt->stop) { /* abandon the group: resume trains it again */
+            err = lg_error_set(LG_ESTOPPED, "condition %s: stopped at step %ld of %d", c->id, step, p->steps);
+            goto out;
+        }
         for (i = 0; i < alive; i++) {
             batcher_rows(&bt[i], step, p->batch, idx);
             if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batches + (size_t)i * Bd)) < 0)
@@ -330,7 +335,7 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
             lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seeds[0], step + 1, p->steps,
                                   last[0].loss, last[0].fvu, lg_now_seconds() - rc->t0,
-                                  rc->work_done + (double)(step + 1) * alive, rc->work_total};
+                                  rc->work_done + (double)(step + 1) * alive, rc->work_total, seeds, alive};
             rc->opt->progress(rc->opt->progress_ctx, &pr);
         }
     }
@@ -396,6 +401,140 @@ static int seed_group_size(run_ctx *rc, const lg_sae_config *cfg, const lg_train
     double per = lg_trainer_bytes_per_seed(cfg, tc);
     g = per > 0 ? (int)(LG_RUN_SEED_BATCH_BYTES / per) : ns;
     return g < 1 ? 1 : g < ns ? g : ns;
+}
+/* ---- stop and resume: one marker per finished seed group (run.h) ----------------- */
+
+static int group_marker_path(run_ctx *rc, const lg_condition *c, int g0, lg_buf *out)
+{
+    char fid[160];
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    lg_buf_clear(out);
+    return lg_buf_printf(out, "%s/.resume/%s/group-%d.json", rc->opt->outdir, fid, g0);
+}
+
+/* Written after the group's weight files (lg_st_write is atomic), so a
+ * marker always names complete files. last [gn]. */
+static int group_mark(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds, int g0, int gn,
+                      const lg_step_stats *last,
+                      const lg_run_result *res)
+{
+    cJSON *m = cJSON_CreateObject(), *seeds, *losses, *digests;
+    lg_buf path = LG_BUF_INIT;
+    char *text = NULL, *slash, fid[160], hex[65];
+    int i, err = 0;
+    if (!m || !cJSON_AddNumberToObject(m, "format", 1) || !cJSON_AddStringToObject(m, "condition", c->id) ||
+        !cJSON_AddStringToObject(m, "data_sha256", res->data_digest) ||
+        !cJSON_AddStringToObject(m, "backend", rc->opt->be->name) ||
+        !cJSON_AddStringToObject(m, "engine_version", LG_ENGINE_VERSION) ||
+        !(seeds = cJSON_AddArrayToObject(m, "seeds")) || !(losses = cJSON_AddArrayToObject(m, "final_loss")) ||
+        !(digests = cJSON_AddArrayToObject(m, "weights_sha256"))) {
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    for (i = 0; i < gn; i++) {
+        /* the weights' digest: a kept file that changed since is trained again */
+        lg_buf_clear(&path);
+        if ((err = lg_buf_printf(&path, "%s/cells/%s/seed-%llu.safetensors", rc->opt->outdir, fid,
+                                 (unsigned long long)gseeds[i])) < 0 ||
+            (err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+            goto out;
+        if (!cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)gseeds[i])) ||
+            !cJSON_AddItemToArray(losses, cJSON_CreateNumber(last[i].loss)) ||
+            !cJSON_AddItemToArray(digests, cJSON_CreateString(hex))) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (!(text = cJSON_PrintUnformatted(m))) {
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((err = group_marker_path(rc, c, g0, &path)) < 0)
+        goto out;
+    slash = strrchr(path.ptr, '/');
+    *slash = '\0';
+    err = lg_mkdir_p(path.ptr, 0755);
+    *slash = '/';
+    if (err < 0 || (err = lg_file_write_atomic(path.ptr, text, strlen(text))) < 0)
+        goto out;
+out:
+    cJSON_free(text);
+    cJSON_Delete(m);
+    lg_buf_release(&path);
+    return err;
+}
+
+/* Copies tensor `name` [n] of f into dst; 0 when it is F32 of n elements. */
+static int load_tensor(lg_st_file *f, const char *name, size_t n, float *dst)
+{
+    lg_tensor_view v;
+    if (lg_st_get(f, name, &v) < 0 || v.dtype != LG_DT_F32 || v.nbytes != n * sizeof(float))
+        return -1;
+    memcpy(dst, v.data, v.nbytes);
+    return 0;
+}
+
+/* 1 when group g0 (gn seeds) of condition c has a matching marker and its
+ * weight files read back into w[0..gn) (last[i].loss from the marker); 0
+ * when it must be trained (no marker, another data digest, backend or
+ * engine, a missing or malformed file). */
+static int group_load(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds, int g0, int gn, lg_sae_weights *w,
+                      lg_step_stats *last,
+                      const lg_run_result *res)
+{
+    lg_buf path = LG_BUF_INIT, text = LG_BUF_INIT;
+    cJSON *m = NULL;
+    const cJSON *seeds, *losses, *digests;
+    lg_st_file *f = NULL;
+    char fid[160], hex[65];
+    int i, ok = 0;
+    if (group_marker_path(rc, c, g0, &path) < 0 || !lg_path_exists(path.ptr) ||
+        lg_file_read(path.ptr, 1 << 20, &text) < 0 || !(m = cJSON_ParseWithLength(text.ptr, text.len)))
+        goto out;
+    seeds = cJSON_GetObjectItemCaseSensitive(m, "seeds");
+    losses = cJSON_GetObjectItemCaseSensitive(m, "final_loss");
+    digests = cJSON_GetObjectItemCaseSensitive(m, "weights_sha256");
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "data_sha256")) ||
+        strcmp(cJSON_GetObjectItemCaseSensitive(m, "data_sha256")->valuestring, res->data_digest) != 0 ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "backend")) ||
+        strcmp(cJSON_GetObjectItemCaseSensitive(m, "backend")->valuestring, rc->opt->be->name) != 0 ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "engine_version")) ||
+        strcmp(cJSON_GetObjectItemCaseSensitive(m, "engine_version")->valuestring, LG_ENGINE_VERSION) != 0 ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "condition")) ||
+        strcmp(cJSON_GetObjectItemCaseSensitive(m, "condition")->valuestring, c->id) != 0 ||
+        cJSON_GetArraySize(seeds) != gn || cJSON_GetArraySize(losses) != gn || cJSON_GetArraySize(digests) != gn)
+        goto out;
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    for (i = 0; i < gn; i++) {
+        const cJSON *sd = cJSON_GetArrayItem(seeds, i), *ls = cJSON_GetArrayItem(losses, i);
+        const cJSON *dg = cJSON_GetArrayItem(digests, i);
+        size_t di = (size_t)w[i].d_in, ds = (size_t)w[i].d_sae;
+        if (!cJSON_IsNumber(sd) || sd->valuedouble != (double)gseeds[i] || !cJSON_IsNumber(ls))
+            goto out;
+        lg_buf_clear(&path);
+        if (lg_buf_printf(&path, "%s/cells/%s/seed-%llu.safetensors", rc->opt->outdir, fid,
+                          (unsigned long long)gseeds[i]) < 0 ||
+            !cJSON_IsString(dg) || lg_sha256_file(path.ptr, hex, NULL) < 0 || strcmp(hex, dg->valuestring) != 0 ||
+            lg_st_open(path.ptr, &f) < 0)
+            goto out;
+        if (load_tensor(f, "W_enc", di * ds, w[i].W_enc) < 0 || load_tensor(f, "b_enc", ds, w[i].b_enc) < 0 ||
+            load_tensor(f, "W_dec", ds * di, w[i].W_dec) < 0 || load_tensor(f, "b_dec", di, w[i].b_dec) < 0 ||
+            load_tensor(f, "threshold", ds, w[i].threshold) < 0)
+            goto out;
+        lg_st_close(f);
+        f = NULL;
+        memset(&last[i], 0, sizeof last[i]);
+        last[i].loss = ls->valuedouble;
+    }
+    ok = 1;
+out:
+    lg_st_close(f);
+    cJSON_Delete(m);
+    lg_buf_release(&path);
+    lg_buf_release(&text);
+    lg_error_clear();
+    return ok;
 }
 
 /* ---- pair and seed metrics (shared with ledger verify --recompute) ---------- */
@@ -481,11 +620,23 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
      * seeds one after another, so also as training only some of them) */
     for (g0 = 0; g0 < n; g0 += group) {
         int gn = n - g0 < group ? n - g0 : group, n_ok = gn, terr = 0;
+        int resumed = 0;
+        if (rc->opt->stop && *rc->opt->stop) {
+            err = lg_error_set(LG_ESTOPPED, "condition %s: stopped before seed group %d", c->id, g0 / group + 1);
+            goto out;
+        }
         for (i = g0; i < g0 + gn; i++)
             if ((err = init_cell(rc, c, &cfg, sel[i], &w[i])) < 0)
                 goto out;
-        if (trained && (terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok, res->failure,
-                                           sizeof res->failure)) < 0 &&
+        if (trained && rc->opt->resume && (resumed = group_load(rc, c, sel + g0, g0, gn, w + g0, last + g0, res)) < 0) {
+            err = resumed;
+            goto out;
+        }
+        if (resumed) {
+            rc->work_done += (double)c->p.steps * gn;
+            res->groups_resumed++;
+        } else if (trained && (terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok,
+                                                  res->failure, sizeof res->failure)) < 0 &&
             terr != LG_EDIVERGED) {
             err = terr;
             goto out;
@@ -508,9 +659,15 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
             rc->cells_done++;
             if (rc->opt->progress) {
                 lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, sel[i], c->p.steps, c->p.steps,
-                                      NAN, NAN, lg_now_seconds() - rc->t0, rc->work_done, rc->work_total};
+                                      NAN, NAN, lg_now_seconds() - rc->t0, rc->work_done, rc->work_total,
+                                      sel + i, 1};
                 rc->opt->progress(rc->opt->progress_ctx, &pr);
             }
+        }
+        if (trained && !resumed) {
+            if ((err = group_mark(rc, c, sel + g0, g0, gn, last + g0, res)) < 0)
+                goto out;
+            res->groups_done++;
         }
     }
     if (!full)
@@ -714,6 +871,10 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
             !cJSON_AddItemToObject(cj, "params", cJSON_Duplicate(s->conds[i].params_json, 1))) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
+        }
+        if (opt->stop && *opt->stop) {
+            err = lg_error_set(LG_ESTOPPED, "stopped before condition %s", s->conds[i].id);
+            break;
         }
         if ((err = run_condition(&rc, &s->conds[i], cj, out)) < 0)
             break;

@@ -36,6 +36,8 @@
 #ifndef LG_RUN_H
 #define LG_RUN_H
 
+#include <signal.h>
+
 #include <cjson/cJSON.h>
 
 #include "engine/backend.h"
@@ -49,6 +51,8 @@ typedef struct {
     double loss, fvu;
     double elapsed; /* seconds since the run started */
     double work_done, work_total; /* training steps done / planned over the whole run */
+    const uint64_t *seeds;        /* the seeds training together [nseeds] (seed = seeds[0]) */
+    int nseeds;                   /* > 1 while a seed-batched group trains */
 } lg_run_progress;
 
 typedef void (*lg_run_progress_fn)(void *ctx, const lg_run_progress *p);
@@ -69,6 +73,18 @@ typedef struct {
      * a condition with some seeds selected lists only their cells (no pairs,
      * seeds or condition files); one with none is left out of the results. */
     const unsigned char *cells;
+    /* Stop and resume. When *stop becomes non-zero (a signal handler sets
+     * it) the run abandons the seed group in training at its next step and
+     * returns LG_ESTOPPED; outdir then holds every finished group's files
+     * and a marker per group (outdir/.resume/<cond>/group-<first seed
+     * index>.json: seeds, final losses, data digest, backend, engine
+     * version, the SHA-256 of each weight file). With resume set, a group
+     * whose marker matches (same seeds, data, backend and engine, weight
+     * files unchanged) is not trained again: its weights are read back from
+     * outdir (exact float32) and evaluated, so the results and files equal
+     * those of an uninterrupted run. Any mismatch retrains the group. */
+    volatile const sig_atomic_t *stop; /* may be NULL */
+    int resume;
 } lg_run_options;
 
 /* The seeds of a condition train together in one multi-seed trainer
@@ -90,6 +106,8 @@ typedef struct {
     char data_digest[65];
     int diverged;           /* a cell diverged: results are partial, never evidence */
     char failure[512];      /* the divergence message */
+    int groups_done;        /* seed groups trained (and marked) by this call */
+    int groups_resumed;     /* seed groups taken from outdir's markers (opt->resume) */
 } lg_run_result;
 
 /* Executes every cell of the study. On divergence returns LG_EDIVERGED with

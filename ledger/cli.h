@@ -16,6 +16,8 @@ int cmd_run(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_table(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
@@ -40,6 +42,12 @@ int cli_finish(const char *cmd, int rc);
  * wrong from a subdirectory). Falls back to `path` when it cannot be
  * resolved. Returns buf or path. */
 const char *cli_repo_relative(const char *root, const char *path, char *buf, size_t n);
+/* One study, one name (cli_study.c): LG_EINPUT, naming both files, when an
+ * earlier run of `study` was recorded from another file that still exists
+ * and still declares this name. study_file: the file about to be recorded
+ * (as given on the command line); NULL skips the check. */
+struct lg_ledger;
+int cli_check_study_name(struct lg_ledger *lg, const char *study, const char *study_file);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_progress_enabled(void);
 

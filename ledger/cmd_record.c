@@ -137,6 +137,8 @@ int cmd_record(int argc, char **argv)
     if ((err = lg_ledger_open(".", &lg)) < 0)
         goto out;
     lg_ledger_set_lock_wait(lg, lock_timeout, notify, "record");
+    if ((err = cli_check_study_name(lg, study, spec_path)) < 0) /* one study, one name */
+        goto out;
     in.kind = kind;
     in.study = study;
     in.study_path = spec_path ? cli_repo_relative(lg_ledger_root(lg), spec_path, relbuf, sizeof relbuf) : NULL;

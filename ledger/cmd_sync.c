@@ -11,18 +11,67 @@
  * is refused and reported: a corrupt remote cannot plant a wrong object, and
  * a corrupt local object is not spread. Objects already at the destination
  * are re-hashed too: a corrupt copy there is replaced by the good one.
+ *
+ * pull copies only the objects that a run of the local ledger branch names
+ * (fetch the branch first): a shared remote may hold other ledgers' objects,
+ * which have no business in this store. DIR must be a local directory: a
+ * URL-like argument (s3://bucket/x, host:path) is refused rather than taken
+ * as a folder name.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 #include "ledger/sync.h"
+#include "ledger/manifest.h"
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} hexset;
+
+static int cmp_hex(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int collect_outputs(void *vctx, const lg_run_info *ri, const cJSON *m)
+{
+    hexset *s = vctx;
+    const cJSON *o;
+    (void)ri;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(m, "outputs")) {
+        const char *h = lg_json_str(o, "sha256");
+        if (!h)
+            continue;
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 256;
+            char **nv = lg_realloc(s->v, cap * sizeof(*nv));
+            if (!nv)
+                return LG_ENOMEM;
+            s->v = nv;
+            s->cap = cap;
+        }
+        if (!(s->v[s->n] = lg_strdup(h)))
+            return LG_ENOMEM;
+        s->n++;
+    }
+    return 0;
+}
+
+/* 1 when arg looks like a URL or an scp-style remote ("s3://b/x", "host:dir", "gs:b") */
+static int looks_remote(const char *arg)
+{
+    const char *colon = strchr(arg, ':'), *slash = strchr(arg, '/');
+    if (strstr(arg, "://"))
+        return 1;
+    return colon && colon != arg && (!slash || colon < slash);
+}
 
 typedef struct {
     lg_store *from, *to;
-    int dry_run, quiet;
-    size_t copied, present, bad;
+    int dry_run, quiet, json;
+    const hexset *only; /* pull: the objects the local ledger references */
+    size_t copied, present, bad, skipped;
     uint64_t bytes;
     lg_buf path;
 } sync_ctx;
@@ -32,6 +81,11 @@ static int sync_one(void *vctx, const char *hex, uint64_t size)
     sync_ctx *s = vctx;
     char got[65];
     int err, added = 0;
+    const char *key = hex;
+    if (s->only && !(s->only->n && bsearch(&key, s->only->v, s->only->n, sizeof(char *), cmp_hex))) {
+        s->skipped++;
+        return 0;
+    }
     /* present and intact: nothing to do; a corrupt destination copy is replaced (the store
      * repairs an object when its bytes are stored again), so `ledger pull` mends local bit rot */
     if (s->to && lg_store_verify(s->to, hex) == 0) {
@@ -40,7 +94,8 @@ static int sync_one(void *vctx, const char *hex, uint64_t size)
     }
     lg_error_clear();
     if (s->dry_run) {
-        printf("would copy %s (%llu bytes)\n", hex, (unsigned long long)size);
+        if (!s->json)
+            printf("would copy %s (%llu bytes)\n", hex, (unsigned long long)size);
         s->copied++;
         s->bytes += size;
         return 0;
@@ -67,7 +122,7 @@ static int copy_cmd(int argc, char **argv, int push)
     int dry_run = 0, json = 0;
     const lg_opt opts[] = {
         {"dry-run", 'n', LG_OPT_FLAG, &dry_run, NULL, "list what would be copied"},
-        {"json", 0, LG_OPT_FLAG, &json, NULL, "print {copied, present, corrupt, bytes} as JSON"},
+        {"json", 0, LG_OPT_FLAG, &json, NULL, "print only {copied, present, corrupt, skipped, bytes} as JSON"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec_push = {"push", "ledger push [options] DIR",
                                    "Copies the store objects that DIR lacks into DIR (a directory remote laid out like\n"
@@ -77,12 +132,15 @@ static int copy_cmd(int argc, char **argv, int push)
     const lg_cmd_spec spec_pull = {"pull", "ledger pull [options] DIR",
                                    "Copies the store objects that this ledger lacks from DIR (a directory remote written by\n"
                                    "'ledger push'). Fetch the branch first: git fetch REMOTE ledger:ledger. Every object is\n"
-                                   "re-hashed as it is copied; corrupt ones are refused.",
+                                   "re-hashed as it is copied; corrupt ones are refused. Only objects that a run of this\n"
+                                   "ledger names are copied (the others are counted as skipped).",
                                    opts, 1, 1};
     const char *name = push ? "push" : "pull";
     lg_ledger *lg = NULL;
     lg_store *remote = NULL;
     sync_ctx s;
+    hexset refs = {NULL, 0, 0};
+    size_t i;
     char **args;
     int nargs, rc, err;
 
@@ -90,6 +148,13 @@ static int copy_cmd(int argc, char **argv, int push)
     lg_buf_init(&s.path, 0);
     if ((rc = lg_opts_parse(push ? &spec_push : &spec_pull, argc, argv, &nargs, &args)) != 0)
         return rc == 1 ? 0 : 2;
+    if (looks_remote(args[0])) {
+        fprintf(stderr,
+                "ledger %s: '%s' looks like a URL or a remote host; %s takes a local directory only (mount the "
+                "remote, or sync the directory with your own tool; write ./%s for a local folder of that name)\n",
+                name, args[0], name, args[0]);
+        return 2;
+    }
     if ((err = lg_ledger_open(".", &lg)) < 0)
         goto out;
     if (!push && !lg_is_dir(args[0])) {
@@ -100,6 +165,14 @@ static int copy_cmd(int argc, char **argv, int push)
     if (!(push && dry_run && !lg_is_dir(args[0])) && (err = lg_store_open(args[0], push && !dry_run, &remote)) < 0)
         goto out;
     s.dry_run = dry_run;
+    s.json = json;
+    if (!push) {
+        if ((err = lg_ledger_foreach_run(lg, collect_outputs, &refs)) < 0)
+            goto out;
+        if (refs.n)
+            qsort(refs.v, refs.n, sizeof(char *), cmp_hex);
+        s.only = &refs;
+    }
     s.from = push ? lg_ledger_store(lg) : remote;
     s.to = push ? remote : lg_ledger_store(lg);
     if (!push && (err = lg_ledger_lock(lg)) < 0)
@@ -110,15 +183,23 @@ static int copy_cmd(int argc, char **argv, int push)
     if (err < 0)
         goto out;
     if (json)
-        printf("{\"copied\": %zu, \"present\": %zu, \"corrupt\": %zu, \"bytes\": %llu}\n", s.copied, s.present, s.bad,
-               (unsigned long long)s.bytes);
-    else
+        printf("{\"copied\": %zu, \"present\": %zu, \"corrupt\": %zu, \"skipped\": %zu, \"bytes\": %llu}\n", s.copied,
+               s.present, s.bad, s.skipped, (unsigned long long)s.bytes);
+    else if (push)
         printf("%s %s: %zu objects %scopied (%llu bytes), %zu already there, %zu corrupt\n", name, args[0], s.copied,
                dry_run ? "would be " : "", (unsigned long long)s.bytes, s.present, s.bad);
+    else
+        printf("%s %s: %zu objects %scopied (%llu bytes), %zu already there, %zu corrupt, %zu not referenced by this "
+               "ledger (skipped)\n",
+               name, args[0], s.copied, dry_run ? "would be " : "", (unsigned long long)s.bytes, s.present, s.bad,
+               s.skipped);
     err = s.bad ? LG_ECHECK : 0;
 out:
     rc = err == LG_ECHECK ? 1 : (err < 0 ? cli_fail(name, err) : 0);
     lg_buf_release(&s.path);
+    for (i = 0; i < refs.n; i++)
+        lg_free(refs.v[i]);
+    lg_free(refs.v);
     lg_store_free(remote);
     lg_ledger_free(lg);
     return rc;

@@ -29,6 +29,7 @@
 #include "artifacts/fault.h"
 #include "artifacts/sha256.h"
 #include "engine/engine.h"
+#include "ledger/gitstate.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
 #include "ledger/recover.h"
@@ -109,9 +110,9 @@ static int build_manifest(lg_ledger *lg, const lg_run_input *in, const out_file 
 {
     cJSON *m = cJSON_CreateObject(), *outs = NULL;
     git_oid head;
-    char head_hex[GIT_OID_HEXSZ + 1] = "", host[256] = "", created[32], nonce[LG_NONCE_HEX + 1];
+    char head_hex[GIT_OID_HEXSZ + 1] = "", host[256] = "", created[32], nonce[LG_NONCE_HEX + 1], diff_hex[65] = "";
     size_t i;
-    int err = 0;
+    int err = 0, dirty = -1;
 
     *out = NULL;
     if (!m)
@@ -123,6 +124,9 @@ static int build_manifest(lg_ledger *lg, const lg_run_input *in, const out_file 
     lg_utc_iso8601(created, sizeof created);
     if ((err = make_nonce(nonce)) < 0)
         goto out;
+    /* beside HEAD: does the work tree differ from it, and by what (gitstate.h) */
+    if ((err = lg_git_worktree_state(lg->repo, &dirty, diff_hex)) < 0)
+        goto out;
     if ((err = add_item(m, "format", cJSON_CreateNumber(LG_MANIFEST_FORMAT))) < 0 ||
         (err = add_item(m, "kind", cJSON_CreateString(in->kind))) < 0 ||
         (err = add_item(m, "study", cJSON_CreateString(in->study))) < 0 ||
@@ -132,6 +136,8 @@ static int build_manifest(lg_ledger *lg, const lg_run_input *in, const out_file 
         (err = add_item(m, "engine_version", cJSON_CreateString(lg_engine_version()))) < 0 ||
         (err = add_item(m, "ledger_version", cJSON_CreateString(LEDGER_VERSION))) < 0 ||
         (err = add_item(m, "code_commit", str_or_null(head_hex[0] ? head_hex : NULL))) < 0 ||
+        (err = add_item(m, "code_dirty", dirty < 0 ? cJSON_CreateNull() : cJSON_CreateBool(dirty))) < 0 ||
+        (err = add_item(m, "code_diff_sha256", str_or_null(diff_hex[0] ? diff_hex : NULL))) < 0 ||
         (err = add_item(m, "backend", str_or_null(in->backend))) < 0 ||
         (err = add_item(m, "device", str_or_null(in->device))) < 0 ||
         (err = add_item(m, "host", str_or_null(host[0] ? host : NULL))) < 0 ||

@@ -185,6 +185,9 @@ void lg_cell_sae_release(lg_cell_sae *c)
 
 /* ---- export ----------------------------------------------------------------------- */
 
+/* the SAELens release whose cfg.json layout we write */
+#define LG_SAELENS_FORMAT_VERSION "6.0.0"
+
 cJSON *lg_saelens_cfg_new(const lg_sae_config *cfg, const cJSON *metadata)
 {
     cJSON *c = cJSON_CreateObject(), *m;
@@ -200,6 +203,16 @@ cJSON *lg_saelens_cfg_new(const lg_sae_config *cfg, const cJSON *metadata)
          cJSON_AddStringToObject(c, "reshape_activations", "none");
     if (ok && cfg->arch == LG_ARCH_TOPK)
         ok = cJSON_AddNumberToObject(c, "k", cfg->k) != NULL;
+    /* SAELens 6 reads hook_name / model_name at the top level and treats a
+     * cfg.json without sae_lens_version (top level or metadata) as a pre-6
+     * config to be converted: name the format we write */
+    if (ok && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "hook_name")))
+        ok = cJSON_AddStringToObject(c, "hook_name", cJSON_GetObjectItemCaseSensitive(m, "hook_name")->valuestring) != NULL;
+    if (ok && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "model_name")))
+        ok = cJSON_AddStringToObject(c, "model_name", cJSON_GetObjectItemCaseSensitive(m, "model_name")->valuestring) !=
+             NULL;
+    if (ok && !cJSON_GetObjectItemCaseSensitive(m, "sae_lens_version"))
+        ok = cJSON_AddStringToObject(m, "sae_lens_version", LG_SAELENS_FORMAT_VERSION) != NULL;
     if (ok)
         ok = cJSON_AddStringToObject(m, "ledger_architecture", lg_arch_name(cfg->arch)) &&
              (cfg->k <= 0 || cJSON_AddNumberToObject(m, "ledger_k", cfg->k));
