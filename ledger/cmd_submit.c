@@ -2,7 +2,7 @@
  * cmd_submit.c - 'ledger submit --slurm STUDY.json': run a study on a Slurm
  * cluster as a job array of shards plus a gather job (shard.h).
  *
- * Two batch scripts are written to .ledger/slurm/<plan sha256 prefix>-<time>/
+ * Two batch scripts are written to .ledger/slurm/<spec sha256 prefix>-<time>-<pid>/
  * (with the jobs' logs): shards.sbatch, an array 0..N-1 whose task runs
  *   ledger run --shard $((SLURM_ARRAY_TASK_ID+1))/N STUDY
  * and gather.sbatch, which runs 'ledger gather STUDY' and is submitted with
@@ -159,18 +159,15 @@ int cmd_submit(int argc, char **argv)
         "paths on every node. Re-submitting after a failure trains only the groups not staged.",
         opts, 1, 1};
     int nargs, rc = 0, err = 0, i, j;
-    char **args, **av = NULL, stamp[32], root_rel[PATH_MAX], self[PATH_MAX], study_abs[PATH_MAX], idbuf[2][32];
+    char **args, **av = NULL, stamp[32], self[PATH_MAX], study_abs[PATH_MAX], idbuf[2][32];
     lg_study *study = NULL;
     lg_ledger *lg = NULL;
-    const lg_backend *be = NULL;
-    shard_plan p;
     lg_buf dir = LG_BUF_INIT, sh = LG_BUF_INIT, ga = LG_BUF_INIT, cmd = LG_BUF_INIT, path = LG_BUF_INIT,
            out = LG_BUF_INIT;
     char job_name[160];
 
     memset(&so, 0, sizeof so);
-    memset(&p, 0, sizeof p);
-    (void)root_rel;
+
     /* --sbatch may repeat: take every one out of argv before the table parse */
     if (!(av = lg_calloc((size_t)argc + 1, sizeof(*av))))
         return cli_fail("submit", LG_ENOMEM);
@@ -209,8 +206,13 @@ int cmd_submit(int argc, char **argv)
     for (i = 0; i < so.nextra; i++)
         if ((err = check_value("sbatch", so.extra[i])) < 0)
             goto out;
-    if ((err = lg_study_load(args[0], &study)) < 0 || (err = lg_backend_get(backend_name, &be)) < 0 ||
-        (err = lg_ledger_open(".", &lg)) < 0)
+    /* the backend is resolved on the compute nodes ('auto' on a login node
+     * without a GPU would say cpu): only its name is checked here */
+    if (strcmp(backend_name, "cpu") != 0 && strcmp(backend_name, "cuda") != 0 && strcmp(backend_name, "auto") != 0) {
+        err = lg_error_set(LG_EINPUT, "--backend %s: expected cpu, cuda or auto", backend_name);
+        goto out;
+    }
+    if ((err = lg_study_load(args[0], &study)) < 0 || (err = lg_ledger_open(".", &lg)) < 0)
         goto out;
     if ((err = cli_check_study_name(lg, study->name, study->path)) < 0)
         goto out;
@@ -224,15 +226,13 @@ int cmd_submit(int argc, char **argv)
         err = lg_error_set(LG_EIO, "cannot find this program's path (give --ledger PATH)");
         goto out;
     }
-    if ((err = shard_plan_open(lg, study, be, stage_dir, &p)) < 0)
-        goto out;
     {
         time_t now = time(NULL);
         struct tm tmv;
         gmtime_r(&now, &tmv);
         strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tmv);
     }
-    if ((err = lg_buf_printf(&dir, "%s/slurm/%.12s-%s-%ld", lg_ledger_dir(lg), p.plan, stamp, (long)getpid())) < 0)
+    if ((err = lg_buf_printf(&dir, "%s/slurm/%.12s-%s-%ld", lg_ledger_dir(lg), study->spec_digest, stamp, (long)getpid())) < 0)
         goto out;
     {
         /* job names: printable, no spaces */
@@ -246,7 +246,7 @@ int cmd_submit(int argc, char **argv)
     }
     /* the command a task runs, shell-quoted */
     if ((err = shell_quote(&cmd, self)) < 0 || (err = lg_buf_printf(&cmd, " run --backend ")) < 0 ||
-        (err = shell_quote(&cmd, be->name)) < 0)
+        (err = shell_quote(&cmd, backend_name)) < 0)
         goto out;
     if (stage_dir && ((err = lg_buf_puts(&cmd, " --stage-dir ")) < 0 || (err = shell_quote(&cmd, stage_dir)) < 0))
         goto out;
@@ -272,7 +272,7 @@ int cmd_submit(int argc, char **argv)
                              shards, study->name)) < 0 ||
         (err = shell_quote(&ga, lg_ledger_root(lg))) < 0 || (err = lg_buf_puts(&ga, "\nexec ")) < 0 ||
         (err = shell_quote(&ga, self)) < 0 || (err = lg_buf_puts(&ga, " gather -q --backend ")) < 0 ||
-        (err = shell_quote(&ga, be->name)) < 0)
+        (err = shell_quote(&ga, backend_name)) < 0)
         goto out;
     if (stage_dir && ((err = lg_buf_puts(&ga, " --stage-dir ")) < 0 || (err = shell_quote(&ga, stage_dir)) < 0))
         goto out;
@@ -321,6 +321,10 @@ int cmd_submit(int argc, char **argv)
         a0[2] = p0.ptr;
         a0[3] = NULL;
         if ((err = run_capture(a0, &out)) < 0 || (err = parse_job_id(&out, idbuf[0], sizeof idbuf[0])) < 0) {
+            /* nothing submitted: no scripts left behind */
+            unlink(p0.ptr);
+            unlink(p1.ptr);
+            rmdir(dir.ptr);
             lg_buf_release(&p0);
             lg_buf_release(&p1);
             goto out;
@@ -349,7 +353,7 @@ int cmd_submit(int argc, char **argv)
         cJSON_AddNumberToObject(o, "shards", shards);
         cJSON_AddStringToObject(o, "array_job_id", idbuf[0]);
         cJSON_AddStringToObject(o, "gather_job_id", idbuf[1]);
-        cJSON_AddStringToObject(o, "plan_sha256", p.plan);
+        cJSON_AddStringToObject(o, "spec_sha256", study->spec_digest);
         cJSON_AddStringToObject(o, "scripts", dir.ptr);
         if ((t = cJSON_Print(o)))
             printf("%s\n", t);
@@ -369,7 +373,6 @@ out:
     lg_buf_release(&cmd);
     lg_buf_release(&path);
     lg_buf_release(&out);
-    shard_plan_release(&p);
     lg_ledger_free(lg);
     lg_study_free(study);
     return rc;

@@ -110,4 +110,24 @@ for i in 1 2 3; do expect_ok "shard $i/3" "$LEDGER" run -q --backend cpu --shard
 expect_ok "run --gather" "$LEDGER" run --backend cpu --gather studies/s.json
 outputs @2 > "$TMP/three.txt"
 diff "$TMP/ref.txt" "$TMP/three.txt" >/dev/null && ok "3 shards: same digests" || bad "3 shards: digests differ"
+
+# SIGTERM (what Slurm sends on preemption or at the time limit) with a staging
+# root outside the repository (--stage-dir): the shard keeps its finished
+# groups and exits 143; run again it trains only the rest
+shared=$TMP/shared
+"$LEDGER" run --backend cpu --stage-dir "$shared" --shard 1/1 studies/s.json >"$TMP/.out" 2>"$TMP/.err" &
+pid=$!
+for i in $(seq 1 3000); do [ "$(ls "$shared"/*/.resume/*/group-*.json 2>/dev/null | wc -l)" -ge 1 ] && break; sleep 0.02; done
+kill -TERM $pid; wait $pid; rc=$?
+[ "$rc" -eq 143 ] && ok "SIGTERM: shard exits 143" || { bad "SIGTERM: exit $rc"; cat "$TMP/.err"; }
+grep_err "shard 1/1 stopped by SIGTERM" "says it stopped"
+[ -z "$(ls "$shared"/*/running/ 2>/dev/null)" ] && ok "running marker removed on SIGTERM" || bad "running marker left"
+[ ! -e .ledger/shards ] || [ -z "$(ls .ledger/shards)" ] && ok "--stage-dir: nothing under .ledger/shards" || bad "staged in .ledger"
+kept=$(ls "$shared"/*/.resume/*/group-*.json | wc -l)
+expect_ok "shard 1/1 again" "$LEDGER" run --backend cpu --stage-dir "$shared" --shard 1/1 studies/s.json
+grep_out "$((6 - kept)) trained, $kept already staged" "trained only the $((6 - kept)) groups not staged"
+expect_code 1 "gather without --stage-dir finds nothing" "$LEDGER" gather --backend cpu studies/s.json
+expect_ok "gather --stage-dir" "$LEDGER" gather --backend cpu --stage-dir "$shared" studies/s.json
+outputs @3 > "$TMP/term.txt"
+diff "$TMP/ref.txt" "$TMP/term.txt" >/dev/null && ok "after SIGTERM and re-run: same digests" || bad "digests differ after SIGTERM"
 finish
