@@ -130,4 +130,20 @@ expect_code 1 "gather without --stage-dir finds nothing" "$LEDGER" gather --back
 expect_ok "gather --stage-dir" "$LEDGER" gather --backend cpu --stage-dir "$shared" studies/s.json
 outputs @3 > "$TMP/term.txt"
 diff "$TMP/ref.txt" "$TMP/term.txt" >/dev/null && ok "after SIGTERM and re-run: same digests" || bad "digests differ after SIGTERM"
+
+# a running marker from another node with a Slurm job id: status counts its
+# groups as running, another process is refused, the same (requeued) job takes over
+expect_ok "status --json" "$LEDGER" status --backend cpu --stage-dir "$shared" --json studies/s.json
+stage=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["staging"])' "$TMP/.out")
+mkdir -p "$stage/running" && printf '{"format":1,"shard":1,"shards":2,"pid":1,"host":"node-elsewhere","slurm_job_id":"999"}' \
+    > "$stage/running/shard-1-of-2.json"
+expect_ok "status with a remote marker" "$LEDGER" status --backend cpu --stage-dir "$shared" --json studies/s.json
+"$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"]==3 and d["missing"]==3 and d["shards"][0]["slurm_job_id"]=="999", d' \
+    "$TMP/.out" && ok "status: shard 1/2's 3 groups running on node-elsewhere (Slurm job 999)" || { bad "status remote"; cat "$TMP/.out"; }
+( unset SLURM_JOB_ID; "$LEDGER" run --backend cpu --stage-dir "$shared" --shard 1/2 studies/s.json >"$TMP/.out" 2>"$TMP/.err" )
+[ $? -eq 3 ] && ok "another process is refused (exit 3)" || bad "not refused"
+grep_err "already running \(pid 1 on node-elsewhere, Slurm job 999\)" "names the holder"
+SLURM_JOB_ID=999 expect_ok "the requeued job 999 takes its marker over" "$LEDGER" run --backend cpu --stage-dir "$shared" \
+    --shard 1/2 studies/s.json
+[ ! -e "$stage/running/shard-1-of-2.json" ] && ok "marker removed when the shard ends" || bad "marker left"
 finish
