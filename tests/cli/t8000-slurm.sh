@@ -94,7 +94,7 @@ cat > "$TMP/s.json" <<'JSON'
 {"format": 1, "name": "on-slurm",
  "data": {"source": "synthetic", "synthetic": {"d": 16, "n_features": 48, "n_samples": 3000, "active_mean": 3, "seed": 9}},
  "sae": {"arch": "topk", "d_sae": 48},
- "train": {"steps": 150, "batch": 64, "lr": 0.004},
+ "train": {"steps": 600, "batch": 64, "lr": 0.004},
  "grid": {"k": [2, 3, 4, 5, 6, 8, 12, 16]}, "seeds": [1, 2],
  "controls": {"random_init": true}}
 JSON
@@ -131,6 +131,14 @@ scontrol show job "$gather" | grep -qE "Dependency=afterok:${array}(_\*)?" && ok
     { bad "gather has no afterok dependency"; scontrol show job "$gather"; }
 [ "$(scontrol show job "$array" 2>/dev/null | grep -c 'ArrayTaskId=')" -ge 1 ] && ok "array job known to slurmctld" ||
     bad "array job unknown"
+# preemption: task 0 (shard 1/4) is requeued while it trains; it starts again
+# as the same job, takes its running marker over and retrains what was lost
+for i in $(seq 1 600); do ls .ledger/shards/*/running/shard-1-of-4.json >/dev/null 2>&1 && break; sleep 0.05; done
+if scontrol requeue "${array}_0" 2>"$TMP/.rq"; then ok "requeued array task ${array}_0 while it trained"
+else bad "requeue: $(cat "$TMP/.rq")"; fi
+# slurmctld holds a requeued job back (BeginTime about two minutes on): let it start now
+wait_state "${array}_0" PENDING 30 && scontrol update JobId="${array}_0" StartTime=now 2>/dev/null
+echo "# $(scontrol show job "${array}_0" | grep -oE '(JobState|Reason|BeginTime)=[^ ]+' | tr '\n' ' ')"
 
 for i in $(seq 1 900); do [ -n "$("$LEDGER" log 2>/dev/null)" ] && break; sleep 0.2; done
 if [ -z "$("$LEDGER" log)" ]; then
@@ -142,6 +150,8 @@ ok "the gather job recorded a run"
 wait_state "$gather" COMPLETED 30 && ok "gather job $gather COMPLETED" || bad "gather job: $(job_state "$gather")"
 n=$(scontrol show job "$array" | grep -c 'JobState=COMPLETED')
 [ "$n" -eq 4 ] && ok "all 4 array tasks COMPLETED" || { bad "$n array tasks COMPLETED"; scontrol show job "$array" | grep JobState; }
+scontrol show job "${array}_0" | grep -qE "Restarts=[1-9]" && ok "task ${array}_0 ran again after the requeue" ||
+    bad "task 0 was not restarted: $(scontrol show job "${array}_0" | grep -oE 'Restarts=[0-9]+')"
 ls .ledger/slurm/*/shard-3.log >/dev/null 2>&1 && ok "task logs kept beside the scripts" || bad "no task logs"
 outputs @1 > "$TMP/slurm.txt"
 if diff "$TMP/ref.txt" "$TMP/slurm.txt" >/dev/null; then
