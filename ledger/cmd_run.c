@@ -367,11 +367,12 @@ int cmd_run(int argc, char **argv)
     if (err == LG_ESTOPPED) {
         int sig = stop_signal ? (int)stop_signal : SIGINT;
         int gerr = keep_for_resume(lg, study, be, staging.ptr, &keep);
+        kept = 1; /* even when it cannot be moved: the finished groups are in the staging folder */
         if (gerr < 0) {
-            err = gerr;
-            goto out;
+            fprintf(stderr, "ledger run: stopped; %s; the finished groups are in %s\n", lg_error_msg(), staging.ptr);
+            rc = 3;
+            goto done;
         }
-        kept = 1;
         fprintf(stderr,
                 "ledger run: stopped by %s: %s. Kept %d finished seed group%s (%d taken from the earlier stop) in %s; "
                 "continue with: ledger run --resume %s\n",
