@@ -53,6 +53,7 @@ static int read_running(const char *dir, running_shard **out, int *n)
         if (strncmp(e->d_name, "shard-", 6) != 0 || !strstr(e->d_name, ".json"))
             continue;
         lg_buf_clear(&path);
+        lg_buf_clear(&text); /* lg_file_read appends */
         if (lg_buf_printf(&path, "%s/running/%s", dir, e->d_name) < 0 || lg_file_read(path.ptr, 1 << 16, &text) < 0 ||
             !(m = cJSON_ParseWithLength(text.ptr, text.len))) {
             lg_error_clear();

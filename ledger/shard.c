@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artifacts/sha256.h"
 #include "engine/engine.h"
 #include "ledger/cli.h"
 #include "ledger/manifest.h"
@@ -481,5 +482,183 @@ done:
     lg_run_result_release(&chk);
     lg_run_result_release(&res);
     shard_plan_release(&p);
+    return rc;
+}
+
+/* ---- push / pull of staged groups ------------------------------------------------ */
+
+static int copy_piece(void *ctx, const void *piece, size_t n) { return lg_atomic_write(ctx, piece, n); }
+
+/* Copies src to dst (atomically) when its bytes hash to want; LG_ECHECK when not. */
+static int copy_checked(const char *src, const char *dst, const char *want)
+{
+    lg_atomic_file f = {-1, NULL, NULL};
+    char got[65];
+    char *slash;
+    int fd, err;
+    lg_buf dir = LG_BUF_INIT;
+    if ((err = lg_buf_puts(&dir, dst)) < 0)
+        return err;
+    slash = strrchr(dir.ptr, '/');
+    *slash = '\0';
+    err = lg_mkdir_p(dir.ptr, 0755);
+    lg_buf_release(&dir);
+    if (err < 0)
+        return err;
+    if ((fd = open(src, O_RDONLY)) < 0)
+        return lg_error_set(LG_EIO, "%s: %s", src, strerror(errno));
+    if ((err = lg_atomic_open(&f, dst)) < 0) {
+        close(fd);
+        return err;
+    }
+    err = lg_sha256_fd(fd, src, copy_piece, &f, got, NULL);
+    close(fd);
+    if (err == 0 && strcmp(got, want) != 0)
+        err = lg_error_set(LG_ECHECK, "%s: its bytes hash to %.12s, its marker says %.12s: not copied", src, got, want);
+    if (err < 0) {
+        lg_atomic_abort(&f);
+        return err;
+    }
+    return lg_atomic_commit(&f);
+}
+
+/* Copies every group that is complete in src (marker of this plan, files
+ * re-hashed) and not already in dst: weight files first, each committed only
+ * when its bytes hash as the marker says, the marker last; plan.json too. */
+static int copy_groups(const lg_study *s, const lg_backend *be, const shard_plan *src, const char *dst, int dry_run,
+                       int *copied, int *present)
+{
+    lg_run_result chk;
+    lg_buf a = LG_BUF_INIT, b = LG_BUF_INIT, ta = LG_BUF_INIT, tb = LG_BUF_INIT;
+    cJSON *m = NULL;
+    char fid[160];
+    int i, j, err;
+    memset(&chk, 0, sizeof chk);
+    *copied = *present = 0;
+    if ((err = shard_check(s, be, src, &chk)) < 0)
+        goto out;
+    for (i = 0; i < chk.ngroups; i++) {
+        const lg_run_group *g = &chk.groups[i];
+        const cJSON *dg;
+        if (g->state != LG_GROUP_STAGED)
+            continue;
+        lg_condition_file_id(g->condition, fid, sizeof fid);
+        lg_buf_clear(&a);
+        lg_buf_clear(&b);
+        lg_buf_clear(&ta); /* lg_file_read appends */
+        lg_buf_clear(&tb);
+        if ((err = lg_buf_printf(&a, "%s/.resume/%s/group-%d.json", src->dir.ptr, fid, g->first)) < 0 ||
+            (err = lg_buf_printf(&b, "%s/.resume/%s/group-%d.json", dst, fid, g->first)) < 0 ||
+            (err = lg_file_read(a.ptr, 1 << 20, &ta)) < 0)
+            goto out;
+        if (lg_path_exists(b.ptr) && lg_file_read(b.ptr, 1 << 20, &tb) == 0 && tb.len == ta.len &&
+            memcmp(tb.ptr, ta.ptr, ta.len) == 0) {
+            (*present)++;
+            continue;
+        }
+        lg_error_clear();
+        (*copied)++;
+        if (dry_run)
+            continue;
+        cJSON_Delete(m);
+        if (!(m = cJSON_ParseWithLength(ta.ptr, ta.len)) ||
+            cJSON_GetArraySize(dg = cJSON_GetObjectItemCaseSensitive(m, "weights_sha256")) != g->n) {
+            err = lg_error_set(LG_EINPUT, "%s: not a group marker", a.ptr);
+            goto out;
+        }
+        for (j = 0; j < g->n; j++) {
+            const cJSON *h = cJSON_GetArrayItem(dg, j);
+            unsigned long long seed = (unsigned long long)s->seeds[g->first + j];
+            lg_buf_clear(&ta);
+            lg_buf_clear(&tb);
+            if (!cJSON_IsString(h) || !lg_sha256_hex_valid(h->valuestring)) {
+                err = lg_error_set(LG_EINPUT, "%s: weights_sha256[%d] is not a digest", a.ptr, j);
+                goto out;
+            }
+            if ((err = lg_buf_printf(&ta, "%s/cells/%s/seed-%llu.safetensors", src->dir.ptr, fid, seed)) < 0 ||
+                (err = lg_buf_printf(&tb, "%s/cells/%s/seed-%llu.safetensors", dst, fid, seed)) < 0 ||
+                (err = copy_checked(ta.ptr, tb.ptr, h->valuestring)) < 0)
+                goto out;
+        }
+        /* the marker last: it is what makes the group complete there */
+        lg_buf_clear(&ta);
+        if ((err = lg_file_read(a.ptr, 1 << 20, &ta)) < 0)
+            goto out;
+        {
+            char want[65];
+            if ((err = lg_sha256_buf(ta.ptr, ta.len, want)) < 0 || (err = copy_checked(a.ptr, b.ptr, want)) < 0)
+                goto out;
+        }
+    }
+    if (!dry_run) {
+        lg_buf_clear(&a);
+        lg_buf_clear(&b);
+        if ((err = lg_buf_printf(&a, "%s/plan.json", src->dir.ptr)) < 0 ||
+            (err = lg_buf_printf(&b, "%s/plan.json", dst)) < 0)
+            goto out;
+        if (lg_path_exists(a.ptr) && !lg_path_exists(b.ptr)) {
+            char want[65];
+            lg_buf_clear(&ta);
+            if ((err = lg_file_read(a.ptr, 1 << 20, &ta)) < 0 || (err = lg_sha256_buf(ta.ptr, ta.len, want)) < 0 ||
+                (err = copy_checked(a.ptr, b.ptr, want)) < 0)
+                goto out;
+        }
+    }
+out:
+    cJSON_Delete(m);
+    lg_run_result_release(&chk);
+    lg_buf_release(&a);
+    lg_buf_release(&b);
+    lg_buf_release(&ta);
+    lg_buf_release(&tb);
+    return err;
+}
+
+int shard_cmd_sync(lg_ledger *lg, int push, const char *study_path, const char *backend_name, const char *stage_root,
+                   const char *remote, int dry_run, int json)
+{
+    const char *name = push ? "push" : "pull";
+    lg_study *s = NULL;
+    const lg_backend *be = NULL;
+    shard_plan local, far;
+    int err, copied = 0, present = 0, rc = 0;
+    memset(&local, 0, sizeof local);
+    memset(&far, 0, sizeof far);
+    if ((err = lg_study_load(study_path, &s)) < 0 || (err = lg_backend_get(backend_name, &be)) < 0 ||
+        (err = shard_plan_open(lg, s, be, stage_root, &local)) < 0)
+        goto out;
+    /* the remote's staging folder: DIR/shards/<plan sha256> */
+    memcpy(far.plan, local.plan, sizeof far.plan);
+    memcpy(far.data, local.data, sizeof far.data);
+    if ((err = lg_buf_printf(&far.dir, "%s/shards/%s", remote, local.plan)) < 0)
+        goto out;
+    if (!push && !lg_is_dir(remote)) {
+        err = lg_error_set(LG_ENOTFOUND, "%s: no such directory remote", remote);
+        goto out;
+    }
+    err = push ? copy_groups(s, be, &local, far.dir.ptr, dry_run, &copied, &present)
+               : copy_groups(s, be, &far, local.dir.ptr, dry_run, &copied, &present);
+    if (err < 0)
+        goto out;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "study", s->name);
+        cJSON_AddStringToObject(o, "plan_sha256", local.plan);
+        cJSON_AddBoolToObject(o, "dry_run", dry_run);
+        cJSON_AddNumberToObject(o, "groups_copied", copied);
+        cJSON_AddNumberToObject(o, "groups_present", present);
+        err = print_json(o);
+        cJSON_Delete(o);
+        if (err < 0)
+            goto out;
+    } else
+        printf("%s %s: %d staged seed group%s of %s %scopied, %d already there\n", name, remote, copied,
+               copied == 1 ? "" : "s", s->name, dry_run ? "would be " : "", present);
+out:
+    if (err < 0)
+        rc = cli_fail(name, err);
+    shard_plan_release(&local);
+    shard_plan_release(&far);
+    lg_study_free(s);
     return rc;
 }

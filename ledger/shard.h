@@ -67,4 +67,12 @@ int shard_cmd_run(lg_ledger *lg, const shard_run_args *a);
 int shard_cmd_gather(lg_ledger *lg, const lg_study *s, const lg_backend *be, const char *stage_root, int json,
                      int quiet, const char *sign_key_path);
 
+/* 'ledger push/pull --staged STUDY DIR': copies the groups that are complete
+ * on one side (marker of this plan, weight files re-hashed) and absent on the
+ * other between the local staging folder and DIR/shards/<plan sha256>/;
+ * each weight file is committed only when its bytes hash as its marker says,
+ * the marker last. Returns the exit code. */
+int shard_cmd_sync(lg_ledger *lg, int push, const char *study_path, const char *backend_name, const char *stage_root,
+                   const char *remote, int dry_run, int json);
+
 #endif

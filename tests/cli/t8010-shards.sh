@@ -137,6 +137,11 @@ expect_ok "status --json" "$LEDGER" status --backend cpu --stage-dir "$shared" -
 stage=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["staging"])' "$TMP/.out")
 mkdir -p "$stage/running" && printf '{"format":1,"shard":1,"shards":2,"pid":1,"host":"node-elsewhere","slurm_job_id":"999"}' \
     > "$stage/running/shard-1-of-2.json"
+printf '{"format":1,"shard":2,"shards":2,"pid":1,"host":"node-other","slurm_job_id":"1000"}' > "$stage/running/shard-2-of-2.json"
+expect_ok "status with two remote markers" "$LEDGER" status --backend cpu --stage-dir "$shared" --json studies/s.json
+"$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"]==6 and sorted(r["slurm_job_id"] for r in d["shards"])==["1000","999"], d' \
+    "$TMP/.out" && ok "status reads both markers: all 6 groups running" || { bad "status two markers"; cat "$TMP/.out"; }
+rm "$stage/running/shard-2-of-2.json"
 expect_ok "status with a remote marker" "$LEDGER" status --backend cpu --stage-dir "$shared" --json studies/s.json
 "$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"]==3 and d["missing"]==3 and d["shards"][0]["slurm_job_id"]=="999", d' \
     "$TMP/.out" && ok "status: shard 1/2's 3 groups running on node-elsewhere (Slurm job 999)" || { bad "status remote"; cat "$TMP/.out"; }
