@@ -43,6 +43,11 @@ int shard_parse(const char *arg, int *index, int *count)
 {
     char *end;
     long i, n;
+    /* digits '/' digits, nothing else (strtol alone would take spaces and signs) */
+    size_t a = strspn(arg, "0123456789");
+    if (a == 0 || a > 6 || arg[a] != '/' || strspn(arg + a + 1, "0123456789") != strlen(arg + a + 1) ||
+        strlen(arg + a + 1) == 0 || strlen(arg + a + 1) > 6)
+        goto bad;
     errno = 0;
     i = strtol(arg, &end, 10);
     if (end == arg || *end != '/' || errno)

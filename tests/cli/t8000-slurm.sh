@@ -89,6 +89,13 @@ for i in $(seq 1 300); do
 done
 [ "$(sinfo -h -o %t 2>/dev/null)" = idle ] || skip "the Slurm node did not become idle in 30 s ($(sinfo -h -o %t 2>&1))"
 ok "single-node Slurm up (slurmctld :$P1, slurmd :$P2 on 127.0.0.1)"
+job_state() { scontrol show job "$1" 2>/dev/null | grep -oE 'JobState=[A-Z_]+' | head -1 | cut -d= -f2; }
+# wait_state JOB STATE SECONDS
+wait_state() { local i; for i in $(seq 1 $(($3 * 5))); do [ "$(job_state "$1")" = "$2" ] && return 0; sleep 0.2; done; return 1; }
+# can this Slurm run a job at all? (slurmd may lack the rights to start one here)
+pre=$(sbatch --parsable -o /dev/null --wrap true 2>&1) || skip "sbatch failed: $pre"
+wait_state "${pre%%;*}" COMPLETED 30 || skip "a trivial job did not complete in 30 s ($(job_state "${pre%%;*}"))"
+ok "a trivial job ran"
 
 cat > "$TMP/s.json" <<'JSON'
 {"format": 1, "name": "on-slurm",
@@ -101,9 +108,6 @@ JSON
 outputs() { "$LEDGER" show --json "$1" | "$PYTHON3" -c '
 import json, sys
 for o in json.load(sys.stdin)["outputs"]: print(o["name"], o["sha256"])'; }
-job_state() { scontrol show job "$1" 2>/dev/null | grep -oE 'JobState=[A-Z_]+' | head -1 | cut -d= -f2; }
-# wait_state JOB STATE SECONDS
-wait_state() { local i; for i in $(seq 1 $(($3 * 5))); do [ "$(job_state "$1")" = "$2" ] && return 0; sleep 0.2; done; return 1; }
 
 mkdir ref && cd ref && git init -q . && "$LEDGER" init >/dev/null && mkdir studies && cp "$TMP/s.json" studies/ ||
     { bad "init ref"; finish; }

@@ -34,7 +34,7 @@ mkdir repo && cd repo && git init -q . && "$LEDGER" init >/dev/null && mkdir stu
     { bad "init repo"; finish; }
 tip0=$(ledger_tip)
 
-for v in 0/2 3/2 1/0 2 abc 1/2/3 -1/2 1/ /2 "" " 1/2" 1/100001; do
+for v in 0/2 3/2 1/0 2 abc 1/2/3 -1/2 1/ /2 "" " 1/2" "1/ 2" +1/2 1/+2 1/100001 1/2x 99999999999/2; do
     expect_code 2 "--shard '$v' exits 2" "$LEDGER" run --backend cpu --shard "$v" studies/s.json
 done
 grep_err "expected I/N" "the message says what --shard expects"
