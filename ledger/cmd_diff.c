@@ -139,50 +139,38 @@ static const cJSON *find_cond(const cJSON *conds, const char *id)
     return NULL;
 }
 
-/* is metric already listed earlier in arr (of this run) or, for b, in a's arr? */
-static int metric_seen_before(const cJSON *arr, const cJSON *upto, const char *metric)
-{
-    const cJSON *u;
-    cJSON_ArrayForEach(u, arr) {
-        if (u == upto)
-            return 0;
-        if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(u, "metrics"), metric))
-            return 1;
-    }
-    return 0;
-}
-
 static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
 /* Appends {unit, metric, a_n, a_mean, b_n, b_mean, delta} for every metric of
  * condition ca / cb (union of names, in order of first appearance in a then b). */
 static int cond_metrics(const cJSON *ca, const cJSON *cb, cJSON *out)
 {
-    size_t k;
+    const char *names[256];
+    size_t k, nn, i;
     for (k = 0; k < 3; k++) {
         const cJSON *aa = cJSON_GetObjectItemCaseSensitive(ca, units[k][0]);
         const cJSON *ab = cJSON_GetObjectItemCaseSensitive(cb, units[k][0]);
         const cJSON *runs[2] = {aa, ab}, *u, *m;
         int r;
-        for (r = 0; r < 2; r++) {
+        nn = 0;
+        for (r = 0; r < 2; r++)
             cJSON_ArrayForEach(u, runs[r]) {
                 cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(u, "metrics")) {
-                    mstat sa, sb;
-                    cJSON *o;
-                    if (metric_seen_before(runs[r], u, m->string) || (r == 1 && metric_seen_before(aa, NULL, m->string)))
-                        continue;
-                    sa = metric_mean(aa, m->string);
-                    sb = metric_mean(ab, m->string);
-                    if (!(o = cJSON_CreateObject()) || !cJSON_AddItemToArray(out, o) ||
-                        !cJSON_AddStringToObject(o, "unit", units[k][1]) ||
-                        !cJSON_AddStringToObject(o, "metric", m->string) || !cJSON_AddNumberToObject(o, "a_n", sa.n) ||
-                        !cJSON_AddItemToObject(o, "a_mean", num_or_null(sa.mean)) ||
-                        !cJSON_AddNumberToObject(o, "b_n", sb.n) ||
-                        !cJSON_AddItemToObject(o, "b_mean", num_or_null(sb.mean)) ||
-                        !cJSON_AddItemToObject(o, "delta", num_or_null(sb.mean - sa.mean)))
-                        return lg_error_set(LG_ENOMEM, "out of memory");
+                    for (i = 0; i < nn && strcmp(names[i], m->string) != 0; i++)
+                        ;
+                    if (i == nn && nn < sizeof(names) / sizeof(names[0]))
+                        names[nn++] = m->string;
                 }
             }
+        for (i = 0; i < nn; i++) {
+            mstat sa = metric_mean(aa, names[i]), sb = metric_mean(ab, names[i]);
+            cJSON *o;
+            if (!(o = cJSON_CreateObject()) || !cJSON_AddItemToArray(out, o) ||
+                !cJSON_AddStringToObject(o, "unit", units[k][1]) || !cJSON_AddStringToObject(o, "metric", names[i]) ||
+                !cJSON_AddNumberToObject(o, "a_n", sa.n) || !cJSON_AddItemToObject(o, "a_mean", num_or_null(sa.mean)) ||
+                !cJSON_AddNumberToObject(o, "b_n", sb.n) || !cJSON_AddItemToObject(o, "b_mean", num_or_null(sb.mean)) ||
+                !cJSON_AddItemToObject(o, "delta", num_or_null(sb.mean - sa.mean)))
+                return lg_error_set(LG_ENOMEM, "out of memory");
         }
     }
     return 0;

@@ -432,6 +432,9 @@ int cmd_run(int argc, char **argv)
         cJSON_AddStringToObject(o, "backend", be->name);
         cJSON_AddNumberToObject(o, "cells", lg_study_n_cells(study));
         cJSON_AddNumberToObject(o, "outputs", (double)res.nfiles);
+        cJSON_AddBoolToObject(o, "resumed", resumed_from);
+        cJSON_AddNumberToObject(o, "seed_groups_trained", res.groups_done);
+        cJSON_AddNumberToObject(o, "seed_groups_resumed", res.groups_resumed);
         text = cJSON_Print(o);
         if (text)
             printf("%s\n", text);

@@ -63,6 +63,12 @@ d = json.load(open(sys.argv[1]))
 assert d["fields"] == [] and d["spec"] == [] and d["only_in_a"] == [] and d["only_in_b"] == []
 assert all(r["delta"] == 0 for c in d["conditions"] for r in c["metrics"] if r["delta"] is not None)' "$TMP/.out" &&
     ok "no differences with itself" || bad "self diff not empty"
+# a key added, an array shortened
+sed -i 's/"lr": 0.004}/"lr": 0.004, "warmup_steps": 5}/; s/"k": \[4, 8\]/"k": [4]/' studies/d.json
+expect_ok "run c" "$LEDGER" run -q --backend cpu studies/d.json
+expect_ok "diff b c" "$LEDGER" diff @2 @3
+grep_out '^  \+ train\.warmup_steps: 5$' "added key with +"
+grep_out '^  - grid\.k\[1\]: 8$' "removed array element with -"
 expect_code 2 "unknown run" "$LEDGER" diff @1 @9
 one_line_err "one-line error"
 expect_code 2 "one run only" "$LEDGER" diff @1

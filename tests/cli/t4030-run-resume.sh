@@ -63,8 +63,13 @@ kept=$(grep -oE "Kept [0-9]+" "$TMP/.err" | awk '{print $2}')
 w=$(ls .ledger/resume/*/cells/k-2/seed-1.safetensors 2>/dev/null | head -1)
 [ -n "$w" ] && printf 'X' | dd of="$w" bs=1 seek=200 conv=notrunc 2>/dev/null && ok "tampered a kept weight file" ||
     bad "no kept weight file for k=2"
-expect_ok "second --resume completes" "$LEDGER" run --backend cpu --resume studies/r.json
+expect_ok "second --resume completes" "$LEDGER" run --backend cpu --resume --json studies/r.json
 grep_err "resumed: $((kept - 1)) seed groups? taken from the stopped run" "reused the $((kept - 1)) intact groups, retrained the tampered one"
+"$PYTHON3" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["resumed"] is True and d["seed_groups_resumed"] == int(sys.argv[2]) - 1, d
+assert d["seed_groups_resumed"] + d["seed_groups_trained"] == 6, d' "$TMP/.out" "$kept" && ok "--json counts the groups" || bad "run --json groups"
 outputs @2 > resumed.txt
 if diff full.txt resumed.txt >/dev/null; then ok "all $(wc -l < full.txt) artifact digests equal the uninterrupted run's"
 else bad "digests differ"; diff full.txt resumed.txt | head; fi
