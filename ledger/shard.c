@@ -201,7 +201,6 @@ static int running_acquire(const shard_plan *p, int index, int count, lg_buf *pa
         int fd = open(path->ptr, O_WRONLY | O_CREAT | O_EXCL, 0644);
         cJSON *m = NULL;
         if (fd >= 0) {
-            lg_buf t = LG_BUF_INIT;
             cJSON *o = cJSON_CreateObject();
             char *text = NULL;
             if (o && cJSON_AddNumberToObject(o, "format", 1) && cJSON_AddNumberToObject(o, "shard", index) &&
@@ -216,7 +215,6 @@ static int running_acquire(const shard_plan *p, int index, int count, lg_buf *pa
                       : lg_error_set(LG_EIO, "%s: cannot write: %s", path->ptr, strerror(errno));
             cJSON_free(text);
             close(fd);
-            lg_buf_release(&t);
             if (err < 0)
                 unlink(path->ptr);
             return err;

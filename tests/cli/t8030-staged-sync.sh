@@ -53,5 +53,16 @@ expect_ok "gather" "$LEDGER" gather --backend cpu s.json
 outputs @1 > "$TMP/spread.txt"
 if diff "$TMP/ref.txt" "$TMP/spread.txt" >/dev/null; then ok "all $(wc -l < "$TMP/ref.txt") digests equal the one-process run's"
 else bad "digests differ"; diff "$TMP/ref.txt" "$TMP/spread.txt" | head; fi
+# groups of another plan (another spec with the same conditions, seeds and
+# data: byte-identical weights) are not taken: markers carry their plan digest
+sed 's/"spread"/"spread-copy"/' s.json > s2.json
+expect_ok "stage the other study" "$LEDGER" run -q --backend cpu --stage-dir "$TMP/other" --shard 1/1 s2.json
+expect_ok "status --json" "$LEDGER" status --backend cpu --json s.json
+mine=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["staging"])' "$TMP/.out")
+mkdir -p "$mine" && cp -r "$TMP"/other/*/cells "$TMP"/other/*/.resume "$mine"/ && ok "copied its groups into this plan's folder" ||
+    bad "copy"
+expect_code 1 "gather refuses groups of another plan" "$LEDGER" gather --backend cpu s.json
+grep_err "6 of 6 seed groups are not staged" "none of them counts"
+[ "$("$LEDGER" log | wc -l)" -eq 1 ] && ok "ledger unchanged" || bad "a run was recorded"
 expect_code 2 "pull --staged from a missing remote" "$LEDGER" pull --staged s.json --backend cpu "$TMP/nowhere"
 finish
