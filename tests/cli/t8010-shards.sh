@@ -151,4 +151,15 @@ grep_err "already running \(pid 1 on node-elsewhere, Slurm job 999\)" "names the
 SLURM_JOB_ID=999 expect_ok "the requeued job 999 takes its marker over" "$LEDGER" run --backend cpu --stage-dir "$shared" \
     --shard 1/2 studies/s.json
 [ ! -e "$stage/running/shard-1-of-2.json" ] && ok "marker removed when the shard ends" || bad "marker left"
+
+# a group whose training diverges: its shard exits 1 and the group stays missing
+"$PYTHON3" -c 'import numpy as np; x=np.random.default_rng(0).normal(size=(2000,8)).astype(np.float32)*1e19; np.save("huge.npy", x)'
+cat > studies/huge.json <<'JSON'
+{"name": "huge", "data": {"source": "file", "path": "../huge.npy"}, "sae": {"d_sae": 16, "k": 2},
+ "train": {"steps": 20, "batch": 32}, "seeds": [1, 2]}
+JSON
+expect_code 1 "a diverging shard exits 1" "$LEDGER" run -q --backend cpu --shard 1/1 studies/huge.json
+grep_err "training diverged.*the group is not staged" "says the group diverged and is not staged"
+expect_code 1 "its gather exits 1" "$LEDGER" gather -q --backend cpu studies/huge.json
+grep_err "1 of 1 seed groups are not staged" "the diverged group is missing"
 finish
