@@ -17,8 +17,9 @@
  * (SIGTERM). A second signal kills at once. 'ledger run --resume' takes that
  * folder back as its staging folder and trains only the groups without a
  * marker; the results and artifact digests equal an uninterrupted run's.
- * Nothing else removes a kept folder but a completed run of the same spec
- * (or rm -r).
+ * A run that fails after finishing seed groups (an I/O error, a lock timeout
+ * at record time) keeps them the same way. Nothing else removes a kept
+ * folder but a completed run of the same spec (or rm -r).
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
@@ -447,13 +448,21 @@ int cmd_run(int argc, char **argv)
     if (!res.diverged && keep.len && lg_is_dir(keep.ptr))
         rm_tree(keep.ptr);
 out:
-    rc = err < 0 ? (err == LG_EDIVERGED ? 1 : cli_fail("run", err)) : 0;
-    /* a resumed run that failed (not diverged) keeps what it was given */
-    if (err < 0 && err != LG_EDIVERGED && resumed_from && !res.diverged && !kept &&
-        keep_for_resume(lg, study, be, staging.ptr, &keep) == 0) {
-        kept = 1;
-        fprintf(stderr, "ledger run: the stopped run stays in %s\n", keep.ptr);
+    /* a run that failed after finishing seed groups (an I/O error, a lock
+     * timeout at record time), or a resumed one, keeps them for --resume;
+     * the one-line error says so */
+    if (err < 0 && err != LG_EDIVERGED && !res.diverged && !kept && (resumed_from || res.groups_done > 0) &&
+        keep.len) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", lg_error_msg());
+        if (keep_for_resume(lg, study, be, staging.ptr, &keep) == 0) {
+            kept = 1;
+            lg_error_set(err, "%s (its finished seed groups are kept in %s: 'ledger run --resume %s' continues)", msg,
+                         keep.ptr, study->path);
+        } else
+            lg_error_set(err, "%s", msg);
     }
+    rc = err < 0 ? (err == LG_EDIVERGED ? 1 : cli_fail("run", err)) : 0;
 done:
     if (!kept && staging.ptr && staging.len && lg_is_dir(staging.ptr))
         rm_tree(staging.ptr);
