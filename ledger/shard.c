@@ -187,14 +187,20 @@ out:
     return err;
 }
 
+/* index 0: the gather's marker (running/gather.json), not a shard's */
 static int running_acquire(const shard_plan *p, int index, int count, lg_buf *path)
 {
-    char host[256];
+    char host[256], what[64];
     const char *job = getenv("SLURM_JOB_ID");
     int tries, err;
     lg_buf_clear(path);
+    if (index > 0)
+        snprintf(what, sizeof what, "shard %d/%d", index, count);
+    else
+        snprintf(what, sizeof what, "a gather of this plan");
     if ((err = lg_buf_printf(path, "%s/running", p->dir.ptr)) < 0 || (err = lg_mkdir_p(path->ptr, 0755)) < 0 ||
-        (err = lg_buf_printf(path, "/shard-%d-of-%d.json", index, count)) < 0)
+        (index > 0 ? (err = lg_buf_printf(path, "/shard-%d-of-%d.json", index, count))
+                   : (err = lg_buf_puts(path, "/gather.json"))) < 0)
         return err;
     host_name(host, sizeof host);
     for (tries = 0; tries < 3; tries++) {
@@ -230,9 +236,9 @@ static int running_acquire(const shard_plan *p, int index, int count, lg_buf *pa
             const cJSON *pid = cJSON_GetObjectItemCaseSensitive(m, "pid");
             const char *mh = lg_json_str(m, "host"), *mj = lg_json_str(m, "slurm_job_id");
             err = lg_error_set(LG_ELOCKED,
-                               "%s: shard %d/%d is already running (pid %.0f on %s%s%s); if that process is gone, "
+                               "%s: %s is already running (pid %.0f on %s%s%s); if that process is gone, "
                                "remove this file",
-                               path->ptr, index, count, cJSON_IsNumber(pid) ? pid->valuedouble : -1.0, mh ? mh : "?",
+                               path->ptr, what, cJSON_IsNumber(pid) ? pid->valuedouble : -1.0, mh ? mh : "?",
                                mj && *mj ? ", Slurm job " : "", mj && *mj ? mj : "");
             cJSON_Delete(m);
             return err;
@@ -240,8 +246,8 @@ static int running_acquire(const shard_plan *p, int index, int count, lg_buf *pa
         lg_error_clear();
         sleep(1); /* being written by its creator */
     }
-    return lg_error_set(LG_ELOCKED, "%s: shard %d/%d is already running; if no process works on it, remove this file",
-                        path->ptr, index, count);
+    return lg_error_set(LG_ELOCKED, "%s: %s is already running; if no process works on it, remove this file",
+                        path->ptr, what);
 }
 
 /* ---- ledger run --shard I/N ---------------------------------------------------- */
@@ -367,6 +373,7 @@ int shard_cmd_gather(lg_ledger *lg, const lg_study *s, const lg_backend *be, con
     shard_plan p;
     lg_run_result chk, res;
     lg_run_file *files = NULL;
+    lg_buf marker = LG_BUF_INIT;
     char run_id[65] = "", relbuf[PATH_MAX];
     int err, rc = 0, i, nmissing = 0;
     size_t k;
@@ -376,6 +383,9 @@ int shard_cmd_gather(lg_ledger *lg, const lg_study *s, const lg_backend *be, con
     if ((err = shard_plan_open(lg, s, be, stage_root, &p)) < 0)
         goto out;
     if ((err = cli_check_study_name(lg, s->name, s->path)) < 0)
+        goto out;
+    /* one gather at a time: a second one would race the first's removal of the folder */
+    if ((err = lg_mkdir_p(p.dir.ptr, 0755)) < 0 || (err = running_acquire(&p, 0, 0, &marker)) < 0)
         goto out;
     /* every group staged, of this plan, with intact weight files? */
     if ((err = shard_check(s, be, &p, &chk)) < 0)
@@ -410,8 +420,6 @@ int shard_cmd_gather(lg_ledger *lg, const lg_study *s, const lg_backend *be, con
     if (!quiet)
         fprintf(stderr, "ledger gather: %s: all %d seed groups staged; evaluating on %s\n", s->name, chk.ngroups,
                 be->name);
-    if ((err = lg_mkdir_p(p.dir.ptr, 0755)) < 0)
-        goto out;
     {
         lg_run_options ro;
         memset(&ro, 0, sizeof ro);
@@ -481,6 +489,17 @@ out:
     if (err < 0)
         rc = cli_fail("gather", err);
 done:
+    if (marker.len) {
+        /* the marker, and the folders it made if they hold nothing else */
+        char *slash;
+        unlink(marker.ptr);
+        if ((slash = strrchr(marker.ptr, '/'))) {
+            *slash = '\0';
+            rmdir(marker.ptr);
+        }
+        rmdir(p.dir.ptr);
+    }
+    lg_buf_release(&marker);
     lg_free(files);
     lg_run_result_release(&chk);
     lg_run_result_release(&res);

@@ -44,6 +44,7 @@ expect_code 2 "--shard with --resume exits 2" "$LEDGER" run --backend cpu --shar
 
 expect_code 1 "gather with nothing staged exits 1" "$LEDGER" gather --backend cpu studies/s.json
 grep_err "6 of 6 seed groups are not staged" "names the count"
+[ -z "$(ls .ledger/shards 2>/dev/null)" ] && ok "a failed gather leaves no folder behind" || bad "left: $(ls -R .ledger/shards)"
 
 expect_ok "shard 1/2" "$LEDGER" run --backend cpu --shard 1/2 studies/s.json
 grep_out "shard 1/2 of sharded: 3 of 6 seed groups are this shard's: 3 trained" "shard 1/2 trained groups 1, 3, 5"
@@ -65,6 +66,12 @@ expect_code 1 "gather --json of an incomplete plan" "$LEDGER" run --backend cpu 
 expect_ok "status" "$LEDGER" status --backend cpu studies/s.json
 grep_out "6 total, 3 staged, 0 running, 3 missing" "status counts"
 grep_out "group 2 \(condition k=3, seeds 1..3\): missing" "status names a missing group"
+g=$(ls -d .ledger/shards/*/ | head -1)
+mkdir -p "$g/running"
+printf '{"format":1,"pid":%d,"host":"%s","slurm_job_id":""}' $$ "$(hostname)" > "$g/running/gather.json"
+expect_code 3 "a gather is refused while another gather (a live pid) holds the plan" "$LEDGER" gather --backend cpu studies/s.json
+grep_err "a gather of this plan is already running \(pid $$" "names the other gather"
+rm -f "$g/running/gather.json"
 
 # shard 2/2 killed with SIGKILL while it trains
 "$LEDGER" run --backend cpu --shard 2/2 studies/s.json >"$TMP/.out" 2>"$TMP/.err" &
