@@ -173,7 +173,36 @@ typedef struct {
     int cells_done, cells_total;
     double work_done, work_total; /* training steps, for the ETA */
     double t0;
+    int group_index;        /* the next seed group's number in plan order */
+    int group_cap;
 } run_ctx;
+
+/* Shard, check or gather: the modes in which groups are taken from (or
+ * written to) markers whatever opt->resume says. */
+static int uses_markers(const lg_run_options *o)
+{
+    return o->resume || o->shard_count > 0 || o->check_only || o->staged_only;
+}
+
+static int group_add(run_ctx *rc, lg_run_result *res, const lg_condition *c, int g0, int gn, int state)
+{
+    lg_run_group *g;
+    if (res->ngroups == rc->group_cap) {
+        int cap = rc->group_cap ? rc->group_cap * 2 : 16;
+        lg_run_group *p = lg_realloc(res->groups, (size_t)cap * sizeof(*p));
+        if (!p)
+            return LG_ENOMEM;
+        res->groups = p;
+        rc->group_cap = cap;
+    }
+    g = &res->groups[res->ngroups++];
+    g->index = rc->group_index++;
+    g->condition = c->id;
+    g->first = g0;
+    g->n = gn;
+    g->state = state;
+    return 0;
+}
 
 static void fill_configs(const lg_cond_params *p, int d, lg_sae_config *cfg, lg_train_config *tc)
 {
@@ -426,6 +455,7 @@ static int group_mark(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
         !cJSON_AddStringToObject(m, "data_sha256", res->data_digest) ||
         !cJSON_AddStringToObject(m, "backend", rc->opt->be->name) ||
         !cJSON_AddStringToObject(m, "engine_version", LG_ENGINE_VERSION) ||
+        (rc->opt->plan_digest && !cJSON_AddStringToObject(m, "plan_sha256", rc->opt->plan_digest)) ||
         !(seeds = cJSON_AddArrayToObject(m, "seeds")) || !(losses = cJSON_AddArrayToObject(m, "final_loss")) ||
         !(digests = cJSON_AddArrayToObject(m, "weights_sha256"))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
@@ -504,6 +534,10 @@ static int group_load(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "condition")) ||
         strcmp(cJSON_GetObjectItemCaseSensitive(m, "condition")->valuestring, c->id) != 0 ||
         cJSON_GetArraySize(seeds) != gn || cJSON_GetArraySize(losses) != gn || cJSON_GetArraySize(digests) != gn)
+        goto out;
+    if (rc->opt->plan_digest && (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "plan_sha256")) ||
+                                 strcmp(cJSON_GetObjectItemCaseSensitive(m, "plan_sha256")->valuestring,
+                                        rc->opt->plan_digest) != 0))
         goto out;
     lg_condition_file_id(c->id, fid, sizeof fid);
     for (i = 0; i < gn; i++) {
@@ -620,7 +654,16 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
      * seeds one after another, so also as training only some of them) */
     for (g0 = 0; g0 < n; g0 += group) {
         int gn = n - g0 < group ? n - g0 : group, n_ok = gn, terr = 0;
-        int resumed = 0;
+        int resumed = 0, gi = res->ngroups;
+        const int sharded = rc->opt->shard_count > 0, partial = sharded || rc->opt->check_only;
+        if (partial && !trained)
+            break; /* controls: nothing to train, evaluated by the gathering run */
+        if (trained) {
+            if ((err = group_add(rc, res, c, g0, gn, LG_GROUP_OTHER)) < 0)
+                goto out;
+            if (sharded && res->groups[gi].index % rc->opt->shard_count != rc->opt->shard_index - 1)
+                continue; /* another shard's */
+        }
         if (rc->opt->stop && *rc->opt->stop) {
             err = lg_error_set(LG_ESTOPPED, "condition %s: stopped before seed group %d", c->id, g0 / group + 1);
             goto out;
@@ -628,18 +671,52 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
         for (i = g0; i < g0 + gn; i++)
             if ((err = init_cell(rc, c, &cfg, sel[i], &w[i])) < 0)
                 goto out;
-        if (trained && rc->opt->resume && (resumed = group_load(rc, c, sel + g0, g0, gn, w + g0, last + g0, res)) < 0) {
+        if (trained && uses_markers(rc->opt) && (resumed = group_load(rc, c, sel + g0, g0, gn, w + g0, last + g0, res)) < 0) {
             err = resumed;
             goto out;
         }
+        if (trained && uses_markers(rc->opt) && !resumed)
+            /* group_load may have read some seeds' weights before a later
+             * file failed its check: training starts from the initial ones */
+            for (i = g0; i < g0 + gn; i++) {
+                lg_sae_weights_release(&w[i]);
+                if ((err = init_cell(rc, c, &cfg, sel[i], &w[i])) < 0)
+                    goto out;
+            }
+        if (trained)
+            res->groups[gi].state = resumed ? LG_GROUP_STAGED : LG_GROUP_MISSING;
         if (resumed) {
             rc->work_done += (double)c->p.steps * gn;
             res->groups_resumed++;
+        } else if (trained && rc->opt->check_only)
+            continue;
+        else if (trained && rc->opt->staged_only) {
+            err = lg_error_set(LG_ECHECK, "seed group %d (condition %s, seeds %llu..%llu) is not staged", gi + 1,
+                               c->id, (unsigned long long)sel[g0], (unsigned long long)sel[g0 + gn - 1]);
+            goto out;
         } else if (trained && (terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok,
                                                   res->failure, sizeof res->failure)) < 0 &&
             terr != LG_EDIVERGED) {
             err = terr;
             goto out;
+        }
+        if (partial) {
+            /* a shard writes the group's files and its marker; nothing is evaluated */
+            if (resumed || rc->opt->check_only)
+                continue;
+            if (terr == LG_EDIVERGED) {
+                err = lg_error_set(LG_EDIVERGED, "%s", res->failure);
+                goto out;
+            }
+            for (i = g0; i < g0 + gn; i++)
+                if ((err = write_weights(rc, c, sel[i], &w[i])) < 0)
+                    goto out;
+            if ((err = group_mark(rc, c, sel + g0, g0, gn, last + g0, res)) < 0)
+                goto out;
+            res->groups[gi].state = LG_GROUP_TRAINED;
+            res->groups_done++;
+            rc->cells_done += gn;
+            continue;
         }
         for (i = g0; i < g0 + n_ok + (terr == LG_EDIVERGED); i++) {
             cJSON *cell = cJSON_CreateObject(), *m;
@@ -667,11 +744,12 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
         if (trained && !resumed) {
             if ((err = group_mark(rc, c, sel + g0, g0, gn, last + g0, res)) < 0)
                 goto out;
+            res->groups[gi].state = LG_GROUP_TRAINED;
             res->groups_done++;
         }
     }
-    if (!full)
-        goto out;
+    if (!full || rc->opt->shard_count > 0 || rc->opt->check_only)
+        goto out; /* no evaluation of pairs: a partial (replay) or sharded run */
 
     /* every seed pair */
     if (npairs > 0 && (!(maxcos = lg_malloc((size_t)npairs * c->p.d_sae * sizeof(float))) ||
@@ -881,6 +959,12 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
     }
     if (err == LG_EDIVERGED)
         out->diverged = 1;
+    if (opt->shard_count > 0 || opt->check_only) {
+        /* a shard or a check makes no results */
+        cJSON_Delete(out->results);
+        out->results = NULL;
+        goto out;
+    }
     if (err < 0 && !out->diverged)
         goto out;
     /* results.json last, so it is in the list even for a diverged run */
@@ -988,6 +1072,31 @@ void lg_run_result_release(lg_run_result *r)
         lg_free(r->files[i].path);
     }
     lg_free(r->files);
+    lg_free(r->groups);
     cJSON_Delete(r->results);
     memset(r, 0, sizeof(*r));
+}
+
+int lg_study_plan_digest(const lg_study *s, const lg_backend *be, char plan_hex[65], char data_hex[65])
+{
+    run_ctx rc;
+    float *truth = NULL;
+    char data[65];
+    lg_buf text = LG_BUF_INIT;
+    int err;
+    memset(&rc, 0, sizeof rc);
+    rc.s = s;
+    if ((err = open_data(&rc, &truth)) < 0 || (err = lg_dataset_digest(rc.ds, data)) < 0)
+        goto out;
+    if ((err = lg_buf_printf(&text, "ledger-plan-1\nspec %s\ndata %s\nengine %s\nbackend %s\n", s->spec_digest, data,
+                             LG_ENGINE_VERSION, be->name)) < 0 ||
+        (err = lg_sha256_buf(text.ptr, text.len, plan_hex)) < 0)
+        goto out;
+    if (data_hex)
+        memcpy(data_hex, data, 65);
+out:
+    lg_buf_release(&text);
+    lg_free(truth);
+    lg_dataset_free(rc.ds);
+    return err;
 }

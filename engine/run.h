@@ -85,6 +85,25 @@ typedef struct {
      * those of an uninterrupted run. Any mismatch retrains the group. */
     volatile const sig_atomic_t *stop; /* may be NULL */
     int resume;
+    /* Sharding (scale-out). The unit of work is a seed group of a trained
+     * condition (random-init controls are not trained and belong to no
+     * group). Groups are numbered 0.. in plan order: conditions in study
+     * order, within a condition its seed groups in seed order. With
+     * shard_count N > 0, only the groups g with g % N == shard_index - 1
+     * (shard_index 1..N) are trained (resume implied: a group whose marker
+     * matches is skipped), each written as weight files then its marker (the
+     * marker, written last with temp + fsync + rename, is what makes a group
+     * complete); nothing is evaluated, no pair is compared and no results are
+     * made (out->results NULL). */
+    int shard_index, shard_count;
+    /* check_only: no training and no evaluation; out->groups says which
+     * groups outdir holds complete (marker matches, weight files re-hashed).
+     * staged_only (gather): like resume, but a group without a matching
+     * marker is never trained: the run fails with LG_ECHECK naming it. */
+    int check_only, staged_only;
+    /* When set, markers carry this plan digest and a marker of another plan
+     * does not match (lg_study_plan_digest). */
+    const char *plan_digest;
 } lg_run_options;
 
 /* The seeds of a condition train together in one multi-seed trainer
@@ -99,6 +118,21 @@ typedef struct {
     const char *media_type;
 } lg_out_file;
 
+/* One seed group of the plan (see lg_run_options' sharding). */
+typedef struct {
+    int index;              /* 0.. in plan order */
+    const char *condition;  /* the condition's id (owned by the study) */
+    int first, n;           /* seeds first..first+n-1 (indexes into the study's seeds) */
+    int state;              /* LG_GROUP_* */
+} lg_run_group;
+
+enum {
+    LG_GROUP_OTHER = 0,     /* another shard's (not looked at) */
+    LG_GROUP_TRAINED = 1,   /* trained (and marked) by this call */
+    LG_GROUP_STAGED = 2,    /* complete in outdir: taken from its marker */
+    LG_GROUP_MISSING = 3    /* no matching marker (check_only, staged_only) */
+};
+
 typedef struct {
     cJSON *results;         /* owned */
     lg_out_file *files;     /* owned */
@@ -108,6 +142,8 @@ typedef struct {
     char failure[512];      /* the divergence message */
     int groups_done;        /* seed groups trained (and marked) by this call */
     int groups_resumed;     /* seed groups taken from outdir's markers (opt->resume) */
+    lg_run_group *groups;   /* owned: every group of the plan that was reached, in plan order */
+    int ngroups;
 } lg_run_result;
 
 /* Executes every cell of the study. On divergence returns LG_EDIVERGED with
@@ -142,6 +178,11 @@ int lg_run_eval_open(const lg_study *s, const lg_backend *be, char data_digest[6
  * control=random cell is). Metrics are added to `metrics`. */
 int lg_run_eval_cell(lg_run_eval *ev, const lg_condition *c, uint64_t seed, const lg_sae_weights *w, cJSON *metrics);
 void lg_run_eval_free(lg_run_eval *ev);
+/* The plan's digest: SHA-256 over "ledger-plan-1", the spec digest, the data
+ * digest, the engine version and the backend name (hex into plan_hex; the
+ * data digest into data_hex when not NULL). Opens (and for synthetic data,
+ * generates) the data source once. */
+int lg_study_plan_digest(const lg_study *s, const lg_backend *be, char plan_hex[65], char data_hex[65]);
 
 /* "arch=topk,k=4" -> "arch-topk_k-4" into buf. */
 void lg_condition_file_id(const char *id, char *buf, size_t n);

@@ -31,6 +31,9 @@ int cmd_key(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_sync_ledger(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_gather(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
 
 /* Print "ledger CMD: <last error>" to stderr and return the exit code for err. */
 int cli_fail(const char *cmd, int err);

@@ -39,6 +39,7 @@
 #include "ledger/evidence.h"
 #include "ledger/ledger.h"
 #include "ledger/manifest.h"
+#include "ledger/shard.h"
 #include "ledger/sign.h"
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -206,7 +207,8 @@ static void lock_notify(void *ctx, const char *msg)
 int cmd_run(int argc, char **argv)
 {
     const char *backend_name = "auto", *sign = getenv("LEDGER_SIGN_KEY");
-    int dry_run = 0, json = 0, quiet = 0, lock_timeout = 30, resume = 0;
+    const char *shard = NULL, *stage_dir = NULL;
+    int dry_run = 0, json = 0, quiet = 0, lock_timeout = 30, resume = 0, gather = 0, shard_i = 0, shard_n = 0;
     const lg_opt opts[] = {
         {"backend", 'b', LG_OPT_STRING, &backend_name, "NAME", "cpu, cuda or auto (default: cuda when a GPU is usable)"},
         {"dry-run", 'n', LG_OPT_FLAG, &dry_run, NULL, "print the plan (conditions x seeds) and exit"},
@@ -214,6 +216,12 @@ int cmd_run(int argc, char **argv)
         {"quiet", 'q', LG_OPT_FLAG, &quiet, NULL, "no progress on stderr"},
         {"resume", 0, LG_OPT_FLAG, &resume, NULL,
          "continue a run of this study stopped by Ctrl-C or SIGTERM (its finished seed groups are kept)"},
+        {"shard", 0, LG_OPT_STRING, &shard, "I/N",
+         "train only shard I of N (seed group g goes to shard (g-1) mod N + 1) into the study's shared staging "
+         "folder; records nothing ('ledger gather' does)"},
+        {"gather", 0, LG_OPT_FLAG, &gather, NULL, "record the staged shards as one run (same as 'ledger gather')"},
+        {"stage-dir", 0, LG_OPT_STRING, &stage_dir, "DIR",
+         "staging root for --shard/--gather (default .ledger/shards; must be shared by all shards)"},
         {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for another writer (default 30)"},
         {"sign", 0, LG_OPT_STRING, &sign, "KEY",
          "sign the run with this key (a name from 'ledger key list' or a PEM path; default $LEDGER_SIGN_KEY)"},
@@ -244,6 +252,12 @@ int cmd_run(int argc, char **argv)
     if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
         return rc == 1 ? 0 : 2;
     ps.quiet = quiet;
+    if (shard && (err = shard_parse(shard, &shard_i, &shard_n)) < 0)
+        return cli_fail("run", err);
+    if ((shard != NULL) + gather + resume + dry_run > 1)
+        return cli_fail("run", lg_error_set(LG_EINPUT, "--shard, --gather, --resume and --dry-run exclude each other"));
+    if (stage_dir && !shard && !gather)
+        return cli_fail("run", lg_error_set(LG_EINPUT, "--stage-dir needs --shard or --gather"));
     if ((err = lg_study_load(args[0], &study)) < 0)
         return cli_fail("run", err);
     if (dry_run) {
@@ -273,6 +287,31 @@ int cmd_run(int argc, char **argv)
     if ((err = lg_ledger_open(".", &lg)) < 0)
         goto out;
     lg_ledger_set_lock_wait(lg, lock_timeout, lock_notify, NULL);
+    if (shard) {
+        shard_run_args sa;
+        memset(&sa, 0, sizeof sa);
+        sa.study = study;
+        sa.be = be;
+        sa.stage_root = stage_dir;
+        sa.index = shard_i;
+        sa.count = shard_n;
+        sa.json = json;
+        sa.quiet = quiet;
+        sa.progress = show_progress;
+        sa.progress_ctx = &ps;
+        sa.stop = &stop_signal;
+        if ((err = cli_check_study_name(lg, study->name, study->path)) < 0)
+            goto out;
+        stop_signal = 0;
+        stop_handlers(1);
+        rc = shard_cmd_run(lg, &sa);
+        stop_handlers(0);
+        goto done;
+    }
+    if (gather) {
+        rc = shard_cmd_gather(lg, study, be, stage_dir, json, quiet, key_path.len ? key_path.ptr : NULL);
+        goto done;
+    }
     if ((err = lg_buf_printf(&staging, "%s/tmp", lg_ledger_dir(lg))) < 0 || (err = lg_mkdir_p(staging.ptr, 0755)) < 0 ||
         (err = lg_buf_printf(&staging, "/run-%ld-XXXXXX", (long)getpid())) < 0)
         goto out;

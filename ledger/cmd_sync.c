@@ -26,6 +26,7 @@
 #include "ledger/ledger.h"
 #include "ledger/sync.h"
 #include "ledger/manifest.h"
+#include "ledger/shard.h"
 
 typedef struct {
     char **v;
@@ -120,7 +121,12 @@ static int sync_one(void *vctx, const char *hex, uint64_t size)
 static int copy_cmd(int argc, char **argv, int push)
 {
     int dry_run = 0, json = 0;
+    const char *staged = NULL, *backend_name = "auto", *stage_dir = NULL;
     const lg_opt opts[] = {
+        {"staged", 0, LG_OPT_STRING, &staged, "STUDY",
+         "copy the seed groups staged by 'ledger run --shard' for STUDY (to/from DIR/shards/), not store objects"},
+        {"backend", 'b', LG_OPT_STRING, &backend_name, "NAME", "with --staged: the shards' backend (default auto)"},
+        {"stage-dir", 0, LG_OPT_STRING, &stage_dir, "DIR", "with --staged: the local staging root (default .ledger/shards)"},
         {"dry-run", 'n', LG_OPT_FLAG, &dry_run, NULL, "list what would be copied"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print only {copied, present, corrupt, skipped, bytes} as JSON"},
         LG_OPT_TABLE_END};
@@ -157,6 +163,11 @@ static int copy_cmd(int argc, char **argv, int push)
     }
     if ((err = lg_ledger_open(".", &lg)) < 0)
         goto out;
+    if (staged) {
+        rc = shard_cmd_sync(lg, push, staged, backend_name, stage_dir, args[0], dry_run, json);
+        lg_ledger_free(lg);
+        return rc;
+    }
     if (!push && !lg_is_dir(args[0])) {
         err = lg_error_set(LG_ENOTFOUND, "%s: no such directory remote", args[0]);
         goto out;

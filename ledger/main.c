@@ -19,6 +19,9 @@ typedef struct {
 static const cmd_row commands[] = {
     {"init", cmd_init, "make the current git repository a ledger (creates one if needed)"},
     {"run", cmd_run, "execute a study, store its artifacts, commit the run"},
+    {"gather", cmd_gather, "record the seed groups staged by 'run --shard I/N' as one run"},
+    {"status", cmd_status, "seed groups of a sharded study: staged, running, missing"},
+    {"submit", cmd_submit, "submit a study to Slurm as a job array of shards plus a gather job"},
     {"record", cmd_record, "record files produced elsewhere as a run"},
     {"log", cmd_log, "list runs"},
     {"show", cmd_show, "show one run"},

@@ -67,7 +67,7 @@ static void test_filter(void)
         return;
     CHECK(s->n_conds == 4 && s->n_seeds == 3); /* k=2, k=3 and their random twins */
     {
-        lg_run_options o = {lg_backend_cpu(), d1, NULL, NULL, 0, NULL, NULL, 0};
+        lg_run_options o = {.be = lg_backend_cpu(), .outdir = d1};
         CHECK_OK(lg_study_execute(s, &o, &full));
     }
     /* k=2: seed 6 only; k=3: every seed; k=2 random: seed 7; k=3 random: none */
@@ -76,7 +76,7 @@ static void test_filter(void)
     mask[1 * 3 + 0] = mask[1 * 3 + 1] = mask[1 * 3 + 2] = 1;
     mask[2 * 3 + 2] = 1;
     {
-        lg_run_options o = {lg_backend_cpu(), d2, on_progress, NULL, 0, mask, NULL, 0};
+        lg_run_options o = {.be = lg_backend_cpu(), .outdir = d2, .progress = on_progress, .cells = mask};
         CHECK_OK(lg_study_execute(s, &o, &part));
     }
     CHECK(progress_total == 5);
