@@ -194,6 +194,7 @@ static void claim_release(lg_claim *c)
         lg_sample_decl *s = &c->samples[i];
         lg_free(s->name);
         lg_free(s->metric);
+        lg_free(s->study);
         for (j = 0; j < s->nfilters; j++) {
             lg_free(s->filters[j].key);
             lg_free(s->filters[j].value);
@@ -466,10 +467,13 @@ static int parse_sample(parser *p, lg_claim *c)
     if ((err = scan_ident(p, ".", "a metric name", &s->metric)) < 0)
         return err;
     skip_ws(p);
+    if (keyword_is(p, "from") && (err = scan_word(p, "_.-", "a study name after 'from'", &s->study)) < 0)
+        return err;
+    skip_ws(p);
     if (at_end(p))
         return 0;
     if (!keyword_is(p, "where"))
-        return PERR(p, "expected 'where' and filters, or the end of the line");
+        return PERR(p, "expected 'from STUDY', 'where' and filters, or the end of the line");
     for (;;) {
         lg_filter *f;
         skip_ws(p);

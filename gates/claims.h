@@ -13,6 +13,7 @@
  *     stale-if engine-older-than 0.1.0     # optional
  *     sample trained = seed.mmcs_mean where control=trained k=8
  *     sample random  = seed.mmcs_mean where control=random and k=8
+ *     sample other   = cell.fvu from other-study where k=8   # optional: another study's latest run
  *     require mean(trained) - mean(random) > 0
  *     require mannwhitney(trained, random, alternative=greater).p < 0.01
  *     correct holm                         # optional: Holm across the file's corrected p's
@@ -68,6 +69,8 @@ typedef struct {
     char *name;
     lg_unit unit;
     char *metric;
+    char *study;         /* `from STUDY`: the sample's own study (its latest ok run), or NULL for
+                            the claim's study (and its `run`) */
     lg_filter *filters;
     size_t nfilters;
     int line;

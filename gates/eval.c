@@ -177,7 +177,9 @@ static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_pr
     for (i = 0; i < c->nsamples; i++) {
         const lg_sample_decl *d = &c->samples[i];
         lg_sample_result *sr = &cr->samples[cr->nsamples++];
-        lg_sample_query q = {c->id, d->name, c->study, c->run, d->unit, d->metric, d->filters, d->nfilters};
+        /* `from STUDY`: that study's latest ok run; else the claim's study and `run` */
+        lg_sample_query q = {c->id, d->name, d->study ? d->study : c->study, d->study ? NULL : c->run,
+                             d->unit, d->metric, d->filters, d->nfilters};
         lg_samples s;
         memset(&s, 0, sizeof(s));
         if (!(sr->name = lg_strdup(d->name))) {

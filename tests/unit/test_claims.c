@@ -833,6 +833,36 @@ static void test_gates_grid(void)
     lg_eval_result_free(r);
 }
 
+/* `sample ... from STUDY`: a sample from another study's latest run (a cross-study gate). */
+static void test_sample_from(void)
+{
+    const char *text =
+        "claim cross\n says \"adaptive k=4 exceeds small-topk random\"\n study small-topk\n run aaaa\n"
+        " sample a = pair.mmcs from adaptive where k=4\n sample r = pair.mmcs where control=random k=8\n"
+        " require mean(a) - mean(r) > 0.1\nend\n"
+        "claim nostudy\n says \"a missing other study\"\n study small-topk\n"
+        " sample a = pair.mmcs from nosuch\n require mean(a) > 0\nend\n";
+    const char *bad = "claim a\n says \"x\"\n study s\n sample t = pair.mmcs from\n";
+    mem_provider m = {DATA, sizeof(DATA) / sizeof(DATA[0]), {0}, 0, 0};
+    lg_claim_file *f = NULL;
+    lg_eval_result *r;
+    const lg_claim_result *c;
+    CHECK(lg_claims_parse("f.claims", bad, strlen(bad), &f) == LG_EINPUT && f == NULL);
+    CHECK_MSG(!strncmp(lg_error_msg(), "f.claims:4:27: expected a study name after 'from'", 49), "got '%s'", lg_error_msg());
+    CHECK_OK(lg_claims_parse("f.claims", text, strlen(text), &f));
+    if (f) {
+        CHECK(!strcmp(f->claims[0].samples[0].study, "adaptive") && f->claims[0].samples[1].study == NULL);
+        lg_claims_free(f);
+    }
+    if (!(r = eval_text(text, &m)))
+        return;
+    /* the pinned `run aaaa` applies to the claim's study only: the adaptive sample reads bbbb2222 */
+    CHECK((c = find(r, "cross")) && c->verdict == LG_VERDICT_PASS && c->nrun_ids == 2 &&
+          !strcmp(c->samples[0].run_id, "bbbb2222") && !strcmp(c->samples[1].run_id, "aaaa1111"));
+    CHECK((c = find(r, "nostudy")) && c->verdict == LG_VERDICT_MISSING);
+    lg_eval_result_free(r);
+}
+
 static void test_gates_alloc_failure(void)
 {
     lg_claim_file *f = NULL;
@@ -861,6 +891,6 @@ static void test_gates_alloc_failure(void)
     lg_claims_free(f);
 }
 
-CHECK_MAIN(T(test_gates_parse), T(test_gates_eval), T(test_gates_grid), T(test_gates_alloc_failure), T(test_grid_parse), T(test_grid_eval), T(test_grid_alloc_failure), T(test_parse_example), T(test_parse_errors), T(test_parse_limits), T(test_verdicts),
+CHECK_MAIN(T(test_gates_parse), T(test_gates_eval), T(test_gates_grid), T(test_sample_from), T(test_gates_alloc_failure), T(test_grid_parse), T(test_grid_eval), T(test_grid_alloc_failure), T(test_parse_example), T(test_parse_errors), T(test_parse_limits), T(test_verdicts),
            T(test_provider_error_and_holm), T(test_render), T(test_eval_alloc_failure), T(test_missing_alloc_failure),
            T(test_version_and_filters))
