@@ -19,7 +19,7 @@
 # d_mlp=64, 80% training pairs, lr 3e-3, cap 3000 steps (DIR defaults to data/husai/ci), seconds.
 # Deterministic: the same seed gives the same bytes on the CPU (one torch thread).
 # --record: record the outputs in the ledger of the current repository (`ledger record`;
-# $LEDGER or build/ledger), as studies husai-transformer[-ci] and husai-random-transformer[-ci].
+# $LEDGER or build/ledger), as studies husai-transformer and husai-random-transformer (params p, d_model tell the size).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -45,11 +45,9 @@ if ! "$PYTHON3" -c 'import torch, numpy' 2>/dev/null; then
 fi
 if [ "$ci" = 1 ]; then
   size=(--p 23 --d-model 32 --n-heads 4 --d-mlp 64 --train-frac 0.8 --lr 3e-3 --steps 3000)
-  suffix=-ci
   out=${out:-$root/data/husai/ci}
 else
   size=(--p 113 --d-model 128 --n-heads 4 --d-mlp 512 --train-frac 0.3 --lr 1e-3 --steps 40000)
-  suffix=""
   out=${out:-$root/data/husai/p113}
 fi
 mkdir -p "$out"
@@ -64,9 +62,9 @@ if [ "$record" = 1 ]; then
   digest=$(sha256sum "$out/acts.npy" | cut -d' ' -f1)
   rdigest=$(sha256sum "$out/random-acts.npy" | cut -d' ' -f1)
   ( cd "$out" &&
-    "$ledger" record --study "husai-transformer$suffix" --results results.json --data-digest "$digest" \
+    "$ledger" record --study "husai-transformer" --results results.json --data-digest "$digest" \
       model.pt acts.npy acts.json ood-heldout.npy ood-train.npy ood-shift.npy results.json &&
-    "$ledger" record --study "husai-random-transformer$suffix" --results random-results.json \
+    "$ledger" record --study "husai-random-transformer" --results random-results.json \
       --data-digest "$rdigest" random-model.pt random-acts.npy random-acts.json random-results.json )
 fi
 echo "build-activations.sh: wrote $out"
