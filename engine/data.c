@@ -100,6 +100,25 @@ static const unsigned char *row_ptr(const lg_dataset *ds, int64_t r)
     return ds->rows + (size_t)r * (size_t)ds->d * lg_dtype_size(ds->dtype);
 }
 
+/* Tell the kernel that the mapped pages holding rows [lo, hi] are not needed
+ * now (MADV_DONTNEED). The mapping is read-only and never written, so a later
+ * read faults the same bytes back in from the page cache: whole-file passes
+ * (the finite check, the mean, the median) then keep only a chunk's pages
+ * resident instead of the whole file. A hint: failures are ignored. */
+static void ds_drop_rows(const lg_dataset *ds, int64_t lo, int64_t hi)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), row = (size_t)ds->d * lg_dtype_size(ds->dtype);
+    uintptr_t base = (uintptr_t)ds->map, a, b;
+    if (!ds->map || lo > hi || page == 0)
+        return;
+    a = (uintptr_t)(ds->rows + (size_t)lo * row);
+    b = (uintptr_t)(ds->rows + (size_t)(hi + 1) * row);
+    a = base + ((a - base) + page - 1) / page * page; /* whole pages strictly inside the rows */
+    b = base + (b - base) / page * page;
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 /* Scan every value once, CHUNK_ROWS rows at a time, for NaN/Inf. */
 static int ds_check_finite(const lg_dataset *ds, const char *label)
 {
@@ -120,6 +139,7 @@ static int ds_check_finite(const lg_dataset *ds, const char *label)
                                    isnan(buf[k]) ? "NaN" : "infinite");
                 break;
             }
+        ds_drop_rows(ds, r0, r0 + nr - 1);
     }
     lg_free(buf);
     return err;
@@ -310,6 +330,16 @@ static int for_each_chunk(const lg_dataset *ds, const int64_t *rows, int64_t n, 
         if (err < 0)
             return err;
         fn(ctx, buf, nr, ds->d);
+        if (!rows)
+            ds_drop_rows(ds, r0, r0 + nr - 1);
+        else if (n > 16 * CHUNK_ROWS) { /* a large pass over many rows: drop the chunk's span */
+            int64_t lo = rows[r0], hi = rows[r0], i;
+            for (i = 1; i < nr; i++) {
+                lo = rows[r0 + i] < lo ? rows[r0 + i] : lo;
+                hi = rows[r0 + i] > hi ? rows[r0 + i] : hi;
+            }
+            ds_drop_rows(ds, lo, hi);
+        }
     }
     return 0;
 }
@@ -439,8 +469,21 @@ static int synth_canonical(const lg_synth_config *c, char *buf, size_t n)
 int lg_dataset_digest(const lg_dataset *ds, char hex[65])
 {
     switch (ds->kind) {
-    case DS_FILE:
-        return sha256_2(ds->map, ds->map_len, NULL, 0, hex);
+    case DS_FILE: { /* the mapped bytes, 64 MiB at a time, each span's pages dropped after hashing */
+        lg_sha256 h = {0};
+        size_t off, step = (size_t)64 << 20;
+        int err = lg_sha256_init(&h);
+        for (off = 0; err >= 0 && off < ds->map_len; off += step) {
+            size_t m = ds->map_len - off < step ? ds->map_len - off : step;
+            err = lg_sha256_update(&h, (const unsigned char *)ds->map + off, m);
+            (void)madvise((unsigned char *)ds->map + off, m, MADV_DONTNEED); /* step is page-aligned */
+        }
+        if (err < 0) {
+            lg_sha256_release(&h);
+            return err;
+        }
+        return lg_sha256_final(&h, hex);
+    }
     case DS_MEMORY: {
         lg_buf hdr = LG_BUF_INIT;
         int64_t shape[2] = {ds->n, ds->d};

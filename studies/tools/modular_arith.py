@@ -137,7 +137,7 @@ def main(argv=None):
             report = steps_done % max(1, args.steps // 10) == 0 or steps_done == args.steps
             if check or report:
                 acc = accuracy(te)
-                if report or (check and acc >= args.stop_test_acc):
+                if report or check:
                     sys.stderr.write(f"step {steps_done}/{args.steps} train loss {loss.item():.4f} test acc {acc:.4f} "
                                      f"({time.monotonic() - t0:.0f} s)\n")
                 if check and acc >= args.stop_test_acc:
