@@ -40,10 +40,25 @@ echo "file: ${rows} x ${d} float32, ${size} bytes ($((size / 1048576)) MiB)"
 # each binary in a fresh ledger on the same file ($LEDGER_BASELINE: also an older binary)
 for bin in ${LEDGER_BASELINE:-} "$LEDGER"; do
   rm -rf repo && mkdir repo && cp study.json repo/ && ln -s ../acts.npy repo/acts.npy
-  ( cd repo && git init -q . && "$bin" init >/dev/null &&
-    /usr/bin/time -v "$bin" run -q study.json >run.out 2>time.txt ) || { cat repo/time.txt; exit 1; }
+  ( cd repo && git init -q . && "$bin" init >/dev/null ) || exit 1
+  ( cd repo && exec /usr/bin/time -v "$bin" run -q study.json >run.out 2>time.txt ) &
+  tpid=$!
+  # peak anonymous memory (heap: copies) and file-backed pages (the mapping), sampled every 0.1 s
+  anon=0 file=0
+  while kill -0 "$tpid" 2>/dev/null; do
+    lpid=$(pgrep -P "$tpid" | head -1 || true)
+    if [ -n "$lpid" ] && [ -r "/proc/$lpid/status" ]; then
+      read -r a f < <(awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} END {print a+0, f+0}' "/proc/$lpid/status" 2>/dev/null || echo "0 0")
+      [ "${a:-0}" -gt "$anon" ] && anon=$a
+      [ "${f:-0}" -gt "$file" ] && file=$f
+    fi
+    sleep 0.1
+  done
+  wait "$tpid" || { cat repo/time.txt; exit 1; }
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' repo/time.txt)
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' repo/time.txt)
-  echo "$bin run: wall ${wall}, maximum resident set size ${rss} KiB ($((rss / 1024)) MiB)," \
-       "peak RSS / file size $(awk -v r="$rss" -v s="$size" 'BEGIN {printf "%.3f", r * 1024 / s}')"
+  res=$(cd repo && "$bin" show --json @1 | "$PYTHON3" -c 'import json,sys; print([o["sha256"] for o in json.load(sys.stdin)["outputs"] if o["name"]=="results.json"][0][:16])')
+  echo "$bin run: results.json sha256 ${res}..., wall ${wall}, maximum resident set size ${rss} KiB ($((rss / 1024)) MiB)," \
+       "peak RSS / file size $(awk -v r="$rss" -v s="$size" 'BEGIN {printf "%.3f", r * 1024 / s}');" \
+       "sampled peaks: RssAnon ${anon} KiB, RssFile ${file} KiB"
 done
