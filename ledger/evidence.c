@@ -854,9 +854,14 @@ static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
         const cJSON *od = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data"), "ood");
         const char *odd = lg_json_str(od, "sha256");
-        if (odd && (rc = spec_data_path_of(ev, e, study_now.ptr ? study_now.ptr : "", 1, &path)) != 0) {
+        if ((rc = spec_data_path_of(ev, e, study_now.ptr ? study_now.ptr : "", 1, &path)) != 0) {
             if (rc < 0) {
                 err = rc;
+                goto out;
+            }
+            if (!odd) { /* the engine always records it: a run without it cannot vouch for the file */
+                err = fact_set(f, LG_EVIDENCE_STALE, "run %.12s read OOD data file %s but recorded no digest of it",
+                               e->info.run_id, path.ptr);
                 goto out;
             }
             if (!lg_path_exists(path.ptr)) {

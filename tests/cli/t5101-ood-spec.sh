@@ -58,6 +58,16 @@ expect_code 1 "OOD file changed: STALE" "$LEDGER" check ood.claims
 grep_out 'STALE +ood-ev' "the claim is STALE"
 grep_out 'OOD data file .*ood.npy changed since run' "naming the OOD file"
 
+# a run recorded elsewhere whose spec reads an OOD file but whose results carry no digest of it
+cat >rec.json <<'EOF'
+{"conditions": [{"id": "default", "params": {"control": "trained"},
+  "cells": [{"seed": 1, "metrics": {"ood_explained_variance": 0.5}}, {"seed": 2, "metrics": {"ood_explained_variance": 0.6}}]}]}
+EOF
+expect_ok "record a run with the spec but no OOD digest" "$LEDGER" record --study ood-spec --spec good.json --results rec.json
+expect_code 1 "its claims are not trusted" "$LEDGER" check ood.claims
+grep_out 'STALE +ood-ev' "STALE"
+grep_out 'recorded no digest of it' "because the run recorded no OOD digest"
+
 runs_before=$("$LEDGER" log | wc -l)
 bad_case() { # DESC OOD_JSON PATTERN
   spec bad.json "$2"
