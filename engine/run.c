@@ -167,6 +167,10 @@ typedef struct {
     int64_t *train_rows, *eval_rows;
     int64_t n_train, n_eval;
     float *eval_x;          /* [n_eval, d], gathered once */
+    lg_dataset *ood;        /* data.ood or NULL: every SAE is also evaluated on all its rows */
+    float *ood_x;           /* [LG_RUN_OOD_CHUNK, d] staging for the OOD rows */
+    int64_t *ood_idx;       /* [LG_RUN_OOD_CHUNK] */
+    char ood_digest[65];    /* SHA-256 of data.ood's file */
     float *mean_init;       /* [d] */
     float *median_init;     /* [d] or NULL until needed */
     file_list files;
@@ -385,6 +389,38 @@ out:
     return err;
 }
 
+#define LG_RUN_OOD_CHUNK 4096
+
+/* The cell's SAE on every row of the OOD file, streamed in chunks (the file is
+ * memory-mapped and never copied whole): metrics ood_fvu, ood_explained_variance,
+ * ood_mse, ood_l0, ood_dead_frac, ood_dense_frac. */
+static int eval_ood(run_ctx *rc, const lg_sae_config *cfg, const lg_sae_weights *w, cJSON *metrics)
+{
+    lg_recon *r = NULL;
+    lg_recon_metrics rm;
+    int64_t off, n = lg_dataset_rows(rc->ood), i;
+    int err;
+    if ((err = lg_recon_new(rc->opt->be, cfg, w, LG_RUN_OOD_CHUNK, &r)) < 0)
+        return err;
+    for (off = 0; off < n; off += LG_RUN_OOD_CHUNK) {
+        int m = n - off < LG_RUN_OOD_CHUNK ? (int)(n - off) : LG_RUN_OOD_CHUNK;
+        for (i = 0; i < m; i++)
+            rc->ood_idx[i] = off + i;
+        if ((err = lg_dataset_gather(rc->ood, rc->ood_idx, m, rc->ood_x)) < 0 || (err = lg_recon_add(r, rc->ood_x, m)) < 0)
+            goto out;
+    }
+    if ((err = lg_recon_finish(r, rc->s->dense_threshold, &rm)) < 0)
+        goto out;
+    if ((err = json_num(metrics, "ood_mse", rm.mse)) < 0 || (err = json_num(metrics, "ood_fvu", rm.fvu)) < 0 ||
+        (err = json_num(metrics, "ood_explained_variance", rm.explained_variance)) < 0 ||
+        (err = json_num(metrics, "ood_l0", rm.l0)) < 0 || (err = json_num(metrics, "ood_dead_frac", rm.dead_frac)) < 0)
+        goto out;
+    err = json_num(metrics, "ood_dense_frac", rm.dense_frac);
+out:
+    lg_recon_free(r);
+    return err;
+}
+
 /* Writes a trained cell's weights, evaluates the cell and fills its metrics.
  * last: its last training step (NULL when it was not trained). */
 static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, uint64_t seed,
@@ -402,6 +438,8 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         (err = json_num(metrics, "dense_frac", rm.dense_frac)) < 0)
         return err;
     if (last && (err = json_num(metrics, "final_loss", last->loss)) < 0)
+        return err;
+    if (rc->ood && (err = eval_ood(rc, cfg, w, metrics)) < 0)
         return err;
     if (rc->truth) {
         lg_sim_options so;
@@ -886,6 +924,21 @@ static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
         goto out;
     for (i = 0; i < rc->d; i++)
         rc->mean_init[i] = (float)mean[i];
+    if (s->ood_path) {
+        if ((err = lg_dataset_open_file(s->ood_path, s->ood_tensor, &rc->ood)) < 0 ||
+            (err = lg_dataset_digest(rc->ood, rc->ood_digest)) < 0)
+            goto out;
+        if (lg_dataset_dim(rc->ood) != rc->d) {
+            err = lg_error_set(LG_EINPUT, "%s: data.ood: %s has d=%d, the data has d=%d", s->path, s->ood_path,
+                               lg_dataset_dim(rc->ood), rc->d);
+            goto out;
+        }
+        if (!(rc->ood_x = lg_malloc((size_t)LG_RUN_OOD_CHUNK * rc->d * sizeof(float))) ||
+            !(rc->ood_idx = lg_malloc(LG_RUN_OOD_CHUNK * sizeof(int64_t)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+    }
 out:
     lg_free(mean);
     return err;
@@ -898,6 +951,9 @@ static void run_ctx_release(run_ctx *rc)
     lg_free(rc->eval_x);
     lg_free(rc->train_rows);
     lg_free(rc->eval_rows);
+    lg_free(rc->ood_x);
+    lg_free(rc->ood_idx);
+    lg_dataset_free(rc->ood);
     lg_dataset_free(rc->ds);
 }
 
@@ -937,6 +993,14 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
         !(conds = cJSON_AddArrayToObject(out->results, "conditions"))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
         goto out;
+    }
+    if (rc.ood) { /* the OOD file's digest: evidence is stale when it changes (ledger/evidence.c) */
+        cJSON *o = cJSON_AddObjectToObject(data, "ood");
+        if (!o || !cJSON_AddStringToObject(o, "sha256", rc.ood_digest) ||
+            !cJSON_AddNumberToObject(o, "n", (double)lg_dataset_rows(rc.ood))) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     for (i = 0; i < s->n_conds; i++) {
         cJSON *cj;

@@ -234,9 +234,56 @@ int lg_study_name_valid(const char *s)
 
 /* ---- sections -------------------------------------------------------------- */
 
+/* A path from the spec, resolved against the spec's directory (absolute paths kept). */
+static int resolve_spec_path(const char *file, char *rel, char **out)
+{
+    char *dircopy;
+    lg_buf full = LG_BUF_INIT;
+    int err;
+    if (rel[0] == '/') {
+        *out = rel;
+        return 0;
+    }
+    if (!(dircopy = lg_strdup(file))) {
+        lg_free(rel);
+        return LG_ENOMEM;
+    }
+    err = lg_path_join(&full, dirname(dircopy), rel);
+    lg_free(dircopy);
+    lg_free(rel);
+    if (err < 0) {
+        lg_buf_release(&full);
+        return err;
+    }
+    *out = lg_buf_detach(&full);
+    return *out ? 0 : LG_ENOMEM;
+}
+
+/* data.ood: {"path": ..., "tensor": ...}, a second activation file every
+ * trained SAE is also evaluated on (a shifted input distribution). */
+static int parse_ood(const char *file, const cJSON *data, lg_study *s)
+{
+    static const char *const keys[] = {"path", "tensor", NULL};
+    const cJSON *ood = NULL;
+    char *rel = NULL;
+    int err;
+    if ((err = get_object(file, data, "ood", "data.ood", 0, &ood)) < 0 || !ood)
+        return err;
+    if ((err = check_keys(file, "data.ood", ood, keys)) < 0)
+        return err;
+    if ((err = get_string(file, ood, "path", "data.ood.path", 1, &rel)) < 0)
+        return err;
+    if ((err = get_string(file, ood, "tensor", "data.ood.tensor", 0, &s->ood_tensor)) < 0) {
+        lg_free(rel);
+        return err;
+    }
+    return resolve_spec_path(file, rel, &s->ood_path);
+}
+
 static int parse_data(const char *file, const cJSON *data, lg_study *s)
 {
-    static const char *const keys[] = {"source", "path", "tensor", "synthetic", "eval_fraction", "split_seed", NULL};
+    static const char *const keys[] = {"source", "path", "tensor", "synthetic", "eval_fraction", "split_seed", "ood",
+                                       NULL};
     static const char *const skeys[] = {"d", "n_features", "n_samples", "active_mean", "zipf_exponent",
                                         "magnitude_mean", "magnitude_std", "noise_std", "seed", NULL};
     const cJSON *syn = NULL;
@@ -254,10 +301,11 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
     if ((err = get_number(file, data, "split_seed", "data.split_seed", 0, 9007199254740991.0, 1, &x)) < 0)
         return err;
     s->split_seed = (uint64_t)x;
+    if ((err = parse_ood(file, data, s)) < 0)
+        return err;
 
     if (strcmp(s->data_source, "file") == 0) {
-        char *rel = NULL, *dircopy = NULL;
-        lg_buf full = LG_BUF_INIT;
+        char *rel = NULL;
         if (cJSON_GetObjectItemCaseSensitive(data, "synthetic"))
             return lg_error_set(LG_EINPUT, "%s: data.synthetic: not allowed with source \"file\"", file);
         if ((err = get_string(file, data, "path", "data.path", 1, &rel)) < 0)
@@ -266,23 +314,7 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
             lg_free(rel);
             return err;
         }
-        if (rel[0] == '/') {
-            s->data_path = rel;
-            return 0;
-        }
-        if (!(dircopy = lg_strdup(file))) {
-            lg_free(rel);
-            return LG_ENOMEM;
-        }
-        err = lg_path_join(&full, dirname(dircopy), rel);
-        lg_free(dircopy);
-        lg_free(rel);
-        if (err < 0) {
-            lg_buf_release(&full);
-            return err;
-        }
-        s->data_path = lg_buf_detach(&full);
-        return s->data_path ? 0 : LG_ENOMEM;
+        return resolve_spec_path(file, rel, &s->data_path);
     }
     if (strcmp(s->data_source, "synthetic") != 0)
         return lg_error_set(LG_EINPUT, "%s: data.source: must be \"synthetic\" or \"file\"", file);
@@ -680,6 +712,8 @@ void lg_study_free(lg_study *s)
     lg_free(s->data_source);
     lg_free(s->data_path);
     lg_free(s->data_tensor);
+    lg_free(s->ood_path);
+    lg_free(s->ood_tensor);
     cJSON_Delete(s->json);
     lg_free(s);
 }
@@ -701,6 +735,9 @@ int lg_study_plan_text(const lg_study *s, lg_buf *out)
         err = lg_buf_printf(out, "data: file %s%s%s, eval %.0f%%\n", s->data_path, s->data_tensor ? " tensor " : "",
                             s->data_tensor ? s->data_tensor : "", 100 * s->eval_fraction);
     if (err < 0)
+        return err;
+    if (s->ood_path && (err = lg_buf_printf(out, "ood: file %s%s%s (every SAE is also evaluated on it)\n", s->ood_path,
+                                            s->ood_tensor ? " tensor " : "", s->ood_tensor ? s->ood_tensor : "")) < 0)
         return err;
     if ((err = lg_buf_printf(out, "seeds:")) < 0)
         return err;

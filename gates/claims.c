@@ -187,10 +187,14 @@ static void claim_release(lg_claim *c)
     lg_free(c->run);
     lg_free(c->engine_min);
     lg_free(c->by_key);
+    for (i = 0; i < c->ngates; i++)
+        lg_free(c->gates[i]);
+    lg_free(c->gates);
     for (i = 0; i < c->nsamples; i++) {
         lg_sample_decl *s = &c->samples[i];
         lg_free(s->name);
         lg_free(s->metric);
+        lg_free(s->study);
         for (j = 0; j < s->nfilters; j++) {
             lg_free(s->filters[j].key);
             lg_free(s->filters[j].value);
@@ -463,10 +467,13 @@ static int parse_sample(parser *p, lg_claim *c)
     if ((err = scan_ident(p, ".", "a metric name", &s->metric)) < 0)
         return err;
     skip_ws(p);
+    if (keyword_is(p, "from") && (err = scan_word(p, "_.-", "a study name after 'from'", &s->study)) < 0)
+        return err;
+    skip_ws(p);
     if (at_end(p))
         return 0;
     if (!keyword_is(p, "where"))
-        return PERR(p, "expected 'where' and filters, or the end of the line");
+        return PERR(p, "expected 'from STUDY', 'where' and filters, or the end of the line");
     for (;;) {
         lg_filter *f;
         skip_ws(p);
@@ -741,6 +748,49 @@ static int parse_require(parser *p, lg_claim *c)
     return 0;
 }
 
+/* requires ID [ID...]: gate claims, each defined earlier in this file (so the
+ * dependencies form no cycle and are decided before the claim). */
+static int parse_gates(parser *p, lg_claim *c)
+{
+    int err, any = 0;
+    for (;;) {
+        size_t col, i;
+        char *id = NULL, **slot = NULL;
+        skip_ws(p);
+        if (at_end(p))
+            break;
+        col = p->c;
+        if (!isalnum((unsigned char)cur(p)))
+            return PERR(p, "expected a claim id after 'requires'");
+        if ((err = scan_word(p, "-_.", "a claim id", &id)) < 0)
+            return err;
+        if (!strcmp(id, c->id))
+            err = perr_at(p, col, "claim '%s' cannot require itself", id);
+        for (i = 0; i < c->ngates && !err; i++)
+            if (!strcmp(c->gates[i], id))
+                err = perr_at(p, col, "'%s' is required twice", id);
+        if (!err) {
+            int found = 0;
+            for (i = 0; p->f && i < p->f->nclaims && &p->f->claims[i] != c; i++)
+                if (!strcmp(p->f->claims[i].id, id))
+                    found = 1;
+            if (!found)
+                err = perr_at(p, col, "requires '%s': no claim '%s' is defined before this one in the file", id, id);
+        }
+        if (!err && c->ngates >= LG_CLAIMS_MAX_GATES)
+            err = perr_at(p, col, "more than %d required claims", LG_CLAIMS_MAX_GATES);
+        if (!err && !(slot = push((void **)&c->gates, &c->ngates, sizeof(*slot))))
+            err = LG_ENOMEM;
+        if (err < 0) {
+            lg_free(id);
+            return err;
+        }
+        *slot = id;
+        any = 1;
+    }
+    return any ? 0 : PERR(p, "expected claim ids after 'requires'");
+}
+
 /* Strip a trailing comment ('#' outside a string) and trailing blanks. */
 static size_t line_content_len(const char *s, size_t n)
 {
@@ -845,10 +895,12 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
         err = parse_sample(p, c);
     } else if (!strcmp(kw, "require")) {
         err = parse_require(p, c);
+    } else if (!strcmp(kw, "requires")) {
+        err = parse_gates(p, c);
     } else if (!strcmp(kw, "claim")) {
         err = perr_at(p, kcol, "claim '%s' (line %d) has no 'end' before the next claim", c->id, c->line);
     } else {
-        err = perr_at(p, kcol, "unknown directive '%s' (says, study, run, stale-if, by, for each, sample, require, correct, expect, end)", kw);
+        err = perr_at(p, kcol, "unknown directive '%s' (says, study, run, stale-if, by, for each, sample, require, requires, correct, expect, end)", kw);
     }
 out:
     lg_free(kw);

@@ -7,7 +7,9 @@
  * MISSING / STALE are decided here, before any statistic. (2) compute every
  * term of every requirement of the evaluable claims. (3) Holm across the
  * file's corrected p-values, then compare and decide PASS / FAIL and the
- * expect-fail variants.
+ * expect-fail variants. (4) in file order, a claim whose `requires` gates
+ * (claims earlier in the file, all their `by` values) are not all ok becomes
+ * BLOCKED unless it is already MISSING, STALE or ERROR.
  *
  * Invariants: a result is pushed into its array before it is filled, so
  * lg_eval_result_free() releases partial results on any error path; a
@@ -47,8 +49,8 @@ static void sample_data_release(sample_data *s)
 
 const char *lg_verdict_name(lg_verdict v)
 {
-    static const char *n[] = {"PASS", "FAIL", "XFAIL", "XPASS", "MISSING", "STALE", "ERROR"};
-    return (unsigned)v <= LG_VERDICT_ERROR ? n[v] : "?";
+    static const char *n[] = {"PASS", "FAIL", "XFAIL", "XPASS", "MISSING", "STALE", "ERROR", "BLOCKED"};
+    return (unsigned)v < LG_VERDICT_COUNT ? n[v] : "?";
 }
 
 int lg_verdict_ok(lg_verdict v) { return v == LG_VERDICT_PASS || v == LG_VERDICT_XFAIL; }
@@ -100,6 +102,10 @@ static void claim_result_release(lg_claim_result *c)
     lg_free(c->pinned_run);
     lg_free(c->grid_key);
     lg_free(c->grid_value);
+    for (i = 0; i < c->ngates; i++)
+        lg_free(c->gates[i]);
+    lg_free(c->gates);
+    lg_free(c->blocked_by);
     for (i = 0; i < c->nrun_ids; i++)
         lg_free(c->run_ids[i]);
     lg_free(c->run_ids);
@@ -171,7 +177,9 @@ static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_pr
     for (i = 0; i < c->nsamples; i++) {
         const lg_sample_decl *d = &c->samples[i];
         lg_sample_result *sr = &cr->samples[cr->nsamples++];
-        lg_sample_query q = {c->id, d->name, c->study, c->run, d->unit, d->metric, d->filters, d->nfilters};
+        /* `from STUDY`: that study's latest ok run; else the claim's study and `run` */
+        lg_sample_query q = {c->id, d->name, d->study ? d->study : c->study, d->study ? NULL : c->run,
+                             d->unit, d->metric, d->filters, d->nfilters};
         lg_samples s;
         memset(&s, 0, sizeof(s));
         if (!(sr->name = lg_strdup(d->name))) {
@@ -589,10 +597,16 @@ int lg_eval_file_grid(const lg_claim_file *f, lg_sample_provider provider, lg_gr
         if (!(cr->id = lg_strdup(c->id)) || !(cr->says = lg_strdup(c->says)) || !(cr->study = lg_strdup(c->study)) ||
             (c->run && !(cr->pinned_run = lg_strdup(c->run))) ||
             (c->by_key && !(cr->grid_key = lg_strdup(c->by_key))) ||
-            (w[i].gval && !(cr->grid_value = lg_strdup(w[i].gval)))) {
+            (w[i].gval && !(cr->grid_value = lg_strdup(w[i].gval))) ||
+            (c->ngates && !(cr->gates = lg_calloc(c->ngates, sizeof(*cr->gates))))) {
             err = LG_ENOMEM;
             goto out;
         }
+        for (j = 0; j < c->ngates; j++, cr->ngates++)
+            if (!(cr->gates[j] = lg_strdup(c->gates[j]))) {
+                err = LG_ENOMEM;
+                goto out;
+            }
         if (w[i].is_forced) {
             cr->verdict = w[i].forced;
             cr->reason = w[i].forced_reason;
@@ -668,6 +682,24 @@ int lg_eval_file_grid(const lg_claim_file *f, lg_sample_provider provider, lg_gr
                 err = LG_ENOMEM;
                 goto out;
             }
+            /* gates: claims defined earlier in the file, so already decided (BLOCKED included) */
+            for (j = 0; j < cr->ngates && !cr->blocked_by; j++) {
+                size_t g;
+                for (g = 0; g < i && !cr->blocked_by; g++) {
+                    const lg_claim_result *gr = &r->claims[g];
+                    if (strcmp(w[g].orig->id, cr->gates[j]) || lg_verdict_ok(gr->verdict))
+                        continue;
+                    lg_free(cr->reason);
+                    cr->reason = NULL;
+                    cr->verdict = LG_VERDICT_BLOCKED;
+                    if (!(cr->blocked_by = lg_strdup(gr->id)) ||
+                        !(cr->reason = fmt_str("gate %s is %s%s%s", gr->id, lg_verdict_name(gr->verdict),
+                                               gr->reason ? ": " : "", gr->reason ? gr->reason : ""))) {
+                        err = LG_ENOMEM;
+                        goto out;
+                    }
+                }
+            }
         }
         r->counts[cr->verdict]++;
     }
@@ -732,6 +764,8 @@ int lg_eval_render_text(const lg_eval_result *r, lg_buf *b)
                             cr->study);
         if (!err && cr->pinned_run)
             err = lg_buf_printf(b, ", pinned to run %s", cr->pinned_run);
+        for (j = 0; j < cr->ngates && !err; j++)
+            err = lg_buf_printf(b, "%s%s", j ? " " : ", requires ", cr->gates[j]);
         for (j = 0; j < cr->nrun_ids && !err; j++)
             err = lg_buf_printf(b, "%s%.12s", j ? ", " : ", run ", cr->run_ids[j]);
         if (!err)
@@ -827,7 +861,7 @@ cJSON *lg_eval_to_json(const lg_eval_result *r)
     JADD(o, "file", cJSON_CreateString(r->path));
     JADD(o, "ok", cJSON_CreateBool(lg_eval_ok(r)));
     JADD(o, "counts", counts = cJSON_CreateObject());
-    for (v = 0; v <= LG_VERDICT_ERROR; v++)
+    for (v = 0; v < LG_VERDICT_COUNT; v++)
         JADD(counts, lg_verdict_name((lg_verdict)v), cJSON_CreateNumber((double)r->counts[v]));
     JADD(o, "claims", claims = cJSON_CreateArray());
     for (i = 0; i < r->nclaims; i++) {
@@ -853,6 +887,18 @@ cJSON *lg_eval_to_json(const lg_eval_result *r)
             JADD(by, "value", JSTR(cr->grid_value));
         } else
             JADD(c, "by", cJSON_CreateNull());
+        {
+            cJSON *gates;
+            JADD(c, "requires", gates = cJSON_CreateArray());
+            for (j = 0; j < cr->ngates; j++) {
+                cJSON *s = cJSON_CreateString(cr->gates[j]);
+                if (!s || !cJSON_AddItemToArray(gates, s)) {
+                    cJSON_Delete(s);
+                    goto fail;
+                }
+            }
+            JADD(c, "blocked_by", JSTR(cr->blocked_by));
+        }
         JADD(c, "runs", runs = cJSON_CreateArray());
         for (j = 0; j < cr->nrun_ids; j++) {
             cJSON *s = cJSON_CreateString(cr->run_ids[j]);
@@ -967,7 +1013,7 @@ int lg_eval_render_junit(const lg_eval_result *const *r, size_t n, char **out)
     *out = NULL;
     for (i = 0; i < n; i++) {
         tests += r[i]->nclaims;
-        failures += r[i]->counts[LG_VERDICT_FAIL] + r[i]->counts[LG_VERDICT_XPASS];
+        failures += r[i]->counts[LG_VERDICT_FAIL] + r[i]->counts[LG_VERDICT_XPASS] + r[i]->counts[LG_VERDICT_BLOCKED];
         errors += r[i]->counts[LG_VERDICT_MISSING] + r[i]->counts[LG_VERDICT_STALE] + r[i]->counts[LG_VERDICT_ERROR];
     }
     if ((err = lg_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -976,7 +1022,7 @@ int lg_eval_render_junit(const lg_eval_result *const *r, size_t n, char **out)
         goto out;
     for (i = 0; i < n; i++) {
         const lg_eval_result *fr = r[i];
-        size_t ff = fr->counts[LG_VERDICT_FAIL] + fr->counts[LG_VERDICT_XPASS];
+        size_t ff = fr->counts[LG_VERDICT_FAIL] + fr->counts[LG_VERDICT_XPASS] + fr->counts[LG_VERDICT_BLOCKED];
         size_t fe = fr->counts[LG_VERDICT_MISSING] + fr->counts[LG_VERDICT_STALE] + fr->counts[LG_VERDICT_ERROR];
         if ((err = lg_buf_puts(&b, "  <testsuite name=\"")) < 0 || (err = xml_escape(&b, fr->path)) < 0 ||
             (err = lg_buf_printf(&b, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"0\">\n", fr->nclaims,
@@ -985,7 +1031,9 @@ int lg_eval_render_junit(const lg_eval_result *const *r, size_t n, char **out)
         for (j = 0; j < fr->nclaims; j++) {
             const lg_claim_result *cr = &fr->claims[j];
             lg_eval_result one = *fr;
-            const char *tag = cr->verdict == LG_VERDICT_FAIL || cr->verdict == LG_VERDICT_XPASS ? "failure"
+            const char *tag = cr->verdict == LG_VERDICT_FAIL || cr->verdict == LG_VERDICT_XPASS ||
+                                      cr->verdict == LG_VERDICT_BLOCKED
+                                  ? "failure"
                             : lg_verdict_ok(cr->verdict) ? NULL : "error";
             one.claims = (lg_claim_result *)cr;
             one.nclaims = 1;

@@ -33,7 +33,7 @@ int cmd_check(int argc, char **argv)
     const lg_cmd_spec spec = {"check", "ledger check [options] [CLAIMS...]",
                               "Evaluates claims (default: every claims/*.claims of the repository) against the\n"
                               "latest ok run of each claim's study and prints PASS / FAIL / XFAIL / XPASS /\n"
-                              "MISSING / STALE / ERROR per claim with n, estimates, CIs, p-values and run ids.\n"
+                              "MISSING / STALE / ERROR / BLOCKED per claim with n, estimates, CIs, p-values and run ids.\n"
                               "Exit 0 only when every claim is ok (PASS, or XFAIL for an expected failure).",
                               opts, 0, -1};
     lg_ledger *lg = NULL;

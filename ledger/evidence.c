@@ -774,15 +774,18 @@ out:
 }
 
 /* The data file a run's spec used, resolved like engine/study.c does, relative
- * to the study file (where it is now). 1 found, 0 not a file source. */
-static int spec_data_path(lg_evidence_ctx *ev, const run_ent *e, const char *study_file, lg_buf *out)
+ * to the study file (where it is now). 1 found, 0 not a file source. With
+ * ood set: the spec's data.ood.path instead (any source). */
+static int spec_data_path_of(lg_evidence_ctx *ev, const run_ent *e, const char *study_file, int ood, lg_buf *out)
 {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "spec"), "data");
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(data, "source");
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(data, "path");
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(ood ? cJSON_GetObjectItemCaseSensitive(data, "ood") : data,
+                                                         "path");
     const char *slash;
     (void)ev;
-    if (!cJSON_IsString(src) || strcmp(src->valuestring, "file") != 0 || !cJSON_IsString(path) || !study_file[0])
+    if ((!ood && (!cJSON_IsString(src) || strcmp(src->valuestring, "file") != 0)) || !cJSON_IsString(path) ||
+        !study_file[0])
         return 0;
     lg_buf_clear(out);
     if (path->valuestring[0] == '/')
@@ -792,6 +795,11 @@ static int spec_data_path(lg_evidence_ctx *ev, const run_ent *e, const char *stu
                          path->valuestring) < 0
                ? LG_ENOMEM
                : 1;
+}
+
+static int spec_data_path(lg_evidence_ctx *ev, const run_ent *e, const char *study_file, lg_buf *out)
+{
+    return spec_data_path_of(ev, e, study_file, 0, out);
 }
 
 static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
@@ -839,6 +847,35 @@ static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
             err = fact_set(f, LG_EVIDENCE_STALE, "data file %s changed since run %.12s: re-run the study", path.ptr,
                            e->info.run_id);
             goto out;
+        }
+    }
+    /* the OOD file (data.ood), whose digest the run recorded in results.data.ood.sha256 */
+    {
+        const cJSON *od = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data"), "ood");
+        const char *odd = lg_json_str(od, "sha256");
+        if ((rc = spec_data_path_of(ev, e, study_now.ptr ? study_now.ptr : "", 1, &path)) != 0) {
+            if (rc < 0) {
+                err = rc;
+                goto out;
+            }
+            if (!odd) { /* the engine always records it: a run without it cannot vouch for the file */
+                err = fact_set(f, LG_EVIDENCE_STALE, "run %.12s read OOD data file %s but recorded no digest of it",
+                               e->info.run_id, path.ptr);
+                goto out;
+            }
+            if (!lg_path_exists(path.ptr)) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "OOD data file %s no longer exists (run %.12s)", path.ptr,
+                               e->info.run_id);
+                goto out;
+            }
+            if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+                goto out;
+            if (strcmp(hex, odd) != 0) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "OOD data file %s changed since run %.12s: re-run the study",
+                               path.ptr, e->info.run_id);
+                goto out;
+            }
         }
     }
     /* No artifact-presence check: claims read the manifest's results, never a

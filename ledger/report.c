@@ -908,6 +908,9 @@ static int put_claim(rctx *c, const lg_directive *d, const lg_claim_result *cr)
                                      r->corrected ? "Holm-adjusted p = " : "= ", v, r->holds ? "holds" : "does not hold")) < 0)
                 return err;
         }
+        for (i = 0; i < cr->ngates; i++) /* `requires`: an ok claim's gates all hold */
+            if ((err = lg_buf_printf(c->cur, "%s`%s`", i ? ", " : "; gates ok: ", cr->gates[i])) < 0)
+                return err;
         if ((err = lg_buf_puts(c->cur, ")")) < 0)
             return err;
     }

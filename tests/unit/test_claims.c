@@ -1,6 +1,6 @@
 /* test_claims.c - the claim language (gates/claims.c) and evaluation (gates/eval.c):
  * valid files and their AST, invalid files with their exact FILE:LINE:COL errors,
- * every verdict (PASS, FAIL, XFAIL, XPASS, MISSING, STALE, ERROR) through an in-memory
+ * every verdict (PASS, FAIL, XFAIL, XPASS, MISSING, STALE, ERROR, BLOCKED) through an in-memory
  * sample provider, Holm across a file, and the JSON / JUnit renderings. */
 #include <cjson/cJSON.h>
 
@@ -687,6 +687,210 @@ static void test_grid_alloc_failure(void)
     lg_claims_free(f);
 }
 
-CHECK_MAIN(T(test_grid_parse), T(test_grid_eval), T(test_grid_alloc_failure), T(test_parse_example), T(test_parse_errors), T(test_parse_limits), T(test_verdicts),
+/* ---- `requires`: claims gated on other claims -------------------------------------------- */
+
+static void test_gates_parse(void)
+{
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"claim a\n  requires\n", "f.claims:2:11: expected claim ids after 'requires'"},
+        {"claim a\n  requires b\n", "f.claims:2:12: requires 'b': no claim 'b' is defined before this one"},
+        {"claim a\n  requires a\n", "f.claims:2:12: claim 'a' cannot require itself"},
+        {"claim g\n says \"x\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+         "claim a\n  requires g g\n", "f.claims:8:14: 'g' is required twice"},
+        {"claim g\n says \"x\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+         "claim a\n  requires g\n  requires g\n", "f.claims:9:12: 'g' is required twice"},
+        {"claim g\n says \"x\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+         "claim a\n  requires g, h\n", "f.claims:8:13: expected a claim id after 'requires'"},
+        /* a later claim cannot be named: no cycles */
+        {"claim a\n  requires later\n", "f.claims:2:12: requires 'later': no claim 'later' is defined before"},
+    };
+    const char *ok = "claim g1\n says \"x\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+                     "claim g2\n says \"y\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+                     "claim c\n says \"z\"\n study s\n requires g1\n requires g2  # two lines add up\n"
+                     " sample t = pair.mmcs\n require mean(t) > 0\nend\n";
+    lg_claim_file *f = NULL;
+    size_t i;
+    CHECK_OK(lg_claims_parse("f.claims", ok, strlen(ok), &f));
+    if (f) {
+        CHECK(f->nclaims == 3 && f->claims[0].ngates == 0 && f->claims[2].ngates == 2 &&
+              !strcmp(f->claims[2].gates[0], "g1") && !strcmp(f->claims[2].gates[1], "g2"));
+        lg_claims_free(f);
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = NULL;
+        CHECK(lg_claims_parse("f.claims", bad[i].text, strlen(bad[i].text), &f) == LG_EINPUT && f == NULL);
+        CHECK_MSG(!strncmp(lg_error_msg(), bad[i].err, strlen(bad[i].err)), "case %zu: got '%s', want '%s'", i,
+                  lg_error_msg(), bad[i].err);
+        lg_claims_free(f);
+    }
+}
+
+static const char *GATED =
+    "claim gate-ok\n says \"a gate that holds\"\n study small-topk\n"
+    " sample ev = cell.explained_variance where arch=topk k=8\n require min(ev) >= 0.9\nend\n"
+    "claim gate-fails\n says \"a gate that does not hold\"\n study small-topk\n"
+    " sample ev = cell.explained_variance where arch=topk k=4\n require min(ev) >= 0.9\nend\n"
+    "claim gate-missing\n says \"a gate without evidence\"\n study nosuch\n"
+    " sample x = pair.mmcs\n require mean(x) > 0\nend\n"
+    "claim gate-xfail\n says \"a documented negative result is an ok gate\"\n study small-topk\n"
+    " sample ev = cell.explained_variance where arch=topk k=4\n require min(ev) >= 0.9\n expect fail\nend\n"
+    "claim passes\n says \"gated on gates that are ok\"\n study small-topk\n requires gate-ok gate-xfail\n"
+    " sample t = pair.mmcs where control=trained k=8\n sample r = pair.mmcs where control=random k=8\n"
+    " require mean(t) - mean(r) > 0\nend\n"
+    "claim blocked\n says \"holds on its own, but a gate fails\"\n study small-topk\n requires gate-ok gate-fails\n"
+    " sample t = pair.mmcs where control=trained k=8\n sample r = pair.mmcs where control=random k=8\n"
+    " require mean(t) - mean(r) > 0\nend\n"
+    "claim blocked-by-missing\n says \"a gate without evidence blocks\"\n study small-topk\n requires gate-missing\n"
+    " sample t = pair.mmcs where control=trained k=8\n require mean(t) > 0\nend\n"
+    "claim blocked-chain\n says \"blocked through a blocked gate\"\n study small-topk\n requires blocked\n"
+    " sample t = pair.mmcs where control=trained k=8\n require mean(t) > 0\nend\n"
+    "claim own-missing\n says \"its own MISSING comes first\"\n study nosuch\n requires gate-fails\n"
+    " sample x = pair.mmcs\n require mean(x) > 0\nend\n"
+    "claim xfail-blocked\n says \"an expected failure measured behind a failing gate does not stand\"\n"
+    " study small-topk\n requires gate-fails\n"
+    " sample t = pair.mmcs where control=trained k=8\n require mean(t) > 1\n expect fail\nend\n";
+
+static void test_gates_eval(void)
+{
+    mem_provider m = {DATA, sizeof(DATA) / sizeof(DATA[0]), {0}, 0, 0};
+    lg_eval_result *r = eval_text(GATED, &m);
+    const lg_eval_result *one[1];
+    const lg_claim_result *c;
+    char *json = NULL, *xml = NULL;
+    lg_buf text = LG_BUF_INIT;
+    cJSON *o;
+    if (!r)
+        return;
+    CHECK((c = find(r, "gate-ok")) && c->verdict == LG_VERDICT_PASS);
+    CHECK((c = find(r, "gate-fails")) && c->verdict == LG_VERDICT_FAIL);
+    CHECK((c = find(r, "gate-xfail")) && c->verdict == LG_VERDICT_XFAIL);
+    CHECK((c = find(r, "passes")) && c->verdict == LG_VERDICT_PASS && c->ngates == 2 && !c->blocked_by);
+    c = find(r, "blocked");
+    CHECK(c && c->verdict == LG_VERDICT_BLOCKED && !lg_verdict_ok(c->verdict) && !strcmp(c->blocked_by, "gate-fails"));
+    CHECK(c && c->reason && !strncmp(c->reason, "gate gate-fails is FAIL: line ", 30));
+    CHECK(c && c->nreqs == 1 && c->reqs[0].holds); /* its own numbers are still computed */
+    CHECK((c = find(r, "blocked-by-missing")) && c->verdict == LG_VERDICT_BLOCKED &&
+          strstr(c->reason, "gate gate-missing is MISSING"));
+    CHECK((c = find(r, "blocked-chain")) && c->verdict == LG_VERDICT_BLOCKED && !strcmp(c->blocked_by, "blocked") &&
+          strstr(c->reason, "gate blocked is BLOCKED: gate gate-fails is FAIL"));
+    CHECK((c = find(r, "own-missing")) && c->verdict == LG_VERDICT_MISSING && !c->blocked_by);
+    CHECK((c = find(r, "xfail-blocked")) && c->verdict == LG_VERDICT_BLOCKED);
+    CHECK(r->counts[LG_VERDICT_BLOCKED] == 4 && !lg_eval_ok(r));
+    CHECK(!strcmp(lg_verdict_name(LG_VERDICT_BLOCKED), "BLOCKED"));
+    one[0] = r;
+    CHECK_OK(lg_eval_render_text(r, &text));
+    CHECK(text.ptr && strstr(text.ptr, "BLOCKED blocked  (t.claims:") && strstr(text.ptr, "requires gate-ok gate-fails"));
+    CHECK_OK(lg_eval_render_json(one, 1, &json));
+    o = json ? cJSON_Parse(json) : NULL;
+    CHECK(o != NULL);
+    if (o) {
+        cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "files"), 0), *claims = cJSON_GetObjectItem(f0, "claims");
+        cJSON *b = cJSON_GetArrayItem(claims, 5), *p = cJSON_GetArrayItem(claims, 4);
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(b, "id")), "blocked"));
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(b, "verdict")), "BLOCKED"));
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(b, "blocked_by")), "gate-fails"));
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(b, "requires")) == 2);
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(p, "blocked_by")));
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "requires"), 1)), "gate-xfail"));
+        CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(f0, "counts"), "BLOCKED")->valuedouble == 4);
+        cJSON_Delete(o);
+    }
+    CHECK_OK(lg_eval_render_junit(one, 1, &xml));
+    /* FAIL (gate-fails) + 4 BLOCKED are failures; the two MISSING are errors */
+    CHECK(xml && strstr(xml, "tests=\"10\" failures=\"5\" errors=\"2\"") != NULL);
+    CHECK(xml && strstr(xml, "<failure type=\"BLOCKED\" message=\"BLOCKED: gate gate-fails is FAIL") != NULL);
+    lg_free(json);
+    lg_free(xml);
+    lg_buf_release(&text);
+    lg_eval_result_free(r);
+}
+
+/* A gate with `by`: the gated claim passes only when every value of the gate is ok. */
+static void test_gates_grid(void)
+{
+    const char *text = "claim g\n says \"x\"\n study g\n by k\n sample t = pair.mmcs where control=trained\n"
+                       " sample r = pair.mmcs where control=random\n require mean(t) - mean(r) > 0\nend\n"
+                       "claim c\n says \"y\"\n study g\n requires g\n sample t = pair.mmcs where control=trained k=4\n"
+                       " require mean(t) > 0\nend\n";
+    grid_provider g;
+    lg_eval_result *r;
+    const lg_claim_result *a4, *a8, *c;
+    memset(&g, 0, sizeof g);
+    g.m.e = GRID;
+    g.m.n = sizeof GRID / sizeof GRID[0];
+    if (!(r = eval_grid(text, &g)))
+        return;
+    a4 = find(r, "g[k=4]");
+    a8 = find(r, "g[k=8]");
+    c = find(r, "c");
+    CHECK(a4 && a8 && c);
+    if (a4 && a8 && c) {
+        CHECK(a4->verdict == LG_VERDICT_PASS && a8->verdict == LG_VERDICT_FAIL);
+        CHECK(c->verdict == LG_VERDICT_BLOCKED && c->blocked_by && !strcmp(c->blocked_by, "g[k=8]"));
+    }
+    lg_eval_result_free(r);
+}
+
+/* `sample ... from STUDY`: a sample from another study's latest run (a cross-study gate). */
+static void test_sample_from(void)
+{
+    const char *text =
+        "claim cross\n says \"adaptive k=4 exceeds small-topk random\"\n study small-topk\n run aaaa\n"
+        " sample a = pair.mmcs from adaptive where k=4\n sample r = pair.mmcs where control=random k=8\n"
+        " require mean(a) - mean(r) > 0.1\nend\n"
+        "claim nostudy\n says \"a missing other study\"\n study small-topk\n"
+        " sample a = pair.mmcs from nosuch\n require mean(a) > 0\nend\n";
+    const char *bad = "claim a\n says \"x\"\n study s\n sample t = pair.mmcs from\n";
+    mem_provider m = {DATA, sizeof(DATA) / sizeof(DATA[0]), {0}, 0, 0};
+    lg_claim_file *f = NULL;
+    lg_eval_result *r;
+    const lg_claim_result *c;
+    CHECK(lg_claims_parse("f.claims", bad, strlen(bad), &f) == LG_EINPUT && f == NULL);
+    CHECK_MSG(!strncmp(lg_error_msg(), "f.claims:4:27: expected a study name after 'from'", 49), "got '%s'", lg_error_msg());
+    CHECK_OK(lg_claims_parse("f.claims", text, strlen(text), &f));
+    if (f) {
+        CHECK(!strcmp(f->claims[0].samples[0].study, "adaptive") && f->claims[0].samples[1].study == NULL);
+        lg_claims_free(f);
+    }
+    if (!(r = eval_text(text, &m)))
+        return;
+    /* the pinned `run aaaa` applies to the claim's study only: the adaptive sample reads bbbb2222 */
+    CHECK((c = find(r, "cross")) && c->verdict == LG_VERDICT_PASS && c->nrun_ids == 2 &&
+          !strcmp(c->samples[0].run_id, "bbbb2222") && !strcmp(c->samples[1].run_id, "aaaa1111"));
+    CHECK((c = find(r, "nostudy")) && c->verdict == LG_VERDICT_MISSING);
+    lg_eval_result_free(r);
+}
+
+static void test_gates_alloc_failure(void)
+{
+    lg_claim_file *f = NULL;
+    int i, rc = 0;
+    for (i = 0; i < 400; i++) {
+        lg_alloc_fail_after(i);
+        rc = lg_claims_parse("t.claims", GATED, strlen(GATED), &f);
+        lg_alloc_fail_after(-1);
+        if (rc == 0)
+            break;
+        CHECK(rc == LG_ENOMEM && f == NULL);
+    }
+    CHECK(rc == 0 && f);
+    for (i = 0; f && i < 2000; i++) {
+        mem_provider m = {DATA, sizeof(DATA) / sizeof(DATA[0]), {0}, 0, 0};
+        lg_eval_result *r = NULL;
+        lg_alloc_fail_after(i);
+        rc = lg_eval_file(f, mem_provide, &m, &r);
+        lg_alloc_fail_after(-1);
+        lg_eval_result_free(r);
+        if (rc == 0)
+            break;
+        CHECK(rc == LG_ENOMEM && r == NULL);
+    }
+    CHECK(rc == 0 && i < 2000);
+    lg_claims_free(f);
+}
+
+CHECK_MAIN(T(test_gates_parse), T(test_gates_eval), T(test_gates_grid), T(test_sample_from), T(test_gates_alloc_failure), T(test_grid_parse), T(test_grid_eval), T(test_grid_alloc_failure), T(test_parse_example), T(test_parse_errors), T(test_parse_limits), T(test_verdicts),
            T(test_provider_error_and_holm), T(test_render), T(test_eval_alloc_failure), T(test_missing_alloc_failure),
            T(test_version_and_filters))
