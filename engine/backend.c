@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "artifacts/base.h"
+#include "kernels/cuda.h"
 
 int lg_backend_get(const char *name, const lg_backend **out)
 {
@@ -25,13 +26,8 @@ int lg_backend_get(const char *name, const lg_backend **out)
         return 0;
     }
     if (strcmp(name, "cuda") == 0) {
-        if (!(cuda = lg_backend_cuda())) {
-#ifdef LEDGER_HAVE_CUDA
-            return lg_error_set(LG_EINPUT, "backend cuda: no usable CUDA device");
-#else
-            return lg_error_set(LG_EINPUT, "backend cuda: this build has no CUDA backend");
-#endif
-        }
+        if (!(cuda = lg_backend_cuda()))
+            return lg_error_set(LG_EINPUT, "backend cuda: %s", lg_cuda_unavailable_reason());
         *out = cuda;
         return 0;
     }
@@ -59,6 +55,13 @@ int lg_backend_clip_grad_norm(const lg_backend *be, float *const *grads, const s
                 return err;
     }
     return 0;
+}
+
+void lg_backend_jumprelu_theta(const float *lthr, float *theta, size_t cols)
+{
+    size_t c;
+    for (c = 0; c < cols; c++)
+        theta[c] = expf(lthr[c]);
 }
 
 int lg_backend_alloc_upload(const lg_backend *be, const float *host, size_t n, float **out)

@@ -172,8 +172,10 @@ struct lg_backend {
 
 /* The CPU backend (CBLAS + plain loops). Never NULL. */
 const lg_backend *lg_backend_cpu(void);
-/* The CUDA backend: defined in kernels/ when built with CUDA, else in
- * engine/backend_nocuda.c. NULL when not built or when no device is usable. */
+/* The CUDA backend, from the CUDA module (kernels/cuda_module.h), which
+ * engine/backend_cuda_load.c loads on the first call. NULL when not built,
+ * when the module cannot be loaded or when no device is usable
+ * (kernels/cuda.h's lg_cuda_unavailable_reason() says why). */
 const lg_backend *lg_backend_cuda(void);
 /* name: "cpu", "cuda" or "auto" (cuda when lg_backend_cuda() is non-NULL,
  * else cpu). "cuda" without a device: LG_EINPUT naming the reason; an
@@ -188,6 +190,10 @@ int lg_backend_get(const char *name, const lg_backend **out);
  * norm before clipping. */
 int lg_backend_clip_grad_norm(const lg_backend *be, float *const *grads, const size_t *ns,
                               int count, double max_norm, double *norm_out);
+/* JumpReLU thresholds, the one definition both backends use:
+ * theta[c] = expf(lthr[c]) (glibc's expf, computed on the host), so that the
+ * CPU and CUDA backends compare bit for bit. */
+void lg_backend_jumprelu_theta(const float *lthr, float *theta, size_t cols);
 /* alloc + upload in one call (*out freed with be->free). */
 int lg_backend_alloc_upload(const lg_backend *be, const float *host, size_t n, float **out);
 
