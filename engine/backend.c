@@ -10,19 +10,23 @@
 #include <string.h>
 
 #include "artifacts/base.h"
+#include "engine/blas_lazy.h"
 #include "kernels/cuda.h"
 
 int lg_backend_get(const char *name, const lg_backend **out)
 {
     const lg_backend *cuda;
+    int err;
     *out = NULL;
-    if (!name || strcmp(name, "cpu") == 0) {
+    if (!name || strcmp(name, "cpu") == 0 || strcmp(name, "auto") == 0) {
+        cuda = name && strcmp(name, "auto") == 0 ? lg_backend_cuda() : NULL;
+        if (cuda) {
+            *out = cuda;
+            return 0;
+        }
+        if ((err = lg_blas_load()) < 0) /* a clean error instead of abort() later */
+            return lg_error_wrap("backend cpu");
         *out = lg_backend_cpu();
-        return 0;
-    }
-    if (strcmp(name, "auto") == 0) {
-        cuda = lg_backend_cuda();
-        *out = cuda ? cuda : lg_backend_cpu();
         return 0;
     }
     if (strcmp(name, "cuda") == 0) {

@@ -41,7 +41,7 @@
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static const lg_cuda_module *module;   /* NULL until loaded successfully */
-static char load_reason[PATH_MAX + 512] = "CUDA module not loaded";
+static char load_reason[2 * PATH_MAX + 512] = "CUDA module not loaded";
 
 static const lg_cuda_host host_api = {
     LG_CUDA_MODULE_ABI, sizeof(lg_cuda_host), sizeof(lg_backend), lg_error_set,
@@ -69,8 +69,8 @@ static void load_from(const char *path)
     const lg_cuda_module *m;
     if (!h) {
         const char *why = dlerror();
-        snprintf(load_reason, sizeof(load_reason), "cannot load the CUDA module %s: %s", path,
-                 why ? why : "unknown dlopen error");
+        snprintf(load_reason, sizeof(load_reason), "cannot load the CUDA module %.*s: %.1024s",
+                 PATH_MAX, path, why ? why : "unknown dlopen error");
         return;
     }
     *(void **)(&entry) = dlsym(h, LG_CUDA_MODULE_ENTRY);
@@ -94,13 +94,11 @@ static void load_from(const char *path)
 static void load_module(void)
 {
     const char *env = getenv("LEDGER_CUDA_MODULE");
-    char dir[PATH_MAX], path[PATH_MAX * 2 + 64];
-    char tried[2][PATH_MAX * 2 + 64];
-    int i;
+    char dir[PATH_MAX], path[PATH_MAX];
     if (env && *env) {
         if (access(env, F_OK) != 0) {
-            snprintf(load_reason, sizeof(load_reason), "LEDGER_CUDA_MODULE=%s: no such file",
-                     env);
+            snprintf(load_reason, sizeof(load_reason), "LEDGER_CUDA_MODULE=%.*s: no such file",
+                     PATH_MAX, env);
             return;
         }
         load_from(env);
@@ -111,19 +109,20 @@ static void load_module(void)
                  "CUDA module: cannot resolve /proc/self/exe; set LEDGER_CUDA_MODULE");
         return;
     }
-    snprintf(tried[0], sizeof(tried[0]), "%s/%s", dir, LG_CUDA_MODULE_FILE);
-    snprintf(tried[1], sizeof(tried[1]), "%s/%s/%s", dir, LG_CUDA_MODULE_RELDIR,
-             LG_CUDA_MODULE_FILE);
-    for (i = 0; i < 2; i++) {
-        snprintf(path, sizeof(path), "%s", tried[i]);
-        if (access(path, F_OK) == 0) {
-            load_from(path);
-            return;
-        }
+    if (snprintf(path, sizeof(path), "%s/%s", dir, LG_CUDA_MODULE_FILE) < (int)sizeof(path) &&
+        access(path, F_OK) == 0) {
+        load_from(path);
+        return;
+    }
+    if (snprintf(path, sizeof(path), "%s/%s/%s", dir, LG_CUDA_MODULE_RELDIR,
+                 LG_CUDA_MODULE_FILE) < (int)sizeof(path) &&
+        access(path, F_OK) == 0) {
+        load_from(path);
+        return;
     }
     snprintf(load_reason, sizeof(load_reason),
-             "CUDA module %s not found (looked in %s and %s/%s; set LEDGER_CUDA_MODULE)",
-             LG_CUDA_MODULE_FILE, dir, dir, LG_CUDA_MODULE_RELDIR);
+             "CUDA module %s not found (looked in %.*s and %.*s/%s; set LEDGER_CUDA_MODULE)",
+             LG_CUDA_MODULE_FILE, 1024, dir, 1024, dir, LG_CUDA_MODULE_RELDIR);
 }
 
 const lg_backend *lg_backend_cuda(void)

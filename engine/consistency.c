@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "artifacts/base.h"
+#include "engine/blas_lazy.h"
 #include "engine/hungarian.h"
 
 #define TILE_COLS 256
@@ -193,6 +194,8 @@ static int compare(const float *A, int m1, const char *na, const float *B, int m
         tc = TILE_COLS;
     }
 
+    if (gemm && (err = lg_blas_load()) < 0)
+        goto out;
     if ((err = normalise_rows(A, m1, d, na, 0, &An)) < 0)
         goto out;
     if ((err = normalise_rows(B, m2, d, nb, !gemm, &Bt)) < 0)
