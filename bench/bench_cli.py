@@ -8,9 +8,9 @@ ru_maxrss from wait4 (what /usr/bin/time -v reports as "Maximum resident set siz
 Prints one JSON line per command: median and min wall ms, median max-RSS MB, and the ratio of
 the median time to git --version's.
 
-usage: bench_cli.py [--reps N] [--cwd DIR] LEDGER [ARGS...] [-- LEDGER ARGS ...]
-  default commands: LEDGER --version, LEDGER log, LEDGER query 'select 1'
-  (log and query need --cwd to be a ledger repository; without one they are skipped).
+usage: bench_cli.py [--reps N] [--cwd DIR] LEDGER [LEDGER2 ...]
+  commands per binary: --version, and with --cwd (a ledger repository) also log and
+  query 'select 1'. Several binaries (e.g. before/after builds) are interleaved too.
 """
 import json
 import os
@@ -53,10 +53,11 @@ def main():
             sys.exit("bench_cli.py: unknown option " + args[0])
     if not args:
         sys.exit(__doc__)
-    ledger = os.path.abspath(args[0])
-    cmds = [["git", "--version"], [ledger, "--version"]]
-    if cwd:
-        cmds += [[ledger, "log"], [ledger, "query", "select 1"]]
+    cmds = [["git", "--version"]]
+    for ledger in map(os.path.abspath, args):
+        cmds.append([ledger, "--version"])
+        if cwd:
+            cmds += [[ledger, "log"], [ledger, "query", "select 1"]]
     times = {i: [] for i in range(len(cmds))}
     rss = {i: [] for i in range(len(cmds))}
     for i, c in enumerate(cmds):  # warm the page cache, check exit codes
@@ -71,8 +72,8 @@ def main():
     git_med = statistics.median(times[0])
     for i, c in enumerate(cmds):
         med = statistics.median(times[i])
-        print(json.dumps({"bench": "cli_start", "cmd": " ".join(os.path.basename(c[0]) if j == 0 else c[j]
-                                                                for j in range(len(c))),
+        print(json.dumps({"bench": "cli_start", "binary": c[0], "cmd": " ".join(
+                              os.path.basename(c[0]) if j == 0 else c[j] for j in range(len(c))),
                           "reps": reps, "median_ms": round(med, 2), "min_ms": round(min(times[i]), 2),
                           "max_rss_mb": round(statistics.median(rss[i]), 1),
                           "ratio_to_git": round(med / git_med, 2)}))

@@ -38,18 +38,37 @@ int lg_backend_get(const char *name, const lg_backend **out)
     return lg_error_set(LG_EINPUT, "backend '%s': unknown (expected cpu, cuda or auto)", name);
 }
 
-int lg_backend_clip_grad_norm(const lg_backend *be, float *const *grads, const size_t *ns,
-                              int count, double max_norm, double *norm_out)
+int lg_backend_reduce_many(const lg_backend *be, const lg_reduce_req *reqs, int n, double *out)
 {
-    double total = 0.0, norm;
     int i, err;
-    for (i = 0; i < count; i++) {
-        double s;
-        if ((err = be->sumsq(be, grads[i], ns[i], &s)) < 0)
+    if (be->reduce_many)
+        return be->reduce_many(be, reqs, n, out);
+    for (i = 0; i < n; i++) {
+        switch (reqs[i].kind) {
+        case LG_RED_SUM:
+            err = be->sum(be, reqs[i].x, reqs[i].n, &out[i]);
+            break;
+        case LG_RED_SUMSQ:
+            err = be->sumsq(be, reqs[i].x, reqs[i].n, &out[i]);
+            break;
+        case LG_RED_NNZ:
+            err = be->count_nonzero(be, reqs[i].x, reqs[i].n, &out[i]);
+            break;
+        default:
+            err = lg_error_set(LG_EINTERNAL, "reduce_many: request %d: unknown kind %d", i,
+                               reqs[i].kind);
+        }
+        if (err < 0)
             return err;
-        total += s;
     }
-    norm = sqrt(total);
+    return 0;
+}
+
+int lg_backend_clip_apply(const lg_backend *be, float *const *grads, const size_t *ns, int count,
+                          double total, double max_norm, double *norm_out)
+{
+    double norm = sqrt(total);
+    int i, err;
     if (norm_out)
         *norm_out = norm;
     if (max_norm > 0.0 && norm > max_norm) {
@@ -59,6 +78,20 @@ int lg_backend_clip_grad_norm(const lg_backend *be, float *const *grads, const s
                 return err;
     }
     return 0;
+}
+
+int lg_backend_clip_grad_norm(const lg_backend *be, float *const *grads, const size_t *ns,
+                              int count, double max_norm, double *norm_out)
+{
+    double total = 0.0;
+    int i, err;
+    for (i = 0; i < count; i++) {
+        double s;
+        if ((err = be->sumsq(be, grads[i], ns[i], &s)) < 0)
+            return err;
+        total += s;
+    }
+    return lg_backend_clip_apply(be, grads, ns, count, total, max_norm, norm_out);
 }
 
 void lg_backend_jumprelu_theta(const float *lthr, float *theta, size_t cols)

@@ -473,6 +473,7 @@ static lg_backend cpu_backend = {
     cpu_col_count_nonzero, cpu_fired_update,
     cpu_renorm_rows, cpu_project_out_parallel,
     cpu_adam_step,
+    NULL, /* reduce_many: lg_backend_reduce_many loops over the single ops */
 };
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 

@@ -104,13 +104,50 @@ static void cu_free(const lg_backend *be, float *p)
         cudaFree(p); // synchronises the device; errors here cannot be reported
 }
 
+// Uploads: the caller may reuse `host` as soon as upload returns. Small ones
+// go straight from pageable memory (the driver stages them before
+// returning). Large ones (batches, weights) go through a ring of two pinned
+// 8 MiB buffers: copy a chunk into a slot (after waiting for that slot's
+// previous DMA, an event), queue the DMA, record the slot's event. The host
+// copy of chunk i+1 then overlaps the DMA of chunk i and earlier GPU work,
+// pinned memory stays bounded, and DMA runs at pinned bandwidth.
+static int stage_setup(lg_cuda_ctx *ctx)
+{
+    int i;
+    for (i = 0; i < 2; i++) {
+        if (cudaMallocHost(&ctx->stage[i], LG_CUDA_STAGE_BYTES) != cudaSuccess ||
+            cudaEventCreateWithFlags(&ctx->stage_done[i], cudaEventDisableTiming) != cudaSuccess) {
+            cudaGetLastError(); // no pinned memory: stay with pageable copies
+            ctx->stage_ok = -1;
+            return 0;
+        }
+    }
+    ctx->stage_ok = 1;
+    return 0;
+}
+
 static int cu_upload(const lg_backend *be, float *dst, const float *host, size_t n)
 {
-    // From pageable memory the copy returns once `host` has been staged, so
-    // the caller may reuse its buffer at once.
-    if (n)
-        LG_CU("upload", cudaMemcpyAsync(dst, host, n * sizeof(float), cudaMemcpyHostToDevice,
-                                        lg_cuda_ctx_of(be)->stream));
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    size_t bytes = n * sizeof(float), off, len;
+    if (!n)
+        return 0;
+    if (bytes >= LG_CUDA_STAGE_MIN && ctx->stage_ok == 0)
+        stage_setup(ctx);
+    if (bytes < LG_CUDA_STAGE_MIN || ctx->stage_ok != 1) {
+        LG_CU("upload", cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, ctx->stream));
+        return 0;
+    }
+    for (off = 0; off < bytes; off += len) {
+        int slot = ctx->stage_next;
+        len = bytes - off < LG_CUDA_STAGE_BYTES ? bytes - off : LG_CUDA_STAGE_BYTES;
+        ctx->stage_next ^= 1;
+        LG_CU("upload", cudaEventSynchronize(ctx->stage_done[slot])); // slot free again
+        memcpy(ctx->stage[slot], (const char *)host + off, len);
+        LG_CU("upload", cudaMemcpyAsync((char *)dst + off, ctx->stage[slot], len,
+                                        cudaMemcpyHostToDevice, ctx->stream));
+        LG_CU("upload", cudaEventRecord(ctx->stage_done[slot], ctx->stream));
+    }
     return 0;
 }
 
@@ -666,6 +703,73 @@ static int cu_count_nonzero(const lg_backend *be, const float *x, size_t n, doub
     return reduce_host<RED_NNZ>(be, "count_nonzero", x, NULL, n, out);
 }
 
+// n reductions, one read-back: the same kernels as the single ops write
+// their block partials to consecutive slices of one device array, which
+// comes back in one copy and one synchronisation; the host then adds each
+// request's partials in block order, exactly as reduce_host does (so every
+// value is bit-identical to the single op's).
+static int cu_reduce_many(const lg_backend *be, const lg_reduce_req *reqs, int n, double *out)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    size_t need = (size_t)(n > 0 ? n : 0) * LG_CUDA_RED_BLOCKS;
+    double *part;
+    void *p;
+    int err, i, b;
+    if (n <= 0)
+        return 0;
+    if ((err = lg_cuda_scratch(ctx, need * sizeof(double), &p)) < 0)
+        return err;
+    part = (double *)p;
+    if (need > ctx->host_many_cap) {
+        LG_CU("reduce_many", cudaStreamSynchronize(ctx->stream));
+        cudaFreeHost(ctx->host_many);
+        ctx->host_many = NULL;
+        ctx->host_many_cap = 0;
+        if (cudaMallocHost((void **)&ctx->host_many, need * sizeof(double)) != cudaSuccess) {
+            cudaGetLastError();
+            return lg_error_set(LG_ENOMEM, "cuda: reduce_many: cannot pin %zu bytes",
+                                need * sizeof(double));
+        }
+        ctx->host_many_cap = need;
+    }
+    for (i = 0; i < n; i++) {
+        double *slice = part + (size_t)i * LG_CUDA_RED_BLOCKS;
+        if (reqs[i].n == 0) {
+            LG_CU("reduce_many", cudaMemsetAsync(slice, 0, LG_CUDA_RED_BLOCKS * sizeof(double),
+                                                 ctx->stream));
+            continue;
+        }
+        switch (reqs[i].kind) {
+        case LG_RED_SUM:
+            k_reduce<RED_SUM><<<LG_CUDA_RED_BLOCKS, LG_CUDA_THREADS, 0, ctx->stream>>>(
+                reqs[i].x, NULL, reqs[i].n, slice);
+            break;
+        case LG_RED_SUMSQ:
+            k_reduce<RED_SUMSQ><<<LG_CUDA_RED_BLOCKS, LG_CUDA_THREADS, 0, ctx->stream>>>(
+                reqs[i].x, NULL, reqs[i].n, slice);
+            break;
+        case LG_RED_NNZ:
+            k_reduce<RED_NNZ><<<LG_CUDA_RED_BLOCKS, LG_CUDA_THREADS, 0, ctx->stream>>>(
+                reqs[i].x, NULL, reqs[i].n, slice);
+            break;
+        default:
+            return lg_error_set(LG_EINTERNAL, "cuda: reduce_many: request %d: unknown kind %d", i,
+                                reqs[i].kind);
+        }
+        LG_CU("reduce_many", cudaGetLastError());
+    }
+    LG_CU("reduce_many", cudaMemcpyAsync(ctx->host_many, part, need * sizeof(double),
+                                         cudaMemcpyDeviceToHost, ctx->stream));
+    LG_CU("reduce_many", cudaStreamSynchronize(ctx->stream));
+    for (i = 0; i < n; i++) {
+        double s = 0.0;
+        for (b = 0; b < LG_CUDA_RED_BLOCKS; b++) // block order, as reduce_host
+            s += ctx->host_many[(size_t)i * LG_CUDA_RED_BLOCKS + b];
+        out[i] = s;
+    }
+    return 0;
+}
+
 // ---- decoder geometry: one warp per row ------------------------------------------
 
 #define ROW_WARPS 8
@@ -788,6 +892,7 @@ static lg_backend cuda_backend = {
     cu_col_count_nonzero, cu_fired_update,
     cu_renorm_rows, cu_project_out_parallel,
     cu_adam_step,
+    cu_reduce_many,
 };
 static lg_backend cuda_backend_sync; // the table with every op checked (LEDGER_CUDA_SYNC=1)
 static const lg_backend *cuda_usable; // NULL until initialised successfully
@@ -829,6 +934,7 @@ SYNC_OP(threshold_scalar) SYNC_OP(jumprelu_fwd) SYNC_OP(jumprelu_bwd) SYNC_OP(ac
 SYNC_OP(add_bias_rows) SYNC_OP(col_sum) SYNC_OP(axpby) SYNC_OP(scale_shift) SYNC_OP(mask_ge)
 SYNC_OP(sum) SYNC_OP(sumsq) SYNC_OP(dot) SYNC_OP(count_nonzero) SYNC_OP(col_count_nonzero)
 SYNC_OP(fired_update) SYNC_OP(renorm_rows) SYNC_OP(project_out_parallel) SYNC_OP(adam_step)
+SYNC_OP(reduce_many)
 #undef SYNC_OP
 
 static void sync_table_init(void)
@@ -842,6 +948,7 @@ static void sync_table_init(void)
     SET(add_bias_rows); SET(col_sum); SET(axpby); SET(scale_shift); SET(mask_ge);
     SET(sum); SET(sumsq); SET(dot); SET(count_nonzero); SET(col_count_nonzero);
     SET(fired_update); SET(renorm_rows); SET(project_out_parallel); SET(adam_step);
+    SET(reduce_many);
 #undef SET
 }
 

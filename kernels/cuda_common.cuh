@@ -35,7 +35,16 @@ typedef struct {
     float *theta_host;        // pinned host [theta_cap]: lthr down, theta up
     size_t theta_cap;
     int sync_check;           // LEDGER_CUDA_SYNC=1: synchronise and check after every op
+    double *host_many;        // pinned host [host_many_cap] block partials of reduce_many
+    size_t host_many_cap;
+    void *stage[2];           // pinned upload staging ring (LG_CUDA_STAGE_BYTES each)
+    cudaEvent_t stage_done[2];// recorded after the copy out of stage[i]
+    int stage_next, stage_ok; // next slot; ring state: 0 not tried, 1 set up, -1 failed (pageable)
 } lg_cuda_ctx;
+
+// Uploads at least this large go through the pinned ring, in chunks of this size.
+#define LG_CUDA_STAGE_MIN ((size_t)256 << 10)
+#define LG_CUDA_STAGE_BYTES ((size_t)8 << 20)
 
 // Block and grid sizes fixed at compile time: reduction orders depend on
 // them, so they must not depend on the device or the load.
