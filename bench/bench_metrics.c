@@ -9,6 +9,9 @@
  *       given; prints one JSON line: seconds, mmcs_ab, mmcs_ba, method.
  *   bench_metrics lsa N COST.f64
  *       lg_hungarian_solve_max on an N x N matrix; prints seconds and total.
+ *   bench_metrics coretype
+ *       the OPENBLAS_CORETYPE the engine loads OpenBLAS with ("" = OpenBLAS
+ *       detects), so that bench/run.sh gives NumPy and PyTorch the same kernels.
  *
  * Wall time from clock_gettime(CLOCK_MONOTONIC) around the call only (file
  * reading excluded, as on the Python side).
@@ -19,6 +22,7 @@
 #include <time.h>
 
 #include "artifacts/base.h"
+#include "engine/blas_lazy.h"
 #include "engine/consistency.h"
 #include "engine/hungarian.h"
 
@@ -79,6 +83,11 @@ int main(int argc, char **argv)
                t1 - t0, s.mmcs_ab, s.mmcs_ba);
         free(A);
         free(B);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "coretype") == 0) { /* for bench/run.sh: the same kernel */
+        const char *c = getenv("OPENBLAS_CORETYPE");     /* for the references */
+        printf("%s\n", c && *c ? c : lg_blas_coretype() ? lg_blas_coretype() : "");
         return 0;
     }
     if (argc == 4 && strcmp(argv[1], "lsa") == 0) {

@@ -12,8 +12,9 @@
 # Bounded for a 2-core machine: about 5-8 minutes with the defaults. Sizes and repetitions:
 #   REPS=2                 repetitions of the short benchmarks (CLI: 30 x REPS spawns)
 #   TRAIN_A="128 1024 32 4096" TRAIN_A_STEPS=20     d_in d_sae k batch, timed steps
-#   TRAIN_B="2304 65536 64 256" TRAIN_B_STEPS=1     (batch 256, not 4096: one B=4096 step is
-#                                                    ~6 TFLOP, minutes on 2 cores)
+#   TRAIN_B="2304 65536 64 128" TRAIN_B_STEPS=1     (batch 128, not 4096: one B=4096 step is
+#                                                    ~7 TFLOP, minutes on 2 cores; the programs
+#                                                    add 2 warm-up steps)
 #   THREADS="1 2"
 #   MMCS_SMALL="16384 16384 768"
 #   MMCS_BIG="2048 65536 2304"  (rows of A x rows of B x d; MMCS_FULL=1 runs 65536 x 65536,
@@ -26,7 +27,7 @@ BUILD=${BUILD:-$ROOT/build}
 PY=${PY:-/usr/bin/python3}
 REPS=${REPS:-2}
 TRAIN_A=${TRAIN_A:-"128 1024 32 4096"}; TRAIN_A_STEPS=${TRAIN_A_STEPS:-20}
-TRAIN_B=${TRAIN_B:-"2304 65536 64 256"}; TRAIN_B_STEPS=${TRAIN_B_STEPS:-1}
+TRAIN_B=${TRAIN_B:-"2304 65536 64 128"}; TRAIN_B_STEPS=${TRAIN_B_STEPS:-1}
 THREADS=${THREADS:-"1 2"}
 MMCS_SMALL=${MMCS_SMALL:-"16384 16384 768"}
 MMCS_BIG=${MMCS_BIG:-"2048 65536 2304"}
@@ -39,7 +40,12 @@ skip() { case " $SKIP " in *" $1 "*) return 0;; esac; return 1; }
 for b in ledger bench_train_cpu bench_metrics; do
     [ -x "$BUILD/$b" ] || { echo "bench/run.sh: $BUILD/$b missing (cmake --build $BUILD)" >&2; exit 2; }
 done
+# The same OpenBLAS kernels for ours and the references (NumPy, and PyTorch when it uses
+# OpenBLAS): the engine sets OPENBLAS_CORETYPE on CPUs OpenBLAS 0.3.21 misdetects.
+CORE=$("$BUILD/bench_metrics" coretype)
+[ -n "$CORE" ] && export OPENBLAS_CORETYPE=$CORE
 echo "# bench/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores; $(uptime | sed 's/.*load/load/')"
+echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<OpenBLAS detects>} for ours and the references"
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"
 T0=$(date +%s)
 say() { echo "# [+$(( $(date +%s) - T0 ))s] $*"; }

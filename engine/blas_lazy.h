@@ -9,4 +9,9 @@
  * and the dlerror() reason. Call before work that should fail cleanly. */
 int lg_blas_load(void);
 
+/* The OPENBLAS_CORETYPE the loader sets when the user has not (see
+ * blas_lazy.c): "Cooperlake" or "SkylakeX" on Intel CPUs with AVX-512 that
+ * OpenBLAS 0.3.21 may not recognise, else NULL (OpenBLAS detects). Static. */
+const char *lg_blas_coretype(void);
+
 #endif
