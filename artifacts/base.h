@@ -103,6 +103,11 @@ int lg_fsync_dir(const char *dir);
 int lg_mkdir_p(const char *path, mode_t mode);
 int lg_path_exists(const char *path);
 int lg_is_dir(const char *path);
+/* 0 when path (links followed) is a regular file; LG_ENOTFOUND when absent,
+ * LG_EINPUT naming what it is ("a FIFO", "a directory", ...) otherwise.
+ * For commands that read input files: opening a FIFO blocks until a writer
+ * comes, so they check before they open (and before taking any lock). */
+int lg_path_check_regular(const char *path);
 /* out = a "/" b (out is cleared first). */
 int lg_path_join(lg_buf *out, const char *a, const char *b);
 

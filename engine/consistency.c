@@ -36,6 +36,8 @@
 #include "engine/consistency.h"
 
 #include <cblas.h>
+#include <cjson/cJSON.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -345,5 +347,43 @@ int lg_dict_recovery(const float *truth, int n_true, const float *sae, int m, in
         for (i = 0; i < n_true; i++)
             maxcos_truth[i] = (float)r.rowmax[i];
     compare_result_release(&r);
+    return 0;
+}
+
+int lg_pair_metrics_compute(const float *A, const float *B, int d_sae, int d, double shared_threshold, int mcc,
+                            lg_pair_metrics *out, float *maxcos_a)
+{
+    lg_sim_options so, so_signed;
+    lg_dict_sim sim_signed;
+    int err;
+    lg_sim_options_init(&so);
+    so.abs_cos = 1;
+    so.shared_threshold = shared_threshold;
+    so.mcc = mcc;
+    so_signed = so;
+    so_signed.abs_cos = 0;
+    so_signed.mcc = 0;
+    if ((err = lg_dict_similarity(A, d_sae, B, d_sae, d, &so, &out->abs, maxcos_a, NULL)) < 0 ||
+        (err = lg_dict_similarity(A, d_sae, B, d_sae, d, &so_signed, &sim_signed, NULL, NULL)) < 0)
+        return err;
+    out->mmcs_signed = sim_signed.mmcs;
+    return 0;
+}
+
+static int pair_num(cJSON *obj, const char *key, double v)
+{
+    /* cJSON writes NaN as null, which is what "not computed" should read as */
+    return cJSON_AddNumberToObject(obj, key, v) ? 0 : lg_error_set(LG_ENOMEM, "out of memory");
+}
+
+int lg_pair_metrics_to_json(const lg_pair_metrics *pm, cJSON *obj)
+{
+    int err;
+    if ((err = pair_num(obj, "mmcs", pm->abs.mmcs)) < 0 || (err = pair_num(obj, "mmcs_ab", pm->abs.mmcs_ab)) < 0 ||
+        (err = pair_num(obj, "mmcs_ba", pm->abs.mmcs_ba)) < 0 ||
+        (err = pair_num(obj, "mmcs_signed", pm->mmcs_signed)) < 0 ||
+        (pm->abs.mcc_computed && ((err = pair_num(obj, "mcc", pm->abs.mcc)) < 0 ||
+                                  (err = pair_num(obj, "shared_frac", pm->abs.shared_frac)) < 0)))
+        return err;
     return 0;
 }

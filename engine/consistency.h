@@ -117,4 +117,26 @@ int lg_dict_similarity(const float *A, int m1, const float *B, int m2, int d,
 int lg_dict_recovery(const float *truth, int n_true, const float *sae, int m, int d,
                      const lg_sim_options *opt, lg_truth_recovery *out, float *maxcos_truth);
 
+/* The metrics recorded for one seed pair of a condition, by `ledger run`
+ * (engine/run.c) and `ledger import` alike: the |cos| similarity (MMCS, its
+ * two directions and, when asked, the matched MCC and shared fraction at
+ * shared_threshold) and the signed MMCS. */
+typedef struct {
+    lg_dict_sim abs;    /* |cos| */
+    double mmcs_signed; /* signed cosine MMCS */
+} lg_pair_metrics;
+
+/* Both dictionaries [d_sae, d] float32 row-major. mcc: 1 to compute the
+ * matched MCC (the caller decides: hungarian on and d_sae <= hungarian_max).
+ * maxcos_a [d_sae] or NULL: per latent of A, its max |cos| in B. Errors as
+ * lg_dict_similarity. */
+int lg_pair_metrics_compute(const float *A, const float *B, int d_sae, int d, double shared_threshold, int mcc,
+                            lg_pair_metrics *out, float *maxcos_a);
+
+struct cJSON;
+/* Adds the recorded keys to obj, in this order: mmcs, mmcs_ab, mmcs_ba,
+ * mmcs_signed, and, when the MCC was computed, mcc and shared_frac.
+ * LG_ENOMEM on failure (obj may hold some of the keys). */
+int lg_pair_metrics_to_json(const lg_pair_metrics *pm, struct cJSON *obj);
+
 #endif

@@ -397,24 +397,68 @@ static int seed_group_size(run_ctx *rc, const lg_sae_config *cfg, const lg_train
     g = per > 0 ? (int)(LG_RUN_SEED_BATCH_BYTES / per) : ns;
     return g < 1 ? 1 : g < ns ? g : ns;
 }
+
+/* ---- pair and seed metrics (shared with ledger verify --recompute) ---------- */
+
+int lg_run_pair_metrics(const lg_study *s, const lg_condition *c, const float *W_dec_a, const float *W_dec_b, int d,
+                        cJSON *metrics, double *mmcs_out, double *mcc_out, float *maxcos)
+{
+    lg_pair_metrics pm;
+    int err;
+    if ((err = lg_pair_metrics_compute(W_dec_a, W_dec_b, c->p.d_sae, d, s->shared_threshold,
+                                       s->hungarian && c->p.d_sae <= s->hungarian_max, &pm, maxcos)) < 0 ||
+        (err = lg_pair_metrics_to_json(&pm, metrics)) < 0)
+        return err;
+    if (mmcs_out)
+        *mmcs_out = pm.abs.mmcs;
+    if (mcc_out)
+        *mcc_out = pm.abs.mcc_computed ? pm.abs.mcc : NAN;
+    return 0;
+}
+
+int lg_run_seed_metrics(const double *pair_mmcs, const double *pair_mcc, int ns, int i, cJSON *metrics)
+{
+    double sm = 0, sc = 0;
+    int j;
+    for (j = 0; j < ns; j++)
+        if (j != i) {
+            sm += pair_mmcs[i * ns + j];
+            sc += pair_mcc[i * ns + j];
+        }
+    if (json_num(metrics, "mmcs_mean", sm / (ns - 1)) < 0 || (isfinite(sc) && json_num(metrics, "mcc_mean", sc / (ns - 1)) < 0))
+        return lg_error_set(LG_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* ---- one condition ------------------------------------------------------------- */
+
+/* Is seed i of condition ci selected (lg_run_options.cells)? */
+static int cell_selected(const run_ctx *rc, int ci, int i)
+{
+    return !rc->opt->cells || rc->opt->cells[(size_t)ci * rc->s->n_seeds + i];
+}
 
 static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, lg_run_result *res)
 {
     const lg_study *s = rc->s;
-    int ns = s->n_seeds, npairs = ns * (ns - 1) / 2, i, j, pi = 0, err = 0, g0, group, trained;
+    const int ci = (int)(c - s->conds);
+    int ns = s->n_seeds, npairs = ns * (ns - 1) / 2, i, j, pi = 0, err = 0, g0, group, trained, n = 0, full;
+    uint64_t sel[LG_MAX_SEEDS]; /* the selected seeds, in study order (all of them in a full run) */
     lg_sae_weights *w = lg_calloc((size_t)ns, sizeof(*w));
     lg_sae_config cfg;
     lg_train_config tc;
-    lg_step_stats *last = NULL; /* [ns] last training step of each seed */
+    lg_step_stats *last = NULL; /* [n] last training step of each selected seed */
     float *maxcos = NULL, *truth_maxcos = NULL;
     double *pair_mmcs = NULL, *pair_mcc = NULL;
     cJSON *cells, *pairs, *seeds;
     char fid[160], name[256];
-    lg_sim_options so, so_signed;
 
     if (!w)
         return LG_ENOMEM;
+    for (i = 0; i < ns; i++)
+        if (cell_selected(rc, ci, i))
+            sel[n++] = s->seeds[i];
+    full = n == ns; /* pairs, per-seed means and condition files need every seed */
     if (!(cells = cJSON_AddArrayToObject(cond_json, "cells")) || !(pairs = cJSON_AddArrayToObject(cond_json, "pairs")) ||
         !(seeds = cJSON_AddArrayToObject(cond_json, "seeds"))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
@@ -434,22 +478,21 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     }
     /* seeds in groups trained together; then per seed, in order: weights
      * file, evaluation, metrics (the same files and results as training the
-     * seeds one after another) */
-    for (g0 = 0; g0 < ns; g0 += group) {
-        int gn = ns - g0 < group ? ns - g0 : group, n_ok = gn, terr = 0;
+     * seeds one after another, so also as training only some of them) */
+    for (g0 = 0; g0 < n; g0 += group) {
+        int gn = n - g0 < group ? n - g0 : group, n_ok = gn, terr = 0;
         for (i = g0; i < g0 + gn; i++)
-            if ((err = init_cell(rc, c, &cfg, s->seeds[i], &w[i])) < 0)
+            if ((err = init_cell(rc, c, &cfg, sel[i], &w[i])) < 0)
                 goto out;
-        if (trained && (terr = train_seeds(rc, c, &cfg, &tc, s->seeds + g0, gn, w + g0, last + g0, &n_ok,
-                                           res->failure, sizeof res->failure)) < 0 &&
+        if (trained && (terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok, res->failure,
+                                           sizeof res->failure)) < 0 &&
             terr != LG_EDIVERGED) {
             err = terr;
             goto out;
         }
         for (i = g0; i < g0 + n_ok + (terr == LG_EDIVERGED); i++) {
             cJSON *cell = cJSON_CreateObject(), *m;
-            if (!cell || !cJSON_AddItemToArray(cells, cell) ||
-                !cJSON_AddNumberToObject(cell, "seed", (double)s->seeds[i]) ||
+            if (!cell || !cJSON_AddItemToArray(cells, cell) || !cJSON_AddNumberToObject(cell, "seed", (double)sel[i]) ||
                 !(m = cJSON_AddObjectToObject(cell, "metrics"))) {
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
@@ -457,28 +500,23 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
             if (i == g0 + n_ok) /* the seed that diverged: a failed cell, and the run stops */
                 err = lg_error_set(LG_EDIVERGED, "%s", res->failure);
             else
-                err = finish_cell(rc, c, &cfg, s->seeds[i], &w[i], trained ? &last[i] : NULL, m,
+                err = finish_cell(rc, c, &cfg, sel[i], &w[i], trained ? &last[i] : NULL, m,
                                   truth_maxcos ? truth_maxcos + (size_t)i * s->synth.n_features : NULL);
             cJSON_AddStringToObject(cell, "status", err < 0 ? "failed" : "ok");
             if (err < 0)
                 goto out;
             rc->cells_done++;
             if (rc->opt->progress) {
-                lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, s->seeds[i], c->p.steps, c->p.steps,
+                lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, sel[i], c->p.steps, c->p.steps,
                                       NAN, NAN, lg_now_seconds() - rc->t0, rc->work_done, rc->work_total};
                 rc->opt->progress(rc->opt->progress_ctx, &pr);
             }
         }
     }
+    if (!full)
+        goto out;
 
     /* every seed pair */
-    lg_sim_options_init(&so);
-    so.abs_cos = 1;
-    so.shared_threshold = s->shared_threshold;
-    so.mcc = s->hungarian && c->p.d_sae <= s->hungarian_max;
-    so_signed = so;
-    so_signed.abs_cos = 0;
-    so_signed.mcc = 0;
     if (npairs > 0 && (!(maxcos = lg_malloc((size_t)npairs * c->p.d_sae * sizeof(float))) ||
                        !(pair_mmcs = lg_calloc((size_t)ns * ns, sizeof(double))) ||
                        !(pair_mcc = lg_calloc((size_t)ns * ns, sizeof(double))))) {
@@ -487,17 +525,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     }
     for (i = 0; i < ns; i++)
         for (j = i + 1; j < ns; j++, pi++) {
-            lg_dict_sim sim, sim_signed;
             cJSON *pair = cJSON_CreateObject(), *m;
-            if ((err = lg_dict_similarity(w[i].W_dec, c->p.d_sae, w[j].W_dec, c->p.d_sae, rc->d, &so, &sim,
-                                          maxcos + (size_t)pi * c->p.d_sae, NULL)) < 0 ||
-                (err = lg_dict_similarity(w[i].W_dec, c->p.d_sae, w[j].W_dec, c->p.d_sae, rc->d, &so_signed,
-                                          &sim_signed, NULL, NULL)) < 0) {
-                cJSON_Delete(pair);
-                lg_error_wrap("condition %s seeds %llu/%llu", c->id, (unsigned long long)s->seeds[i],
-                              (unsigned long long)s->seeds[j]);
-                goto out;
-            }
             if (!pair || !cJSON_AddItemToArray(pairs, pair) ||
                 !cJSON_AddNumberToObject(pair, "seed_a", (double)s->seeds[i]) ||
                 !cJSON_AddNumberToObject(pair, "seed_b", (double)s->seeds[j]) ||
@@ -505,27 +533,20 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
             }
-            if ((err = json_num(m, "mmcs", sim.mmcs)) < 0 || (err = json_num(m, "mmcs_ab", sim.mmcs_ab)) < 0 ||
-                (err = json_num(m, "mmcs_ba", sim.mmcs_ba)) < 0 ||
-                (err = json_num(m, "mmcs_signed", sim_signed.mmcs)) < 0 ||
-                (sim.mcc_computed && ((err = json_num(m, "mcc", sim.mcc)) < 0 ||
-                                      (err = json_num(m, "shared_frac", sim.shared_frac)) < 0)))
+            if ((err = lg_run_pair_metrics(s, c, w[i].W_dec, w[j].W_dec, rc->d, m, &pair_mmcs[i * ns + j],
+                                           &pair_mcc[i * ns + j], maxcos + (size_t)pi * c->p.d_sae)) < 0) {
+                lg_error_wrap("condition %s seeds %llu/%llu", c->id, (unsigned long long)s->seeds[i],
+                              (unsigned long long)s->seeds[j]);
                 goto out;
-            pair_mmcs[i * ns + j] = pair_mmcs[j * ns + i] = sim.mmcs;
-            pair_mcc[i * ns + j] = pair_mcc[j * ns + i] = sim.mcc_computed ? sim.mcc : NAN;
+            }
+            pair_mmcs[j * ns + i] = pair_mmcs[i * ns + j];
+            pair_mcc[j * ns + i] = pair_mcc[i * ns + j];
         }
     /* per-seed means: the unit that is independent across seeds' own draws */
     for (i = 0; i < ns && ns > 1; i++) {
         cJSON *seed = cJSON_CreateObject(), *m;
-        double sm = 0, sc = 0;
-        for (j = 0; j < ns; j++)
-            if (j != i) {
-                sm += pair_mmcs[i * ns + j];
-                sc += pair_mcc[i * ns + j];
-            }
         if (!seed || !cJSON_AddItemToArray(seeds, seed) || !cJSON_AddNumberToObject(seed, "seed", (double)s->seeds[i]) ||
-            !(m = cJSON_AddObjectToObject(seed, "metrics")) || json_num(m, "mmcs_mean", sm / (ns - 1)) < 0 ||
-            (isfinite(sc) && json_num(m, "mcc_mean", sc / (ns - 1)) < 0)) {
+            !(m = cJSON_AddObjectToObject(seed, "metrics")) || lg_run_seed_metrics(pair_mmcs, pair_mcc, ns, i, m) < 0) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
         }
@@ -587,62 +608,89 @@ static int open_data(run_ctx *rc, float **truth_owned)
     return 0;
 }
 
+/* Opens the data and prepares what every cell uses: the train / held-out
+ * split, the held-out rows eval_x and b_dec's mean initialisation. *truth
+ * (owned by the caller) gets the synthetic ground truth. */
+static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
+{
+    const lg_study *s = rc->s;
+    double *mean = NULL;
+    int64_t off;
+    int i, err;
+
+    if ((err = open_data(rc, truth)) < 0)
+        goto out;
+    if ((err = lg_dataset_digest(rc->ds, data_digest)) < 0)
+        goto out;
+    if ((err = lg_dataset_split(lg_dataset_rows(rc->ds), s->eval_fraction, s->split_seed, &rc->train_rows,
+                                &rc->n_train, &rc->eval_rows, &rc->n_eval)) < 0)
+        goto out;
+    if (rc->n_train < 1 || rc->n_eval < 1) {
+        err = lg_error_set(LG_EINPUT, "%s: data: %lld rows are too few for a train/eval split", s->path,
+                           (long long)lg_dataset_rows(rc->ds));
+        goto out;
+    }
+    for (i = 0; i < s->n_conds; i++)
+        if (s->conds[i].p.batch > rc->n_train) {
+            err = lg_error_set(LG_EINPUT, "%s: condition %s: batch %d exceeds the %lld training rows", s->path,
+                               s->conds[i].id, s->conds[i].p.batch, (long long)rc->n_train);
+            goto out;
+        }
+    if (!(rc->eval_x = lg_malloc((size_t)rc->n_eval * rc->d * sizeof(float))) ||
+        !(mean = lg_malloc((size_t)rc->d * sizeof(double))) ||
+        !(rc->mean_init = lg_malloc((size_t)rc->d * sizeof(float)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (off = 0; off < rc->n_eval; off += 4096) {
+        int n = rc->n_eval - off < 4096 ? (int)(rc->n_eval - off) : 4096;
+        if ((err = lg_dataset_gather(rc->ds, rc->eval_rows + off, n, rc->eval_x + (size_t)off * rc->d)) < 0)
+            goto out;
+    }
+    if ((err = lg_dataset_mean(rc->ds, rc->train_rows, rc->n_train, mean)) < 0)
+        goto out;
+    for (i = 0; i < rc->d; i++)
+        rc->mean_init[i] = (float)mean[i];
+out:
+    lg_free(mean);
+    return err;
+}
+
+static void run_ctx_release(run_ctx *rc)
+{
+    lg_free(rc->mean_init);
+    lg_free(rc->median_init);
+    lg_free(rc->eval_x);
+    lg_free(rc->train_rows);
+    lg_free(rc->eval_rows);
+    lg_dataset_free(rc->ds);
+}
+
 int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result *out)
 {
     run_ctx rc;
     float *truth = NULL;
-    double *mean = NULL;
     cJSON *conds, *data;
     const char *path;
     char *text = NULL;
-    int i, err;
+    int i, j, err;
 
     memset(out, 0, sizeof(*out));
     memset(&rc, 0, sizeof rc);
     rc.s = s;
     rc.opt = opt;
     rc.files.outdir = opt->outdir;
-    rc.cells_total = lg_study_n_cells(s);
     for (i = 0; i < s->n_conds; i++)
-        if (!s->conds[i].control_random)
-            rc.work_total += (double)s->conds[i].p.steps * s->n_seeds;
+        for (j = 0; j < s->n_seeds; j++)
+            if (cell_selected(&rc, i, j)) {
+                rc.cells_total++;
+                if (!s->conds[i].control_random)
+                    rc.work_total += (double)s->conds[i].p.steps;
+            }
     rc.t0 = lg_now_seconds();
 
-    if ((err = open_data(&rc, &truth)) < 0)
+    if ((err = prepare_data(&rc, &truth, out->data_digest)) < 0)
         goto out;
-    if ((err = lg_dataset_digest(rc.ds, out->data_digest)) < 0)
-        goto out;
-    if ((err = lg_dataset_split(lg_dataset_rows(rc.ds), s->eval_fraction, s->split_seed, &rc.train_rows, &rc.n_train,
-                                &rc.eval_rows, &rc.n_eval)) < 0)
-        goto out;
-    if (rc.n_train < 1 || rc.n_eval < 1) {
-        err = lg_error_set(LG_EINPUT, "%s: data: %lld rows are too few for a train/eval split", s->path,
-                           (long long)lg_dataset_rows(rc.ds));
-        goto out;
-    }
-    for (i = 0; i < s->n_conds; i++)
-        if (s->conds[i].p.batch > rc.n_train) {
-            err = lg_error_set(LG_EINPUT, "%s: condition %s: batch %d exceeds the %lld training rows", s->path,
-                               s->conds[i].id, s->conds[i].p.batch, (long long)rc.n_train);
-            goto out;
-        }
-    if (!(rc.eval_x = lg_malloc((size_t)rc.n_eval * rc.d * sizeof(float))) ||
-        !(mean = lg_malloc((size_t)rc.d * sizeof(double))) || !(rc.mean_init = lg_malloc((size_t)rc.d * sizeof(float)))) {
-        err = LG_ENOMEM;
-        goto out;
-    }
-    {
-        int64_t off;
-        for (off = 0; off < rc.n_eval; off += 4096) {
-            int n = rc.n_eval - off < 4096 ? (int)(rc.n_eval - off) : 4096;
-            if ((err = lg_dataset_gather(rc.ds, rc.eval_rows + off, n, rc.eval_x + (size_t)off * rc.d)) < 0)
-                goto out;
-        }
-    }
-    if ((err = lg_dataset_mean(rc.ds, rc.train_rows, rc.n_train, mean)) < 0)
-        goto out;
-    for (i = 0; i < rc.d; i++)
-        rc.mean_init[i] = (float)mean[i];
 
     if (!(out->results = cJSON_CreateObject()) || !cJSON_AddNumberToObject(out->results, "format", 1) ||
         !cJSON_AddStringToObject(out->results, "study", s->name) ||
@@ -656,7 +704,12 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
         goto out;
     }
     for (i = 0; i < s->n_conds; i++) {
-        cJSON *cj = cJSON_CreateObject();
+        cJSON *cj;
+        for (j = 0; j < s->n_seeds && !cell_selected(&rc, i, j); j++)
+            ;
+        if (j == s->n_seeds) /* no cell of this condition selected */
+            continue;
+        cj = cJSON_CreateObject();
         if (!cj || !cJSON_AddItemToArray(conds, cj) || !cJSON_AddStringToObject(cj, "id", s->conds[i].id) ||
             !cJSON_AddItemToObject(cj, "params", cJSON_Duplicate(s->conds[i].params_json, 1))) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
@@ -693,14 +746,75 @@ out:
     }
     lg_free(text);
     lg_free(truth);
-    lg_free(mean);
-    lg_free(rc.mean_init);
-    lg_free(rc.median_init);
-    lg_free(rc.eval_x);
-    lg_free(rc.train_rows);
-    lg_free(rc.eval_rows);
-    lg_dataset_free(rc.ds);
+    run_ctx_release(&rc);
     return err;
+}
+
+/* ---- re-evaluation of stored cells (ledger verify --recompute) -------------------- */
+
+struct lg_run_eval {
+    run_ctx rc;
+    lg_run_options opt;
+    float *truth;
+};
+
+int lg_run_eval_open(const lg_study *s, const lg_backend *be, char data_digest[65], lg_run_eval **out)
+{
+    lg_run_eval *ev;
+    int err;
+    *out = NULL;
+    if (!(ev = lg_calloc(1, sizeof(*ev))))
+        return LG_ENOMEM;
+    ev->opt.be = be;
+    ev->rc.s = s;
+    ev->rc.opt = &ev->opt;
+    if ((err = prepare_data(&ev->rc, &ev->truth, data_digest)) < 0) {
+        lg_run_eval_free(ev);
+        return err;
+    }
+    *out = ev;
+    return 0;
+}
+
+int lg_run_eval_cell(lg_run_eval *ev, const lg_condition *c, uint64_t seed, const lg_sae_weights *w, cJSON *metrics)
+{
+    lg_sae_config cfg;
+    lg_train_config tc;
+    lg_sae_weights init;
+    int err;
+    memset(&init, 0, sizeof init);
+    if ((err = cell_configs(&ev->rc, c, &cfg, &tc)) < 0)
+        return err;
+    if (w && (w->d_in != cfg.d_in || w->d_sae != cfg.d_sae))
+        return lg_error_set(LG_EINPUT, "condition %s seed %llu: weights are [%d, %d], the study says [%d, %d]", c->id,
+                            (unsigned long long)seed, w->d_sae, w->d_in, cfg.d_sae, cfg.d_in);
+    if (!w) {
+        if ((err = init_cell(&ev->rc, c, &cfg, seed, &init)) < 0)
+            goto out;
+        w = &init;
+    }
+    err = finish_cell(&ev->rc, c, &cfg, seed, w, NULL, metrics, NULL);
+out:
+    lg_sae_weights_release(&init);
+    return err;
+}
+
+void lg_run_eval_free(lg_run_eval *ev)
+{
+    if (!ev)
+        return;
+    run_ctx_release(&ev->rc);
+    lg_free(ev->truth);
+    lg_free(ev);
+}
+
+int lg_run_cell_config(const lg_study *s, const lg_condition *c, int d, lg_sae_config *cfg)
+{
+    lg_train_config tc;
+    fill_configs(&c->p, d, cfg, &tc);
+    if (lg_sae_config_check(cfg) < 0)
+        return lg_error_wrap("%s: condition %s", s->path, c->id);
+    return 0;
 }
 
 void lg_run_result_release(lg_run_result *r)

@@ -59,6 +59,16 @@ typedef struct {
     lg_run_progress_fn progress;   /* may be NULL; called every ~progress_every steps and per cell */
     void *progress_ctx;
     int progress_every;            /* steps; 0 = 50 */
+    /* Cell filter (ledger replay): NULL runs every cell; else [n_conds *
+     * n_seeds] flags, cells[c * n_seeds + i] != 0 runs seed i of condition c
+     * (plan order). Only the selected cells are initialised, trained (the
+     * selected seeds of a condition seed-batched among themselves: each seed
+     * is computed as when trained alone) and evaluated, giving the same
+     * weights files and cell metrics as the full run. A condition with every
+     * seed selected also gets its pairs, per-seed means and condition files;
+     * a condition with some seeds selected lists only their cells (no pairs,
+     * seeds or condition files); one with none is left out of the results. */
+    const unsigned char *cells;
 } lg_run_options;
 
 /* The seeds of a condition train together in one multi-seed trainer
@@ -87,6 +97,33 @@ typedef struct {
  * results (so the caller can record a failed run). */
 int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result *out);
 void lg_run_result_release(lg_run_result *r);
+
+/* The metrics of one seed pair of condition c, computed and named as a run
+ * records them in "pairs" (mmcs, mmcs_ab, mmcs_ba, mmcs_signed, and mcc,
+ * shared_frac when the matching runs), added to `metrics`. W_dec_a, W_dec_b
+ * [d_sae, d]. *mmcs_out / *mcc_out (may be NULL) get mmcs and mcc (NaN when
+ * not computed); maxcos [d_sae] (may be NULL) a's per-latent max |cos|. */
+int lg_run_pair_metrics(const lg_study *s, const lg_condition *c, const float *W_dec_a, const float *W_dec_b, int d,
+                        cJSON *metrics, double *mmcs_out, double *mcc_out, float *maxcos);
+/* Seed i's "seeds" metrics (mmcs_mean, mcc_mean when finite) from the
+ * symmetric [ns, ns] pair matrices, summed in seed order as a run does. */
+int lg_run_seed_metrics(const double *pair_mmcs, const double *pair_mcc, int ns, int i, cJSON *metrics);
+/* The SAE shape of condition c on d-dimensional data. */
+int lg_run_cell_config(const lg_study *s, const lg_condition *c, int d, lg_sae_config *cfg);
+
+/* Re-evaluation of stored cells (ledger verify --recompute): the study's
+ * data prepared exactly as lg_study_execute prepares it (same split, held-out
+ * rows and b_dec initialisation), so that lg_run_eval_cell computes a cell's
+ * metrics with the same code and inputs as the run did: mse, fvu,
+ * explained_variance, l0, dead_frac, dense_frac and, on synthetic data,
+ * truth_mmcs, truth_recovered, truth_mcc (not final_loss, which only
+ * training gives). data_digest gets lg_dataset_digest of the data. */
+typedef struct lg_run_eval lg_run_eval;
+int lg_run_eval_open(const lg_study *s, const lg_backend *be, char data_digest[65], lg_run_eval **out);
+/* w: the cell's trained weights, or NULL for its random-init weights (what a
+ * control=random cell is). Metrics are added to `metrics`. */
+int lg_run_eval_cell(lg_run_eval *ev, const lg_condition *c, uint64_t seed, const lg_sae_weights *w, cJSON *metrics);
+void lg_run_eval_free(lg_run_eval *ev);
 
 /* "arch=topk,k=4" -> "arch-topk_k-4" into buf. */
 void lg_condition_file_id(const char *id, char *buf, size_t n);

@@ -12,6 +12,8 @@
  * as the grid is.
  */
 #include "engine/study.h"
+#include "engine/hungarian.h"
+#include "engine/train.h"
 
 #include <libgen.h>
 #include <math.h>
@@ -20,6 +22,8 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+
+#include "artifacts/json.h"
 
 /* ---- parameter table ------------------------------------------------------- */
 
@@ -71,29 +75,31 @@ static const pdef *param_find(const char *name)
     return NULL;
 }
 
+/* Defaults of a condition: the training ones are the trainer's
+ * (LG_TRAIN_DEFAULT_*, engine/train.h), so a study and a direct trainer agree. */
 static void params_default(lg_cond_params *p)
 {
     memset(p, 0, sizeof(*p));
     p->arch = LG_ARCH_TOPK;
     p->d_sae = 0; /* required */
     p->k = 32;
-    p->l1_coeff = 1e-3;
-    p->l0_coeff = 1e-3;
-    p->jumprelu_threshold = 1e-3;
-    p->jumprelu_bandwidth = 1e-3;
-    p->steps = 1000;
-    p->batch = 256;
-    p->lr = 3e-4;
-    p->warmup_steps = 50;
-    p->decay_frac = 0.2;
-    p->grad_clip = 1.0;
-    p->beta1 = 0.9;
-    p->beta2 = 0.999;
-    p->eps = 1e-8;
+    p->l1_coeff = LG_TRAIN_DEFAULT_L1_COEFF;
+    p->l0_coeff = LG_TRAIN_DEFAULT_L0_COEFF;
+    p->jumprelu_threshold = LG_TRAIN_DEFAULT_JUMPRELU_THRESHOLD;
+    p->jumprelu_bandwidth = LG_TRAIN_DEFAULT_JUMPRELU_BANDWIDTH;
+    p->steps = LG_TRAIN_DEFAULT_STEPS;
+    p->batch = LG_TRAIN_DEFAULT_BATCH;
+    p->lr = LG_TRAIN_DEFAULT_LR;
+    p->warmup_steps = LG_TRAIN_DEFAULT_WARMUP_STEPS;
+    p->decay_frac = LG_TRAIN_DEFAULT_DECAY_FRAC;
+    p->grad_clip = LG_TRAIN_DEFAULT_GRAD_CLIP;
+    p->beta1 = LG_TRAIN_DEFAULT_BETA1;
+    p->beta2 = LG_TRAIN_DEFAULT_BETA2;
+    p->eps = LG_TRAIN_DEFAULT_EPS;
     p->b_dec_init = 0;
     p->aux_k = -1; /* -1: min(512, d_sae / 2) */
-    p->aux_coeff = 1.0 / 32.0;
-    p->dead_after = 100000;
+    p->aux_coeff = LG_TRAIN_DEFAULT_AUX_COEFF;
+    p->dead_after = LG_TRAIN_DEFAULT_DEAD_AFTER;
 }
 
 /* Set one parameter from a JSON value; `where` is the JSON path for errors. */
@@ -215,7 +221,7 @@ static int get_string(const char *file, const cJSON *obj, const char *key, const
     return *out ? 0 : LG_ENOMEM;
 }
 
-static int valid_name(const char *s)
+int lg_study_name_valid(const char *s)
 {
     if (!*s || strlen(s) > 100)
         return 0;
@@ -540,22 +546,9 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     }
     if ((err = digest_hex(text, len, s->spec_digest)) < 0)
         goto out;
-    s->json = cJSON_ParseWithLength(text, len);
-    if (!s->json) {
-        const char *at = cJSON_GetErrorPtr();
-        int line = 1, col = 1;
-        const char *p;
-        if (at && at >= text && at <= text + len)
-            for (p = text; p < at; p++) {
-                if (*p == '\n') {
-                    line++;
-                    col = 1;
-                } else
-                    col++;
-            }
-        err = lg_error_set(LG_EINPUT, "%s:%d:%d: malformed JSON", path, line, col);
+    /* strict: one document, no duplicate key, no \u0000 (artifacts/json.h) */
+    if ((err = lg_json_parse(path, text, len, &s->json)) < 0)
         goto out;
-    }
     root = s->json;
     if (!cJSON_IsObject(root)) {
         err = lg_error_set(LG_EINPUT, "%s: the study must be a JSON object", path);
@@ -568,7 +561,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     if ((err = get_string(path, root, "name", "name", 1, &s->name)) < 0 ||
         (err = get_string(path, root, "description", "description", 0, &s->description)) < 0)
         goto out;
-    if (!valid_name(s->name)) {
+    if (!lg_study_name_valid(s->name)) {
         err = lg_error_set(LG_EINPUT, "%s: name: use 1-100 characters of [A-Za-z0-9._-]", path);
         goto out;
     }
@@ -625,7 +618,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     s->shared_threshold = 0.7;
     s->dense_threshold = 0.1;
     s->hungarian = 1;
-    s->hungarian_max = 4096;
+    s->hungarian_max = LG_HUNGARIAN_MAX_DEFAULT;
     if ((err = get_object(path, root, "metrics", "metrics", 0, &met)) < 0)
         goto out;
     if (met) {
@@ -634,7 +627,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
             (err = get_number(path, met, "dense_threshold", "metrics.dense_threshold", 0, 1, 0, &s->dense_threshold)) < 0)
             goto out;
         x = s->hungarian_max;
-        if ((err = get_number(path, met, "hungarian_max", "metrics.hungarian_max", 1, 8192, 1, &x)) < 0)
+        if ((err = get_number(path, met, "hungarian_max", "metrics.hungarian_max", 1, LG_HUNGARIAN_MAX_N, 1, &x)) < 0)
             goto out;
         s->hungarian_max = (int)x;
         v = cJSON_GetObjectItemCaseSensitive(met, "hungarian");

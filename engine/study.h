@@ -123,6 +123,11 @@ int lg_study_load(const char *path, lg_study **out);
 int lg_study_parse(const char *path, const char *text, size_t len, lg_study **out);
 void lg_study_free(lg_study *s);
 
+/* 1 when `name` is a valid study name: 1-100 characters of [A-Za-z0-9._-]
+ * (what a spec's "name" must be; `ledger record` and `import` check their
+ * --study the same way), else 0. */
+int lg_study_name_valid(const char *name);
+
 /* Number of cells: every condition x every seed. */
 int lg_study_n_cells(const lg_study *s);
 

@@ -108,23 +108,23 @@ struct lg_trainer {
 void lg_train_config_default(lg_train_config *tc)
 {
     memset(tc, 0, sizeof(*tc));
-    tc->lr = 3e-4;
-    tc->steps = 1000;
-    tc->batch = 4096;
-    tc->warmup_steps = 100;
-    tc->decay_frac = 0.2;
-    tc->grad_clip = 1.0;
-    tc->adam_beta1 = 0.9;
-    tc->adam_beta2 = 0.999;
-    tc->adam_eps = 1e-8;
-    tc->l1_coeff = 5.0;
-    tc->l0_coeff = 1e-3;
-    tc->jumprelu_bandwidth = 1e-3;
-    tc->jumprelu_init_threshold = 1e-3;
+    tc->lr = LG_TRAIN_DEFAULT_LR;
+    tc->steps = LG_TRAIN_DEFAULT_STEPS;
+    tc->batch = LG_TRAIN_DEFAULT_BATCH;
+    tc->warmup_steps = LG_TRAIN_DEFAULT_WARMUP_STEPS;
+    tc->decay_frac = LG_TRAIN_DEFAULT_DECAY_FRAC;
+    tc->grad_clip = LG_TRAIN_DEFAULT_GRAD_CLIP;
+    tc->adam_beta1 = LG_TRAIN_DEFAULT_BETA1;
+    tc->adam_beta2 = LG_TRAIN_DEFAULT_BETA2;
+    tc->adam_eps = LG_TRAIN_DEFAULT_EPS;
+    tc->l1_coeff = LG_TRAIN_DEFAULT_L1_COEFF;
+    tc->l0_coeff = LG_TRAIN_DEFAULT_L0_COEFF;
+    tc->jumprelu_bandwidth = LG_TRAIN_DEFAULT_JUMPRELU_BANDWIDTH;
+    tc->jumprelu_init_threshold = LG_TRAIN_DEFAULT_JUMPRELU_THRESHOLD;
     tc->aux_k = 0;
-    tc->aux_coeff = 1.0 / 32.0;
-    tc->dead_after = 1e7;
-    tc->threshold_beta = 0.999;
+    tc->aux_coeff = LG_TRAIN_DEFAULT_AUX_COEFF;
+    tc->dead_after = LG_TRAIN_DEFAULT_DEAD_AFTER;
+    tc->threshold_beta = LG_TRAIN_DEFAULT_THRESHOLD_BETA;
     tc->n_prefixes = 0;
 }
 

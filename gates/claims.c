@@ -186,6 +186,7 @@ static void claim_release(lg_claim *c)
     lg_free(c->study);
     lg_free(c->run);
     lg_free(c->engine_min);
+    lg_free(c->by_key);
     for (i = 0; i < c->nsamples; i++) {
         lg_sample_decl *s = &c->samples[i];
         lg_free(s->name);
@@ -513,9 +514,9 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
     t->line = p->line;
     t->col = (int)p->c + 1;
     t->sample[0] = t->sample[1] = -1;
-    t->level = 0.95;
-    t->resamples = 10000;
-    t->seed = 0;
+    t->level = LG_STATS_DEFAULT_LEVEL;
+    t->resamples = LG_STATS_DEFAULT_RESAMPLES;
+    t->seed = LG_STATS_DEFAULT_SEED;
     t->alt = LG_ALT_TWO_SIDED;
     t->mwu = LG_MWU_AUTO;
     t->boot = LG_BOOT_PERCENTILE;
@@ -764,7 +765,7 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
     size_t kcol;
     char *kw = NULL;
     int err = 0;
-    enum { S_SAYS = 1, S_STUDY = 2, S_RUN = 4, S_STALE = 8, S_CORRECT = 16, S_EXPECT = 32 };
+    enum { S_SAYS = 1, S_STUDY = 2, S_RUN = 4, S_STALE = 8, S_CORRECT = 16, S_EXPECT = 32, S_BY = 64 };
     unsigned bit = 0;
     skip_ws(p);
     kcol = p->c;
@@ -772,9 +773,10 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
         return err;
     bit = !strcmp(kw, "says") ? S_SAYS : !strcmp(kw, "study") ? S_STUDY : !strcmp(kw, "run") ? S_RUN
         : !strcmp(kw, "stale-if") ? S_STALE : !strcmp(kw, "correct") ? S_CORRECT
-        : !strcmp(kw, "expect") ? S_EXPECT : 0;
+        : !strcmp(kw, "expect") ? S_EXPECT : !strcmp(kw, "by") || !strcmp(kw, "for") ? S_BY : 0;
     if (bit && (*seen & bit)) {
-        err = perr_at(p, kcol, "'%s' given twice in claim '%s'", kw, c->id);
+        err = bit == S_BY ? perr_at(p, kcol, "a second 'by' / 'for each' in claim '%s' (one grid parameter per claim)", c->id)
+                          : perr_at(p, kcol, "'%s' given twice in claim '%s'", kw, c->id);
         goto out;
     }
     *seen |= bit;
@@ -831,6 +833,14 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
             goto out;
         }
         err = expect_eol(p);
+    } else if (bit == S_BY) {
+        /* by KEY | for each KEY: one verdict per value of the grid parameter KEY */
+        if (!strcmp(kw, "for") && !keyword_is(p, "each")) {
+            err = PERR(p, "expected 'for each PARAM'");
+            goto out;
+        }
+        if ((err = scan_ident(p, ".-", "a grid parameter name", &c->by_key)) == 0)
+            err = expect_eol(p);
     } else if (!strcmp(kw, "sample")) {
         err = parse_sample(p, c);
     } else if (!strcmp(kw, "require")) {
@@ -838,7 +848,7 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
     } else if (!strcmp(kw, "claim")) {
         err = perr_at(p, kcol, "claim '%s' (line %d) has no 'end' before the next claim", c->id, c->line);
     } else {
-        err = perr_at(p, kcol, "unknown directive '%s' (says, study, run, stale-if, sample, require, correct, expect, end)", kw);
+        err = perr_at(p, kcol, "unknown directive '%s' (says, study, run, stale-if, by, for each, sample, require, correct, expect, end)", kw);
     }
 out:
     lg_free(kw);

@@ -9,6 +9,7 @@
  *     says "Trained TopK SAEs agree across seeds more than random-init SAEs"
  *     study small-topk
  *     run latest                           # or: run 3fa2c1 (pinned run id prefix)
+ *     by k                                 # optional (or: for each k): one verdict per value of k
  *     stale-if engine-older-than 0.1.0     # optional
  *     sample trained = seed.mmcs_mean where control=trained k=8
  *     sample random  = seed.mmcs_mean where control=random and k=8
@@ -118,6 +119,8 @@ typedef struct {
     char *study;
     char *run;           /* pinned run id prefix; NULL = latest ok run of the study */
     char *engine_min;    /* stale-if engine-older-than VERSION; NULL = no policy */
+    char *by_key;        /* `by KEY` / `for each KEY`: one verdict per value of this grid
+                            parameter (eval adds KEY=value to every sample); NULL = none */
     lg_sample_decl *samples;
     size_t nsamples;
     lg_require *requires;

@@ -63,6 +63,31 @@ typedef struct {
  * (e.g. LG_EINPUT for a metric that does not exist): that aborts evaluation. */
 typedef int (*lg_sample_provider)(void *ctx, const lg_sample_query *q, lg_samples *out);
 
+/* Claims with `by KEY`: before evaluating, the evaluator asks for the values
+ * of the grid parameter KEY among the conditions of the claim's evidence run
+ * that at least one of its samples selects (all its filters), and expands
+ * the claim into one claim per value, id "ID[KEY=VALUE]", each sample
+ * getting the filter KEY=VALUE. */
+typedef struct {
+    const char *claim_id;
+    const char *study;
+    const char *run;                  /* pinned run id prefix or NULL */
+    const char *key;                  /* the grid parameter */
+    const lg_sample_decl *samples;    /* the claim's samples (their filters) */
+    size_t nsamples;
+} lg_grid_query;
+
+typedef struct {
+    const char *const *values;  /* [n] distinct values, in the order to report them */
+    size_t n;
+    const char *run_id;
+    lg_evidence status;         /* MISSING / STALE: one verdict for the whole claim, with reason */
+    const char *reason;
+} lg_grid_answer;
+
+/* Same ownership rules as lg_sample_provider (valid until the next call of either). */
+typedef int (*lg_grid_provider)(void *ctx, const lg_grid_query *q, lg_grid_answer *out);
+
 typedef enum {
     LG_VERDICT_PASS = 0, LG_VERDICT_FAIL, LG_VERDICT_XFAIL, LG_VERDICT_XPASS,
     LG_VERDICT_MISSING, LG_VERDICT_STALE, LG_VERDICT_ERROR
@@ -119,6 +144,9 @@ typedef struct {
     size_t nsamples;
     lg_req_result *reqs; /* empty when MISSING or STALE (nothing was computed) */
     size_t nreqs;
+    char *pinned_run;    /* the claim's `run PREFIX`, NULL for the latest run */
+    char *grid_key;      /* `by KEY` expansions: KEY and this verdict's value; else NULL */
+    char *grid_value;
 } lg_claim_result;
 
 typedef struct {
@@ -134,6 +162,11 @@ typedef struct {
  * Returns a negative code only for a provider error or out of memory; a claim
  * that does not hold is a verdict, not an error. */
 int lg_eval_file(const lg_claim_file *f, lg_sample_provider provider, void *ctx, lg_eval_result **out);
+/* Same, expanding `by KEY` claims with `grid` (same ctx). Without a grid
+ * provider (lg_eval_file) a `by` claim is ERROR. Expanded claims that say
+ * `correct holm` join the file's Holm family, one member per value. */
+int lg_eval_file_grid(const lg_claim_file *f, lg_sample_provider provider, lg_grid_provider grid, void *ctx,
+                      lg_eval_result **out);
 void lg_eval_result_free(lg_eval_result *r);   /* accepts NULL */
 
 const char *lg_verdict_name(lg_verdict v);     /* "PASS", "FAIL", "XFAIL", ... */

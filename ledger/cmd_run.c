@@ -23,6 +23,7 @@
 #include "engine/study.h"
 #include "kernels/cuda.h"
 #include "ledger/cli.h"
+#include "ledger/evidence.h"
 #include "ledger/ledger.h"
 #include "ledger/sign.h"
 
@@ -151,7 +152,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "ledger run: %s: %d cells on %s (%s)\n", study->name, lg_study_n_cells(study), be->name,
                 be->device);
     {
-        lg_run_options ro = {be, staging.ptr, show_progress, &ps, 0};
+        lg_run_options ro = {be, staging.ptr, show_progress, &ps, 0, NULL};
         err = lg_study_execute(study, &ro, &res);
     }
     if (ps.tty && !quiet)
@@ -169,7 +170,16 @@ int cmd_run(int argc, char **argv)
     }
     {
         lg_run_input in;
+        cJSON *extra = cJSON_CreateObject();
+        char meaning[65];
         int rerr;
+        /* the spec's meaning (canonical JSON without "description"), which staleness compares (evidence.h) */
+        if (!extra || lg_spec_canonical_digest(study->json, meaning) < 0 ||
+            !cJSON_AddStringToObject(extra, "spec_canonical_sha256", meaning)) {
+            cJSON_Delete(extra);
+            err = lg_error_code() ? lg_error_code() : LG_ENOMEM;
+            goto out;
+        }
         memset(&in, 0, sizeof in);
         in.kind = "run";
         in.study = study->name;
@@ -184,7 +194,10 @@ int cmd_run(int argc, char **argv)
         in.nfiles = res.nfiles;
         in.status = res.diverged ? "failed" : "ok";
         in.sign_key_path = key_path.len ? key_path.ptr : NULL;
-        if ((rerr = lg_ledger_record(lg, &in, run_id)) < 0) {
+        in.extra = extra;
+        rerr = lg_ledger_record(lg, &in, run_id);
+        cJSON_Delete(extra);
+        if (rerr < 0) {
             err = rerr;
             goto out;
         }

@@ -8,7 +8,8 @@
  * Every copied object is re-hashed while it is written (lg_store_put_file
  * hashes what it copies), and an object whose bytes do not hash to its name
  * is refused and reported: a corrupt remote cannot plant a wrong object, and
- * a corrupt local object is not spread.
+ * a corrupt local object is not spread. Objects already at the destination
+ * are re-hashed too: a corrupt copy there is replaced by the good one.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,10 +30,13 @@ static int sync_one(void *vctx, const char *hex, uint64_t size)
     sync_ctx *s = vctx;
     char got[65];
     int err, added = 0;
-    if (s->to && lg_store_exists(s->to, hex) == 1) {
+    /* present and intact: nothing to do; a corrupt destination copy is replaced (the store
+     * repairs an object when its bytes are stored again), so `ledger pull` mends local bit rot */
+    if (s->to && lg_store_verify(s->to, hex) == 0) {
         s->present++;
         return 0;
     }
+    lg_error_clear();
     if (s->dry_run) {
         printf("would copy %s (%llu bytes)\n", hex, (unsigned long long)size);
         s->copied++;

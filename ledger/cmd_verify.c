@@ -12,6 +12,7 @@
 #include "ledger/cli.h"
 #include "ledger/evidence.h"
 #include "ledger/ledger.h"
+#include "ledger/recompute.h"
 #include "ledger/report.h"
 #include "ledger/verify.h"
 
@@ -61,6 +62,7 @@ int cmd_verify(int argc, char **argv)
     int json = 0, no_claims = 0;
     const char *junit = NULL;
     size_t n_claims = 0;
+    int recompute = 0;
     const lg_opt opts[] = {
         {"require-artifacts", 0, LG_OPT_FLAG, &vo.require_artifacts, NULL,
          "store objects absent locally are errors (default: warnings)"},
@@ -72,6 +74,9 @@ int cmd_verify(int argc, char **argv)
          "(see 'ledger key --help')"},
         {"junit", 0, LG_OPT_STRING, &junit, "FILE", "write the claim verdicts as JUnit XML to FILE (for CI)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print {ok, stats, problems} as JSON"},
+        {"recompute", 0, LG_OPT_FLAG, &recompute, NULL,
+         "derive pair metrics from the stored decoder weights and cell metrics from the stored weights and "
+         "the data again, and compare them with the recorded results (README \"Replay and recompute\")"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"verify", "ledger verify [options]",
                               "Verify the ledger: walk " LG_LEDGER_REF " from its root, check the hash chain (ids, "
@@ -98,6 +103,15 @@ int cmd_verify(int argc, char **argv)
         goto out;
     if (!no_claims && (err = lg_report_verify_all(lg, &ps)) < 0) /* recorded reports still match (ledger/report.h) */
         goto out;
+    if (recompute) {
+        lg_recompute_opts ro = {vo.require_artifacts};
+        lg_recompute_stats rs;
+        if ((err = lg_recompute_all(lg, &ro, &ps, &rs)) < 0)
+            goto out;
+        if (!json)
+            fprintf(stderr, "ledger verify: recomputed %zu runs: %zu cells, %zu pairs, %zu values compared, %zu not recomputed\n",
+                    rs.runs, rs.cells, rs.pairs, rs.values, rs.not_recomputed);
+    }
     failed = lg_problems_failed(&ps);
     if (json) {
         cJSON *stats;

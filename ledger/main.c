@@ -24,6 +24,7 @@ static const cmd_row commands[] = {
     {"show", cmd_show, "show one run"},
     {"check", cmd_check, "evaluate claims against the evidence"},
     {"verify", cmd_verify, "check integrity and all claims (CI gate)"},
+    {"replay", cmd_replay, "re-execute a recorded run and compare it bit for bit"},
     {"report", cmd_report, "render a claim-checked Markdown report"},
     {"query", cmd_query, "read-only SQL over the index"},
     {"export", cmd_export, "export SAEs of a run (SAELens format)"},

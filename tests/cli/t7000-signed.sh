@@ -100,7 +100,7 @@ except Exception as e:
         raise
 PY
 else
-  ok "# skip: Python cryptography not installed (reference check)"
+  skip "reference check of the signature: Python cryptography not installed"
 fi
 expect_ok "verify --require-signed: signed run passes, claim PASS" "$LEDGER" verify --require-signed
 grep_err "1 claims: ok" "the claim was evaluated"

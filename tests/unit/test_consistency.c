@@ -6,6 +6,10 @@
 #include "artifacts/base.h"
 #include "engine/consistency.h"
 #include "engine/rng.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
 #include "tests/unit/check.h"
 
 static float *random_dict(uint64_t seed, int m, int d) /* [m, d], N(0,1) entries */
@@ -409,6 +413,55 @@ static void test_gemm_path(void)
     lg_free(B);
 }
 
+/* lg_pair_metrics_compute is the two lg_dict_similarity calls a run (and an
+ * import) records, bit for bit, and _to_json writes exactly the recorded keys. */
+static void test_pair_metrics(void)
+{
+    const int m = 24, d = 10;
+    float *A = random_dict(11, m, d), *B = random_dict(12, m, d);
+    float maxcos[24], ref_maxcos[24];
+    lg_sim_options so, ss;
+    lg_dict_sim abs_ref, signed_ref;
+    lg_pair_metrics pm;
+    int mcc;
+    CHECK(A && B);
+    if (!A || !B)
+        goto out;
+    for (mcc = 0; mcc <= 1; mcc++) {
+        cJSON *o = cJSON_CreateObject();
+        lg_sim_options_init(&so);
+        so.abs_cos = 1;
+        so.shared_threshold = 0.4;
+        so.mcc = mcc;
+        ss = so;
+        ss.abs_cos = 0;
+        ss.mcc = 0;
+        CHECK_OK(lg_dict_similarity(A, m, B, m, d, &so, &abs_ref, ref_maxcos, NULL));
+        CHECK_OK(lg_dict_similarity(A, m, B, m, d, &ss, &signed_ref, NULL, NULL));
+        CHECK_OK(lg_pair_metrics_compute(A, B, m, d, 0.4, mcc, &pm, maxcos));
+        CHECK(pm.abs.mmcs == abs_ref.mmcs && pm.abs.mmcs_ab == abs_ref.mmcs_ab && pm.abs.mmcs_ba == abs_ref.mmcs_ba);
+        CHECK(pm.mmcs_signed == signed_ref.mmcs && pm.abs.mcc_computed == mcc);
+        CHECK(!mcc || (pm.abs.mcc == abs_ref.mcc && pm.abs.shared_frac == abs_ref.shared_frac));
+        CHECK(memcmp(maxcos, ref_maxcos, sizeof maxcos) == 0);
+        CHECK(o != NULL);
+        if (!o)
+            continue;
+        CHECK_OK(lg_pair_metrics_to_json(&pm, o));
+        CHECK(cJSON_GetArraySize(o) == (mcc ? 6 : 4));
+        CHECK(cJSON_GetObjectItem(o, "mmcs") && cJSON_GetObjectItem(o, "mmcs")->valuedouble == pm.abs.mmcs);
+        CHECK(cJSON_GetObjectItem(o, "mmcs_signed") &&
+              cJSON_GetObjectItem(o, "mmcs_signed")->valuedouble == pm.mmcs_signed);
+        CHECK((cJSON_GetObjectItem(o, "mcc") != NULL) == mcc && (cJSON_GetObjectItem(o, "shared_frac") != NULL) == mcc);
+        cJSON_Delete(o);
+    }
+    /* errors pass through */
+    A[0] = NAN;
+    CHECK(lg_pair_metrics_compute(A, B, m, d, 0.4, 1, &pm, NULL) == LG_EINPUT);
+out:
+    lg_free(A);
+    lg_free(B);
+}
+
 CHECK_MAIN(T(test_identical), T(test_permuted_flipped), T(test_orthogonal), T(test_hand_2d),
            T(test_blockwise), T(test_reference), T(test_cap_and_errors), T(test_recovery),
-           T(test_null_one_seed), T(test_gemm_path))
+           T(test_null_one_seed), T(test_gemm_path), T(test_pair_metrics))

@@ -754,7 +754,6 @@ static const check_test tests[] = {
 
 int main(int argc, char **argv)
 {
-    size_t i;
     cpu = lg_backend_cpu();
     gpu = lg_backend_cuda();
     if (!gpu) {
@@ -767,14 +766,5 @@ int main(int argc, char **argv)
     }
     printf("cpu: %s\ngpu: %s\n", cpu->device, gpu->device);
     lg_rng_init(&rng, 20240601, 5);
-    for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        int before = check_failures;
-        if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
-            continue;
-        tests[i].fn();
-        printf("%s %s\n", check_failures == before ? "ok  " : "FAIL", tests[i].name);
-        fflush(stdout);
-    }
-    printf("%d checks, %d failed\n", check_count, check_failures);
-    return check_failures ? 1 : 0;
+    return check_run(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t740: the tamper matrix, beyond t1001 (which covers: object byte flipped,
+# t7400: the tamper matrix, beyond t1001 (which covers: object byte flipped,
 # object missing, manifest edited in a new commit and by rewriting history,
 # middle commit dropped, index row changed/deleted, index missing). Here:
 #   store object  : replaced by another object's bytes, truncated
@@ -141,7 +141,7 @@ if "$LEDGER" report templates/r.md -o "$IN/out.md" --claims /dev/null >/dev/null
     bad "report run has no in-tree out.md"
   fi
 else
-  echo "# skip: 'ledger report' did not render a plain template here: $(head -1 "$IN/rep.err" 2>/dev/null)"
+  bad "'ledger report' did not render a plain template: $(head -1 "$IN/rep.err" 2>/dev/null)"
 fi
 # ---- an extra file in the root commit (rewritten history from the root) ----------------
 mkdir "$TMP/rootx" && cd "$TMP/rootx" && git init -q . && "$LEDGER" init >/dev/null || bad "root ledger"

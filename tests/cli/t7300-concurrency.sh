@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t730: concurrent writers on one ledger. 8 `ledger record` started while
+# t7300: concurrent writers on one ledger. 8 `ledger record` started while
 # another process holds the writer lock: each says what it waits for (the
 # lock file and the holder's pid), then all 8 land exactly once when it is
 # released. Then 3 rounds of 8 free-running writers (records and two `ledger

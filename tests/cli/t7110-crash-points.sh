@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# t711: a SIGKILL at each named point of a write (LEDGER_FAULT_KILL_AT,
+# t7110: a SIGKILL at each named point of a write (LEDGER_FAULT_KILL_AT,
 # artifacts/fault.h: test-only) leaves a ledger that verifies: before the
 # commit nothing is visible; after the commit (index not yet updated) the run
 # is there and readers catch the index up by themselves (no 'ledger reindex'
 # needed); an interrupted reindex leaves the old index; gc --min-age 0 then
 # removes every leftover and verify --require-artifacts passes.
 . "$(dirname "$0")/lib-cli.sh"
+require_test_hooks
 
 IN=$TMP/in; mkdir -p "$IN"
 head -c 2000000 /dev/urandom > "$IN/big.bin"
