@@ -27,6 +27,7 @@ int cmd_reindex(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_sync_ledger(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
 /* Print "ledger CMD: <last error>" to stderr and return the exit code for err. */

@@ -9,10 +9,20 @@
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 
+static void print_migrated(void *ctx, long seq, const char *old_id, const char *new_id)
+{
+    (void)ctx;
+    printf("run %ld: %.12s -> %.12s\n", seq, old_id, new_id);
+}
+
 int cmd_init(int argc, char **argv)
 {
     double small_max = -1;
+    int migrate = 0;
     const lg_opt opts[] = {
+        {"migrate", 0, LG_OPT_FLAG, &migrate, NULL,
+         "rewrite a format 1 ledger in format 2: every run id changes (old -> new printed), format 1 signatures "
+         "are dropped (re-sign the runs), the old branch is kept at refs/ledger-format1/ledger"},
         {"small-output-max", 0, LG_OPT_DOUBLE, &small_max, "BYTES",
          "outputs up to this size are also kept in the git tree (default 1048576)"},
         LG_OPT_TABLE_END};
@@ -40,6 +50,18 @@ int cmd_init(int argc, char **argv)
     } else if (small_max != -1) {
         fprintf(stderr, "ledger init: --small-output-max: not a byte count\n");
         return 2;
+    }
+    if (migrate) {
+        lg_migrate_result mr;
+        if ((err = lg_ledger_migrate(".", print_migrated, NULL, &mr)) < 0)
+            return cli_fail("init", err);
+        if (mr.already)
+            printf("the ledger is format %d already: nothing to migrate\n", LG_LEDGER_FORMAT);
+        else
+            printf("migrated %zu run(s) to format %d; %zu format-1 signature(s) dropped (they signed the old ids: "
+                   "sign the runs again); the old branch is refs/ledger-format1/ledger\n",
+                   mr.runs, LG_LEDGER_FORMAT, mr.signatures_dropped);
+        return cli_finish("init", 0);
     }
     if ((err = lg_ledger_init(".", &io, &res)) < 0)
         return cli_fail("init", err);

@@ -1,5 +1,6 @@
 /*
- * cmd_sync.c - 'ledger push DIR' and 'ledger pull DIR': copy store objects
+ * cmd_sync.c - 'ledger sync [REMOTE]' (share the ledger branch through a git
+ * remote, ledger/sync.h) and 'ledger push DIR' / 'ledger pull DIR': copy store objects
  * to or from a directory remote (a store laid out like .ledger/store:
  * DIR/objects/ab/cdef...). The ledger branch itself travels with git (git
  * push/fetch of refs/heads/ledger); these two commands carry the large
@@ -16,6 +17,7 @@
 
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
+#include "ledger/sync.h"
 
 typedef struct {
     lg_store *from, *to;
@@ -60,7 +62,7 @@ static int sync_one(void *vctx, const char *hex, uint64_t size)
     return 0;
 }
 
-static int cmd_sync(int argc, char **argv, int push)
+static int copy_cmd(int argc, char **argv, int push)
 {
     int dry_run = 0, json = 0;
     const lg_opt opts[] = {
@@ -122,5 +124,130 @@ out:
     return rc;
 }
 
-int cmd_push(int argc, char **argv) { return cmd_sync(argc, argv, 1); }
-int cmd_pull(int argc, char **argv) { return cmd_sync(argc, argv, 0); }
+int cmd_push(int argc, char **argv) { return copy_cmd(argc, argv, 1); }
+int cmd_pull(int argc, char **argv) { return copy_cmd(argc, argv, 0); }
+
+/* ---- ledger sync ------------------------------------------------------------ */
+
+static void sync_notify(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "ledger sync: %s\n", msg);
+}
+
+/* .ledger/sync.json {"format":1,"store":DIR}: the store remote remembered by --store. */
+static int store_setting(lg_ledger *lg, const char *set, lg_buf *out)
+{
+    lg_buf path = LG_BUF_INIT, text = LG_BUF_INIT;
+    cJSON *j = NULL, *v;
+    int err;
+    lg_buf_clear(out);
+    if ((err = lg_path_join(&path, lg_ledger_dir(lg), "sync.json")) < 0)
+        goto out;
+    if (set) {
+        char *s = NULL;
+        if (!(j = cJSON_CreateObject()) || !cJSON_AddNumberToObject(j, "format", 1) ||
+            !cJSON_AddStringToObject(j, "store", set) || !(s = cJSON_Print(j))) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+        err = lg_file_write_atomic(path.ptr, s, strlen(s));
+        cJSON_free(s);
+        if (err >= 0)
+            err = lg_buf_puts(out, set);
+        goto out;
+    }
+    err = lg_file_read(path.ptr, 1 << 16, &text);
+    if (err == LG_ENOTFOUND) {
+        lg_error_clear();
+        err = 0;
+        goto out;
+    }
+    if (err < 0)
+        goto out;
+    if (!(j = cJSON_Parse(text.ptr)) || !cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(j, "store"))) {
+        err = lg_error_set(LG_EINPUT, "%s: not {\"format\":1,\"store\":DIR}", path.ptr);
+        goto out;
+    }
+    err = lg_buf_puts(out, v->valuestring);
+out:
+    cJSON_Delete(j);
+    lg_buf_release(&path);
+    lg_buf_release(&text);
+    return err;
+}
+
+int cmd_sync_ledger(int argc, char **argv)
+{
+    int json = 0, lock_timeout = 30;
+    const char *store_arg = NULL;
+    const lg_opt opts[] = {
+        {"store", 0, LG_OPT_STRING, &store_arg, "DIR",
+         "also copy store objects both ways with this directory remote (remembered in .ledger/sync.json)"},
+        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
+        {"json", 0, LG_OPT_FLAG, &json, NULL, "print the result as JSON"},
+        LG_OPT_TABLE_END};
+    const lg_cmd_spec spec = {
+        "sync", "ledger sync [options] [REMOTE]",
+        "Share this ledger with REMOTE (default origin; a configured remote, path or URL): fetch its " LG_LEDGER_REF
+        ", append the local runs it lacks (by run id) after its runs with new chain entries (same ids, same "
+        "signatures), push that as a fast-forward (retrying a lost race), move the local branch to it and rebuild the "
+        "index. Runs already on the remote are not duplicated. Progress goes to stderr.",
+        opts, 0, 1};
+    lg_ledger *lg = NULL;
+    lg_sync_result r;
+    lg_buf store = LG_BUF_INIT;
+    lg_store *remote_store = NULL;
+    sync_ctx s;
+    char **args;
+    int nargs, rc, err;
+    const char *name;
+
+    memset(&s, 0, sizeof s);
+    lg_buf_init(&s.path, 0);
+    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
+        return rc == 1 ? 0 : 2;
+    name = nargs ? args[0] : "origin";
+    if ((err = lg_ledger_open(".", &lg)) < 0)
+        goto out;
+    lg_ledger_set_lock_wait(lg, lock_timeout, sync_notify, NULL);
+    if ((err = store_setting(lg, store_arg, &store)) < 0)
+        goto out;
+    if ((err = lg_ledger_sync(lg, name, sync_notify, NULL, &r)) < 0)
+        goto out;
+    if (store.len) { /* objects both ways: theirs may hold the big outputs of runs we just received */
+        if ((err = lg_store_open(store.ptr, 1, &remote_store)) < 0)
+            goto out;
+        s.from = lg_ledger_store(lg);
+        s.to = remote_store;
+        if ((err = lg_store_foreach(s.from, sync_one, &s)) < 0)
+            goto out;
+        s.from = remote_store;
+        s.to = lg_ledger_store(lg);
+        if ((err = lg_store_foreach(s.from, sync_one, &s)) < 0)
+            goto out;
+    }
+    if (json)
+        printf("{\"remote\": \"%s\", \"old_remote_tip\": %s%s%s, \"tip\": \"%s\", \"remote_runs\": %zu, "
+               "\"rechained\": %zu, \"already\": %zu, \"fetched\": %zu, \"runs\": %zu, \"pushed\": %s, \"tries\": %d, "
+               "\"objects_copied\": %zu, \"objects_corrupt\": %zu}\n",
+               name, r.old_remote_tip[0] ? "\"" : "", r.old_remote_tip[0] ? r.old_remote_tip : "null",
+               r.old_remote_tip[0] ? "\"" : "", r.tip, r.remote_runs, r.rechained, r.already, r.fetched, r.total,
+               r.pushed ? "true" : "false", r.tries, s.copied, s.bad);
+    else
+        printf("synced with %s: %zu run(s) in the shared ledger, %zu sent (re-chained after the remote's %zu), %zu "
+               "received, %zu already there%s\n",
+               name, r.total, r.rechained, r.remote_runs, r.fetched, r.already, r.pushed ? "" : "; nothing to push");
+    if (s.bad) {
+        rc = 1; /* each corrupt object was named on stderr */
+        goto done;
+    }
+out:
+    rc = err < 0 ? cli_fail("sync", err) : 0;
+done:
+    lg_buf_release(&s.path);
+    lg_buf_release(&store);
+    lg_store_free(remote_store);
+    lg_ledger_free(lg);
+    return rc;
+}

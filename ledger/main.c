@@ -31,6 +31,7 @@ static const cmd_row commands[] = {
     {"import", cmd_import, "import SAELens-format SAEs as a run"},
     {"reindex", cmd_reindex, "rebuild the SQLite index from the git ledger"},
     {"gc", cmd_gc, "remove temp files and unreferenced objects"},
+    {"sync", cmd_sync_ledger, "share the ledger with a git remote (re-chains local runs after the remote's)"},
     {"push", cmd_push, "copy store objects to a directory remote"},
     {"pull", cmd_pull, "copy store objects from a directory remote"},
     {"key", cmd_key, "manage signing keys"},

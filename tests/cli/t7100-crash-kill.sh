@@ -62,17 +62,18 @@ n_branch=$(( $(git rev-list --count ledger) - 1 ))
 n_index=$("$LEDGER" query "SELECT count(*) FROM runs" | tail -1)
 [ "$n_log" = "$n_branch" ] && [ "$n_log" = "$n_index" ] && ok "log, branch and index agree ($n_log runs)" \
   || bad "log $n_log, branch $n_branch, index $n_index"
-"$PYTHON3" - <<'PY' && ok "prev chain linear in the manifests" || bad "prev chain"
+"$PYTHON3" - <<'PY' && ok "prev chain linear in the chain entries" || bad "prev chain"
 import json, subprocess
 out = subprocess.run(["git", "ls-tree", "--name-only", "ledger", "runs/"], capture_output=True, text=True).stdout.split()
 runs = sorted(out, key=lambda d: int(d.split("/")[1].split("-")[0]))
 prev = None
 import hashlib
-for d in runs:
+for k, d in enumerate(runs, 1):
     raw = subprocess.run(["git", "cat-file", "blob", "ledger:%s/manifest.json" % d], capture_output=True).stdout
-    m = json.loads(raw)
-    assert m["prev"] == prev, (d, m["prev"], prev)
-    prev = hashlib.sha256(raw).hexdigest()
+    ch = subprocess.run(["git", "cat-file", "blob", "ledger:%s/chain.json" % d], capture_output=True).stdout
+    c = json.loads(ch)
+    assert c["seq"] == k and c["prev"] == prev and c["run"] == hashlib.sha256(raw).hexdigest(), (d, c, prev)
+    prev = hashlib.sha256(ch).hexdigest()
 PY
 
 # gc: dry run lists and removes nothing; real gc removes every leftover

@@ -37,9 +37,10 @@ assert len(runs) == int(sys.argv[1]), (len(runs), sys.argv[1])
 prev = None
 for k, d in enumerate(runs, 1):
     raw = subprocess.run(["git", "cat-file", "blob", "ledger:%s/manifest.json" % d], capture_output=True).stdout
-    m = json.loads(raw)
-    assert m["seq"] == k and m["prev"] == prev, (d, m["seq"], m["prev"], prev)
-    prev = hashlib.sha256(raw).hexdigest()
+    ch = subprocess.run(["git", "cat-file", "blob", "ledger:%s/chain.json" % d], capture_output=True).stdout
+    c = json.loads(ch)
+    assert c["seq"] == k and c["prev"] == prev and c["run"] == hashlib.sha256(raw).hexdigest(), (d, c, prev)
+    prev = hashlib.sha256(ch).hexdigest()
 assert int(subprocess.run(["git", "rev-list", "--count", "--first-parent", "ledger"], capture_output=True, text=True).stdout) == len(runs) + 1
 PY
   [ "$("$LEDGER" query "SELECT count(*) FROM runs" | tail -1)" = "$2" ] && ok "$1: index has $2 runs" || bad "$1: index count"
