@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t1100-lean-start: commands that do not compute load neither OpenBLAS nor the
+# t1150-lean-start: commands that do not compute load neither OpenBLAS nor the
 # CUDA module (both are dlopen()ed on first use: engine/blas_lazy.c,
 # engine/backend_cuda_load.c); `--backend cuda` without a usable module or
 # device is a one-line error, exit 2, naming the reason; the ledger is unchanged.
