@@ -227,15 +227,22 @@ static int cpu_threshold_scalar(const lg_backend *be, const float *pre, float th
     return 0;
 }
 
+/* theta = expf(lthr) once per column, by lg_backend_jumprelu_theta (the CUDA
+ * backend uses the same function), in chunks of 256 columns. */
 static int cpu_jumprelu_fwd(const lg_backend *be, const float *pre, const float *lthr,
                             float *acts, int rows, int cols)
 {
-    int r, c;
-    for (r = 0; r < rows; r++)
-        for (c = 0; c < cols; c++) {
-            float x = pre[(size_t)r * cols + c], theta = expf(lthr[c]);
-            acts[(size_t)r * cols + c] = x > theta ? x : 0.0f;
-        }
+    float theta[256]; /* [chunk] */
+    int r, c, c0, nc;
+    for (c0 = 0; c0 < cols; c0 += nc) {
+        nc = cols - c0 < 256 ? cols - c0 : 256;
+        lg_backend_jumprelu_theta(lthr + c0, theta, (size_t)nc);
+        for (r = 0; r < rows; r++)
+            for (c = 0; c < nc; c++) {
+                size_t i = (size_t)r * cols + c0 + c;
+                acts[i] = pre[i] > theta[c] ? pre[i] : 0.0f;
+            }
+    }
     return 0;
 }
 
@@ -245,8 +252,9 @@ static int cpu_jumprelu_bwd(const lg_backend *be, const float *pre, const float 
 {
     int r, c;
     for (c = 0; c < cols; c++) {
-        float theta = expf(lthr[c]);
+        float theta;
         double acc = 0.0; /* sum_r K(u) * (-(theta/eps) g - l0_scale/eps) */
+        lg_backend_jumprelu_theta(lthr + c, &theta, 1);
         for (r = 0; r < rows; r++) {
             size_t i = (size_t)r * cols + c;
             float x = pre[i], u = (x - theta) / eps;
@@ -465,6 +473,7 @@ static lg_backend cpu_backend = {
     cpu_col_count_nonzero, cpu_fired_update,
     cpu_renorm_rows, cpu_project_out_parallel,
     cpu_adam_step,
+    NULL, /* reduce_many: lg_backend_reduce_many loops over the single ops */
 };
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 

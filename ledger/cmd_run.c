@@ -35,6 +35,7 @@
 #include "engine/backend.h"
 #include "engine/run.h"
 #include "engine/study.h"
+#include "kernels/cuda.h"
 #include "ledger/cli.h"
 #include "ledger/evidence.h"
 #include "ledger/ledger.h"
@@ -284,6 +285,11 @@ int cmd_run(int argc, char **argv)
         goto out;
     if ((err = lg_backend_get(backend_name, &be)) < 0)
         goto out;
+#ifdef LEDGER_HAVE_CUDA
+    if (!quiet && strcmp(backend_name, "auto") == 0 && be == lg_backend_cpu())
+        fprintf(stderr, "ledger run: note: backend auto: using the CPU (%s)\n",
+                lg_cuda_unavailable_reason());
+#endif
     if ((err = lg_ledger_open(".", &lg)) < 0)
         goto out;
     lg_ledger_set_lock_wait(lg, lock_timeout, lock_notify, NULL);
