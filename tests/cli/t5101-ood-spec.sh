@@ -15,9 +15,9 @@ np.save("ood4.npy", r.standard_normal((50, 4)).astype("<f4"))
 bad = r.standard_normal((50, 8)).astype("<f4"); bad[7, 3] = np.nan
 np.save("oodnan.npy", bad)
 PY
-spec() { # spec FILE OOD_JSON
+spec() { # spec FILE OOD_JSON [NAME]
   cat >"$1" <<JSON
-{"format": 1, "name": "ood-spec",
+{"format": 1, "name": "${3:-ood-spec}",
  "data": {"source": "file", "path": "acts.npy", "eval_fraction": 0.1, "ood": $2},
  "sae": {"arch": "topk", "d_sae": 16, "k": 2}, "train": {"steps": 30, "batch": 32},
  "seeds": [1, 2], "controls": {"random_init": true}, "metrics": {"hungarian": false}}
@@ -70,7 +70,7 @@ grep_out 'recorded no digest of it' "because the run recorded no OOD digest"
 
 runs_before=$("$LEDGER" log | wc -l)
 bad_case() { # DESC OOD_JSON PATTERN
-  spec bad.json "$2"
+  spec bad.json "$2" ood-bad # another name: one study, one name
   expect_code 2 "$1: exit 2" "$LEDGER" run -q bad.json
   grep_err "$3" "$1: the error names it"
   one_line_err "$1: one line"
