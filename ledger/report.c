@@ -39,8 +39,10 @@
 #include "ledger/manifest.h"
 #include "ledger/svg.h"
 
-#define CI_RESAMPLES 10000
-#define CI_SEED 1
+/* the claims' defaults (gates/stats.h): a report CI and a claim CI agree */
+#define CI_LEVEL LG_STATS_DEFAULT_LEVEL
+#define CI_RESAMPLES LG_STATS_DEFAULT_RESAMPLES
+#define CI_SEED LG_STATS_DEFAULT_SEED
 
 /* An artifact a number or plot came from. */
 typedef struct {
@@ -234,7 +236,7 @@ static double stat_of(lg_stat s, const double *x, size_t n, double *lo, double *
     case LG_STAT_MEDIAN: return lg_stats_median(x, n);
     case LG_STAT_N: return (double)n;
     case LG_STAT_CI95:
-        if (n >= 2 && lg_stats_bootstrap_mean(x, n, 0.95, CI_RESAMPLES, CI_SEED, LG_BOOT_PERCENTILE, &iv) == 0) {
+        if (n >= 2 && lg_stats_bootstrap_mean(x, n, CI_LEVEL, CI_RESAMPLES, CI_SEED, LG_BOOT_PERCENTILE, &iv) == 0) {
             *lo = iv.lo;
             *hi = iv.hi;
             return iv.est;
@@ -619,7 +621,7 @@ static int do_plot_param(rctx *c, const lg_directive *d)
                 continue;
             y[at] = lg_stats_mean(s.values, s.n);
             if (s.n >= 2 &&
-                lg_stats_bootstrap_mean(s.values, s.n, 0.95, CI_RESAMPLES, CI_SEED, LG_BOOT_PERCENTILE, &iv) == 0) {
+                lg_stats_bootstrap_mean(s.values, s.n, CI_LEVEL, CI_RESAMPLES, CI_SEED, LG_BOOT_PERCENTILE, &iv) == 0) {
                 lo[at] = iv.lo;
                 hi[at] = iv.hi;
             }

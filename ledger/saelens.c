@@ -459,28 +459,15 @@ int lg_saelens_read_decoder(const char *path, const char *label, int d_sae, int 
 int lg_saelens_pair_metrics(const float *W_dec_a, const float *W_dec_b, int d_sae, int d_in, double threshold,
                             int hungarian_max, cJSON *m, double *mmcs_out, double *mcc_out)
 {
-    lg_sim_options so, ss;
-    lg_dict_sim sim, sim_signed;
+    lg_pair_metrics pm;
     int err;
-    lg_sim_options_init(&so);
-    so.abs_cos = 1;
-    so.shared_threshold = threshold;
-    so.mcc = d_sae <= hungarian_max;
-    ss = so;
-    ss.abs_cos = 0;
-    ss.mcc = 0;
-    if ((err = lg_dict_similarity(W_dec_a, d_sae, W_dec_b, d_sae, d_in, &so, &sim, NULL, NULL)) < 0 ||
-        (err = lg_dict_similarity(W_dec_a, d_sae, W_dec_b, d_sae, d_in, &ss, &sim_signed, NULL, NULL)) < 0)
+    /* the same computation and keys as a run's pairs (engine/consistency.h) */
+    if ((err = lg_pair_metrics_compute(W_dec_a, W_dec_b, d_sae, d_in, threshold, d_sae <= hungarian_max, &pm, NULL)) < 0 ||
+        (err = lg_pair_metrics_to_json(&pm, m)) < 0)
         return err;
-    /* NaN would be written as null by cJSON; only computed values are passed */
-    if (!cJSON_AddNumberToObject(m, "mmcs", sim.mmcs) || !cJSON_AddNumberToObject(m, "mmcs_ab", sim.mmcs_ab) ||
-        !cJSON_AddNumberToObject(m, "mmcs_ba", sim.mmcs_ba) || !cJSON_AddNumberToObject(m, "mmcs_signed", sim_signed.mmcs) ||
-        (sim.mcc_computed &&
-         (!cJSON_AddNumberToObject(m, "mcc", sim.mcc) || !cJSON_AddNumberToObject(m, "shared_frac", sim.shared_frac))))
-        return lg_error_set(LG_ENOMEM, "out of memory");
     if (mmcs_out)
-        *mmcs_out = sim.mmcs;
+        *mmcs_out = pm.abs.mmcs;
     if (mcc_out)
-        *mcc_out = sim.mcc_computed ? sim.mcc : NAN;
+        *mcc_out = pm.abs.mcc_computed ? pm.abs.mcc : NAN;
     return 0;
 }
