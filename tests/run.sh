@@ -31,7 +31,7 @@ if [ "${LEDGER_SANITIZE_JOB:-1}" != 0 ]; then
   # the sanitized binary: record/verify/tamper, run/check, replay of bad input,
   # import/export, reports, paths, kill points. The heavy reliability runs
   # (t7100 crash loop, t7300 concurrency) stay in the main job.
-  SAN_TESTS='^unit\.|^cli\.t(1000|1001|2000|2001|5000|5010|6000|7010|7110)-|^py\.test_tensor_formats$'
+  SAN_TESTS='^unit\.|^cli\.t(1000|1001|1100|2000|2001|2024|3120|5000|5010|6000|7010|7110)-|^py\.test_tensor_formats$'
   echo "run.sh: sanitizer job: configure $SAN_BUILD (ASan+UBSan, CUDA off)"
   cmake -S . -B "$SAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEDGER_SANITIZE=ON -DLEDGER_CUDA=OFF \
     -DLEDGER_TEST_HOOKS=ON -DLEDGER_WERROR="$WERROR" "${LAUNCHER[@]}"
