@@ -19,9 +19,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "artifacts/base.h"
+#include "engine/backend_cpu_sparse.h"
 
 /* ---- memory ------------------------------------------------------------- */
 
@@ -465,10 +467,48 @@ static lg_backend cpu_backend = {
     cpu_col_count_nonzero, cpu_fired_update,
     cpu_renorm_rows, cpu_project_out_parallel,
     cpu_adam_step,
+    lg_cpu_topk_rows_csr, lg_cpu_topk_batch_csr, lg_cpu_csr_transpose, lg_cpu_csr_gather_rows,
+    lg_cpu_csr_row_dots, lg_cpu_csc_scatter_rows, lg_cpu_csc_val_sum, lg_cpu_csc_fired_update,
 };
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
-/* "cpu: <model name> (OpenBLAS 0.3.21 ..., N threads)" */
+void lg_cpu_sel_topk(const float *v, uint32_t *idx, size_t n, size_t k) { sel_topk(v, idx, n, k); }
+
+/* The training path: sparse top-k ops unless LEDGER_CPU_SPARSE=0 (then the
+ * table's sparse ops are NULL and the trainer takes the dense path). The
+ * device string recorded in manifests names it, with both thread counts:
+ * "cpu: <model> (OpenBLAS ..., N threads, M OpenMP threads, sparse top-k training)".
+ * lg_backend_cpu_dense() is the same backend with the sparse ops NULL. */
+static char cpu_dense_device[256];
+static lg_backend cpu_dense_backend;
+
+static void cpu_configure(const char *model, const char *cfg)
+{
+    const char *env = getenv("LEDGER_CPU_SPARSE");
+    int sparse = !(env && strcmp(env, "0") == 0);
+    cpu_dense_backend = cpu_backend;
+    cpu_dense_backend.device = cpu_dense_device;
+    cpu_dense_backend.topk_rows_csr = NULL;
+    cpu_dense_backend.topk_batch_csr = NULL;
+    cpu_dense_backend.csr_transpose = NULL;
+    cpu_dense_backend.csr_gather_rows = NULL;
+    cpu_dense_backend.csr_row_dots = NULL;
+    cpu_dense_backend.csc_scatter_rows = NULL;
+    cpu_dense_backend.csc_val_sum = NULL;
+    cpu_dense_backend.csc_fired_update = NULL;
+    if (!sparse)
+        cpu_backend = cpu_dense_backend; /* the default table takes the dense path */
+    snprintf(cpu_dense_device, sizeof(cpu_dense_device),
+             "cpu: %s (%.80s, %d threads, %d OpenMP threads, dense training)", model,
+             cfg ? cfg : "OpenBLAS", openblas_get_num_threads(), lg_cpu_threads());
+    snprintf(cpu_device, sizeof(cpu_device), "cpu: %s (%.80s, %d threads, %d OpenMP threads, %s)",
+             model, cfg ? cfg : "OpenBLAS", openblas_get_num_threads(), lg_cpu_threads(),
+             sparse ? "sparse top-k training" : "dense training");
+    if (!sparse)
+        cpu_backend.device = cpu_device;
+}
+
+/* "cpu: <model name> (OpenBLAS 0.3.21 ..., N threads, ...)" */
 static void cpu_describe(void)
 {
     char model[128] = "unknown CPU", line[512];
@@ -492,12 +532,17 @@ static void cpu_describe(void)
         }
         fclose(f);
     }
-    snprintf(cpu_device, sizeof(cpu_device), "cpu: %s (%.80s, %d threads)", model,
-             cfg ? cfg : "OpenBLAS", openblas_get_num_threads());
+    cpu_configure(model, cfg);
 }
 
 const lg_backend *lg_backend_cpu(void)
 {
     pthread_once(&cpu_once, cpu_describe);
     return &cpu_backend;
+}
+
+const lg_backend *lg_backend_cpu_dense(void)
+{
+    pthread_once(&cpu_once, cpu_describe);
+    return &cpu_dense_backend;
 }
