@@ -234,6 +234,10 @@ const lg_backend *lg_backend_cpu(void);
 /* The CPU backend with the sparse ops NULL (the dense reference path), for
  * tests and benchmarks that compare the two. Never NULL. */
 const lg_backend *lg_backend_cpu_dense(void);
+/* Threads of the CPU backend from now on: OpenBLAS's and OpenMP's (n >= 1).
+ * For tests and benchmarks (the device string keeps the counts of the first
+ * lg_backend_cpu() call). Sparse ops give the same bits at any count. */
+void lg_backend_cpu_set_threads(int n);
 /* The CUDA backend: defined in kernels/ when built with CUDA, else in
  * engine/backend_nocuda.c. NULL when not built or when no device is usable. */
 const lg_backend *lg_backend_cuda(void);

@@ -7,8 +7,13 @@
  * Determinism: every reduction runs in index order and accumulates in double;
  * top-k selections use the strict total order (value desc, index asc), so the
  * selected set is unique whatever the selection algorithm does internally.
- * OpenBLAS sgemm does not split the K dimension between threads, so a GEMM is
- * bit-identical run to run for a given OpenBLAS build and thread count.
+ * A GEMM is cut into blocks of C fixed by its shape alone, each computed by
+ * a single-threaded OpenBLAS sgemm (OpenBLAS's own threads are set to 1: its
+ * results change with its thread count, e.g. 1 vs 3 threads on a 256 x 512
+ * x 64 sgemm), the blocks shared among OpenMP threads; with every other op
+ * computing each output in a fixed order, the backend gives the same bits
+ * run to run and at any thread count (OMP_NUM_THREADS), for a given OpenBLAS
+ * build and CPU kernel.
  *
  * Memory is host memory from lg_calloc (zeroed), so the buffers are ordinary
  * pointers and upload/download/copy are memcpy.
@@ -86,8 +91,7 @@ static int cpu_gemm(const lg_backend *be, int ta, int tb, int M, int N, int K, f
         }
         return 0;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
-                N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    lg_cpu_gemm_blocks(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return 0;
 }
 
@@ -476,14 +480,16 @@ void lg_cpu_sel_topk(const float *v, uint32_t *idx, size_t n, size_t k) { sel_to
 
 /* The training path: sparse top-k ops unless LEDGER_CPU_SPARSE=0 (then the
  * table's sparse ops are NULL and the trainer takes the dense path). The
- * device string recorded in manifests names it, with both thread counts:
- * "cpu: <model> (OpenBLAS ..., N threads, M OpenMP threads, sparse top-k training)".
+ * device string recorded in manifests names it, with the thread count
+ * (OpenMP's; OpenBLAS runs single-threaded inside lg_cpu_gemm_blocks):
+ * "cpu: <model> (OpenBLAS ..., N threads, sparse top-k training)".
  * lg_backend_cpu_dense() is the same backend with the sparse ops NULL. */
 static char cpu_dense_device[256];
 static lg_backend cpu_dense_backend;
 
 static void cpu_configure(const char *model, const char *cfg)
 {
+    openblas_set_num_threads(1); /* threads come from OpenMP: lg_cpu_gemm_blocks */
     const char *env = getenv("LEDGER_CPU_SPARSE");
     int sparse = !(env && strcmp(env, "0") == 0);
     cpu_dense_backend = cpu_backend;
@@ -499,10 +505,10 @@ static void cpu_configure(const char *model, const char *cfg)
     if (!sparse)
         cpu_backend = cpu_dense_backend; /* the default table takes the dense path */
     snprintf(cpu_dense_device, sizeof(cpu_dense_device),
-             "cpu: %s (%.80s, %d threads, %d OpenMP threads, dense training)", model,
-             cfg ? cfg : "OpenBLAS", openblas_get_num_threads(), lg_cpu_threads());
-    snprintf(cpu_device, sizeof(cpu_device), "cpu: %s (%.80s, %d threads, %d OpenMP threads, %s)",
-             model, cfg ? cfg : "OpenBLAS", openblas_get_num_threads(), lg_cpu_threads(),
+             "cpu: %s (%.80s, %d threads, dense training)", model,
+             cfg ? cfg : "OpenBLAS", lg_cpu_threads());
+    snprintf(cpu_device, sizeof(cpu_device), "cpu: %s (%.80s, %d threads, %s)", model,
+             cfg ? cfg : "OpenBLAS", lg_cpu_threads(),
              sparse ? "sparse top-k training" : "dense training");
     if (!sparse)
         cpu_backend.device = cpu_device;

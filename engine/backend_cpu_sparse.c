@@ -20,6 +20,7 @@
  */
 #include "engine/backend_cpu_sparse.h"
 
+#include <cblas.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -36,6 +37,35 @@ int lg_cpu_threads(void)
 #else
     return 1;
 #endif
+}
+
+void lg_backend_cpu_set_threads(int n)
+{
+    (void)lg_backend_cpu(); /* OpenBLAS set to one thread first */
+#ifdef _OPENMP
+    omp_set_num_threads(n < 1 ? 1 : n);
+#endif
+}
+
+void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc)
+{
+    const int by_rows = M >= N, dim = by_rows ? M : N;
+    /* 128 rows or columns of C per block, fewer blocks than 64 per call */
+    int bs = dim <= 128 * 64 ? 128 : ((dim + 63) / 64 + 15) / 16 * 16;
+    int nb = (dim + bs - 1) / bs, b;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (nb > 1)
+    for (b = 0; b < nb; b++) {
+        int i0 = b * bs, n = dim - i0 < bs ? dim - i0 : bs;
+        if (by_rows) /* rows of op(A): A [M, K] row i0, or A^T stored [K, M] column i0 */
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                        n, N, K, alpha, ta ? A + i0 : A + (size_t)i0 * lda, lda, B, ldb, beta,
+                        C + (size_t)i0 * ldc, ldc);
+        else /* columns of op(B): B [K, N] column i0, or B^T stored [N, K] row i0 */
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                        M, n, K, alpha, A, lda, tb ? B + (size_t)i0 * ldb : B + i0, ldb, beta,
+                        C + i0, ldc);
+    }
 }
 
 static int thread_id(void)

@@ -13,6 +13,13 @@
 
 /* OpenMP threads the CPU ops use (1 without OpenMP). */
 int lg_cpu_threads(void);
+/* C = alpha op(A) op(B) + beta C through OpenBLAS (backend.h gemm, K > 0):
+ * the larger of M and N cut into blocks whose size depends on the shape
+ * only, one single-threaded sgemm per block, blocks spread over the OpenMP
+ * threads. Every element of C is therefore computed by the same sgemm call
+ * whatever the thread count. */
+void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc);
 /* backend_cpu.c's quickselect: idx[0..k) = the k best of idx[0..n) under
  * (value desc, index asc), in no particular order. */
 void lg_cpu_sel_topk(const float *v, uint32_t *idx, size_t n, size_t k);
