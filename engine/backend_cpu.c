@@ -65,6 +65,7 @@ static int cpu_download(const lg_backend *be, float *host, const float *src, siz
 static int cpu_fill(const lg_backend *be, float *dst, float value, size_t n)
 {
     size_t i;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (n > 32768)
     for (i = 0; i < n; i++)
         dst[i] = value;
     return 0;
@@ -282,6 +283,7 @@ static int cpu_add_bias_rows(const lg_backend *be, const float *X, const float *
                              float alpha, float *Y, int rows, int cols)
 {
     int r, c;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if ((size_t)rows * cols > 32768) private(c)
     for (r = 0; r < rows; r++)
         for (c = 0; c < cols; c++)
             Y[(size_t)r * cols + c] = X[(size_t)r * cols + c] + alpha * bias[c];
@@ -312,6 +314,7 @@ static int cpu_axpby(const lg_backend *be, size_t n, float alpha, const float *x
                      const float *y, float *out)
 {
     size_t i;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (n > 32768)
     for (i = 0; i < n; i++)
         out[i] = alpha * x[i] + beta * y[i];
     return 0;
@@ -320,6 +323,7 @@ static int cpu_axpby(const lg_backend *be, size_t n, float alpha, const float *x
 static int cpu_scale_shift(const lg_backend *be, float *x, float alpha, float c, size_t n)
 {
     size_t i;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (n > 32768)
     for (i = 0; i < n; i++)
         x[i] = alpha * x[i] + c;
     return 0;
@@ -404,6 +408,7 @@ static int cpu_fired_update(const lg_backend *be, const float *acts, int rows, i
 static int cpu_renorm_rows(const lg_backend *be, float *W, int rows, int cols)
 {
     int r, c;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if ((size_t)rows * cols > 32768) private(c)
     for (r = 0; r < rows; r++) {
         float *w = W + (size_t)r * cols;
         double ss = 0.0;
@@ -422,6 +427,7 @@ static int cpu_project_out_parallel(const lg_backend *be, const float *W, float 
                                     int cols)
 {
     int r, c;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if ((size_t)rows * cols > 32768) private(c)
     for (r = 0; r < rows; r++) {
         const float *w = W + (size_t)r * cols;
         float *g = G + (size_t)r * cols;
@@ -446,6 +452,7 @@ static int cpu_adam_step(const lg_backend *be, float *p, const float *g, float *
                          size_t n, const lg_adam_args *a)
 {
     size_t i;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (n > 32768)
     for (i = 0; i < n; i++) {
         float mhat, vhat;
         m[i] = a->beta1 * m[i] + (1.0f - a->beta1) * g[i];
