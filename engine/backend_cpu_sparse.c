@@ -51,8 +51,9 @@ void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const 
                         const float *B, int ldb, float beta, float *C, int ldc)
 {
     const int by_rows = M >= N, dim = by_rows ? M : N;
-    /* 128 rows or columns of C per block, fewer blocks than 64 per call */
-    int bs = dim <= 128 * 64 ? 128 : ((dim + 63) / 64 + 15) / 16 * 16;
+    /* 128 rows or columns of C per block, at most 32 blocks per call (each
+     * block packs the other operand again) */
+    int bs = dim <= 128 * 32 ? 128 : ((dim + 31) / 32 + 15) / 16 * 16;
     int nb = (dim + bs - 1) / bs, b;
 #pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (nb > 1)
     for (b = 0; b < nb; b++) {
