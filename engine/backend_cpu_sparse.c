@@ -5,8 +5,10 @@
  * as scatters over the active latents, and the sparse bookkeeping.
  *
  * Threads (OpenMP): every op partitions its OUTPUTS between threads (rows of a
- * CSR, latents of a CSC) and each output element is computed by exactly one
- * thread, in a loop whose order depends only on the data (entries of a row in
+ * CSR, latents of a CSC; dynamic schedules, so that a thread the OS
+ * deschedules on a busy machine does not hold the others up) and each output
+ * element is computed by exactly one thread, in a loop whose order depends
+ * only on the data (entries of a row in
  * column order, entries of a latent in row order). No atomics, no reduction
  * whose order depends on the partition: the results are bit-identical run to
  * run and at any thread count (OMP_NUM_THREADS). The few serial passes (CSR
@@ -55,7 +57,7 @@ void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const 
      * block packs the other operand again) */
     int bs = dim <= 128 * 32 ? 128 : ((dim + 31) / 32 + 15) / 16 * 16;
     int nb = (dim + bs - 1) / bs, b;
-#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (nb > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(lg_cpu_threads()) if (nb > 1)
     for (b = 0; b < nb; b++) {
         int i0 = b * bs, n = dim - i0 < bs ? dim - i0 : bs;
         if (by_rows) /* rows of op(A): A [M, K] row i0, or A^T stored [K, M] column i0 */
@@ -233,7 +235,7 @@ int lg_cpu_topk_rows_csr(const lg_backend *be, const float *pre, const float *co
     {
         float *f = scratch + (size_t)thread_id() * cols;
         int r;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 32)
         for (r = 0; r < rows; r++)
             ptr[r + 1] = topk_row(pre + (size_t)r * cols, col_mask, cols, k, f,
                                   idx + (int64_t)r * k, val + (int64_t)r * k);
@@ -290,7 +292,7 @@ int lg_cpu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, int 
     lg_free(f);
     /* row r keeps its positive entries > vk, and those == vk up to last_eq */
 #define KEPT(q) (pre[q] > 0.0f && (all || pre[q] > vk || (pre[q] == vk && (q) <= last_eq)))
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 32) num_threads(nt)
     for (r = 0; r < rows; r++) {
         const int64_t base = (int64_t)r * cols;
         int c, cnt = 0;
@@ -301,7 +303,7 @@ int lg_cpu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, int 
     ptr[0] = 0;
     for (r = 0; r < rows; r++)
         ptr[r + 1] += ptr[r];
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 32) num_threads(nt)
     for (r = 0; r < rows; r++) {
         const int64_t base = (int64_t)r * cols;
         int32_t e = ptr[r];
@@ -384,7 +386,7 @@ int lg_cpu_csr_gather_rows(const lg_backend *be, const int32_t *ptr, const int32
                            float *out)
 {
     int r;
-#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads())
+#pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads())
     for (r = 0; r < rows; r++) {
         float *o = out + (size_t)r * d;
         int32_t e;
@@ -403,7 +405,7 @@ int lg_cpu_csr_row_dots(const lg_backend *be, const int32_t *ptr, const int32_t 
                         float beta, float *out)
 {
     int r;
-#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads())
+#pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads())
     for (r = 0; r < rows; r++) {
         const float *x = R + (size_t)r * d;
         int32_t e;
@@ -434,7 +436,7 @@ int lg_cpu_csc_scatter_rows(const lg_backend *be, const int32_t *tptr, const int
     {
         float *a = acc + (size_t)thread_id() * d;
         int j;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
         for (j = lo; j < hi; j++) {
             float *o = out + (long long)j * ld_row;
             int32_t t;

@@ -736,6 +736,7 @@ static lg_backend cuda_backend = {
     cu_col_count_nonzero, cu_fired_update,
     cu_renorm_rows, cu_project_out_parallel,
     cu_adam_step,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, // no sparse ops: the trainer's dense path
 };
 static const lg_backend *cuda_usable; // NULL until initialised successfully
 static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
