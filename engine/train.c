@@ -49,6 +49,15 @@
  *   AuxK: ra = ehat - e, c = 2 aux_coeff / denom:
  *     gW_dec += aux_acts^T (c ra);  gpre += mask(aux_acts, (c ra) W_dec^T)
  *   gb_enc = colsum(gpre);  gW_enc = xc^T gpre;  gb_dec -= colsum(gpre W_enc^T)
+ *
+ * Sparse path (TopK, BatchTopK, Matryoshka on a backend with the optional
+ * sparse ops of backend.h, e.g. the CPU one): the same formulas with acts,
+ * gpre and AuxK's acts as CSR matrices (one per seed, all ops per seed, so
+ * multi-seed stays equal to single-seed): xhat by a gather-sum of the active
+ * decoder rows, gW_dec / gW_enc by scatters over the active latents (a
+ * counting-sort CSC, no atomics), gacts only at the entries (row dots), and
+ * gb_dec's encoder term as W_enc gb_enc. The dense [B, d_sae] buffers are not
+ * allocated then; the encoder forward GEMM is the same. See sparse_backward.
  */
 #include "engine/train.h"
 
