@@ -19,8 +19,9 @@
  *  - Determinism: no float atomics anywhere a result depends on the order of
  *    accumulation. Every reduction uses an order fixed for the backend, so a
  *    backend gives bit-identical results run to run (the CPU backend given
- *    the same OpenBLAS build and thread count). Results may differ BETWEEN
- *    backends in the last bits; tests compare them with tolerances.
+ *    the same OpenBLAS build and CPU kernel, at any thread count: its GEMMs
+ *    run in blocks fixed by the shape). Results may differ BETWEEN backends
+ *    in the last bits; tests compare them with tolerances.
  *  - Host-returned reductions are double: they accumulate in double (CPU: in
  *    index order; CUDA: a fixed tree, also in double).
  *  - Ties in top-k selections are broken by the LOWER index (flat index for
@@ -234,9 +235,10 @@ const lg_backend *lg_backend_cpu(void);
 /* The CPU backend with the sparse ops NULL (the dense reference path), for
  * tests and benchmarks that compare the two. Never NULL. */
 const lg_backend *lg_backend_cpu_dense(void);
-/* Threads of the CPU backend from now on: OpenBLAS's and OpenMP's (n >= 1).
- * For tests and benchmarks (the device string keeps the counts of the first
- * lg_backend_cpu() call). Sparse ops give the same bits at any count. */
+/* Threads of the CPU backend from now on (OpenMP's; OpenBLAS always runs
+ * single-threaded inside the backend's GEMM blocks), n >= 1. For tests and
+ * benchmarks (the device string keeps the count of the first lg_backend_cpu()
+ * call). Every op gives the same bits at any count. */
 void lg_backend_cpu_set_threads(int n);
 /* The CUDA backend: defined in kernels/ when built with CUDA, else in
  * engine/backend_nocuda.c. NULL when not built or when no device is usable. */
