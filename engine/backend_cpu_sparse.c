@@ -144,16 +144,17 @@ static int topk_row(const float *v, const float *mask, int cols, int k, float *f
     long n = 0, i, greater = 0, need;
     float vk, t0 = 0.0f;
     int c, cnt = 0, blk, nb;
-    /* Exact pre-filter: split the row into k blocks; when every block has a
-     * candidate, the smallest of the k block maxima t0 has at least k
-     * candidates >= it, so the k-th largest is >= t0 and only candidates
-     * >= t0 need selecting. */
-    blk = (cols + k - 1) / k;
+    /* Exact pre-filter: split the row into nb >= k blocks (2k when the row
+     * is long enough) and take t0 = the k-th largest block maximum: when it
+     * is > 0, k blocks hold a candidate >= t0, so the k-th largest candidate
+     * is >= t0 and only candidates >= t0 need selecting (about 43 of a
+     * Gaussian row of 1024 for k = 32, instead of ~512 positive ones). */
+    nb = 2 * k < cols ? 2 * k : cols;
+    blk = (cols + nb - 1) / nb;
     nb = (cols + blk - 1) / blk;
-    if (nb == k) {
-        float lo = 0.0f;
-        int b, full = 1;
-        for (b = 0; b < nb && full; b++) {
+    if (nb >= k) {
+        int b;
+        for (b = 0; b < nb; b++) { /* f[0..nb) = block maxima of the candidates (0: none) */
             int c1 = b * blk + blk < cols ? b * blk + blk : cols;
             float mx = 0.0f; /* candidates are > 0 */
             if (mask)
@@ -164,11 +165,11 @@ static int topk_row(const float *v, const float *mask, int cols, int k, float *f
             else
                 for (c = b * blk; c < c1; c++)
                     mx = v[c] > mx ? v[c] : mx;
-            full = mx > 0.0f;
-            lo = b == 0 || mx < lo ? mx : lo;
+            f[b] = mx;
         }
-        if (full)
-            t0 = lo;
+        t0 = kth_largest(f, nb, k);
+        if (!(t0 > 0.0f))
+            t0 = 0.0f;
     }
     /* branch-free: the sign of pre is a coin flip, a branch on it would
      * mispredict half the time */
@@ -367,15 +368,23 @@ LG_CLONES static void row_axpy(float *o, float a, const float *x, int d)
         o[c] += a * x[c];
 }
 
-/* dot of two float rows: eight lanes, each summing every eighth product in
- * index order, then the lanes in a fixed tree; the tail goes to lane 0. */
+/* dot of two float rows: eight lanes, lane i summing the products at
+ * indices = i mod 8 in index order (a GCC vector of 8 floats: one AVX
+ * register, two SSE ones, the same arithmetic), then the lanes in a fixed
+ * tree; the tail goes to lane 0. */
+typedef float lg_v8f __attribute__((vector_size(32)));
+
 LG_CLONES static float dot8(const float *a, const float *b, int n)
 {
-    float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int c = 0, i;
-    for (; c + 8 <= n; c += 8)
-        for (i = 0; i < 8; i++)
-            l[i] += a[c + i] * b[c + i];
+    lg_v8f acc = {0, 0, 0, 0, 0, 0, 0, 0}, x, y;
+    float l[8];
+    int c = 0;
+    for (; c + 8 <= n; c += 8) {
+        memcpy(&x, a + c, sizeof(x));
+        memcpy(&y, b + c, sizeof(y));
+        acc += x * y;
+    }
+    memcpy(l, &acc, sizeof(l));
     for (; c < n; c++)
         l[0] += a[c] * b[c];
     return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
