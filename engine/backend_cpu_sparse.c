@@ -32,6 +32,11 @@
 
 _Static_assert(sizeof(int32_t) == sizeof(float), "index buffers come from float alloc()");
 
+/* Below this much work (entries touched) an op runs on the calling thread
+ * alone: waking a second thread costs more, and on a loaded machine it may
+ * wait a whole time slice for it. Same results either way. */
+#define PAR_MIN 32768
+
 int lg_cpu_threads(void)
 {
 #ifdef _OPENMP
@@ -57,7 +62,7 @@ void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const 
      * block packs the other operand again) */
     int bs = dim <= 128 * 32 ? 128 : ((dim + 31) / 32 + 15) / 16 * 16;
     int nb = (dim + bs - 1) / bs, b;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(lg_cpu_threads()) if (nb > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(lg_cpu_threads()) if (nb > 1 && (double)M * N * K > PAR_MIN * 32.0)
     for (b = 0; b < nb; b++) {
         int i0 = b * bs, n = dim - i0 < bs ? dim - i0 : bs;
         if (by_rows) /* rows of op(A): A [M, K] row i0, or A^T stored [K, M] column i0 */
@@ -232,7 +237,7 @@ int lg_cpu_topk_rows_csr(const lg_backend *be, const float *pre, const float *co
         k = cols;
     if (!(scratch = lg_malloc((size_t)nt * cols * sizeof(float))))
         return lg_error_wrap("cpu backend: topk_rows_csr");
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if ((size_t)rows * cols > PAR_MIN)
     {
         float *f = scratch + (size_t)thread_id() * cols;
         int r;
@@ -293,7 +298,7 @@ int lg_cpu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, int 
     lg_free(f);
     /* row r keeps its positive entries > vk, and those == vk up to last_eq */
 #define KEPT(q) (pre[q] > 0.0f && (all || pre[q] > vk || (pre[q] == vk && (q) <= last_eq)))
-#pragma omp parallel for schedule(dynamic, 32) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 32) num_threads(nt) if (n > PAR_MIN)
     for (r = 0; r < rows; r++) {
         const int64_t base = (int64_t)r * cols;
         int c, cnt = 0;
@@ -304,7 +309,7 @@ int lg_cpu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, int 
     ptr[0] = 0;
     for (r = 0; r < rows; r++)
         ptr[r + 1] += ptr[r];
-#pragma omp parallel for schedule(dynamic, 32) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 32) num_threads(nt) if (n > PAR_MIN)
     for (r = 0; r < rows; r++) {
         const int64_t base = (int64_t)r * cols;
         int32_t e = ptr[r];
@@ -395,7 +400,7 @@ int lg_cpu_csr_gather_rows(const lg_backend *be, const int32_t *ptr, const int32
                            float *out)
 {
     int r;
-#pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads())
+#pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads()) if ((double)ptr[rows] * d > PAR_MIN)
     for (r = 0; r < rows; r++) {
         float *o = out + (size_t)r * d;
         int32_t e;
@@ -414,7 +419,7 @@ int lg_cpu_csr_row_dots(const lg_backend *be, const int32_t *ptr, const int32_t 
                         float beta, float *out)
 {
     int r;
-#pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads())
+#pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads()) if ((double)ptr[rows] * d > PAR_MIN)
     for (r = 0; r < rows; r++) {
         const float *x = R + (size_t)r * d;
         int32_t e;
@@ -441,7 +446,7 @@ int lg_cpu_csc_scatter_rows(const lg_backend *be, const int32_t *tptr, const int
         return 0;
     if (!(acc = lg_malloc((size_t)nt * d * sizeof(float))))
         return lg_error_wrap("cpu backend: csc_scatter_rows");
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if ((double)(tptr[hi] - tptr[lo]) * d + (double)(hi - lo) * d > PAR_MIN)
     {
         float *a = acc + (size_t)thread_id() * d;
         int j;
@@ -477,7 +482,7 @@ int lg_cpu_csc_val_sum(const lg_backend *be, const int32_t *tptr, const int32_t 
                        const float *val, int cols, float alpha, float beta, float *out)
 {
     int j;
-#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads())
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (tptr[cols] + (int64_t)cols > PAR_MIN)
     for (j = 0; j < cols; j++) {
         double s = 0.0;
         int32_t t;
