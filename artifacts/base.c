@@ -170,6 +170,7 @@ int lg_buf_grow(lg_buf *b, size_t extra)
     p = lg_realloc(b->ptr, cap);
     if (!p)
         return LG_ENOMEM;
+    p[b->len] = '\0'; /* a buffer that holds memory is a C string, even when grown from empty */
     b->ptr = p;
     b->cap = cap;
     return 0;
@@ -422,6 +423,19 @@ int lg_is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int lg_path_check_regular(const char *path)
+{
+    struct stat st;
+    const char *what;
+    if (stat(path, &st) < 0)
+        return lg_error_set(errno == ENOENT || errno == ENOTDIR ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
+    if (S_ISREG(st.st_mode))
+        return 0;
+    what = S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISDIR(st.st_mode) ? "a directory" : S_ISSOCK(st.st_mode) ? "a socket"
+         : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file";
+    return lg_error_set(LG_EINPUT, "%s: %s, not a regular file", path, what);
 }
 
 int lg_path_join(lg_buf *out, const char *a, const char *b)

@@ -29,7 +29,8 @@ enum {
     LG_ENOMEM = -5,    /* out of memory: exit 3 */
     LG_ENOTFOUND = -6, /* a named thing does not exist: exit 2 */
     LG_ELOCKED = -7,   /* resource busy (lock held): exit 3 */
-    LG_EDIVERGED = -8  /* training diverged (NaN/Inf loss): exit 1 */
+    LG_EDIVERGED = -8, /* training diverged (NaN/Inf loss): exit 1 */
+    LG_ESTOPPED = -20  /* stopped on request (SIGINT/SIGTERM): the CLI exits 128 + signal */
 };
 
 /* Set the thread-local last error (printf-style) and return `code`.
@@ -103,6 +104,11 @@ int lg_fsync_dir(const char *dir);
 int lg_mkdir_p(const char *path, mode_t mode);
 int lg_path_exists(const char *path);
 int lg_is_dir(const char *path);
+/* 0 when path (links followed) is a regular file; LG_ENOTFOUND when absent,
+ * LG_EINPUT naming what it is ("a FIFO", "a directory", ...) otherwise.
+ * For commands that read input files: opening a FIFO blocks until a writer
+ * comes, so they check before they open (and before taking any lock). */
+int lg_path_check_regular(const char *path);
 /* out = a "/" b (out is cleared first). */
 int lg_path_join(lg_buf *out, const char *a, const char *b);
 

@@ -6,6 +6,9 @@
  * exists: dedup) or chmod 0444 + rename to objects/ab/<rest> + fsync the
  * directory. Invariant: every file under objects/ is complete, read-only and
  * named by the SHA-256 of its bytes (lg_store_verify re-checks the last part).
+ * Dedup re-hashes the existing object first: when it does not match (bit
+ * rot, tampering), the new bytes replace it by the same atomic rename, so
+ * storing good bytes again repairs a corrupt object.
  *
  * Links: the store never follows a symbolic link below its root. Objects are
  * opened with openat(O_NOFOLLOW) one component at a time (objects/, ab/,
@@ -73,7 +76,6 @@ void lg_store_free(lg_store *st)
     lg_free(st);
 }
 
-const char *lg_store_root(const lg_store *st) { return st->root; }
 
 /* ---- no links below the root ---------------------------------------------- */
 
@@ -208,9 +210,19 @@ static int commit_tmp(lg_store *st, const char *tmp, const char *hex, int *added
     new_fanout = lstat(dir.ptr, &sb) < 0;
     if ((err = lg_mkdir_p(dir.ptr, 0755)) < 0 || (err = check_real_dir(dir.ptr)) < 0)
         goto out;
-    if (lstat(dst.ptr, &sb) == 0 && S_ISREG(sb.st_mode)) { /* dedup: the bytes are already stored */
-        unlink(tmp);
-        goto out;
+    if (lstat(dst.ptr, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        /* dedup only when the stored object really holds these bytes: a corrupt
+         * copy is replaced (atomically, by the rename below), never kept */
+        int v = lg_store_verify(st, hex);
+        if (v == 0) {
+            unlink(tmp);
+            goto out;
+        }
+        if (v != LG_ECHECK && v != LG_ENOTFOUND) {
+            err = v;
+            goto out;
+        }
+        lg_error_clear();
     }
     /* absent, or a planted link / non-file: rename(2) replaces the link itself, never its target */
     if (chmod(tmp, 0444) < 0) {
@@ -254,13 +266,17 @@ int lg_store_put_file(lg_store *st, const char *path, char hex_out[65], uint64_t
     struct stat sb;
     copy_ctx cc;
 
-    in = open(path, O_RDONLY | O_CLOEXEC);
+    in = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us: fstat refuses it below */
     if (in < 0) {
         err = lg_error_set(errno == ENOENT ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
     if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
         err = lg_error_set(LG_EINPUT, "%s: not a regular file", path);
+        goto out;
+    }
+    if (fcntl(in, F_SETFL, 0) < 0) { /* back to blocking reads */
+        err = lg_error_set(LG_EIO, "%s: fcntl: %s", path, strerror(errno));
         goto out;
     }
     if ((err = open_tmp(st, &tmp, &fd)) < 0)
@@ -298,14 +314,15 @@ int lg_store_put_buf(lg_store *st, const void *data, size_t n, char hex_out[65],
 
     if ((err = lg_sha256_buf(data, n, hex_out)) < 0)
         goto out;
-    if ((err = lg_store_exists(st, hex_out)) < 0)
-        goto out;
-    if (err == 1) {
-        err = 0;
+    /* already stored and intact: nothing to write (a corrupt or planted object is rewritten) */
+    if ((err = lg_store_verify(st, hex_out)) == 0) {
         if (added_out)
             *added_out = 0;
         goto out;
     }
+    if (err != LG_ENOTFOUND && err != LG_ECHECK)
+        goto out;
+    lg_error_clear();
     if ((err = open_tmp(st, &tmp, &fd)) < 0 || (err = write_all(fd, data, n, tmp.ptr)) < 0)
         goto out;
     if (fsync(fd) < 0) {

@@ -6,7 +6,8 @@
  * written. An object is written to tmp/, fsync'ed, chmod 0444 and renamed
  * into place, then the directory is fsync'ed: a reader never sees a partial
  * object, and a crash leaves at most a temp file that lg_store_gc_tmp()
- * removes. Putting bytes that are already stored is a no-op (dedup).
+ * removes. Putting bytes that are already stored is a no-op (dedup) when the
+ * stored object still hashes to its name; a corrupt object is replaced.
  *
  * Paths are built only from validated digests (lg_sha256_hex_valid), never
  * from user input, so nothing outside <root> can be named through the store.
@@ -26,12 +27,11 @@ typedef struct lg_store lg_store;
  * *out is freed with lg_store_free. */
 int lg_store_open(const char *root, int create, lg_store **out);
 void lg_store_free(lg_store *st);
-const char *lg_store_root(const lg_store *st);
 
 /* Copies the file at `path` into the store while hashing it (one streamed
  * pass, 64 KiB chunks). hex_out receives the digest; size_out (may be NULL)
- * the length; *added_out (may be NULL) is 1 when a new object was created,
- * 0 when it was already there. Errors: LG_ENOTFOUND (no such file), LG_EIO. */
+ * the length; *added_out (may be NULL) is 1 when an object was written (new,
+ * or replacing a corrupt one), 0 when an intact copy was already there. Errors: LG_ENOTFOUND (no such file), LG_EIO. */
 int lg_store_put_file(lg_store *st, const char *path, char hex_out[65], uint64_t *size_out, int *added_out);
 /* Same for a buffer. */
 int lg_store_put_buf(lg_store *st, const void *data, size_t n, char hex_out[65], int *added_out);

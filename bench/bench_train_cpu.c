@@ -36,6 +36,8 @@ int main(int argc, char **argv)
     int err;
     lg_train_config_default(&tc);
     tc.batch = argc > 5 ? atoi(argv[5]) : 4096;
+    tc.warmup_steps = 100; /* as bench_train_cpu.py */
+    tc.dead_after = 1e7;   /* AuxK off in both */
     tc.steps = steps + warm;
     n = (size_t)n_batches * tc.batch * cfg.d_in;
     if (!(x = malloc(n * sizeof(float))))

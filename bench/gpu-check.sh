@@ -25,14 +25,19 @@ fi
 T0=$(date +%s)
 stamp() { echo "[gpu-check +$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/bench.log"; }
 
-# ---- dependencies the GPU machine lacks (libgit2, cJSON, SQLite) ------------
+# ---- dependencies the GPU machine lacks (libgit2, cJSON, SQLite, OpenBLAS headers) --
+# Exactly the recipe of /work/shared/device/README.md (the packages that
+# /work/shared/device/fetch-debs downloads into .debs/), OpenBLAS lines included:
+# the machine has an OpenBLAS runtime but no cblas.h / openblas.pc.
 if [ -d .debs ] && ls .debs/*.deb >/dev/null 2>&1; then
     D=/opt/deps
     mkdir -p $D
     for f in .debs/*.deb; do dpkg -x "$f" $D; done
     export LD_LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
     export CPATH=$D/usr/include LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu
-    export PKG_CONFIG_PATH=$D/usr/lib/x86_64-linux-gnu/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
+    export LD_LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu/openblas-pthread:$LD_LIBRARY_PATH
+    export CPATH=$CPATH:$D/usr/include/x86_64-linux-gnu/openblas-pthread
+    export PKG_CONFIG_PATH=$D/usr/lib/x86_64-linux-gnu/pkgconfig:$D/usr/lib/x86_64-linux-gnu/openblas-pthread/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
 else
     echo "warning: no .debs/ (run /work/shared/device/fetch-debs and carry .debs)" | tee -a "$OUT/bench.log"
 fi
@@ -47,14 +52,28 @@ JOBS=$(nproc)
 } >"$OUT/env.txt" 2>&1
 DEVICE=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 
+# ---- configure first (seconds): a missing header or .pc stops here, cheaply -----
+stamp "configure"
+if ! cmake -S . -B build-gpu -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release \
+        >"$OUT/build.log" 2>&1; then
+    stamp "CONFIGURE FAILED"
+    tail -40 "$OUT/build.log"
+    exit 3
+fi
+grep -E "ledger: CUDA backend|Found PkgConfig|Checking for module" "$OUT/build.log" | head -10
+if ! grep -q "ledger: CUDA backend ON" "$OUT/build.log"; then
+    stamp "CONFIGURE: CUDA backend is OFF (nvcc not found?): stopping"
+    exit 3
+fi
+
 # ---- build --------------------------------------------------------------------
 stamp "build (sm_90, -j$JOBS)"
-if ! { cmake -S . -B build-gpu -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release &&
-       cmake --build build-gpu -j"$JOBS"; } >"$OUT/build.log" 2>&1; then
+if ! cmake --build build-gpu -j"$JOBS" >>"$OUT/build.log" 2>&1; then
     stamp "BUILD FAILED"
     tail -40 "$OUT/build.log"
     exit 3
 fi
+ls -la build-gpu/libledger_cuda.so | tee -a "$OUT/env.txt"
 grep -iE "warning" "$OUT/build.log" | grep -i "kernels/" | head -20
 
 # ---- tests ----------------------------------------------------------------------
@@ -64,8 +83,11 @@ RC_TESTS=0
     echo "== test_cuda_parity (PARITY_VERBOSE=1)"
     PARITY_VERBOSE=1 timeout 300 build-gpu/test_cuda_parity
     echo "rc=$?"
-    echo "== ctest -R 'cuda|backend|train|sae'"
-    (cd build-gpu && timeout 300 ctest -R 'cuda|backend|train|sae' --output-on-failure -j4)
+    echo "== test_cuda_parity test_train_parity under LEDGER_CUDA_SYNC=1 (every op checked)"
+    LEDGER_CUDA_SYNC=1 timeout 120 build-gpu/test_cuda_parity test_train_parity
+    echo "rc=$?"
+    echo "== ctest -R 'cuda|backend|train|sae|lean'"
+    (cd build-gpu && timeout 300 ctest -R 'cuda|backend|train|sae|lean' --output-on-failure -j4)
     echo "rc=$?"
 } >"$OUT/tests.log" 2>&1
 grep -E "^rc=|checks,|FAIL|skipped|tests passed|train parity" "$OUT/tests.log"

@@ -50,6 +50,15 @@ typedef struct {
     float lr, beta1, beta2, eps, bc1, bc2;
 } lg_adam_args;
 
+/* One host-returned reduction of a batch (reduce_many): kind LG_RED_SUM,
+ * LG_RED_SUMSQ or LG_RED_NNZ over x[0..n). */
+enum { LG_RED_SUM = 0, LG_RED_SUMSQ = 1, LG_RED_NNZ = 2 };
+typedef struct {
+    int kind;
+    const float *x;
+    size_t n;
+} lg_reduce_req;
+
 struct lg_backend {
     const char *name;   /* "cpu" or "cuda" */
     const char *device; /* human-readable device string, recorded in manifests,
@@ -170,6 +179,12 @@ struct lg_backend {
     int (*adam_step)(const lg_backend *be, float *p, const float *g, float *m, float *v,
                      size_t n, const lg_adam_args *a);
 
+    /* ---- optional ops (NULL: the generic helper below does it) ------------ */
+    /* out[i] = the reduction reqs[i] (sum, sumsq or count_nonzero), each
+     * bit-identical to the single op; a device backend reads all of them back
+     * with ONE synchronisation instead of n. Use lg_backend_reduce_many(). */
+    int (*reduce_many)(const lg_backend *be, const lg_reduce_req *reqs, int n, double *out);
+
     /* ---- sparse activations (OPTIONAL) ------------------------------------
      * A backend may leave ALL of these NULL (the CUDA backend does): the
      * trainer then uses the dense ops above. When topk_rows_csr is non-NULL,
@@ -240,8 +255,10 @@ const lg_backend *lg_backend_cpu_dense(void);
  * benchmarks (the device string keeps the count of the first lg_backend_cpu()
  * call). Every op gives the same bits at any count. */
 void lg_backend_cpu_set_threads(int n);
-/* The CUDA backend: defined in kernels/ when built with CUDA, else in
- * engine/backend_nocuda.c. NULL when not built or when no device is usable. */
+/* The CUDA backend, from the CUDA module (kernels/cuda_module.h), which
+ * engine/backend_cuda_load.c loads on the first call. NULL when not built,
+ * when the module cannot be loaded or when no device is usable
+ * (kernels/cuda.h's lg_cuda_unavailable_reason() says why). */
 const lg_backend *lg_backend_cuda(void);
 /* name: "cpu", "cuda" or "auto" (cuda when lg_backend_cuda() is non-NULL,
  * else cpu). "cuda" without a device: LG_EINPUT naming the reason; an
@@ -250,12 +267,25 @@ int lg_backend_get(const char *name, const lg_backend **out);
 
 /* Generic helpers written on top of the vtable (engine/backend.c). */
 
+/* be->reduce_many when the backend has it, else the single ops one by one. */
+int lg_backend_reduce_many(const lg_backend *be, const lg_reduce_req *reqs, int n, double *out);
+
+/* The scaling step of lg_backend_clip_grad_norm, given total = the sum of
+ * the buffers' sumsq in buffer order: *norm_out = sqrt(total); if max_norm > 0
+ * and the norm exceeds it, every buffer is scaled by max_norm / norm. */
+int lg_backend_clip_apply(const lg_backend *be, float *const *grads, const size_t *ns, int count,
+                          double total, double max_norm, double *norm_out);
+
 /* Global gradient-norm clipping over `count` buffers: norm = sqrt(sum of
  * sumsq(grads[i])) (buffers in order); if max_norm > 0 and norm > max_norm,
  * every buffer is scaled by max_norm / norm. *norm_out (may be NULL) = the
  * norm before clipping. */
 int lg_backend_clip_grad_norm(const lg_backend *be, float *const *grads, const size_t *ns,
                               int count, double max_norm, double *norm_out);
+/* JumpReLU thresholds, the one definition both backends use:
+ * theta[c] = expf(lthr[c]) (glibc's expf, computed on the host), so that the
+ * CPU and CUDA backends compare bit for bit. */
+void lg_backend_jumprelu_theta(const float *lthr, float *theta, size_t cols);
 /* alloc + upload in one call (*out freed with be->free). */
 int lg_backend_alloc_upload(const lg_backend *be, const float *host, size_t n, float **out);
 

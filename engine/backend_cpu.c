@@ -8,7 +8,7 @@
  * top-k selections use the strict total order (value desc, index asc), so the
  * selected set is unique whatever the selection algorithm does internally.
  * A GEMM is cut into blocks of C fixed by its shape alone, each computed by
- * a single-threaded OpenBLAS sgemm (OpenBLAS's own threads are set to 1: its
+ * a single-threaded OpenBLAS sgemm (OpenBLAS's own threads are 1 meanwhile: its
  * results change with its thread count, e.g. 1 vs 3 threads on a 256 x 512
  * x 64 sgemm), the blocks shared among OpenMP threads; with every other op
  * computing each output in a fixed order, the backend gives the same bits
@@ -234,15 +234,22 @@ static int cpu_threshold_scalar(const lg_backend *be, const float *pre, float th
     return 0;
 }
 
+/* theta = expf(lthr) once per column, by lg_backend_jumprelu_theta (the CUDA
+ * backend uses the same function), in chunks of 256 columns. */
 static int cpu_jumprelu_fwd(const lg_backend *be, const float *pre, const float *lthr,
                             float *acts, int rows, int cols)
 {
-    int r, c;
-    for (r = 0; r < rows; r++)
-        for (c = 0; c < cols; c++) {
-            float x = pre[(size_t)r * cols + c], theta = expf(lthr[c]);
-            acts[(size_t)r * cols + c] = x > theta ? x : 0.0f;
-        }
+    float theta[256]; /* [chunk] */
+    int r, c, c0, nc;
+    for (c0 = 0; c0 < cols; c0 += nc) {
+        nc = cols - c0 < 256 ? cols - c0 : 256;
+        lg_backend_jumprelu_theta(lthr + c0, theta, (size_t)nc);
+        for (r = 0; r < rows; r++)
+            for (c = 0; c < nc; c++) {
+                size_t i = (size_t)r * cols + c0 + c;
+                acts[i] = pre[i] > theta[c] ? pre[i] : 0.0f;
+            }
+    }
     return 0;
 }
 
@@ -252,8 +259,9 @@ static int cpu_jumprelu_bwd(const lg_backend *be, const float *pre, const float 
 {
     int r, c;
     for (c = 0; c < cols; c++) {
-        float theta = expf(lthr[c]);
+        float theta;
         double acc = 0.0; /* sum_r K(u) * (-(theta/eps) g - l0_scale/eps) */
+        lg_backend_jumprelu_theta(lthr + c, &theta, 1);
         for (r = 0; r < rows; r++) {
             size_t i = (size_t)r * cols + c;
             float x = pre[i], u = (x - theta) / eps;
@@ -478,6 +486,7 @@ static lg_backend cpu_backend = {
     cpu_col_count_nonzero, cpu_fired_update,
     cpu_renorm_rows, cpu_project_out_parallel,
     cpu_adam_step,
+    NULL, /* reduce_many: lg_backend_reduce_many loops over the single ops */
     lg_cpu_topk_rows_csr, lg_cpu_topk_batch_csr, lg_cpu_csr_transpose, lg_cpu_csr_gather_rows,
     lg_cpu_csr_row_dots, lg_cpu_csc_scatter_rows, lg_cpu_csc_val_sum, lg_cpu_csc_fired_update,
 };
@@ -496,7 +505,6 @@ static lg_backend cpu_dense_backend;
 
 static void cpu_configure(const char *model, const char *cfg)
 {
-    openblas_set_num_threads(1); /* threads come from OpenMP: lg_cpu_gemm_blocks */
     const char *env = getenv("LEDGER_CPU_SPARSE");
     int sparse = !(env && strcmp(env, "0") == 0);
     cpu_dense_backend = cpu_backend;

@@ -48,7 +48,6 @@ int lg_cpu_threads(void)
 
 void lg_backend_cpu_set_threads(int n)
 {
-    (void)lg_backend_cpu(); /* OpenBLAS set to one thread first */
 #ifdef _OPENMP
     omp_set_num_threads(n < 1 ? 1 : n);
 #endif
@@ -62,6 +61,11 @@ void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const 
      * block packs the other operand again) */
     int bs = dim <= 128 * 32 ? 128 : ((dim + 31) / 32 + 15) / 16 * 16;
     int nb = (dim + bs - 1) / bs, b;
+    /* OpenBLAS single-threaded for the blocks (its thread count is global:
+     * set back afterwards, for its other users such as consistency.c) */
+    const int blas_threads = openblas_get_num_threads();
+    if (blas_threads != 1)
+        openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(lg_cpu_threads()) if (nb > 1 && (double)M * N * K > PAR_MIN * 32.0)
     for (b = 0; b < nb; b++) {
         int i0 = b * bs, n = dim - i0 < bs ? dim - i0 : bs;
@@ -74,6 +78,8 @@ void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const 
                         M, n, K, alpha, A, lda, tb ? B + (size_t)i0 * ldb : B + i0, ldb, beta,
                         C + i0, ldc);
     }
+    if (blas_threads != 1)
+        openblas_set_num_threads(blas_threads);
 }
 
 static int thread_id(void)

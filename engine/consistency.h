@@ -30,25 +30,51 @@
  * for the solver; they are computed only when opt.mcc is set and
  * m1 * m2 <= opt.mcc_max_cells (<= LG_HUNGARIAN_MAX_CELLS); otherwise
  * mcc_computed = 0 and both are NaN. MMCS never holds an m1 x m2 matrix: it
- * is computed in blocks of opt.block_rows rows of A against all of B.
+ * is computed tile by tile, the row and column maxima accumulated per tile.
+ *
+ * Two ways to compute the cosine tiles (opt.method), both in float64:
+ *  - EXACT: our own loop, one fixed summation order over d; bit-identical
+ *    for any block_rows. One thread. Used by AUTO when m1 m2 d <=
+ *    LG_SIM_EXACT_MAX_MACS (every study shipped here: d=128, m <= 1024), so
+ *    metrics recorded before the GEMM path existed are reproduced bit for bit.
+ *  - GEMM: cblas_dgemm (OpenBLAS, its threads) on fixed tiles of
+ *    LG_SIM_GEMM_ROWS rows of A x LG_SIM_GEMM_COLS rows of B; for m = 65536,
+ *    d = 2304 this is minutes instead of hours. Deterministic: the tile grid
+ *    depends only on (m1, m2) and tiles are visited in a fixed order (row
+ *    blocks, then column tiles, ascending); max is exact and order-free; the
+ *    means are summed in index order in double. So the same inputs give the
+ *    same bits with the same OpenBLAS build and thread count (BLAS may order
+ *    the d-sum differently per kernel: GEMM and EXACT agree to ~1e-15, not
+ *    bit for bit; block_rows is ignored).
  *
  * Memory: the normalised copies of A and B in float64 (8 (m1 + m2) d bytes),
- * one tile buffer, and, for the MCC only, 8 m1 m2 bytes.
- * Time: m1 m2 d multiply-adds (single thread), plus the O(n^2 max(m1,m2))
- * assignment for the MCC (about 1 s at m1 = m2 = 1024).
+ * one tile buffer (GEMM: 8 LG_SIM_GEMM_ROWS LG_SIM_GEMM_COLS bytes = 16 MiB),
+ * and, for the MCC only, 8 m1 m2 bytes.
+ * Time: m1 m2 d multiply-adds, plus the O(n^2 max(m1,m2)) assignment for the
+ * MCC (about 1 s at m1 = m2 = 1024).
  */
 #ifndef LG_CONSISTENCY_H
 #define LG_CONSISTENCY_H
 
 #include <stddef.h>
 
+enum {
+    LG_SIM_AUTO = 0,  /* EXACT up to LG_SIM_EXACT_MAX_MACS, GEMM above */
+    LG_SIM_EXACT = 1, /* own float64 loop: bit-identical for any block size */
+    LG_SIM_GEMM = 2   /* cblas_dgemm tiles (float64, multi-threaded) */
+};
+#define LG_SIM_EXACT_MAX_MACS ((double)(1u << 30)) /* m1 * m2 * d */
+#define LG_SIM_GEMM_ROWS 512
+#define LG_SIM_GEMM_COLS 4096
+
 typedef struct {
     int abs_cos;             /* 0 (default): signed cosine; 1: |cos| */
     double shared_threshold; /* default 0.7; a matched pair counts if s > threshold */
-    int block_rows;          /* rows of A per block; default 64; any value >= 1 gives
-                                bit-identical results */
+    int block_rows;          /* EXACT: rows of A per block; default 64; any value >= 1
+                                gives bit-identical results (GEMM: fixed tiles) */
     int mcc;                 /* default 1: compute the matched MCC and shared fraction */
     size_t mcc_max_cells;    /* default LG_HUNGARIAN_MAX_CELLS; MCC skipped above it */
+    int method;              /* LG_SIM_AUTO (default), LG_SIM_EXACT or LG_SIM_GEMM */
 } lg_sim_options;
 
 typedef struct {
@@ -90,5 +116,27 @@ int lg_dict_similarity(const float *A, int m1, const float *B, int m2, int d,
  * the SAE (NULL to skip). Same options, errors and determinism as above. */
 int lg_dict_recovery(const float *truth, int n_true, const float *sae, int m, int d,
                      const lg_sim_options *opt, lg_truth_recovery *out, float *maxcos_truth);
+
+/* The metrics recorded for one seed pair of a condition, by `ledger run`
+ * (engine/run.c) and `ledger import` alike: the |cos| similarity (MMCS, its
+ * two directions and, when asked, the matched MCC and shared fraction at
+ * shared_threshold) and the signed MMCS. */
+typedef struct {
+    lg_dict_sim abs;    /* |cos| */
+    double mmcs_signed; /* signed cosine MMCS */
+} lg_pair_metrics;
+
+/* Both dictionaries [d_sae, d] float32 row-major. mcc: 1 to compute the
+ * matched MCC (the caller decides: hungarian on and d_sae <= hungarian_max).
+ * maxcos_a [d_sae] or NULL: per latent of A, its max |cos| in B. Errors as
+ * lg_dict_similarity. */
+int lg_pair_metrics_compute(const float *A, const float *B, int d_sae, int d, double shared_threshold, int mcc,
+                            lg_pair_metrics *out, float *maxcos_a);
+
+struct cJSON;
+/* Adds the recorded keys to obj, in this order: mmcs, mmcs_ab, mmcs_ba,
+ * mmcs_signed, and, when the MCC was computed, mcc and shared_frac.
+ * LG_ENOMEM on failure (obj may hold some of the keys). */
+int lg_pair_metrics_to_json(const lg_pair_metrics *pm, struct cJSON *obj);
 
 #endif

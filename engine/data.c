@@ -100,6 +100,32 @@ static const unsigned char *row_ptr(const lg_dataset *ds, int64_t r)
     return ds->rows + (size_t)r * (size_t)ds->d * lg_dtype_size(ds->dtype);
 }
 
+/* Tell the kernel that the mapped pages holding rows [lo, hi] are not needed
+ * now (MADV_DONTNEED), widened to whole 2 MiB windows of the file: the page
+ * cache holds large folios, and one fault maps a whole folio, so a single row
+ * read can make megabytes resident. The mapping is read-only and never
+ * written, so a later read faults the same bytes back in from the page cache.
+ * With it, whole-file passes (the finite check, the digest, the mean, the
+ * median) and random row gathers keep only what they are reading resident
+ * instead of the whole file. Only for files of at least 1 GiB; a hint:
+ * failures are ignored. */
+#define DROP_WINDOW ((size_t)2 << 20)
+#define DROP_MIN_FILE ((size_t)1 << 30)
+static void ds_drop_rows(const lg_dataset *ds, int64_t lo, int64_t hi)
+{
+    size_t row = (size_t)ds->d * lg_dtype_size(ds->dtype), a, b;
+    if (!ds->map || ds->map_len < DROP_MIN_FILE || lo > hi)
+        return;
+    a = (size_t)(ds->rows - (const unsigned char *)ds->map) + (size_t)lo * row; /* file offsets */
+    b = (size_t)(ds->rows - (const unsigned char *)ds->map) + (size_t)(hi + 1) * row;
+    a = a / DROP_WINDOW * DROP_WINDOW;
+    b = (b + DROP_WINDOW - 1) / DROP_WINDOW * DROP_WINDOW;
+    if (b > ds->map_len)
+        b = ds->map_len;
+    if (b > a)
+        (void)madvise((unsigned char *)ds->map + a, b - a, MADV_DONTNEED);
+}
+
 /* Scan every value once, CHUNK_ROWS rows at a time, for NaN/Inf. */
 static int ds_check_finite(const lg_dataset *ds, const char *label)
 {
@@ -120,6 +146,7 @@ static int ds_check_finite(const lg_dataset *ds, const char *label)
                                    isnan(buf[k]) ? "NaN" : "infinite");
                 break;
             }
+        ds_drop_rows(ds, r0, r0 + nr - 1);
     }
     lg_free(buf);
     return err;
@@ -289,6 +316,7 @@ int lg_dataset_gather(const lg_dataset *ds, const int64_t *rows, int n, float *o
         if ((err = lg_convert_to_f32(ds->dtype, row_ptr(ds, rows[i]), (size_t)ds->d,
                                      out + (size_t)i * (size_t)ds->d)) < 0)
             return err;
+        ds_drop_rows(ds, rows[i], rows[i]); /* large files: do not keep the row's folio mapped */
     }
     return 0;
 }
@@ -310,6 +338,8 @@ static int for_each_chunk(const lg_dataset *ds, const int64_t *rows, int64_t n, 
         if (err < 0)
             return err;
         fn(ctx, buf, nr, ds->d);
+        if (!rows) /* (gathered rows were dropped one by one) */
+            ds_drop_rows(ds, r0, r0 + nr - 1);
     }
     return 0;
 }
@@ -439,8 +469,22 @@ static int synth_canonical(const lg_synth_config *c, char *buf, size_t n)
 int lg_dataset_digest(const lg_dataset *ds, char hex[65])
 {
     switch (ds->kind) {
-    case DS_FILE:
-        return sha256_2(ds->map, ds->map_len, NULL, 0, hex);
+    case DS_FILE: { /* the mapped bytes, 64 MiB at a time, each span's pages dropped after hashing */
+        lg_sha256 h = {0};
+        size_t off, step = (size_t)64 << 20;
+        int err = lg_sha256_init(&h);
+        for (off = 0; err >= 0 && off < ds->map_len; off += step) {
+            size_t m = ds->map_len - off < step ? ds->map_len - off : step;
+            err = lg_sha256_update(&h, (const unsigned char *)ds->map + off, m);
+            if (ds->map_len >= DROP_MIN_FILE) /* step is a multiple of the page size */
+                (void)madvise((unsigned char *)ds->map + off, m, MADV_DONTNEED);
+        }
+        if (err < 0) {
+            lg_sha256_release(&h);
+            return err;
+        }
+        return lg_sha256_final(&h, hex);
+    }
     case DS_MEMORY: {
         lg_buf hdr = LG_BUF_INIT;
         int64_t shape[2] = {ds->n, ds->d};

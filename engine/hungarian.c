@@ -42,8 +42,8 @@ static int check_input(const double *cost, int n_rows, int n_cols)
     if (cells > LG_HUNGARIAN_MAX_CELLS)
         return lg_error_set(LG_EINPUT,
                             "hungarian: %d x %d cost matrix exceeds the cap of %zu cells "
-                            "(8192 x 8192)",
-                            n_rows, n_cols, (size_t)LG_HUNGARIAN_MAX_CELLS);
+                            "(%d x %d)",
+                            n_rows, n_cols, (size_t)LG_HUNGARIAN_MAX_CELLS, LG_HUNGARIAN_MAX_N, LG_HUNGARIAN_MAX_N);
     if (cells > 0 && !cost)
         return lg_error_set(LG_EINPUT, "hungarian: NULL cost matrix");
     for (i = 0; i < cells; i++) {

@@ -25,7 +25,12 @@
 
 #include <stddef.h>
 
-#define LG_HUNGARIAN_MAX_CELLS ((size_t)8192 * 8192)
+/* Largest square problem the solver takes (the study option hungarian_max is
+ * capped at it), and the default of hungarian_max (studies, ledger import):
+ * the matched MCC is computed only for d_sae <= hungarian_max. */
+#define LG_HUNGARIAN_MAX_N 8192
+#define LG_HUNGARIAN_MAX_DEFAULT 4096
+#define LG_HUNGARIAN_MAX_CELLS ((size_t)LG_HUNGARIAN_MAX_N * LG_HUNGARIAN_MAX_N)
 #define LG_HUNGARIAN_MAX_ABS 1e100
 
 /* Minimise sum_i cost[i * n_cols + assign[i]].

@@ -36,6 +36,7 @@
 
 #include "artifacts/npy.h"
 #include "artifacts/safetensors.h"
+#include "artifacts/sha256.h"
 #include "engine/consistency.h"
 #include "engine/data.h"
 #include "engine/engine.h"
@@ -166,13 +167,46 @@ typedef struct {
     int64_t *train_rows, *eval_rows;
     int64_t n_train, n_eval;
     float *eval_x;          /* [n_eval, d], gathered once */
+    lg_dataset *ood;        /* data.ood or NULL: every SAE is also evaluated on all its rows */
+    float *ood_x;           /* [LG_RUN_OOD_CHUNK, d] staging for the OOD rows */
+    int64_t *ood_idx;       /* [LG_RUN_OOD_CHUNK] */
+    char ood_digest[65];    /* SHA-256 of data.ood's file */
     float *mean_init;       /* [d] */
     float *median_init;     /* [d] or NULL until needed */
     file_list files;
     int cells_done, cells_total;
     double work_done, work_total; /* training steps, for the ETA */
     double t0;
+    int group_index;        /* the next seed group's number in plan order */
+    int group_cap;
 } run_ctx;
+
+/* Shard, check or gather: the modes in which groups are taken from (or
+ * written to) markers whatever opt->resume says. */
+static int uses_markers(const lg_run_options *o)
+{
+    return o->resume || o->shard_count > 0 || o->check_only || o->staged_only;
+}
+
+static int group_add(run_ctx *rc, lg_run_result *res, const lg_condition *c, int g0, int gn, int state)
+{
+    lg_run_group *g;
+    if (res->ngroups == rc->group_cap) {
+        int cap = rc->group_cap ? rc->group_cap * 2 : 16;
+        lg_run_group *p = lg_realloc(res->groups, (size_t)cap * sizeof(*p));
+        if (!p)
+            return LG_ENOMEM;
+        res->groups = p;
+        rc->group_cap = cap;
+    }
+    g = &res->groups[res->ngroups++];
+    g->index = rc->group_index++;
+    g->condition = c->id;
+    g->first = g0;
+    g->n = gn;
+    g->state = state;
+    return 0;
+}
 
 static void fill_configs(const lg_cond_params *p, int d, lg_sae_config *cfg, lg_train_config *tc)
 {
@@ -307,6 +341,10 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         if ((err = batcher_init(&bt[i], rc->train_rows, rc->n_train, seeds[i])) < 0)
             goto out;
     for (step = 0; step < p->steps; step++) {
+        if (rc->opt->stop && *rc->opt->stop) { /* abandon the group: resume trains it again */
+            err = lg_error_set(LG_ESTOPPED, "condition %s: stopped at step %ld of %d", c->id, step, p->steps);
+            goto out;
+        }
         for (i = 0; i < alive; i++) {
             batcher_rows(&bt[i], step, p->batch, idx);
             if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batches + (size_t)i * Bd)) < 0)
@@ -330,7 +368,7 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
             lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seeds[0], step + 1, p->steps,
                                   last[0].loss, last[0].fvu, lg_now_seconds() - rc->t0,
-                                  rc->work_done + (double)(step + 1) * alive, rc->work_total};
+                                  rc->work_done + (double)(step + 1) * alive, rc->work_total, seeds, alive};
             rc->opt->progress(rc->opt->progress_ctx, &pr);
         }
     }
@@ -351,6 +389,38 @@ out:
     return err;
 }
 
+#define LG_RUN_OOD_CHUNK 4096
+
+/* The cell's SAE on every row of the OOD file, streamed in chunks (the file is
+ * memory-mapped and never copied whole): metrics ood_fvu, ood_explained_variance,
+ * ood_mse, ood_l0, ood_dead_frac, ood_dense_frac. */
+static int eval_ood(run_ctx *rc, const lg_sae_config *cfg, const lg_sae_weights *w, cJSON *metrics)
+{
+    lg_recon *r = NULL;
+    lg_recon_metrics rm;
+    int64_t off, n = lg_dataset_rows(rc->ood), i;
+    int err;
+    if ((err = lg_recon_new(rc->opt->be, cfg, w, LG_RUN_OOD_CHUNK, &r)) < 0)
+        return err;
+    for (off = 0; off < n; off += LG_RUN_OOD_CHUNK) {
+        int m = n - off < LG_RUN_OOD_CHUNK ? (int)(n - off) : LG_RUN_OOD_CHUNK;
+        for (i = 0; i < m; i++)
+            rc->ood_idx[i] = off + i;
+        if ((err = lg_dataset_gather(rc->ood, rc->ood_idx, m, rc->ood_x)) < 0 || (err = lg_recon_add(r, rc->ood_x, m)) < 0)
+            goto out;
+    }
+    if ((err = lg_recon_finish(r, rc->s->dense_threshold, &rm)) < 0)
+        goto out;
+    if ((err = json_num(metrics, "ood_mse", rm.mse)) < 0 || (err = json_num(metrics, "ood_fvu", rm.fvu)) < 0 ||
+        (err = json_num(metrics, "ood_explained_variance", rm.explained_variance)) < 0 ||
+        (err = json_num(metrics, "ood_l0", rm.l0)) < 0 || (err = json_num(metrics, "ood_dead_frac", rm.dead_frac)) < 0)
+        goto out;
+    err = json_num(metrics, "ood_dense_frac", rm.dense_frac);
+out:
+    lg_recon_free(r);
+    return err;
+}
+
 /* Writes a trained cell's weights, evaluates the cell and fills its metrics.
  * last: its last training step (NULL when it was not trained). */
 static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, uint64_t seed,
@@ -368,6 +438,8 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         (err = json_num(metrics, "dense_frac", rm.dense_frac)) < 0)
         return err;
     if (last && (err = json_num(metrics, "final_loss", last->loss)) < 0)
+        return err;
+    if (rc->ood && (err = eval_ood(rc, cfg, w, metrics)) < 0)
         return err;
     if (rc->truth) {
         lg_sim_options so;
@@ -397,24 +469,207 @@ static int seed_group_size(run_ctx *rc, const lg_sae_config *cfg, const lg_train
     g = per > 0 ? (int)(LG_RUN_SEED_BATCH_BYTES / per) : ns;
     return g < 1 ? 1 : g < ns ? g : ns;
 }
+/* ---- stop and resume: one marker per finished seed group (run.h) ----------------- */
+
+static int group_marker_path(run_ctx *rc, const lg_condition *c, int g0, lg_buf *out)
+{
+    char fid[160];
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    lg_buf_clear(out);
+    return lg_buf_printf(out, "%s/.resume/%s/group-%d.json", rc->opt->outdir, fid, g0);
+}
+
+/* Written after the group's weight files (lg_st_write is atomic), so a
+ * marker always names complete files. last [gn]. */
+static int group_mark(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds, int g0, int gn,
+                      const lg_step_stats *last,
+                      const lg_run_result *res)
+{
+    cJSON *m = cJSON_CreateObject(), *seeds, *losses, *digests;
+    lg_buf path = LG_BUF_INIT;
+    char *text = NULL, *slash, fid[160], hex[65];
+    int i, err = 0;
+    if (!m || !cJSON_AddNumberToObject(m, "format", 1) || !cJSON_AddStringToObject(m, "condition", c->id) ||
+        !cJSON_AddStringToObject(m, "data_sha256", res->data_digest) ||
+        !cJSON_AddStringToObject(m, "backend", rc->opt->be->name) ||
+        !cJSON_AddStringToObject(m, "engine_version", LG_ENGINE_VERSION) ||
+        (rc->opt->plan_digest && !cJSON_AddStringToObject(m, "plan_sha256", rc->opt->plan_digest)) ||
+        !(seeds = cJSON_AddArrayToObject(m, "seeds")) || !(losses = cJSON_AddArrayToObject(m, "final_loss")) ||
+        !(digests = cJSON_AddArrayToObject(m, "weights_sha256"))) {
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    for (i = 0; i < gn; i++) {
+        /* the weights' digest: a kept file that changed since is trained again */
+        lg_buf_clear(&path);
+        if ((err = lg_buf_printf(&path, "%s/cells/%s/seed-%llu.safetensors", rc->opt->outdir, fid,
+                                 (unsigned long long)gseeds[i])) < 0 ||
+            (err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+            goto out;
+        if (!cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)gseeds[i])) ||
+            !cJSON_AddItemToArray(losses, cJSON_CreateNumber(last[i].loss)) ||
+            !cJSON_AddItemToArray(digests, cJSON_CreateString(hex))) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (!(text = cJSON_PrintUnformatted(m))) {
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((err = group_marker_path(rc, c, g0, &path)) < 0)
+        goto out;
+    slash = strrchr(path.ptr, '/');
+    *slash = '\0';
+    err = lg_mkdir_p(path.ptr, 0755);
+    *slash = '/';
+    if (err < 0 || (err = lg_file_write_atomic(path.ptr, text, strlen(text))) < 0)
+        goto out;
+out:
+    cJSON_free(text);
+    cJSON_Delete(m);
+    lg_buf_release(&path);
+    return err;
+}
+
+/* Copies tensor `name` [n] of f into dst; 0 when it is F32 of n elements. */
+static int load_tensor(lg_st_file *f, const char *name, size_t n, float *dst)
+{
+    lg_tensor_view v;
+    if (lg_st_get(f, name, &v) < 0 || v.dtype != LG_DT_F32 || v.nbytes != n * sizeof(float))
+        return -1;
+    memcpy(dst, v.data, v.nbytes);
+    return 0;
+}
+
+/* 1 when group g0 (gn seeds) of condition c has a matching marker and its
+ * weight files read back into w[0..gn) (last[i].loss from the marker); 0
+ * when it must be trained (no marker, another data digest, backend or
+ * engine, a missing or malformed file). */
+static int group_load(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds, int g0, int gn, lg_sae_weights *w,
+                      lg_step_stats *last,
+                      const lg_run_result *res)
+{
+    lg_buf path = LG_BUF_INIT, text = LG_BUF_INIT;
+    cJSON *m = NULL;
+    const cJSON *seeds, *losses, *digests;
+    lg_st_file *f = NULL;
+    char fid[160], hex[65];
+    int i, ok = 0;
+    if (group_marker_path(rc, c, g0, &path) < 0 || !lg_path_exists(path.ptr) ||
+        lg_file_read(path.ptr, 1 << 20, &text) < 0 || !(m = cJSON_ParseWithLength(text.ptr, text.len)))
+        goto out;
+    seeds = cJSON_GetObjectItemCaseSensitive(m, "seeds");
+    losses = cJSON_GetObjectItemCaseSensitive(m, "final_loss");
+    digests = cJSON_GetObjectItemCaseSensitive(m, "weights_sha256");
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "data_sha256")) ||
+        strcmp(cJSON_GetObjectItemCaseSensitive(m, "data_sha256")->valuestring, res->data_digest) != 0 ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "backend")) ||
+        strcmp(cJSON_GetObjectItemCaseSensitive(m, "backend")->valuestring, rc->opt->be->name) != 0 ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "engine_version")) ||
+        strcmp(cJSON_GetObjectItemCaseSensitive(m, "engine_version")->valuestring, LG_ENGINE_VERSION) != 0 ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "condition")) ||
+        strcmp(cJSON_GetObjectItemCaseSensitive(m, "condition")->valuestring, c->id) != 0 ||
+        cJSON_GetArraySize(seeds) != gn || cJSON_GetArraySize(losses) != gn || cJSON_GetArraySize(digests) != gn)
+        goto out;
+    if (rc->opt->plan_digest && (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "plan_sha256")) ||
+                                 strcmp(cJSON_GetObjectItemCaseSensitive(m, "plan_sha256")->valuestring,
+                                        rc->opt->plan_digest) != 0))
+        goto out;
+    lg_condition_file_id(c->id, fid, sizeof fid);
+    for (i = 0; i < gn; i++) {
+        const cJSON *sd = cJSON_GetArrayItem(seeds, i), *ls = cJSON_GetArrayItem(losses, i);
+        const cJSON *dg = cJSON_GetArrayItem(digests, i);
+        size_t di = (size_t)w[i].d_in, ds = (size_t)w[i].d_sae;
+        if (!cJSON_IsNumber(sd) || sd->valuedouble != (double)gseeds[i] || !cJSON_IsNumber(ls))
+            goto out;
+        lg_buf_clear(&path);
+        if (lg_buf_printf(&path, "%s/cells/%s/seed-%llu.safetensors", rc->opt->outdir, fid,
+                          (unsigned long long)gseeds[i]) < 0 ||
+            !cJSON_IsString(dg) || lg_sha256_file(path.ptr, hex, NULL) < 0 || strcmp(hex, dg->valuestring) != 0 ||
+            lg_st_open(path.ptr, &f) < 0)
+            goto out;
+        if (load_tensor(f, "W_enc", di * ds, w[i].W_enc) < 0 || load_tensor(f, "b_enc", ds, w[i].b_enc) < 0 ||
+            load_tensor(f, "W_dec", ds * di, w[i].W_dec) < 0 || load_tensor(f, "b_dec", di, w[i].b_dec) < 0 ||
+            load_tensor(f, "threshold", ds, w[i].threshold) < 0)
+            goto out;
+        lg_st_close(f);
+        f = NULL;
+        memset(&last[i], 0, sizeof last[i]);
+        last[i].loss = ls->valuedouble;
+    }
+    ok = 1;
+out:
+    lg_st_close(f);
+    cJSON_Delete(m);
+    lg_buf_release(&path);
+    lg_buf_release(&text);
+    lg_error_clear();
+    return ok;
+}
+
+/* ---- pair and seed metrics (shared with ledger verify --recompute) ---------- */
+
+int lg_run_pair_metrics(const lg_study *s, const lg_condition *c, const float *W_dec_a, const float *W_dec_b, int d,
+                        cJSON *metrics, double *mmcs_out, double *mcc_out, float *maxcos)
+{
+    lg_pair_metrics pm;
+    int err;
+    if ((err = lg_pair_metrics_compute(W_dec_a, W_dec_b, c->p.d_sae, d, s->shared_threshold,
+                                       s->hungarian && c->p.d_sae <= s->hungarian_max, &pm, maxcos)) < 0 ||
+        (err = lg_pair_metrics_to_json(&pm, metrics)) < 0)
+        return err;
+    if (mmcs_out)
+        *mmcs_out = pm.abs.mmcs;
+    if (mcc_out)
+        *mcc_out = pm.abs.mcc_computed ? pm.abs.mcc : NAN;
+    return 0;
+}
+
+int lg_run_seed_metrics(const double *pair_mmcs, const double *pair_mcc, int ns, int i, cJSON *metrics)
+{
+    double sm = 0, sc = 0;
+    int j;
+    for (j = 0; j < ns; j++)
+        if (j != i) {
+            sm += pair_mmcs[i * ns + j];
+            sc += pair_mcc[i * ns + j];
+        }
+    if (json_num(metrics, "mmcs_mean", sm / (ns - 1)) < 0 || (isfinite(sc) && json_num(metrics, "mcc_mean", sc / (ns - 1)) < 0))
+        return lg_error_set(LG_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* ---- one condition ------------------------------------------------------------- */
+
+/* Is seed i of condition ci selected (lg_run_options.cells)? */
+static int cell_selected(const run_ctx *rc, int ci, int i)
+{
+    return !rc->opt->cells || rc->opt->cells[(size_t)ci * rc->s->n_seeds + i];
+}
 
 static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, lg_run_result *res)
 {
     const lg_study *s = rc->s;
-    int ns = s->n_seeds, npairs = ns * (ns - 1) / 2, i, j, pi = 0, err = 0, g0, group, trained;
+    const int ci = (int)(c - s->conds);
+    int ns = s->n_seeds, npairs = ns * (ns - 1) / 2, i, j, pi = 0, err = 0, g0, group, trained, n = 0, full;
+    uint64_t sel[LG_MAX_SEEDS]; /* the selected seeds, in study order (all of them in a full run) */
     lg_sae_weights *w = lg_calloc((size_t)ns, sizeof(*w));
     lg_sae_config cfg;
     lg_train_config tc;
-    lg_step_stats *last = NULL; /* [ns] last training step of each seed */
+    lg_step_stats *last = NULL; /* [n] last training step of each selected seed */
     float *maxcos = NULL, *truth_maxcos = NULL;
     double *pair_mmcs = NULL, *pair_mcc = NULL;
     cJSON *cells, *pairs, *seeds;
     char fid[160], name[256];
-    lg_sim_options so, so_signed;
 
     if (!w)
         return LG_ENOMEM;
+    for (i = 0; i < ns; i++)
+        if (cell_selected(rc, ci, i))
+            sel[n++] = s->seeds[i];
+    full = n == ns; /* pairs, per-seed means and condition files need every seed */
     if (!(cells = cJSON_AddArrayToObject(cond_json, "cells")) || !(pairs = cJSON_AddArrayToObject(cond_json, "pairs")) ||
         !(seeds = cJSON_AddArrayToObject(cond_json, "seeds"))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
@@ -434,22 +689,76 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     }
     /* seeds in groups trained together; then per seed, in order: weights
      * file, evaluation, metrics (the same files and results as training the
-     * seeds one after another) */
-    for (g0 = 0; g0 < ns; g0 += group) {
-        int gn = ns - g0 < group ? ns - g0 : group, n_ok = gn, terr = 0;
-        for (i = g0; i < g0 + gn; i++)
-            if ((err = init_cell(rc, c, &cfg, s->seeds[i], &w[i])) < 0)
+     * seeds one after another, so also as training only some of them) */
+    for (g0 = 0; g0 < n; g0 += group) {
+        int gn = n - g0 < group ? n - g0 : group, n_ok = gn, terr = 0;
+        int resumed = 0, gi = res->ngroups;
+        const int sharded = rc->opt->shard_count > 0, partial = sharded || rc->opt->check_only;
+        if (partial && !trained)
+            break; /* controls: nothing to train, evaluated by the gathering run */
+        if (trained) {
+            if ((err = group_add(rc, res, c, g0, gn, LG_GROUP_OTHER)) < 0)
                 goto out;
-        if (trained && (terr = train_seeds(rc, c, &cfg, &tc, s->seeds + g0, gn, w + g0, last + g0, &n_ok,
-                                           res->failure, sizeof res->failure)) < 0 &&
+            if (sharded && res->groups[gi].index % rc->opt->shard_count != rc->opt->shard_index - 1)
+                continue; /* another shard's */
+        }
+        if (rc->opt->stop && *rc->opt->stop) {
+            err = lg_error_set(LG_ESTOPPED, "condition %s: stopped before seed group %d", c->id, g0 / group + 1);
+            goto out;
+        }
+        for (i = g0; i < g0 + gn; i++)
+            if ((err = init_cell(rc, c, &cfg, sel[i], &w[i])) < 0)
+                goto out;
+        if (trained && uses_markers(rc->opt) && (resumed = group_load(rc, c, sel + g0, g0, gn, w + g0, last + g0, res)) < 0) {
+            err = resumed;
+            goto out;
+        }
+        if (trained && uses_markers(rc->opt) && !resumed)
+            /* group_load may have read some seeds' weights before a later
+             * file failed its check: training starts from the initial ones */
+            for (i = g0; i < g0 + gn; i++) {
+                lg_sae_weights_release(&w[i]);
+                if ((err = init_cell(rc, c, &cfg, sel[i], &w[i])) < 0)
+                    goto out;
+            }
+        if (trained)
+            res->groups[gi].state = resumed ? LG_GROUP_STAGED : LG_GROUP_MISSING;
+        if (resumed) {
+            rc->work_done += (double)c->p.steps * gn;
+            res->groups_resumed++;
+        } else if (trained && rc->opt->check_only)
+            continue;
+        else if (trained && rc->opt->staged_only) {
+            err = lg_error_set(LG_ECHECK, "seed group %d (condition %s, seeds %llu..%llu) is not staged", gi + 1,
+                               c->id, (unsigned long long)sel[g0], (unsigned long long)sel[g0 + gn - 1]);
+            goto out;
+        } else if (trained && (terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok,
+                                                  res->failure, sizeof res->failure)) < 0 &&
             terr != LG_EDIVERGED) {
             err = terr;
             goto out;
         }
+        if (partial) {
+            /* a shard writes the group's files and its marker; nothing is evaluated */
+            if (resumed || rc->opt->check_only)
+                continue;
+            if (terr == LG_EDIVERGED) {
+                err = lg_error_set(LG_EDIVERGED, "%s", res->failure);
+                goto out;
+            }
+            for (i = g0; i < g0 + gn; i++)
+                if ((err = write_weights(rc, c, sel[i], &w[i])) < 0)
+                    goto out;
+            if ((err = group_mark(rc, c, sel + g0, g0, gn, last + g0, res)) < 0)
+                goto out;
+            res->groups[gi].state = LG_GROUP_TRAINED;
+            res->groups_done++;
+            rc->cells_done += gn;
+            continue;
+        }
         for (i = g0; i < g0 + n_ok + (terr == LG_EDIVERGED); i++) {
             cJSON *cell = cJSON_CreateObject(), *m;
-            if (!cell || !cJSON_AddItemToArray(cells, cell) ||
-                !cJSON_AddNumberToObject(cell, "seed", (double)s->seeds[i]) ||
+            if (!cell || !cJSON_AddItemToArray(cells, cell) || !cJSON_AddNumberToObject(cell, "seed", (double)sel[i]) ||
                 !(m = cJSON_AddObjectToObject(cell, "metrics"))) {
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
@@ -457,28 +766,30 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
             if (i == g0 + n_ok) /* the seed that diverged: a failed cell, and the run stops */
                 err = lg_error_set(LG_EDIVERGED, "%s", res->failure);
             else
-                err = finish_cell(rc, c, &cfg, s->seeds[i], &w[i], trained ? &last[i] : NULL, m,
+                err = finish_cell(rc, c, &cfg, sel[i], &w[i], trained ? &last[i] : NULL, m,
                                   truth_maxcos ? truth_maxcos + (size_t)i * s->synth.n_features : NULL);
             cJSON_AddStringToObject(cell, "status", err < 0 ? "failed" : "ok");
             if (err < 0)
                 goto out;
             rc->cells_done++;
             if (rc->opt->progress) {
-                lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, s->seeds[i], c->p.steps, c->p.steps,
-                                      NAN, NAN, lg_now_seconds() - rc->t0, rc->work_done, rc->work_total};
+                lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, sel[i], c->p.steps, c->p.steps,
+                                      NAN, NAN, lg_now_seconds() - rc->t0, rc->work_done, rc->work_total,
+                                      sel + i, 1};
                 rc->opt->progress(rc->opt->progress_ctx, &pr);
             }
         }
+        if (trained && !resumed) {
+            if ((err = group_mark(rc, c, sel + g0, g0, gn, last + g0, res)) < 0)
+                goto out;
+            res->groups[gi].state = LG_GROUP_TRAINED;
+            res->groups_done++;
+        }
     }
+    if (!full || rc->opt->shard_count > 0 || rc->opt->check_only)
+        goto out; /* no evaluation of pairs: a partial (replay) or sharded run */
 
     /* every seed pair */
-    lg_sim_options_init(&so);
-    so.abs_cos = 1;
-    so.shared_threshold = s->shared_threshold;
-    so.mcc = s->hungarian && c->p.d_sae <= s->hungarian_max;
-    so_signed = so;
-    so_signed.abs_cos = 0;
-    so_signed.mcc = 0;
     if (npairs > 0 && (!(maxcos = lg_malloc((size_t)npairs * c->p.d_sae * sizeof(float))) ||
                        !(pair_mmcs = lg_calloc((size_t)ns * ns, sizeof(double))) ||
                        !(pair_mcc = lg_calloc((size_t)ns * ns, sizeof(double))))) {
@@ -487,17 +798,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     }
     for (i = 0; i < ns; i++)
         for (j = i + 1; j < ns; j++, pi++) {
-            lg_dict_sim sim, sim_signed;
             cJSON *pair = cJSON_CreateObject(), *m;
-            if ((err = lg_dict_similarity(w[i].W_dec, c->p.d_sae, w[j].W_dec, c->p.d_sae, rc->d, &so, &sim,
-                                          maxcos + (size_t)pi * c->p.d_sae, NULL)) < 0 ||
-                (err = lg_dict_similarity(w[i].W_dec, c->p.d_sae, w[j].W_dec, c->p.d_sae, rc->d, &so_signed,
-                                          &sim_signed, NULL, NULL)) < 0) {
-                cJSON_Delete(pair);
-                lg_error_wrap("condition %s seeds %llu/%llu", c->id, (unsigned long long)s->seeds[i],
-                              (unsigned long long)s->seeds[j]);
-                goto out;
-            }
             if (!pair || !cJSON_AddItemToArray(pairs, pair) ||
                 !cJSON_AddNumberToObject(pair, "seed_a", (double)s->seeds[i]) ||
                 !cJSON_AddNumberToObject(pair, "seed_b", (double)s->seeds[j]) ||
@@ -505,27 +806,20 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
             }
-            if ((err = json_num(m, "mmcs", sim.mmcs)) < 0 || (err = json_num(m, "mmcs_ab", sim.mmcs_ab)) < 0 ||
-                (err = json_num(m, "mmcs_ba", sim.mmcs_ba)) < 0 ||
-                (err = json_num(m, "mmcs_signed", sim_signed.mmcs)) < 0 ||
-                (sim.mcc_computed && ((err = json_num(m, "mcc", sim.mcc)) < 0 ||
-                                      (err = json_num(m, "shared_frac", sim.shared_frac)) < 0)))
+            if ((err = lg_run_pair_metrics(s, c, w[i].W_dec, w[j].W_dec, rc->d, m, &pair_mmcs[i * ns + j],
+                                           &pair_mcc[i * ns + j], maxcos + (size_t)pi * c->p.d_sae)) < 0) {
+                lg_error_wrap("condition %s seeds %llu/%llu", c->id, (unsigned long long)s->seeds[i],
+                              (unsigned long long)s->seeds[j]);
                 goto out;
-            pair_mmcs[i * ns + j] = pair_mmcs[j * ns + i] = sim.mmcs;
-            pair_mcc[i * ns + j] = pair_mcc[j * ns + i] = sim.mcc_computed ? sim.mcc : NAN;
+            }
+            pair_mmcs[j * ns + i] = pair_mmcs[i * ns + j];
+            pair_mcc[j * ns + i] = pair_mcc[i * ns + j];
         }
     /* per-seed means: the unit that is independent across seeds' own draws */
     for (i = 0; i < ns && ns > 1; i++) {
         cJSON *seed = cJSON_CreateObject(), *m;
-        double sm = 0, sc = 0;
-        for (j = 0; j < ns; j++)
-            if (j != i) {
-                sm += pair_mmcs[i * ns + j];
-                sc += pair_mcc[i * ns + j];
-            }
         if (!seed || !cJSON_AddItemToArray(seeds, seed) || !cJSON_AddNumberToObject(seed, "seed", (double)s->seeds[i]) ||
-            !(m = cJSON_AddObjectToObject(seed, "metrics")) || json_num(m, "mmcs_mean", sm / (ns - 1)) < 0 ||
-            (isfinite(sc) && json_num(m, "mcc_mean", sc / (ns - 1)) < 0)) {
+            !(m = cJSON_AddObjectToObject(seed, "metrics")) || lg_run_seed_metrics(pair_mmcs, pair_mcc, ns, i, m) < 0) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
         }
@@ -587,62 +881,107 @@ static int open_data(run_ctx *rc, float **truth_owned)
     return 0;
 }
 
+/* Opens the data and prepares what every cell uses: the train / held-out
+ * split, the held-out rows eval_x and b_dec's mean initialisation. *truth
+ * (owned by the caller) gets the synthetic ground truth. */
+static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
+{
+    const lg_study *s = rc->s;
+    double *mean = NULL;
+    int64_t off;
+    int i, err;
+
+    if ((err = open_data(rc, truth)) < 0)
+        goto out;
+    if ((err = lg_dataset_digest(rc->ds, data_digest)) < 0)
+        goto out;
+    if ((err = lg_dataset_split(lg_dataset_rows(rc->ds), s->eval_fraction, s->split_seed, &rc->train_rows,
+                                &rc->n_train, &rc->eval_rows, &rc->n_eval)) < 0)
+        goto out;
+    if (rc->n_train < 1 || rc->n_eval < 1) {
+        err = lg_error_set(LG_EINPUT, "%s: data: %lld rows are too few for a train/eval split", s->path,
+                           (long long)lg_dataset_rows(rc->ds));
+        goto out;
+    }
+    for (i = 0; i < s->n_conds; i++)
+        if (s->conds[i].p.batch > rc->n_train) {
+            err = lg_error_set(LG_EINPUT, "%s: condition %s: batch %d exceeds the %lld training rows", s->path,
+                               s->conds[i].id, s->conds[i].p.batch, (long long)rc->n_train);
+            goto out;
+        }
+    if (!(rc->eval_x = lg_malloc((size_t)rc->n_eval * rc->d * sizeof(float))) ||
+        !(mean = lg_malloc((size_t)rc->d * sizeof(double))) ||
+        !(rc->mean_init = lg_malloc((size_t)rc->d * sizeof(float)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (off = 0; off < rc->n_eval; off += 4096) {
+        int n = rc->n_eval - off < 4096 ? (int)(rc->n_eval - off) : 4096;
+        if ((err = lg_dataset_gather(rc->ds, rc->eval_rows + off, n, rc->eval_x + (size_t)off * rc->d)) < 0)
+            goto out;
+    }
+    if ((err = lg_dataset_mean(rc->ds, rc->train_rows, rc->n_train, mean)) < 0)
+        goto out;
+    for (i = 0; i < rc->d; i++)
+        rc->mean_init[i] = (float)mean[i];
+    if (s->ood_path) {
+        if ((err = lg_dataset_open_file(s->ood_path, s->ood_tensor, &rc->ood)) < 0 ||
+            (err = lg_dataset_digest(rc->ood, rc->ood_digest)) < 0)
+            goto out;
+        if (lg_dataset_dim(rc->ood) != rc->d) {
+            err = lg_error_set(LG_EINPUT, "%s: data.ood: %s has d=%d, the data has d=%d", s->path, s->ood_path,
+                               lg_dataset_dim(rc->ood), rc->d);
+            goto out;
+        }
+        if (!(rc->ood_x = lg_malloc((size_t)LG_RUN_OOD_CHUNK * rc->d * sizeof(float))) ||
+            !(rc->ood_idx = lg_malloc(LG_RUN_OOD_CHUNK * sizeof(int64_t)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+    }
+out:
+    lg_free(mean);
+    return err;
+}
+
+static void run_ctx_release(run_ctx *rc)
+{
+    lg_free(rc->mean_init);
+    lg_free(rc->median_init);
+    lg_free(rc->eval_x);
+    lg_free(rc->train_rows);
+    lg_free(rc->eval_rows);
+    lg_free(rc->ood_x);
+    lg_free(rc->ood_idx);
+    lg_dataset_free(rc->ood);
+    lg_dataset_free(rc->ds);
+}
+
 int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result *out)
 {
     run_ctx rc;
     float *truth = NULL;
-    double *mean = NULL;
     cJSON *conds, *data;
     const char *path;
     char *text = NULL;
-    int i, err;
+    int i, j, err;
 
     memset(out, 0, sizeof(*out));
     memset(&rc, 0, sizeof rc);
     rc.s = s;
     rc.opt = opt;
     rc.files.outdir = opt->outdir;
-    rc.cells_total = lg_study_n_cells(s);
     for (i = 0; i < s->n_conds; i++)
-        if (!s->conds[i].control_random)
-            rc.work_total += (double)s->conds[i].p.steps * s->n_seeds;
+        for (j = 0; j < s->n_seeds; j++)
+            if (cell_selected(&rc, i, j)) {
+                rc.cells_total++;
+                if (!s->conds[i].control_random)
+                    rc.work_total += (double)s->conds[i].p.steps;
+            }
     rc.t0 = lg_now_seconds();
 
-    if ((err = open_data(&rc, &truth)) < 0)
+    if ((err = prepare_data(&rc, &truth, out->data_digest)) < 0)
         goto out;
-    if ((err = lg_dataset_digest(rc.ds, out->data_digest)) < 0)
-        goto out;
-    if ((err = lg_dataset_split(lg_dataset_rows(rc.ds), s->eval_fraction, s->split_seed, &rc.train_rows, &rc.n_train,
-                                &rc.eval_rows, &rc.n_eval)) < 0)
-        goto out;
-    if (rc.n_train < 1 || rc.n_eval < 1) {
-        err = lg_error_set(LG_EINPUT, "%s: data: %lld rows are too few for a train/eval split", s->path,
-                           (long long)lg_dataset_rows(rc.ds));
-        goto out;
-    }
-    for (i = 0; i < s->n_conds; i++)
-        if (s->conds[i].p.batch > rc.n_train) {
-            err = lg_error_set(LG_EINPUT, "%s: condition %s: batch %d exceeds the %lld training rows", s->path,
-                               s->conds[i].id, s->conds[i].p.batch, (long long)rc.n_train);
-            goto out;
-        }
-    if (!(rc.eval_x = lg_malloc((size_t)rc.n_eval * rc.d * sizeof(float))) ||
-        !(mean = lg_malloc((size_t)rc.d * sizeof(double))) || !(rc.mean_init = lg_malloc((size_t)rc.d * sizeof(float)))) {
-        err = LG_ENOMEM;
-        goto out;
-    }
-    {
-        int64_t off;
-        for (off = 0; off < rc.n_eval; off += 4096) {
-            int n = rc.n_eval - off < 4096 ? (int)(rc.n_eval - off) : 4096;
-            if ((err = lg_dataset_gather(rc.ds, rc.eval_rows + off, n, rc.eval_x + (size_t)off * rc.d)) < 0)
-                goto out;
-        }
-    }
-    if ((err = lg_dataset_mean(rc.ds, rc.train_rows, rc.n_train, mean)) < 0)
-        goto out;
-    for (i = 0; i < rc.d; i++)
-        rc.mean_init[i] = (float)mean[i];
 
     if (!(out->results = cJSON_CreateObject()) || !cJSON_AddNumberToObject(out->results, "format", 1) ||
         !cJSON_AddStringToObject(out->results, "study", s->name) ||
@@ -655,18 +994,41 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
         err = lg_error_set(LG_ENOMEM, "out of memory");
         goto out;
     }
+    if (rc.ood) { /* the OOD file's digest: evidence is stale when it changes (ledger/evidence.c) */
+        cJSON *o = cJSON_AddObjectToObject(data, "ood");
+        if (!o || !cJSON_AddStringToObject(o, "sha256", rc.ood_digest) ||
+            !cJSON_AddNumberToObject(o, "n", (double)lg_dataset_rows(rc.ood))) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     for (i = 0; i < s->n_conds; i++) {
-        cJSON *cj = cJSON_CreateObject();
+        cJSON *cj;
+        for (j = 0; j < s->n_seeds && !cell_selected(&rc, i, j); j++)
+            ;
+        if (j == s->n_seeds) /* no cell of this condition selected */
+            continue;
+        cj = cJSON_CreateObject();
         if (!cj || !cJSON_AddItemToArray(conds, cj) || !cJSON_AddStringToObject(cj, "id", s->conds[i].id) ||
             !cJSON_AddItemToObject(cj, "params", cJSON_Duplicate(s->conds[i].params_json, 1))) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
+        }
+        if (opt->stop && *opt->stop) {
+            err = lg_error_set(LG_ESTOPPED, "stopped before condition %s", s->conds[i].id);
+            break;
         }
         if ((err = run_condition(&rc, &s->conds[i], cj, out)) < 0)
             break;
     }
     if (err == LG_EDIVERGED)
         out->diverged = 1;
+    if (opt->shard_count > 0 || opt->check_only) {
+        /* a shard or a check makes no results */
+        cJSON_Delete(out->results);
+        out->results = NULL;
+        goto out;
+    }
     if (err < 0 && !out->diverged)
         goto out;
     /* results.json last, so it is in the list even for a diverged run */
@@ -693,14 +1055,75 @@ out:
     }
     lg_free(text);
     lg_free(truth);
-    lg_free(mean);
-    lg_free(rc.mean_init);
-    lg_free(rc.median_init);
-    lg_free(rc.eval_x);
-    lg_free(rc.train_rows);
-    lg_free(rc.eval_rows);
-    lg_dataset_free(rc.ds);
+    run_ctx_release(&rc);
     return err;
+}
+
+/* ---- re-evaluation of stored cells (ledger verify --recompute) -------------------- */
+
+struct lg_run_eval {
+    run_ctx rc;
+    lg_run_options opt;
+    float *truth;
+};
+
+int lg_run_eval_open(const lg_study *s, const lg_backend *be, char data_digest[65], lg_run_eval **out)
+{
+    lg_run_eval *ev;
+    int err;
+    *out = NULL;
+    if (!(ev = lg_calloc(1, sizeof(*ev))))
+        return LG_ENOMEM;
+    ev->opt.be = be;
+    ev->rc.s = s;
+    ev->rc.opt = &ev->opt;
+    if ((err = prepare_data(&ev->rc, &ev->truth, data_digest)) < 0) {
+        lg_run_eval_free(ev);
+        return err;
+    }
+    *out = ev;
+    return 0;
+}
+
+int lg_run_eval_cell(lg_run_eval *ev, const lg_condition *c, uint64_t seed, const lg_sae_weights *w, cJSON *metrics)
+{
+    lg_sae_config cfg;
+    lg_train_config tc;
+    lg_sae_weights init;
+    int err;
+    memset(&init, 0, sizeof init);
+    if ((err = cell_configs(&ev->rc, c, &cfg, &tc)) < 0)
+        return err;
+    if (w && (w->d_in != cfg.d_in || w->d_sae != cfg.d_sae))
+        return lg_error_set(LG_EINPUT, "condition %s seed %llu: weights are [%d, %d], the study says [%d, %d]", c->id,
+                            (unsigned long long)seed, w->d_sae, w->d_in, cfg.d_sae, cfg.d_in);
+    if (!w) {
+        if ((err = init_cell(&ev->rc, c, &cfg, seed, &init)) < 0)
+            goto out;
+        w = &init;
+    }
+    err = finish_cell(&ev->rc, c, &cfg, seed, w, NULL, metrics, NULL);
+out:
+    lg_sae_weights_release(&init);
+    return err;
+}
+
+void lg_run_eval_free(lg_run_eval *ev)
+{
+    if (!ev)
+        return;
+    run_ctx_release(&ev->rc);
+    lg_free(ev->truth);
+    lg_free(ev);
+}
+
+int lg_run_cell_config(const lg_study *s, const lg_condition *c, int d, lg_sae_config *cfg)
+{
+    lg_train_config tc;
+    fill_configs(&c->p, d, cfg, &tc);
+    if (lg_sae_config_check(cfg) < 0)
+        return lg_error_wrap("%s: condition %s", s->path, c->id);
+    return 0;
 }
 
 void lg_run_result_release(lg_run_result *r)
@@ -713,6 +1136,31 @@ void lg_run_result_release(lg_run_result *r)
         lg_free(r->files[i].path);
     }
     lg_free(r->files);
+    lg_free(r->groups);
     cJSON_Delete(r->results);
     memset(r, 0, sizeof(*r));
+}
+
+int lg_study_plan_digest(const lg_study *s, const lg_backend *be, char plan_hex[65], char data_hex[65])
+{
+    run_ctx rc;
+    float *truth = NULL;
+    char data[65];
+    lg_buf text = LG_BUF_INIT;
+    int err;
+    memset(&rc, 0, sizeof rc);
+    rc.s = s;
+    if ((err = open_data(&rc, &truth)) < 0 || (err = lg_dataset_digest(rc.ds, data)) < 0)
+        goto out;
+    if ((err = lg_buf_printf(&text, "ledger-plan-1\nspec %s\ndata %s\nengine %s\nbackend %s\n", s->spec_digest, data,
+                             LG_ENGINE_VERSION, be->name)) < 0 ||
+        (err = lg_sha256_buf(text.ptr, text.len, plan_hex)) < 0)
+        goto out;
+    if (data_hex)
+        memcpy(data_hex, data, 65);
+out:
+    lg_buf_release(&text);
+    lg_free(truth);
+    lg_dataset_free(rc.ds);
+    return err;
 }

@@ -81,20 +81,6 @@ void lg_sae_weights_release(lg_sae_weights *w)
     memset(w, 0, sizeof(*w));
 }
 
-int lg_sae_weights_copy(const lg_sae_weights *src, lg_sae_weights *out)
-{
-    size_t dm = (size_t)src->d_in * src->d_sae;
-    int err;
-    if ((err = lg_sae_weights_alloc(out, src->d_in, src->d_sae)) < 0)
-        return err;
-    memcpy(out->W_enc, src->W_enc, dm * sizeof(float));
-    memcpy(out->b_enc, src->b_enc, (size_t)src->d_sae * sizeof(float));
-    memcpy(out->W_dec, src->W_dec, dm * sizeof(float));
-    memcpy(out->b_dec, src->b_dec, (size_t)src->d_in * sizeof(float));
-    memcpy(out->threshold, src->threshold, (size_t)src->d_sae * sizeof(float));
-    return 0;
-}
-
 int lg_sae_init_weights(const lg_sae_config *cfg, uint64_t seed, const float *b_dec,
                         lg_sae_weights *out)
 {

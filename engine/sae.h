@@ -66,8 +66,6 @@ typedef struct {
 /* Allocate zeroed arrays of the given shape (out is overwritten, not freed). */
 int lg_sae_weights_alloc(lg_sae_weights *out, int d_in, int d_sae);
 void lg_sae_weights_release(lg_sae_weights *w); /* accepts NULL and zeroed structs */
-/* Deep copy (out is overwritten). */
-int lg_sae_weights_copy(const lg_sae_weights *src, lg_sae_weights *out);
 
 /* Initial weights for `seed` (also the untrained random baseline), computed
  * on the host so every backend starts from identical bytes:

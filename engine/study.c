@@ -12,6 +12,8 @@
  * as the grid is.
  */
 #include "engine/study.h"
+#include "engine/hungarian.h"
+#include "engine/train.h"
 
 #include <libgen.h>
 #include <math.h>
@@ -20,6 +22,8 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+
+#include "artifacts/json.h"
 
 /* ---- parameter table ------------------------------------------------------- */
 
@@ -71,29 +75,31 @@ static const pdef *param_find(const char *name)
     return NULL;
 }
 
+/* Defaults of a condition: the training ones are the trainer's
+ * (LG_TRAIN_DEFAULT_*, engine/train.h), so a study and a direct trainer agree. */
 static void params_default(lg_cond_params *p)
 {
     memset(p, 0, sizeof(*p));
     p->arch = LG_ARCH_TOPK;
     p->d_sae = 0; /* required */
     p->k = 32;
-    p->l1_coeff = 1e-3;
-    p->l0_coeff = 1e-3;
-    p->jumprelu_threshold = 1e-3;
-    p->jumprelu_bandwidth = 1e-3;
-    p->steps = 1000;
-    p->batch = 256;
-    p->lr = 3e-4;
-    p->warmup_steps = 50;
-    p->decay_frac = 0.2;
-    p->grad_clip = 1.0;
-    p->beta1 = 0.9;
-    p->beta2 = 0.999;
-    p->eps = 1e-8;
+    p->l1_coeff = LG_TRAIN_DEFAULT_L1_COEFF;
+    p->l0_coeff = LG_TRAIN_DEFAULT_L0_COEFF;
+    p->jumprelu_threshold = LG_TRAIN_DEFAULT_JUMPRELU_THRESHOLD;
+    p->jumprelu_bandwidth = LG_TRAIN_DEFAULT_JUMPRELU_BANDWIDTH;
+    p->steps = LG_TRAIN_DEFAULT_STEPS;
+    p->batch = LG_TRAIN_DEFAULT_BATCH;
+    p->lr = LG_TRAIN_DEFAULT_LR;
+    p->warmup_steps = LG_TRAIN_DEFAULT_WARMUP_STEPS;
+    p->decay_frac = LG_TRAIN_DEFAULT_DECAY_FRAC;
+    p->grad_clip = LG_TRAIN_DEFAULT_GRAD_CLIP;
+    p->beta1 = LG_TRAIN_DEFAULT_BETA1;
+    p->beta2 = LG_TRAIN_DEFAULT_BETA2;
+    p->eps = LG_TRAIN_DEFAULT_EPS;
     p->b_dec_init = 0;
     p->aux_k = -1; /* -1: min(512, d_sae / 2) */
-    p->aux_coeff = 1.0 / 32.0;
-    p->dead_after = 100000;
+    p->aux_coeff = LG_TRAIN_DEFAULT_AUX_COEFF;
+    p->dead_after = LG_TRAIN_DEFAULT_DEAD_AFTER;
 }
 
 /* Set one parameter from a JSON value; `where` is the JSON path for errors. */
@@ -215,7 +221,7 @@ static int get_string(const char *file, const cJSON *obj, const char *key, const
     return *out ? 0 : LG_ENOMEM;
 }
 
-static int valid_name(const char *s)
+int lg_study_name_valid(const char *s)
 {
     if (!*s || strlen(s) > 100)
         return 0;
@@ -228,9 +234,56 @@ static int valid_name(const char *s)
 
 /* ---- sections -------------------------------------------------------------- */
 
+/* A path from the spec, resolved against the spec's directory (absolute paths kept). */
+static int resolve_spec_path(const char *file, char *rel, char **out)
+{
+    char *dircopy;
+    lg_buf full = LG_BUF_INIT;
+    int err;
+    if (rel[0] == '/') {
+        *out = rel;
+        return 0;
+    }
+    if (!(dircopy = lg_strdup(file))) {
+        lg_free(rel);
+        return LG_ENOMEM;
+    }
+    err = lg_path_join(&full, dirname(dircopy), rel);
+    lg_free(dircopy);
+    lg_free(rel);
+    if (err < 0) {
+        lg_buf_release(&full);
+        return err;
+    }
+    *out = lg_buf_detach(&full);
+    return *out ? 0 : LG_ENOMEM;
+}
+
+/* data.ood: {"path": ..., "tensor": ...}, a second activation file every
+ * trained SAE is also evaluated on (a shifted input distribution). */
+static int parse_ood(const char *file, const cJSON *data, lg_study *s)
+{
+    static const char *const keys[] = {"path", "tensor", NULL};
+    const cJSON *ood = NULL;
+    char *rel = NULL;
+    int err;
+    if ((err = get_object(file, data, "ood", "data.ood", 0, &ood)) < 0 || !ood)
+        return err;
+    if ((err = check_keys(file, "data.ood", ood, keys)) < 0)
+        return err;
+    if ((err = get_string(file, ood, "path", "data.ood.path", 1, &rel)) < 0)
+        return err;
+    if ((err = get_string(file, ood, "tensor", "data.ood.tensor", 0, &s->ood_tensor)) < 0) {
+        lg_free(rel);
+        return err;
+    }
+    return resolve_spec_path(file, rel, &s->ood_path);
+}
+
 static int parse_data(const char *file, const cJSON *data, lg_study *s)
 {
-    static const char *const keys[] = {"source", "path", "tensor", "synthetic", "eval_fraction", "split_seed", NULL};
+    static const char *const keys[] = {"source", "path", "tensor", "synthetic", "eval_fraction", "split_seed", "ood",
+                                       NULL};
     static const char *const skeys[] = {"d", "n_features", "n_samples", "active_mean", "zipf_exponent",
                                         "magnitude_mean", "magnitude_std", "noise_std", "seed", NULL};
     const cJSON *syn = NULL;
@@ -248,10 +301,11 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
     if ((err = get_number(file, data, "split_seed", "data.split_seed", 0, 9007199254740991.0, 1, &x)) < 0)
         return err;
     s->split_seed = (uint64_t)x;
+    if ((err = parse_ood(file, data, s)) < 0)
+        return err;
 
     if (strcmp(s->data_source, "file") == 0) {
-        char *rel = NULL, *dircopy = NULL;
-        lg_buf full = LG_BUF_INIT;
+        char *rel = NULL;
         if (cJSON_GetObjectItemCaseSensitive(data, "synthetic"))
             return lg_error_set(LG_EINPUT, "%s: data.synthetic: not allowed with source \"file\"", file);
         if ((err = get_string(file, data, "path", "data.path", 1, &rel)) < 0)
@@ -260,23 +314,7 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
             lg_free(rel);
             return err;
         }
-        if (rel[0] == '/') {
-            s->data_path = rel;
-            return 0;
-        }
-        if (!(dircopy = lg_strdup(file))) {
-            lg_free(rel);
-            return LG_ENOMEM;
-        }
-        err = lg_path_join(&full, dirname(dircopy), rel);
-        lg_free(dircopy);
-        lg_free(rel);
-        if (err < 0) {
-            lg_buf_release(&full);
-            return err;
-        }
-        s->data_path = lg_buf_detach(&full);
-        return s->data_path ? 0 : LG_ENOMEM;
+        return resolve_spec_path(file, rel, &s->data_path);
     }
     if (strcmp(s->data_source, "synthetic") != 0)
         return lg_error_set(LG_EINPUT, "%s: data.source: must be \"synthetic\" or \"file\"", file);
@@ -540,22 +578,9 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     }
     if ((err = digest_hex(text, len, s->spec_digest)) < 0)
         goto out;
-    s->json = cJSON_ParseWithLength(text, len);
-    if (!s->json) {
-        const char *at = cJSON_GetErrorPtr();
-        int line = 1, col = 1;
-        const char *p;
-        if (at && at >= text && at <= text + len)
-            for (p = text; p < at; p++) {
-                if (*p == '\n') {
-                    line++;
-                    col = 1;
-                } else
-                    col++;
-            }
-        err = lg_error_set(LG_EINPUT, "%s:%d:%d: malformed JSON", path, line, col);
+    /* strict: one document, no duplicate key, no \u0000 (artifacts/json.h) */
+    if ((err = lg_json_parse(path, text, len, &s->json)) < 0)
         goto out;
-    }
     root = s->json;
     if (!cJSON_IsObject(root)) {
         err = lg_error_set(LG_EINPUT, "%s: the study must be a JSON object", path);
@@ -568,7 +593,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     if ((err = get_string(path, root, "name", "name", 1, &s->name)) < 0 ||
         (err = get_string(path, root, "description", "description", 0, &s->description)) < 0)
         goto out;
-    if (!valid_name(s->name)) {
+    if (!lg_study_name_valid(s->name)) {
         err = lg_error_set(LG_EINPUT, "%s: name: use 1-100 characters of [A-Za-z0-9._-]", path);
         goto out;
     }
@@ -625,7 +650,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     s->shared_threshold = 0.7;
     s->dense_threshold = 0.1;
     s->hungarian = 1;
-    s->hungarian_max = 4096;
+    s->hungarian_max = LG_HUNGARIAN_MAX_DEFAULT;
     if ((err = get_object(path, root, "metrics", "metrics", 0, &met)) < 0)
         goto out;
     if (met) {
@@ -634,7 +659,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
             (err = get_number(path, met, "dense_threshold", "metrics.dense_threshold", 0, 1, 0, &s->dense_threshold)) < 0)
             goto out;
         x = s->hungarian_max;
-        if ((err = get_number(path, met, "hungarian_max", "metrics.hungarian_max", 1, 8192, 1, &x)) < 0)
+        if ((err = get_number(path, met, "hungarian_max", "metrics.hungarian_max", 1, LG_HUNGARIAN_MAX_N, 1, &x)) < 0)
             goto out;
         s->hungarian_max = (int)x;
         v = cJSON_GetObjectItemCaseSensitive(met, "hungarian");
@@ -687,6 +712,8 @@ void lg_study_free(lg_study *s)
     lg_free(s->data_source);
     lg_free(s->data_path);
     lg_free(s->data_tensor);
+    lg_free(s->ood_path);
+    lg_free(s->ood_tensor);
     cJSON_Delete(s->json);
     lg_free(s);
 }
@@ -708,6 +735,9 @@ int lg_study_plan_text(const lg_study *s, lg_buf *out)
         err = lg_buf_printf(out, "data: file %s%s%s, eval %.0f%%\n", s->data_path, s->data_tensor ? " tensor " : "",
                             s->data_tensor ? s->data_tensor : "", 100 * s->eval_fraction);
     if (err < 0)
+        return err;
+    if (s->ood_path && (err = lg_buf_printf(out, "ood: file %s%s%s (every SAE is also evaluated on it)\n", s->ood_path,
+                                            s->ood_tensor ? " tensor " : "", s->ood_tensor ? s->ood_tensor : "")) < 0)
         return err;
     if ((err = lg_buf_printf(out, "seeds:")) < 0)
         return err;

@@ -18,7 +18,9 @@
  *       "path": "acts.npy", "tensor": "acts",     file source (path relative to the spec)
  *       "synthetic": { "d", "n_features", "n_samples", "active_mean", "zipf_exponent",
  *                      "magnitude_mean", "magnitude_std", "noise_std", "seed" },
- *       "eval_fraction": 0.1, "split_seed": 0
+ *       "eval_fraction": 0.1, "split_seed": 0,
+ *       "ood": { "path": "ood.npy", "tensor": "acts" }  optional: every SAE is also evaluated on
+ *                                                        this file (metrics ood_fvu, ood_l0, ...)
  *     },
  *     "train": { "steps", "batch", "lr", "warmup_steps", "decay_frac", "grad_clip",
  *                "beta1", "beta2", "eps", "b_dec_init": "mean"|"median"|"zero",
@@ -100,6 +102,9 @@ typedef struct {
     char *data_source;    /* "synthetic" | "file" */
     char *data_path;      /* resolved against the spec's directory */
     char *data_tensor;    /* or NULL */
+    char *ood_path;       /* data.ood.path resolved like data_path, or NULL: a second file every SAE is
+                             also evaluated on (metrics ood_*) */
+    char *ood_tensor;     /* or NULL */
     lg_study_synth synth;
     double eval_fraction;
     uint64_t split_seed;
@@ -122,6 +127,11 @@ int lg_study_load(const char *path, lg_study **out);
 /* Same from a buffer; `path` is used in messages and to resolve relative data paths. */
 int lg_study_parse(const char *path, const char *text, size_t len, lg_study **out);
 void lg_study_free(lg_study *s);
+
+/* 1 when `name` is a valid study name: 1-100 characters of [A-Za-z0-9._-]
+ * (what a spec's "name" must be; `ledger record` and `import` check their
+ * --study the same way), else 0. */
+int lg_study_name_valid(const char *name);
 
 /* Number of cells: every condition x every seed. */
 int lg_study_n_cells(const lg_study *s);

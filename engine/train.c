@@ -130,23 +130,23 @@ struct lg_trainer {
 void lg_train_config_default(lg_train_config *tc)
 {
     memset(tc, 0, sizeof(*tc));
-    tc->lr = 3e-4;
-    tc->steps = 1000;
-    tc->batch = 4096;
-    tc->warmup_steps = 100;
-    tc->decay_frac = 0.2;
-    tc->grad_clip = 1.0;
-    tc->adam_beta1 = 0.9;
-    tc->adam_beta2 = 0.999;
-    tc->adam_eps = 1e-8;
-    tc->l1_coeff = 5.0;
-    tc->l0_coeff = 1e-3;
-    tc->jumprelu_bandwidth = 1e-3;
-    tc->jumprelu_init_threshold = 1e-3;
+    tc->lr = LG_TRAIN_DEFAULT_LR;
+    tc->steps = LG_TRAIN_DEFAULT_STEPS;
+    tc->batch = LG_TRAIN_DEFAULT_BATCH;
+    tc->warmup_steps = LG_TRAIN_DEFAULT_WARMUP_STEPS;
+    tc->decay_frac = LG_TRAIN_DEFAULT_DECAY_FRAC;
+    tc->grad_clip = LG_TRAIN_DEFAULT_GRAD_CLIP;
+    tc->adam_beta1 = LG_TRAIN_DEFAULT_BETA1;
+    tc->adam_beta2 = LG_TRAIN_DEFAULT_BETA2;
+    tc->adam_eps = LG_TRAIN_DEFAULT_EPS;
+    tc->l1_coeff = LG_TRAIN_DEFAULT_L1_COEFF;
+    tc->l0_coeff = LG_TRAIN_DEFAULT_L0_COEFF;
+    tc->jumprelu_bandwidth = LG_TRAIN_DEFAULT_JUMPRELU_BANDWIDTH;
+    tc->jumprelu_init_threshold = LG_TRAIN_DEFAULT_JUMPRELU_THRESHOLD;
     tc->aux_k = 0;
-    tc->aux_coeff = 1.0 / 32.0;
-    tc->dead_after = 1e7;
-    tc->threshold_beta = 0.999;
+    tc->aux_coeff = LG_TRAIN_DEFAULT_AUX_COEFF;
+    tc->dead_after = LG_TRAIN_DEFAULT_DEAD_AFTER;
+    tc->threshold_beta = LG_TRAIN_DEFAULT_THRESHOLD_BETA;
     tc->n_prefixes = 0;
 }
 
@@ -615,10 +615,17 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     float *const W_enc = t->p[P_WENC], *const b_enc = t->p[P_BENC], *const W_dec = t->p[P_WDEC],
                  *const b_dec = t->p[P_BDEC];
     float *const resid_full = t->resid + (size_t)(t->n_pref - 1) * SBd; /* [S, B, d] */
-    double ss;
-    int err = 0, i, k, s, s0, ns;
+    double ss, *red = NULL;     /* [nreq] results of reqs */
+    lg_reduce_req *reqs = NULL; /* [S * (n_pref + 3)] the step's host read-backs */
+    int err = 0, i, k, s, s0, ns, nreq;
 
     t->has_grads = 0;
+    reqs = lg_malloc((size_t)S * (size_t)(t->n_pref + 3) * sizeof(*reqs));
+    red = lg_malloc((size_t)S * (size_t)(t->n_pref + 3) * sizeof(*red));
+    if (!reqs || !red) {
+        err = LG_ENOMEM;
+        goto out;
+    }
     t->diverged = -1;
     t->n_aux_spans = 0;
     t->n_spans = make_spans(t->active, S, t->chunk, t->span_lo, t->span_hi);
@@ -673,12 +680,11 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
                              B, m));
         break;
     }
-    if (!t->sparse)
-        FOR_SEEDS(s) {
-            double nnz;
-            TRY(be->count_nonzero(be, t->acts + s * Bm, Bm, &nnz));
-            st[s].l0 = nnz; /* the count for now, divided by B below */
-        }
+    /* Host: the FVU denominators (of the host's copy of the batch), computed
+     * while a device backend is still busy with the forward pass; held in
+     * st[s].fvu until the MSE is known. */
+    FOR_SEEDS(s)
+    st[s].fvu = host_centered_ss(batches + s * Bd, B, d, t->host_mean);
 
     /* xhat by prefixes: xhat = b_dec + sum over blocks [p_{i-1}, p_i) of
      * acts[:, block] @ W_dec[block]; resid_i = xhat - x after block i. */
@@ -700,48 +706,75 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
                                      (long long)md, 1.0f, t->xhat + s0 * Bd, d, (long long)Bd, ns));
             TRY(be->axpby(be, ns * Bd, 1.0f, t->xhat + s0 * Bd, -1.0f, t->x + s0 * Bd, r + s0 * Bd));
         }
-        FOR_SEEDS(s) {
-            TRY(be->sumsq(be, r + s * Bd, Bd, &ss));
-            st[s].recon += ss / B;
-            if (i == t->n_pref - 1)
-                st[s].mse = ss / B;
-        }
     }
-    FOR_SEEDS(s) {
-        st[s].recon /= t->n_pref;
-        if (t->cfg.arch == LG_ARCH_RELU && t->tc.l1_coeff > 0) {
-            double sum;
-            TRY(be->sum(be, t->acts + s * Bm, Bm, &sum));
-            st[s].sparsity = t->tc.l1_coeff * sum / B;
-        } else if (t->cfg.arch == LG_ARCH_JUMPRELU) {
-            st[s].sparsity = t->tc.l0_coeff * st[s].l0 / B;
-        }
-    }
-
-    /* AuxK on the latents dead before this step */
-    if (has_auxk(t)) {
+    if (has_auxk(t)) { /* dead before this step: depends on `since` only */
         double steps_needed = ceil(t->tc.dead_after / B);
         if (steps_needed < 1.0)
             steps_needed = 1.0;
         FOR_SPANS(k, s0, ns)
         TRY(be->mask_ge(be, t->since + s0 * (size_t)m, (float)steps_needed, t->dead + s0 * (size_t)m,
                         ns * (size_t)m));
+    }
+
+    /* The step's statistics in ONE host read-back (lg_backend_reduce_many;
+     * each value is the single op's, so results are unchanged): per active
+     * seed, the L0 count, the residual sumsq of every prefix, the L1 sum
+     * (ReLU) and the dead count (AuxK). Consumed below in the order the
+     * single ops used to run. */
+    nreq = 0;
+    FOR_SEEDS(s) {
+        if (!t->sparse) /* sparse: the CSR's entry count */
+            reqs[nreq++] = (lg_reduce_req){LG_RED_NNZ, t->acts + s * Bm, Bm};
+        for (i = 0; i < t->n_pref; i++)
+            reqs[nreq++] = (lg_reduce_req){LG_RED_SUMSQ, t->resid + (size_t)i * SBd + s * Bd, Bd};
+        if (t->cfg.arch == LG_ARCH_RELU && t->tc.l1_coeff > 0)
+            reqs[nreq++] = (lg_reduce_req){LG_RED_SUM, t->acts + s * Bm, Bm};
+        if (has_auxk(t))
+            reqs[nreq++] = (lg_reduce_req){LG_RED_SUM, t->dead + (size_t)s * m, (size_t)m};
+    }
+    TRY(lg_backend_reduce_many(be, reqs, nreq, red));
+    nreq = 0;
+    FOR_SEEDS(s) {
+        st[s].l0 = t->sparse ? (double)t->nnz[s] : red[nreq++]; /* the count, divided by B below */
+        for (i = 0; i < t->n_pref; i++) {
+            ss = red[nreq++];
+            st[s].recon += ss / B;
+            if (i == t->n_pref - 1)
+                st[s].mse = ss / B;
+        }
+        st[s].recon /= t->n_pref;
+        if (t->cfg.arch == LG_ARCH_RELU && t->tc.l1_coeff > 0)
+            st[s].sparsity = t->tc.l1_coeff * red[nreq++] / B;
+        else if (t->cfg.arch == LG_ARCH_JUMPRELU)
+            st[s].sparsity = t->tc.l0_coeff * st[s].l0 / B;
+        if (has_auxk(t))
+            st[s].n_dead = red[nreq++];
+    }
+
+    /* AuxK on the latents dead before this step */
+    if (has_auxk(t)) {
+        nreq = 0;
         FOR_SEEDS(s) {
             float *rf = resid_full + s * Bd, *ar = t->aux_resid + s * Bd;
-            float *dead = t->dead + (size_t)s * m;
-            double n_dead;
-            int kaux;
-            TRY(be->sum(be, dead, (size_t)m, &n_dead));
-            st[s].n_dead = n_dead;
-            if (!(n_dead > 0))
+            if (!(st[s].n_dead > 0))
                 continue;
-            kaux = t->tc.aux_k > 0 ? t->tc.aux_k : (d / 2 > 0 ? d / 2 : 1);
-            if ((double)kaux > n_dead)
-                kaux = (int)n_dead;
             /* denominator: sum ||e - mean_b e||^2 with e = -resid_full */
             TRY(be->col_sum(be, rf, B, d, 1.0f / B, 0.0f, t->mean_d + (size_t)s * d));
             TRY(be->add_bias_rows(be, rf, t->mean_d + (size_t)s * d, -1.0f, ar, B, d));
-            TRY(be->sumsq(be, ar, Bd, &t->aux_denom[s]));
+            reqs[nreq++] = (lg_reduce_req){LG_RED_SUMSQ, ar, Bd};
+        }
+        TRY(lg_backend_reduce_many(be, reqs, nreq, red));
+        nreq = 0;
+        FOR_SEEDS(s) {
+            float *rf = resid_full + s * Bd, *ar = t->aux_resid + s * Bd;
+            float *dead = t->dead + (size_t)s * m;
+            int kaux;
+            if (!(st[s].n_dead > 0))
+                continue;
+            kaux = t->tc.aux_k > 0 ? t->tc.aux_k : (d / 2 > 0 ? d / 2 : 1);
+            if ((double)kaux > st[s].n_dead)
+                kaux = (int)st[s].n_dead;
+            t->aux_denom[s] = red[nreq++];
             if (t->aux_denom[s] > 0.0) {
                 t->aux_on[s] = 1;
                 if (t->sparse) {
@@ -765,18 +798,22 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
             TRY(be->gemm_batched(be, 0, 0, B, d, m, 1.0f, t->aux_acts + s0 * Bm, m, (long long)Bm,
                                  W_dec + s0 * md, d, (long long)md, 1.0f, t->aux_resid + s0 * Bd, d,
                                  (long long)Bd, ns));
+        nreq = 0;
         for (s = 0; s < S; s++)
-            if (t->aux_on[s]) {
-                TRY(be->sumsq(be, t->aux_resid + s * Bd, Bd, &ss));
-                st[s].aux = t->tc.aux_coeff * ss / t->aux_denom[s];
-            }
+            if (t->aux_on[s])
+                reqs[nreq++] = (lg_reduce_req){LG_RED_SUMSQ, t->aux_resid + s * Bd, Bd};
+        TRY(lg_backend_reduce_many(be, reqs, nreq, red));
+        nreq = 0;
+        for (s = 0; s < S; s++)
+            if (t->aux_on[s])
+                st[s].aux = t->tc.aux_coeff * red[nreq++] / t->aux_denom[s];
     }
 
     FOR_SEEDS(s) {
         st[s].loss = st[s].recon + st[s].sparsity + st[s].aux;
         st[s].l0 /= B;
         st[s].threshold = t->threshold[s];
-        ss = host_centered_ss(batches + s * Bd, B, d, t->host_mean);
+        ss = st[s].fvu; /* the host's centred sum of squares, from above */
         st[s].fvu = ss > 0.0 ? st[s].mse * B / ss : NAN;
     }
     FOR_SEEDS(s)
@@ -859,6 +896,8 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     TRY(be->col_sum(be, t->gxc + s * Bd, B, d, -1.0f, 1.0f, t->g[P_BDEC] + (size_t)s * d));
     t->has_grads = 1;
 out:
+    lg_free(reqs);
+    lg_free(red);
     return err;
 }
 
@@ -870,9 +909,10 @@ static int apply_update(lg_trainer *t, lg_step_stats *st)
     const int B = t->tc.batch, d = t->cfg.d_in, m = t->cfg.d_sae;
     const size_t Bm = (size_t)B * m;
     lg_adam_args a;
-    double lr, tt;
+    double lr, tt, *red = NULL;  /* [S * P_COUNT] */
+    lg_reduce_req *reqs = NULL; /* [S * P_COUNT] */
     long step = -1;
-    int err = 0, i, k, s, s0, ns;
+    int err = 0, i, k, s, s0, ns, nreq;
 
     FOR_SEEDS(s) {
         step = t->step[s];
@@ -883,12 +923,27 @@ static int apply_update(lg_trainer *t, lg_step_stats *st)
     FOR_SPANS(k, s0, ns)
     TRY(be->project_out_parallel(be, t->p[P_WDEC] + s0 * t->numel[P_WDEC],
                                  t->g[P_WDEC] + s0 * t->numel[P_WDEC], ns * m, d));
+    /* Gradient clipping per seed (lg_backend_clip_grad_norm's arithmetic),
+     * with the sumsq of every seed's parameters read back in one call. */
+    if (!(reqs = lg_malloc((size_t)t->S * P_COUNT * sizeof(*reqs))) ||
+        !(red = lg_malloc((size_t)t->S * P_COUNT * sizeof(*red)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    nreq = 0;
+    FOR_SEEDS(s)
+    for (i = 0; i < t->n_params; i++)
+        reqs[nreq++] = (lg_reduce_req){LG_RED_SUMSQ, t->g[i] + s * t->numel[i], t->numel[i]};
+    TRY(lg_backend_reduce_many(be, reqs, nreq, red));
+    nreq = 0;
     FOR_SEEDS(s) {
         float *g[P_COUNT];
-        double gnorm;
-        for (i = 0; i < t->n_params; i++)
+        double gnorm, total = 0.0;
+        for (i = 0; i < t->n_params; i++) {
             g[i] = t->g[i] + s * t->numel[i];
-        TRY(lg_backend_clip_grad_norm(be, g, t->numel, t->n_params, t->tc.grad_clip, &gnorm));
+            total += red[nreq++];
+        }
+        TRY(lg_backend_clip_apply(be, g, t->numel, t->n_params, total, t->tc.grad_clip, &gnorm));
         st[s].grad_norm = gnorm;
     }
     lr = schedule_lr(&t->tc, step);
@@ -926,6 +981,8 @@ static int apply_update(lg_trainer *t, lg_step_stats *st)
     }
     t->has_grads = 0;
 out:
+    lg_free(reqs);
+    lg_free(red);
     return err;
 }
 

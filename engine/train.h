@@ -73,10 +73,32 @@ typedef struct {
     int prefixes[LG_MAX_PREFIXES]; /* d_sae is appended when the last is smaller */
 } lg_train_config;
 
-/* Defaults: lr 3e-4, steps 1000, batch 4096, warmup 100, decay_frac 0.2,
- * grad_clip 1, Adam (0.9, 0.999, 1e-8), l1 5.0, l0 1e-3, bandwidth 1e-3,
- * init threshold 1e-3, aux_k 0 (= d_in/2), aux_coeff 1/32, dead_after 1e7,
- * threshold_beta 0.999, no prefixes. */
+/* Training defaults: the one definition. lg_train_config_default uses them,
+ * and so does the study parser (engine/study.c) for a key a spec leaves out;
+ * README "Study specs" lists them and test_study checks that list against
+ * these values. */
+#define LG_TRAIN_DEFAULT_LR 3e-4
+#define LG_TRAIN_DEFAULT_STEPS 1000
+#define LG_TRAIN_DEFAULT_BATCH 256
+#define LG_TRAIN_DEFAULT_WARMUP_STEPS 50
+#define LG_TRAIN_DEFAULT_DECAY_FRAC 0.2
+#define LG_TRAIN_DEFAULT_GRAD_CLIP 1.0
+#define LG_TRAIN_DEFAULT_BETA1 0.9
+#define LG_TRAIN_DEFAULT_BETA2 0.999
+#define LG_TRAIN_DEFAULT_EPS 1e-8
+#define LG_TRAIN_DEFAULT_L1_COEFF 1e-3
+#define LG_TRAIN_DEFAULT_L0_COEFF 1e-3
+#define LG_TRAIN_DEFAULT_JUMPRELU_BANDWIDTH 1e-3
+#define LG_TRAIN_DEFAULT_JUMPRELU_THRESHOLD 1e-3
+#define LG_TRAIN_DEFAULT_AUX_COEFF (1.0 / 32.0)
+#define LG_TRAIN_DEFAULT_DEAD_AFTER 100000
+#define LG_TRAIN_DEFAULT_THRESHOLD_BETA 0.999
+
+/* Defaults: the LG_TRAIN_DEFAULT_* values above (lr 3e-4, steps 1000, batch
+ * 256, warmup 50, decay_frac 0.2, grad_clip 1, Adam (0.9, 0.999, 1e-8), l1
+ * 1e-3, l0 1e-3, bandwidth 1e-3, init threshold 1e-3, aux_coeff 1/32,
+ * dead_after 1e5, threshold_beta 0.999), aux_k 0 (= d_in/2; a study's default
+ * is min(512, d_sae/2) instead), no prefixes. */
 void lg_train_config_default(lg_train_config *tc);
 /* LG_EINPUT naming the field. */
 int lg_train_config_check(const lg_train_config *tc, const lg_sae_config *cfg);

@@ -186,10 +186,15 @@ static void claim_release(lg_claim *c)
     lg_free(c->study);
     lg_free(c->run);
     lg_free(c->engine_min);
+    lg_free(c->by_key);
+    for (i = 0; i < c->ngates; i++)
+        lg_free(c->gates[i]);
+    lg_free(c->gates);
     for (i = 0; i < c->nsamples; i++) {
         lg_sample_decl *s = &c->samples[i];
         lg_free(s->name);
         lg_free(s->metric);
+        lg_free(s->study);
         for (j = 0; j < s->nfilters; j++) {
             lg_free(s->filters[j].key);
             lg_free(s->filters[j].value);
@@ -462,10 +467,13 @@ static int parse_sample(parser *p, lg_claim *c)
     if ((err = scan_ident(p, ".", "a metric name", &s->metric)) < 0)
         return err;
     skip_ws(p);
+    if (keyword_is(p, "from") && (err = scan_word(p, "_.-", "a study name after 'from'", &s->study)) < 0)
+        return err;
+    skip_ws(p);
     if (at_end(p))
         return 0;
     if (!keyword_is(p, "where"))
-        return PERR(p, "expected 'where' and filters, or the end of the line");
+        return PERR(p, "expected 'from STUDY', 'where' and filters, or the end of the line");
     for (;;) {
         lg_filter *f;
         skip_ws(p);
@@ -513,9 +521,9 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
     t->line = p->line;
     t->col = (int)p->c + 1;
     t->sample[0] = t->sample[1] = -1;
-    t->level = 0.95;
-    t->resamples = 10000;
-    t->seed = 0;
+    t->level = LG_STATS_DEFAULT_LEVEL;
+    t->resamples = LG_STATS_DEFAULT_RESAMPLES;
+    t->seed = LG_STATS_DEFAULT_SEED;
     t->alt = LG_ALT_TWO_SIDED;
     t->mwu = LG_MWU_AUTO;
     t->boot = LG_BOOT_PERCENTILE;
@@ -740,6 +748,49 @@ static int parse_require(parser *p, lg_claim *c)
     return 0;
 }
 
+/* requires ID [ID...]: gate claims, each defined earlier in this file (so the
+ * dependencies form no cycle and are decided before the claim). */
+static int parse_gates(parser *p, lg_claim *c)
+{
+    int err, any = 0;
+    for (;;) {
+        size_t col, i;
+        char *id = NULL, **slot = NULL;
+        skip_ws(p);
+        if (at_end(p))
+            break;
+        col = p->c;
+        if (!isalnum((unsigned char)cur(p)))
+            return PERR(p, "expected a claim id after 'requires'");
+        if ((err = scan_word(p, "-_.", "a claim id", &id)) < 0)
+            return err;
+        if (!strcmp(id, c->id))
+            err = perr_at(p, col, "claim '%s' cannot require itself", id);
+        for (i = 0; i < c->ngates && !err; i++)
+            if (!strcmp(c->gates[i], id))
+                err = perr_at(p, col, "'%s' is required twice", id);
+        if (!err) {
+            int found = 0;
+            for (i = 0; p->f && i < p->f->nclaims && &p->f->claims[i] != c; i++)
+                if (!strcmp(p->f->claims[i].id, id))
+                    found = 1;
+            if (!found)
+                err = perr_at(p, col, "requires '%s': no claim '%s' is defined before this one in the file", id, id);
+        }
+        if (!err && c->ngates >= LG_CLAIMS_MAX_GATES)
+            err = perr_at(p, col, "more than %d required claims", LG_CLAIMS_MAX_GATES);
+        if (!err && !(slot = push((void **)&c->gates, &c->ngates, sizeof(*slot))))
+            err = LG_ENOMEM;
+        if (err < 0) {
+            lg_free(id);
+            return err;
+        }
+        *slot = id;
+        any = 1;
+    }
+    return any ? 0 : PERR(p, "expected claim ids after 'requires'");
+}
+
 /* Strip a trailing comment ('#' outside a string) and trailing blanks. */
 static size_t line_content_len(const char *s, size_t n)
 {
@@ -764,7 +815,7 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
     size_t kcol;
     char *kw = NULL;
     int err = 0;
-    enum { S_SAYS = 1, S_STUDY = 2, S_RUN = 4, S_STALE = 8, S_CORRECT = 16, S_EXPECT = 32 };
+    enum { S_SAYS = 1, S_STUDY = 2, S_RUN = 4, S_STALE = 8, S_CORRECT = 16, S_EXPECT = 32, S_BY = 64 };
     unsigned bit = 0;
     skip_ws(p);
     kcol = p->c;
@@ -772,9 +823,10 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
         return err;
     bit = !strcmp(kw, "says") ? S_SAYS : !strcmp(kw, "study") ? S_STUDY : !strcmp(kw, "run") ? S_RUN
         : !strcmp(kw, "stale-if") ? S_STALE : !strcmp(kw, "correct") ? S_CORRECT
-        : !strcmp(kw, "expect") ? S_EXPECT : 0;
+        : !strcmp(kw, "expect") ? S_EXPECT : !strcmp(kw, "by") || !strcmp(kw, "for") ? S_BY : 0;
     if (bit && (*seen & bit)) {
-        err = perr_at(p, kcol, "'%s' given twice in claim '%s'", kw, c->id);
+        err = bit == S_BY ? perr_at(p, kcol, "a second 'by' / 'for each' in claim '%s' (one grid parameter per claim)", c->id)
+                          : perr_at(p, kcol, "'%s' given twice in claim '%s'", kw, c->id);
         goto out;
     }
     *seen |= bit;
@@ -831,14 +883,24 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
             goto out;
         }
         err = expect_eol(p);
+    } else if (bit == S_BY) {
+        /* by KEY | for each KEY: one verdict per value of the grid parameter KEY */
+        if (!strcmp(kw, "for") && !keyword_is(p, "each")) {
+            err = PERR(p, "expected 'for each PARAM'");
+            goto out;
+        }
+        if ((err = scan_ident(p, ".-", "a grid parameter name", &c->by_key)) == 0)
+            err = expect_eol(p);
     } else if (!strcmp(kw, "sample")) {
         err = parse_sample(p, c);
     } else if (!strcmp(kw, "require")) {
         err = parse_require(p, c);
+    } else if (!strcmp(kw, "requires")) {
+        err = parse_gates(p, c);
     } else if (!strcmp(kw, "claim")) {
         err = perr_at(p, kcol, "claim '%s' (line %d) has no 'end' before the next claim", c->id, c->line);
     } else {
-        err = perr_at(p, kcol, "unknown directive '%s' (says, study, run, stale-if, sample, require, correct, expect, end)", kw);
+        err = perr_at(p, kcol, "unknown directive '%s' (says, study, run, stale-if, by, for each, sample, require, requires, correct, expect, end)", kw);
     }
 out:
     lg_free(kw);

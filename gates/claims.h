@@ -9,13 +9,17 @@
  *     says "Trained TopK SAEs agree across seeds more than random-init SAEs"
  *     study small-topk
  *     run latest                           # or: run 3fa2c1 (pinned run id prefix)
+ *     by k                                 # optional (or: for each k): one verdict per value of k
  *     stale-if engine-older-than 0.1.0     # optional
  *     sample trained = seed.mmcs_mean where control=trained k=8
  *     sample random  = seed.mmcs_mean where control=random and k=8
+ *     sample other   = cell.fvu from other-study where k=8   # optional: another study's latest run
  *     require mean(trained) - mean(random) > 0
  *     require mannwhitney(trained, random, alternative=greater).p < 0.01
  *     correct holm                         # optional: Holm across the file's corrected p's
  *     expect pass                          # or: expect fail (documented negative result)
+ *     requires stress-ood stress-random    # optional: gate claims (defined earlier in the file);
+ *                                          # PASS only when every gate is ok, else BLOCKED
  *   end
  *
  * Parse errors are LG_EINPUT with the message "FILE:LINE:COL: message"
@@ -39,6 +43,7 @@
 #define LG_CLAIMS_MAX_TERMS 16          /* per require expression */
 #define LG_CLAIMS_MAX_NAME 128          /* ids, names, metric and filter keys */
 #define LG_CLAIMS_MAX_SAYS 1024         /* the sentence */
+#define LG_CLAIMS_MAX_GATES 32          /* claims named by `requires`, per claim */
 #define LG_CLAIMS_MAX_RESAMPLES 1000000L
 
 typedef enum { LG_UNIT_CELL = 0, LG_UNIT_PAIR = 1, LG_UNIT_SEED = 2 } lg_unit;
@@ -64,6 +69,8 @@ typedef struct {
     char *name;
     lg_unit unit;
     char *metric;
+    char *study;         /* `from STUDY`: the sample's own study (its latest ok run), or NULL for
+                            the claim's study (and its `run`) */
     lg_filter *filters;
     size_t nfilters;
     int line;
@@ -118,10 +125,15 @@ typedef struct {
     char *study;
     char *run;           /* pinned run id prefix; NULL = latest ok run of the study */
     char *engine_min;    /* stale-if engine-older-than VERSION; NULL = no policy */
+    char *by_key;        /* `by KEY` / `for each KEY`: one verdict per value of this grid
+                            parameter (eval adds KEY=value to every sample); NULL = none */
     lg_sample_decl *samples;
     size_t nsamples;
     lg_require *requires;
     size_t nrequires;
+    char **gates;        /* `requires ID...`: ids of claims defined earlier in the same file (so no
+                            cycles); the claim is BLOCKED unless every one of them is ok */
+    size_t ngates;
     int correct_holm;    /* 1: its single-term .p requirements join the file's Holm family */
     int expect_fail;     /* 1: documented negative result */
     int line;

@@ -7,7 +7,9 @@
  * MISSING / STALE are decided here, before any statistic. (2) compute every
  * term of every requirement of the evaluable claims. (3) Holm across the
  * file's corrected p-values, then compare and decide PASS / FAIL and the
- * expect-fail variants.
+ * expect-fail variants. (4) in file order, a claim whose `requires` gates
+ * (claims earlier in the file, all their `by` values) are not all ok becomes
+ * BLOCKED unless it is already MISSING, STALE or ERROR.
  *
  * Invariants: a result is pushed into its array before it is filled, so
  * lg_eval_result_free() releases partial results on any error path; a
@@ -47,8 +49,8 @@ static void sample_data_release(sample_data *s)
 
 const char *lg_verdict_name(lg_verdict v)
 {
-    static const char *n[] = {"PASS", "FAIL", "XFAIL", "XPASS", "MISSING", "STALE", "ERROR"};
-    return (unsigned)v <= LG_VERDICT_ERROR ? n[v] : "?";
+    static const char *n[] = {"PASS", "FAIL", "XFAIL", "XPASS", "MISSING", "STALE", "ERROR", "BLOCKED"};
+    return (unsigned)v < LG_VERDICT_COUNT ? n[v] : "?";
 }
 
 int lg_verdict_ok(lg_verdict v) { return v == LG_VERDICT_PASS || v == LG_VERDICT_XFAIL; }
@@ -97,6 +99,13 @@ static void claim_result_release(lg_claim_result *c)
     lg_free(c->says);
     lg_free(c->study);
     lg_free(c->reason);
+    lg_free(c->pinned_run);
+    lg_free(c->grid_key);
+    lg_free(c->grid_value);
+    for (i = 0; i < c->ngates; i++)
+        lg_free(c->gates[i]);
+    lg_free(c->gates);
+    lg_free(c->blocked_by);
     for (i = 0; i < c->nrun_ids; i++)
         lg_free(c->run_ids[i]);
     lg_free(c->run_ids);
@@ -168,7 +177,9 @@ static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_pr
     for (i = 0; i < c->nsamples; i++) {
         const lg_sample_decl *d = &c->samples[i];
         lg_sample_result *sr = &cr->samples[cr->nsamples++];
-        lg_sample_query q = {c->id, d->name, c->study, c->run, d->unit, d->metric, d->filters, d->nfilters};
+        /* `from STUDY`: that study's latest ok run; else the claim's study and `run` */
+        lg_sample_query q = {c->id, d->name, d->study ? d->study : c->study, d->study ? NULL : c->run,
+                             d->unit, d->metric, d->filters, d->nfilters};
         lg_samples s;
         memset(&s, 0, sizeof(s));
         if (!(sr->name = lg_strdup(d->name))) {
@@ -214,7 +225,8 @@ static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_pr
             err = LG_ENOMEM;
             goto out;
         }
-        memcpy(data[i].v, s.values, s.n * sizeof(double));
+        if (s.n) /* a sample with no values may have values == NULL */
+            memcpy(data[i].v, s.values, s.n * sizeof(double));
         data[i].n = s.n;
         if (s.labels) {
             if (!(data[i].labels = lg_calloc(s.n, sizeof(char *)))) {
@@ -394,39 +406,220 @@ static int is_holm_member(const lg_claim *c, const lg_require *rq)
     return c->correct_holm && rq->nterms == 1 && rq->terms[0].field == LG_FIELD_P && rq->terms[0].sign > 0;
 }
 
+/* ---- `by KEY` expansion ------------------------------------------------------------- */
+
+/* One claim to evaluate: a claim of the file, or one value of its `by` grid. */
+typedef struct {
+    lg_claim c;              /* shallow copy of the file's claim; id and samples owned when gval */
+    const lg_claim *orig;
+    char *gval;              /* the grid value (owned), NULL when not expanded */
+    lg_verdict forced;       /* grid answered MISSING / STALE, or no grid provider: decided here */
+    int is_forced;
+    char *forced_reason;
+    char *forced_run;
+} work_item;
+
+static void work_release(work_item *w)
+{
+    size_t i;
+    if (w->gval) {
+        lg_free(w->c.id);
+        for (i = 0; i < w->c.nsamples; i++)
+            lg_free(w->c.samples[i].filters);
+        lg_free(w->c.samples);
+    }
+    lg_free(w->gval);
+    lg_free(w->forced_reason);
+    lg_free(w->forced_run);
+}
+
+static int grow_work(work_item **w, size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        work_item *p = lg_realloc(*w, nc * sizeof(*p));
+        if (!p)
+            return LG_ENOMEM;
+        *w = p;
+        *cap = nc;
+    }
+    memset(&(*w)[*n], 0, sizeof(**w));
+    return 0;
+}
+
+/* The claim with KEY=VALUE added to every sample's filters. */
+static int expand_one(work_item *w, const lg_claim *c, const char *value)
+{
+    size_t i;
+    char *end;
+    w->c = *c;
+    w->orig = c;
+    w->c.samples = NULL;
+    w->c.nsamples = 0;
+    w->c.id = NULL;
+    if (!(w->gval = lg_strdup(value)) || !(w->c.id = fmt_str("%s[%s=%s]", c->id, c->by_key, value)) ||
+        !(w->c.samples = lg_calloc(c->nsamples ? c->nsamples : 1, sizeof(*w->c.samples))))
+        return LG_ENOMEM;
+    for (i = 0; i < c->nsamples; i++) {
+        lg_sample_decl *d = &w->c.samples[i];
+        lg_filter *f;
+        *d = c->samples[i];
+        d->filters = NULL;
+        w->c.nsamples++;
+        if (!(d->filters = lg_calloc(c->samples[i].nfilters + 1, sizeof(*d->filters))))
+            return LG_ENOMEM;
+        if (c->samples[i].nfilters)
+            memcpy(d->filters, c->samples[i].filters, c->samples[i].nfilters * sizeof(*d->filters));
+        f = &d->filters[d->nfilters++];
+        f->key = c->by_key;
+        f->op = LG_OP_EQ;
+        f->value = w->gval;
+        f->num = strtod(w->gval, &end);
+        f->is_num = *w->gval && !*end && isfinite(f->num) && !isspace((unsigned char)w->gval[0]);
+    }
+    return 0;
+}
+
+#define LG_EVAL_MAX_GRID 4096 /* values one `by` claim may expand into */
+
+static int expand_file(const lg_claim_file *f, lg_grid_provider grid, void *ctx, work_item **out, size_t *nout)
+{
+    work_item *w = NULL;
+    size_t n = 0, cap = 0, i, k;
+    int err = 0;
+    *out = NULL;
+    *nout = 0;
+    for (i = 0; i < f->nclaims && err == 0; i++) {
+        const lg_claim *c = &f->claims[i];
+        lg_grid_query q;
+        lg_grid_answer a;
+        if (!c->by_key || !grid) {
+            if ((err = grow_work(&w, &n, &cap)) < 0)
+                break;
+            w[n].c = *c;
+            w[n].orig = c;
+            if (c->by_key) {
+                w[n].is_forced = 1;
+                w[n].forced = LG_VERDICT_ERROR;
+                if (!(w[n].forced_reason = fmt_str("'by %s' needs a grid provider (lg_eval_file_grid)", c->by_key)))
+                    err = LG_ENOMEM;
+            }
+            n++;
+            continue;
+        }
+        memset(&q, 0, sizeof q);
+        memset(&a, 0, sizeof a);
+        q.claim_id = c->id;
+        q.study = c->study;
+        q.run = c->run;
+        q.key = c->by_key;
+        q.samples = c->samples;
+        q.nsamples = c->nsamples;
+        if ((err = grid(ctx, &q, &a)) < 0) {
+            lg_error_wrap("%s:%d: claim '%s': by %s", f->path, c->line, c->id, c->by_key);
+            break;
+        }
+        if (a.status != LG_EVIDENCE_FRESH || a.n == 0 || a.n > LG_EVAL_MAX_GRID) {
+            if ((err = grow_work(&w, &n, &cap)) < 0)
+                break;
+            w[n].c = *c;
+            w[n].orig = c;
+            w[n].is_forced = 1;
+            w[n].forced = a.status == LG_EVIDENCE_STALE ? LG_VERDICT_STALE
+                        : a.n > LG_EVAL_MAX_GRID      ? LG_VERDICT_ERROR
+                                                      : LG_VERDICT_MISSING;
+            w[n].forced_reason =
+                a.n > LG_EVAL_MAX_GRID
+                    ? fmt_str("by %s: %zu values, more than %d", c->by_key, a.n, LG_EVAL_MAX_GRID)
+                    : fmt_str("by %s: %s", c->by_key, a.reason ? a.reason : "the grid parameter has no values");
+            if (!w[n].forced_reason || (a.run_id && !(w[n].forced_run = lg_strdup(a.run_id))))
+                err = LG_ENOMEM;
+            n++;
+            continue;
+        }
+        /* copy the values out first: the provider's memory lives until its next call */
+        for (k = 0; k < a.n && err == 0; k++) {
+            if ((err = grow_work(&w, &n, &cap)) < 0)
+                break;
+            err = expand_one(&w[n], c, a.values[k] ? a.values[k] : "");
+            n++;
+        }
+    }
+    if (err < 0) {
+        for (i = 0; i < n; i++)
+            work_release(&w[i]);
+        lg_free(w);
+        return err;
+    }
+    *out = w;
+    *nout = n;
+    return 0;
+}
+
 int lg_eval_file(const lg_claim_file *f, lg_sample_provider provider, void *ctx, lg_eval_result **out)
+{
+    return lg_eval_file_grid(f, provider, NULL, ctx, out);
+}
+
+int lg_eval_file_grid(const lg_claim_file *f, lg_sample_provider provider, lg_grid_provider grid, void *ctx,
+                      lg_eval_result **out)
 {
     lg_eval_result *r = NULL;
     sample_data *data = NULL;
+    const lg_claim *data_claim = NULL;
     double *ps = NULL, *adj = NULL;
     lg_req_result **members = NULL;
-    size_t i, j, nm = 0, total_reqs = 0;
+    work_item *w = NULL;
+    size_t i, j, nm = 0, total_reqs = 0, nw = 0;
     int err = 0;
     *out = NULL;
+    if ((err = expand_file(f, grid, ctx, &w, &nw)) < 0)
+        return err;
     if (!(r = lg_calloc(1, sizeof(*r))) || !(r->path = lg_strdup(f->path)) ||
-        !(r->claims = lg_calloc(f->nclaims ? f->nclaims : 1, sizeof(*r->claims)))) {
+        !(r->claims = lg_calloc(nw ? nw : 1, sizeof(*r->claims)))) {
         err = LG_ENOMEM;
         goto out;
     }
-    for (i = 0; i < f->nclaims; i++)
-        total_reqs += f->claims[i].nrequires;
+    for (i = 0; i < nw; i++)
+        total_reqs += w[i].c.nrequires;
     if (!(members = lg_calloc(total_reqs ? total_reqs : 1, sizeof(*members))) ||
         !(ps = lg_calloc(total_reqs ? total_reqs : 1, sizeof(*ps))) ||
         !(adj = lg_calloc(total_reqs ? total_reqs : 1, sizeof(*adj)))) {
         err = LG_ENOMEM;
         goto out;
     }
-    for (i = 0; i < f->nclaims; i++) {
-        const lg_claim *c = &f->claims[i];
+    for (i = 0; i < nw; i++) {
+        const lg_claim *c = &w[i].c;
         lg_claim_result *cr = &r->claims[r->nclaims++];
         int decided = 0;
         cr->line = c->line;
         cr->expect_fail = c->expect_fail;
         if (!(cr->id = lg_strdup(c->id)) || !(cr->says = lg_strdup(c->says)) || !(cr->study = lg_strdup(c->study)) ||
-            !(data = lg_calloc(c->nsamples ? c->nsamples : 1, sizeof(*data)))) {
+            (c->run && !(cr->pinned_run = lg_strdup(c->run))) ||
+            (c->by_key && !(cr->grid_key = lg_strdup(c->by_key))) ||
+            (w[i].gval && !(cr->grid_value = lg_strdup(w[i].gval))) ||
+            (c->ngates && !(cr->gates = lg_calloc(c->ngates, sizeof(*cr->gates))))) {
             err = LG_ENOMEM;
             goto out;
         }
+        for (j = 0; j < c->ngates; j++, cr->ngates++)
+            if (!(cr->gates[j] = lg_strdup(c->gates[j]))) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+        if (w[i].is_forced) {
+            cr->verdict = w[i].forced;
+            cr->reason = w[i].forced_reason;
+            w[i].forced_reason = NULL;
+            if (w[i].forced_run && (err = add_run_id(cr, w[i].forced_run)) < 0)
+                goto out;
+            continue;
+        }
+        if (!(data = lg_calloc(c->nsamples ? c->nsamples : 1, sizeof(*data)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        data_claim = c;
         if ((err = fetch_samples(f, c, provider, ctx, cr, data, &decided)) < 0)
             goto out;
         if (!decided) {
@@ -448,6 +641,7 @@ int lg_eval_file(const lg_claim_file *f, lg_sample_provider provider, void *ctx,
             sample_data_release(&data[j]);
         lg_free(data);
         data = NULL;
+        data_claim = NULL;
     }
     /* Holm across the file */
     if (nm > 0) {
@@ -463,7 +657,8 @@ int lg_eval_file(const lg_claim_file *f, lg_sample_provider provider, void *ctx,
     /* verdicts */
     for (i = 0; i < r->nclaims; i++) {
         lg_claim_result *cr = &r->claims[i];
-        if (cr->verdict != LG_VERDICT_MISSING && cr->verdict != LG_VERDICT_STALE) {
+        /* MISSING / STALE from the evidence, ERROR from an expansion that could not run: decided */
+        if (cr->verdict != LG_VERDICT_MISSING && cr->verdict != LG_VERDICT_STALE && cr->verdict != LG_VERDICT_ERROR) {
             const lg_req_result *first_fail = NULL, *first_err = NULL;
             for (j = 0; j < cr->nreqs; j++) {
                 if (cr->reqs[j].note && !first_err)
@@ -487,18 +682,37 @@ int lg_eval_file(const lg_claim_file *f, lg_sample_provider provider, void *ctx,
                 err = LG_ENOMEM;
                 goto out;
             }
+            /* gates: claims defined earlier in the file, so already decided (BLOCKED included) */
+            for (j = 0; j < cr->ngates && !cr->blocked_by; j++) {
+                size_t g;
+                for (g = 0; g < i && !cr->blocked_by; g++) {
+                    const lg_claim_result *gr = &r->claims[g];
+                    if (strcmp(w[g].orig->id, cr->gates[j]) || lg_verdict_ok(gr->verdict))
+                        continue;
+                    lg_free(cr->reason);
+                    cr->reason = NULL;
+                    cr->verdict = LG_VERDICT_BLOCKED;
+                    if (!(cr->blocked_by = lg_strdup(gr->id)) ||
+                        !(cr->reason = fmt_str("gate %s is %s%s%s", gr->id, lg_verdict_name(gr->verdict),
+                                               gr->reason ? ": " : "", gr->reason ? gr->reason : ""))) {
+                        err = LG_ENOMEM;
+                        goto out;
+                    }
+                }
+            }
         }
         r->counts[cr->verdict]++;
     }
     *out = r;
     r = NULL;
 out:
-    if (data && err < 0 && r && r->nclaims > 0) {
-        const lg_claim *c = &f->claims[r->nclaims - 1];
-        for (j = 0; j < c->nsamples; j++)
+    if (data && data_claim)
+        for (j = 0; j < data_claim->nsamples; j++)
             sample_data_release(&data[j]);
-    }
     lg_free(data);
+    for (i = 0; i < nw; i++)
+        work_release(&w[i]);
+    lg_free(w);
     lg_free(members);
     lg_free(ps);
     lg_free(adj);
@@ -548,6 +762,10 @@ int lg_eval_render_text(const lg_eval_result *r, lg_buf *b)
         const lg_claim_result *cr = &r->claims[i];
         err = lg_buf_printf(b, "%-7s %s  (%s:%d, study %s", lg_verdict_name(cr->verdict), cr->id, r->path, cr->line,
                             cr->study);
+        if (!err && cr->pinned_run)
+            err = lg_buf_printf(b, ", pinned to run %s", cr->pinned_run);
+        for (j = 0; j < cr->ngates && !err; j++)
+            err = lg_buf_printf(b, "%s%s", j ? " " : ", requires ", cr->gates[j]);
         for (j = 0; j < cr->nrun_ids && !err; j++)
             err = lg_buf_printf(b, "%s%.12s", j ? ", " : ", run ", cr->run_ids[j]);
         if (!err)
@@ -643,7 +861,7 @@ cJSON *lg_eval_to_json(const lg_eval_result *r)
     JADD(o, "file", cJSON_CreateString(r->path));
     JADD(o, "ok", cJSON_CreateBool(lg_eval_ok(r)));
     JADD(o, "counts", counts = cJSON_CreateObject());
-    for (v = 0; v <= LG_VERDICT_ERROR; v++)
+    for (v = 0; v < LG_VERDICT_COUNT; v++)
         JADD(counts, lg_verdict_name((lg_verdict)v), cJSON_CreateNumber((double)r->counts[v]));
     JADD(o, "claims", claims = cJSON_CreateArray());
     for (i = 0; i < r->nclaims; i++) {
@@ -661,6 +879,26 @@ cJSON *lg_eval_to_json(const lg_eval_result *r)
         JADD(c, "ok", cJSON_CreateBool(lg_verdict_ok(cr->verdict)));
         JADD(c, "expect", cJSON_CreateString(cr->expect_fail ? "fail" : "pass"));
         JADD(c, "reason", JSTR(cr->reason));
+        JADD(c, "pinned_run", JSTR(cr->pinned_run));
+        if (cr->grid_key) {
+            cJSON *by;
+            JADD(c, "by", by = cJSON_CreateObject());
+            JADD(by, "key", cJSON_CreateString(cr->grid_key));
+            JADD(by, "value", JSTR(cr->grid_value));
+        } else
+            JADD(c, "by", cJSON_CreateNull());
+        {
+            cJSON *gates;
+            JADD(c, "requires", gates = cJSON_CreateArray());
+            for (j = 0; j < cr->ngates; j++) {
+                cJSON *s = cJSON_CreateString(cr->gates[j]);
+                if (!s || !cJSON_AddItemToArray(gates, s)) {
+                    cJSON_Delete(s);
+                    goto fail;
+                }
+            }
+            JADD(c, "blocked_by", JSTR(cr->blocked_by));
+        }
         JADD(c, "runs", runs = cJSON_CreateArray());
         for (j = 0; j < cr->nrun_ids; j++) {
             cJSON *s = cJSON_CreateString(cr->run_ids[j]);
@@ -775,7 +1013,7 @@ int lg_eval_render_junit(const lg_eval_result *const *r, size_t n, char **out)
     *out = NULL;
     for (i = 0; i < n; i++) {
         tests += r[i]->nclaims;
-        failures += r[i]->counts[LG_VERDICT_FAIL] + r[i]->counts[LG_VERDICT_XPASS];
+        failures += r[i]->counts[LG_VERDICT_FAIL] + r[i]->counts[LG_VERDICT_XPASS] + r[i]->counts[LG_VERDICT_BLOCKED];
         errors += r[i]->counts[LG_VERDICT_MISSING] + r[i]->counts[LG_VERDICT_STALE] + r[i]->counts[LG_VERDICT_ERROR];
     }
     if ((err = lg_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -784,7 +1022,7 @@ int lg_eval_render_junit(const lg_eval_result *const *r, size_t n, char **out)
         goto out;
     for (i = 0; i < n; i++) {
         const lg_eval_result *fr = r[i];
-        size_t ff = fr->counts[LG_VERDICT_FAIL] + fr->counts[LG_VERDICT_XPASS];
+        size_t ff = fr->counts[LG_VERDICT_FAIL] + fr->counts[LG_VERDICT_XPASS] + fr->counts[LG_VERDICT_BLOCKED];
         size_t fe = fr->counts[LG_VERDICT_MISSING] + fr->counts[LG_VERDICT_STALE] + fr->counts[LG_VERDICT_ERROR];
         if ((err = lg_buf_puts(&b, "  <testsuite name=\"")) < 0 || (err = xml_escape(&b, fr->path)) < 0 ||
             (err = lg_buf_printf(&b, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"0\">\n", fr->nclaims,
@@ -793,7 +1031,9 @@ int lg_eval_render_junit(const lg_eval_result *const *r, size_t n, char **out)
         for (j = 0; j < fr->nclaims; j++) {
             const lg_claim_result *cr = &fr->claims[j];
             lg_eval_result one = *fr;
-            const char *tag = cr->verdict == LG_VERDICT_FAIL || cr->verdict == LG_VERDICT_XPASS ? "failure"
+            const char *tag = cr->verdict == LG_VERDICT_FAIL || cr->verdict == LG_VERDICT_XPASS ||
+                                      cr->verdict == LG_VERDICT_BLOCKED
+                                  ? "failure"
                             : lg_verdict_ok(cr->verdict) ? NULL : "error";
             one.claims = (lg_claim_result *)cr;
             one.nclaims = 1;

@@ -18,7 +18,10 @@
  *            `stale-if engine-older-than` policy)
  *   ERROR    a statistic is not computable on the evidence (too few values, NaN, exact
  *            method on ties, unaligned pairs)
- * Only PASS and XFAIL are ok. Precedence: MISSING, then STALE, then ERROR, then PASS/FAIL.
+ *   BLOCKED  the claim `requires` gate claims and one of them is not ok (the reason names
+ *            it); the claim's own requirements are still computed and reported
+ * Only PASS and XFAIL are ok. Precedence: MISSING, then STALE, then ERROR, then BLOCKED,
+ * then PASS/FAIL.
  */
 #ifndef LG_EVAL_H
 #define LG_EVAL_H
@@ -63,10 +66,36 @@ typedef struct {
  * (e.g. LG_EINPUT for a metric that does not exist): that aborts evaluation. */
 typedef int (*lg_sample_provider)(void *ctx, const lg_sample_query *q, lg_samples *out);
 
+/* Claims with `by KEY`: before evaluating, the evaluator asks for the values
+ * of the grid parameter KEY among the conditions of the claim's evidence run
+ * that at least one of its samples selects (all its filters), and expands
+ * the claim into one claim per value, id "ID[KEY=VALUE]", each sample
+ * getting the filter KEY=VALUE. */
+typedef struct {
+    const char *claim_id;
+    const char *study;
+    const char *run;                  /* pinned run id prefix or NULL */
+    const char *key;                  /* the grid parameter */
+    const lg_sample_decl *samples;    /* the claim's samples (their filters) */
+    size_t nsamples;
+} lg_grid_query;
+
+typedef struct {
+    const char *const *values;  /* [n] distinct values, in the order to report them */
+    size_t n;
+    const char *run_id;
+    lg_evidence status;         /* MISSING / STALE: one verdict for the whole claim, with reason */
+    const char *reason;
+} lg_grid_answer;
+
+/* Same ownership rules as lg_sample_provider (valid until the next call of either). */
+typedef int (*lg_grid_provider)(void *ctx, const lg_grid_query *q, lg_grid_answer *out);
+
 typedef enum {
     LG_VERDICT_PASS = 0, LG_VERDICT_FAIL, LG_VERDICT_XFAIL, LG_VERDICT_XPASS,
-    LG_VERDICT_MISSING, LG_VERDICT_STALE, LG_VERDICT_ERROR
+    LG_VERDICT_MISSING, LG_VERDICT_STALE, LG_VERDICT_ERROR, LG_VERDICT_BLOCKED
 } lg_verdict;
+#define LG_VERDICT_COUNT (LG_VERDICT_BLOCKED + 1)
 
 /* The numbers of one term. Fields that do not apply are NaN (n: 0). */
 typedef struct {
@@ -119,13 +148,19 @@ typedef struct {
     size_t nsamples;
     lg_req_result *reqs; /* empty when MISSING or STALE (nothing was computed) */
     size_t nreqs;
+    char *pinned_run;    /* the claim's `run PREFIX`, NULL for the latest run */
+    char *grid_key;      /* `by KEY` expansions: KEY and this verdict's value; else NULL */
+    char *grid_value;
+    char **gates;        /* the claim's `requires` ids (a gate with `by` counts as all its values) */
+    size_t ngates;
+    char *blocked_by;    /* BLOCKED: the id of the first gate (or gate value) that is not ok; else NULL */
 } lg_claim_result;
 
 typedef struct {
     char *path;
     lg_claim_result *claims;
     size_t nclaims;
-    size_t counts[LG_VERDICT_ERROR + 1];  /* claims per verdict */
+    size_t counts[LG_VERDICT_COUNT];      /* claims per verdict */
 } lg_eval_result;
 
 /* Evaluate every claim of `f`. Holm correction (claims with `correct holm`)
@@ -134,9 +169,14 @@ typedef struct {
  * Returns a negative code only for a provider error or out of memory; a claim
  * that does not hold is a verdict, not an error. */
 int lg_eval_file(const lg_claim_file *f, lg_sample_provider provider, void *ctx, lg_eval_result **out);
+/* Same, expanding `by KEY` claims with `grid` (same ctx). Without a grid
+ * provider (lg_eval_file) a `by` claim is ERROR. Expanded claims that say
+ * `correct holm` join the file's Holm family, one member per value. */
+int lg_eval_file_grid(const lg_claim_file *f, lg_sample_provider provider, lg_grid_provider grid, void *ctx,
+                      lg_eval_result **out);
 void lg_eval_result_free(lg_eval_result *r);   /* accepts NULL */
 
-const char *lg_verdict_name(lg_verdict v);     /* "PASS", "FAIL", "XFAIL", ... */
+const char *lg_verdict_name(lg_verdict v);     /* "PASS", "FAIL", "XFAIL", ..., "BLOCKED" */
 int lg_verdict_ok(lg_verdict v);               /* PASS or XFAIL */
 int lg_eval_ok(const lg_eval_result *r);       /* every claim ok */
 
@@ -146,8 +186,8 @@ int lg_eval_render_text(const lg_eval_result *r, lg_buf *out);
 struct cJSON *lg_eval_to_json(const lg_eval_result *r);
 /* {"gates_version": ..., "ok": bool, "files": [...]} as a string; caller frees *out with lg_free. */
 int lg_eval_render_json(const lg_eval_result *const *r, size_t n, char **out);
-/* JUnit XML: one <testsuite> per file, one <testcase> per claim; FAIL and XPASS
- * are <failure>, MISSING / STALE / ERROR are <error>. Caller frees *out with lg_free. */
+/* JUnit XML: one <testsuite> per file, one <testcase> per claim; FAIL, XPASS and
+ * BLOCKED are <failure>, MISSING / STALE / ERROR are <error>. Caller frees *out with lg_free. */
 int lg_eval_render_junit(const lg_eval_result *const *r, size_t n, char **out);
 
 /* Compare dotted versions numerically ("0.10.0" > "0.9.2"); missing parts are 0. */

@@ -6,7 +6,7 @@
  * (regularised incomplete beta); Mann-Whitney U is scipy's U1 (the statistic of
  * the first sample) with tie-corrected normal approximation and continuity
  * correction, or the exact null distribution when there are no ties;
- * bootstrap and permutation draws come from engine/rng.h (stream
+ * bootstrap and permutation draws come from the base layer's rng.h (stream
  * LG_STREAM_STATS) so that a stated seed and resample count reproduce a result
  * bit for bit.
  *
@@ -27,6 +27,13 @@ typedef enum {
     LG_ALT_GREATER = 1,   /* H1: first sample (or the difference) is larger */
     LG_ALT_LESS = 2
 } lg_alternative;
+
+/* Resampling defaults: what a claim gets without `level`, `resamples` or
+ * `seed` (gates/claims.c), and what a report's bootstrap CIs should use, so
+ * that a CI in a report and the same CI stated in a claim agree bit for bit. */
+#define LG_STATS_DEFAULT_LEVEL 0.95
+#define LG_STATS_DEFAULT_RESAMPLES 10000
+#define LG_STATS_DEFAULT_SEED 0
 
 typedef enum { LG_MWU_AUTO = 0, LG_MWU_EXACT = 1, LG_MWU_ASYMPTOTIC = 2 } lg_mwu_method;
 typedef enum { LG_BOOT_PERCENTILE = 0, LG_BOOT_BCA = 1 } lg_boot_method;

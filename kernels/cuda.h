@@ -1,18 +1,18 @@
 /*
  * cuda.h - the C-visible API of the CUDA backend beyond engine/backend.h
- * (which declares lg_backend_cuda()). Defined in the kernels/ .cu files, which exist
- * only in builds with LEDGER_HAVE_CUDA: callers guard their use with
- * #ifdef LEDGER_HAVE_CUDA (STYLE.md 13: C never includes .cuh).
+ * (which declares lg_backend_cuda()). Defined in every build by the engine's
+ * loader (engine/backend_cuda_load.c), which forwards to the separately
+ * built CUDA module (kernels/cuda_module.h) and loads it on first use; in
+ * builds without CUDA they report "this build has no CUDA backend".
+ * (STYLE.md 13: C never includes .cuh.)
  */
 #ifndef LG_KERNELS_CUDA_H
 #define LG_KERNELS_CUDA_H
 
-/* Number of usable CUDA devices (0 when none or when the driver fails). */
-int lg_cuda_device_count(void);
-/* "NAME (sm_XY, N.N GiB)" of device `dev` into buf[len]; 0 or -1. */
-int lg_cuda_device_name(int dev, char *buf, int len);
-/* Why lg_backend_cuda() is NULL ("no CUDA device (...)", a failed cuBLAS
- * init, ...); "" when it is usable. Static string, never NULL. */
+/* Why lg_backend_cuda() is NULL: the module is missing or cannot be loaded
+ * (naming the file and dlerror()), "no CUDA device (...)", a failed cuBLAS
+ * init, ...; "" when it is usable. Static string, never NULL. Loads the
+ * module if that was not done yet. */
 const char *lg_cuda_unavailable_reason(void);
 
 /* Cross-seed MMCS of two dictionaries on the GPU (engine/consistency.h's

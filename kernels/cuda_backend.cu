@@ -35,14 +35,24 @@
 
 #include "kernels/cuda_common.cuh"
 
-extern "C" {
-#include "kernels/cuda.h"
-}
 
 // ---- context and scratch ---------------------------------------------------
 
+int lg_cuda_malloc(const char *op, void **p, size_t bytes)
+{
+    cudaError_t e = cudaMalloc(p, bytes);
+    if (e != cudaSuccess) {
+        *p = NULL;
+        cudaGetLastError(); // not sticky, but recorded as the last error: clear it
+        return lg_error_set(LG_ENOMEM, "cuda: %s: cannot allocate %zu bytes: %s", op, bytes,
+                            cudaGetErrorString(e));
+    }
+    return 0;
+}
+
 int lg_cuda_scratch(lg_cuda_ctx *ctx, size_t bytes, void **out)
 {
+    int err;
     *out = NULL;
     if (bytes > ctx->scratch_bytes) {
         size_t want = bytes < ((size_t)1 << 20) ? ((size_t)1 << 20) : bytes;
@@ -52,7 +62,8 @@ int lg_cuda_scratch(lg_cuda_ctx *ctx, size_t bytes, void **out)
             ctx->scratch = NULL;
             ctx->scratch_bytes = 0;
         }
-        LG_CU("scratch", cudaMalloc(&ctx->scratch, want));
+        if ((err = lg_cuda_malloc("scratch", &ctx->scratch, want)) < 0)
+            return err;
         ctx->scratch_bytes = want;
     }
     *out = ctx->scratch;
@@ -73,13 +84,12 @@ static int cu_alloc(const lg_backend *be, size_t n, float **out)
     lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
     float *p = NULL;
     cudaError_t e;
+    int err;
     *out = NULL;
     if (n == 0)
         return 0;
-    if ((e = cudaMalloc((void **)&p, n * sizeof(float))) != cudaSuccess) {
-        cudaGetLastError(); // out of memory is not sticky: clear it
-        return lg_error_set(LG_ENOMEM, "cuda: alloc: %zu floats: %s", n, cudaGetErrorString(e));
-    }
+    if ((err = lg_cuda_malloc("alloc", (void **)&p, n * sizeof(float))) < 0)
+        return err;
     if ((e = cudaMemsetAsync(p, 0, n * sizeof(float), ctx->stream)) != cudaSuccess) {
         cudaFree(p);
         return lg_cuda_fail("alloc", e);
@@ -94,13 +104,50 @@ static void cu_free(const lg_backend *be, float *p)
         cudaFree(p); // synchronises the device; errors here cannot be reported
 }
 
+// Uploads: the caller may reuse `host` as soon as upload returns. Small ones
+// go straight from pageable memory (the driver stages them before
+// returning). Large ones (batches, weights) go through a ring of two pinned
+// 8 MiB buffers: copy a chunk into a slot (after waiting for that slot's
+// previous DMA, an event), queue the DMA, record the slot's event. The host
+// copy of chunk i+1 then overlaps the DMA of chunk i and earlier GPU work,
+// pinned memory stays bounded, and DMA runs at pinned bandwidth.
+static int stage_setup(lg_cuda_ctx *ctx)
+{
+    int i;
+    for (i = 0; i < 2; i++) {
+        if (cudaMallocHost(&ctx->stage[i], LG_CUDA_STAGE_BYTES) != cudaSuccess ||
+            cudaEventCreateWithFlags(&ctx->stage_done[i], cudaEventDisableTiming) != cudaSuccess) {
+            cudaGetLastError(); // no pinned memory: stay with pageable copies
+            ctx->stage_ok = -1;
+            return 0;
+        }
+    }
+    ctx->stage_ok = 1;
+    return 0;
+}
+
 static int cu_upload(const lg_backend *be, float *dst, const float *host, size_t n)
 {
-    // From pageable memory the copy returns once `host` has been staged, so
-    // the caller may reuse its buffer at once.
-    if (n)
-        LG_CU("upload", cudaMemcpyAsync(dst, host, n * sizeof(float), cudaMemcpyHostToDevice,
-                                        lg_cuda_ctx_of(be)->stream));
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    size_t bytes = n * sizeof(float), off, len;
+    if (!n)
+        return 0;
+    if (bytes >= LG_CUDA_STAGE_MIN && ctx->stage_ok == 0)
+        stage_setup(ctx);
+    if (bytes < LG_CUDA_STAGE_MIN || ctx->stage_ok != 1) {
+        LG_CU("upload", cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, ctx->stream));
+        return 0;
+    }
+    for (off = 0; off < bytes; off += len) {
+        int slot = ctx->stage_next;
+        len = bytes - off < LG_CUDA_STAGE_BYTES ? bytes - off : LG_CUDA_STAGE_BYTES;
+        ctx->stage_next ^= 1;
+        LG_CU("upload", cudaEventSynchronize(ctx->stage_done[slot])); // slot free again
+        memcpy(ctx->stage[slot], (const char *)host + off, len);
+        LG_CU("upload", cudaMemcpyAsync((char *)dst + off, ctx->stage[slot], len,
+                                        cudaMemcpyHostToDevice, ctx->stream));
+        LG_CU("upload", cudaEventRecord(ctx->stage_done[slot], ctx->stream));
+    }
     return 0;
 }
 
@@ -233,13 +280,13 @@ __global__ void k_threshold(const float *pre, float thr, float *acts, size_t n)
     GRID_STRIDE(i, n) { float x = pre[i]; acts[i] = x > thr ? x : 0.0f; }
 }
 
-__global__ void k_jumprelu_fwd(const float *pre, const float *lthr, float *acts, size_t n,
+__global__ void k_jumprelu_fwd(const float *pre, const float *theta, float *acts, size_t n,
                                int cols)
 {
     GRID_STRIDE(i, n)
     {
-        float x = pre[i], theta = expf(lthr[i % (size_t)cols]);
-        acts[i] = x > theta ? x : 0.0f;
+        float x = pre[i], t = theta[i % (size_t)cols];
+        acts[i] = x > t ? x : 0.0f;
     }
 }
 
@@ -272,14 +319,54 @@ static int cu_threshold_scalar(const lg_backend *be, const float *pre, float thr
     return 0;
 }
 
+// ctx->theta [cols] = expf(lthr) computed on the host by the engine's
+// lg_backend_jumprelu_theta (the CPU backend's own thresholds): CUDA's expf is
+// not glibc's, and the two backends must agree on which entries pass. One
+// small blocking round trip of cols floats per call.
+static int jumprelu_theta(lg_cuda_ctx *ctx, const char *op, const float *lthr, int cols,
+                          const float **out)
+{
+    size_t n = (size_t)cols;
+    int err;
+    *out = NULL;
+    if (n > ctx->theta_cap) {
+        LG_CU(op, cudaStreamSynchronize(ctx->stream));
+        cudaFree(ctx->theta);
+        cudaFreeHost(ctx->theta_host);
+        ctx->theta = ctx->theta_host = NULL;
+        ctx->theta_cap = 0;
+        if ((err = lg_cuda_malloc(op, (void **)&ctx->theta, n * sizeof(float))) < 0)
+            return err;
+        if (cudaMallocHost((void **)&ctx->theta_host, n * sizeof(float)) != cudaSuccess) {
+            cudaGetLastError();
+            return lg_error_set(LG_ENOMEM, "cuda: %s: cannot pin %zu bytes", op, n * sizeof(float));
+        }
+        ctx->theta_cap = n;
+    }
+    LG_CU(op, cudaMemcpyAsync(ctx->theta_host, lthr, n * sizeof(float), cudaMemcpyDeviceToHost,
+                              ctx->stream));
+    LG_CU(op, cudaStreamSynchronize(ctx->stream));
+    lg_cuda_host_theta(ctx->theta_host, ctx->theta_host, n);
+    LG_CU(op, cudaMemcpyAsync(ctx->theta, ctx->theta_host, n * sizeof(float),
+                              cudaMemcpyHostToDevice, ctx->stream));
+    // theta_host is rewritten only after the next synchronising download, which
+    // waits for this upload: the pinned buffer is never overwritten in flight.
+    *out = ctx->theta;
+    return 0;
+}
+
 static int cu_jumprelu_fwd(const lg_backend *be, const float *pre, const float *lthr, float *acts,
                            int rows, int cols)
 {
     size_t n = (size_t)(rows > 0 ? rows : 0) * (cols > 0 ? cols : 0);
+    const float *theta;
+    int err;
     if (!n)
         return 0;
+    if ((err = jumprelu_theta(lg_cuda_ctx_of(be), "jumprelu_fwd", lthr, cols, &theta)) < 0)
+        return err;
     k_jumprelu_fwd<<<lg_cuda_grid(n), LG_CUDA_THREADS, 0, lg_cuda_ctx_of(be)->stream>>>(
-        pre, lthr, acts, n, cols);
+        pre, theta, acts, n, cols);
     LG_CU("jumprelu_fwd", cudaGetLastError());
     return 0;
 }
@@ -419,24 +506,20 @@ struct FiredOp { // since[c] = fired ? 0 : since[c] + 1
 };
 
 struct JumpBwdOp { // grad_pre elementwise in visit, grad_lthr per column in finish
-    const float *pre, *lthr, *ga;
+    const float *pre, *thetas, *ga; // thetas [cols]: expf(lthr) from the host
     float *gp, *glthr;
     int cols;
     float l0_scale, eps;
     __device__ double visit(int r, int c) const
     {
         size_t i = (size_t)r * cols + c;
-        float theta = expf(lthr[c]), x = pre[i], u = (x - theta) / eps;
+        float theta = thetas[c], x = pre[i], u = __fdiv_rn(__fsub_rn(x, theta), eps);
         gp[i] = x > theta ? ga[i] : 0.0f;
         if (u > -0.5f && u < 0.5f)
-            return -(double)(theta / eps) * ga[i] - (double)l0_scale / eps;
+            return -(double)__fdiv_rn(theta, eps) * ga[i] - (double)l0_scale / eps;
         return 0.0;
     }
-    __device__ void finish(int c, double acc) const
-    {
-        float theta = expf(lthr[c]);
-        glthr[c] = (float)(theta * acc);
-    }
+    __device__ void finish(int c, double acc) const { glthr[c] = (float)(thetas[c] * acc); }
 };
 
 static int cu_col_sum(const lg_backend *be, const float *X, int rows, int cols, float alpha,
@@ -464,7 +547,13 @@ static int cu_jumprelu_bwd(const lg_backend *be, const float *pre, const float *
                            const float *grad_acts, float l0_scale, float eps, float *grad_pre,
                            float *grad_lthr, int rows, int cols)
 {
-    JumpBwdOp op = {pre, lthr, grad_acts, grad_pre, grad_lthr, cols, l0_scale, eps};
+    const float *theta;
+    int err;
+    if (cols <= 0)
+        return 0;
+    if ((err = jumprelu_theta(lg_cuda_ctx_of(be), "jumprelu_bwd", lthr, cols, &theta)) < 0)
+        return err;
+    JumpBwdOp op = {pre, theta, grad_acts, grad_pre, grad_lthr, cols, l0_scale, eps};
     return col_reduce(be, "jumprelu_bwd", op, rows, cols);
 }
 
@@ -614,6 +703,73 @@ static int cu_count_nonzero(const lg_backend *be, const float *x, size_t n, doub
     return reduce_host<RED_NNZ>(be, "count_nonzero", x, NULL, n, out);
 }
 
+// n reductions, one read-back: the same kernels as the single ops write
+// their block partials to consecutive slices of one device array, which
+// comes back in one copy and one synchronisation; the host then adds each
+// request's partials in block order, exactly as reduce_host does (so every
+// value is bit-identical to the single op's).
+static int cu_reduce_many(const lg_backend *be, const lg_reduce_req *reqs, int n, double *out)
+{
+    lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
+    size_t need = (size_t)(n > 0 ? n : 0) * LG_CUDA_RED_BLOCKS;
+    double *part;
+    void *p;
+    int err, i, b;
+    if (n <= 0)
+        return 0;
+    if ((err = lg_cuda_scratch(ctx, need * sizeof(double), &p)) < 0)
+        return err;
+    part = (double *)p;
+    if (need > ctx->host_many_cap) {
+        LG_CU("reduce_many", cudaStreamSynchronize(ctx->stream));
+        cudaFreeHost(ctx->host_many);
+        ctx->host_many = NULL;
+        ctx->host_many_cap = 0;
+        if (cudaMallocHost((void **)&ctx->host_many, need * sizeof(double)) != cudaSuccess) {
+            cudaGetLastError();
+            return lg_error_set(LG_ENOMEM, "cuda: reduce_many: cannot pin %zu bytes",
+                                need * sizeof(double));
+        }
+        ctx->host_many_cap = need;
+    }
+    for (i = 0; i < n; i++) {
+        double *slice = part + (size_t)i * LG_CUDA_RED_BLOCKS;
+        if (reqs[i].n == 0) {
+            LG_CU("reduce_many", cudaMemsetAsync(slice, 0, LG_CUDA_RED_BLOCKS * sizeof(double),
+                                                 ctx->stream));
+            continue;
+        }
+        switch (reqs[i].kind) {
+        case LG_RED_SUM:
+            k_reduce<RED_SUM><<<LG_CUDA_RED_BLOCKS, LG_CUDA_THREADS, 0, ctx->stream>>>(
+                reqs[i].x, NULL, reqs[i].n, slice);
+            break;
+        case LG_RED_SUMSQ:
+            k_reduce<RED_SUMSQ><<<LG_CUDA_RED_BLOCKS, LG_CUDA_THREADS, 0, ctx->stream>>>(
+                reqs[i].x, NULL, reqs[i].n, slice);
+            break;
+        case LG_RED_NNZ:
+            k_reduce<RED_NNZ><<<LG_CUDA_RED_BLOCKS, LG_CUDA_THREADS, 0, ctx->stream>>>(
+                reqs[i].x, NULL, reqs[i].n, slice);
+            break;
+        default:
+            return lg_error_set(LG_EINTERNAL, "cuda: reduce_many: request %d: unknown kind %d", i,
+                                reqs[i].kind);
+        }
+        LG_CU("reduce_many", cudaGetLastError());
+    }
+    LG_CU("reduce_many", cudaMemcpyAsync(ctx->host_many, part, need * sizeof(double),
+                                         cudaMemcpyDeviceToHost, ctx->stream));
+    LG_CU("reduce_many", cudaStreamSynchronize(ctx->stream));
+    for (i = 0; i < n; i++) {
+        double s = 0.0;
+        for (b = 0; b < LG_CUDA_RED_BLOCKS; b++) // block order, as reduce_host
+            s += ctx->host_many[(size_t)i * LG_CUDA_RED_BLOCKS + b];
+        out[i] = s;
+    }
+    return 0;
+}
+
 // ---- decoder geometry: one warp per row ------------------------------------------
 
 #define ROW_WARPS 8
@@ -736,10 +892,66 @@ static lg_backend cuda_backend = {
     cu_col_count_nonzero, cu_fired_update,
     cu_renorm_rows, cu_project_out_parallel,
     cu_adam_step,
+    cu_reduce_many,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, // no sparse ops: the trainer's dense path
 };
+static lg_backend cuda_backend_sync; // the table with every op checked (LEDGER_CUDA_SYNC=1)
 static const lg_backend *cuda_usable; // NULL until initialised successfully
 static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
+
+// ---- LEDGER_CUDA_SYNC=1: synchronise and check after every op -------------------
+// Kernels run asynchronously, so a fault (illegal address, a launch that
+// failed on the device) surfaces at some LATER synchronising call and is
+// reported under that op's name. In this debug mode every op of the table is
+// wrapped: run it, then cudaStreamSynchronize and cudaGetLastError, and name
+// the op that was just run. Slow (one sync per op); for finding the op, not
+// for production runs. The manifest's device string says it was on.
+
+static int sync_done(const char *op, int err)
+{
+    cudaError_t e;
+    if (err < 0)
+        return err;
+    if ((e = cudaStreamSynchronize(cuda_ctx.stream)) != cudaSuccess)
+        return lg_error_set(LG_EINTERNAL, "cuda: %s: %s (LEDGER_CUDA_SYNC=1: raised by this op)",
+                            op, cudaGetErrorString(e));
+    if ((e = cudaGetLastError()) != cudaSuccess)
+        return lg_error_set(LG_EINTERNAL, "cuda: %s: %s (LEDGER_CUDA_SYNC=1: raised by this op)",
+                            op, cudaGetErrorString(e));
+    return 0;
+}
+
+// One wrapper per int-returning field: the template parameters are deduced
+// from the field's type when the wrapper is assigned to it.
+#define SYNC_OP(field)                                                     \
+    template <typename... A>                                               \
+    static int sync_##field(const lg_backend *be, A... a)                  \
+    {                                                                      \
+        return sync_done(#field, cuda_backend.field(&cuda_backend, a...)); \
+    }
+SYNC_OP(alloc) SYNC_OP(upload) SYNC_OP(download) SYNC_OP(copy) SYNC_OP(fill) SYNC_OP(sync)
+SYNC_OP(gemm) SYNC_OP(gemm_batched) SYNC_OP(relu) SYNC_OP(topk_rows) SYNC_OP(topk_batch)
+SYNC_OP(threshold_scalar) SYNC_OP(jumprelu_fwd) SYNC_OP(jumprelu_bwd) SYNC_OP(active_grad)
+SYNC_OP(add_bias_rows) SYNC_OP(col_sum) SYNC_OP(axpby) SYNC_OP(scale_shift) SYNC_OP(mask_ge)
+SYNC_OP(sum) SYNC_OP(sumsq) SYNC_OP(dot) SYNC_OP(count_nonzero) SYNC_OP(col_count_nonzero)
+SYNC_OP(fired_update) SYNC_OP(renorm_rows) SYNC_OP(project_out_parallel) SYNC_OP(adam_step)
+SYNC_OP(reduce_many)
+#undef SYNC_OP
+
+static void sync_table_init(void)
+{
+    lg_backend *t = &cuda_backend_sync;
+    *t = cuda_backend; // name, device, ctx, free
+#define SET(field) t->field = sync_##field
+    SET(alloc); SET(upload); SET(download); SET(copy); SET(fill); SET(sync);
+    SET(gemm); SET(gemm_batched); SET(relu); SET(topk_rows); SET(topk_batch);
+    SET(threshold_scalar); SET(jumprelu_fwd); SET(jumprelu_bwd); SET(active_grad);
+    SET(add_bias_rows); SET(col_sum); SET(axpby); SET(scale_shift); SET(mask_ge);
+    SET(sum); SET(sumsq); SET(dot); SET(count_nonzero); SET(col_count_nonzero);
+    SET(fired_update); SET(renorm_rows); SET(project_out_parallel); SET(adam_step);
+    SET(reduce_many);
+#undef SET
+}
 
 #define INIT_TRY(what, call)                                                               \
     do {                                                                                   \
@@ -783,6 +995,7 @@ static void cuda_init(void)
     }
     ctx->dev = dev;
     ctx->tf32 = (env = getenv("LEDGER_CUDA_TF32")) && strcmp(env, "1") == 0;
+    ctx->sync_check = (env = getenv("LEDGER_CUDA_SYNC")) && strcmp(env, "1") == 0;
     INIT_TRY("cudaSetDevice", cudaSetDevice(dev));
     INIT_TRY("cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, dev));
     ctx->n_sm = prop.multiProcessorCount;
@@ -807,16 +1020,23 @@ static void cuda_init(void)
              (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), rt / 1000, (rt % 1000) / 10,
              drv / 1000, (drv % 1000) / 10, blas_ver, ctx->tf32 ? "tf32" : "fp32");
     cuda_reason[0] = '\0';
-    cuda_usable = &cuda_backend;
+    if (ctx->sync_check) {
+        size_t len = strlen(cuda_device);
+        snprintf(cuda_device + len, sizeof(cuda_device) - len, " [LEDGER_CUDA_SYNC=1]");
+        sync_table_init();
+        cuda_usable = &cuda_backend_sync;
+    } else {
+        cuda_usable = &cuda_backend;
+    }
 }
 
-extern "C" const lg_backend *lg_backend_cuda(void)
+const lg_backend *lg_cudam_backend(void)
 {
     pthread_once(&cuda_once, cuda_init);
     return cuda_usable;
 }
 
-extern "C" const char *lg_cuda_unavailable_reason(void)
+const char *lg_cudam_unavailable_reason(void)
 {
     pthread_once(&cuda_once, cuda_init);
     return cuda_reason;

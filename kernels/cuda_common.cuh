@@ -31,7 +31,20 @@ typedef struct {
     void *scratch;            // device scratch, scratch_bytes long
     size_t scratch_bytes;
     double *host_partials;    // pinned host buffer [LG_CUDA_RED_BLOCKS] for reductions
+    float *theta;             // device [theta_cap]: JumpReLU thresholds of the current op
+    float *theta_host;        // pinned host [theta_cap]: lthr down, theta up
+    size_t theta_cap;
+    int sync_check;           // LEDGER_CUDA_SYNC=1: synchronise and check after every op
+    double *host_many;        // pinned host [host_many_cap] block partials of reduce_many
+    size_t host_many_cap;
+    void *stage[2];           // pinned upload staging ring (LG_CUDA_STAGE_BYTES each)
+    cudaEvent_t stage_done[2];// recorded after the copy out of stage[i]
+    int stage_next, stage_ok; // next slot; ring state: 0 not tried, 1 set up, -1 failed (pageable)
 } lg_cuda_ctx;
+
+// Uploads at least this large go through the pinned ring, in chunks of this size.
+#define LG_CUDA_STAGE_MIN ((size_t)256 << 10)
+#define LG_CUDA_STAGE_BYTES ((size_t)8 << 20)
 
 // Block and grid sizes fixed at compile time: reduction orders depend on
 // them, so they must not depend on the device or the load.
@@ -74,6 +87,23 @@ static inline unsigned lg_cuda_grid(size_t n)
 
 // Device scratch of at least `bytes` (grown, never shrunk; contents undefined).
 int lg_cuda_scratch(lg_cuda_ctx *ctx, size_t bytes, void **out);
+
+// cudaMalloc that leaves no error behind: a failed cudaMalloc records
+// cudaErrorMemoryAllocation as the thread's last error, which the next op's
+// cudaGetLastError() after a launch would then report as ITS failure. On
+// failure this clears it and returns LG_ENOMEM naming op and size.
+int lg_cuda_malloc(const char *op, void **p, size_t bytes);
+
+// The module's backend (cuda_backend.cu) and MMCS (cuda_sim.cu), reached by the
+// engine through the table of kernels/cuda_module.h (cuda_module.cu).
+const lg_backend *lg_cudam_backend(void);
+const char *lg_cudam_unavailable_reason(void);
+int lg_cudam_dict_mmcs(const float *A, int m1, const float *B, int m2, int d, int abs_cos,
+                       double *mmcs_ab, double *mmcs_ba, float *maxcos_a, float *maxcos_b);
+
+// JumpReLU thresholds computed by the engine on the host (kernels/cuda_module.h's
+// host->jumprelu_theta), so both backends use the same bits.
+extern "C" void lg_cuda_host_theta(const float *lthr, float *theta, size_t cols);
 
 // Top-k selection key of a value: the bit pattern of a candidate's value
 // when it is a positive number (positive floats order like their bits as

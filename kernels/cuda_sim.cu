@@ -14,9 +14,6 @@
 
 #include "kernels/cuda_common.cuh"
 
-extern "C" {
-#include "kernels/cuda.h"
-}
 
 #define SIM_TILE_MAX ((size_t)64 << 20) // floats in one cosine tile
 #define SIM_WARPS 8
@@ -117,11 +114,11 @@ static int sim_normalise(lg_cuda_ctx *ctx, float *X, int rows, int d, int *dbad,
         }                                                       \
     } while (0)
 
-extern "C" int lg_cuda_dict_mmcs(const float *A, int m1, const float *B, int m2, int d,
-                                 int abs_cos, double *mmcs_ab, double *mmcs_ba, float *maxcos_a,
+int lg_cudam_dict_mmcs(const float *A, int m1, const float *B, int m2, int d, int abs_cos,
+                       double *mmcs_ab, double *mmcs_ba, float *maxcos_a,
                                  float *maxcos_b)
 {
-    const lg_backend *be = lg_backend_cuda();
+    const lg_backend *be = lg_cudam_backend();
     lg_cuda_ctx *ctx;
     float *dA = NULL, *dB = NULL, *S = NULL, *rowmax = NULL, *colmax = NULL;
     int *dbad = NULL, err = 0, R;
@@ -130,7 +127,7 @@ extern "C" int lg_cuda_dict_mmcs(const float *A, int m1, const float *B, int m2,
 
     if (!be)
         return lg_error_set(LG_EINPUT, "dict_mmcs: no usable CUDA device (%s)",
-                            lg_cuda_unavailable_reason());
+                            lg_cudam_unavailable_reason());
     if (m1 < 1 || m2 < 1 || d < 1)
         return lg_error_set(LG_EINPUT, "dict_mmcs: bad sizes m1=%d m2=%d d=%d", m1, m2, d);
     ctx = lg_cuda_ctx_of(be);
@@ -140,12 +137,12 @@ extern "C" int lg_cuda_dict_mmcs(const float *A, int m1, const float *B, int m2,
     if (R > m1)
         R = m1;
 
-    SIM_CU(cudaMalloc((void **)&dA, (size_t)m1 * d * sizeof(float)));
-    SIM_CU(cudaMalloc((void **)&dB, (size_t)m2 * d * sizeof(float)));
-    SIM_CU(cudaMalloc((void **)&S, (size_t)R * m2 * sizeof(float)));
-    SIM_CU(cudaMalloc((void **)&rowmax, (size_t)m1 * sizeof(float)));
-    SIM_CU(cudaMalloc((void **)&colmax, (size_t)m2 * sizeof(float)));
-    SIM_CU(cudaMalloc((void **)&dbad, sizeof(int)));
+    SIM_TRY(lg_cuda_malloc("dict_mmcs", (void **)&dA, (size_t)m1 * d * sizeof(float)));
+    SIM_TRY(lg_cuda_malloc("dict_mmcs", (void **)&dB, (size_t)m2 * d * sizeof(float)));
+    SIM_TRY(lg_cuda_malloc("dict_mmcs", (void **)&S, (size_t)R * m2 * sizeof(float)));
+    SIM_TRY(lg_cuda_malloc("dict_mmcs", (void **)&rowmax, (size_t)m1 * sizeof(float)));
+    SIM_TRY(lg_cuda_malloc("dict_mmcs", (void **)&colmax, (size_t)m2 * sizeof(float)));
+    SIM_TRY(lg_cuda_malloc("dict_mmcs", (void **)&dbad, sizeof(int)));
     SIM_CU(cudaMemcpyAsync(dA, A, (size_t)m1 * d * sizeof(float), cudaMemcpyHostToDevice,
                            ctx->stream));
     SIM_CU(cudaMemcpyAsync(dB, B, (size_t)m2 * d * sizeof(float), cudaMemcpyHostToDevice,

@@ -300,6 +300,8 @@ int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size
 
     if (min_kept)
         *min_kept = -1.0f;
+    if (n > UINT32_MAX) // the CPU oracle's limit too (32-bit indices)
+        return lg_error_set(LG_EINPUT, "cuda backend: topk_batch: %zu entries exceed 2^32", n);
     if (!n)
         return 0;
     if (!keep) {

@@ -16,8 +16,11 @@ int cmd_run(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_table(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);
@@ -26,7 +29,11 @@ int cmd_reindex(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_sync_ledger(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_gather(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
 
 /* Print "ledger CMD: <last error>" to stderr and return the exit code for err. */
 int cli_fail(const char *cmd, int err);
@@ -38,6 +45,12 @@ int cli_finish(const char *cmd, int rc);
  * wrong from a subdirectory). Falls back to `path` when it cannot be
  * resolved. Returns buf or path. */
 const char *cli_repo_relative(const char *root, const char *path, char *buf, size_t n);
+/* One study, one name (cli_study.c): LG_EINPUT, naming both files, when an
+ * earlier run of `study` was recorded from another file that still exists
+ * and still declares this name. study_file: the file about to be recorded
+ * (as given on the command line); NULL skips the check. */
+struct lg_ledger;
+int cli_check_study_name(struct lg_ledger *lg, const char *study, const char *study_file);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_progress_enabled(void);
 

@@ -17,18 +17,23 @@ int cmd_check(int argc, char **argv)
 {
     int json = 0, quiet = 0;
     lg_evidence_opts eo = {0};
+    lg_trust_opts trust = {0};
     const char *junit = NULL;
     const lg_opt opts[] = {
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the results as JSON"},
         {"junit", 0, LG_OPT_STRING, &junit, "FILE", "also write JUnit XML to FILE (for CI)"},
         {"quiet", 'q', LG_OPT_FLAG, &quiet, NULL, "print only claims that are not ok"},
         {"require-signed", 0, LG_OPT_FLAG, &eo.require_signed, NULL,
-         "accept only runs signed by a key of ledger-trusted-keys as evidence (else MISSING)"},
+         "accept only runs signed by a trusted key as evidence (else MISSING); the keys come from "
+         "--trusted-keys, --keys-ref or $LEDGER_TRUSTED_KEYS, never the work tree's ledger-trusted-keys"},
+        {"trusted-keys", 0, LG_OPT_STRING, &trust.keys_file, "FILE", "trusted public keys for --require-signed"},
+        {"keys-ref", 0, LG_OPT_STRING, &trust.keys_ref, "REV",
+         "take ledger-trusted-keys from REV's git tree (e.g. origin/main, a protected branch)"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"check", "ledger check [options] [CLAIMS...]",
                               "Evaluates claims (default: every claims/*.claims of the repository) against the\n"
                               "latest ok run of each claim's study and prints PASS / FAIL / XFAIL / XPASS /\n"
-                              "MISSING / STALE / ERROR per claim with n, estimates, CIs, p-values and run ids.\n"
+                              "MISSING / STALE / ERROR / BLOCKED per claim with n, estimates, CIs, p-values and run ids.\n"
                               "Exit 0 only when every claim is ok (PASS, or XFAIL for an expected failure).",
                               opts, 0, -1};
     lg_ledger *lg = NULL;
@@ -42,6 +47,7 @@ int cmd_check(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     if ((err = lg_ledger_open(".", &lg)) < 0)
         goto out;
+    lg_ledger_set_trust(lg, &trust);
     if (nargs > 0) {
         paths = args;
         npaths = (size_t)nargs;

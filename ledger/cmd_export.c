@@ -16,9 +16,12 @@
  * --cell is repeatable; opts.c keeps only the last value of an option, so
  * the values are collected from argv before the table parse.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "artifacts/sha256.h"
 #include "engine/run.h"
@@ -118,6 +121,96 @@ static int verify_source(const char *path, const char *want, const char *name)
         return lg_error_set(LG_ECHECK, "%s: stored object %.12s does not match its digest (its bytes hash to %.12s); "
                                        "nothing exported (run 'ledger verify')",
                             name, want, got);
+    return 0;
+}
+
+/* Where -o really points: realpath of its nearest existing ancestor plus the
+ * part still to be created. */
+static int resolve_dest(const char *outdir, lg_buf *out)
+{
+    char *copy = lg_strdup(outdir), real[PATH_MAX];
+    size_t len;
+    struct stat sb;
+    int err = 0;
+    if (!copy)
+        return LG_ENOMEM;
+    len = strlen(copy);
+    while (len > 1 && copy[len - 1] == '/')
+        copy[--len] = '\0';
+    for (;;) {
+        char *slash;
+        if (lstat(copy, &sb) == 0) {
+            if (!realpath(copy, real))
+                err = lg_error_set(LG_EINPUT, "-o %s: cannot resolve %s: %s", outdir, copy, strerror(errno));
+            else {
+                lg_buf_clear(out);
+                err = lg_buf_printf(out, "%s%s", real, outdir + strlen(copy)); /* copy is a prefix of outdir */
+            }
+            break;
+        }
+        if (!(slash = strrchr(copy, '/'))) { /* relative, nothing of it exists yet */
+            if (!realpath(".", real))
+                err = lg_error_set(LG_EINPUT, "-o %s: cannot resolve the current folder", outdir);
+            else {
+                lg_buf_clear(out);
+                err = lg_buf_printf(out, "%s/%s", real, outdir);
+            }
+            break;
+        }
+        if (slash == copy) { /* "/x": the root exists */
+            lg_buf_clear(out);
+            err = lg_buf_puts(out, outdir);
+            break;
+        }
+        *slash = '\0';
+    }
+    lg_free(copy);
+    return err;
+}
+
+/* Refuses destinations inside the repository's .git/ or .ledger/ (or any
+ * .git folder), and an -o that exists but is not a directory. */
+static int check_dest_root(lg_ledger *lg, const char *outdir)
+{
+    lg_buf res = LG_BUF_INIT;
+    char root[PATH_MAX];
+    struct stat sb;
+    const char *p;
+    int err;
+    if (lstat(outdir, &sb) == 0 && !S_ISDIR(sb.st_mode) && !(S_ISLNK(sb.st_mode) && lg_is_dir(outdir)))
+        return lg_error_set(LG_EINPUT, "-o %s: exists and is not a directory", outdir);
+    if ((err = resolve_dest(outdir, &res)) < 0)
+        goto out;
+    if (!realpath(lg_ledger_root(lg), root))
+        snprintf(root, sizeof root, "%s", lg_ledger_root(lg));
+    for (p = res.ptr; p && *p; p = strchr(p + 1, '/')) {
+        const char *comp = *p == '/' ? p + 1 : p;
+        size_t n = strcspn(comp, "/");
+        if ((n == 4 && !strncmp(comp, ".git", 4)) || (n == 7 && !strncmp(comp, ".ledger", 7) &&
+                                                      !strncmp(res.ptr, root, strlen(root)) &&
+                                                      comp == res.ptr + strlen(root) + 1)) {
+            err = lg_error_set(LG_EINPUT, "-o %s: resolves into %.*s (%s): export never writes into a .git or .ledger "
+                                          "folder",
+                               outdir, (int)(comp - res.ptr + n), res.ptr, res.ptr);
+            goto out;
+        }
+    }
+out:
+    lg_buf_release(&res);
+    return err;
+}
+
+/* A folder export would create or enter under -o: it must be a real directory
+ * (never a symbolic link, which could send the files anywhere) or absent. */
+static int check_dest_dir(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return 0;
+    if (S_ISLNK(sb.st_mode))
+        return lg_error_set(LG_EINPUT, "%s: is a symbolic link; export never writes through links", path);
+    if (!S_ISDIR(sb.st_mode))
+        return lg_error_set(LG_EINPUT, "%s: exists and is not a directory", path);
     return 0;
 }
 
@@ -223,17 +316,32 @@ int cmd_export(int argc, char **argv)
         goto out;
     }
 
-    /* destinations: refuse to overwrite before anything is written */
+    /* destinations: refuse to overwrite, to write through a link, or into .git/.ledger,
+     * before anything is written */
+    if ((err = check_dest_root(lg, outdir)) < 0)
+        goto out;
     for (k = 0; k < ncells; k++) {
         const char *fn[2] = {LG_SAELENS_CFG, LG_SAELENS_WEIGHTS};
         int j;
         if (!cells[k].selected)
             continue;
-        for (j = 0; j < 2 && !force; j++) {
+        lg_buf_clear(&tmp);
+        if ((err = lg_buf_printf(&tmp, "%s/%s", outdir, cells[k].fid)) < 0 || (err = check_dest_dir(tmp.ptr)) < 0)
+            goto out;
+        if ((err = lg_buf_printf(&tmp, "/seed-%lld", cells[k].seed)) < 0 || (err = check_dest_dir(tmp.ptr)) < 0)
+            goto out;
+        for (j = 0; j < 2; j++) {
+            struct stat sb;
             lg_buf_clear(&tmp);
             if ((err = lg_buf_printf(&tmp, "%s/%s/seed-%lld/%s", outdir, cells[k].fid, cells[k].seed, fn[j])) < 0)
                 goto out;
-            if (lg_path_exists(tmp.ptr)) {
+            if (lstat(tmp.ptr, &sb) == 0 && (S_ISLNK(sb.st_mode) || !S_ISREG(sb.st_mode))) {
+                err = lg_error_set(LG_EINPUT, "%s: is not a regular file (a link or a folder); export never writes "
+                                              "through links",
+                                   tmp.ptr);
+                goto out;
+            }
+            if (!force && lg_path_exists(tmp.ptr)) {
                 err = lg_error_set(LG_EINPUT, "%s: exists already (use --force to overwrite)", tmp.ptr);
                 goto out;
             }

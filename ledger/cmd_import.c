@@ -19,12 +19,15 @@
  * files themselves are stored as outputs saes/seed-<s>/{cfg.json,
  * sae_weights.safetensors}.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifacts/sha256.h"
 #include "engine/consistency.h"
+#include "engine/study.h"
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 #include "ledger/saelens.h"
@@ -48,32 +51,51 @@ static int same_shape(const lg_saelens_sae *a, const lg_saelens_sae *b)
     return a->cfg.d_in == b->cfg.d_in && a->cfg.d_sae == b->cfg.d_sae;
 }
 
-/* One pair's metrics (absolute cosine + signed MMCS), as engine/run.c records them. */
-static int pair_metrics(const lg_saelens_sae *a, const lg_saelens_sae *b, double threshold, int hungarian_max,
-                        cJSON *m, double *mmcs_out, double *mcc_out)
+/* Refuses two arguments that are the same SAE: the same folder (after
+ * resolving links and relative paths), byte-identical weight files, or
+ * identical decoders (e.g. one SAE saved twice in different dtypes). */
+static int check_duplicates(char **dirs, const lg_saelens_sae *saes, int n)
 {
-    lg_sim_options so, ss;
-    lg_dict_sim sim, sim_signed;
-    int err;
-    lg_sim_options_init(&so);
-    so.abs_cos = 1;
-    so.shared_threshold = threshold;
-    so.mcc = a->cfg.d_sae <= hungarian_max;
-    ss = so;
-    ss.abs_cos = 0;
-    ss.mcc = 0;
-    if ((err = lg_dict_similarity(a->W_dec, a->cfg.d_sae, b->W_dec, b->cfg.d_sae, a->cfg.d_in, &so, &sim, NULL, NULL)) <
-            0 ||
-        (err = lg_dict_similarity(a->W_dec, a->cfg.d_sae, b->W_dec, b->cfg.d_sae, a->cfg.d_in, &ss, &sim_signed, NULL,
-                                  NULL)) < 0)
-        return err;
-    if ((err = num(m, "mmcs", sim.mmcs)) < 0 || (err = num(m, "mmcs_ab", sim.mmcs_ab)) < 0 ||
-        (err = num(m, "mmcs_ba", sim.mmcs_ba)) < 0 || (err = num(m, "mmcs_signed", sim_signed.mmcs)) < 0 ||
-        (sim.mcc_computed && ((err = num(m, "mcc", sim.mcc)) < 0 || (err = num(m, "shared_frac", sim.shared_frac)) < 0)))
-        return err;
-    *mmcs_out = sim.mmcs;
-    *mcc_out = sim.mcc_computed ? sim.mcc : NAN;
-    return 0;
+    char (*dig)[65] = NULL;
+    char **real = NULL;
+    lg_buf p = LG_BUF_INIT;
+    int i, j, err = 0;
+    if (n < 2)
+        return 0;
+    if (!(dig = lg_calloc((size_t)n, sizeof(*dig))) || !(real = lg_calloc((size_t)n, sizeof(*real)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        real[i] = realpath(dirs[i], NULL);
+        if ((err = lg_path_join(&p, dirs[i], LG_SAELENS_WEIGHTS)) < 0 || (err = lg_sha256_file(p.ptr, dig[i], NULL)) < 0)
+            goto out;
+    }
+    for (i = 0; i < n; i++)
+        for (j = 0; j < i; j++) {
+            const char *why = NULL;
+            if (real[i] && real[j] && strcmp(real[i], real[j]) == 0)
+                why = "the same folder";
+            else if (strcmp(dig[i], dig[j]) == 0)
+                why = "byte-identical " LG_SAELENS_WEIGHTS;
+            else if (same_shape(&saes[i], &saes[j]) &&
+                     memcmp(saes[i].W_dec, saes[j].W_dec,
+                            (size_t)saes[i].cfg.d_sae * (size_t)saes[i].cfg.d_in * sizeof(float)) == 0)
+                why = "identical decoders";
+            if (why) {
+                err = lg_error_set(LG_EINPUT,
+                                   "%s and %s are the same SAE (%s): their pair would record mmcs = 1 as evidence",
+                                   dirs[j], dirs[i], why);
+                goto out;
+            }
+        }
+out:
+    for (i = 0; real && i < n; i++)
+        free(real[i]);
+    lg_free(real);
+    lg_free(dig);
+    lg_buf_release(&p);
+    return err;
 }
 
 int cmd_import(int argc, char **argv)
@@ -115,6 +137,10 @@ int cmd_import(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     if (!study || !*study) {
         fprintf(stderr, "ledger import: --study NAME is required\n");
+        return 2;
+    }
+    if (!lg_study_name_valid(study)) { /* as a spec's "name" (ledger run) */
+        fprintf(stderr, "ledger import: --study: '%.100s': use 1-100 characters of [A-Za-z0-9._-]\n", study);
         return 2;
     }
     for (c = condition; *c; c++)
@@ -159,6 +185,9 @@ int cmd_import(int argc, char **argv)
         if (saes[n].meta_seed < 0)
             by_meta = 0;
     }
+    /* the same SAE twice would make a pair with mmcs = 1: never evidence */
+    if ((err = check_duplicates(args, saes, n)) < 0)
+        goto out;
     for (i = 0; i < n && by_meta; i++)
         for (j = 0; j < i; j++)
             if (saes[i].meta_seed == saes[j].meta_seed)
@@ -211,8 +240,8 @@ int cmd_import(int argc, char **argv)
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
             }
-            if ((err = pair_metrics(&saes[i], &saes[j], threshold, hungarian_max, m, &pm[i * n + j], &pc[i * n + j])) <
-                0) {
+            if ((err = lg_saelens_pair_metrics(saes[i].W_dec, saes[j].W_dec, saes[i].cfg.d_sae, saes[i].cfg.d_in,
+                                               threshold, hungarian_max, m, &pm[i * n + j], &pc[i * n + j])) < 0) {
                 lg_error_wrap("%s vs %s", args[i], args[j]);
                 goto out;
             }
@@ -245,6 +274,8 @@ int cmd_import(int argc, char **argv)
     if (!(files = lg_calloc(2 * (size_t)n + 1, sizeof(*files))) || !(names = lg_calloc(2 * (size_t)n + 1, sizeof(char *))) ||
         !(extra = cJSON_CreateObject()) || !(imp = cJSON_AddObjectToObject(extra, "import")) ||
         !cJSON_AddStringToObject(imp, "format", "saelens") || !cJSON_AddStringToObject(imp, "seeds_from", by_meta ? "metadata" : "order") ||
+        /* the matching options, so that verify --recompute derives the same pairs */
+        !cJSON_AddNumberToObject(imp, "shared_threshold", threshold) || !cJSON_AddNumberToObject(imp, "hungarian_max", hungarian_max) ||
         !(sarr = cJSON_AddArrayToObject(imp, "saes"))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
         goto out;

@@ -19,6 +19,27 @@
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* --json: the rows are collected here and printed as one array (or object) at the end */
+static cJSON *json_rows;
+
+/* One key: a text line, or with --json a row {name, line[, path][, trusted_now]}. */
+static int put_key(const char *name, const char *line, const char *path, int added)
+{
+    cJSON *o;
+    if (!json_rows) {
+        if (added < 0)
+            printf("%s\n", line);
+        else
+            printf("%s %s\n", added ? "trusted" : "already trusted", line);
+        return 0;
+    }
+    if (!(o = cJSON_CreateObject()) || !cJSON_AddItemToArray(json_rows, o) || !cJSON_AddStringToObject(o, "name", name) ||
+        !cJSON_AddStringToObject(o, "line", line) || (path && !cJSON_AddStringToObject(o, "path", path)) ||
+        (added >= 0 && !cJSON_AddBoolToObject(o, "added", added)))
+        return lg_error_set(LG_ENOMEM, "out of memory");
+    return 0;
+}
+
 static int key_generate(const char *name)
 {
     lg_pubkey pub;
@@ -26,7 +47,8 @@ static int key_generate(const char *name)
     int err;
     if ((err = lg_key_generate(name, &pub, &path)) < 0 || (err = lg_key_format_line(&pub, name, &line)) < 0)
         goto out;
-    printf("%s\n", line.ptr);
+    if ((err = put_key(name, line.ptr, path.ptr, -1)) < 0)
+        goto out;
     fprintf(stderr, "ledger key: wrote %s (keep it private); trust it with: ledger key trust '%s'\n", path.ptr, line.ptr);
 out:
     lg_buf_release(&path);
@@ -82,9 +104,8 @@ static int key_list_local(void)
             fprintf(stderr, "ledger key: skipping %s: %s\n", p.ptr, lg_error_msg());
             continue;
         }
-        if ((err = lg_key_format_line(&pub, names[i], &line)) < 0)
+        if ((err = lg_key_format_line(&pub, names[i], &line)) < 0 || (err = put_key(names[i], line.ptr, p.ptr, -1)) < 0)
             goto out;
-        printf("%s\n", line.ptr);
     }
     err = 0;
 out:
@@ -110,9 +131,9 @@ static int key_list_trusted(void)
         goto out;
     for (i = 0; i < kr.n; i++) {
         lg_buf_clear(&line);
-        if ((err = lg_key_format_line(&kr.keys[i], kr.names[i], &line)) < 0)
+        if ((err = lg_key_format_line(&kr.keys[i], kr.names[i], &line)) < 0 ||
+            (err = put_key(kr.names[i], line.ptr, NULL, -1)) < 0)
             goto out;
-        printf("%s\n", line.ptr);
     }
 out:
     lg_buf_release(&line);
@@ -165,7 +186,10 @@ static int key_trust(const char *arg)
             lg_buf_release(&line);
             goto out;
         }
-        printf("%s %s\n", added ? "trusted" : "already trusted", line.ptr);
+        if ((err = put_key(in.names[i], line.ptr, NULL, added)) < 0) {
+            lg_buf_release(&line);
+            goto out;
+        }
         added_n += (size_t)added;
         lg_buf_release(&line);
     }
@@ -182,13 +206,15 @@ out:
 int cmd_key(int argc, char **argv)
 {
     const char *name = "default";
-    int trusted = 0;
+    int trusted = 0, json = 0;
     const lg_opt opts[] = {
+        {"json", 0, LG_OPT_FLAG, &json, NULL,
+         "generate: {name, line, path}; list: [{name, line[, path]}]; trust: [{name, line, added}]"},
         {"name", 0, LG_OPT_STRING, &name, "NAME", "generate: the key's name (default \"default\"), [A-Za-z0-9._-]"},
         {"trusted", 0, LG_OPT_FLAG, &trusted, NULL, "list: the keys of the repository's " LG_TRUSTED_KEYS_FILE},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {
-        "key", "ledger key generate [--name NAME] | list [--trusted] | trust PUBKEY-LINE|FILE",
+        "key", "ledger key [--json] generate [--name NAME] | list [--trusted] | trust PUBKEY-LINE|FILE",
         "Manage Ed25519 signing keys.\n"
         "  generate  make a key pair; the private key goes to $LEDGER_KEY_DIR/NAME.pem (default\n"
         "            ~/.config/ledger/keys, mode 0600); prints the public line 'ed25519 <base64> NAME'.\n"
@@ -205,12 +231,29 @@ int cmd_key(int argc, char **argv)
 
     if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
         return rc == 1 ? 0 : rc;
+    if (json && !(json_rows = cJSON_CreateArray()))
+        return cli_fail("key", lg_error_set(LG_ENOMEM, "out of memory"));
     if (strcmp(args[0], "generate") == 0 && nargs == 1)
-        return key_generate(name);
-    if (strcmp(args[0], "list") == 0 && nargs == 1)
-        return trusted ? key_list_trusted() : key_list_local();
-    if (strcmp(args[0], "trust") == 0 && nargs == 2)
-        return key_trust(args[1]);
-    fprintf(stderr, "ledger key: usage: %s\n", spec.usage);
-    return 2;
+        rc = key_generate(name);
+    else if (strcmp(args[0], "list") == 0 && nargs == 1)
+        rc = trusted ? key_list_trusted() : key_list_local();
+    else if (strcmp(args[0], "trust") == 0 && nargs == 2)
+        rc = key_trust(args[1]);
+    else {
+        fprintf(stderr, "ledger key: usage: %s\n", spec.usage);
+        rc = 2;
+    }
+    if (json_rows && rc == 0) {
+        /* generate makes one key: an object; list and trust: an array */
+        const cJSON *one = strcmp(args[0], "generate") == 0 ? cJSON_GetArrayItem(json_rows, 0) : json_rows;
+        char *text = one ? cJSON_Print(one) : NULL;
+        if (!text)
+            rc = cli_fail("key", lg_error_set(LG_ENOMEM, "out of memory"));
+        else
+            printf("%s\n", text);
+        cJSON_free(text);
+    }
+    cJSON_Delete(json_rows);
+    json_rows = NULL;
+    return rc;
 }

@@ -12,7 +12,7 @@
 
 typedef struct {
     int json, n;
-    const char *study;
+    const char *study, *kind;
 } log_ctx;
 
 static const char *or_dash(const char *s) { return s ? s : "-"; }
@@ -20,7 +20,9 @@ static const char *or_dash(const char *s) { return s ? s : "-"; }
 static int print_run(void *vctx, const lg_run_info *ri, const cJSON *m)
 {
     log_ctx *c = vctx;
-    if (c->study && strcmp(c->study, lg_json_str(m, "study")) != 0)
+    if (c->study && strcmp(c->study, lg_json_str(m, "study") ? lg_json_str(m, "study") : "") != 0)
+        return 0;
+    if (c->kind && strcmp(c->kind, lg_json_str(m, "kind") ? lg_json_str(m, "kind") : "") != 0)
         return 0;
     if (c->json) {
         cJSON *o = cJSON_CreateObject();
@@ -46,12 +48,13 @@ static int print_run(void *vctx, const lg_run_info *ri, const cJSON *m)
 
 int cmd_log(int argc, char **argv)
 {
-    log_ctx c = {0, 0, NULL};
+    log_ctx c = {0, 0, NULL, NULL};
     const lg_opt opts[] = {
         {"study", 's', LG_OPT_STRING, &c.study, "NAME", "only runs of this study"},
+        {"kind", 'k', LG_OPT_STRING, &c.kind, "KIND", "only runs of this kind (run, record, report, import, ...)"},
         {"json", 0, LG_OPT_FLAG, &c.json, NULL, "a JSON array of {seq, run_id, kind, study, status, created}"},
         LG_OPT_TABLE_END};
-    const lg_cmd_spec spec = {"log", "ledger log [--study NAME] [--json]",
+    const lg_cmd_spec spec = {"log", "ledger log [--study NAME] [--kind KIND] [--json]",
                               "List the runs of the ledger, oldest first: seq, id (12 digits), kind, study, status, "
                               "created (UTC), tab-separated.",
                               opts, 0, 0};

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifacts/json.h"
 #include "artifacts/sha256.h"
+#include "engine/study.h"
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 #include "ledger/manifest.h"
@@ -37,27 +39,19 @@ static const char *media_type_of(const char *name)
     return "application/octet-stream";
 }
 
-/* Reads and parses a JSON file; errors name the file, line and column. */
-static int read_json(const char *path, cJSON **out)
+/* Reads and strictly parses a JSON file (artifacts/json.h: one document, no
+ * duplicate key, no \u0000); errors name the file, line and column.
+ * digest (may be NULL) gets the SHA-256 of the bytes parsed. */
+static int read_json(const char *path, cJSON **out, char digest[65])
 {
     lg_buf text = LG_BUF_INIT;
     int err;
     *out = NULL;
-    if ((err = lg_file_read(path, 256u << 20, &text)) < 0)
+    if ((err = lg_path_check_regular(path)) < 0 || (err = lg_file_read(path, 256u << 20, &text)) < 0)
         goto out;
-    if (!(*out = cJSON_ParseWithLength(text.ptr, text.len))) {
-        const char *at = cJSON_GetErrorPtr();
-        int line = 1, col = 1;
-        const char *s;
-        for (s = text.ptr; at && s < at && s < text.ptr + text.len; s++) {
-            if (*s == '\n') {
-                line++;
-                col = 1;
-            } else
-                col++;
-        }
-        err = lg_error_set(LG_EINPUT, "%s:%d:%d: not valid JSON", path, line, col);
-    }
+    if (digest && (err = lg_sha256_buf(text.ptr, text.len, digest)) < 0)
+        goto out;
+    err = lg_json_parse(path, text.ptr, text.len, out);
 out:
     lg_buf_release(&text);
     return err;
@@ -101,6 +95,10 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "ledger record: --study NAME is required\n");
         return 2;
     }
+    if (!lg_study_name_valid(study)) { /* as a spec's "name" (ledger run) */
+        fprintf(stderr, "ledger record: --study: '%.100s': use 1-100 characters of [A-Za-z0-9._-]\n", study);
+        return 2;
+    }
     memset(&in, 0, sizeof in);
     if (sign && *sign && (err = lg_key_resolve(sign, &key_path)) < 0) /* a bad key fails before anything is stored */
         goto out;
@@ -120,23 +118,27 @@ int cmd_record(int argc, char **argv)
             files[i].name = lg_manifest_check_name(a) == 0 ? a : (slash ? slash + 1 : a);
         }
         files[i].media_type = media_type_of(files[i].name);
-        if (!lg_path_exists(files[i].path)) {
-            err = lg_error_set(LG_ENOTFOUND, "%s: no such file", files[i].path);
+        /* a FIFO would block the store's read while we hold the writer lock: refuse it now */
+        if ((err = lg_path_check_regular(files[i].path)) < 0) {
+            if (err == LG_ENOTFOUND)
+                lg_error_set(LG_ENOTFOUND, "%s: no such file", files[i].path);
             goto out;
         }
     }
     lg_error_clear();
-    if (results_path && (err = read_json(results_path, &results)) < 0)
+    if (results_path && (err = read_json(results_path, &results, NULL)) < 0)
         goto out;
     if (results && (err = lg_results_check(results, results_path)) < 0)
         goto out;
     if (spec_path) {
-        if ((err = lg_sha256_file(spec_path, spec_digest, NULL)) < 0 || (err = read_json(spec_path, &specj)) < 0)
+        if ((err = read_json(spec_path, &specj, spec_digest)) < 0)
             goto out;
     }
     if ((err = lg_ledger_open(".", &lg)) < 0)
         goto out;
     lg_ledger_set_lock_wait(lg, lock_timeout, notify, "record");
+    if ((err = cli_check_study_name(lg, study, spec_path)) < 0) /* one study, one name */
+        goto out;
     in.kind = kind;
     in.study = study;
     in.study_path = spec_path ? cli_repo_relative(lg_ledger_root(lg), spec_path, relbuf, sizeof relbuf) : NULL;

@@ -64,6 +64,7 @@ int cmd_show(int argc, char **argv)
                               opts, 1, 1};
     lg_ledger *lg = NULL;
     lg_run_info info;
+    lg_chain_link link;
     lg_buf raw = LG_BUF_INIT;
     cJSON *m = NULL;
     const cJSON *o, *c;
@@ -83,7 +84,9 @@ int cmd_show(int argc, char **argv)
     printf("seq      %ld (%s)\n", info.seq, info.dir);
     printf("kind     %s\nstudy    %s\nstatus   %s\ncreated  %s\n", lg_json_str(m, "kind"), lg_json_str(m, "study"),
            lg_json_str(m, "status"), lg_json_str(m, "created"));
-    printf("prev     %s\n", or_dash(lg_json_str(m, "prev")));
+    if ((err = lg_ledger_chain_link(lg, &info, &link)) < 0)
+        goto out;
+    printf("prev     %s\nentry    %s\n", link.prev[0] ? link.prev : "-", link.digest);
     printf("spec     %s %s\n", or_dash(lg_json_str(m, "spec_digest")), lg_json_str(m, "study_path") ? lg_json_str(m, "study_path") : "");
     printf("data     %s\n", or_dash(lg_json_str(m, "data_digest")));
     printf("code     %s\n", or_dash(lg_json_str(m, "code_commit")));

@@ -12,7 +12,9 @@
 #include "ledger/cli.h"
 #include "ledger/evidence.h"
 #include "ledger/ledger.h"
+#include "ledger/recompute.h"
 #include "ledger/report.h"
+#include "ledger/sign.h"
 #include "ledger/verify.h"
 
 /* Evaluate every default claim file (<repo>/claims/ *.claims) and add each
@@ -57,27 +59,43 @@ out:
 
 int cmd_verify(int argc, char **argv)
 {
-    lg_verify_opts vo = {0, 0, 0, 0};
+    lg_verify_opts vo;
+    lg_trust_opts trust = {NULL, NULL, NULL};
     int json = 0, no_claims = 0;
     const char *junit = NULL;
     size_t n_claims = 0;
+    int recompute = 0;
     const lg_opt opts[] = {
         {"require-artifacts", 0, LG_OPT_FLAG, &vo.require_artifacts, NULL,
          "store objects absent locally are errors (default: warnings)"},
         {"no-objects", 0, LG_OPT_FLAG, &vo.skip_objects, NULL, "do not re-hash store objects"},
         {"no-index", 0, LG_OPT_FLAG, &vo.skip_index, NULL, "do not cross-check the index"},
         {"no-claims", 0, LG_OPT_FLAG, &no_claims, NULL, "integrity only: do not evaluate claims/*.claims"},
+        {"base", 0, LG_OPT_STRING, &vo.base_ref, "REF",
+         "the ledger must be an append-only extension of REF (e.g. origin/ledger): every run of REF unchanged at "
+         "its seq, REF's commit a first-parent ancestor"},
+        {"at-least", 0, LG_OPT_STRING, &vo.at_least, "SEQ:ID",
+         "the ledger must hold run ID (>= 12 hex digits) at seq SEQ: catches dropped newest runs"},
         {"require-signed", 0, LG_OPT_FLAG, &vo.require_signed, NULL,
-         "every run must be signed by a key of ledger-trusted-keys, and claims accept only such runs "
-         "(see 'ledger key --help')"},
+         "every run must be signed by a key of the trust root, and claims accept only such runs; the trust root "
+         "is --trusted-keys, --keys-ref, $LEDGER_TRUSTED_KEYS or, with --base R/ledger, R/HEAD's "
+         "ledger-trusted-keys; never the work tree's file"},
+        {"trusted-keys", 0, LG_OPT_STRING, &trust.keys_file, "FILE", "trusted public keys for --require-signed"},
+        {"keys-ref", 0, LG_OPT_STRING, &trust.keys_ref, "REV",
+         "take ledger-trusted-keys from REV's git tree (e.g. origin/main, a protected branch)"},
         {"junit", 0, LG_OPT_STRING, &junit, "FILE", "write the claim verdicts as JUnit XML to FILE (for CI)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print {ok, stats, problems} as JSON"},
+        {"recompute", 0, LG_OPT_FLAG, &recompute, NULL,
+         "derive pair metrics from the stored decoder weights and cell metrics from the stored weights and "
+         "the data again, and compare them with the recorded results (README \"Replay and recompute\")"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"verify", "ledger verify [options]",
                               "Verify the ledger: walk " LG_LEDGER_REF " from its root, check the hash chain (ids, "
                               "prev links, consecutive seq), every manifest, every in-tree file and store object "
                               "(SHA-256), that the index agrees with the ledger and that every signature.json present "
-                              "verifies; then evaluate every claim of "
+                              "verifies. With --base REF, also that the ledger extends REF append-only; without "
+                              "it a rewrite by someone with write access cannot be detected (README \"Security\"). "
+                              "Then evaluate every claim of "
                               "claims/*.claims (a claim that is not PASS, or XFAIL when expected to fail, is a "
                               "problem). Exit 0 only if all holds.",
                               opts, 0, 0};
@@ -90,14 +108,28 @@ int cmd_verify(int argc, char **argv)
     int nargs, rc, err;
     size_t failed;
 
+    memset(&vo, 0, sizeof vo);
     if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
         return rc == 1 ? 0 : rc;
-    if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_verify_integrity(lg, &vo, &ps, &st)) < 0)
+    trust.base_ref = vo.base_ref;
+    if ((err = lg_ledger_open(".", &lg)) < 0)
+        goto out;
+    lg_ledger_set_trust(lg, &trust);
+    if ((err = lg_verify_integrity(lg, &vo, &ps, &st)) < 0)
         goto out;
     if (!no_claims && (err = verify_claims(lg, junit, vo.require_signed, &ps, &n_claims)) < 0)
         goto out;
     if (!no_claims && (err = lg_report_verify_all(lg, &ps)) < 0) /* recorded reports still match (ledger/report.h) */
         goto out;
+    if (recompute) {
+        lg_recompute_opts ro = {vo.require_artifacts};
+        lg_recompute_stats rs;
+        if ((err = lg_recompute_all(lg, &ro, &ps, &rs)) < 0)
+            goto out;
+        if (!json)
+            fprintf(stderr, "ledger verify: recomputed %zu runs: %zu cells, %zu pairs, %zu values compared, %zu not recomputed\n",
+                    rs.runs, rs.cells, rs.pairs, rs.values, rs.not_recomputed);
+    }
     failed = lg_problems_failed(&ps);
     if (json) {
         cJSON *stats;
@@ -110,6 +142,12 @@ int cmd_verify(int argc, char **argv)
             !cJSON_AddNumberToObject(stats, "objects_checked", (double)st.objects_checked) ||
             !cJSON_AddNumberToObject(stats, "objects_missing", (double)st.objects_missing) ||
             !cJSON_AddNumberToObject(stats, "claims", (double)n_claims) ||
+            (st.base_checked && (!cJSON_AddNumberToObject(stats, "base_runs", (double)st.base_runs) ||
+                                 !cJSON_AddNumberToObject(stats, "new_runs", (double)st.new_runs))) ||
+            !cJSON_AddBoolToObject(root, "base_checked", st.base_checked) ||
+            (!st.base_checked &&
+             !cJSON_AddStringToObject(root, "note", "without --base REF, a rewrite of the ledger branch by someone "
+                                                    "with write access cannot be detected")) ||
             !cJSON_AddItemToObject(root, "problems", lg_problems_to_json(&ps)) || !(s = cJSON_Print(root))) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
@@ -121,6 +159,12 @@ int cmd_verify(int argc, char **argv)
             goto out;
         if (text.len)
             fwrite(text.ptr, 1, text.len, stdout);
+        if (st.base_checked)
+            fprintf(stderr, "ledger verify: extends --base %s: %zu base run(s), %zu new\n", vo.base_ref, st.base_runs,
+                    st.new_runs);
+        else
+            fprintf(stderr, "ledger verify: note: without --base REF, a rewrite of the ledger branch by someone with "
+                            "write access cannot be detected\n");
         fprintf(stderr, "ledger verify: %zu runs, %zu files, %zu objects checked (%zu missing), %zu claims: %s\n",
                 st.runs, st.files_checked, st.objects_checked, st.objects_missing, n_claims, failed ? "FAILED" : "ok");
     }

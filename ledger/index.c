@@ -129,6 +129,22 @@ int lg_index_open(const char *path, int readonly, sqlite3 **out)
                            LG_INDEX_SCHEMA);
         goto out;
     }
+    if (strcmp(path, ":memory:") != 0) {
+        /* ledger creates no trigger or view: one can only have been planted (a
+         * trigger rewrites the rows later writers insert, a view could mask a
+         * table in a reader's query). Cheap, and no reader goes on with it. */
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT type, name FROM sqlite_master WHERE type IN ('trigger','view') LIMIT 1", -1,
+                               &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            err = lg_error_set(LG_ECHECK,
+                               "%s: the index holds %s '%s', which ledger never creates (a doctored index); run "
+                               "'ledger verify' to see it, 'ledger reindex' to rebuild the index",
+                               path, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+        sqlite3_finalize(st);
+        if (err < 0)
+            goto out;
+    }
     *out = db;
     db = NULL;
 out:
@@ -223,7 +239,7 @@ static int add_samples(ins *s, const char *run_id, const char *cond, const cJSON
     return 0;
 }
 
-int lg_index_add_run(sqlite3 *db, const cJSON *m, const char *run_id, const char *manifest_sha256,
+int lg_index_add_run(sqlite3 *db, const cJSON *m, long seq, const char *run_id, const char *manifest_sha256,
                      const char *commit_oid)
 {
     ins runs = {0}, conds = {0}, params = {0}, cells = {0}, samples = {0}, arts = {0};
@@ -240,7 +256,7 @@ int lg_index_add_run(sqlite3 *db, const cJSON *m, const char *run_id, const char
         goto out;
 
     bind_str(runs.st, 1, run_id);
-    sqlite3_bind_int64(runs.st, 2, (sqlite3_int64)cJSON_GetObjectItemCaseSensitive(m, "seq")->valuedouble);
+    sqlite3_bind_int64(runs.st, 2, (sqlite3_int64)seq);
     bind_json_str(runs.st, 3, m, "kind");
     bind_json_str(runs.st, 4, m, "study");
     bind_json_str(runs.st, 5, m, "study_path");
@@ -385,17 +401,16 @@ out:
     return err;
 }
 
-int lg_index_diff(sqlite3 *expected, const char *actual_path, lg_index_diff_fn fn, void *ctx)
+int lg_index_attach(sqlite3 *db, const char *path, const char *schema)
 {
     sqlite3_stmt *st = NULL;
-    size_t i;
-    int err = 0, count = 0, ver = -1;
-    lg_buf uri = LG_BUF_INIT;
+    lg_buf uri = LG_BUF_INIT, sql = LG_BUF_INIT;
+    int err = 0;
 
     /* Attach by URI so that the file is opened read-only. */
     if ((err = lg_buf_puts(&uri, "file:")) < 0)
         goto out;
-    for (const char *p = actual_path; *p; p++) {
+    for (const char *p = path; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '%' || c == '?' || c == '#' || c < 0x21 || c > 0x7e)
             err = lg_buf_printf(&uri, "%%%02X", c);
@@ -404,32 +419,40 @@ int lg_index_diff(sqlite3 *expected, const char *actual_path, lg_index_diff_fn f
         if (err < 0)
             goto out;
     }
-    if ((err = lg_buf_puts(&uri, "?mode=ro")) < 0)
+    if ((err = lg_buf_puts(&uri, "?mode=ro")) < 0 || (err = lg_buf_printf(&sql, "ATTACH DATABASE ? AS %s", schema)) < 0)
         goto out;
-    if (sqlite3_prepare_v2(expected, "ATTACH DATABASE ? AS actual", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, uri.ptr, -1, SQLITE_TRANSIENT) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-        err = lg_error_set(LG_EIO, "%s: cannot attach the index: %s", actual_path, sqlite3_errmsg(expected));
-        sqlite3_finalize(st);
-        st = NULL;
-        goto out;
-    }
+    if (sqlite3_prepare_v2(db, sql.ptr, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, uri.ptr, -1, SQLITE_TRANSIENT) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        err = lg_error_set(LG_EIO, "%s: cannot attach the index: %s", path, sqlite3_errmsg(db));
+out:
     sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(expected, "PRAGMA actual.user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+    lg_buf_release(&uri);
+    lg_buf_release(&sql);
+    return err;
+}
+
+int lg_index_diff_attached(sqlite3 *expected, const char *schema, lg_index_diff_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    lg_buf sql = LG_BUF_INIT;
+    size_t i;
+    int err = 0, count = 0, ver = -1;
+
+    if ((err = lg_buf_printf(&sql, "PRAGMA %s.user_version", schema)) < 0)
+        return err;
+    if (sqlite3_prepare_v2(expected, sql.ptr, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         ver = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    st = NULL;
+    lg_buf_release(&sql);
     if (ver != LG_INDEX_SCHEMA) {
         char what[64];
         snprintf(what, sizeof what, "schema version %d, expected %d", ver, LG_INDEX_SCHEMA);
         fn(ctx, "schema", "", "unexpected", what);
-        count++;
-        goto detach;
+        return 1;
     }
     for (i = 0; i < NTABLES; i++) {
-        if ((err = diff_one(expected, &tables[i], "main", "actual", "missing", fn, ctx, &count)) < 0 ||
-            (err = diff_one(expected, &tables[i], "actual", "main", "unexpected", fn, ctx, &count)) < 0) {
+        if ((err = diff_one(expected, &tables[i], "main", schema, "missing", fn, ctx, &count)) < 0 ||
+            (err = diff_one(expected, &tables[i], schema, "main", "unexpected", fn, ctx, &count)) < 0) {
             if (err == LG_EIO) { /* e.g. a dropped table: report it as a difference */
                 fn(ctx, tables[i].name, "", "unexpected", lg_error_msg());
                 count++;
@@ -439,11 +462,129 @@ int lg_index_diff(sqlite3 *expected, const char *actual_path, lg_index_diff_fn f
             break;
         }
     }
-detach:
-    sqlite3_exec(expected, "DETACH DATABASE actual", NULL, NULL, NULL);
-out:
-    lg_buf_release(&uri);
     return err < 0 ? err : count;
+}
+
+int lg_index_diff(sqlite3 *expected, const char *actual_path, lg_index_diff_fn fn, void *ctx)
+{
+    int n;
+    if ((n = lg_index_attach(expected, actual_path, "actual")) < 0)
+        return n;
+    n = lg_index_diff_attached(expected, "actual", fn, ctx);
+    sqlite3_exec(expected, "DETACH DATABASE actual", NULL, NULL, NULL);
+    return n;
+}
+
+/* ---- schema check ----------------------------------------------------------------- */
+
+typedef struct {
+    char **type, **name, **sql;
+    size_t n, cap;
+} schema_list;
+
+static void schema_list_release(schema_list *l)
+{
+    size_t i;
+    for (i = 0; i < l->n; i++) {
+        lg_free(l->type[i]);
+        lg_free(l->name[i]);
+        lg_free(l->sql[i]);
+    }
+    lg_free(l->type);
+    lg_free(l->name);
+    lg_free(l->sql);
+    memset(l, 0, sizeof(*l));
+}
+
+static int schema_list_read(sqlite3 *db, const char *schema, schema_list *l)
+{
+    sqlite3_stmt *st = NULL;
+    lg_buf sql = LG_BUF_INIT;
+    int err = 0, rc;
+    if ((err = lg_buf_printf(&sql, "SELECT type, name, sql FROM %s.sqlite_master", schema)) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(db, sql.ptr, -1, &st, NULL) != SQLITE_OK) {
+        err = lg_error_set(LG_EIO, "index: reading the schema: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? l->cap * 2 : 32;
+            char **a = lg_realloc(l->type, cap * sizeof(char *)), **b, **c;
+            if (a)
+                l->type = a;
+            b = a ? lg_realloc(l->name, cap * sizeof(char *)) : NULL;
+            if (b)
+                l->name = b;
+            c = b ? lg_realloc(l->sql, cap * sizeof(char *)) : NULL;
+            if (c)
+                l->sql = c;
+            if (!c) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+            l->cap = cap;
+        }
+        l->type[l->n] = lg_strdup((const char *)sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "");
+        l->name[l->n] = lg_strdup((const char *)sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+        l->sql[l->n] = lg_strdup((const char *)sqlite3_column_text(st, 2) ? (const char *)sqlite3_column_text(st, 2) : "");
+        l->n++;
+        if (!l->type[l->n - 1] || !l->name[l->n - 1] || !l->sql[l->n - 1]) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        err = lg_error_set(LG_EIO, "index: reading the schema: %s", sqlite3_errmsg(db));
+out:
+    sqlite3_finalize(st);
+    lg_buf_release(&sql);
+    return err;
+}
+
+static long schema_find(const schema_list *l, const char *type, const char *name)
+{
+    size_t i;
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->type[i], type) == 0 && strcmp(l->name[i], name) == 0)
+            return (long)i;
+    return -1;
+}
+
+int lg_index_check_schema(sqlite3 *db, const char *schema, lg_index_schema_fn fn, void *ctx)
+{
+    sqlite3 *ref = NULL;
+    schema_list want = {0}, have = {0};
+    size_t i;
+    int err, count = 0;
+    if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        err = lg_error_set(LG_ENOMEM, "index: cannot open an in-memory database");
+        goto out;
+    }
+    if ((err = lg_index_create_schema(ref)) < 0 || (err = schema_list_read(ref, "main", &want)) < 0 ||
+        (err = schema_list_read(db, schema, &have)) < 0)
+        goto out;
+    for (i = 0; i < have.n; i++) {
+        long k = schema_find(&want, have.type[i], have.name[i]);
+        if (k < 0) {
+            fn(ctx, have.type[i], have.name[i], "not created by ledger (the index was doctored)");
+            count++;
+        } else if (strcmp(want.sql[k], have.sql[i]) != 0) {
+            fn(ctx, have.type[i], have.name[i], "definition differs from the ledger's schema (the index was doctored)");
+            count++;
+        }
+    }
+    for (i = 0; i < want.n; i++)
+        if (schema_find(&have, want.type[i], want.name[i]) < 0) {
+            fn(ctx, want.type[i], want.name[i], "missing from the index");
+            count++;
+        }
+    err = count;
+out:
+    schema_list_release(&want);
+    schema_list_release(&have);
+    sqlite3_close(ref);
+    return err;
 }
 
 /* ---- query ---------------------------------------------------------------------- */

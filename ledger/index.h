@@ -33,14 +33,18 @@
 /* Opens (read-write, creating the schema when the file is new) or opens
  * read-only (SQLITE_OPEN_READONLY + PRAGMA query_only). A schema version
  * other than LG_INDEX_SCHEMA is LG_EINPUT ("run 'ledger reindex'").
- * Close *out with sqlite3_close. path may be ":memory:" (read-write). */
+ * A file holding a trigger or a view (ledger creates neither) is LG_ECHECK:
+ * no reader runs on a doctored schema (verify names every difference with
+ * lg_index_check_schema). Close *out with sqlite3_close. path may be
+ * ":memory:" (read-write). */
 int lg_index_open(const char *path, int readonly, sqlite3 **out);
 /* Creates the tables in an empty database and sets user_version. */
 int lg_index_create_schema(sqlite3 *db);
 
 /* Inserts the rows of one run (no transaction of its own). `manifest` must
- * have passed lg_manifest_check. commit_oid may be NULL. */
-int lg_index_add_run(sqlite3 *db, const cJSON *manifest, const char *run_id, const char *manifest_sha256,
+ * have passed lg_manifest_check; seq is the run's place (its chain.json).
+ * commit_oid may be NULL. */
+int lg_index_add_run(sqlite3 *db, const cJSON *manifest, long seq, const char *run_id, const char *manifest_sha256,
                      const char *commit_oid);
 
 /* meta 'tip': the ledger commit the index reflects (hex), "" when unset. */
@@ -59,6 +63,18 @@ int lg_index_exec(sqlite3 *db, const char *sql, const char *what);
 typedef void (*lg_index_diff_fn)(void *ctx, const char *table, const char *run_id, const char *kind,
                                  const char *row);
 int lg_index_diff(sqlite3 *expected, const char *actual_path, lg_index_diff_fn fn, void *ctx);
+
+/* Attaches the index file at path read-only to db as `schema`. */
+int lg_index_attach(sqlite3 *db, const char *path, const char *schema);
+/* lg_index_diff against an index already attached as `schema` (inside the
+ * caller's read transaction: verify compares one snapshot). */
+int lg_index_diff_attached(sqlite3 *expected, const char *schema, lg_index_diff_fn fn, void *ctx);
+
+/* Compares `schema`.sqlite_master of db with the schema ledger creates: fn is
+ * called for every table, index, view or trigger that ledger does not create,
+ * whose definition differs, or that is missing. Returns the count or < 0. */
+typedef void (*lg_index_schema_fn)(void *ctx, const char *type, const char *name, const char *what);
+int lg_index_check_schema(sqlite3 *db, const char *schema, lg_index_schema_fn fn, void *ctx);
 
 /* Prints (to a buffer) the result of a read-only query: a header line of
  * column names then one line per row, tab-separated (NULL as empty), or with

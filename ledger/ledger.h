@@ -2,22 +2,27 @@
  * ledger.h - the git-backed ledger: init, open (discovery), lock, record a
  * run, list runs, load manifests, reindex.
  *
- * Layout (README "Ledger layout and index schema"):
+ * Layout (README "Ledger layout and index schema"), format 2:
  *   refs/heads/ledger   one commit per run, first-parent chain from a root
- *                       commit "ledger: init" whose tree holds only FORMAT.
- *                       Commit k (k >= 1) adds runs/<k>-<id12>/manifest.json
- *                       and runs/<k>-<id12>/files/<name> for outputs of at
+ *                       commit "ledger: init" whose tree holds only FORMAT
+ *                       ("ledger-format 2"). Commit k (k >= 1) adds
+ *                       runs/<k>-<id12>/{manifest.json, chain.json,
+ *                       signature.json?} and files/<name> for outputs of at
  *                       most small_output_max bytes; it changes nothing else.
  *   .ledger/            at the work tree root, listed in .git/info/exclude:
- *     ledger.json       {"format": 1, "small_output_max": 1048576}
+ *     ledger.json       {"format": 2, "small_output_max": 1048576}
  *     store/            content-addressed objects (artifacts/store.h)
  *     index.sqlite      derived SQLite index (ledger/index.h)
  *     lock              writer lock (flock), holds the owner's pid
  * The branch is written only through the object database and
  * git_commit_create(update_ref): the user's HEAD, index and work tree are
  * never touched. A run's id is the SHA-256 of its canonical manifest bytes
- * (ledger/manifest.h); each manifest names its predecessor's id ("prev"),
- * a hash chain independent of git's SHA-1.
+ * (ledger/manifest.h): what the run is. Where it sits is chain.json
+ * (lg_chain_link): its seq and the SHA-256 of the previous run's chain.json,
+ * a hash chain independent of git's SHA-1 that sync can rebuild without
+ * changing ids or signatures.
+ *
+ * The implementation is split by concern (ledger_int.h lists the files).
  */
 #ifndef LG_LEDGER_H
 #define LG_LEDGER_H
@@ -30,10 +35,15 @@
 
 #include "artifacts/base.h"
 #include "artifacts/store.h"
+#include "ledger/manifest.h"
 
 #define LG_LEDGER_REF "refs/heads/ledger"
 #define LG_LEDGER_DIR ".ledger"
-#define LG_LEDGER_FORMAT 1
+#define LG_LEDGER_FORMAT 2
+#define LG_FORMAT_TEXT "ledger-format 2\n" /* the FORMAT file of the root commit */
+#define LG_FORMAT1_ADVICE                                                                                            \
+    "this version reads ledger format 2 only (seq/prev moved from the manifest to chain.json); run "                \
+    "'ledger init --migrate' to rewrite it (run ids change; format 1 signatures cannot carry over)"
 #define LG_SMALL_OUTPUT_MAX_DEFAULT (1024u * 1024u)
 
 typedef struct lg_ledger lg_ledger;
@@ -79,6 +89,19 @@ typedef struct {
  * LG_EINPUT for a bare repository. *res may be NULL. */
 int lg_ledger_init(const char *dir, const lg_init_opts *opts, lg_init_result *res);
 
+/* Rewrites a format-1 ledger branch in format 2 (ledger_migrate.c): every
+ * run id changes (fn, may be NULL, gets seq, old id, new id for each run);
+ * format-1 signatures are dropped (counted); the old branch is kept at
+ * refs/ledger-format1/ledger; ledger.json and the index are rewritten.
+ * res->already = 1 (nothing done) for a format-2 ledger. LG_EINPUT for a
+ * damaged format-1 chain (nothing changed). */
+typedef struct {
+    size_t runs, signatures_dropped;
+    int already;
+} lg_migrate_result;
+typedef void (*lg_migrate_fn)(void *ctx, long seq, const char *old_id, const char *new_id);
+int lg_ledger_migrate(const char *dir, lg_migrate_fn fn, void *ctx, lg_migrate_result *res);
+
 /* Discovers the repository from start_dir upwards and opens its ledger.
  * LG_EINPUT when there is no git repository or no ledger ("run 'ledger
  * init'"). Free with lg_ledger_free. */
@@ -91,6 +114,17 @@ const char *lg_ledger_index_path(lg_ledger *lg); /* <root>/.ledger/index.sqlite 
 git_repository *lg_ledger_repo(lg_ledger *lg);   /* owned by lg */
 lg_store *lg_ledger_store(lg_ledger *lg);        /* owned by lg */
 uint64_t lg_ledger_small_output_max(lg_ledger *lg);
+
+/* Where `--require-signed` takes its trusted keys from (ledger/sign.h,
+ * lg_trust_root_load): never from the work tree under verification. All
+ * NULL = only $LEDGER_TRUSTED_KEYS. The strings are not copied. */
+typedef struct {
+    const char *keys_file; /* --trusted-keys FILE */
+    const char *keys_ref;  /* --keys-ref REV: ledger-trusted-keys of REV's git tree */
+    const char *base_ref;  /* --base REF: gives a default keys ref (sign.h) */
+} lg_trust_opts;
+void lg_ledger_set_trust(lg_ledger *lg, const lg_trust_opts *t);
+const lg_trust_opts *lg_ledger_trust(lg_ledger *lg); /* never NULL */
 
 /* The index, read-write, opened on first use (owned by lg; do not close).
  * NULL with the last error set when the file is missing ("run 'ledger
@@ -125,10 +159,18 @@ typedef struct {
 
 /* All runs of the tip, sorted by seq. *out freed with lg_free. */
 int lg_ledger_runs(lg_ledger *lg, lg_run_info **out, size_t *n);
+/* The same for the tree of any ledger commit (verify --base, sync). */
+int lg_ledger_runs_at(lg_ledger *lg, const git_oid *commit, lg_run_info **out, size_t *n);
 /* Resolves a run id, a unique prefix (>= 4 hex digits), or a sequence number
  * ("@N", or N with fewer than 4 digits) to a run. LG_ENOTFOUND
  * when none matches, LG_EINPUT when ambiguous or malformed. */
 int lg_ledger_find_run(lg_ledger *lg, const char *ref, lg_run_info *out);
+/* Reads and checks runs/<seq>-<id12>/chain.json of a run (manifest.h):
+ * LG_ECHECK (message naming the run) when it is missing or malformed. */
+int lg_ledger_chain_link(lg_ledger *lg, const lg_run_info *ri, lg_chain_link *out);
+/* LG_EINPUT unless the tree of `commit` holds FORMAT "ledger-format 2"
+ * ("format 1 ledger: ..." for a format-1 ledger). `where` names it. */
+int lg_ledger_check_format_at(git_repository *repo, const git_oid *commit, const char *where);
 /* Loads and parses a run's manifest (ref as in lg_ledger_find_run).
  * *out freed with cJSON_Delete; info (may be NULL) filled. raw (may be NULL)
  * receives the manifest bytes. */
@@ -150,6 +192,9 @@ int lg_ledger_reindex(lg_ledger *lg);
 /* Fills an open, empty index (e.g. ":memory:") from the ledger: used by
  * reindex and by verify's cross-check. */
 int lg_ledger_build_index(lg_ledger *lg, sqlite3 *db);
+/* The same from a pinned tip. Inside a transaction already open on db it
+ * adds no BEGIN/COMMIT of its own (verify builds inside its snapshot). */
+int lg_ledger_build_index_at(lg_ledger *lg, const git_oid *tip, sqlite3 *db);
 
 /* The ledger chain, oldest first (entry 0 = root commit). */
 typedef struct {
@@ -161,6 +206,8 @@ typedef struct {
 } lg_chain_entry;
 /* Walks refs/heads/ledger by first parents. *out freed with lg_free. */
 int lg_ledger_chain(lg_ledger *lg, lg_chain_entry **out, size_t *n);
+/* The same from a pinned tip commit (verify checks one snapshot). */
+int lg_ledger_chain_at(lg_ledger *lg, const git_oid *tip, lg_chain_entry **out, size_t *n);
 /* Hex of the ledger branch tip ("" when the branch is missing). */
 int lg_ledger_tip(lg_ledger *lg, char hex_out[GIT_OID_HEXSZ + 1]);
 

@@ -262,17 +262,22 @@ int lg_manifest_check(const cJSON *m, const char *where)
     if (!cJSON_IsObject(m))
         return lg_error_set(LG_EINPUT, "%s: manifest is not a JSON object", where);
     v = cJSON_GetObjectItemCaseSensitive(m, "format");
+    if (cJSON_IsNumber(v) && v->valuedouble == 1)
+        return lg_error_set(LG_EINPUT, "%s: format 1 manifest (this version reads format %d only; 'ledger init --migrate')",
+                            where, LG_MANIFEST_FORMAT);
     if (!cJSON_IsNumber(v) || v->valuedouble != LG_MANIFEST_FORMAT)
         return lg_error_set(LG_EINPUT, "%s: \"format\": missing or not %d", where, LG_MANIFEST_FORMAT);
     for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (!lg_json_str(m, strs[i]))
             return lg_error_set(LG_EINPUT, "%s: \"%s\": missing or not a string", where, strs[i]);
-    v = cJSON_GetObjectItemCaseSensitive(m, "seq");
-    if (!is_int(v) || v->valuedouble < 1)
-        return lg_error_set(LG_EINPUT, "%s: \"seq\": missing or not a positive integer", where);
-    v = cJSON_GetObjectItemCaseSensitive(m, "prev");
-    if (!cJSON_IsNull(v) && !(cJSON_IsString(v) && lg_sha256_hex_valid(v->valuestring)))
-        return lg_error_set(LG_EINPUT, "%s: \"prev\": must be null or a SHA-256 digest", where);
+    v = cJSON_GetObjectItemCaseSensitive(m, "nonce");
+    if (!cJSON_IsString(v) || strlen(v->valuestring) != LG_NONCE_HEX ||
+        strspn(v->valuestring, "0123456789abcdef") != LG_NONCE_HEX)
+        return lg_error_set(LG_EINPUT, "%s: \"nonce\": missing or not %d lowercase hex digits", where, LG_NONCE_HEX);
+    /* format 2: where a run sits (seq, prev) is chain.json's business, not the manifest's */
+    if (cJSON_GetObjectItemCaseSensitive(m, "seq") || cJSON_GetObjectItemCaseSensitive(m, "prev"))
+        return lg_error_set(LG_EINPUT, "%s: \"seq\"/\"prev\" belong in chain.json, not in a format %d manifest",
+                            where, LG_MANIFEST_FORMAT);
     v = cJSON_GetObjectItemCaseSensitive(m, "results");
     if (v && !cJSON_IsNull(v) && (err = lg_results_check(v, where)) < 0)
         return err;
@@ -296,4 +301,65 @@ int lg_manifest_check(const cJSON *m, const char *where)
         k++;
     }
     return 0;
+}
+
+/* ---- chain entries ----------------------------------------------------------- */
+
+int lg_chain_json_make(long seq, const char *run_id, const char *prev, lg_buf *out)
+{
+    if (seq < 1 || !lg_sha256_hex_valid(run_id) || (prev && !lg_sha256_hex_valid(prev)))
+        return lg_error_set(LG_EINTERNAL, "chain entry: bad seq, run id or prev");
+    /* canonical by construction: keys sorted (format, prev, run, seq), no whitespace */
+    if (prev)
+        return lg_buf_printf(out, "{\"format\":%d,\"prev\":\"%s\",\"run\":\"%s\",\"seq\":%ld}", LG_CHAIN_FORMAT,
+                             prev, run_id, seq);
+    return lg_buf_printf(out, "{\"format\":%d,\"prev\":null,\"run\":\"%s\",\"seq\":%ld}", LG_CHAIN_FORMAT, run_id,
+                         seq);
+}
+
+/* Reads `"` + 64 lowercase hex + `"` at *p into out. */
+static int take_digest(const char **p, const char *end, char out[65])
+{
+    const char *s = *p;
+    if (end - s < 66 || s[0] != '"' || s[65] != '"')
+        return 0;
+    memcpy(out, s + 1, 64);
+    out[64] = '\0';
+    if (!lg_sha256_hex_valid(out))
+        return 0;
+    *p = s + 66;
+    return 1;
+}
+
+static int take(const char **p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+        return 0;
+    *p += n;
+    return 1;
+}
+
+int lg_chain_json_parse(const char *bytes, size_t len, const char *where, lg_chain_link *out)
+{
+    /* The canonical form is fixed, so this reads it literally (no JSON parser,
+     * no allocation): {"format":2,"prev":null|"<hex>","run":"<hex>","seq":N} */
+    const char *p = bytes, *end = bytes + len;
+    long seq = 0;
+    int ok;
+
+    memset(out, 0, sizeof(*out));
+    ok = len <= 1024 && take(&p, end, "{\"format\":2,\"prev\":") &&
+         (take(&p, end, "null") || take_digest(&p, end, out->prev)) && take(&p, end, ",\"run\":") &&
+         take_digest(&p, end, out->run_id) && take(&p, end, ",\"seq\":") && p < end && *p >= '1' && *p <= '9';
+    while (ok && p < end && *p >= '0' && *p <= '9' && seq < 1000000000000L)
+        seq = seq * 10 + (*p++ - '0');
+    ok = ok && take(&p, end, "}") && p == end;
+    if (!ok)
+        return lg_error_set(LG_EINPUT,
+                            "%s: " LG_CHAIN_FILE " is not {\"format\":2,\"prev\":null|DIGEST,\"run\":ID,\"seq\":N} "
+                            "in canonical form",
+                            where);
+    out->seq = seq;
+    return lg_sha256_buf(bytes, len, out->digest);
 }

@@ -6,8 +6,11 @@
  * the window between the ref update and the index COMMIT is a normal crash
  * window, not damage; the index is derived data, and the lagging state is
  * recognisable exactly (its tip is an ancestor of the branch tip on the
- * first-parent chain). Every other mismatch (tip not on the branch, rows
- * changed under an unchanged tip) is left for verify to name.
+ * first-parent chain). Every other mismatch is never repaired silently: an
+ * index tip that is not on the branch means the branch was rewritten (the
+ * index is the local tripwire), and every reader and writer refuses with the
+ * rewritten runs named until `ledger reindex --accept-rewrite`; rows changed
+ * under an unchanged tip are left for verify to name.
  *
  * Leftovers are judged by age and by their writer's pid (in the name): a
  * long `ledger run` keeps its staging folder for hours, and it must not be
@@ -70,39 +73,129 @@ static size_t commits_behind(lg_ledger *lg, const char *ancestor_hex)
     return steps;
 }
 
+void lg_index_state_release(lg_index_state *st)
+{
+    if (!st)
+        return;
+    lg_buf_release(&st->rewritten);
+}
+
+/* Rows of the index's runs table that the ledger (at its tip) does not hold
+ * at that seq with that id: what a rewrite removed or replaced. */
+static int list_rewritten(lg_ledger *lg, lg_index_state *st)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    lg_run_info *runs = NULL;
+    size_t n = 0, i;
+    int err, rc;
+    if ((err = lg_index_open(lg_ledger_index_path(lg), 1, &db)) < 0 || (err = lg_ledger_runs(lg, &runs, &n)) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(db, "SELECT seq, run_id FROM runs ORDER BY seq", -1, &q, NULL) != SQLITE_OK) {
+        err = lg_error_set(LG_EIO, "%s: reading runs: %s", lg_ledger_index_path(lg), sqlite3_errmsg(db));
+        goto out;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        long seq = (long)sqlite3_column_int64(q, 0);
+        const char *id = (const char *)sqlite3_column_text(q, 1);
+        int found = 0;
+        for (i = 0; i < n && !found; i++)
+            found = runs[i].seq == seq && id && strcmp(runs[i].run_id, id) == 0;
+        if (found)
+            continue;
+        if ((err = lg_buf_printf(&st->rewritten, "%s%ld-%.12s", st->n_rewritten ? ", " : "", seq, id ? id : "?")) < 0)
+            goto out;
+        st->n_rewritten++;
+    }
+    if (rc != SQLITE_DONE)
+        err = lg_error_set(LG_EIO, "%s: reading runs: %s", lg_ledger_index_path(lg), sqlite3_errmsg(db));
+out:
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    lg_free(runs);
+    return err;
+}
+
+int lg_ledger_index_state(lg_ledger *lg, lg_index_state *st)
+{
+    char btip[GIT_OID_HEXSZ + 1];
+    int err;
+    memset(st, 0, sizeof(*st));
+    lg_buf_init(&st->rewritten, 0);
+    if (!lg_path_exists(lg_ledger_index_path(lg))) {
+        st->state = LG_INDEX_MISSING;
+        return 0;
+    }
+    if ((err = index_tip(lg, st->tip)) < 0 || (err = lg_ledger_tip(lg, btip)) < 0)
+        return err;
+    if (!st->tip[0]) {
+        st->state = LG_INDEX_NO_TIP; /* verify names the missing meta row */
+        return 0;
+    }
+    if (strcmp(st->tip, btip) == 0) {
+        st->state = LG_INDEX_CURRENT;
+        return 0;
+    }
+    if ((st->behind = commits_behind(lg, st->tip)) > 0) {
+        st->state = LG_INDEX_BEHIND;
+        return 0;
+    }
+    st->state = LG_INDEX_REWRITTEN;
+    return list_rewritten(lg, st);
+}
+
+int lg_index_state_error(lg_ledger *lg, const lg_index_state *st)
+{
+    return lg_error_set(LG_ECHECK,
+                        "%s: the index was built from ledger commit %.12s, which is not on %s: the branch was "
+                        "rewritten (%s%s%s); nothing was repaired. Inspect it ('ledger verify --base REF'), then accept "
+                        "the new history with 'ledger reindex --accept-rewrite'",
+                        lg_ledger_index_path(lg), st->tip, LG_LEDGER_REF,
+                        st->n_rewritten ? "runs in the index, not in the ledger at that seq with that id: " : "",
+                        st->n_rewritten ? st->rewritten.ptr : "no indexed run differs: commits rewritten",
+                        "");
+}
+
 int lg_ledger_index_catch_up(lg_ledger *lg, size_t *repaired)
 {
-    char itip[65], btip[GIT_OID_HEXSZ + 1];
-    size_t behind;
+    lg_index_state st;
     int err, locked = 0;
 
     if (repaired)
         *repaired = 0;
-    if (!lg_path_exists(lg_ledger_index_path(lg)))
-        return 0; /* missing: reported by its users ("run 'ledger reindex'") */
-    if ((err = index_tip(lg, itip)) < 0 || (err = lg_ledger_tip(lg, btip)) < 0)
-        return err;
-    if (strcmp(itip, btip) == 0 || !itip[0] || !commits_behind(lg, itip))
-        return 0;
+    if ((err = lg_ledger_index_state(lg, &st)) < 0)
+        goto out;
+    if (st.state == LG_INDEX_REWRITTEN) {
+        err = lg_index_state_error(lg, &st);
+        goto out;
+    }
+    if (st.state != LG_INDEX_BEHIND)
+        goto out;
     /* A writer may be between its commit and its index update right now:
      * wait for it, then look again. */
     if ((err = lg_ledger_lock(lg)) < 0)
-        return err;
-    locked = 1;
-    if ((err = index_tip(lg, itip)) < 0 || (err = lg_ledger_tip(lg, btip)) < 0)
         goto out;
-    if (strcmp(itip, btip) == 0 || !itip[0] || !(behind = commits_behind(lg, itip)))
+    locked = 1;
+    lg_index_state_release(&st);
+    if ((err = lg_ledger_index_state(lg, &st)) < 0)
+        goto out;
+    if (st.state == LG_INDEX_REWRITTEN) {
+        err = lg_index_state_error(lg, &st);
+        goto out;
+    }
+    if (st.state != LG_INDEX_BEHIND)
         goto out;
     if ((err = lg_ledger_reindex(lg)) < 0) {
         lg_error_wrap("%s: the index is %zu commit(s) behind %s and could not be rebuilt", lg_ledger_index_path(lg),
-                      behind, LG_LEDGER_REF);
+                      st.behind, LG_LEDGER_REF);
         goto out;
     }
     if (repaired)
-        *repaired = behind;
+        *repaired = st.behind;
 out:
     if (locked)
         lg_ledger_unlock(lg);
+    lg_index_state_release(&st);
     return err;
 }
 

@@ -18,16 +18,34 @@
 
 #include <stddef.h>
 
+#include "artifacts/base.h"
 #include "ledger/ledger.h"
+
+/* Where the index stands against the branch (its meta 'tip'). */
+enum { LG_INDEX_CURRENT = 0, LG_INDEX_BEHIND, LG_INDEX_REWRITTEN, LG_INDEX_NO_TIP, LG_INDEX_MISSING };
+typedef struct {
+    int state;          /* LG_INDEX_* */
+    size_t behind;      /* BEHIND: first-parent commits between the index tip and the branch tip */
+    char tip[65];       /* the index's tip ("" when unset) */
+    lg_buf rewritten;   /* REWRITTEN: "SEQ-ID12, ..." of index runs not in the ledger at that seq with that id */
+    size_t n_rewritten;
+} lg_index_state;
+/* Fills st (release with lg_index_state_release). Reads, never repairs. */
+int lg_ledger_index_state(lg_ledger *lg, lg_index_state *st);
+void lg_index_state_release(lg_index_state *st);
+/* Sets and returns LG_ECHECK with the one-line "branch rewritten" message
+ * naming the index tip and the rewritten runs, and how to accept. */
+int lg_index_state_error(lg_ledger *lg, const lg_index_state *st);
 
 /* When .ledger/index.sqlite exists and its tip is a strict ancestor of the
  * ledger branch tip (the branch moved on without the index: an interrupted
  * record, or a fetch), takes the writer lock, re-checks, and rebuilds the
  * index. *repaired (may be NULL) is set to the number of commits the index
  * was behind (0 when nothing was done). An index whose tip is not on the
- * branch (history rewritten, foreign file) is left alone for verify to
- * report. Errors: lock timeout (LG_ELOCKED), I/O. The caller must not hold
- * an lg_ledger_db() handle it means to keep: a rebuild closes it. */
+ * branch (history rewritten) is LG_ECHECK (lg_index_state_error): no reader
+ * or writer goes on with it. Errors: lock timeout (LG_ELOCKED), I/O. The
+ * caller must not hold an lg_ledger_db() handle it means to keep: a rebuild
+ * closes it. */
 int lg_ledger_index_catch_up(lg_ledger *lg, size_t *repaired);
 
 /* Lists (dry_run) or removes what interrupted writers left outside the

@@ -5,12 +5,15 @@
  * Data flow: every number goes through lg_evidence_provider (run choice,
  * STALE / MISSING, filters); tables and plots first ask it for the whole
  * selection (which names the run and says whether the evidence is fresh),
- * then list the run's conditions from the index to find the groups, then
- * ask once per group with the group's parameter values added as '='
- * filters. Claims come from lg_evidence_eval_files, evaluated once.
+ * then list the run's conditions from its verified manifest
+ * (lg_evidence_run: never from the SQLite index, which is only
+ * cross-checked) to find the groups, then ask once per group with the
+ * group's parameter values added as '=' filters. Claims are evaluated once,
+ * with the same evidence context (one manifest cache per render).
  * Histogram values come from the run's conditions/<cond>/maxcos.npy
  * artifacts, read through the store and re-hashed before use, so a tampered
- * object cannot draw a plot.
+ * object cannot draw a plot; an artifact kept only in the store and absent
+ * locally (a fresh clone) is MISSING with "run 'ledger pull DIR'".
  *
  * The provenance appendix is produced last (it needs every run used): the
  * Markdown is rendered into a head and a tail around the {{provenance}}
@@ -55,7 +58,6 @@ typedef struct {
 
 typedef struct {
     lg_ledger *lg;
-    sqlite3 *db;
     const lg_template *t;
     const lg_report_opts *o;
     lg_report *out;
@@ -98,31 +100,26 @@ static const char *evidence_name(lg_evidence e)
     return e == LG_EVIDENCE_STALE ? "STALE" : e == LG_EVIDENCE_MISSING ? "MISSING" : "FRESH";
 }
 
-static int db_err(sqlite3 *db, const char *what)
-{
-    return lg_error_set(LG_EIO, "index: %s: %s", what, sqlite3_errmsg(db));
-}
-
-/* The run's seq and study from the index. */
+/* The run's seq and study from its verified manifest. */
 static int run_lookup(rctx *c, const char *run_id, long *seq, char **study)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, err = 0;
-    if (sqlite3_prepare_v2(c->db, "SELECT seq, study FROM runs WHERE run_id = ?1", -1, &st, NULL) != SQLITE_OK)
-        return db_err(c->db, "looking up a run");
-    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *s = sqlite3_column_text(st, 1);
-        *seq = (long)sqlite3_column_int64(st, 0);
-        if (!(*study = lg_strdup(s ? (const char *)s : "")))
-            err = LG_ENOMEM;
-    } else if (rc == SQLITE_DONE) {
-        err = lg_error_set(LG_ENOTFOUND, "run %.12s is not in the index (run 'ledger reindex')", run_id);
-    } else {
-        err = db_err(c->db, "looking up a run");
-    }
-    sqlite3_finalize(st);
-    return err;
+    const cJSON *m = NULL;
+    const lg_run_info *info = NULL;
+    const char *st;
+    int err;
+    if ((err = lg_evidence_run(c->ev, run_id, &m, &info)) < 0)
+        return err;
+    *seq = info->seq;
+    st = lg_json_str(m, "study");
+    return (*study = lg_strdup(st ? st : "")) ? 0 : LG_ENOMEM;
+}
+
+/* The verified manifest of a run the provider answered with. */
+static const cJSON *run_manifest(rctx *c, const char *run_id, int *err)
+{
+    const cJSON *m = NULL;
+    *err = lg_evidence_run(c->ev, run_id, &m, NULL);
+    return *err < 0 ? NULL : m;
 }
 
 /* Registers a run as used; *out = its entry. Artifact results.json is noted
@@ -169,25 +166,21 @@ static int use_art(used_run *u, const char *name, const char *sha)
     return 0;
 }
 
-/* sha256 of a run's artifact by name: 1 found, 0 not, < 0 error. */
+/* sha256 of a run's artifact by name (from its manifest): 1 found, 0 not, < 0 error. */
 static int art_digest(rctx *c, const char *run_id, const char *name, char sha[65])
 {
-    sqlite3_stmt *st = NULL;
-    int rc, found = 0;
-    if (sqlite3_prepare_v2(c->db, "SELECT sha256 FROM artifacts WHERE run_id = ?1 AND name = ?2", -1, &st, NULL) !=
-        SQLITE_OK)
-        return db_err(c->db, "reading artifacts");
-    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *s = sqlite3_column_text(st, 0);
-        snprintf(sha, 65, "%s", s ? (const char *)s : "");
-        found = 1;
-    } else if (rc != SQLITE_DONE) {
-        found = db_err(c->db, "reading artifacts");
+    const cJSON *m, *o;
+    int err;
+    if (!(m = run_manifest(c, run_id, &err)))
+        return err;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(m, "outputs")) {
+        const char *n = lg_json_str(o, "name"), *h = lg_json_str(o, "sha256");
+        if (n && h && !strcmp(n, name)) {
+            snprintf(sha, 65, "%s", h);
+            return 1;
+        }
     }
-    sqlite3_finalize(st);
-    return found;
+    return 0;
 }
 
 /* Marks the numbers of a directive: [^run-SEQ]. */
@@ -310,27 +303,49 @@ static int cmp_group(const void *pa, const void *pb)
     return 0;
 }
 
-/* The value of a condition's parameter (NULL = absent) into *out (lg_free). */
-static int cond_param(rctx *c, const char *run_id, const char *cond, const char *key, char **out)
+/* The value of a condition's parameter (NULL = absent) into *out (lg_free),
+ * as text in the index's form (lg_evidence_param_text). */
+static int cond_param(const cJSON *cond, const char *key, char **out)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, err = 0;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cond, "params"), key);
+    lg_buf t = LG_BUF_INIT;
+    int err = 0;
     *out = NULL;
-    if (sqlite3_prepare_v2(c->db, "SELECT value FROM params WHERE run_id = ?1 AND condition = ?2 AND key = ?3", -1, &st,
-                           NULL) != SQLITE_OK)
-        return db_err(c->db, "reading params");
-    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, cond, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *v = sqlite3_column_text(st, 0);
-        if (v && !(*out = lg_strdup((const char *)v)))
+    if (p && !cJSON_IsNull(p)) {
+        if ((err = lg_evidence_param_text(p, &t)) == 0 && !(*out = lg_strdup(t.ptr ? t.ptr : "")))
             err = LG_ENOMEM;
-    } else if (rc != SQLITE_DONE) {
-        err = db_err(c->db, "reading params");
     }
-    sqlite3_finalize(st);
+    lg_buf_release(&t);
     return err;
+}
+
+static int cmp_cond(const void *a, const void *b)
+{
+    const char *x = lg_json_str(*(const cJSON *const *)a, "id"), *y = lg_json_str(*(const cJSON *const *)b, "id");
+    return strcmp(x ? x : "", y ? y : "");
+}
+
+/* The conditions of a run's verified manifest, sorted by id. *out freed with lg_free. */
+static int run_conditions(rctx *c, const char *run_id, const cJSON ***out, size_t *n)
+{
+    const cJSON *m, *arr, *it;
+    size_t k = 0;
+    int err;
+    *out = NULL;
+    *n = 0;
+    if (!(m = run_manifest(c, run_id, &err)))
+        return err;
+    arr = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "results"), "conditions");
+    if (!(*out = lg_calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(cJSON *))))
+        return LG_ENOMEM;
+    cJSON_ArrayForEach(it, arr) {
+        if (lg_json_str(it, "id"))
+            (*out)[k++] = it;
+    }
+    if (k > 1)
+        qsort((void *)*out, k, sizeof(cJSON *), cmp_cond);
+    *n = k;
+    return 0;
 }
 
 /* Conditions of run_id matching the selector's filters, grouped by the values
@@ -339,25 +354,21 @@ static int cond_param(rctx *c, const char *run_id, const char *cond, const char 
 static int find_groups(rctx *c, const lg_directive *d, const char *run_id, const char *const *keys, size_t nk,
                        unsigned optional, group **out, size_t *nout)
 {
-    sqlite3_stmt *st = NULL;
+    const cJSON **conds = NULL;
     group *g = NULL;
-    size_t n = 0, i, k;
-    int rc, err = 0;
+    size_t n = 0, i, k, ci, nc = 0;
+    int err = 0;
     *out = NULL;
     *nout = 0;
-    if (sqlite3_prepare_v2(c->db, "SELECT condition FROM conditions WHERE run_id = ?1 ORDER BY condition", -1, &st,
-                           NULL) != SQLITE_OK)
-        return db_err(c->db, "listing conditions");
-    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *cond = (const char *)sqlite3_column_text(st, 0);
+    if ((err = run_conditions(c, run_id, &conds, &nc)) < 0)
+        return err;
+    for (ci = 0; ci < nc; ci++) {
+        const char *cond = lg_json_str(conds[ci], "id");
         char *vals[LG_TEMPLATE_MAX_BY + 1] = {NULL};
         int match = 1;
-        if (!cond)
-            continue;
         for (i = 0; i < d->sel.nfilters && match; i++) {
             char *v = NULL;
-            if ((err = cond_param(c, run_id, cond, d->sel.filters[i].key, &v)) < 0)
+            if ((err = cond_param(conds[ci], d->sel.filters[i].key, &v)) < 0)
                 goto out;
             match = lg_filter_match(&d->sel.filters[i], v);
             lg_free(v);
@@ -365,7 +376,7 @@ static int find_groups(rctx *c, const lg_directive *d, const char *run_id, const
         if (!match)
             continue;
         for (k = 0; k < nk; k++) {
-            if ((err = cond_param(c, run_id, cond, keys[k], &vals[k])) < 0)
+            if ((err = cond_param(conds[ci], keys[k], &vals[k])) < 0)
                 break;
             if (!vals[k] && (optional >> k & 1u) && !(vals[k] = lg_strdup("")))
                 err = LG_ENOMEM;
@@ -401,10 +412,8 @@ static int find_groups(rctx *c, const lg_directive *d, const char *run_id, const
         if (err < 0)
             goto out;
     }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        err = db_err(c->db, "listing conditions");
 out:
-    sqlite3_finalize(st);
+    lg_free(conds);
     if (err < 0) {
         groups_free(g, n, nk);
         return err;
@@ -688,7 +697,13 @@ static int read_artifact_npy(rctx *c, const lg_directive *d, used_run *u, const 
     }
     if ((err = lg_ledger_artifact_path(c->lg, sha, &path)) < 0 || (err = lg_sha256_file(path.ptr, hex, NULL)) < 0) {
         char why[600];
-        snprintf(why, sizeof why, "evidence MISSING: artifact %s of run %.12s: %s", name, u->run_id, lg_error_msg());
+        if (err == LG_ENOTFOUND) /* kept only in the store (larger than small_output_max) and not here */
+            snprintf(why, sizeof why,
+                     "evidence MISSING: artifact %s of run %.12s (sha256 %.12s) is not in the local store: "
+                     "run 'ledger pull DIR' from a store that has it",
+                     name, u->run_id, sha);
+        else
+            snprintf(why, sizeof why, "evidence MISSING: artifact %s of run %.12s: %s", name, u->run_id, lg_error_msg());
         lg_error_clear();
         lg_buf_release(&path);
         return not_supported(c, d, d->file, why);
@@ -722,8 +737,9 @@ static int do_plot_hist(rctx *c, const lg_directive *d)
     lg_buf svg = LG_BUF_INIT, title = LG_BUF_INIT, note = LG_BUF_INIT;
     used_run *u = NULL;
     double vmin = 0;
-    sqlite3_stmt *st = NULL;
-    int err, rc;
+    const cJSON **conds = NULL;
+    size_t nc = 0, ci;
+    int err;
     if ((err = resolve(c, d, "mmcs", &u)) <= 0)
         return err;
     if ((err = find_groups(c, d, u->run_id, keys, 1, 1u, &g, &ng)) < 0)
@@ -740,28 +756,24 @@ static int do_plot_hist(rctx *c, const lg_directive *d)
     for (j = 0; j < ng; j++)
         ss[ns++] = g[j].vals[0]; /* groups are distinct series values, sorted */
     /* every matching condition, in condition order, into its series */
-    if (sqlite3_prepare_v2(c->db, "SELECT condition FROM conditions WHERE run_id = ?1 ORDER BY condition", -1, &st,
-                           NULL) != SQLITE_OK) {
-        err = db_err(c->db, "listing conditions");
+    if ((err = run_conditions(c, u->run_id, &conds, &nc)) < 0)
         goto out;
-    }
-    sqlite3_bind_text(st, 1, u->run_id, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *cond = (const char *)sqlite3_column_text(st, 0);
+    for (ci = 0; ci < nc; ci++) {
+        const char *cond = lg_json_str(conds[ci], "id");
         char fid[256], name[320], *sv = NULL;
         float *v = NULL, *grown;
         size_t n = 0;
         int match = 1;
         for (i = 0; i < d->sel.nfilters && match; i++) {
             char *pv = NULL;
-            if ((err = cond_param(c, u->run_id, cond, d->sel.filters[i].key, &pv)) < 0)
+            if ((err = cond_param(conds[ci], d->sel.filters[i].key, &pv)) < 0)
                 goto out;
             match = lg_filter_match(&d->sel.filters[i], pv);
             lg_free(pv);
         }
         if (!match)
             continue;
-        if ((err = cond_param(c, u->run_id, cond, d->series, &sv)) < 0)
+        if ((err = cond_param(conds[ci], d->series, &sv)) < 0)
             goto out;
         for (j = 0; j < ns && strcmp(ss[j], sv ? sv : ""); j++)
             ;
@@ -784,10 +796,6 @@ static int do_plot_hist(rctx *c, const lg_directive *d)
             if (isfinite(v[i]) && v[i] < vmin)
                 vmin = v[i];
         lg_free(v);
-    }
-    if (rc != SQLITE_DONE) {
-        err = db_err(c->db, "listing conditions");
-        goto out;
     }
     for (j = 0; j < ns; j++) {
         hs[j].name = ss[j][0] ? ss[j] : "all";
@@ -822,7 +830,7 @@ static int do_plot_hist(rctx *c, const lg_directive *d)
         goto out;
     err = put_image(c, d, title.ptr, u);
 out:
-    sqlite3_finalize(st);
+    lg_free(conds);
     if (vals)
         for (j = 0; j < ng; j++)
             lg_free(vals[j]);
@@ -858,24 +866,19 @@ static int load_claims(rctx *c)
     }
     c->out->claim_paths = paths;
     c->out->nclaim_paths = n;
-    if ((err = lg_evidence_eval_files(c->lg, paths, n, &c->cres)) < 0)
+    if ((err = lg_evidence_eval_files_ctx(c->ev, paths, n, &c->cres)) < 0)
         return err;
     c->ncres = n;
     c->claims_loaded = 1;
     return 0;
 }
 
-static int do_claim(rctx *c, const lg_directive *d)
+/* One claim result (a claim, or one value of its `by` grid). */
+static int put_claim(rctx *c, const lg_directive *d, const lg_claim_result *cr)
 {
-    const lg_claim_result *cr = NULL;
     lg_report_claim *rc;
     size_t i;
     int err;
-    if ((err = load_claims(c)) < 0)
-        return err;
-    if (lg_evidence_find_claim(c->cres, c->ncres, d->claim_id, &cr) < 0)
-        return derr(c, d, LG_EINPUT, "no claim '%s' in %s", d->claim_id,
-                    c->o->nclaim_paths ? "the claim files given" : "claims/*.claims");
     if (!(rc = lg_realloc(c->out->claims, (c->out->nclaims + 1) * sizeof(*rc))))
         return LG_ENOMEM;
     c->out->claims = rc;
@@ -905,9 +908,14 @@ static int do_claim(rctx *c, const lg_directive *d)
                                      r->corrected ? "Holm-adjusted p = " : "= ", v, r->holds ? "holds" : "does not hold")) < 0)
                 return err;
         }
+        for (i = 0; i < cr->ngates; i++) /* `requires`: an ok claim's gates all hold */
+            if ((err = lg_buf_printf(c->cur, "%s`%s`", i ? ", " : "; gates ok: ", cr->gates[i])) < 0)
+                return err;
         if ((err = lg_buf_puts(c->cur, ")")) < 0)
             return err;
     }
+    if (cr->pinned_run && (err = lg_buf_printf(c->cur, " (pinned to run %s)", cr->pinned_run)) < 0)
+        return err;
     for (i = 0; i < cr->nrun_ids; i++) {
         used_run *u = NULL;
         if ((err = use_run(c, cr->run_ids[i], &u)) < 0)
@@ -926,17 +934,34 @@ static int do_claim(rctx *c, const lg_directive *d)
     return 0;
 }
 
+static int do_claim(rctx *c, const lg_directive *d)
+{
+    const lg_claim_result **crs = NULL;
+    size_t n = 0, i;
+    int err;
+    if ((err = load_claims(c)) < 0)
+        return err;
+    if (lg_evidence_find_claims(c->cres, c->ncres, d->claim_id, &crs, &n) < 0)
+        return derr(c, d, LG_EINPUT, "no claim '%s' in %s", d->claim_id,
+                    c->o->nclaim_paths ? "the claim files given" : "claims/*.claims");
+    /* a `by` claim renders every value of its grid, one per line */
+    for (i = 0; i < n && err == 0; i++)
+        if ((err = i ? lg_buf_puts(c->cur, "\n\n") : 0) == 0)
+            err = put_claim(c, d, crs[i]);
+    lg_free(crs);
+    return err;
+}
+
 /* ---- provenance ------------------------------------------------------------------------------ */
 
-static const char *col_or(sqlite3_stmt *st, int i, const char *dflt)
+static const char *str_or(const cJSON *m, const char *key, const char *dflt)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t && *t ? (const char *)t : dflt;
+    const char *t = lg_json_str(m, key);
+    return t && *t ? t : dflt;
 }
 
 static int provenance(rctx *c, lg_buf *b)
 {
-    sqlite3_stmt *st = NULL;
     size_t i, k;
     int err = 0;
     if (c->nruns == 0)
@@ -944,34 +969,26 @@ static int provenance(rctx *c, lg_buf *b)
     if ((err = lg_buf_puts(b, "| run | id | study | kind | created | engine | backend / device | spec | data |\n"
                               "|---:|---|---|---|---|---|---|---|---|\n")) < 0)
         return err;
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT seq, study, kind, created, engine_version, backend, device, study_path, spec_digest, "
-                           "data_digest FROM runs WHERE run_id = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c->db, "reading runs");
     for (i = 0; i < c->nruns && err == 0; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, c->runs[i].run_id, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(st) != SQLITE_ROW) {
-            err = db_err(c->db, "reading runs");
+        const cJSON *m = run_manifest(c, c->runs[i].run_id, &err);
+        if (!m)
             break;
-        }
         err = lg_buf_printf(b, "| %ld | `%.12s` | %s | %s | %s | %s | %s", c->runs[i].seq, c->runs[i].run_id,
-                            col_or(st, 1, "-"), col_or(st, 2, "-"), col_or(st, 3, "-"), col_or(st, 4, "-"),
-                            col_or(st, 5, "-"));
-        if (err == 0 && sqlite3_column_text(st, 6))
-            err = lg_buf_printf(b, " (%s)", col_or(st, 6, ""));
+                            str_or(m, "study", "-"), str_or(m, "kind", "-"), str_or(m, "created", "-"),
+                            str_or(m, "engine_version", "-"), str_or(m, "backend", "-"));
+        if (err == 0 && lg_json_str(m, "device"))
+            err = lg_buf_printf(b, " (%s)", str_or(m, "device", ""));
         if (err == 0)
             err = lg_buf_puts(b, " | ");
-        if (err == 0 && sqlite3_column_text(st, 7))
-            err = lg_buf_printf(b, "`%s` ", col_or(st, 7, ""));
+        if (err == 0 && lg_json_str(m, "study_path"))
+            err = lg_buf_printf(b, "`%s` ", str_or(m, "study_path", ""));
         if (err == 0)
-            err = sqlite3_column_text(st, 8) ? lg_buf_printf(b, "`%.12s`", col_or(st, 8, "")) : lg_buf_puts(b, "-");
+            err = lg_json_str(m, "spec_digest") ? lg_buf_printf(b, "`%.12s`", str_or(m, "spec_digest", ""))
+                                                : lg_buf_puts(b, "-");
         if (err == 0)
-            err = sqlite3_column_text(st, 9) ? lg_buf_printf(b, " | `%.12s` |\n", col_or(st, 9, ""))
-                                             : lg_buf_puts(b, " | - |\n");
+            err = lg_json_str(m, "data_digest") ? lg_buf_printf(b, " | `%.12s` |\n", str_or(m, "data_digest", ""))
+                                                : lg_buf_puts(b, " | - |\n");
     }
-    sqlite3_finalize(st);
     if (err < 0)
         return err;
     if (c->out->nclaims) {
@@ -1064,8 +1081,6 @@ int lg_report_render(lg_ledger *lg, const lg_template *t, const lg_report_opts *
     c.cur = &out->md;
     lg_buf_init(&out->md, 0);
     lg_buf_init(&c.tail, 0);
-    if (!(c.db = lg_ledger_db(lg)))
-        return lg_error_code() ? lg_error_code() : LG_EIO;
     if ((err = lg_evidence_new(lg, &c.ev)) < 0)
         goto out;
     if ((err = lg_template_walk(t, on_piece, &c)) < 0)

@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifacts/json.h"
 #include "artifacts/safetensors.h"
+#include "engine/consistency.h"
 
 const char *lg_saelens_arch_name(lg_arch arch, int *has_threshold)
 {
@@ -183,6 +185,9 @@ void lg_cell_sae_release(lg_cell_sae *c)
 
 /* ---- export ----------------------------------------------------------------------- */
 
+/* the SAELens release whose cfg.json layout we write */
+#define LG_SAELENS_FORMAT_VERSION "6.0.0"
+
 cJSON *lg_saelens_cfg_new(const lg_sae_config *cfg, const cJSON *metadata)
 {
     cJSON *c = cJSON_CreateObject(), *m;
@@ -198,6 +203,16 @@ cJSON *lg_saelens_cfg_new(const lg_sae_config *cfg, const cJSON *metadata)
          cJSON_AddStringToObject(c, "reshape_activations", "none");
     if (ok && cfg->arch == LG_ARCH_TOPK)
         ok = cJSON_AddNumberToObject(c, "k", cfg->k) != NULL;
+    /* SAELens 6 reads hook_name / model_name at the top level and treats a
+     * cfg.json without sae_lens_version (top level or metadata) as a pre-6
+     * config to be converted: name the format we write */
+    if (ok && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "hook_name")))
+        ok = cJSON_AddStringToObject(c, "hook_name", cJSON_GetObjectItemCaseSensitive(m, "hook_name")->valuestring) != NULL;
+    if (ok && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "model_name")))
+        ok = cJSON_AddStringToObject(c, "model_name", cJSON_GetObjectItemCaseSensitive(m, "model_name")->valuestring) !=
+             NULL;
+    if (ok && !cJSON_GetObjectItemCaseSensitive(m, "sae_lens_version"))
+        ok = cJSON_AddStringToObject(m, "sae_lens_version", LG_SAELENS_FORMAT_VERSION) != NULL;
     if (ok)
         ok = cJSON_AddStringToObject(m, "ledger_architecture", lg_arch_name(cfg->arch)) &&
              (cfg->k <= 0 || cJSON_AddNumberToObject(m, "ledger_k", cfg->k));
@@ -325,12 +340,19 @@ int lg_saelens_load(const char *dir, const lg_saelens_limits *lim, lg_saelens_sa
         err = lg_error_set(LG_EINPUT, "%s: missing", w_path.ptr);
         goto out;
     }
+    /* a FIFO (or any non-file) would block or mislead the readers below */
+    if ((err = lg_path_check_regular(cfg_path.ptr)) < 0 || (err = lg_path_check_regular(w_path.ptr)) < 0) {
+        err = err == LG_EIO ? err : LG_EINPUT;
+        goto out;
+    }
     if ((err = lg_file_read(cfg_path.ptr, LG_SAELENS_CFG_MAX, &text)) < 0) {
         lg_error_wrap("%s", cfg_path.ptr);
         err = err == LG_EIO ? err : LG_EINPUT;
         goto out;
     }
-    if (!(out->cfg_json = cJSON_ParseWithLength(text.ptr, text.len)) || !cJSON_IsObject(out->cfg_json)) {
+    if ((err = lg_json_parse(cfg_path.ptr, text.ptr, text.len, &out->cfg_json)) < 0) /* strict: artifacts/json.h */
+        goto out;
+    if (!cJSON_IsObject(out->cfg_json)) {
         err = lg_error_set(LG_EINPUT, "%s: not a JSON object", cfg_path.ptr);
         goto out;
     }
@@ -417,4 +439,48 @@ void lg_saelens_sae_release(lg_saelens_sae *s)
     cJSON_Delete(s->cfg_json);
     s->W_dec = NULL;
     s->cfg_json = NULL;
+}
+
+int lg_saelens_read_decoder(const char *path, const char *label, int d_sae, int d_in, float **out)
+{
+    lg_st_file *f = NULL;
+    int err;
+    *out = NULL;
+    lg_error_clear();
+    if ((err = lg_path_check_regular(path)) < 0 || (err = lg_st_open(path, &f)) < 0) {
+        lg_error_wrap("%s", label);
+        return err == LG_EIO ? err : LG_EINPUT;
+    }
+    err = tensor_f32(f, label, "W_dec", d_sae, d_in, out);
+    lg_st_close(f);
+    return err;
+}
+
+int lg_saelens_pair_metrics(const float *W_dec_a, const float *W_dec_b, int d_sae, int d_in, double threshold,
+                            int hungarian_max, cJSON *m, double *mmcs_out, double *mcc_out)
+{
+    lg_sim_options so, ss;
+    lg_dict_sim sim, sim_signed;
+    int err;
+    lg_sim_options_init(&so);
+    so.abs_cos = 1;
+    so.shared_threshold = threshold;
+    so.mcc = d_sae <= hungarian_max;
+    ss = so;
+    ss.abs_cos = 0;
+    ss.mcc = 0;
+    if ((err = lg_dict_similarity(W_dec_a, d_sae, W_dec_b, d_sae, d_in, &so, &sim, NULL, NULL)) < 0 ||
+        (err = lg_dict_similarity(W_dec_a, d_sae, W_dec_b, d_sae, d_in, &ss, &sim_signed, NULL, NULL)) < 0)
+        return err;
+    /* NaN would be written as null by cJSON; only computed values are passed */
+    if (!cJSON_AddNumberToObject(m, "mmcs", sim.mmcs) || !cJSON_AddNumberToObject(m, "mmcs_ab", sim.mmcs_ab) ||
+        !cJSON_AddNumberToObject(m, "mmcs_ba", sim.mmcs_ba) || !cJSON_AddNumberToObject(m, "mmcs_signed", sim_signed.mmcs) ||
+        (sim.mcc_computed &&
+         (!cJSON_AddNumberToObject(m, "mcc", sim.mcc) || !cJSON_AddNumberToObject(m, "shared_frac", sim.shared_frac))))
+        return lg_error_set(LG_ENOMEM, "out of memory");
+    if (mmcs_out)
+        *mmcs_out = sim.mmcs;
+    if (mcc_out)
+        *mcc_out = sim.mcc_computed ? sim.mcc : NAN;
+    return 0;
 }

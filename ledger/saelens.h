@@ -109,4 +109,16 @@ typedef struct {
 int lg_saelens_load(const char *dir, const lg_saelens_limits *lim, lg_saelens_sae *out);
 void lg_saelens_sae_release(lg_saelens_sae *s);
 
+/* The decoder of a SAELens sae_weights.safetensors as import reads it:
+ * W_dec [d_sae, d_in] of any float dtype, converted to float32 and checked
+ * finite; *out lg_malloc'd. LG_EINPUT naming `label` otherwise. */
+int lg_saelens_read_decoder(const char *path, const char *label, int d_sae, int d_in, float **out);
+
+/* The metrics of a pair of SAEs of the same shape as `ledger import`
+ * records them (HUSAI's PWMCC with |cos| as mmcs, with mmcs_ab, mmcs_ba,
+ * mmcs_signed; mcc and shared_frac when d_sae <= hungarian_max), added to m.
+ * *mmcs_out, *mcc_out (may be NULL) get mmcs and mcc (NaN when skipped). */
+int lg_saelens_pair_metrics(const float *W_dec_a, const float *W_dec_b, int d_sae, int d_in, double threshold,
+                            int hungarian_max, cJSON *m, double *mmcs_out, double *mcc_out);
+
 #endif

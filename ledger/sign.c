@@ -448,6 +448,169 @@ int lg_keyring_load_repo(lg_ledger *lg, lg_keyring *kr)
     return err;
 }
 
+int lg_keyring_parse(const char *where, const char *text, size_t len, lg_keyring *kr)
+{
+    char *copy = NULL;
+    int err;
+    lg_keyring_release(kr);
+    if (len > LG_TRUSTED_KEYS_MAX)
+        return lg_error_set(LG_EINPUT, "%s: larger than %u bytes", where, LG_TRUSTED_KEYS_MAX);
+    if (memchr(text, '\0', len))
+        return lg_error_set(LG_EINPUT, "%s: contains a NUL byte", where);
+    if (!(copy = lg_strndup(text, len)))
+        return LG_ENOMEM;
+    if ((err = each_key_line(where, copy, ring_add, kr)) < 0)
+        lg_keyring_release(kr);
+    lg_free(copy);
+    return err;
+}
+
+/* ---- the trust root ----------------------------------------------------------- */
+
+/* ledger-trusted-keys of REV's tree into kr. */
+static int keyring_from_rev(lg_ledger *lg, const char *rev, lg_keyring *kr)
+{
+    git_repository *repo = lg_ledger_repo(lg);
+    git_object *obj = NULL, *peeled = NULL;
+    git_tree_entry *e = NULL;
+    git_blob *b = NULL;
+    lg_buf where = LG_BUF_INIT;
+    int err = 0;
+    if (git_revparse_single(&obj, repo, rev) < 0 || git_object_peel(&peeled, obj, GIT_OBJECT_TREE) < 0) {
+        err = lg_error_set(LG_EINPUT, "--keys-ref %s: not a revision of this repository (fetch it first)", rev);
+        goto out;
+    }
+    if (git_tree_entry_bypath(&e, (git_tree *)peeled, LG_TRUSTED_KEYS_FILE) < 0 ||
+        git_tree_entry_type(e) != GIT_OBJECT_BLOB || git_blob_lookup(&b, repo, git_tree_entry_id(e)) < 0) {
+        err = lg_error_set(LG_EINPUT, "%s: no file %s in that revision's tree", rev, LG_TRUSTED_KEYS_FILE);
+        goto out;
+    }
+    if ((err = lg_buf_printf(&where, "%s:%s", rev, LG_TRUSTED_KEYS_FILE)) < 0)
+        goto out;
+    err = lg_keyring_parse(where.ptr, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), kr);
+out:
+    lg_buf_release(&where);
+    git_blob_free(b);
+    git_tree_entry_free(e);
+    git_object_free(peeled);
+    git_object_free(obj);
+    return err;
+}
+
+int lg_trust_default_keys_ref(lg_ledger *lg, const char *base_ref, lg_buf *out)
+{
+    static const char *const heads[] = {"HEAD", "main", "master"};
+    git_repository *repo = lg_ledger_repo(lg);
+    git_reference *ref = NULL, *head = NULL;
+    const char *full, *slash;
+    size_t i;
+    int err = LG_ENOTFOUND;
+    lg_buf_clear(out);
+    if (!base_ref || git_reference_dwim(&ref, repo, base_ref) < 0)
+        goto out;
+    full = git_reference_name(ref);
+    if (strncmp(full, "refs/remotes/", 13) != 0 || !(slash = strchr(full + 13, '/')))
+        goto out;
+    for (i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        lg_buf_clear(out);
+        if ((err = lg_buf_printf(out, "%.*s/%s", (int)(slash - full), full, heads[i])) < 0)
+            goto out;
+        if (git_reference_lookup(&head, repo, out->ptr) == 0) {
+            git_reference_free(head);
+            err = 0;
+            goto out;
+        }
+        err = LG_ENOTFOUND;
+    }
+out:
+    if (err == LG_ENOTFOUND)
+        lg_buf_clear(out);
+    git_reference_free(ref);
+    return err;
+}
+
+int lg_trust_root_load(lg_ledger *lg, lg_keyring *kr, lg_buf *source)
+{
+    const lg_trust_opts *t = lg_ledger_trust(lg);
+    const char *env = getenv("LEDGER_TRUSTED_KEYS");
+    lg_buf local = LG_BUF_INIT, defref = LG_BUF_INIT;
+    lg_buf *src = source ? source : &local;
+    int err;
+
+    lg_keyring_release(kr);
+    lg_buf_clear(src);
+    if (t->keys_file || (!t->keys_ref && env && *env)) {
+        const char *path = t->keys_file ? t->keys_file : env;
+        if (!lg_path_exists(path)) {
+            err = lg_error_set(LG_EINPUT, "%s: no such trusted-keys file (%s)", path,
+                               t->keys_file ? "--trusted-keys" : "$LEDGER_TRUSTED_KEYS");
+            goto out;
+        }
+        if ((err = lg_keyring_load(path, kr)) < 0)
+            goto out;
+        err = lg_buf_printf(src, "%s %s", t->keys_file ? "--trusted-keys" : "LEDGER_TRUSTED_KEYS=", path);
+        goto out;
+    }
+    if (t->keys_ref) {
+        if ((err = keyring_from_rev(lg, t->keys_ref, kr)) < 0)
+            goto out;
+        err = lg_buf_printf(src, "%s:%s", t->keys_ref, LG_TRUSTED_KEYS_FILE);
+        goto out;
+    }
+    if (t->base_ref && lg_trust_default_keys_ref(lg, t->base_ref, &defref) == 0) {
+        lg_error_clear();
+        if ((err = keyring_from_rev(lg, defref.ptr, kr)) < 0)
+            goto out;
+        err = lg_buf_printf(src, "%s:%s (default for --base %s)", defref.ptr, LG_TRUSTED_KEYS_FILE, t->base_ref);
+        goto out;
+    }
+    err = lg_error_set(LG_EINPUT,
+                       "--require-signed needs a trust root from outside the change under verification: give "
+                       "--trusted-keys FILE, --keys-ref REV (e.g. origin/main, whose %s is protected) or "
+                       "$LEDGER_TRUSTED_KEYS; the work tree's %s is never trusted",
+                       LG_TRUSTED_KEYS_FILE, LG_TRUSTED_KEYS_FILE);
+out:
+    if (err < 0)
+        lg_keyring_release(kr);
+    lg_buf_release(&local);
+    lg_buf_release(&defref);
+    return err;
+}
+
+int lg_trust_root_report_worktree(lg_ledger *lg, const lg_keyring *root, const char *source, lg_problems *ps)
+{
+    lg_keyring wt = LG_KEYRING_INIT;
+    lg_buf line = LG_BUF_INIT;
+    size_t i;
+    int err;
+    if ((err = lg_keyring_load_repo(lg, &wt)) < 0) {
+        err = lg_problems_add(ps, LG_PROBLEM_WARNING, "trust", LG_TRUSTED_KEYS_FILE,
+                              "the work tree's file is unreadable (%s); it is not used either way", lg_error_msg());
+        goto out;
+    }
+    for (i = 0; i < wt.n && err >= 0; i++)
+        if (lg_keyring_find(root, &wt.keys[i]) < 0) {
+            lg_buf_clear(&line);
+            if ((err = lg_key_format_line(&wt.keys[i], wt.names[i], &line)) >= 0)
+                err = lg_problems_add(ps, LG_PROBLEM_WARNING, "trust", LG_TRUSTED_KEYS_FILE,
+                                      "key added in the work tree, not in the trust root %s: not honoured: %s", source,
+                                      line.ptr);
+        }
+    for (i = 0; i < root->n && err >= 0; i++)
+        if (lg_keyring_find(&wt, &root->keys[i]) < 0) {
+            lg_buf_clear(&line);
+            if ((err = lg_key_format_line(&root->keys[i], root->names[i], &line)) >= 0)
+                err = lg_problems_add(ps, LG_PROBLEM_WARNING, "trust", LG_TRUSTED_KEYS_FILE,
+                                      "key removed in the work tree but still in the trust root %s: removal not "
+                                      "honoured: %s",
+                                      source, line.ptr);
+        }
+out:
+    lg_buf_release(&line);
+    lg_keyring_release(&wt);
+    return err;
+}
+
 long lg_keyring_find(const lg_keyring *kr, const lg_pubkey *k)
 {
     size_t i;
@@ -664,8 +827,8 @@ int lg_sign_check_run(lg_ledger *lg, const lg_run_info *ri, const lg_keyring *kr
         goto out;
     if (lg_keyring_find(kr, &signer) < 0) {
         fingerprint(&signer, fp);
-        err = lg_buf_printf(reason, "run %.12s is signed by key %s..., which is not in %s", ri->run_id, fp,
-                            LG_TRUSTED_KEYS_FILE);
+        err = lg_buf_printf(reason, "run %.12s is signed by key %s..., which is not in the trust root", ri->run_id,
+                            fp);
         goto out;
     }
     err = 1;
@@ -674,28 +837,24 @@ out:
     return err;
 }
 
-int lg_sign_verify_runs(lg_ledger *lg, int require_signed, lg_problems *ps, size_t *n_signed)
+int lg_sign_verify_runs(lg_ledger *lg, const lg_keyring *trusted, int require_signed, lg_problems *ps,
+                        size_t *n_signed)
 {
-    lg_keyring kr = LG_KEYRING_INIT;
+    static const lg_keyring none = LG_KEYRING_INIT;
+    const lg_keyring *kr = trusted ? trusted : &none;
     lg_run_info *runs = NULL;
     lg_buf reason = LG_BUF_INIT;
     size_t n = 0, i, good = 0;
     char subject[128];
-    int err, rc, bad;
+    int err = 0, rc, bad;
 
     if (n_signed)
         *n_signed = 0;
-    if ((err = lg_keyring_load_repo(lg, &kr)) < 0) {
-        /* a broken trusted-keys file is a problem of the repository, not a crash of verify */
-        err = lg_problems_add(ps, LG_PROBLEM_ERROR, "signature", LG_TRUSTED_KEYS_FILE, "%s", lg_error_msg());
-        if (err < 0)
-            goto out; /* else go on with no trusted key: present signatures are still checked */
-    }
     if ((err = lg_ledger_runs(lg, &runs, &n)) < 0)
         goto out;
     for (i = 0; i < n; i++) {
         snprintf(subject, sizeof subject, "run %s", runs[i].dir + 5); /* skip "runs/" */
-        if ((rc = lg_sign_check_run(lg, &runs[i], &kr, &reason, &bad)) < 0) {
+        if ((rc = lg_sign_check_run(lg, &runs[i], kr, &reason, &bad)) < 0) {
             err = rc;
             goto out;
         }
@@ -713,7 +872,6 @@ int lg_sign_verify_runs(lg_ledger *lg, int require_signed, lg_problems *ps, size
     if (n_signed)
         *n_signed = good;
 out:
-    lg_keyring_release(&kr);
     lg_buf_release(&reason);
     lg_free(runs);
     return err;
@@ -722,10 +880,8 @@ out:
 int lg_sign_evidence_check(lg_ledger *lg, const char *run_id, const lg_keyring *kr, lg_buf *reason)
 {
     lg_run_info *runs = NULL;
-    lg_buf raw = LG_BUF_INIT;
-    cJSON *m = NULL;
-    const cJSON *prev;
     const lg_run_info *ri = NULL, *before = NULL;
+    lg_chain_link link, blink;
     size_t n = 0, i, same_seq = 0, n_before = 0;
     char id12[13];
     long seq;
@@ -745,7 +901,7 @@ int lg_sign_evidence_check(lg_ledger *lg, const char *run_id, const lg_keyring *
         goto out; /* 0 with the reason, or an error */
     lg_buf_clear(reason);
     err = 0;
-    /* chain link: a signed run copied from another ledger keeps its old prev */
+    /* chain link (chain.json): a run copied from another ledger keeps its old entry */
     if (lg_ledger_parse_dirname(ri->dir + 5, &seq, id12) < 0 || strncmp(id12, run_id, 12) != 0) {
         lg_error_clear();
         err = lg_buf_printf(reason, "run %.12s sits in directory %s, which does not name it", run_id, ri->dir);
@@ -758,33 +914,33 @@ int lg_sign_evidence_check(lg_ledger *lg, const char *run_id, const lg_keyring *
             n_before++;
         }
     }
-    if ((err = lg_ledger_read_blob(lg, &ri->manifest, LG_MANIFEST_MAX, &raw)) < 0)
-        goto out;
-    if (!(m = cJSON_ParseWithLength(raw.ptr, raw.len)) || lg_manifest_check(m, ri->dir) < 0) {
+    if (lg_ledger_chain_link(lg, ri, &link) < 0) {
+        err = lg_buf_printf(reason, "run %.12s: %s", run_id, lg_error_msg());
         lg_error_clear();
-        err = lg_buf_printf(reason, "run %.12s: manifest.json is malformed", run_id);
         goto out;
     }
-    prev = cJSON_GetObjectItemCaseSensitive(m, "prev");
-    if (same_seq != 1 || cJSON_GetObjectItemCaseSensitive(m, "seq")->valuedouble != (double)ri->seq) {
-        err = lg_buf_printf(reason, "run %.12s: seq %ld is not unique in this ledger or disagrees with its manifest "
-                                    "(copied in from another ledger?)",
+    if (same_seq != 1 || link.seq != ri->seq || strcmp(link.run_id, run_id) != 0) {
+        err = lg_buf_printf(reason, "run %.12s: seq %ld is not unique in this ledger or disagrees with its "
+                                    LG_CHAIN_FILE " (copied in from another ledger?)",
                             run_id, ri->seq);
         goto out;
     }
-    if (ri->seq == 1 ? !cJSON_IsNull(prev)
-                     : (n_before != 1 || !cJSON_IsString(prev) || strcmp(prev->valuestring, before->run_id) != 0)) {
+    if (ri->seq > 1 && (n_before != 1 || lg_ledger_chain_link(lg, before, &blink) < 0)) {
+        lg_error_clear();
+        err = lg_buf_printf(reason, "run %.12s is not linked into this ledger's chain: run %ld here is %s", run_id,
+                            ri->seq - 1, n_before == 1 ? "unreadable" : "missing or ambiguous");
+        goto out;
+    }
+    if (ri->seq == 1 ? link.prev[0] != '\0' : strcmp(link.prev, blink.digest) != 0) {
         err = lg_buf_printf(reason,
-                            "run %.12s is not linked into this ledger's chain: its prev is %.12s but run %ld here is "
-                            "%.12s (copied in from another ledger?)",
-                            run_id, cJSON_IsString(prev) ? prev->valuestring : "null", ri->seq - 1,
-                            ri->seq == 1 ? "(none)" : n_before == 1 ? before->run_id : "ambiguous");
+                            "run %.12s is not linked into this ledger's chain: its prev is %.12s but the entry of run "
+                            "%ld here is %.12s (copied in from another ledger?)",
+                            run_id, link.prev[0] ? link.prev : "null", ri->seq - 1,
+                            ri->seq == 1 ? "(none)" : blink.digest);
         goto out;
     }
     err = 1;
 out:
-    cJSON_Delete(m);
-    lg_buf_release(&raw);
     lg_free(runs);
     return err;
 }

@@ -12,13 +12,15 @@
  * same commit as its manifest:
  *   {"format":1,"alg":"ed25519","key":"<base64 pub>","signed":"<run id>","sig":"<base64>"}
  * The signature is over the 64 ASCII bytes of the run id, which is the
- * SHA-256 of the manifest bytes: it covers every output digest, the study,
- * the seq and the prev link, so a signed run cannot be moved to another
- * place of another chain without invalidating it.
+ * SHA-256 of the manifest bytes: it covers every output digest and the
+ * study, but not the run's place (format 2 keeps seq/prev in chain.json), so
+ * a signature survives `ledger sync` re-chaining the run. Its place is
+ * checked by the chain (verify) and by lg_sign_evidence_check's link check.
  *
- * Trust. <repo root>/ledger-trusted-keys (a tracked file, committed by the
- * user) lists trusted public keys, one line each as above; blank lines and
- * lines starting with '#' are ignored; the name is optional.
+ * Trust. A trusted-keys file lists public keys, one line each as above;
+ * blank lines and lines starting with '#' are ignored; the name is optional.
+ * <repo root>/ledger-trusted-keys is the work tree's copy (`ledger key trust`
+ * edits it); verification takes its keys from the trust root instead (below).
  */
 #ifndef LG_SIGN_H
 #define LG_SIGN_H
@@ -85,7 +87,11 @@ typedef struct {
 /* Loads a trusted-keys file into kr (released first). A missing file is an
  * empty keyring; a malformed line is LG_EINPUT naming file:line. */
 int lg_keyring_load(const char *path, lg_keyring *kr);
-/* <repo root>/ledger-trusted-keys into kr. */
+/* Parses trusted-keys text (len bytes, not NUL-terminated) into kr; `where`
+ * names it in messages ("REV:ledger-trusted-keys"). */
+int lg_keyring_parse(const char *where, const char *text, size_t len, lg_keyring *kr);
+/* <repo root>/ledger-trusted-keys into kr (the work tree's copy: `ledger key`
+ * edits it; verify and check never trust it, see lg_trust_root_load). */
 int lg_keyring_load_repo(lg_ledger *lg, lg_keyring *kr);
 void lg_keyring_release(lg_keyring *kr);
 /* Index of k in kr, or -1. */
@@ -94,6 +100,30 @@ long lg_keyring_find(const lg_keyring *kr, const lg_pubkey *k);
  * (atomic rewrite; the file is created with a header comment when missing).
  * *added = 0 when the key was already listed (nothing written). */
 int lg_keyring_trust(const char *path, const lg_pubkey *k, const char *name, int *added);
+
+/* ---- the trust root (where --require-signed takes its keys) ---------------------
+ *
+ * A contributor who can change the work tree can add a key to
+ * ledger-trusted-keys in the same change that adds runs signed by it, so the
+ * keys come from outside the change (lg_ledger_set_trust):
+ *   1. --trusted-keys FILE (a file CI controls);
+ *   2. --keys-ref REV: ledger-trusted-keys of REV's git tree (e.g. origin/main,
+ *      a protected branch);
+ *   3. $LEDGER_TRUSTED_KEYS (a file path), when neither flag is given;
+ *   4. with --base R/NAME (a remote-tracking ref) and none of the above:
+ *      ledger-trusted-keys of R/HEAD, else R/main, else R/master.
+ * Otherwise LG_EINPUT: the work tree's file is never the trust root. */
+
+/* Loads the trust root of lg (lg_ledger_trust) into kr; source (may be NULL)
+ * gets a description ("origin/main:ledger-trusted-keys"). Used by verify and
+ * by the evidence provider (check --require-signed). */
+int lg_trust_root_load(lg_ledger *lg, lg_keyring *kr, lg_buf *source);
+/* Case 4 above: out = "refs/remotes/R/HEAD" (or main/master) for a base
+ * that is a remote-tracking ref; LG_ENOTFOUND when there is none. */
+int lg_trust_default_keys_ref(lg_ledger *lg, const char *base_ref, lg_buf *out);
+/* Warnings (area "trust") for keys the work tree's ledger-trusted-keys adds
+ * to or removes from the trust root: neither change is honoured. */
+int lg_trust_root_report_worktree(lg_ledger *lg, const lg_keyring *root, const char *source, lg_problems *ps);
 
 /* ---- signatures -------------------------------------------------------------- */
 
@@ -116,9 +146,11 @@ int lg_sign_check_run(lg_ledger *lg, const lg_run_info *ri, const lg_keyring *kr
 
 /* Verify's part: every run of the tip with a signature.json has a valid one
  * (else an error problem, area "signature"); with require_signed every run
- * must also be signed by a trusted key. *n_signed (may be NULL) counts runs
- * with a valid signature by a trusted key. Errors only when it cannot run. */
-int lg_sign_verify_runs(lg_ledger *lg, int require_signed, lg_problems *ps, size_t *n_signed);
+ * must also be signed by a key of `trusted` (the trust root; NULL = none).
+ * *n_signed (may be NULL) counts runs with a valid signature by a trusted
+ * key. Errors only when it cannot run. */
+int lg_sign_verify_runs(lg_ledger *lg, const lg_keyring *trusted, int require_signed, lg_problems *ps,
+                        size_t *n_signed);
 
 /* The evidence provider's part under --require-signed: 1 when run_id is a
  * run of the tip, signed by a trusted key with a valid signature AND linked

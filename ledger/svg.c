@@ -7,12 +7,18 @@
  * tick steps; every coordinate is printed with "%.2f" so the bytes depend
  * only on the input numbers. No CSS, scripts or external references: the
  * files render the same in browsers, GitHub and rsvg-convert.
+ *
+ * Colours follow the series name, not its position, for the two series
+ * every study has: "trained" is always blue and "random" (or "random-init")
+ * always grey, in every plot of every report; other series take the
+ * remaining colours in order.
  */
 #include "ledger/svg.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define W 640.0
 #define H 400.0
@@ -21,9 +27,35 @@
 #define MT 42.0   /* top: title */
 #define MB 62.0   /* bottom: x ticks, x label, note */
 
-static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf",
-                                      "#7f7f7f"};
+#define TRAINED_COLOUR "#1f77b4"
+#define RANDOM_COLOUR "#7f7f7f"
+static const char *const palette[] = {"#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"};
 #define NPAL (sizeof(palette) / sizeof(palette[0]))
+
+static int name_is(const char *name, const char *what)
+{
+    return name && strcasecmp(name, what) == 0;
+}
+
+/* The colour of series i of names[0..n): by name for trained / random, else
+ * the i-th among the other series. */
+static const char *series_colour(const char *const *names, size_t stride, size_t n, size_t i)
+{
+#define NAME_AT(j) (*(const char *const *)((const char *)names + (j) * stride))
+    size_t j, k = 0;
+    const char *name = NAME_AT(i);
+    if (name_is(name, "trained"))
+        return TRAINED_COLOUR;
+    if (name_is(name, "random") || name_is(name, "random-init") || name_is(name, "random_init"))
+        return RANDOM_COLOUR;
+    for (j = 0; j < i && j < n; j++) {
+        const char *o = NAME_AT(j);
+        if (!name_is(o, "trained") && !name_is(o, "random") && !name_is(o, "random-init") && !name_is(o, "random_init"))
+            k++;
+    }
+    return palette[k % NPAL];
+#undef NAME_AT
+}
 
 static int put_escaped(lg_buf *out, const char *s)
 {
@@ -152,10 +184,9 @@ static int axes(lg_buf *out, double ylo, double yhi, double ystep, const char *x
 }
 
 /* Legend entry i: a swatch (marker or box) and the name. */
-static int legend(lg_buf *out, size_t i, const char *name, int box)
+static int legend(lg_buf *out, size_t i, const char *name, int box, const char *c)
 {
     double x = W - MR + 16, y = MT + 14 + 20.0 * (double)i;
-    const char *c = palette[i % NPAL];
     int err;
     if (box)
         err = lg_buf_printf(out,
@@ -220,7 +251,7 @@ int lg_svg_points_plot(const lg_svg_points *p, lg_buf *out)
 #define YPOS(v) (y0 - ((v) - ylo) / (yhi - ylo) * (y0 - y1))
     for (s = 0; s < p->nseries; s++) {
         const lg_svg_series *se = &p->series[s];
-        const char *c = palette[s % NPAL];
+        const char *c = series_colour(&p->series[0].name, sizeof(p->series[0]), p->nseries, s);
         /* series side by side within a category: offsets in [-0.15, 0.15] of the band */
         double off = p->nseries > 1 ? band * 0.3 * ((double)s / (double)(p->nseries - 1) - 0.5) : 0;
         int first = 1;
@@ -255,7 +286,7 @@ int lg_svg_points_plot(const lg_svg_points *p, lg_buf *out)
                                      YPOS(se->y[i]))) < 0)
                 return err;
         }
-        if ((err = lg_buf_puts(out, "</g>\n")) < 0 || (err = legend(out, s, se->name, 0)) < 0)
+        if ((err = lg_buf_puts(out, "</g>\n")) < 0 || (err = legend(out, s, se->name, 0, c)) < 0)
             return err;
     }
 #undef YPOS
@@ -312,7 +343,7 @@ int lg_svg_hist_plot(const lg_svg_hist *h, lg_buf *out)
         goto out;
     bw = (x1 - x0) / h->bins;
     for (s = 0; s < h->nseries; s++) {
-        const char *c = palette[s % NPAL];
+        const char *c = series_colour(&h->series[0].name, sizeof(h->series[0]), h->nseries, s);
         const double *f = frac + s * (size_t)h->bins;
         if ((err = lg_buf_printf(out, "<g fill=\"%s\" fill-opacity=\"0.45\" stroke=\"%s\" stroke-width=\"1\">\n", c,
                                  c)) < 0)
@@ -325,7 +356,7 @@ int lg_svg_hist_plot(const lg_svg_hist *h, lg_buf *out)
                                      x0 + bw * b, top, bw, y0 - top)) < 0)
                 goto out;
         }
-        if ((err = lg_buf_puts(out, "</g>\n")) < 0 || (err = legend(out, s, h->series[s].name, 1)) < 0)
+        if ((err = lg_buf_puts(out, "</g>\n")) < 0 || (err = legend(out, s, h->series[s].name, 1, c)) < 0)
             goto out;
     }
     err = lg_buf_puts(out, "</svg>\n");

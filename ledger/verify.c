@@ -21,6 +21,7 @@
 #include "ledger/index.h"
 #include "ledger/manifest.h"
 #include "ledger/recover.h"
+#include "ledger/verify_base.h"
 #include "ledger/verify_tree.h"
 #include "ledger/sign.h"
 
@@ -217,7 +218,42 @@ out:
     return err;
 }
 
-/* Checks the run added by chain entry k; prev_id is updated to its id. */
+/* chain.json of the run added by commit k: seq = k, run = the manifest's id,
+ * prev = the entry digest of run k-1 (prev_id; "" for k = 1 or when that run
+ * was unreadable). prev_id becomes this entry's digest ("" when unreadable). */
+static int check_link(vctx *c, size_t k, long dir_seq, const char *id, const git_oid *run_tree, const char *subject,
+                      char prev_id[65])
+{
+    lg_run_info ri;
+    lg_chain_link link;
+    int err = 0;
+    memset(&ri, 0, sizeof ri);
+    ri.seq = dir_seq;
+    snprintf(ri.dir, sizeof ri.dir, "runs/%.80s", subject + 4); /* "run K-id12" */
+    git_oid_cpy(&ri.tree, run_tree);
+    if (lg_ledger_chain_link(c->lg, &ri, &link) < 0) {
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject, "%s", lg_error_msg());
+        prev_id[0] = '\0';
+        return err;
+    }
+    if ((size_t)link.seq != k)
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject,
+                              LG_CHAIN_FILE " says seq %ld, but the run is commit %zu of the chain (a run was removed "
+                              "or reordered)",
+                              link.seq, k);
+    if (err >= 0 && strcmp(link.run_id, id) != 0)
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject,
+                              LG_CHAIN_FILE " names run %.12s, but manifest.json hashes to %.12s", link.run_id, id);
+    if (err >= 0 && (k == 1 ? link.prev[0] != '\0' : strcmp(link.prev, prev_id) != 0))
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject,
+                              "prev is %.12s, but the previous entry is %.12s (chain broken: a run was removed, "
+                              "reordered or changed)",
+                              link.prev[0] ? link.prev : "null", k == 1 ? "null" : prev_id[0] ? prev_id : "unreadable");
+    memcpy(prev_id, link.digest, 65);
+    return err;
+}
+
+/* Checks the run added by chain entry k; prev_id is updated to its entry digest. */
 static int check_run(vctx *c, size_t k, const lg_chain_entry *ce, char prev_id[65])
 {
     git_repository *repo = lg_ledger_repo(c->lg);
@@ -227,7 +263,6 @@ static int check_run(vctx *c, size_t k, const lg_chain_entry *ce, char prev_id[6
     git_tree *rt = NULL;
     lg_buf raw = LG_BUF_INIT, canon = LG_BUF_INIT;
     cJSON *m = NULL;
-    const cJSON *v;
     char id[65], id12[13], subject[128];
     long seq = 0;
     int err = 0;
@@ -248,6 +283,8 @@ static int check_run(vctx *c, size_t k, const lg_chain_entry *ce, char prev_id[6
     if ((err = lg_ledger_read_blob(c->lg, git_tree_entry_id(me), LG_MANIFEST_MAX, &raw)) < 0 ||
         (err = lg_sha256_buf(raw.ptr, raw.len, id)) < 0)
         goto out;
+    if ((err = check_link(c, k, seq, id, git_tree_entry_id(rte), subject, prev_id)) < 0)
+        goto out;
     if (strncmp(id, id12, 12) != 0)
         if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject,
                                    "manifest.json hashes to %.12s, not to the run id %s (manifest modified)", id, id12)) < 0)
@@ -259,34 +296,19 @@ static int check_run(vctx *c, size_t k, const lg_chain_entry *ce, char prev_id[6
             goto out;
     if (!(m = cJSON_ParseWithLength(raw.ptr, raw.len))) {
         err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject, "manifest.json is not valid JSON");
-        memcpy(prev_id, id, 65);
         goto out;
     }
     if (lg_manifest_check(m, "manifest.json") < 0) {
         err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject, "%s", lg_error_msg());
-        memcpy(prev_id, id, 65);
         goto out;
     }
     if (lg_json_canonical(m, &canon) < 0 || canon.len != raw.len || memcmp(canon.ptr, raw.ptr, raw.len) != 0)
         if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "manifest", subject,
                                    "manifest.json is not in canonical form (modified)")) < 0)
             goto out;
-    v = cJSON_GetObjectItemCaseSensitive(m, "seq");
-    if ((size_t)v->valuedouble != k)
-        if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject, "manifest seq %.0f, expected %zu",
-                                   v->valuedouble, k)) < 0)
-            goto out;
-    v = cJSON_GetObjectItemCaseSensitive(m, "prev");
-    if (k == 1 ? !cJSON_IsNull(v) : !(cJSON_IsString(v) && strcmp(v->valuestring, prev_id) == 0))
-        if ((err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", subject,
-                                   "prev is %.12s, but the previous run is %.12s (chain broken: a run was removed, "
-                                   "reordered or changed)",
-                                   cJSON_IsString(v) ? v->valuestring : "null", k == 1 ? "null" : prev_id)) < 0)
-            goto out;
     err = check_outputs(c, subject, m, git_tree_entry_id(rte));
     if (err >= 0) /* and nothing else in the run directory */
         err = lg_verify_run_tree(c->lg, git_tree_entry_id(rte), m, subject, c->ps);
-    memcpy(prev_id, id, 65);
 out:
     cJSON_Delete(m);
     git_tree_entry_free(me);
@@ -304,9 +326,9 @@ typedef struct {
     int err;
 } diff_ctx;
 
-static void on_diff(void *vctx, const char *table, const char *run_id, const char *kind, const char *row)
+static void on_diff(void *ctxp, const char *table, const char *run_id, const char *kind, const char *row)
 {
-    diff_ctx *d = vctx;
+    diff_ctx *d = ctxp;
     char subject[128];
     if (*run_id)
         snprintf(subject, sizeof subject, "table %s, run %.12s", table, run_id);
@@ -319,62 +341,180 @@ static void on_diff(void *vctx, const char *table, const char *run_id, const cha
                                  row);
 }
 
-static int check_index(vctx *c, int ledger_ok)
+static void on_schema(void *ctxp, const char *type, const char *name, const char *what)
 {
-    sqlite3 *fresh = NULL;
+    diff_ctx *d = ctxp;
+    char subject[160];
+    snprintf(subject, sizeof subject, "schema, %s %s", type, name);
+    if (d->err >= 0)
+        d->err = lg_problems_add(d->ps, LG_PROBLEM_ERROR, "index", subject, "%s", what);
+}
+
+/* The index half of verify's snapshot. Under the writer lock (writers move
+ * the ref and update the index under it): pin the branch tip, catch up an
+ * index left behind by a crash, refuse a rewritten one, compare the schema,
+ * and open a read transaction on the index file. After the lock is released
+ * the comparison runs against that snapshot and the pinned tip, so writers
+ * landing meanwhile cannot make rows look "in the index, not in the ledger". */
+typedef struct {
+    sqlite3 *db;   /* :memory: expected rows; the index attached as "actual" */
+    int usable;    /* the snapshot is open and worth comparing */
+} snapshot;
+
+static int snapshot_open(vctx *c, git_oid *tip, snapshot *snap)
+{
+    lg_index_state st;
     diff_ctx d = {c->ps, 0};
     size_t behind = 0;
-    int err, n;
-    if (!lg_path_exists(lg_ledger_index_path(c->lg)))
-        return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite",
-                               "missing (run 'ledger reindex')");
-    /* An index left behind by an interrupted record is caught up, not an error (recover.h). */
-    if (lg_ledger_index_catch_up(c->lg, &behind) < 0)
-        return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite", "%s", lg_error_msg());
-    if (behind && (err = lg_problems_add(c->ps, LG_PROBLEM_WARNING, "index", ".ledger/index.sqlite",
-                                         "was %zu commit(s) behind the ledger branch (an interrupted write); rebuilt",
-                                         behind)) < 0)
+    int err = 0, locked = 0, n;
+    const char *path = lg_ledger_index_path(c->lg);
+
+    memset(snap, 0, sizeof(*snap));
+    memset(&st, 0, sizeof st);
+    if ((err = lg_ledger_lock(c->lg)) < 0)
         return err;
-    if ((err = lg_index_open(":memory:", 0, &fresh)) < 0)
-        return err;
-    if ((err = lg_ledger_build_index(c->lg, fresh)) < 0) {
-        err = ledger_ok ? lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", "", "not compared: %s", lg_error_msg())
-                        : lg_problems_add(c->ps, LG_PROBLEM_WARNING, "index", "",
-                                          "not compared: the ledger itself is damaged");
+    locked = 1;
+    if (git_reference_name_to_id(tip, lg_ledger_repo(c->lg), LG_LEDGER_REF) < 0) {
+        err = lg_error_set(LG_EINPUT, "%s: no branch %s; run 'ledger init'", lg_ledger_root(c->lg), LG_LEDGER_REF);
         goto out;
     }
-    n = lg_index_diff(fresh, lg_ledger_index_path(c->lg), on_diff, &d);
-    if (n < 0) {
-        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite", "unreadable: %s",
-                              lg_error_msg());
+    if (c->opts->skip_index)
+        goto out;
+    if (!lg_path_exists(path)) {
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite", "missing (run 'ledger reindex')");
         goto out;
     }
-    c->st->index_rows_differing = (size_t)n;
-    err = d.err;
+    if ((err = lg_index_open(":memory:", 0, &snap->db)) < 0 || (err = lg_index_attach(snap->db, path, "actual")) < 0)
+        goto out;
+    /* the schema first: a planted trigger or view is named, and nothing else opens the file */
+    if ((n = lg_index_check_schema(snap->db, "actual", on_schema, &d)) < 0) {
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite", "unreadable: %s", lg_error_msg());
+        goto out;
+    }
+    if ((err = d.err) < 0 || n > 0)
+        goto out;
+    if ((err = lg_ledger_index_state(c->lg, &st)) < 0)
+        goto out;
+    if (st.state == LG_INDEX_REWRITTEN) {
+        lg_index_state_error(c->lg, &st);
+        err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", "rewrite", "%s", lg_error_msg());
+        goto out;
+    }
+    if (st.state == LG_INDEX_BEHIND) {
+        /* an interrupted record (recover.h): rebuilt, a warning; we hold the lock, so nothing moves */
+        sqlite3_exec(snap->db, "DETACH DATABASE actual", NULL, NULL, NULL);
+        if ((err = lg_ledger_index_catch_up(c->lg, &behind)) < 0) {
+            err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite", "%s", lg_error_msg());
+            goto out;
+        }
+        if ((err = lg_problems_add(c->ps, LG_PROBLEM_WARNING, "index", ".ledger/index.sqlite",
+                                   "was %zu commit(s) behind the ledger branch (an interrupted write); rebuilt",
+                                   behind)) < 0 ||
+            (err = lg_index_attach(snap->db, path, "actual")) < 0)
+            goto out;
+    }
+    /* the read transaction starts with the first read of the attached file */
+    if ((err = lg_index_exec(snap->db, "BEGIN; SELECT count(*) FROM actual.meta", "starting a read transaction")) < 0)
+        goto out;
+    snap->usable = 1;
 out:
-    sqlite3_close(fresh);
+    lg_index_state_release(&st);
+    if (locked)
+        lg_ledger_unlock(c->lg);
+    return err;
+}
+
+static void snapshot_close(snapshot *snap)
+{
+    if (!snap->db)
+        return;
+    if (!sqlite3_get_autocommit(snap->db))
+        sqlite3_exec(snap->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(snap->db, "DETACH DATABASE actual", NULL, NULL, NULL);
+    sqlite3_close(snap->db);
+    snap->db = NULL;
+}
+
+static int check_index(vctx *c, const git_oid *tip, snapshot *snap, int ledger_ok)
+{
+    diff_ctx d = {c->ps, 0};
+    int err, n;
+    if (!snap->usable)
+        return 0;
+    if ((err = lg_ledger_build_index_at(c->lg, tip, snap->db)) < 0) {
+        return ledger_ok ? lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", "", "not compared: %s", lg_error_msg())
+                         : lg_problems_add(c->ps, LG_PROBLEM_WARNING, "index", "",
+                                           "not compared: the ledger itself is damaged");
+    }
+    n = lg_index_diff_attached(snap->db, "actual", on_diff, &d);
+    if (n < 0)
+        return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "index", ".ledger/index.sqlite", "unreadable: %s",
+                               lg_error_msg());
+    c->st->index_rows_differing = (size_t)n;
+    return d.err;
+}
+
+/* Run ids must be unique: two directories holding the same manifest would
+ * count the same evidence twice. Sorted copy, then neighbours: O(n log n). */
+static int cmp_run_id(const void *a, const void *b)
+{
+    int r = strcmp(((const lg_run_info *)a)->run_id, ((const lg_run_info *)b)->run_id);
+    return r ? r : (((const lg_run_info *)a)->seq > ((const lg_run_info *)b)->seq) - (((const lg_run_info *)a)->seq < ((const lg_run_info *)b)->seq);
+}
+
+static int check_unique_ids(vctx *c, const git_oid *tip)
+{
+    lg_run_info *runs = NULL;
+    size_t n = 0, i;
+    int err;
+    if ((err = lg_ledger_runs_at(c->lg, tip, &runs, &n)) < 0)
+        return lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", LG_LEDGER_REF, "%s", lg_error_msg());
+    if (n > 1)
+        qsort(runs, n, sizeof(*runs), cmp_run_id);
+    for (i = 1; i < n && err >= 0; i++)
+        if (strcmp(runs[i - 1].run_id, runs[i].run_id) == 0)
+            err = lg_problems_add(c->ps, LG_PROBLEM_ERROR, "chain", runs[i].dir + 5,
+                                  "run id %.12s is also run %ld: the same run recorded twice", runs[i].run_id,
+                                  runs[i - 1].seq);
+    lg_free(runs);
     return err;
 }
 
 int lg_verify_integrity(lg_ledger *lg, const lg_verify_opts *opts, lg_problems *ps, lg_verify_stats *stats)
 {
-    static const lg_verify_opts defaults = {0, 0, 0, 0};
+    static const lg_verify_opts defaults = {0};
     lg_chain_entry *chain = NULL;
     lg_verify_stats local;
+    lg_keyring trusted = LG_KEYRING_INIT;
+    lg_buf source = LG_BUF_INIT;
+    snapshot snap;
+    git_oid tip;
     vctx c;
     size_t n = 0, k, before = lg_problems_failed(ps);
     char prev_id[65] = "", hex[GIT_OID_HEXSZ + 1], subject[64];
-    int err;
+    int err = 0, have_root = 0;
 
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof(*stats));
     memset(&c, 0, sizeof c);
+    memset(&snap, 0, sizeof snap);
     c.lg = lg;
     c.opts = opts ? opts : &defaults;
     c.ps = ps;
     c.st = stats;
-    if ((err = lg_ledger_chain(lg, &chain, &n)) < 0) {
+    /* The trust root comes from outside the work tree (sign.h); without one,
+     * --require-signed is a usage error before anything is checked. */
+    if (c.opts->require_signed || lg_ledger_trust(lg)->keys_file || lg_ledger_trust(lg)->keys_ref) {
+        if ((err = lg_trust_root_load(lg, &trusted, &source)) < 0)
+            goto out;
+        have_root = 1;
+        if ((err = lg_buf_puts(&source, "")) < 0 || (err = lg_trust_root_report_worktree(lg, &trusted, source.ptr, ps)) < 0)
+            goto out;
+    }
+    if ((err = snapshot_open(&c, &tip, &snap)) < 0)
+        goto out;
+    if ((err = lg_ledger_chain_at(lg, &tip, &chain, &n)) < 0) {
         err = lg_problems_add(ps, LG_PROBLEM_ERROR, "chain", LG_LEDGER_REF, "%s", lg_error_msg());
         goto out;
     }
@@ -427,15 +567,25 @@ int lg_verify_integrity(lg_ledger *lg, const lg_verify_opts *opts, lg_problems *
         if ((err = check_run(&c, k, ce, prev_id)) < 0)
             goto out;
     }
-    if (!c.opts->skip_index && (err = check_index(&c, lg_problems_failed(ps) == before)) < 0)
+    if ((err = check_unique_ids(&c, &tip)) < 0)
         goto out;
+    if (c.opts->base_ref && (err = lg_verify_base(lg, &tip, c.opts->base_ref, ps, stats)) < 0)
+        goto out;
+    if (c.opts->at_least && (err = lg_verify_at_least(lg, &tip, c.opts->at_least, ps)) < 0)
+        goto out;
+    if ((err = check_index(&c, &tip, &snap, lg_problems_failed(ps) == before)) < 0)
+        goto out;
+    snapshot_close(&snap);
     /* signatures of the tip's runs: present ones always, absent ones under require_signed (sign.h) */
-    if ((err = lg_sign_verify_runs(lg, c.opts->require_signed, ps, NULL)) < 0)
+    if ((err = lg_sign_verify_runs(lg, have_root ? &trusted : NULL, c.opts->require_signed, ps, NULL)) < 0)
         err = lg_problems_add(ps, LG_PROBLEM_ERROR, "signature", "", "not checked: %s", lg_error_msg());
 out:
+    snapshot_close(&snap);
     for (k = 0; k < c.nchecked; k++)
         lg_free(c.checked[k]);
     lg_free(c.checked);
     lg_free(chain);
+    lg_keyring_release(&trusted);
+    lg_buf_release(&source);
     return err;
 }

@@ -3,7 +3,7 @@
  *
  * check_outputs (verify.c) checks that every in-tree output is present and
  * hashes to its digest; this is the converse: every entry of
- * runs/<seq>-<id12>/ is manifest.json, signature.json (checked by sign.c)
+ * runs/<seq>-<id12>/ is manifest.json, chain.json (checked by verify.c), signature.json (checked by sign.c)
  * or files/<name> of an output listed with in_tree = true, as a plain blob. Without it, a file slipped into a run
  * directory by rewriting history would pass once the index is rebuilt.
  */
@@ -50,6 +50,7 @@ static int on_entry(const char *root, const git_tree_entry *e, void *vctx)
         if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
             bad = 2;
         else if (strcmp(path.ptr, "manifest.json") != 0 && strcmp(path.ptr, "signature.json") != 0 &&
+                 strcmp(path.ptr, LG_CHAIN_FILE) != 0 &&
                  !(strncmp(path.ptr, "files/", 6) == 0 && listed_in_tree(c->m, path.ptr + 6)))
             bad = 1;
     }

@@ -3,7 +3,8 @@
 # Idempotent: installs only what is missing. Needs root (or sudo).
 set -euo pipefail
 PKGS="build-essential cmake pkg-config git libsqlite3-dev libgit2-dev libssl-dev libcjson-dev
-      libopenblas-dev python3 python3-numpy python3-scipy librsvg2-bin clang libclang-rt-14-dev"
+      libopenblas-dev python3 python3-numpy python3-scipy python3-torch librsvg2-bin clang libclang-rt-14-dev
+      slurm-wlm munge"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

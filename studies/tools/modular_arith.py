@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from extract_activations import need, save_activations  # noqa: E402
@@ -45,10 +46,13 @@ def build_model(torch, p, d_model, n_heads, d_mlp):
             self.hook_resid_post = nn.Identity()
 
         def forward(self, x):                                          # x [B, 3, d_model]
-            a, _ = self.attn(x, x, x, need_weights=False)
-            x = self.hook_resid_mid(x + a)
-            h = self.hook_mlp_post(torch.relu(self.mlp_in(x)))         # [B, 3, d_mlp]
-            return self.hook_resid_post(x + self.mlp_out(h))
+            # Only the "=" position feeds the logits, so only its query, residual and MLP are
+            # computed (about half the work of all three positions; the same function).
+            q = x[:, -1:]                                              # [B, 1, d_model]
+            a, _ = self.attn(q, x, x, need_weights=False)
+            r = self.hook_resid_mid(q + a)
+            h = self.hook_mlp_post(torch.relu(self.mlp_in(r)))         # [B, 1, d_mlp]
+            return self.hook_resid_post(r + self.mlp_out(h))           # [B, 1, d_model]
 
     class ModAdd(nn.Module):
         def __init__(self):
@@ -72,7 +76,19 @@ def main(argv=None):
     ap.add_argument("--n-heads", type=int, default=4)
     ap.add_argument("--d-mlp", type=int, default=512)
     ap.add_argument("--train-frac", type=float, default=0.3)
-    ap.add_argument("--steps", type=int, default=10000, help="full-batch training steps")
+    ap.add_argument("--steps", type=int, default=10000,
+                    help="full-batch training steps: the cap when --stop-test-acc is given")
+    ap.add_argument("--stop-test-acc", type=float, default=None,
+                    help="stop as soon as test accuracy >= this (checked every --eval-every steps), e.g. 0.99")
+    ap.add_argument("--eval-every", type=int, default=100, help="steps between test-accuracy checks")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="do not train: dump the activations of the randomly initialised model (same seed)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: the bytes do not depend on the machine's core count)")
+    ap.add_argument("--ood-out", help="also write PREFIX-heldout.npy (the pairs the transformer did not train on), "
+                                      "PREFIX-train.npy (the pairs it trained on) and PREFIX-shift.npy (inputs "
+                                      "[a, b, c]: an operand token where '=' belongs, never seen in training)")
+    ap.add_argument("--results", help="also write the training results (accuracies, steps) as JSON here")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--weight-decay", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -88,6 +104,7 @@ def main(argv=None):
     torch = need("torch")
 
     torch.manual_seed(args.seed)
+    torch.set_num_threads(max(1, args.threads))
     torch.use_deterministic_algorithms(True)
     p = args.p
     a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
@@ -98,39 +115,99 @@ def main(argv=None):
     tr, te = perm[:n_train], perm[n_train:]
 
     model = build_model(torch, p, args.d_model, args.n_heads, args.d_mlp)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.98))
-    for step in range(args.steps):
-        loss = torch.nn.functional.cross_entropy(model(tokens[tr]), labels[tr])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if (step + 1) % max(1, args.steps // 10) == 0 or step + 1 == args.steps:
-            with torch.no_grad():
-                acc = (model(tokens[te]).argmax(-1) == labels[te]).float().mean().item() if len(te) else float("nan")
-            sys.stderr.write(f"step {step + 1}/{args.steps} train loss {loss.item():.4f} test acc {acc:.3f}\n")
+
+    def accuracy(idx):
+        if len(idx) == 0:
+            return float("nan")
+        with torch.no_grad():
+            return (model(tokens[idx]).argmax(-1) == labels[idx]).float().mean().item()
+
+    t0 = time.monotonic()
+    steps_done = 0
+    stopped_early = False
+    if not args.random_weights:
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.98))
+        for step in range(args.steps):
+            loss = torch.nn.functional.cross_entropy(model(tokens[tr]), labels[tr])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps_done = step + 1
+            check = args.stop_test_acc is not None and steps_done % max(1, args.eval_every) == 0
+            report = steps_done % max(1, args.steps // 10) == 0 or steps_done == args.steps
+            if check or report:
+                acc = accuracy(te)
+                if report or check:
+                    sys.stderr.write(f"step {steps_done}/{args.steps} train loss {loss.item():.4f} test acc {acc:.4f} "
+                                     f"({time.monotonic() - t0:.0f} s)\n")
+                if check and acc >= args.stop_test_acc:
+                    stopped_early = True
+                    break
+    train_seconds = time.monotonic() - t0
     with torch.no_grad():
         train_loss = torch.nn.functional.cross_entropy(model(tokens[tr]), labels[tr]).item()
-        test_acc = (model(tokens[te]).argmax(-1) == labels[te]).float().mean().item() if len(te) else float("nan")
+    train_acc, test_acc = accuracy(tr), accuracy(te)
+    if args.stop_test_acc is not None and not args.random_weights and not test_acc >= args.stop_test_acc:
+        sys.stderr.write(f"modular_arith.py: test accuracy {test_acc:.4f} < --stop-test-acc {args.stop_test_acc} "
+                         f"after the cap of {args.steps} steps (not grokked); raise --steps\n")
+        return 1
 
     model.eval()  # the same (fast-path) numerics as extract_activations.py on the saved model
-    captured = []
     hook_mod = {"resid_post": model.block.hook_resid_post, "resid_mid": model.block.hook_resid_mid,
                 "mlp_post": model.block.hook_mlp_post}[args.hook]
-    handle = hook_mod.register_forward_hook(lambda _m, _i, out: captured.append(out[:, -1].detach().clone()))
-    with torch.no_grad():
-        model(tokens)                                                  # all p^2 inputs, in (a, b) order
-    handle.remove()
-    acts = captured[0]                                                 # [p^2, d]
+
+    def dump(inp):                                                     # activations at the last position [N, d]
+        captured = []
+        handle = hook_mod.register_forward_hook(lambda _m, _i, out: captured.append(out[:, -1].detach().clone()))
+        with torch.no_grad():
+            model(inp)
+        handle.remove()
+        return captured[0]
+
+    acts = dump(tokens)                                                # all p^2 inputs, in (a, b) order
     if args.save_model:
         torch.save(model.state_dict(), args.save_model)
     meta = {"model": "modular-addition-transformer", "hook_name": f"blocks.0.hook_{args.hook}", "position": "=",
             "p": p, "d_model": args.d_model, "n_heads": args.n_heads, "d_mlp": args.d_mlp,
             "train_frac": args.train_frac, "steps": args.steps, "lr": args.lr, "weight_decay": args.weight_decay,
-            "seed": args.seed, "train_loss": round(train_loss, 6), "test_accuracy": round(test_acc, 6),
+            "seed": args.seed, "train_loss": round(train_loss, 6), "train_accuracy": round(train_acc, 6),
+            "test_accuracy": round(test_acc, 6), "steps_trained": steps_done, "stop_test_acc": args.stop_test_acc,
+            "stopped_early": stopped_early, "random_weights": bool(args.random_weights),
             "rows": "all p^2 pairs (a, b), a-major", "torch_version": torch.__version__}
     meta = save_activations(acts, args.out, args.format, "float32", meta, args.study,
                             study_name=os.path.splitext(os.path.basename(args.study))[0] if args.study else None,
                             seeds=(42, 123, 456, 789, 1011))
+    if args.ood_out:
+        # rows the SAE's data does not single out: the transformer's own split, and a shifted input format
+        shift = tokens.clone()                                         # an operand token where "=" belongs
+        shift[:, 2] = (tokens[:, 0] + 7 * tokens[:, 1]) % p
+        for name, rows in (("heldout", dump(tokens[te.sort().values])), ("train", dump(tokens[tr.sort().values])),
+                           ("shift", dump(shift))):
+            m = dict(meta)
+            m.pop("study_data", None)
+            m["rows"] = {"heldout": "the pairs (a, b) the transformer did not train on, a-major",
+                         "train": "the pairs (a, b) the transformer trained on, a-major",
+                         "shift": "inputs [a, b, (a + 7 b) mod p]: an operand token in place of '='"}[name]
+            save_activations(rows, f"{args.ood_out}-{name}", "npy", "float32", m)
+    # in the results format of `ledger record --results`: one condition, one cell (the seed), its metrics
+    results = {"conditions": [{
+        "id": "model=" + ("random" if args.random_weights else "trained"),
+        "params": {"model": "random" if args.random_weights else "trained", "p": p, "d_model": args.d_model,
+                   "n_heads": args.n_heads, "d_mlp": args.d_mlp, "train_frac": args.train_frac, "lr": args.lr,
+                   "weight_decay": args.weight_decay, "step_cap": args.steps,
+                   "stop_test_acc": -1 if args.stop_test_acc is None else args.stop_test_acc,
+                   "hook": args.hook, "activations_sha256": meta["sha256"]},
+        "cells": [{"seed": args.seed, "status": "ok", "metrics": {
+            "train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": train_loss,
+            "steps_trained": steps_done, "stopped_early": 1 if stopped_early else 0,
+            "n_train_pairs": int(len(tr)), "n_test_pairs": int(len(te))}}]}]}
+    if args.results:
+        with open(args.results + ".tmp", "w") as f:
+            json.dump(results, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(args.results + ".tmp", args.results)
+    sys.stderr.write(f"modular_arith.py: {steps_done} steps in {train_seconds:.1f} s, train acc {train_acc:.4f}, "
+                     f"test acc {test_acc:.4f}\n")
     print(json.dumps({k: meta[k] for k in ("file", "n_rows", "d", "sha256", "test_accuracy")}))
     return 0
 

@@ -47,7 +47,7 @@ grep_out "fvu +n=2 +mean=0.1125" "show summarises metrics"
 grep_out "big.txt +3000 .* store$" "large output only in the store"
 grep_out "small.json .* tree\+store$" "small output in the tree"
 expect_ok "show --json" "$LEDGER" show --json "${id1:0:6}"
-"$PYTHON3" -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["format"]==1 and m["seq"]==1 and m["prev"] is None and [o["name"] for o in m["outputs"]]==["big.txt","out/copy.json","small.json"]' "$TMP/.out" \
+"$PYTHON3" -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["format"]==2 and "seq" not in m and "prev" not in m and len(m["nonce"])==32 and [o["name"] for o in m["outputs"]]==["big.txt","out/copy.json","small.json"]' "$TMP/.out" \
   && ok "manifest fields" || bad "manifest fields"
 full=$(git cat-file blob "ledger:runs/1-$id1/manifest.json" | sha256sum | cut -c1-64)
 [ "${full:0:12}" = "$id1" ] && ok "run id = sha256 of manifest bytes" || bad "run id mismatch ($full vs $id1)"
@@ -101,9 +101,12 @@ expect_ok "log --study --json" "$LEDGER" log --study s1 --json
 
 # a run can be named by its sequence number
 expect_ok "show @1" "$LEDGER" show --json @1
-"$PYTHON3" -c 'import json,sys; assert json.load(open(sys.argv[1]))["seq"]==1' "$TMP/.out" && ok "@1 is run 1" || bad "@1"
+[ "$(git cat-file blob "ledger:runs/1-$id1/chain.json")" = "{\"format\":2,\"prev\":null,\"run\":\"$(git cat-file blob "ledger:runs/1-$id1/manifest.json" | sha256sum | cut -c1-64)\",\"seq\":1}" ] \
+  && ok "chain.json of run 1" || bad "chain.json of run 1"
+"$PYTHON3" -c 'import json,sys,hashlib; assert hashlib.sha256(open(sys.argv[1],"rb").read().rstrip(b"\n")).hexdigest().startswith(sys.argv[2])' "$TMP/.out" "$id1" && ok "@1 is run 1" || bad "@1"
 expect_ok "show 4" "$LEDGER" show --json 4
-"$PYTHON3" -c 'import json,sys; assert json.load(open(sys.argv[1]))["seq"]==4' "$TMP/.out" && ok "4 is run 4" || bad "show 4"
+id4=$(git ls-tree --name-only ledger runs/ | sed -n 's|^runs/4-||p')
+"$PYTHON3" -c 'import json,sys,hashlib; assert hashlib.sha256(open(sys.argv[1],"rb").read().rstrip(b"\n")).hexdigest().startswith(sys.argv[2])' "$TMP/.out" "$id4" && ok "4 is run 4" || bad "show 4"
 expect_code 2 "show @999 (no such run)" "$LEDGER" show @999
 expect_code 2 "show @x is malformed" "$LEDGER" show @x
 

@@ -154,7 +154,7 @@ expect_code 2 "NaN in the data" "$LEDGER" run -q studies/nan.json
 grep_err "nan.npy.*row 7" "names file and row"
 one_line_err "one line"
 head -c 150 huge.npy > trunc.npy
-sed 's/huge.npy/trunc.npy/' studies/huge.json > studies/trunc.json
+sed 's/huge.npy/trunc.npy/; s/"name": "huge"/"name": "trunc"/' studies/huge.json > studies/trunc.json
 expect_code 2 "truncated data file" "$LEDGER" run -q studies/trunc.json
 grep_err "trunc.npy" "names the file"
 cat > studies/wide.json <<'JSON'

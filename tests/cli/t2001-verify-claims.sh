@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # t2001: ledger verify = integrity + claims. Claims that hold pass verify; a
-# failing claim, a changed study (STALE) or a deleted store-only artifact of
-# the evidence run (MISSING) each make verify exit 1 naming the claim; an
-# expected failure (XFAIL) passes; --no-claims checks integrity alone.
+# failing claim or a changed study (STALE) each make verify exit 1 naming the
+# claim; an expected failure (XFAIL) passes; --no-claims checks integrity
+# alone. A deleted store-only artifact is a warning (claims read the results
+# from the manifest, not from the store) and an error with --require-artifacts.
 . "$(dirname "$0")/lib-cli.sh"
 
 mkdir repo && cd repo && git init -q . || { bad "git init"; finish; }
@@ -62,6 +63,8 @@ sha=$("$LEDGER" query "SELECT sha256 FROM artifacts WHERE name='results.json'" |
 obj=.ledger/store/objects/${sha:0:2}/${sha:2}
 [ -f "$obj" ] && ok "results.json is a store object" || bad "no object $obj"
 rm -f "$obj"
-expect_code 1 "a deleted artifact fails verify" "$LEDGER" verify
-grep_out "MISSING.*results.json of run [0-9a-f]{12} is absent" "claims MISSING naming the artifact"
+expect_ok "a deleted store-only artifact: claims still hold (they read the manifest)" "$LEDGER" verify
+grep_out "warning: object: run 1-[0-9a-f]{12}: results.json .*missing from the local store" "warns, naming the artifact"
+expect_code 1 "verify --require-artifacts fails on it" "$LEDGER" verify --require-artifacts
+grep_out "results.json.*missing from the local store" "names it"
 finish

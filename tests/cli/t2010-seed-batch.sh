@@ -19,8 +19,10 @@ o = {x["name"]: x["sha256"] for x in json.load(sys.stdin)["outputs"]}
 print(o.get(sys.argv[1], "-"))' "$1"; }
 
 # ---- every architecture: seeds [1, 2, 3] together vs seed 2 alone -----------
-spec() { # spec FILE SEEDS (one study name: it is in the weights' metadata)
-cat > "studies/$1.json" <<JSON
+# one study name (it is in the weights' metadata), so one study file (one
+# study, one name): each step rewrites it before running it
+spec() { # spec LABEL SEEDS
+cat > "studies/arch5.json" <<JSON
 {"format": 1, "name": "arch5",
  "data": {"source": "synthetic", "synthetic": {"d": 16, "n_features": 48, "n_samples": 3000, "active_mean": 2, "seed": 4}},
  "sae": {"d_sae": 48, "k": 3, "l1_coeff": 1.0, "l0_coeff": 0.3, "jumprelu_threshold": 0.3, "jumprelu_bandwidth": 0.05},
@@ -29,10 +31,10 @@ cat > "studies/$1.json" <<JSON
 JSON
 }
 spec three "[1, 2, 3]"
-spec two "[2]"
-expect_ok "3 seeds together" "$LEDGER" run -q --backend cpu studies/three.json
+expect_ok "3 seeds together" "$LEDGER" run -q --backend cpu studies/arch5.json
 for a in relu topk batchtopk jumprelu matryoshka; do eval "d3_$a=$(digest cells/arch-$a/seed-2.safetensors)"; done
-expect_ok "seed 2 alone" "$LEDGER" run -q --backend cpu studies/two.json
+spec two "[2]"
+expect_ok "seed 2 alone" "$LEDGER" run -q --backend cpu studies/arch5.json
 for a in relu topk batchtopk jumprelu matryoshka; do
     d1=$(digest cells/arch-$a/seed-2.safetensors)
     eval "d3=\$d3_$a"
@@ -46,8 +48,8 @@ import numpy as np
 x = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
 x[2542, :] = 3e38
 np.save("onebad.npy", x)' || { bad "data"; finish; }
-bad_spec() { # bad_spec FILE SEEDS (one study name: it is in the weights' metadata)
-cat > "studies/$1.json" <<JSON
+bad_spec() { # bad_spec LABEL SEEDS (one study name, one file: see spec)
+cat > "studies/onebad.json" <<JSON
 {"name": "onebad", "data": {"source": "file", "path": "../onebad.npy"}, "sae": {"arch": "topk", "d_sae": 16, "k": 2},
  "train": {"steps": 20, "batch": 32, "b_dec_init": "zero"}, "seeds": $2}
 JSON
@@ -56,7 +58,7 @@ JSON
 first=""; first_step=""; earlier_later=0
 for s in 1 2 3 4 5 6 7 8; do
     bad_spec "alone$s" "[$s]"
-    "$LEDGER" run -q --backend cpu "studies/alone$s.json" >"$TMP/.out" 2>"$TMP/.err"
+    "$LEDGER" run -q --backend cpu studies/onebad.json >"$TMP/.out" 2>"$TMP/.err"
     st=$(grep -oE "training diverged at step [0-9]+" "$TMP/.err" | awk '{print $5}')
     eval "step_$s=${st:--}"
     eval "w_$s=$(digest cells/default/seed-$s.safetensors)"
@@ -67,7 +69,7 @@ done
 [ $earlier_later = 1 ] && ok "a later seed diverges at an earlier step (the redo path is exercised)" ||
     bad "no later seed diverges earlier: the test no longer exercises the redo path"
 bad_spec together "[1, 2, 3, 4, 5, 6, 7, 8]"
-expect_code 1 "8 seeds together: the run diverges" "$LEDGER" run -q --backend cpu studies/together.json
+expect_code 1 "8 seeds together: the run diverges" "$LEDGER" run -q --backend cpu studies/onebad.json
 grep_err "condition default seed $first: training diverged at step $first_step: loss is" \
     "the failure names seed $first at step $first_step, as one after another"
 for s in 1 2 3 4 5 6 7 8; do

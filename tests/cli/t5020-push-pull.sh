@@ -24,7 +24,8 @@ expect_ok "verify --require-artifacts after pull" "$LEDGER" verify --require-art
 sha=$(sha256sum "$TMP/a/big.bin" | cut -c1-64)
 obj="$TMP/remote/objects/${sha:0:2}/${sha:2}"
 chmod u+w "$obj" && printf 'X' | dd of="$obj" bs=1 seek=10 conv=notrunc 2>/dev/null
-mkdir "$TMP/c" && cd "$TMP/c" && git init -q . && "$LEDGER" init >/dev/null
+# (c has a's ledger branch: pull copies only objects that a run of the local ledger names)
+mkdir "$TMP/c" && cd "$TMP/c" && git init -q . && git fetch -q "$TMP/a" ledger:ledger && "$LEDGER" init >/dev/null
 expect_code 1 "pull of a corrupt object exits 1" "$LEDGER" pull "$TMP/remote"
 grep_err "corrupt" "says so"
 [ ! -e ".ledger/store/objects/${sha:0:2}/${sha:2}" ] && ok "corrupt object not stored" || bad "corrupt object stored"

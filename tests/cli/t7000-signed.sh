@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t7000: signed evidence. Two keys, one trusted: a run signed by the trusted
-# key passes 'verify --require-signed'; an unsigned run and a run signed by the
+# key passes 'verify --require-signed --trusted-keys ledger-trusted-keys'; an unsigned run and a run signed by the
 # untrusted key fail it, naming the run; a signature.json edited in a later
 # commit (git plumbing) fails plain 'verify'; a signed run copied in from
 # another ledger cannot support a claim under --require-signed; the
@@ -100,39 +100,41 @@ except Exception as e:
         raise
 PY
 else
-  ok "# skip: Python cryptography not installed (reference check)"
+  skip "reference check of the signature: Python cryptography not installed"
 fi
-expect_ok "verify --require-signed: signed run passes, claim PASS" "$LEDGER" verify --require-signed
+expect_ok "verify --require-signed --trusted-keys ledger-trusted-keys: signed run passes, claim PASS" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 grep_err "1 claims: ok" "the claim was evaluated"
 
 # ---- a report run, signed through LEDGER_SIGN_KEY -----------------------------
 echo "# report" > rep.md
 expect_ok "a report signed via LEDGER_SIGN_KEY" env LEDGER_SIGN_KEY=alice "$LEDGER" record --kind report --study s-report rep.md
 grep_out "signed" "signed by default"
-expect_ok "still passes --require-signed" "$LEDGER" verify --require-signed
+expect_ok "still passes --require-signed" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 
 # ---- unsigned and untrusted ---------------------------------------------------
 results r2.json 0.8 0.9 1.0
 expect_ok "an unsigned run" "$LEDGER" record --study s --results r2.json
 id2=$(git ls-tree --name-only refs/heads/ledger runs/ | sort -t/ -k2 -n | tail -1); id2=${id2#runs/}
 expect_ok "plain verify accepts unsigned runs" "$LEDGER" verify
-expect_code 1 "verify --require-signed rejects it" "$LEDGER" verify --require-signed
+expect_code 1 "verify --require-signed --trusted-keys ledger-trusted-keys rejects it" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 grep_out "signature: run $id2: .*not signed" "names the unsigned run"
 grep_out "claim: score-positive: .*MISSING.*not signed" "the claim is MISSING: its evidence is unsigned"
-expect_code 1 "ledger check --require-signed: the claim is MISSING too" "$LEDGER" check --require-signed
+expect_code 2 "ledger check --require-signed without a trust root: refused" env -u LEDGER_TRUSTED_KEYS "$LEDGER" check --require-signed
+grep_err "trust" "says where trusted keys must come from"
+expect_code 1 "ledger check --require-signed: the claim is MISSING too" "$LEDGER" check --require-signed --trusted-keys ledger-trusted-keys
 grep_out "MISSING" "says MISSING"
 expect_ok "ledger check without it: PASS on the unsigned run" "$LEDGER" check
 expect_ok "a run signed by mallory (untrusted)" "$LEDGER" record --study s --results r2.json --sign mallory
 id3=$(git ls-tree --name-only refs/heads/ledger runs/ | sort -t/ -k2 -n | tail -1); id3=${id3#runs/}
-expect_code 1 "verify --require-signed rejects it" "$LEDGER" verify --require-signed
-grep_out "signature: run $id3: .*not in ledger-trusted-keys" "names the untrusted signer"
-grep_out "claim: score-positive: .*MISSING.*not in ledger-trusted-keys" "the claim is MISSING"
+expect_code 1 "verify --require-signed --trusted-keys ledger-trusted-keys rejects it" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
+grep_out "signature: run $id3: .*not in the trust root" "names the untrusted signer"
+grep_out "claim: score-positive: .*MISSING.*not in the trust root" "the claim is MISSING"
 expect_ok "trust mallory from a file" sh -c "echo '$MALLORY' > m.pub && '$LEDGER' key trust m.pub"
-expect_code 1 "mallory trusted: only the unsigned run remains" "$LEDGER" verify --require-signed
+expect_code 1 "mallory trusted: only the unsigned run remains" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 grep_out "run $id2" "the unsigned run"
 if grep -q "run $id3" "$TMP/.out"; then bad "mallory's run still rejected"; else ok "mallory's run accepted"; fi
 expect_ok "a signed run on top: the claim's evidence is signed again" "$LEDGER" record --study s --results r2.json --sign alice
-expect_code 1 "verify --require-signed still names the unsigned run" "$LEDGER" verify --require-signed
+expect_code 1 "verify --require-signed --trusted-keys ledger-trusted-keys still names the unsigned run" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 grep_err "claims: FAILED|1 claims" "claims evaluated"
 if grep -q "claim: score-positive" "$TMP/.out"; then bad "claim should pass on signed evidence"; else ok "claim passes on signed evidence"; fi
 
@@ -158,7 +160,7 @@ mkdir a b
 cd a && git init -q . && "$LEDGER" init >/dev/null && "$LEDGER" key trust "$ALICE" >/dev/null || { bad "ledger A"; finish; }
 cp -r ../repo/claims . && results r.json 0.5 0.6 0.7
 expect_ok "ledger A: one signed run of another study" "$LEDGER" record --study other2 --results r.json --sign alice
-expect_code 1 "A: claim MISSING before the copy" "$LEDGER" verify --require-signed
+expect_code 1 "A: claim MISSING before the copy" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 git fetch -q ../b refs/heads/ledger:refs/theirs/ledger && ok "fetched B's ledger" || bad "fetch"
 bdir=$(git ls-tree --name-only refs/theirs/ledger runs/ | grep '^runs/2-')
 btree=$(git rev-parse "refs/theirs/ledger:$bdir")
@@ -168,7 +170,7 @@ tree=$(GIT_INDEX_FILE="$TMP/copy.idx" git write-tree) &&
 commit=$(git commit-tree "$tree" -p refs/heads/ledger -m "ledger: run 2 (copied)") &&
 git update-ref refs/heads/ledger "$commit" && git update-ref -d refs/theirs/ledger && ok "B's run 2 copied into A as run 2" || bad "copy"
 expect_ok "reindex A" "$LEDGER" reindex
-expect_code 1 "verify --require-signed in A" "$LEDGER" verify --require-signed
+expect_code 1 "verify --require-signed --trusted-keys ledger-trusted-keys in A" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 grep_out "claim: score-positive: .*MISSING.*not linked into this ledger's chain" "the copied run cannot support the claim"
 if grep -q "signature: run ${bdir#runs/}" "$TMP/.out"; then bad "its signature itself is valid"; else ok "its signature itself verifies (the chain link is what fails)"; fi
 grep_out "chain: run ${bdir#runs/}: prev" "integrity also names the broken chain"
@@ -179,8 +181,8 @@ mkdir "$TMP/rep" && cd "$TMP/rep" && git init -q . && "$LEDGER" init >/dev/null 
   results r.json 0.5 0.6 0.7 && "$LEDGER" record --study s --results r.json --sign alice >/dev/null || bad "report ledger"
 echo 'mean score {{value s seed.score | mean | %.2f}}' > t.md
 expect_ok "signed report" "$LEDGER" report --sign alice t.md -o out.md
-expect_ok "verify --require-signed with a signed report" "$LEDGER" verify --require-signed --no-claims
+expect_ok "verify --require-signed --trusted-keys ledger-trusted-keys with a signed report" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys --no-claims
 expect_ok "unsigned report" "$LEDGER" report t.md -o out2.md
-expect_code 1 "verify --require-signed refuses the unsigned report run" "$LEDGER" verify --require-signed --no-claims
+expect_code 1 "verify --require-signed --trusted-keys ledger-trusted-keys refuses the unsigned report run" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys --no-claims
 grep_out "signature: run 3-[0-9a-f]{12}: .*not signed" "names the report run"
 finish

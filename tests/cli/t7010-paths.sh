@@ -29,13 +29,15 @@ git show "refs/heads/ledger:$id/manifest.json" > m.json
 import json, sys
 m = json.load(open(sys.argv[1]))
 m["outputs"][0]["name"] = "cells/../seed-1.safetensors"   # export would write DIR/../seed-1/
-m["seq"] = 2; m["prev"] = None
 open(sys.argv[1], "w").write(json.dumps(m, sort_keys=True, separators=(",", ":")))
 PY
 sha=$(sha256sum m.json | cut -c1-64)
 blob=$(git hash-object -w m.json)
+prev=$(git show "refs/heads/ledger:$id/chain.json" | sha256sum | cut -c1-64)
+chainblob=$(printf '{"format":2,"prev":"%s","run":"%s","seq":2}' "$prev" "$sha" | git hash-object -w --stdin)
 GIT_INDEX_FILE="$TMP/i" git read-tree refs/heads/ledger &&
 GIT_INDEX_FILE="$TMP/i" git update-index --add --cacheinfo "100644,$blob,runs/2-${sha:0:12}/manifest.json" &&
+GIT_INDEX_FILE="$TMP/i" git update-index --add --cacheinfo "100644,$chainblob,runs/2-${sha:0:12}/chain.json" &&
 tree=$(GIT_INDEX_FILE="$TMP/i" git write-tree) && commit=$(git commit-tree "$tree" -p refs/heads/ledger -m evil) &&
 git update-ref refs/heads/ledger "$commit" && ok "escaping manifest committed" || bad "plumbing"
 expect_code 1 "verify reports the manifest" "$LEDGER" verify --no-index --no-claims

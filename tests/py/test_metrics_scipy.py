@@ -172,6 +172,14 @@ def test_mmcs_reference(tmp, rng):
             blk = run(["sim", "--block", 3] + (["--abs"] if use_abs else [])
                       + [m1, m2, d, pa, pb]).stdout
             check(one == blk, tag + ": blocked != unblocked:\n" + one + blk)
+            # The GEMM path (cblas_dgemm tiles) against the same reference.
+            gem = parse_kv(run(["sim", "--gemm"] + (["--abs"] if use_abs else [])
+                               + [m1, m2, d, pa, pb]).stdout)
+            for key in ("mmcs", "mmcs_ab", "mmcs_ba"):
+                check(abs(gem[key] - ref[key]) <= 1e-12, "%s --gemm %s: %.17g vs numpy %.17g"
+                      % (tag, key, gem[key], ref[key]))
+            check(abs(gem["mcc"] - ref["mcc"]) <= 1e-9 * abs(ref["mcc"]) + 1e-12,
+                  "%s --gemm mcc: %.17g vs scipy %.17g" % (tag, gem["mcc"], ref["mcc"]))
         # The MCC cap flag: above --max-cells only the MMCS is reported.
         got = parse_kv(run(["sim", "--max-cells", m1 * m2 - 1, m1, m2, d, pa, pb]).stdout)
         check(got["mcc_computed"] == 0 and np.isnan(got["mcc"]), "cap flag not honoured")
@@ -195,6 +203,33 @@ def test_mmcs_reference(tmp, rng):
     p = run(["sim", m1, m2, d, pa.replace("T.f32", "A.f32"), pb], expect_rc=2)
     check("dictionary B: row 5 has zero norm" in p.stderr, "zero-row message: " + p.stderr)
     print("mmcs/mcc: %d dictionary pairs vs numpy/scipy" % len(cases))
+
+
+def test_mmcs_gemm_tiles(tmp, rng):
+    """The GEMM path on sizes that split its 512 x 4096 tiles unevenly, vs NumPy float64."""
+    m1, m2, d = 1100, 4300, 40
+    A = rng.standard_normal((m1, d)).astype(np.float32)
+    B = rng.standard_normal((m2, d)).astype(np.float32)
+    B[:300] = A[:300] + 0.2 * rng.standard_normal((300, d)).astype(np.float32)
+    pa, pb = os.path.join(tmp, "GA.f32"), os.path.join(tmp, "GB.f32")
+    write_dict(pa, A)
+    write_dict(pb, B)
+    An = A.astype(np.float64) / np.linalg.norm(A.astype(np.float64), axis=1, keepdims=True)
+    Bn = B.astype(np.float64) / np.linalg.norm(B.astype(np.float64), axis=1, keepdims=True)
+    C = An @ Bn.T
+    for use_abs in (False, True):
+        S = np.abs(C) if use_abs else C
+        prefix = os.path.join(tmp, "gmax")
+        got = parse_kv(run(["sim", "--gemm", "--no-mcc", "--maxcos", prefix]
+                           + (["--abs"] if use_abs else []) + [m1, m2, d, pa, pb]).stdout)
+        tag = "gemm %dx%d d=%d abs=%s" % (m1, m2, d, use_abs)
+        check(abs(got["mmcs_ab"] - S.max(axis=1).mean()) <= 1e-12, tag + ": mmcs_ab")
+        check(abs(got["mmcs_ba"] - S.max(axis=0).mean()) <= 1e-12, tag + ": mmcs_ba")
+        ma = np.fromfile(prefix + ".a.f32", dtype="<f4")
+        mb = np.fromfile(prefix + ".b.f32", dtype="<f4")
+        check(np.abs(ma - S.max(axis=1)).max() <= 1e-7, tag + ": per-latent maxcos A")
+        check(np.abs(mb - S.max(axis=0)).max() <= 1e-7, tag + ": per-latent maxcos B")
+    print("mmcs --gemm: %dx%d d=%d vs numpy" % (m1, m2, d))
 
 
 def expected_max_cos(d, m, use_abs):
@@ -272,7 +307,7 @@ def main():
         return 1
     rng = np.random.default_rng(20250317)
     with tempfile.TemporaryDirectory() as tmp:
-        for fn in (test_hungarian, test_mmcs_reference, test_null):
+        for fn in (test_hungarian, test_mmcs_reference, test_mmcs_gemm_tiles, test_null):
             try:
                 fn(tmp, rng)
             except AssertionError as e:

@@ -229,7 +229,8 @@ def main():
         check(np.allclose(lines["median"], ref, atol=1e-4) and f(lines["median"]) <= f(ref) + 1e-6,
               "geometric median equals SciPy's minimiser of the sum of distances")
     except ImportError:
-        print("skip geometric median reference (no scipy)")
+        # SciPy is a declared test dependency (tests/install-deps.sh): fail, do not drop the check
+        check(False, "SciPy is installed (the geometric-median reference needs scipy.optimize.minimize)")
 
     # ---- bad inputs: exit 2, one line naming the file ---------------------------------
     def expect_bad(path, what, want, name=None):

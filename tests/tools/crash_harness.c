@@ -1,7 +1,7 @@
 /*
  * crash_harness.c - kill `ledger record` / `ledger run` with SIGKILL at random
  * points and check the ledger after every kill (DESIGN.md section 5,
- * Atomicity). Driven by tests/cli/t710-crash-kill.sh, which does the final
+ * Atomicity). Driven by tests/cli/t7100-crash-kill.sh, which does the final
  * checks (gc, every reported run present once, no leftovers).
  *
  *   crash_harness LEDGER ITERATIONS SECONDS SEED OUT.tsv STUDY.json FILE...

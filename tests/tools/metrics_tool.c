@@ -6,7 +6,7 @@
  *
  *   metrics_tool lsa [--max] ROWS COLS COST.f64
  *       prints "total <%.17g>" and "assign <col of row 0> <col of row 1> ..."
- *   metrics_tool sim [--abs] [--no-mcc] [--block N] [--threshold T] [--max-cells N]
+ *   metrics_tool sim [--abs] [--no-mcc] [--block N] [--threshold T] [--max-cells N] [--exact|--gemm]
  *                    [--maxcos PREFIX] M1 M2 D A.f32 B.f32
  *       prints "key value" lines (mmcs mmcs_ab mmcs_ba mcc shared_frac mcc_computed);
  *       --maxcos writes PREFIX.a.f32 [M1] and PREFIX.b.f32 [M2]
@@ -26,7 +26,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: metrics_tool lsa [--max] ROWS COLS COST.f64\n"
                     "       metrics_tool sim|recover [--abs] [--no-mcc] [--block N] "
-                    "[--threshold T] [--max-cells N] [--maxcos PREFIX] M1 M2 D A.f32 B.f32\n");
+                    "[--threshold T] [--max-cells N] [--exact|--gemm] [--maxcos PREFIX] M1 M2 D A.f32 B.f32\n");
     return 2;
 }
 
@@ -117,6 +117,10 @@ static int cmd_sim(int argc, char **argv, int recover)
     while (argc > 0 && strncmp(argv[0], "--", 2) == 0) {
         if (strcmp(argv[0], "--abs") == 0) {
             opt.abs_cos = 1;
+        } else if (strcmp(argv[0], "--gemm") == 0) {
+            opt.method = LG_SIM_GEMM;
+        } else if (strcmp(argv[0], "--exact") == 0) {
+            opt.method = LG_SIM_EXACT;
         } else if (strcmp(argv[0], "--no-mcc") == 0) {
             opt.mcc = 0;
         } else if (argc > 1 && strcmp(argv[0], "--block") == 0) {

@@ -647,10 +647,8 @@ static void test_cpu(void) { run_all(lg_backend_cpu()); }
 
 static void test_cuda(void)
 {
-    if (!lg_backend_cuda()) {
-        fprintf(stderr, "no CUDA backend: cuda op tests skipped\n");
-        return;
-    }
+    if (!lg_backend_cuda())
+        CHECK_SKIP("no GPU (test_cuda: no CUDA backend)");
     run_all(lg_backend_cuda());
 }
 

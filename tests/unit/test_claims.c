@@ -1,6 +1,6 @@
 /* test_claims.c - the claim language (gates/claims.c) and evaluation (gates/eval.c):
  * valid files and their AST, invalid files with their exact FILE:LINE:COL errors,
- * every verdict (PASS, FAIL, XFAIL, XPASS, MISSING, STALE, ERROR) through an in-memory
+ * every verdict (PASS, FAIL, XFAIL, XPASS, MISSING, STALE, ERROR, BLOCKED) through an in-memory
  * sample provider, Holm across a file, and the JSON / JUnit renderings. */
 #include <cjson/cJSON.h>
 
@@ -487,6 +487,410 @@ static void test_version_and_filters(void)
     CHECK(lg_filter_match(&f, "relu") && !lg_filter_match(&f, "topk"));
 }
 
-CHECK_MAIN(T(test_parse_example), T(test_parse_errors), T(test_parse_limits), T(test_verdicts),
+
+/* ---- `by KEY` grids and pinned runs ------------------------------------------------- */
+
+#define GT {0.60, 0.62, 0.58, 0.61, 0.63, 0.59}, 6
+#define GR {0.55, 0.57, 0.56, 0.54, 0.58, 0.55}, 6
+#define GT8 {0.51, 0.49, 0.53, 0.50, 0.52, 0.48}, 6
+static const entry GRID[] = {
+    {"g", "pair", "mmcs", {{"k", "4"}, {"control", "trained"}}, GT, "ffff6666", "0.1.0", LG_EVIDENCE_FRESH, NULL},
+    {"g", "pair", "mmcs", {{"k", "4"}, {"control", "random"}}, GR, "ffff6666", "0.1.0", LG_EVIDENCE_FRESH, NULL},
+    {"g", "pair", "mmcs", {{"k", "8"}, {"control", "trained"}}, GT8, "ffff6666", "0.1.0", LG_EVIDENCE_FRESH, NULL},
+    {"g", "pair", "mmcs", {{"k", "8"}, {"control", "random"}}, GR, "ffff6666", "0.1.0", LG_EVIDENCE_FRESH, NULL},
+};
+
+typedef struct {
+    mem_provider m;
+    const char *vals[8];
+    int grid_calls;
+    lg_evidence status; /* what the grid answers */
+} grid_provider;
+
+/* Distinct values of q->key among the study's entries, in data order. */
+static int mem_grid(void *ctx, const lg_grid_query *q, lg_grid_answer *out)
+{
+    grid_provider *g = ctx;
+    size_t i, j, n = 0;
+    g->grid_calls++;
+    out->status = g->status;
+    out->reason = g->status == LG_EVIDENCE_FRESH ? NULL : "no run of study g";
+    if (g->status != LG_EVIDENCE_FRESH)
+        return 0;
+    for (i = 0; i < g->m.n; i++) {
+        const char *v = param_of(&g->m.e[i], q->key);
+        if (strcmp(g->m.e[i].study, q->study) || !v)
+            continue;
+        for (j = 0; j < n && strcmp(g->vals[j], v); j++)
+            ;
+        if (j == n && n < 8)
+            g->vals[n++] = v;
+        out->run_id = g->m.e[i].run;
+    }
+    out->values = g->vals;
+    out->n = n;
+    return 0;
+}
+
+static lg_eval_result *eval_grid(const char *text, grid_provider *g)
+{
+    lg_claim_file *f = NULL;
+    lg_eval_result *r = NULL;
+    int rc = lg_claims_parse("g.claims", text, strlen(text), &f);
+    CHECK_OK(rc);
+    if (rc == 0)
+        CHECK_OK(lg_eval_file_grid(f, (lg_sample_provider)mem_provide, mem_grid, g, &r));
+    lg_claims_free(f);
+    return r;
+}
+
+static void test_grid_parse(void)
+{
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"claim a\n  by\n", "f.claims:2:5: expected a grid parameter name"},
+        {"claim a\n  by k j\n", "f.claims:2:8: unexpected 'j'"},
+        {"claim a\n  by k\n  for each j\n", "f.claims:3:3: a second 'by' / 'for each' in claim 'a'"},
+        {"claim a\n  for k\n", "f.claims:2:7: expected 'for each PARAM'"},
+        {"claim a\n  for each\n", "f.claims:2:11: expected a grid parameter name"},
+    };
+    const char *ok = "claim a\n says \"x\"\n study g\n by k\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+                     "claim b\n says \"y\"\n study g\n for each arch.kind\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+                     "claim c\n says \"z\"\n study g\n sample t = pair.mmcs\n require mean(t) > 0\nend\n";
+    lg_claim_file *f = NULL;
+    size_t i;
+    CHECK_OK(lg_claims_parse("f.claims", ok, strlen(ok), &f));
+    if (f) {
+        CHECK(f->nclaims == 3 && !strcmp(f->claims[0].by_key, "k") && !strcmp(f->claims[1].by_key, "arch.kind") &&
+              f->claims[2].by_key == NULL);
+        lg_claims_free(f);
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = NULL;
+        CHECK(lg_claims_parse("f.claims", bad[i].text, strlen(bad[i].text), &f) == LG_EINPUT && f == NULL);
+        CHECK_MSG(!strncmp(lg_error_msg(), bad[i].err, strlen(bad[i].err)), "case %zu: got '%s', want '%s'", i,
+                  lg_error_msg(), bad[i].err);
+        lg_claims_free(f);
+    }
+}
+
+static void test_grid_eval(void)
+{
+    grid_provider g;
+    lg_eval_result *r;
+    const char *text = "claim mean-above\n says \"mean MMCS of trained SAEs above 0.55 at every k\"\n study g\n by k\n"
+                       " sample t = pair.mmcs where control=trained\n require mean(t) > 0.55\nend\n"
+                       "claim holm-k\n says \"trained beats random at every k\"\n study g\n for each k\n"
+                       " sample t = pair.mmcs where control=trained\n sample r = pair.mmcs where control=random\n"
+                       " require welch(t, r, alternative=greater).p < 0.05\n correct holm\nend\n"
+                       "claim pinned\n says \"pinned\"\n study g\n run ffff\n sample t = pair.mmcs where k=4\n"
+                       " require n(t) > 1\nend\n";
+    memset(&g, 0, sizeof g);
+    g.m.e = GRID;
+    g.m.n = sizeof GRID / sizeof GRID[0];
+    r = eval_grid(text, &g);
+    if (!r)
+        return;
+    CHECK(r->nclaims == 5);
+    {
+        const lg_claim_result *a4 = find(r, "mean-above[k=4]"), *a8 = find(r, "mean-above[k=8]");
+        const lg_claim_result *h4 = find(r, "holm-k[k=4]"), *h8 = find(r, "holm-k[k=8]"), *p = find(r, "pinned");
+        CHECK(a4 && a8 && h4 && h8 && p);
+        if (a4 && a8 && h4 && h8 && p) {
+            double ps[2], adj[2];
+            CHECK(a4->verdict == LG_VERDICT_PASS && a8->verdict == LG_VERDICT_FAIL);
+            CHECK(!strcmp(a4->grid_key, "k") && !strcmp(a4->grid_value, "4") && !strcmp(a8->grid_value, "8"));
+            CHECK(a4->samples[0].n == 6 && a8->samples[0].n == 6); /* k=VALUE was added to the filters */
+            /* Holm over the expansion: the two welch p-values form the family */
+            ps[0] = h4->reqs[0].terms[0].p;
+            ps[1] = h8->reqs[0].terms[0].p;
+            CHECK(lg_stats_holm(ps, 2, adj) == 0);
+            CHECK(h4->reqs[0].corrected && h8->reqs[0].corrected);
+            CHECK(h4->reqs[0].terms[0].p_adj == adj[0] && h8->reqs[0].terms[0].p_adj == adj[1]);
+            CHECK(adj[0] > ps[0]); /* the correction did something */
+            CHECK(h4->verdict == LG_VERDICT_PASS && h8->verdict == LG_VERDICT_FAIL);
+            CHECK(p->pinned_run && !strcmp(p->pinned_run, "ffff") && p->grid_key == NULL && a4->pinned_run == NULL);
+            CHECK(r->counts[LG_VERDICT_PASS] == 3 && r->counts[LG_VERDICT_FAIL] == 2);
+        }
+    }
+    {
+        lg_buf b = LG_BUF_INIT;
+        char *js = NULL;
+        const lg_eval_result *one[1] = {r};
+        cJSON *o;
+        CHECK_OK(lg_eval_render_text(r, &b));
+        CHECK(b.ptr && strstr(b.ptr, "PASS    mean-above[k=4]") && strstr(b.ptr, "FAIL    mean-above[k=8]"));
+        CHECK(b.ptr && strstr(b.ptr, "pinned to run ffff"));
+        lg_buf_release(&b);
+        CHECK_OK(lg_eval_render_json(one, 1, &js));
+        o = js ? cJSON_Parse(js) : NULL;
+        CHECK(o != NULL);
+        if (o) {
+            const cJSON *c0 = cJSON_GetArrayItem(
+                cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "files"), 0), "claims"), 0);
+            const cJSON *by = cJSON_GetObjectItem(c0, "by");
+            CHECK(cJSON_IsString(cJSON_GetObjectItem(by, "key")) &&
+                  !strcmp(cJSON_GetObjectItem(by, "value")->valuestring, "4"));
+            CHECK(cJSON_IsNull(cJSON_GetObjectItem(c0, "pinned_run")));
+            cJSON_Delete(o);
+        }
+        lg_free(js);
+    }
+    lg_eval_result_free(r);
+
+    /* the grid answers MISSING: one MISSING verdict for the claim */
+    memset(&g, 0, sizeof g);
+    g.m.e = GRID;
+    g.m.n = sizeof GRID / sizeof GRID[0];
+    g.status = LG_EVIDENCE_MISSING;
+    r = eval_grid("claim m\n says \"x\"\n study g\n by k\n sample t = pair.mmcs\n require mean(t) > 0\nend\n", &g);
+    if (r) {
+        CHECK(r->nclaims == 1 && r->claims[0].verdict == LG_VERDICT_MISSING && !strcmp(r->claims[0].id, "m"));
+        CHECK(r->claims[0].reason && strstr(r->claims[0].reason, "by k: no run of study g"));
+        CHECK(g.m.calls == 0); /* nothing was asked for the samples */
+        lg_eval_result_free(r);
+    }
+    /* without a grid provider a `by` claim is ERROR, never PASS */
+    {
+        mem_provider m = {GRID, sizeof GRID / sizeof GRID[0], {0}, 0, 0};
+        r = eval_text("claim e\n says \"x\"\n study g\n by k\n sample t = pair.mmcs\n require mean(t) > 0\nend\n", &m);
+        if (r) {
+            CHECK(r->nclaims == 1 && r->claims[0].verdict == LG_VERDICT_ERROR);
+            lg_eval_result_free(r);
+        }
+    }
+}
+
+static void test_grid_alloc_failure(void)
+{
+    const char *text = "claim h\n says \"x\"\n study g\n by k\n sample t = pair.mmcs where control=trained\n"
+                       " sample r = pair.mmcs where control=random\n require welch(t, r).p < 0.05\n correct holm\nend\n";
+    lg_claim_file *f = NULL;
+    int i, rc = 0;
+    CHECK_OK(lg_claims_parse("g.claims", text, strlen(text), &f));
+    for (i = 0; f && i < 200; i++) {
+        grid_provider g;
+        lg_eval_result *r = NULL;
+        memset(&g, 0, sizeof g);
+        g.m.e = GRID;
+        g.m.n = sizeof GRID / sizeof GRID[0];
+        lg_alloc_fail_after(i);
+        rc = lg_eval_file_grid(f, (lg_sample_provider)mem_provide, mem_grid, &g, &r);
+        lg_alloc_fail_after(-1);
+        lg_eval_result_free(r);
+        if (rc == 0)
+            break;
+        CHECK(rc == LG_ENOMEM && r == NULL);
+    }
+    CHECK(rc == 0 && i < 200);
+    lg_claims_free(f);
+}
+
+/* ---- `requires`: claims gated on other claims -------------------------------------------- */
+
+static void test_gates_parse(void)
+{
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"claim a\n  requires\n", "f.claims:2:11: expected claim ids after 'requires'"},
+        {"claim a\n  requires b\n", "f.claims:2:12: requires 'b': no claim 'b' is defined before this one"},
+        {"claim a\n  requires a\n", "f.claims:2:12: claim 'a' cannot require itself"},
+        {"claim g\n says \"x\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+         "claim a\n  requires g g\n", "f.claims:8:14: 'g' is required twice"},
+        {"claim g\n says \"x\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+         "claim a\n  requires g\n  requires g\n", "f.claims:9:12: 'g' is required twice"},
+        {"claim g\n says \"x\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+         "claim a\n  requires g, h\n", "f.claims:8:13: expected a claim id after 'requires'"},
+        /* a later claim cannot be named: no cycles */
+        {"claim a\n  requires later\n", "f.claims:2:12: requires 'later': no claim 'later' is defined before"},
+    };
+    const char *ok = "claim g1\n says \"x\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+                     "claim g2\n says \"y\"\n study s\n sample t = pair.mmcs\n require mean(t) > 0\nend\n"
+                     "claim c\n says \"z\"\n study s\n requires g1\n requires g2  # two lines add up\n"
+                     " sample t = pair.mmcs\n require mean(t) > 0\nend\n";
+    lg_claim_file *f = NULL;
+    size_t i;
+    CHECK_OK(lg_claims_parse("f.claims", ok, strlen(ok), &f));
+    if (f) {
+        CHECK(f->nclaims == 3 && f->claims[0].ngates == 0 && f->claims[2].ngates == 2 &&
+              !strcmp(f->claims[2].gates[0], "g1") && !strcmp(f->claims[2].gates[1], "g2"));
+        lg_claims_free(f);
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = NULL;
+        CHECK(lg_claims_parse("f.claims", bad[i].text, strlen(bad[i].text), &f) == LG_EINPUT && f == NULL);
+        CHECK_MSG(!strncmp(lg_error_msg(), bad[i].err, strlen(bad[i].err)), "case %zu: got '%s', want '%s'", i,
+                  lg_error_msg(), bad[i].err);
+        lg_claims_free(f);
+    }
+}
+
+static const char *GATED =
+    "claim gate-ok\n says \"a gate that holds\"\n study small-topk\n"
+    " sample ev = cell.explained_variance where arch=topk k=8\n require min(ev) >= 0.9\nend\n"
+    "claim gate-fails\n says \"a gate that does not hold\"\n study small-topk\n"
+    " sample ev = cell.explained_variance where arch=topk k=4\n require min(ev) >= 0.9\nend\n"
+    "claim gate-missing\n says \"a gate without evidence\"\n study nosuch\n"
+    " sample x = pair.mmcs\n require mean(x) > 0\nend\n"
+    "claim gate-xfail\n says \"a documented negative result is an ok gate\"\n study small-topk\n"
+    " sample ev = cell.explained_variance where arch=topk k=4\n require min(ev) >= 0.9\n expect fail\nend\n"
+    "claim passes\n says \"gated on gates that are ok\"\n study small-topk\n requires gate-ok gate-xfail\n"
+    " sample t = pair.mmcs where control=trained k=8\n sample r = pair.mmcs where control=random k=8\n"
+    " require mean(t) - mean(r) > 0\nend\n"
+    "claim blocked\n says \"holds on its own, but a gate fails\"\n study small-topk\n requires gate-ok gate-fails\n"
+    " sample t = pair.mmcs where control=trained k=8\n sample r = pair.mmcs where control=random k=8\n"
+    " require mean(t) - mean(r) > 0\nend\n"
+    "claim blocked-by-missing\n says \"a gate without evidence blocks\"\n study small-topk\n requires gate-missing\n"
+    " sample t = pair.mmcs where control=trained k=8\n require mean(t) > 0\nend\n"
+    "claim blocked-chain\n says \"blocked through a blocked gate\"\n study small-topk\n requires blocked\n"
+    " sample t = pair.mmcs where control=trained k=8\n require mean(t) > 0\nend\n"
+    "claim own-missing\n says \"its own MISSING comes first\"\n study nosuch\n requires gate-fails\n"
+    " sample x = pair.mmcs\n require mean(x) > 0\nend\n"
+    "claim xfail-blocked\n says \"an expected failure measured behind a failing gate does not stand\"\n"
+    " study small-topk\n requires gate-fails\n"
+    " sample t = pair.mmcs where control=trained k=8\n require mean(t) > 1\n expect fail\nend\n";
+
+static void test_gates_eval(void)
+{
+    mem_provider m = {DATA, sizeof(DATA) / sizeof(DATA[0]), {0}, 0, 0};
+    lg_eval_result *r = eval_text(GATED, &m);
+    const lg_eval_result *one[1];
+    const lg_claim_result *c;
+    char *json = NULL, *xml = NULL;
+    lg_buf text = LG_BUF_INIT;
+    cJSON *o;
+    if (!r)
+        return;
+    CHECK((c = find(r, "gate-ok")) && c->verdict == LG_VERDICT_PASS);
+    CHECK((c = find(r, "gate-fails")) && c->verdict == LG_VERDICT_FAIL);
+    CHECK((c = find(r, "gate-xfail")) && c->verdict == LG_VERDICT_XFAIL);
+    CHECK((c = find(r, "passes")) && c->verdict == LG_VERDICT_PASS && c->ngates == 2 && !c->blocked_by);
+    c = find(r, "blocked");
+    CHECK(c && c->verdict == LG_VERDICT_BLOCKED && !lg_verdict_ok(c->verdict) && !strcmp(c->blocked_by, "gate-fails"));
+    CHECK(c && c->reason && !strncmp(c->reason, "gate gate-fails is FAIL: line ", 30));
+    CHECK(c && c->nreqs == 1 && c->reqs[0].holds); /* its own numbers are still computed */
+    CHECK((c = find(r, "blocked-by-missing")) && c->verdict == LG_VERDICT_BLOCKED &&
+          strstr(c->reason, "gate gate-missing is MISSING"));
+    CHECK((c = find(r, "blocked-chain")) && c->verdict == LG_VERDICT_BLOCKED && !strcmp(c->blocked_by, "blocked") &&
+          strstr(c->reason, "gate blocked is BLOCKED: gate gate-fails is FAIL"));
+    CHECK((c = find(r, "own-missing")) && c->verdict == LG_VERDICT_MISSING && !c->blocked_by);
+    CHECK((c = find(r, "xfail-blocked")) && c->verdict == LG_VERDICT_BLOCKED);
+    CHECK(r->counts[LG_VERDICT_BLOCKED] == 4 && !lg_eval_ok(r));
+    CHECK(!strcmp(lg_verdict_name(LG_VERDICT_BLOCKED), "BLOCKED"));
+    one[0] = r;
+    CHECK_OK(lg_eval_render_text(r, &text));
+    CHECK(text.ptr && strstr(text.ptr, "BLOCKED blocked  (t.claims:") && strstr(text.ptr, "requires gate-ok gate-fails"));
+    CHECK_OK(lg_eval_render_json(one, 1, &json));
+    o = json ? cJSON_Parse(json) : NULL;
+    CHECK(o != NULL);
+    if (o) {
+        cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "files"), 0), *claims = cJSON_GetObjectItem(f0, "claims");
+        cJSON *b = cJSON_GetArrayItem(claims, 5), *p = cJSON_GetArrayItem(claims, 4);
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(b, "id")), "blocked"));
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(b, "verdict")), "BLOCKED"));
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(b, "blocked_by")), "gate-fails"));
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(b, "requires")) == 2);
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(p, "blocked_by")));
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "requires"), 1)), "gate-xfail"));
+        CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(f0, "counts"), "BLOCKED")->valuedouble == 4);
+        cJSON_Delete(o);
+    }
+    CHECK_OK(lg_eval_render_junit(one, 1, &xml));
+    /* FAIL (gate-fails) + 4 BLOCKED are failures; the two MISSING are errors */
+    CHECK(xml && strstr(xml, "tests=\"10\" failures=\"5\" errors=\"2\"") != NULL);
+    CHECK(xml && strstr(xml, "<failure type=\"BLOCKED\" message=\"BLOCKED: gate gate-fails is FAIL") != NULL);
+    lg_free(json);
+    lg_free(xml);
+    lg_buf_release(&text);
+    lg_eval_result_free(r);
+}
+
+/* A gate with `by`: the gated claim passes only when every value of the gate is ok. */
+static void test_gates_grid(void)
+{
+    const char *text = "claim g\n says \"x\"\n study g\n by k\n sample t = pair.mmcs where control=trained\n"
+                       " sample r = pair.mmcs where control=random\n require mean(t) - mean(r) > 0\nend\n"
+                       "claim c\n says \"y\"\n study g\n requires g\n sample t = pair.mmcs where control=trained k=4\n"
+                       " require mean(t) > 0\nend\n";
+    grid_provider g;
+    lg_eval_result *r;
+    const lg_claim_result *a4, *a8, *c;
+    memset(&g, 0, sizeof g);
+    g.m.e = GRID;
+    g.m.n = sizeof GRID / sizeof GRID[0];
+    if (!(r = eval_grid(text, &g)))
+        return;
+    a4 = find(r, "g[k=4]");
+    a8 = find(r, "g[k=8]");
+    c = find(r, "c");
+    CHECK(a4 && a8 && c);
+    if (a4 && a8 && c) {
+        CHECK(a4->verdict == LG_VERDICT_PASS && a8->verdict == LG_VERDICT_FAIL);
+        CHECK(c->verdict == LG_VERDICT_BLOCKED && c->blocked_by && !strcmp(c->blocked_by, "g[k=8]"));
+    }
+    lg_eval_result_free(r);
+}
+
+/* `sample ... from STUDY`: a sample from another study's latest run (a cross-study gate). */
+static void test_sample_from(void)
+{
+    const char *text =
+        "claim cross\n says \"adaptive k=4 exceeds small-topk random\"\n study small-topk\n run aaaa\n"
+        " sample a = pair.mmcs from adaptive where k=4\n sample r = pair.mmcs where control=random k=8\n"
+        " require mean(a) - mean(r) > 0.1\nend\n"
+        "claim nostudy\n says \"a missing other study\"\n study small-topk\n"
+        " sample a = pair.mmcs from nosuch\n require mean(a) > 0\nend\n";
+    const char *bad = "claim a\n says \"x\"\n study s\n sample t = pair.mmcs from\n";
+    mem_provider m = {DATA, sizeof(DATA) / sizeof(DATA[0]), {0}, 0, 0};
+    lg_claim_file *f = NULL;
+    lg_eval_result *r;
+    const lg_claim_result *c;
+    CHECK(lg_claims_parse("f.claims", bad, strlen(bad), &f) == LG_EINPUT && f == NULL);
+    CHECK_MSG(!strncmp(lg_error_msg(), "f.claims:4:27: expected a study name after 'from'", 49), "got '%s'", lg_error_msg());
+    CHECK_OK(lg_claims_parse("f.claims", text, strlen(text), &f));
+    if (f) {
+        CHECK(!strcmp(f->claims[0].samples[0].study, "adaptive") && f->claims[0].samples[1].study == NULL);
+        lg_claims_free(f);
+    }
+    if (!(r = eval_text(text, &m)))
+        return;
+    /* the pinned `run aaaa` applies to the claim's study only: the adaptive sample reads bbbb2222 */
+    CHECK((c = find(r, "cross")) && c->verdict == LG_VERDICT_PASS && c->nrun_ids == 2 &&
+          !strcmp(c->samples[0].run_id, "bbbb2222") && !strcmp(c->samples[1].run_id, "aaaa1111"));
+    CHECK((c = find(r, "nostudy")) && c->verdict == LG_VERDICT_MISSING);
+    lg_eval_result_free(r);
+}
+
+static void test_gates_alloc_failure(void)
+{
+    lg_claim_file *f = NULL;
+    int i, rc = 0;
+    for (i = 0; i < 400; i++) {
+        lg_alloc_fail_after(i);
+        rc = lg_claims_parse("t.claims", GATED, strlen(GATED), &f);
+        lg_alloc_fail_after(-1);
+        if (rc == 0)
+            break;
+        CHECK(rc == LG_ENOMEM && f == NULL);
+    }
+    CHECK(rc == 0 && f);
+    for (i = 0; f && i < 2000; i++) {
+        mem_provider m = {DATA, sizeof(DATA) / sizeof(DATA[0]), {0}, 0, 0};
+        lg_eval_result *r = NULL;
+        lg_alloc_fail_after(i);
+        rc = lg_eval_file(f, mem_provide, &m, &r);
+        lg_alloc_fail_after(-1);
+        lg_eval_result_free(r);
+        if (rc == 0)
+            break;
+        CHECK(rc == LG_ENOMEM && r == NULL);
+    }
+    CHECK(rc == 0 && i < 2000);
+    lg_claims_free(f);
+}
+
+CHECK_MAIN(T(test_gates_parse), T(test_gates_eval), T(test_gates_grid), T(test_sample_from), T(test_gates_alloc_failure), T(test_grid_parse), T(test_grid_eval), T(test_grid_alloc_failure), T(test_parse_example), T(test_parse_errors), T(test_parse_limits), T(test_verdicts),
            T(test_provider_error_and_holm), T(test_render), T(test_eval_alloc_failure), T(test_missing_alloc_failure),
            T(test_version_and_filters))

@@ -6,6 +6,10 @@
 #include "artifacts/base.h"
 #include "engine/consistency.h"
 #include "engine/rng.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
 #include "tests/unit/check.h"
 
 static float *random_dict(uint64_t seed, int m, int d) /* [m, d], N(0,1) entries */
@@ -335,6 +339,129 @@ static void test_null_one_seed(void)
     lg_free(B);
 }
 
+/* The GEMM path (cblas_dgemm tiles) against the exact path: sizes that
+ * split both GEMM tile dimensions unevenly (1100 = 2 x 512 + 76 rows,
+ * 4200 = 4096 + 104 columns), signed and |cos|. Same float64 cosines up to
+ * the BLAS summation order: the means agree to 1e-13, per-latent maxima to a
+ * float rounding; GEMM is bit-identical run to run; AUTO picks EXACT below
+ * LG_SIM_EXACT_MAX_MACS (bit-identical to it) and GEMM above. */
+static void test_gemm_path(void)
+{
+    enum { M1 = 1100, M2 = 4200, D = 24 };
+    float *A = random_dict(30, M1, D), *B = random_dict(31, M2, D);
+    float *ma = lg_malloc(M1 * sizeof(float)), *mb = lg_malloc(M2 * sizeof(float));
+    float *ma2 = lg_malloc(M1 * sizeof(float)), *mb2 = lg_malloc(M2 * sizeof(float));
+    float *ga = lg_malloc(M1 * sizeof(float)), *gb = lg_malloc(M2 * sizeof(float));
+    lg_dict_sim ex, g, g2, au;
+    lg_sim_options opt;
+    int abs_cos, i, bad;
+    CHECK(ma && mb && ma2 && mb2 && ga && gb);
+    for (abs_cos = 0; abs_cos <= 1; abs_cos++) {
+        lg_sim_options_init(&opt);
+        opt.abs_cos = abs_cos;
+        opt.mcc = 0;
+        opt.method = LG_SIM_EXACT;
+        CHECK_OK(lg_dict_similarity(A, M1, B, M2, D, &opt, &ex, ma, mb));
+        opt.method = LG_SIM_AUTO; /* 1100 * 4200 * 24 MACs: below the threshold */
+        CHECK_OK(lg_dict_similarity(A, M1, B, M2, D, &opt, &au, NULL, NULL));
+        CHECK(same_sim(&au, &ex));
+        opt.method = LG_SIM_GEMM;
+        CHECK_OK(lg_dict_similarity(A, M1, B, M2, D, &opt, &g, ga, gb));
+        CHECK_OK(lg_dict_similarity(A, M1, B, M2, D, &opt, &g2, ma2, mb2));
+        CHECK(same_sim(&g, &g2));
+        CHECK(memcmp(ga, ma2, M1 * sizeof(float)) == 0 && memcmp(gb, mb2, M2 * sizeof(float)) == 0);
+        CHECK_CLOSE(g.mmcs_ab, ex.mmcs_ab, 1e-13, 0);
+        CHECK_CLOSE(g.mmcs_ba, ex.mmcs_ba, 1e-13, 0);
+        CHECK_CLOSE(g.mmcs, ex.mmcs, 1e-13, 0);
+        CHECK(!g.mcc_computed && isnan(g.mcc));
+        for (bad = 0, i = 0; i < M1; i++)
+            bad += fabsf(ga[i] - ma[i]) > 1e-6f;
+        for (i = 0; i < M2; i++)
+            bad += fabsf(gb[i] - mb[i]) > 1e-6f;
+        CHECK_MSG(bad == 0, "abs %d: %d per-latent maxima differ by more than 1e-6", abs_cos, bad);
+    }
+    /* MCC and shared fraction through the GEMM tiles (a small problem) */
+    lg_sim_options_init(&opt);
+    opt.method = LG_SIM_EXACT;
+    CHECK_OK(lg_dict_similarity(A, 40, B, 60, D, &opt, &ex, NULL, NULL));
+    opt.method = LG_SIM_GEMM;
+    CHECK_OK(lg_dict_similarity(A, 40, B, 60, D, &opt, &g, NULL, NULL));
+    CHECK(g.mcc_computed && ex.mcc_computed);
+    CHECK_CLOSE(g.mcc, ex.mcc, 1e-13, 0);
+    CHECK(g.shared_frac == ex.shared_frac);
+    opt.method = 3;
+    CHECK(lg_dict_similarity(A, 40, B, 60, D, &opt, &g, NULL, NULL) == LG_EINPUT &&
+          strstr(lg_error_msg(), "method"));
+    lg_free(A);
+    lg_free(B);
+    lg_free(ma);
+    lg_free(mb);
+    lg_free(ma2);
+    lg_free(mb2);
+    lg_free(ga);
+    lg_free(gb);
+    /* AUTO above the threshold is GEMM: 1024 * 1024 * 1025 > 2^30 MACs */
+    A = random_dict(40, 1024, 1025);
+    B = random_dict(41, 1024, 1025);
+    lg_sim_options_init(&opt);
+    opt.mcc = 0;
+    CHECK_OK(lg_dict_similarity(A, 1024, B, 1024, 1025, &opt, &au, NULL, NULL));
+    opt.method = LG_SIM_GEMM;
+    CHECK_OK(lg_dict_similarity(A, 1024, B, 1024, 1025, &opt, &g, NULL, NULL));
+    CHECK(same_sim(&au, &g));
+    lg_free(A);
+    lg_free(B);
+}
+
+/* lg_pair_metrics_compute is the two lg_dict_similarity calls a run (and an
+ * import) records, bit for bit, and _to_json writes exactly the recorded keys. */
+static void test_pair_metrics(void)
+{
+    const int m = 24, d = 10;
+    float *A = random_dict(11, m, d), *B = random_dict(12, m, d);
+    float maxcos[24], ref_maxcos[24];
+    lg_sim_options so, ss;
+    lg_dict_sim abs_ref, signed_ref;
+    lg_pair_metrics pm;
+    int mcc;
+    CHECK(A && B);
+    if (!A || !B)
+        goto out;
+    for (mcc = 0; mcc <= 1; mcc++) {
+        cJSON *o = cJSON_CreateObject();
+        lg_sim_options_init(&so);
+        so.abs_cos = 1;
+        so.shared_threshold = 0.4;
+        so.mcc = mcc;
+        ss = so;
+        ss.abs_cos = 0;
+        ss.mcc = 0;
+        CHECK_OK(lg_dict_similarity(A, m, B, m, d, &so, &abs_ref, ref_maxcos, NULL));
+        CHECK_OK(lg_dict_similarity(A, m, B, m, d, &ss, &signed_ref, NULL, NULL));
+        CHECK_OK(lg_pair_metrics_compute(A, B, m, d, 0.4, mcc, &pm, maxcos));
+        CHECK(pm.abs.mmcs == abs_ref.mmcs && pm.abs.mmcs_ab == abs_ref.mmcs_ab && pm.abs.mmcs_ba == abs_ref.mmcs_ba);
+        CHECK(pm.mmcs_signed == signed_ref.mmcs && pm.abs.mcc_computed == mcc);
+        CHECK(!mcc || (pm.abs.mcc == abs_ref.mcc && pm.abs.shared_frac == abs_ref.shared_frac));
+        CHECK(memcmp(maxcos, ref_maxcos, sizeof maxcos) == 0);
+        CHECK(o != NULL);
+        if (!o)
+            continue;
+        CHECK_OK(lg_pair_metrics_to_json(&pm, o));
+        CHECK(cJSON_GetArraySize(o) == (mcc ? 6 : 4));
+        CHECK(cJSON_GetObjectItem(o, "mmcs") && cJSON_GetObjectItem(o, "mmcs")->valuedouble == pm.abs.mmcs);
+        CHECK(cJSON_GetObjectItem(o, "mmcs_signed") &&
+              cJSON_GetObjectItem(o, "mmcs_signed")->valuedouble == pm.mmcs_signed);
+        CHECK((cJSON_GetObjectItem(o, "mcc") != NULL) == mcc && (cJSON_GetObjectItem(o, "shared_frac") != NULL) == mcc);
+        cJSON_Delete(o);
+    }
+    /* errors pass through */
+    A[0] = NAN;
+    CHECK(lg_pair_metrics_compute(A, B, m, d, 0.4, 1, &pm, NULL) == LG_EINPUT);
+out:
+    lg_free(A);
+    lg_free(B);
+}
+
 CHECK_MAIN(T(test_identical), T(test_permuted_flipped), T(test_orthogonal), T(test_hand_2d),
            T(test_blockwise), T(test_reference), T(test_cap_and_errors), T(test_recovery),
-           T(test_null_one_seed))
+           T(test_null_one_seed), T(test_gemm_path), T(test_pair_metrics))

@@ -152,6 +152,54 @@ static void test_memory(void)
     free(h);
 }
 
+/* Large uploads go through the pinned staging ring in 8 MiB chunks: a size
+ * that is not a multiple of the chunk, the host buffer rewritten at once
+ * after each upload (the caller may reuse it), several uploads in flight. */
+static void test_upload_staging(void)
+{
+    const size_t n = ((size_t)5 << 20) + 333; /* 20 MiB + : three chunks */
+    float *h = randn(n, 1), *ref = malloc(n * sizeof(float)), *back, *d1 = NULL, *d2 = NULL;
+    size_t i, bad = 0;
+    memcpy(ref, h, n * sizeof(float));
+    CHECK_OK(gpu->alloc(gpu, n, &d1));
+    CHECK_OK(gpu->alloc(gpu, n, &d2));
+    CHECK_OK(gpu->upload(gpu, d1, h, n));
+    for (i = 0; i < n; i++) /* reuse the host buffer immediately */
+        h[i] = -h[i];
+    CHECK_OK(gpu->upload(gpu, d2, h, n));
+    memset(h, 0, n * sizeof(float));
+    back = down(gpu, d1, n);
+    for (i = 0; i < n; i++)
+        bad += memcmp(&back[i], &ref[i], sizeof(float)) != 0;
+    free(back);
+    back = down(gpu, d2, n);
+    for (i = 0; i < n; i++)
+        bad += back[i] != -ref[i];
+    CHECK_MSG(bad == 0, "staged uploads: %zu floats differ", bad);
+    free(back);
+    gpu->free(gpu, d1);
+    gpu->free(gpu, d2);
+    free(h);
+    free(ref);
+}
+
+/* A failed cudaMalloc must not leave an error that the next op reports as
+ * its own: an impossible allocation is LG_ENOMEM, and the ops after it work. */
+static void test_alloc_failure_not_sticky(void)
+{
+    float *p = NULL, *q = NULL, *h;
+    double s = -1;
+    CHECK(gpu->alloc(gpu, (size_t)1 << 46, &p) == LG_ENOMEM && p == NULL); /* 256 TiB */
+    CHECK_OK(gpu->alloc(gpu, 1000, &q));
+    CHECK_OK(gpu->fill(gpu, q, 2.0f, 1000));
+    CHECK_OK(gpu->sum(gpu, q, 1000, &s));
+    CHECK(s == 2000.0);
+    h = down(gpu, q, 1000);
+    CHECK(h[999] == 2.0f);
+    free(h);
+    gpu->free(gpu, q);
+}
+
 static void test_gemm(void)
 {
     static const int shapes[][3] = {{37, 29, 53}, {1, 300, 17}, {128, 1024, 64}, {5, 7, 0}};
@@ -219,7 +267,7 @@ static void test_topk_rows(void)
     static const int cases[][3] = {/* rows, cols, k */
                                    {7, 100, 5},   {64, 1000, 32}, {16, 4096, 1},  {8, 4096, 300},
                                    {5, 300, 300}, {3, 50, 80},    {33, 513, 17},  {4, 70000, 64},
-                                   {2, 10, 0}};
+                                   {2, 10, 0},    {256, 65536, 64} /* TopK at d_sae = 65536 */};
     size_t c;
     int levels;
     for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
@@ -250,7 +298,11 @@ static void test_topk_rows(void)
 static void test_topk_batch(void)
 {
     static const size_t cases[][2] = {{1000, 37}, {64 * 3000, 64 * 16}, {50000, 1},
-                                      {10000, 9000}, {777, 0}, {300000, 150000}};
+                                      {10000, 9000}, {777, 0}, {300000, 150000},
+                                      /* past 2^23 entries (float-exact counts end there) and
+                                         the training shape B=128, k=64 of m=65536 */
+                                      {((size_t)1 << 23) + 12345, 64 * 128},
+                                      {(size_t)128 * 65536, 64 * 128}};
     size_t c;
     int levels;
     for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
@@ -289,9 +341,24 @@ static void test_activations(void)
     twin_check("relu", &tout, 0, 0);
     BOTH(be->threshold_scalar(be, X(tpre), 0.37f, X(tout), n));
     twin_check("threshold_scalar", &tout, 0, 0);
+    /* Rows 0-2 hold exactly theta = expf(lthr) (the engine's host function,
+     * which both backends use) and its float neighbours: the `pre > theta`
+     * decision at the boundary must agree bit for bit. */
+    {
+        float *theta = malloc(cols * sizeof(float));
+        int c;
+        lg_backend_jumprelu_theta(lthr, theta, (size_t)cols);
+        for (c = 0; c < cols; c++) {
+            pre[c] = theta[c];
+            pre[cols + c] = nextafterf(theta[c], INFINITY);
+            pre[2 * cols + c] = nextafterf(theta[c], 0.0f);
+        }
+        twin_free(&tpre);
+        tpre = twin_up(pre, n);
+        free(theta);
+    }
     BOTH(be->jumprelu_fwd(be, X(tpre), X(tl), X(tout), rows, cols));
-    twin_check("jumprelu_fwd", &tout, 0, 0); /* expf may differ in the last bit: exact unless a
-                                                value sits within 1 ulp of theta */
+    twin_check("jumprelu_fwd", &tout, 0, 0); /* same theta on both: exact */
     tg = twin_up(gp0, n);
     BOTH(be->active_grad(be, X(tout), X(tga), 0.0f, X(tg), n));
     twin_check("active_grad beta=0", &tg, 0, 0);
@@ -391,6 +458,17 @@ static void test_reductions(void)
             CHECK_OK(be->sumsq(be, X(tx), n, &r[side_][1]));
             CHECK_OK(be->dot(be, X(tx), X(ty), n, &r[side_][2]));
             CHECK_OK(be->count_nonzero(be, X(ty), n, &r[side_][3]));
+        }
+        for (side_ = 0; side_ < 2; side_++) { /* one read-back == the single ops, bit for bit */
+            const lg_backend *be = side_ ? gpu : cpu;
+            lg_reduce_req rq[4] = {{LG_RED_SUM, X(tx), n}, {LG_RED_SUMSQ, X(tx), n},
+                                   {LG_RED_NNZ, X(ty), n}, {LG_RED_SUM, X(tx), 0}};
+            double many[4];
+            CHECK_OK(lg_backend_reduce_many(be, rq, 4, many));
+            CHECK_MSG(memcmp(&many[0], &r[side_][0], sizeof(double)) == 0 &&
+                          memcmp(&many[1], &r[side_][1], sizeof(double)) == 0 &&
+                          many[2] == r[side_][3] && many[3] == 0.0,
+                      "%s reduce_many n=%zu differs from the single ops", be->name, n);
         }
         for (j = 0; j < 3; j++) /* double sums in different orders: ~1e-16 relative to sum|.| */
             CHECK_MSG(fabs(r[1][j] - r[0][j]) <= 1e-12 * mag + 1e-12,
@@ -540,7 +618,8 @@ static void setup_train(lg_arch arch, lg_sae_config *cfg, lg_train_config *tc)
  * as a much larger jump. */
 static void test_train_parity(void)
 {
-    static const lg_arch archs[] = {LG_ARCH_TOPK, LG_ARCH_BATCHTOPK, LG_ARCH_RELU};
+    static const lg_arch archs[] = {LG_ARCH_TOPK, LG_ARCH_BATCHTOPK, LG_ARCH_RELU,
+                                    LG_ARCH_JUMPRELU, LG_ARCH_MATRYOSHKA};
     size_t a;
     for (a = 0; a < sizeof(archs) / sizeof(archs[0]); a++) {
         lg_sae_config cfg;
@@ -550,6 +629,11 @@ static void test_train_parity(void)
         double wd, we, be_, bd, ld = 0.0;
         long s;
         setup_train(archs[a], &cfg, &tc);
+        if (archs[a] == LG_ARCH_MATRYOSHKA) {
+            tc.n_prefixes = 2;
+            tc.prefixes[0] = 16;
+            tc.prefixes[1] = 64;
+        }
         data = make_data(4 * tc.batch, cfg.d_in, 9);
         CHECK_OK(train(cpu, &cfg, &tc, data, &rc));
         CHECK_OK(train(gpu, &cfg, &tc, data, &rg));
@@ -665,11 +749,11 @@ static const check_test tests[] = {
     T(test_memory),        T(test_gemm),         T(test_gemm_batched), T(test_topk_rows),
     T(test_topk_batch),    T(test_activations),  T(test_elementwise),  T(test_reductions),
     T(test_geometry_adam), T(test_train_parity), T(test_determinism),  T(test_mmcs),
+    T(test_upload_staging), T(test_alloc_failure_not_sticky),
 };
 
 int main(int argc, char **argv)
 {
-    size_t i;
     cpu = lg_backend_cpu();
     gpu = lg_backend_cuda();
     if (!gpu) {
@@ -682,14 +766,5 @@ int main(int argc, char **argv)
     }
     printf("cpu: %s\ngpu: %s\n", cpu->device, gpu->device);
     lg_rng_init(&rng, 20240601, 5);
-    for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        int before = check_failures;
-        if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
-            continue;
-        tests[i].fn();
-        printf("%s %s\n", check_failures == before ? "ok  " : "FAIL", tests[i].name);
-        fflush(stdout);
-    }
-    printf("%d checks, %d failed\n", check_count, check_failures);
-    return check_failures ? 1 : 0;
+    return check_run(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

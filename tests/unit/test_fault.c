@@ -31,11 +31,14 @@ static size_t count_entries(const char *dir)
     return n;
 }
 
-static void test_atomic_write_enospc(void)
+static void test_hooks_atomic_write_enospc(void)
 {
     char dir[] = "/tmp/lg-fault-XXXXXX";
     char data[100];
     lg_buf p = LG_BUF_INIT, got = LG_BUF_INIT;
+#if !LG_FAULT_HOOKS
+    CHECK_SKIP("built without LEDGER_TEST_HOOKS (no write-fault hook)");
+#endif
     CHECK(mkdtemp(dir) != NULL);
     CHECK_OK(lg_path_join(&p, dir, "f.json"));
     memset(data, 'x', sizeof data);
@@ -55,7 +58,7 @@ static void test_atomic_write_enospc(void)
     lg_buf_release(&got);
 }
 
-static void test_store_enospc(void)
+static void test_hooks_store_enospc(void)
 {
     char dir[] = "/tmp/lg-fault-XXXXXX", hex[65];
     static char data[200000];
@@ -63,6 +66,9 @@ static void test_store_enospc(void)
     lg_buf tmp = LG_BUF_INIT, obj = LG_BUF_INIT;
     long long budgets[] = {0, 1, 65536, sizeof data - 1};
     size_t i;
+#if !LG_FAULT_HOOKS
+    CHECK_SKIP("built without LEDGER_TEST_HOOKS (no write-fault hook)");
+#endif
     CHECK(mkdtemp(dir) != NULL);
     CHECK_OK(lg_store_open(dir, 1, &st));
     CHECK_OK(lg_path_join(&tmp, dir, "tmp"));
@@ -174,4 +180,4 @@ static void test_record_alloc_failures(void)
     }
 }
 
-CHECK_MAIN(T(test_atomic_write_enospc), T(test_store_enospc), T(test_record_alloc_failures))
+CHECK_MAIN(T(test_hooks_atomic_write_enospc), T(test_hooks_store_enospc), T(test_record_alloc_failures))

@@ -16,18 +16,23 @@
 #include <unistd.h>
 
 #define LLVMFuzzerTestOneInput fuzz_claims_one
+int fuzz_claims_one(const uint8_t *data, size_t size);
 #include "tests/fuzz/fuzz_claims.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_manifest_one
+int fuzz_manifest_one(const uint8_t *data, size_t size);
 #include "tests/fuzz/fuzz_manifest.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_npy_one
+int fuzz_npy_one(const uint8_t *data, size_t size);
 #include "tests/fuzz/fuzz_npy.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_safetensors_one
+int fuzz_safetensors_one(const uint8_t *data, size_t size);
 #include "tests/fuzz/fuzz_safetensors.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_spec_one
+int fuzz_spec_one(const uint8_t *data, size_t size);
 #include "tests/fuzz/fuzz_spec.c"
 #undef LLVMFuzzerTestOneInput
 

@@ -135,9 +135,39 @@ static void test_record_and_read(void)
     CHECK_OK(lg_ledger_load_manifest(lg, hex, &m, &info, &raw));
     CHECK_OK(lg_sha256_buf(raw.ptr, raw.len, sha));
     CHECK(strcmp(sha, id2) == 0 && info.seq == 2);
-    CHECK(m && strcmp(lg_json_str(m, "prev"), id1) == 0 && strcmp(lg_json_str(m, "status"), "failed") == 0);
+    CHECK(m && !cJSON_GetObjectItem(m, "prev") && strcmp(lg_json_str(m, "status"), "failed") == 0);
     cJSON_Delete(m);
     m = NULL;
+    {
+        /* format 2: the chain entry links run 2 to run 1's entry digest */
+        lg_chain_link l1, l2;
+        lg_run_info i1;
+        CHECK_OK(lg_ledger_find_run(lg, id1, &i1));
+        CHECK_OK(lg_ledger_chain_link(lg, &i1, &l1));
+        CHECK_OK(lg_ledger_chain_link(lg, &info, &l2));
+        CHECK(l1.seq == 1 && l1.prev[0] == '\0' && strcmp(l1.run_id, id1) == 0);
+        CHECK(l2.seq == 2 && strcmp(l2.prev, l1.digest) == 0 && strcmp(l2.run_id, id2) == 0);
+    }
+    {
+        /* chain.json is read literally in its canonical form; anything else is refused */
+        lg_buf cj = LG_BUF_INIT;
+        lg_chain_link l;
+        char bad[400];
+        CHECK_OK(lg_chain_json_make(7, id1, id2, &cj));
+        CHECK_OK(lg_chain_json_parse(cj.ptr, cj.len, "t", &l));
+        CHECK(l.seq == 7 && strcmp(l.prev, id2) == 0 && strcmp(l.run_id, id1) == 0);
+        CHECK(lg_chain_json_parse(cj.ptr, cj.len - 1, "t", &l) == LG_EINPUT);
+        snprintf(bad, sizeof bad, "{\"format\":2,\"prev\":null,\"run\":\"%s\",\"seq\":07}", id1);
+        CHECK(lg_chain_json_parse(bad, strlen(bad), "t", &l) == LG_EINPUT);
+        snprintf(bad, sizeof bad, "{\"format\":2, \"prev\":null,\"run\":\"%s\",\"seq\":7}", id1);
+        CHECK(lg_chain_json_parse(bad, strlen(bad), "t", &l) == LG_EINPUT);
+        snprintf(bad, sizeof bad, "{\"format\":2,\"prev\":null,\"run\":\"%s\",\"seq\":7,\"x\":1}", id1);
+        CHECK(lg_chain_json_parse(bad, strlen(bad), "t", &l) == LG_EINPUT);
+        snprintf(bad, sizeof bad, "{\"format\":2,\"prev\":null,\"run\":\"%s\",\"seq\":7}", id1);
+        CHECK_OK(lg_chain_json_parse(bad, strlen(bad), "t", &l));
+        CHECK(l.prev[0] == '\0' && l.seq == 7);
+        lg_buf_release(&cj);
+    }
     CHECK_OK(lg_ledger_load_manifest(lg, id1, &m, NULL, NULL));
     if (m) {
         const cJSON *outs = cJSON_GetObjectItemCaseSensitive(m, "outputs");
@@ -145,7 +175,7 @@ static void test_record_and_read(void)
         CHECK(strcmp(lg_json_str(cJSON_GetArrayItem(outs, 0), "name"), "a.txt") == 0);
         CHECK(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(outs, 0), "in_tree")));
         CHECK(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(outs, 1), "in_tree")));
-        CHECK(strcmp(lg_json_str(m, "backend"), "cpu") == 0 && cJSON_IsNull(cJSON_GetObjectItem(m, "prev")));
+        CHECK(strcmp(lg_json_str(m, "backend"), "cpu") == 0 && !cJSON_GetObjectItem(m, "seq"));
     }
     cJSON_Delete(m);
     CHECK(lg_ledger_find_run(lg, "ffffffff", &info) == LG_ENOTFOUND || strncmp(id1, "ffffffff", 8) == 0);
@@ -189,7 +219,7 @@ static void test_verify_problem_list(void)
     lg_ledger *lg = NULL;
     lg_problems ps = LG_PROBLEMS_INIT;
     lg_verify_stats st;
-    lg_verify_opts vo = {1, 0, 0, 0};
+    lg_verify_opts vo = {.require_artifacts = 1};
     lg_buf text = LG_BUF_INIT;
     char sha[65];
 

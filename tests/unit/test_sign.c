@@ -272,11 +272,8 @@ static void test_keyring(void)
 static void cleanup(void)
 {
     char cmd[400];
-    if (!tmpdir[0])
-        return;
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    CHECK_MSG(!tmpdir[0] || system(cmd) == 0, "could not remove %s", tmpdir);
 }
 
 CHECK_MAIN(T(test_base64), T(test_rfc8032_public_key), T(test_keys), T(test_sign_and_check), T(test_keyring),

@@ -1,5 +1,6 @@
 /* test_store.c - store round trip, dedup, read-only objects, verify detects tampering,
- * invalid digests rejected, temp-file gc, iteration. */
+ * a corrupt object repaired by storing its bytes again, FIFOs refused, invalid digests
+ * rejected, temp-file gc, iteration. */
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,6 +88,55 @@ static void test_verify_detects_tamper(void)
     lg_store_free(st);
 }
 
+/* Storing bytes whose object exists but is corrupt repairs the object
+ * (put_buf and put_file alike) instead of keeping the corrupt copy; the
+ * repaired object is read-only again. A FIFO is refused without blocking. */
+static void test_repair_corrupt(void)
+{
+    lg_store *st = NULL;
+    lg_buf path = LG_BUF_INIT, src = LG_BUF_INIT;
+    const char *body = "evidence that must survive";
+    char hex[65], hex2[65];
+    int added = -1, round;
+    struct stat sb;
+    FILE *f;
+    CHECK_OK(lg_store_open(root, 1, &st));
+    CHECK_OK(lg_store_put_buf(st, body, strlen(body), hex, NULL));
+    CHECK_OK(lg_store_path(st, hex, &path));
+    CHECK_OK(lg_path_join(&src, root, "src-repair.txt"));
+    CHECK_OK(lg_file_write_atomic(src.ptr, body, strlen(body)));
+    for (round = 0; round < 2; round++) {
+        CHECK(chmod(path.ptr, 0644) == 0);
+        f = fopen(path.ptr, "r+b");
+        CHECK(f != NULL);
+        if (f) {
+            fputc('e' ^ 1, f); /* the first byte, one bit flipped */
+            fclose(f);
+        }
+        CHECK(lg_store_verify(st, hex) == LG_ECHECK);
+        if (round == 0)
+            CHECK_OK(lg_store_put_buf(st, body, strlen(body), hex2, &added));
+        else
+            CHECK_OK(lg_store_put_file(st, src.ptr, hex2, NULL, &added));
+        CHECK(strcmp(hex, hex2) == 0);
+        CHECK_MSG(added == 1, "round %d: the corrupt object was kept", round);
+        CHECK_OK(lg_store_verify(st, hex));
+        CHECK(stat(path.ptr, &sb) == 0 && (sb.st_mode & 0777) == 0444);
+        /* intact now: storing again is a plain dedup */
+        CHECK_OK(lg_store_put_buf(st, body, strlen(body), hex2, &added));
+        CHECK(added == 0);
+    }
+    /* a FIFO as the source: refused at once (open is non-blocking, fstat says not a file) */
+    CHECK_OK(lg_path_join(&src, root, "fifo"));
+    CHECK(mkfifo(src.ptr, 0600) == 0);
+    CHECK(lg_store_put_file(st, src.ptr, hex2, NULL, NULL) == LG_EINPUT);
+    CHECK(lg_path_check_regular(src.ptr) == LG_EINPUT && strstr(lg_error_msg(), "FIFO") != NULL);
+    unlink(src.ptr);
+    lg_buf_release(&path);
+    lg_buf_release(&src);
+    lg_store_free(st);
+}
+
 static void test_bad_input(void)
 {
     lg_store *st = NULL;
@@ -118,4 +168,4 @@ static void test_bad_input(void)
     }
 }
 
-CHECK_MAIN(T(test_roundtrip_dedup), T(test_verify_detects_tamper), T(test_bad_input))
+CHECK_MAIN(T(test_roundtrip_dedup), T(test_verify_detects_tamper), T(test_repair_corrupt), T(test_bad_input))

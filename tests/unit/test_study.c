@@ -1,6 +1,8 @@
 /* test_study.c - study spec parsing, validation errors naming the key, grid expansion. */
 #include "artifacts/base.h"
+#include "engine/hungarian.h"
 #include "engine/study.h"
+#include "engine/train.h"
 #include "tests/unit/check.h"
 
 static const char *good =
@@ -145,4 +147,85 @@ static void test_bounds(void)
                     "train.steps: must be an integer in [1, 16777216]"));
 }
 
-CHECK_MAIN(T(test_good), T(test_errors), T(test_matryoshka_defaults), T(test_long_ids), T(test_bounds))
+/* The value README "Study specs" gives a key in its list of defaults: the
+ * number after "`key` " on the line(s) after "Defaults of a key left out".
+ * NAN when absent. */
+static double readme_default(const char *text, const char *key)
+{
+    const char *list = strstr(text, "Defaults of a key left out"), *end, *at;
+    char pat[64];
+    if (!list)
+        return NAN;
+    end = strstr(list, "\n- ");
+    if (!end)
+        end = strstr(list, "\n\n");
+    snprintf(pat, sizeof pat, "`%s` ", key);
+    at = strstr(list, pat);
+    if (!at || (end && at > end))
+        return NAN;
+    return strtod(at + strlen(pat), NULL);
+}
+
+/* The defaults a spec gets for what it leaves out are the trainer's, the
+ * Hungarian's and the README's. */
+static void test_defaults(void)
+{
+    static const char spec[] = "{\"format\": 1, \"name\": \"d\", \"data\": {\"source\": \"synthetic\", "
+                               "\"synthetic\": {\"d\": 8}}, \"sae\": {\"d_sae\": 64}, \"seeds\": [1]}";
+    const char *src = getenv("LEDGER_SRC");
+    lg_study *s = NULL;
+    lg_train_config tc;
+    lg_buf path = LG_BUF_INIT, readme = LG_BUF_INIT;
+    size_t i;
+    lg_train_config_default(&tc);
+    CHECK_OK(lg_study_parse("d.json", spec, sizeof spec - 1, &s));
+    if (!s)
+        return;
+    {
+        const lg_cond_params *p = &s->conds[0].p;
+        struct {
+            const char *key;
+            double parsed, trainer;
+        } rows[] = {
+            {"k", p->k, 32},
+            {"l1_coeff", p->l1_coeff, tc.l1_coeff},
+            {"l0_coeff", p->l0_coeff, tc.l0_coeff},
+            {"jumprelu_threshold", p->jumprelu_threshold, tc.jumprelu_init_threshold},
+            {"jumprelu_bandwidth", p->jumprelu_bandwidth, tc.jumprelu_bandwidth},
+            {"steps", p->steps, tc.steps},
+            {"batch", p->batch, tc.batch},
+            {"lr", p->lr, tc.lr},
+            {"warmup_steps", p->warmup_steps, tc.warmup_steps},
+            {"decay_frac", p->decay_frac, tc.decay_frac},
+            {"grad_clip", p->grad_clip, tc.grad_clip},
+            {"beta1", p->beta1, tc.adam_beta1},
+            {"beta2", p->beta2, tc.adam_beta2},
+            {"eps", p->eps, tc.adam_eps},
+            {"aux_coeff", p->aux_coeff, tc.aux_coeff},
+            {"dead_after", p->dead_after, tc.dead_after},
+            {"shared_threshold", s->shared_threshold, 0.7},
+            {"dense_threshold", s->dense_threshold, 0.1},
+            {"hungarian_max", s->hungarian_max, LG_HUNGARIAN_MAX_DEFAULT},
+        };
+        if (!src) {
+            lg_study_free(s);
+            CHECK_SKIP("LEDGER_SRC is not set: cannot read README.md");
+        }
+        CHECK_OK(lg_buf_printf(&path, "%s/README.md", src));
+        CHECK_OK(lg_file_read(path.ptr, 0, &readme));
+        for (i = 0; readme.ptr && i < sizeof rows / sizeof rows[0]; i++) {
+            double doc = readme_default(readme.ptr, rows[i].key);
+            CHECK_MSG(rows[i].parsed == rows[i].trainer, "%s: a spec gets %.17g, the trainer's default is %.17g",
+                      rows[i].key, rows[i].parsed, rows[i].trainer);
+            CHECK_MSG(fabs(doc - rows[i].parsed) <= 1e-12 * fabs(rows[i].parsed),
+                      "%s: README says %.17g, a spec gets %.17g", rows[i].key, doc, rows[i].parsed);
+        }
+    }
+    CHECK(s->hungarian == 1);
+    lg_study_free(s);
+    lg_buf_release(&path);
+    lg_buf_release(&readme);
+}
+
+CHECK_MAIN(T(test_good), T(test_errors), T(test_matryoshka_defaults), T(test_long_ids), T(test_bounds),
+           T(test_defaults))

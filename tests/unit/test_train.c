@@ -126,6 +126,7 @@ static void test_init(void)
     }
     CHECK(a.b_dec[5] == 5.0f && c.b_dec[5] == 0.0f);
     cfg.k = 0;
+    lg_sae_weights_release(&c); /* init overwrites its out without freeing it */
     CHECK(lg_sae_init_weights(&cfg, 7, NULL, &c) == LG_EINPUT && strstr(lg_error_msg(), "k"));
     lg_sae_weights_release(&a);
     lg_sae_weights_release(&b);
@@ -228,16 +229,16 @@ static void check_resume(lg_arch arch)
     sc.arrays[0].shape[0]--;
     for (i = 0; i < sc.count; i++) {
         /* values are checked too: a NaN weight, a negative second moment */
-        lg_named_array *a = &sc.arrays[i];
-        float keep = a->data[0];
-        if (strcmp(a->name, "W_enc") == 0) {
-            a->data[0] = NAN;
+        lg_named_array *arr = &sc.arrays[i];
+        float keep = arr->data[0];
+        if (strcmp(arr->name, "W_enc") == 0) {
+            arr->data[0] = NAN;
             CHECK(lg_trainer_load_state(b, &sc) == LG_EINPUT && strstr(lg_error_msg(), "W_enc"));
-        } else if (strncmp(a->name, "adam_v.", 7) == 0) {
-            a->data[0] = -1.0f;
+        } else if (strncmp(arr->name, "adam_v.", 7) == 0) {
+            arr->data[0] = -1.0f;
             CHECK(lg_trainer_load_state(b, &sc) == LG_EINPUT && strstr(lg_error_msg(), ">= 0"));
         }
-        a->data[0] = keep;
+        arr->data[0] = keep;
     }
     sc.arrays[0].name[0] = 'X';
     CHECK(lg_trainer_load_state(b, &sc) == LG_EINPUT && strstr(lg_error_msg(), "missing"));

@@ -16,8 +16,8 @@
  * with the parity tolerance of test_cuda_parity.c's training test (cuBLAS may
  * pick other kernels for strided-batched GEMMs than for single ones, so the
  * summation order, and the last bits, may differ), and batched training twice
- * must be bit-identical (determinism on one backend). Without a GPU it prints
- * "skipped" and passes.
+ * must be bit-identical (determinism on one backend). Without a GPU it skips
+ * (CHECK_SKIP; ctest registers it as unit.test_train_multi.test_cuda_batched).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -516,10 +516,8 @@ static void test_cuda_batched(void)
                                     LG_ARCH_MATRYOSHKA};
     const lg_backend *gpu = lg_backend_cuda();
     size_t a;
-    if (!gpu) {
-        printf("skipped: no GPU (test_cuda_batched)\n");
-        return;
-    }
+    if (!gpu)
+        CHECK_SKIP("no GPU (test_cuda_batched)");
     for (a = 0; a < sizeof(archs) / sizeof(archs[0]); a++) {
         lg_sae_config cfg;
         lg_train_config tc;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t730: concurrent writers on one ledger. 8 `ledger record` started while
+# t7300: concurrent writers on one ledger. 8 `ledger record` started while
 # another process holds the writer lock: each says what it waits for (the
 # lock file and the holder's pid), then all 8 land exactly once when it is
 # released. Then 3 rounds of 8 free-running writers (records and two `ledger
@@ -37,9 +37,10 @@ assert len(runs) == int(sys.argv[1]), (len(runs), sys.argv[1])
 prev = None
 for k, d in enumerate(runs, 1):
     raw = subprocess.run(["git", "cat-file", "blob", "ledger:%s/manifest.json" % d], capture_output=True).stdout
-    m = json.loads(raw)
-    assert m["seq"] == k and m["prev"] == prev, (d, m["seq"], m["prev"], prev)
-    prev = hashlib.sha256(raw).hexdigest()
+    ch = subprocess.run(["git", "cat-file", "blob", "ledger:%s/chain.json" % d], capture_output=True).stdout
+    c = json.loads(ch)
+    assert c["seq"] == k and c["prev"] == prev and c["run"] == hashlib.sha256(raw).hexdigest(), (d, c, prev)
+    prev = hashlib.sha256(ch).hexdigest()
 assert int(subprocess.run(["git", "rev-list", "--count", "--first-parent", "ledger"], capture_output=True, text=True).stdout) == len(runs) + 1
 PY
   [ "$("$LEDGER" query "SELECT count(*) FROM runs" | tail -1)" = "$2" ] && ok "$1: index has $2 runs" || bad "$1: index count"
@@ -86,13 +87,18 @@ tip=$(git rev-parse ledger)
 hold_lock 4
 expect_code 3 "ledger run with --lock-timeout 1 loses: exit 3" "$LEDGER" run -q --backend cpu --lock-timeout 1 studies/tiny.json
 grep_err "waiting for the ledger lock .*\.ledger/lock \(held by pid $HOLDER\), up to 1 s" "says what it waits for"
-grep_err "^ledger run: .*\.ledger/lock: timed out after 1 s waiting for the ledger lock \(held by pid $HOLDER\)$" "then fails naming lock and holder"
+grep_err "^ledger run: .*\.ledger/lock: timed out after 1 s waiting for the ledger lock \(held by pid $HOLDER\) \(its finished seed groups are kept in .*/\.ledger/resume/[0-9a-f]{64}: 'ledger run --resume studies/tiny.json' continues\)$" \
+    "then fails naming lock and holder, and where the trained groups are kept"
 [ "$(grep -vc "^ledger run: waiting for" "$TMP/.err")" = 1 ] && ok "the failure is one line" || { bad "failure lines"; cat "$TMP/.err"; }
 expect_code 3 "ledger record with --lock-timeout 1 loses: exit 3" "$LEDGER" record --lock-timeout 1 --study s "$IN/w1.txt"
 grep_err "timed out after 1 s waiting for the ledger lock \(held by pid $HOLDER\)" "record names the holder"
 wait "$HOLDER"
 [ "$(git rev-parse ledger)" = "$tip" ] && ok "losers recorded nothing" || bad "branch moved"
 [ -z "$(ls -A .ledger/tmp 2>/dev/null)" ] && ok "the losing run removed its staging folder" || bad "staging left: $(ls .ledger/tmp)"
+expect_ok "the losing run resumes without training again" "$LEDGER" run -q --json --backend cpu --resume studies/tiny.json
+"$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["resumed"] and d["seed_groups_trained"] == 0 and d["seed_groups_resumed"] > 0, d' \
+    "$TMP/.out" && ok "every seed group taken from the kept folder" || { bad "resume after lock timeout"; cat "$TMP/.out"; }
+n=$((n + 1))
 check_ledger "after the losers" "$n"
 echo "# figures: 8 writers behind a held lock, 3 rounds x 8 concurrent writers (6 record + 2 run), $n runs"
 finish

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t712: a writer killed inside git's ref update leaves refs/heads/ledger.lock;
+# t7120: a writer killed inside git's ref update leaves refs/heads/ledger.lock;
 # the next writer (holding the ledger lock, so no other ledger writer is
 # alive) waits briefly, removes it as stale, says so, and lands its run.
 . "$(dirname "$0")/lib-cli.sh"
