@@ -13,6 +13,10 @@ of them (no latent is dead within a few steps). Two decoders:
 The engine is build/bench_train_cpu (same shapes, its default training path),
 run as a subprocess between the PyTorch runs, in the same environment.
 
+Kernel: the engine's OpenBLAS loader picks OPENBLAS_CORETYPE on Intel CPUs
+that OpenBLAS 0.3.21 does not know (engine/blas_lazy.c; its device string
+names the kernel); PyTorch loads OpenBLAS itself and would use Prescott there,
+so set OPENBLAS_CORETYPE to that kernel for a same-kernel comparison.
 Each (config, threads) pair runs in a child process whose environment sets
 OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS to the thread count
 (torch.set_num_threads too); inside it, `--reps` repetitions of the three
@@ -25,7 +29,7 @@ usage: /usr/bin/python3 bench/bench_train_cpu.py [--engine build/bench_train_cpu
            [--configs small,large] [--threads 1,2] [--reps 3] [--steps-small 10]
            [--steps-large 3] [--engine-dense] [--json]
 configs: small = TopK d=128 m=1024 k=32 B=4096; large = d=768 m=16384 k=64 B=1024;
-or d,m,k,B. --engine-dense adds the engine's dense reference path
+or d:m:k:B. --engine-dense adds the engine's dense reference path
 (LEDGER_CPU_SPARSE=0) as a fourth variant (not part of the ratio).
 """
 import argparse
@@ -142,7 +146,7 @@ def main():
                  "--target bench_train_cpu)" % a.engine)
     rows = []
     for cname in a.configs.split(","):
-        shape = CONFIGS.get(cname) or tuple(int(v) for v in cname.split(","))
+        shape = CONFIGS.get(cname) or tuple(int(v) for v in cname.split(":"))
         steps = a.steps_large if cname == "large" else a.steps_small
         for t in [int(v) for v in a.threads.split(",")]:
             env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t),
