@@ -441,42 +441,59 @@ int lg_cpu_csr_row_dots(const lg_backend *be, const int32_t *ptr, const int32_t 
     return 0;
 }
 
+/* Columns are handled in blocks of SC_BLOCK consecutive latents: their
+ * accumulated rows sit in a per-thread scratch [SC_BLOCK, d], so that the
+ * encoder layout (ld_row = 1) writes SC_BLOCK contiguous floats per input
+ * dimension instead of one float per 64 KiB stride. Each latent's row is
+ * still summed alone, in row order: the blocking changes no result. */
+#define SC_BLOCK 16
+
 int lg_cpu_csc_scatter_rows(const lg_backend *be, const int32_t *tptr, const int32_t *trow,
                             const int32_t *tent, const float *val, int lo, int hi, const float *R,
                             int d, float alpha, float beta, float *out, long long ld_row,
                             long long ld_col)
 {
     float *acc = NULL;
-    int nt = lg_cpu_threads();
+    int nt = lg_cpu_threads(), nblk;
     if (hi <= lo || d <= 0)
         return 0;
-    if (!(acc = lg_malloc((size_t)nt * d * sizeof(float))))
+    nblk = (hi - lo + SC_BLOCK - 1) / SC_BLOCK;
+    if (!(acc = lg_malloc((size_t)nt * SC_BLOCK * d * sizeof(float))))
         return lg_error_wrap("cpu backend: csc_scatter_rows");
 #pragma omp parallel num_threads(nt) if ((double)(tptr[hi] - tptr[lo]) * d + (double)(hi - lo) * d > PAR_MIN)
     {
-        float *a = acc + (size_t)thread_id() * d;
-        int j;
-#pragma omp for schedule(dynamic, 16)
-        for (j = lo; j < hi; j++) {
-            float *o = out + (long long)j * ld_row;
-            int32_t t;
-            int c;
-            for (c = 0; c < d; c++)
-                a[c] = 0.0f;
-            for (t = tptr[j]; t < tptr[j + 1]; t++)
-                row_axpy(a, val[tent[t]], R + (size_t)trow[t] * d, d);
+        float *blkacc = acc + (size_t)thread_id() * SC_BLOCK * d;
+        int bk;
+#pragma omp for schedule(dynamic, 1)
+        for (bk = 0; bk < nblk; bk++) {
+            const int j0 = lo + bk * SC_BLOCK, j1 = j0 + SC_BLOCK < hi ? j0 + SC_BLOCK : hi;
+            int j, c;
+            for (j = j0; j < j1; j++) {
+                float *a = blkacc + (size_t)(j - j0) * d;
+                int32_t t;
+                for (c = 0; c < d; c++)
+                    a[c] = 0.0f;
+                for (t = tptr[j]; t < tptr[j + 1]; t++)
+                    row_axpy(a, val[tent[t]], R + (size_t)trow[t] * d, d);
+            }
             if (ld_col == 1) {
-                if (beta == 0.0f)
-                    for (c = 0; c < d; c++)
-                        o[c] = alpha * a[c];
-                else
-                    for (c = 0; c < d; c++)
-                        o[c] = beta * o[c] + alpha * a[c];
-            } else {
-                for (c = 0; c < d; c++) {
-                    float *p = o + (long long)c * ld_col;
-                    *p = beta == 0.0f ? alpha * a[c] : beta * *p + alpha * a[c];
+                for (j = j0; j < j1; j++) {
+                    const float *a = blkacc + (size_t)(j - j0) * d;
+                    float *o = out + (long long)j * ld_row;
+                    if (beta == 0.0f)
+                        for (c = 0; c < d; c++)
+                            o[c] = alpha * a[c];
+                    else
+                        for (c = 0; c < d; c++)
+                            o[c] = beta * o[c] + alpha * a[c];
                 }
+            } else {
+                for (c = 0; c < d; c++)
+                    for (j = j0; j < j1; j++) {
+                        float *p = out + (long long)j * ld_row + (long long)c * ld_col;
+                        const float v = blkacc[(size_t)(j - j0) * d + c];
+                        *p = beta == 0.0f ? alpha * v : beta * *p + alpha * v;
+                    }
             }
         }
     }
