@@ -3,8 +3,12 @@
  * d_in=128, d_sae=1024, k=32, batch 4096 (defaults; argv: steps d_in d_sae k
  * batch). Data: Gaussian rows from engine/rng.h, a few distinct batches
  * cycled. Prints one line "samples/s" after warmup steps; compare with
- * bench/bench_train_cpu.py (a PyTorch CPU reference of the same model and
- * update) on the same machine. Results: bench/RESULTS.md.
+ * bench/bench_train_cpu.py (PyTorch CPU references of the same model and
+ * update, which also runs this program interleaved with them) on the same
+ * machine. Results: bench/RESULTS.md.
+ * Path and threads as in training: the sparse top-k path unless
+ * LEDGER_CPU_SPARSE=0 (dense reference), OMP_NUM_THREADS threads (the device
+ * string printed at the end names both).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,8 +19,9 @@
  *  - Determinism: no float atomics anywhere a result depends on the order of
  *    accumulation. Every reduction uses an order fixed for the backend, so a
  *    backend gives bit-identical results run to run (the CPU backend given
- *    the same OpenBLAS build and thread count). Results may differ BETWEEN
- *    backends in the last bits; tests compare them with tolerances.
+ *    the same OpenBLAS build and CPU kernel, at any thread count: its GEMMs
+ *    run in blocks fixed by the shape). Results may differ BETWEEN backends
+ *    in the last bits; tests compare them with tolerances.
  *  - Host-returned reductions are double: they accumulate in double (CPU: in
  *    index order; CUDA: a fixed tree, also in double).
  *  - Ties in top-k selections are broken by the LOWER index (flat index for
@@ -183,10 +184,77 @@ struct lg_backend {
      * bit-identical to the single op; a device backend reads all of them back
      * with ONE synchronisation instead of n. Use lg_backend_reduce_many(). */
     int (*reduce_many)(const lg_backend *be, const lg_reduce_req *reqs, int n, double *out);
+
+    /* ---- sparse activations (OPTIONAL) ------------------------------------
+     * A backend may leave ALL of these NULL (the CUDA backend does): the
+     * trainer then uses the dense ops above. When topk_rows_csr is non-NULL,
+     * every op of this group must be. The trainer uses them for TopK,
+     * BatchTopK and Matryoshka (decoder and encoder gradients touch only the
+     * active latents); the encoder forward stays a dense GEMM.
+     *
+     * A sparse activation matrix [rows, cols] is CSR: ptr [rows+1] (ptr[0] =
+     * 0), idx [nnz] the column of each entry, ascending within a row, val
+     * [nnz] its value (never 0). Its transpose (CSC) is tptr [cols+1], trow
+     * [nnz] the row of each entry and tent [nnz] its position in idx/val,
+     * rows ascending within a column. Index arrays are int32 in buffers from
+     * alloc() (4 bytes per entry, as a float). nnz < 2^31.
+     * Every op computes each output element in one fixed order (entries of a
+     * row in column order, of a column in row order), so results are
+     * bit-identical run to run and, on the CPU, at any thread count.
+     *
+     * Per-row top-k as topk_rows (same selection, same mask rule), written as
+     * CSR; each row holds at most k entries. *nnz (host) = entries kept. */
+    int (*topk_rows_csr)(const lg_backend *be, const float *pre, const float *col_mask, int rows,
+                         int cols, int k, int32_t *ptr, int32_t *idx, float *val, long long *nnz);
+    /* Batch top-k as topk_batch (same selection and *min_kept), as CSR with
+     * at most `keep` entries in all (ptr [rows+1]). */
+    int (*topk_batch_csr)(const lg_backend *be, const float *pre, int rows, int cols, size_t keep,
+                          int32_t *ptr, int32_t *idx, float *val, long long *nnz,
+                          float *min_kept);
+    /* CSC of a CSR [rows, cols] (values are looked up through tent). */
+    int (*csr_transpose)(const lg_backend *be, const int32_t *ptr, const int32_t *idx, int rows,
+                         int cols, int32_t *tptr, int32_t *trow, int32_t *tent);
+    /* Decoder forward: out[r, :] += sum over the entries e of row r with
+     * lo <= idx[e] < hi of val[e] * W[idx[e], :]. W [cols, d], out [rows, d]. */
+    int (*csr_gather_rows)(const lg_backend *be, const int32_t *ptr, const int32_t *idx,
+                           const float *val, int rows, int lo, int hi, const float *W, int d,
+                           float *out);
+    /* Gradient at the active entries: for entries e of row r with lo <=
+     * idx[e] < hi: out[e] = beta*out[e] + alpha * dot(R[r, :], W[idx[e], :])
+     * (beta == 0 overwrites); other entries untouched. R [rows, d], W [cols, d]. */
+    int (*csr_row_dots)(const lg_backend *be, const int32_t *ptr, const int32_t *idx, int rows,
+                        int lo, int hi, const float *R, const float *W, int d, float alpha,
+                        float beta, float *out);
+    /* Scatter by latent: for each column j in [lo, hi) and c < d,
+     *   out[j*ld_row + c*ld_col] = beta*out[...] + alpha * sum over the
+     *   entries t of column j (rows ascending) of val[tent[t]] * R[trow[t], c]
+     * (beta == 0 overwrites). Decoder rows: ld_row = d, ld_col = 1; encoder
+     * columns of W_enc [d, cols]: ld_row = 1, ld_col = cols. */
+    int (*csc_scatter_rows)(const lg_backend *be, const int32_t *tptr, const int32_t *trow,
+                            const int32_t *tent, const float *val, int lo, int hi, const float *R,
+                            int d, float alpha, float beta, float *out, long long ld_row,
+                            long long ld_col);
+    /* out[j] = beta*out[j] + alpha * sum_t val[tent[t]] over column j, the sum
+     * in double in row order (= col_sum of the dense matrix). */
+    int (*csc_val_sum)(const lg_backend *be, const int32_t *tptr, const int32_t *tent,
+                       const float *val, int cols, float alpha, float beta, float *out);
+    /* Dead-latent clock of the CSR's matrix: since[j] = column j has an
+     * entry ? 0 : since[j] + 1 (= fired_update of the dense matrix). */
+    int (*csc_fired_update)(const lg_backend *be, const int32_t *tptr, int cols, float *since);
 };
 
-/* The CPU backend (CBLAS + plain loops). Never NULL. */
+/* The CPU backend (CBLAS + plain loops, OpenMP threads). Never NULL. Its
+ * sparse ops are set unless the environment has LEDGER_CPU_SPARSE=0 (read
+ * once, at the first call), which makes training take the dense path. */
 const lg_backend *lg_backend_cpu(void);
+/* The CPU backend with the sparse ops NULL (the dense reference path), for
+ * tests and benchmarks that compare the two. Never NULL. */
+const lg_backend *lg_backend_cpu_dense(void);
+/* Threads of the CPU backend from now on (OpenMP's; OpenBLAS always runs
+ * single-threaded inside the backend's GEMM blocks), n >= 1. For tests and
+ * benchmarks (the device string keeps the count of the first lg_backend_cpu()
+ * call). Every op gives the same bits at any count. */
+void lg_backend_cpu_set_threads(int n);
 /* The CUDA backend, from the CUDA module (kernels/cuda_module.h), which
  * engine/backend_cuda_load.c loads on the first call. NULL when not built,
  * when the module cannot be loaded or when no device is usable

@@ -7,8 +7,13 @@
  * Determinism: every reduction runs in index order and accumulates in double;
  * top-k selections use the strict total order (value desc, index asc), so the
  * selected set is unique whatever the selection algorithm does internally.
- * OpenBLAS sgemm does not split the K dimension between threads, so a GEMM is
- * bit-identical run to run for a given OpenBLAS build and thread count.
+ * A GEMM is cut into blocks of C fixed by its shape alone, each computed by
+ * a single-threaded OpenBLAS sgemm (OpenBLAS's own threads are 1 meanwhile: its
+ * results change with its thread count, e.g. 1 vs 3 threads on a 256 x 512
+ * x 64 sgemm), the blocks shared among OpenMP threads; with every other op
+ * computing each output in a fixed order, the backend gives the same bits
+ * run to run and at any thread count (OMP_NUM_THREADS), for a given OpenBLAS
+ * build and CPU kernel.
  *
  * Memory is host memory from lg_calloc (zeroed), so the buffers are ordinary
  * pointers and upload/download/copy are memcpy.
@@ -19,9 +24,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "artifacts/base.h"
+#include "engine/backend_cpu_sparse.h"
 
 /* ---- memory ------------------------------------------------------------- */
 
@@ -58,6 +65,7 @@ static int cpu_download(const lg_backend *be, float *host, const float *src, siz
 static int cpu_fill(const lg_backend *be, float *dst, float value, size_t n)
 {
     size_t i;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (n > 32768)
     for (i = 0; i < n; i++)
         dst[i] = value;
     return 0;
@@ -84,8 +92,7 @@ static int cpu_gemm(const lg_backend *be, int ta, int tb, int M, int N, int K, f
         }
         return 0;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
-                N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    lg_cpu_gemm_blocks(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return 0;
 }
 
@@ -284,6 +291,7 @@ static int cpu_add_bias_rows(const lg_backend *be, const float *X, const float *
                              float alpha, float *Y, int rows, int cols)
 {
     int r, c;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if ((size_t)rows * cols > 32768) private(c)
     for (r = 0; r < rows; r++)
         for (c = 0; c < cols; c++)
             Y[(size_t)r * cols + c] = X[(size_t)r * cols + c] + alpha * bias[c];
@@ -314,6 +322,7 @@ static int cpu_axpby(const lg_backend *be, size_t n, float alpha, const float *x
                      const float *y, float *out)
 {
     size_t i;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (n > 32768)
     for (i = 0; i < n; i++)
         out[i] = alpha * x[i] + beta * y[i];
     return 0;
@@ -322,6 +331,7 @@ static int cpu_axpby(const lg_backend *be, size_t n, float alpha, const float *x
 static int cpu_scale_shift(const lg_backend *be, float *x, float alpha, float c, size_t n)
 {
     size_t i;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (n > 32768)
     for (i = 0; i < n; i++)
         x[i] = alpha * x[i] + c;
     return 0;
@@ -406,6 +416,7 @@ static int cpu_fired_update(const lg_backend *be, const float *acts, int rows, i
 static int cpu_renorm_rows(const lg_backend *be, float *W, int rows, int cols)
 {
     int r, c;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if ((size_t)rows * cols > 32768) private(c)
     for (r = 0; r < rows; r++) {
         float *w = W + (size_t)r * cols;
         double ss = 0.0;
@@ -424,6 +435,7 @@ static int cpu_project_out_parallel(const lg_backend *be, const float *W, float 
                                     int cols)
 {
     int r, c;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if ((size_t)rows * cols > 32768) private(c)
     for (r = 0; r < rows; r++) {
         const float *w = W + (size_t)r * cols;
         float *g = G + (size_t)r * cols;
@@ -448,6 +460,7 @@ static int cpu_adam_step(const lg_backend *be, float *p, const float *g, float *
                          size_t n, const lg_adam_args *a)
 {
     size_t i;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (n > 32768)
     for (i = 0; i < n; i++) {
         float mhat, vhat;
         m[i] = a->beta1 * m[i] + (1.0f - a->beta1) * g[i];
@@ -474,10 +487,49 @@ static lg_backend cpu_backend = {
     cpu_renorm_rows, cpu_project_out_parallel,
     cpu_adam_step,
     NULL, /* reduce_many: lg_backend_reduce_many loops over the single ops */
+    lg_cpu_topk_rows_csr, lg_cpu_topk_batch_csr, lg_cpu_csr_transpose, lg_cpu_csr_gather_rows,
+    lg_cpu_csr_row_dots, lg_cpu_csc_scatter_rows, lg_cpu_csc_val_sum, lg_cpu_csc_fired_update,
 };
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
-/* "cpu: <model name> (OpenBLAS 0.3.21 ..., N threads)" */
+void lg_cpu_sel_topk(const float *v, uint32_t *idx, size_t n, size_t k) { sel_topk(v, idx, n, k); }
+
+/* The training path: sparse top-k ops unless LEDGER_CPU_SPARSE=0 (then the
+ * table's sparse ops are NULL and the trainer takes the dense path). The
+ * device string recorded in manifests names it, with the thread count
+ * (OpenMP's; OpenBLAS runs single-threaded inside lg_cpu_gemm_blocks):
+ * "cpu: <model> (OpenBLAS ..., N threads, sparse top-k training)".
+ * lg_backend_cpu_dense() is the same backend with the sparse ops NULL. */
+static char cpu_dense_device[256];
+static lg_backend cpu_dense_backend;
+
+static void cpu_configure(const char *model, const char *cfg)
+{
+    const char *env = getenv("LEDGER_CPU_SPARSE");
+    int sparse = !(env && strcmp(env, "0") == 0);
+    cpu_dense_backend = cpu_backend;
+    cpu_dense_backend.device = cpu_dense_device;
+    cpu_dense_backend.topk_rows_csr = NULL;
+    cpu_dense_backend.topk_batch_csr = NULL;
+    cpu_dense_backend.csr_transpose = NULL;
+    cpu_dense_backend.csr_gather_rows = NULL;
+    cpu_dense_backend.csr_row_dots = NULL;
+    cpu_dense_backend.csc_scatter_rows = NULL;
+    cpu_dense_backend.csc_val_sum = NULL;
+    cpu_dense_backend.csc_fired_update = NULL;
+    if (!sparse)
+        cpu_backend = cpu_dense_backend; /* the default table takes the dense path */
+    snprintf(cpu_dense_device, sizeof(cpu_dense_device),
+             "cpu: %s (%.80s, %d threads, dense training)", model,
+             cfg ? cfg : "OpenBLAS", lg_cpu_threads());
+    snprintf(cpu_device, sizeof(cpu_device), "cpu: %s (%.80s, %d threads, %s)", model,
+             cfg ? cfg : "OpenBLAS", lg_cpu_threads(),
+             sparse ? "sparse top-k training" : "dense training");
+    if (!sparse)
+        cpu_backend.device = cpu_device;
+}
+
+/* "cpu: <model name> (OpenBLAS 0.3.21 ..., N threads, ...)" */
 static void cpu_describe(void)
 {
     char model[128] = "unknown CPU", line[512];
@@ -501,12 +553,17 @@ static void cpu_describe(void)
         }
         fclose(f);
     }
-    snprintf(cpu_device, sizeof(cpu_device), "cpu: %s (%.80s, %d threads)", model,
-             cfg ? cfg : "OpenBLAS", openblas_get_num_threads());
+    cpu_configure(model, cfg);
 }
 
 const lg_backend *lg_backend_cpu(void)
 {
     pthread_once(&cpu_once, cpu_describe);
     return &cpu_backend;
+}
+
+const lg_backend *lg_backend_cpu_dense(void)
+{
+    pthread_once(&cpu_once, cpu_describe);
+    return &cpu_dense_backend;
 }

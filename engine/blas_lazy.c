@@ -1,6 +1,7 @@
 /*
  * blas_lazy.c - the few OpenBLAS entry points the engine calls
- * (cblas_sgemm, cblas_dgemm, openblas_get_config, openblas_get_num_threads),
+ * (cblas_sgemm, cblas_dgemm, openblas_get_config, openblas_get_num_threads,
+ * openblas_set_num_threads),
  * defined here as forwarders to an OpenBLAS that is dlopen()ed on first use.
  *
  * Why: linked normally, libopenblas is mapped by every process. Its ~14,000
@@ -55,6 +56,7 @@ static struct {
     dgemm_fn dgemm;
     char *(*get_config)(void);
     int (*get_num_threads)(void);
+    void (*set_num_threads)(int);
 } blas;
 static char blas_reason[1024];
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -99,6 +101,7 @@ static void blas_open(void)
     *(void **)&blas.dgemm = sym(h, "cblas_dgemm");
     *(void **)&blas.get_config = sym(h, "openblas_get_config");
     *(void **)&blas.get_num_threads = sym(h, "openblas_get_num_threads");
+    *(void **)&blas.set_num_threads = sym(h, "openblas_set_num_threads");
 }
 
 int lg_blas_load(void)
@@ -150,4 +153,10 @@ int openblas_get_num_threads(void)
 {
     need();
     return blas.get_num_threads();
+}
+
+void openblas_set_num_threads(int n)
+{
+    need();
+    blas.set_num_threads(n);
 }

@@ -49,6 +49,15 @@
  *   AuxK: ra = ehat - e, c = 2 aux_coeff / denom:
  *     gW_dec += aux_acts^T (c ra);  gpre += mask(aux_acts, (c ra) W_dec^T)
  *   gb_enc = colsum(gpre);  gW_enc = xc^T gpre;  gb_dec -= colsum(gpre W_enc^T)
+ *
+ * Sparse path (TopK, BatchTopK, Matryoshka on a backend with the optional
+ * sparse ops of backend.h, e.g. the CPU one): the same formulas with acts,
+ * gpre and AuxK's acts as CSR matrices (one per seed, all ops per seed, so
+ * multi-seed stays equal to single-seed): xhat by a gather-sum of the active
+ * decoder rows, gW_dec / gW_enc by scatters over the active latents (a
+ * counting-sort CSC, no atomics), gacts only at the entries (row dots), and
+ * gb_dec's encoder term as W_enc gb_enc. The dense [B, d_sae] buffers are not
+ * allocated then; the encoder forward GEMM is the same. See sparse_backward.
  */
 #include "engine/train.h"
 
@@ -103,6 +112,19 @@ struct lg_trainer {
     float *mean_d;    /* [S, d] */
     double *host_mean;/* host [d] */
     int has_grads;    /* forward_backward ran since the last update */
+    /* Sparse path (be->topk_rows_csr set, TopK/BatchTopK/Matryoshka): acts
+     * as CSR per seed instead of the dense acts/gacts/gpre/aux_acts (which
+     * are then not allocated). Index buffers are int32 in backend memory.
+     * cap = B*k entries per seed, acap = B*aux_k_max; per seed s the CSR is
+     * ptr + s*(B+1), idx/val/gval + s*cap, its CSC tptr + s*(m+1),
+     * trow/tent + s*cap; the AuxK set likewise with the a-prefixed ones. */
+    int sparse;
+    size_t cap, acap;
+    int32_t *ptr, *idx, *tptr, *trow, *tent;
+    float *val, *gval;   /* acts and d loss / d pre at the entries */
+    int32_t *aptr, *aidx, *atptr, *atrow, *atent;
+    float *aval, *agval;
+    long long *nnz;      /* host [S] entries of the last forward */
 };
 
 void lg_train_config_default(lg_train_config *tc)
@@ -212,6 +234,21 @@ void lg_trainer_free(lg_trainer *t)
     be->free(be, t->aux_resid);
     be->free(be, t->dead);
     be->free(be, t->mean_d);
+    be->free(be, (float *)t->ptr);
+    be->free(be, (float *)t->idx);
+    be->free(be, (float *)t->tptr);
+    be->free(be, (float *)t->trow);
+    be->free(be, (float *)t->tent);
+    be->free(be, t->val);
+    be->free(be, t->gval);
+    be->free(be, (float *)t->aptr);
+    be->free(be, (float *)t->aidx);
+    be->free(be, (float *)t->atptr);
+    be->free(be, (float *)t->atrow);
+    be->free(be, (float *)t->atent);
+    be->free(be, t->aval);
+    be->free(be, t->agval);
+    lg_free(t->nnz);
     lg_free(t->host_mean);
     lg_free(t->threshold);
     lg_free(t->step);
@@ -226,6 +263,8 @@ void lg_trainer_free(lg_trainer *t)
     lg_free(t);
 }
 
+/* The dense path's need; the sparse path (no dense acts, gacts, gpre,
+ * aux_acts) needs less, so this is an upper bound there. */
 double lg_trainer_bytes_per_seed(const lg_sae_config *cfg, const lg_train_config *tc)
 {
     double B = tc->batch, d = cfg->d_in, m = cfg->d_sae;
@@ -332,19 +371,52 @@ int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const l
             (err = be->alloc(be, Sz * t->numel[i], &t->m[i])) < 0 ||
             (err = be->alloc(be, Sz * t->numel[i], &t->v[i])) < 0)
             goto out;
+    t->sparse = be->topk_rows_csr != NULL && cfg->arch != LG_ARCH_RELU &&
+                cfg->arch != LG_ARCH_JUMPRELU;
     if ((err = be->alloc(be, Sz * m, &t->since)) < 0 || (err = be->alloc(be, Sz * B * d, &t->x)) < 0 ||
         (err = be->alloc(be, Sz * B * d, &t->xc)) < 0 || (err = be->alloc(be, Sz * B * m, &t->pre)) < 0 ||
-        (err = be->alloc(be, Sz * B * m, &t->acts)) < 0 ||
         (err = be->alloc(be, Sz * B * d, &t->xhat)) < 0 ||
         (err = be->alloc(be, (size_t)t->n_pref * Sz * B * d, &t->resid)) < 0 ||
-        (err = be->alloc(be, Sz * B * m, &t->gacts)) < 0 ||
-        (err = be->alloc(be, Sz * B * m, &t->gpre)) < 0 ||
         (err = be->alloc(be, Sz * B * d, &t->gxc)) < 0 || (err = be->alloc(be, Sz * m, &t->dead)) < 0 ||
         (err = be->alloc(be, Sz * d, &t->mean_d)) < 0)
         goto out;
-    if (has_auxk(t) && ((err = be->alloc(be, Sz * B * m, &t->aux_acts)) < 0 ||
+    if (!t->sparse && ((err = be->alloc(be, Sz * B * m, &t->acts)) < 0 ||
+                       (err = be->alloc(be, Sz * B * m, &t->gacts)) < 0 ||
+                       (err = be->alloc(be, Sz * B * m, &t->gpre)) < 0))
+        goto out;
+    if (has_auxk(t) && ((!t->sparse && (err = be->alloc(be, Sz * B * m, &t->aux_acts)) < 0) ||
                         (err = be->alloc(be, Sz * B * d, &t->aux_resid)) < 0))
         goto out;
+    if (t->sparse) {
+        size_t kk = (size_t)(cfg->k < cfg->d_sae ? cfg->k : cfg->d_sae);
+        t->cap = B * kk;
+        if (!(t->nnz = lg_calloc(Sz, sizeof(long long)))) {
+            err = lg_error_wrap("creating trainer");
+            goto out;
+        }
+        if ((err = be->alloc(be, Sz * (B + 1), (float **)&t->ptr)) < 0 ||
+            (err = be->alloc(be, Sz * t->cap, (float **)&t->idx)) < 0 ||
+            (err = be->alloc(be, Sz * t->cap, &t->val)) < 0 ||
+            (err = be->alloc(be, Sz * t->cap, &t->gval)) < 0 ||
+            (err = be->alloc(be, Sz * (m + 1), (float **)&t->tptr)) < 0 ||
+            (err = be->alloc(be, Sz * t->cap, (float **)&t->trow)) < 0 ||
+            (err = be->alloc(be, Sz * t->cap, (float **)&t->tent)) < 0)
+            goto out;
+        if (has_auxk(t)) {
+            size_t ka = (size_t)(tc->aux_k > 0 ? tc->aux_k : (d / 2 > 0 ? d / 2 : 1));
+            if (ka > m)
+                ka = m;
+            t->acap = B * ka;
+            if ((err = be->alloc(be, Sz * (B + 1), (float **)&t->aptr)) < 0 ||
+                (err = be->alloc(be, Sz * t->acap, (float **)&t->aidx)) < 0 ||
+                (err = be->alloc(be, Sz * t->acap, &t->aval)) < 0 ||
+                (err = be->alloc(be, Sz * t->acap, &t->agval)) < 0 ||
+                (err = be->alloc(be, Sz * (m + 1), (float **)&t->atptr)) < 0 ||
+                (err = be->alloc(be, Sz * t->acap, (float **)&t->atrow)) < 0 ||
+                (err = be->alloc(be, Sz * t->acap, (float **)&t->atent)) < 0)
+                goto out;
+        }
+    }
     for (i = 0; i < S; i++)
         if ((err = upload_init(t, i, &init[i])) < 0)
             goto out;
@@ -455,6 +527,83 @@ static int make_spans(const unsigned char *on, int S, int chunk, int *lo, int *h
     for (s = 0; s < t->S; s++)                                                       \
         if (t->active[s])
 
+/* Seed s's sparse buffers (sparse path). */
+#define SP_PTR(s) (t->ptr + (size_t)(s) * ((size_t)t->tc.batch + 1))
+#define SP_IDX(s) (t->idx + (size_t)(s) * t->cap)
+#define SP_VAL(s) (t->val + (size_t)(s) * t->cap)
+#define SP_GVAL(s) (t->gval + (size_t)(s) * t->cap)
+#define SP_TPTR(s) (t->tptr + (size_t)(s) * ((size_t)t->cfg.d_sae + 1))
+#define SP_TROW(s) (t->trow + (size_t)(s) * t->cap)
+#define SP_TENT(s) (t->tent + (size_t)(s) * t->cap)
+#define AX_PTR(s) (t->aptr + (size_t)(s) * ((size_t)t->tc.batch + 1))
+#define AX_IDX(s) (t->aidx + (size_t)(s) * t->acap)
+#define AX_VAL(s) (t->aval + (size_t)(s) * t->acap)
+#define AX_GVAL(s) (t->agval + (size_t)(s) * t->acap)
+#define AX_TPTR(s) (t->atptr + (size_t)(s) * ((size_t)t->cfg.d_sae + 1))
+#define AX_TROW(s) (t->atrow + (size_t)(s) * t->acap)
+#define AX_TENT(s) (t->atent + (size_t)(s) * t->acap)
+
+/* Backward of the sparse path, per seed (same formulas as the dense one in
+ * forward_backward, over the CSR entries only):
+ *   gval = d loss / d pre at the entries = sum_i s (r_i W_dec[:p_i]^T) there;
+ *   gW_dec rows of the active latents = scatter of s r_i over their rows;
+ *   AuxK: agval = c (ra W_dec^T) at its entries, gW_dec += scatter of c ra;
+ *   gb_enc = column sums of gval (+ agval); gW_enc columns = scatter of xc;
+ *   gb_dec += s colsum(r_i) - W_enc gb_enc (= -colsum(gpre W_enc^T)).
+ * Latents without an entry get zero rows/columns. */
+static int sparse_backward(lg_trainer *t)
+{
+    const lg_backend *be = t->be;
+    const int B = t->tc.batch, d = t->cfg.d_in, m = t->cfg.d_sae, S = t->S;
+    const size_t Bd = (size_t)B * d, md = (size_t)m * d, SBd = (size_t)S * Bd;
+    const float sc = 2.0f / ((float)B * (float)t->n_pref);
+    float *const W_enc = t->p[P_WENC], *const W_dec = t->p[P_WDEC];
+    int err = 0, i, k, s, s0, ns;
+
+    FOR_SPANS(k, s0, ns) {
+        TRY(be->fill(be, t->g[P_WDEC] + s0 * md, 0.0f, ns * md));
+        TRY(be->fill(be, t->g[P_BDEC] + s0 * (size_t)d, 0.0f, ns * (size_t)d));
+    }
+    FOR_SEEDS(s)
+    TRY(be->fill(be, SP_GVAL(s), 0.0f, (size_t)t->nnz[s]));
+    for (i = 0; i < t->n_pref; i++) {
+        const int p = t->pref[i];
+        const float *r = t->resid + (size_t)i * SBd;
+        FOR_SEEDS(s) {
+            TRY(be->csc_scatter_rows(be, SP_TPTR(s), SP_TROW(s), SP_TENT(s), SP_VAL(s), 0, p, r + s * Bd,
+                                     d, sc, 1.0f, t->g[P_WDEC] + s * md, d, 1));
+            TRY(be->csr_row_dots(be, SP_PTR(s), SP_IDX(s), B, 0, p, r + s * Bd, W_dec + s * md, d, sc,
+                                 1.0f, SP_GVAL(s)));
+            TRY(be->col_sum(be, r + s * Bd, B, d, sc, 1.0f, t->g[P_BDEC] + (size_t)s * d));
+        }
+    }
+    for (s = 0; s < S; s++)
+        if (t->aux_on[s]) {
+            const float c = (float)(2.0 * t->tc.aux_coeff / t->aux_denom[s]);
+            TRY(be->csc_scatter_rows(be, AX_TPTR(s), AX_TROW(s), AX_TENT(s), AX_VAL(s), 0, m,
+                                     t->aux_resid + s * Bd, d, c, 1.0f, t->g[P_WDEC] + s * md, d, 1));
+            TRY(be->csr_row_dots(be, AX_PTR(s), AX_IDX(s), B, 0, m, t->aux_resid + s * Bd,
+                                 W_dec + s * md, d, c, 0.0f, AX_GVAL(s)));
+        }
+    FOR_SEEDS(s) {
+        float *gbe = t->g[P_BENC] + (size_t)s * m, *gwe = t->g[P_WENC] + s * md;
+        const float *xc = t->xc + s * Bd;
+        TRY(be->csc_val_sum(be, SP_TPTR(s), SP_TENT(s), SP_GVAL(s), m, 1.0f, 0.0f, gbe));
+        TRY(be->csc_scatter_rows(be, SP_TPTR(s), SP_TROW(s), SP_TENT(s), SP_GVAL(s), 0, m, xc, d, 1.0f,
+                                 0.0f, gwe, 1, m));
+        if (t->aux_on[s]) {
+            TRY(be->csc_val_sum(be, AX_TPTR(s), AX_TENT(s), AX_GVAL(s), m, 1.0f, 1.0f, gbe));
+            TRY(be->csc_scatter_rows(be, AX_TPTR(s), AX_TROW(s), AX_TENT(s), AX_GVAL(s), 0, m, xc, d,
+                                     1.0f, 1.0f, gwe, 1, m));
+        }
+        /* through xc = x - b_dec: gb_dec -= colsum(gpre W_enc^T) = W_enc gb_enc */
+        TRY(be->gemm(be, 0, 1, 1, d, m, -1.0f, gbe, m, W_enc + s * md, m, 1.0f,
+                     t->g[P_BDEC] + (size_t)s * d, d));
+    }
+out:
+    return err;
+}
+
 /* Loss and raw gradients of every active seed on batches [S, B, d] (nothing
  * else changes but scratch and g[]); st [S]. */
 static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *st)
@@ -499,7 +648,18 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     TRY(be->add_bias_rows(be, t->pre + s * Bm, b_enc + (size_t)s * m, 1.0f, t->pre + s * Bm, B, m));
     for (s = 0; s < S; s++)
         t->min_kept[s] = -1.0f;
-    switch (t->cfg.arch) {
+    if (t->sparse) { /* acts as CSR per seed, and its CSC (backward, dead-latent clocks) */
+        FOR_SEEDS(s) {
+            if (t->cfg.arch == LG_ARCH_TOPK)
+                TRY(be->topk_rows_csr(be, t->pre + s * Bm, NULL, B, m, t->cfg.k, SP_PTR(s), SP_IDX(s),
+                                      SP_VAL(s), &t->nnz[s]));
+            else
+                TRY(be->topk_batch_csr(be, t->pre + s * Bm, B, m, (size_t)t->cfg.k * B, SP_PTR(s),
+                                       SP_IDX(s), SP_VAL(s), &t->nnz[s], &t->min_kept[s]));
+            TRY(be->csr_transpose(be, SP_PTR(s), SP_IDX(s), B, m, SP_TPTR(s), SP_TROW(s), SP_TENT(s)));
+            st[s].l0 = (double)t->nnz[s];
+        }
+    } else switch (t->cfg.arch) {
     case LG_ARCH_RELU:
         FOR_SPANS(k, s0, ns)
         TRY(be->relu(be, t->pre + s0 * Bm, t->acts + s0 * Bm, ns * Bm));
@@ -535,10 +695,15 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     for (i = 0; i < t->n_pref; i++) {
         int lo = i ? t->pref[i - 1] : 0, hi = t->pref[i];
         float *r = t->resid + (size_t)i * SBd; /* [S, B, d] */
+        if (t->sparse) /* gather-sum of the active decoder rows */
+            FOR_SEEDS(s)
+            TRY(be->csr_gather_rows(be, SP_PTR(s), SP_IDX(s), SP_VAL(s), B, lo, hi, W_dec + s * md, d,
+                                    t->xhat + s * Bd));
         FOR_SPANS(k, s0, ns) {
-            TRY(be->gemm_batched(be, 0, 0, B, d, hi - lo, 1.0f, t->acts + s0 * Bm + lo, m,
-                                 (long long)Bm, W_dec + s0 * md + (size_t)lo * d, d, (long long)md,
-                                 1.0f, t->xhat + s0 * Bd, d, (long long)Bd, ns));
+            if (!t->sparse)
+                TRY(be->gemm_batched(be, 0, 0, B, d, hi - lo, 1.0f, t->acts + s0 * Bm + lo, m,
+                                     (long long)Bm, W_dec + s0 * md + (size_t)lo * d, d,
+                                     (long long)md, 1.0f, t->xhat + s0 * Bd, d, (long long)Bd, ns));
             TRY(be->axpby(be, ns * Bd, 1.0f, t->xhat + s0 * Bd, -1.0f, t->x + s0 * Bd, r + s0 * Bd));
         }
     }
@@ -558,7 +723,8 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
      * single ops used to run. */
     nreq = 0;
     FOR_SEEDS(s) {
-        reqs[nreq++] = (lg_reduce_req){LG_RED_NNZ, t->acts + s * Bm, Bm};
+        if (!t->sparse) /* sparse: the CSR's entry count */
+            reqs[nreq++] = (lg_reduce_req){LG_RED_NNZ, t->acts + s * Bm, Bm};
         for (i = 0; i < t->n_pref; i++)
             reqs[nreq++] = (lg_reduce_req){LG_RED_SUMSQ, t->resid + (size_t)i * SBd + s * Bd, Bd};
         if (t->cfg.arch == LG_ARCH_RELU && t->tc.l1_coeff > 0)
@@ -569,7 +735,7 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     TRY(lg_backend_reduce_many(be, reqs, nreq, red));
     nreq = 0;
     FOR_SEEDS(s) {
-        st[s].l0 = red[nreq++]; /* the count for now, divided by B below */
+        st[s].l0 = t->sparse ? (double)t->nnz[s] : red[nreq++]; /* the count, divided by B below */
         for (i = 0; i < t->n_pref; i++) {
             ss = red[nreq++];
             st[s].recon += ss / B;
@@ -611,15 +777,27 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
             t->aux_denom[s] = red[nreq++];
             if (t->aux_denom[s] > 0.0) {
                 t->aux_on[s] = 1;
-                TRY(be->topk_rows(be, t->pre + s * Bm, dead, t->aux_acts + s * Bm, B, m, kaux));
-                TRY(be->copy(be, ar, rf, Bd)); /* aux_resid = ehat - e = aux_acts @ W_dec + resid_full */
+                if (t->sparse) {
+                    long long an;
+                    TRY(be->topk_rows_csr(be, t->pre + s * Bm, dead, B, m, kaux, AX_PTR(s), AX_IDX(s),
+                                          AX_VAL(s), &an));
+                    TRY(be->csr_transpose(be, AX_PTR(s), AX_IDX(s), B, m, AX_TPTR(s), AX_TROW(s),
+                                          AX_TENT(s)));
+                    TRY(be->copy(be, ar, rf, Bd));
+                    TRY(be->csr_gather_rows(be, AX_PTR(s), AX_IDX(s), AX_VAL(s), B, 0, m,
+                                            W_dec + s * md, d, ar));
+                } else {
+                    TRY(be->topk_rows(be, t->pre + s * Bm, dead, t->aux_acts + s * Bm, B, m, kaux));
+                    TRY(be->copy(be, ar, rf, Bd)); /* aux_resid = ehat - e = aux_acts @ W_dec + resid_full */
+                }
             }
         }
         t->n_aux_spans = make_spans(t->aux_on, S, t->chunk, t->aux_lo, t->aux_hi);
-        FOR_AUX_SPANS(k, s0, ns)
-        TRY(be->gemm_batched(be, 0, 0, B, d, m, 1.0f, t->aux_acts + s0 * Bm, m, (long long)Bm,
-                             W_dec + s0 * md, d, (long long)md, 1.0f, t->aux_resid + s0 * Bd, d,
-                             (long long)Bd, ns));
+        if (!t->sparse)
+            FOR_AUX_SPANS(k, s0, ns)
+            TRY(be->gemm_batched(be, 0, 0, B, d, m, 1.0f, t->aux_acts + s0 * Bm, m, (long long)Bm,
+                                 W_dec + s0 * md, d, (long long)md, 1.0f, t->aux_resid + s0 * Bd, d,
+                                 (long long)Bd, ns));
         nreq = 0;
         for (s = 0; s < S; s++)
             if (t->aux_on[s])
@@ -651,6 +829,11 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     }
 
     /* ---- backward ---- */
+    if (t->sparse) {
+        TRY(sparse_backward(t));
+        t->has_grads = 1;
+        goto out;
+    }
     {
         const float sc = 2.0f / ((float)B * (float)t->n_pref);
         FOR_SPANS(k, s0, ns) {
@@ -780,7 +963,10 @@ static int apply_update(lg_trainer *t, lg_step_stats *st)
     FOR_SPANS(k, s0, ns)
     TRY(be->renorm_rows(be, t->p[P_WDEC] + s0 * t->numel[P_WDEC], ns * m, d));
     FOR_SEEDS(s) {
-        TRY(be->fired_update(be, t->acts + s * Bm, B, m, t->since + (size_t)s * m));
+        if (t->sparse)
+            TRY(be->csc_fired_update(be, SP_TPTR(s), m, t->since + (size_t)s * m));
+        else
+            TRY(be->fired_update(be, t->acts + s * Bm, B, m, t->since + (size_t)s * m));
         if (is_batch_topk(t->cfg.arch) && t->min_kept[s] >= 0.0f) {
             if (t->threshold[s] < 0.0f)
                 t->threshold[s] = t->min_kept[s];

@@ -893,6 +893,7 @@ static lg_backend cuda_backend = {
     cu_renorm_rows, cu_project_out_parallel,
     cu_adam_step,
     cu_reduce_many,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, // no sparse ops: the trainer's dense path
 };
 static lg_backend cuda_backend_sync; // the table with every op checked (LEDGER_CUDA_SYNC=1)
 static const lg_backend *cuda_usable; // NULL until initialised successfully

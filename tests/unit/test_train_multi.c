@@ -127,8 +127,11 @@ static void init_seeds(const lg_sae_config *cfg, lg_sae_weights *w)
             w[2].threshold[j] = 2e-3f * (1 + j % 3);
 }
 
+static const lg_backend *eq_be; /* NULL: lg_backend_cpu() (the sparse path for top-k kinds) */
+
 static void check_equivalence(lg_arch arch)
 {
+    const lg_backend *be = eq_be ? eq_be : lg_backend_cpu();
     lg_sae_config cfg;
     lg_train_config tc;
     lg_sae_weights init[S] = {{0}}, ws = {0}, wm = {0};
@@ -147,8 +150,8 @@ static void check_equivalence(lg_arch arch)
     bufs = malloc((size_t)S * tc.batch * d * sizeof(float));
     init_seeds(&cfg, init);
     for (s = 0; s < S; s++)
-        CHECK_OK(lg_trainer_new(lg_backend_cpu(), &cfg, &tc, &init[s], &single[s]));
-    CHECK_OK(lg_trainer_new_multi(lg_backend_cpu(), &cfg, &tc, init, S, &multi));
+        CHECK_OK(lg_trainer_new(be, &cfg, &tc, &init[s], &single[s]));
+    CHECK_OK(lg_trainer_new_multi(be, &cfg, &tc, init, S, &multi));
     if (!multi || !single[0] || !single[1] || !single[2])
         goto out;
     CHECK(lg_trainer_n_seeds(multi) == S);
@@ -207,6 +210,16 @@ static void test_equal_topk(void) { check_equivalence(LG_ARCH_TOPK); }
 static void test_equal_batchtopk(void) { check_equivalence(LG_ARCH_BATCHTOPK); }
 static void test_equal_jumprelu(void) { check_equivalence(LG_ARCH_JUMPRELU); }
 static void test_equal_matryoshka(void) { check_equivalence(LG_ARCH_MATRYOSHKA); }
+/* the same on the dense reference path (the CPU backend without its sparse ops) */
+static void test_equal_dense(void)
+{
+    eq_be = lg_backend_cpu_dense();
+    CHECK(eq_be->topk_rows_csr == NULL && lg_backend_cpu()->topk_rows_csr != NULL);
+    check_equivalence(LG_ARCH_TOPK);
+    check_equivalence(LG_ARCH_BATCHTOPK);
+    check_equivalence(LG_ARCH_MATRYOSHKA);
+    eq_be = NULL;
+}
 
 /* Seed 1 diverges at step D (a NaN in its batch): LG_EDIVERGED naming seed 1
  * and no seed updated; frozen, the others redo the step and go on, equal to
@@ -544,5 +557,5 @@ static void test_cuda_batched(void)
 }
 
 CHECK_MAIN(T(test_equal_relu), T(test_equal_topk), T(test_equal_batchtopk), T(test_equal_jumprelu),
-           T(test_equal_matryoshka), T(test_diverged_seed), T(test_diverged_single_message),
+           T(test_equal_matryoshka), T(test_equal_dense), T(test_diverged_seed), T(test_diverged_single_message),
            T(test_state_across), T(test_misuse), T(test_cuda_batched))

@@ -1,0 +1,527 @@
+/*
+ * backend_cpu_sparse.c - the CPU backend's sparse training ops (backend.h,
+ * "sparse activations"): top-k selections written as CSR, the decoder as a
+ * gather-sum of the active rows, the decoder-row and encoder-column gradients
+ * as scatters over the active latents, and the sparse bookkeeping.
+ *
+ * Threads (OpenMP): every op partitions its OUTPUTS between threads (rows of a
+ * CSR, latents of a CSC; dynamic schedules, so that a thread the OS
+ * deschedules on a busy machine does not hold the others up) and each output
+ * element is computed by exactly one thread, in a loop whose order depends
+ * only on the data (entries of a row in
+ * column order, entries of a latent in row order). No atomics, no reduction
+ * whose order depends on the partition: the results are bit-identical run to
+ * run and at any thread count (OMP_NUM_THREADS). The few serial passes (CSR
+ * prefix sums, the transpose's counting sort, batch top-k's quickselect) are
+ * single-threaded by construction.
+ *
+ * Float sums of the dense path (GEMMs) accumulate in float; so do these ops
+ * (dots in eight fixed lanes, combined in a fixed order, so that they
+ * vectorise without -ffast-math). Sums of columns (csc_val_sum) accumulate in
+ * double in row order, like col_sum.
+ */
+#include "engine/backend_cpu_sparse.h"
+
+#include <cblas.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "artifacts/base.h"
+
+_Static_assert(sizeof(int32_t) == sizeof(float), "index buffers come from float alloc()");
+
+/* Below this much work (entries touched) an op runs on the calling thread
+ * alone: waking a second thread costs more, and on a loaded machine it may
+ * wait a whole time slice for it. Same results either way. */
+#define PAR_MIN 32768
+
+int lg_cpu_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void lg_backend_cpu_set_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n < 1 ? 1 : n);
+#endif
+}
+
+void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc)
+{
+    const int by_rows = M >= N, dim = by_rows ? M : N;
+    /* 128 rows or columns of C per block, at most 32 blocks per call (each
+     * block packs the other operand again) */
+    int bs = dim <= 128 * 32 ? 128 : ((dim + 31) / 32 + 15) / 16 * 16;
+    int nb = (dim + bs - 1) / bs, b;
+    /* OpenBLAS single-threaded for the blocks (its thread count is global:
+     * set back afterwards, for its other users such as consistency.c) */
+    const int blas_threads = openblas_get_num_threads();
+    if (blas_threads != 1)
+        openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(lg_cpu_threads()) if (nb > 1 && (double)M * N * K > PAR_MIN * 32.0)
+    for (b = 0; b < nb; b++) {
+        int i0 = b * bs, n = dim - i0 < bs ? dim - i0 : bs;
+        if (by_rows) /* rows of op(A): A [M, K] row i0, or A^T stored [K, M] column i0 */
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                        n, N, K, alpha, ta ? A + i0 : A + (size_t)i0 * lda, lda, B, ldb, beta,
+                        C + (size_t)i0 * ldc, ldc);
+        else /* columns of op(B): B [K, N] column i0, or B^T stored [N, K] row i0 */
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                        M, n, K, alpha, A, lda, tb ? B + (size_t)i0 * ldb : B + i0, ldb, beta,
+                        C + i0, ldc);
+    }
+    if (blas_threads != 1)
+        openblas_set_num_threads(blas_threads);
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* The k-th largest (1 <= k <= n) of f[0..n), reordering f: quickselect with
+ * a three-way partition (greater | equal | less than a median-of-three
+ * pivot), so runs of equal values cost nothing. Values only: which of equal
+ * values are kept is decided by index afterwards. */
+static float kth_largest(float *f, long n, long k)
+{
+    long lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        long mid = lo + (hi - lo) / 2, i = lo, lt = lo, gt = hi;
+        float a = f[lo], b = f[mid], c = f[hi], pv, tmp;
+        pv = a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
+        while (i <= gt) {
+            if (f[i] > pv) {
+                tmp = f[lt];
+                f[lt++] = f[i];
+                f[i++] = tmp;
+            } else if (f[i] < pv) {
+                tmp = f[gt];
+                f[gt--] = f[i];
+                f[i] = tmp;
+            } else {
+                i++;
+            }
+        }
+        /* [lo, lt) > pv, [lt, gt] == pv, (gt, hi] < pv */
+        if (want < lt)
+            hi = lt - 1;
+        else if (want > gt)
+            lo = gt + 1;
+        else
+            return pv;
+    }
+    return f[lo];
+}
+
+/* Serial prefix sum turning per-row counts in ptr[1..rows] into CSR offsets,
+ * then moving each row's entries from their slot start r*slot down to ptr[r]
+ * (rows in increasing order: destinations never pass their sources). */
+static long long compact_rows(int32_t *ptr, int32_t *idx, float *val, int rows, int slot)
+{
+    int r;
+    ptr[0] = 0;
+    for (r = 0; r < rows; r++) {
+        int32_t n = ptr[r + 1];
+        ptr[r + 1] = ptr[r] + n;
+        if (ptr[r] != (int64_t)r * slot && n > 0) {
+            memmove(idx + ptr[r], idx + (int64_t)r * slot, (size_t)n * sizeof(int32_t));
+            memmove(val + ptr[r], val + (int64_t)r * slot, (size_t)n * sizeof(float));
+        }
+    }
+    return ptr[rows];
+}
+
+/* Top-k of one row under (value desc, index asc) among its positive
+ * candidates (mask may be NULL), written in column order to oi/ov; returns
+ * the count. f [cols] scratch. The k-th largest candidate value vk splits
+ * the row: every candidate > vk is kept, and of those == vk the ones with
+ * the lowest columns, as many as remain. */
+static int topk_row(const float *v, const float *mask, int cols, int k, float *f, int32_t *oi,
+                    float *ov)
+{
+    long n = 0, i, greater = 0, need;
+    float vk, t0 = 0.0f;
+    int c, cnt = 0, blk, nb;
+    /* Exact pre-filter: split the row into nb >= k blocks (2k when the row
+     * is long enough) and take t0 = the k-th largest block maximum: when it
+     * is > 0, k blocks hold a candidate >= t0, so the k-th largest candidate
+     * is >= t0 and only candidates >= t0 need selecting (about 43 of a
+     * Gaussian row of 1024 for k = 32, instead of ~512 positive ones). */
+    nb = 2 * k < cols ? 2 * k : cols;
+    blk = (cols + nb - 1) / nb;
+    nb = (cols + blk - 1) / blk;
+    if (nb >= k) {
+        int b;
+        for (b = 0; b < nb; b++) { /* f[0..nb) = block maxima of the candidates (0: none) */
+            int c1 = b * blk + blk < cols ? b * blk + blk : cols;
+            float mx = 0.0f; /* candidates are > 0 */
+            if (mask)
+                for (c = b * blk; c < c1; c++) {
+                    float x = mask[c] == 0.0f ? 0.0f : v[c];
+                    mx = x > mx ? x : mx;
+                }
+            else
+                for (c = b * blk; c < c1; c++)
+                    mx = v[c] > mx ? v[c] : mx;
+            f[b] = mx;
+        }
+        t0 = kth_largest(f, nb, k);
+        if (!(t0 > 0.0f))
+            t0 = 0.0f;
+    }
+    /* branch-free: the sign of pre is a coin flip, a branch on it would
+     * mispredict half the time */
+    if (mask && t0 > 0.0f) {
+        for (c = 0; c < cols; c++) {
+            f[n] = v[c];
+            n += (v[c] >= t0) & (mask[c] != 0.0f);
+        }
+    } else if (mask) {
+        for (c = 0; c < cols; c++) {
+            f[n] = v[c];
+            n += (v[c] > 0.0f) & (mask[c] != 0.0f);
+        }
+    } else if (t0 > 0.0f) {
+        for (c = 0; c < cols; c++) {
+            f[n] = v[c];
+            n += v[c] >= t0;
+        }
+    } else {
+        for (c = 0; c < cols; c++) {
+            f[n] = v[c];
+            n += v[c] > 0.0f;
+        }
+    }
+    if (n <= k) { /* every candidate is kept (t0 > 0: exactly k, the ones >= t0) */
+        for (c = 0; c < cols; c++)
+            if (v[c] > 0.0f && v[c] >= t0 && (!mask || mask[c] != 0.0f)) {
+                oi[cnt] = c;
+                ov[cnt++] = v[c];
+            }
+        return cnt;
+    }
+    vk = kth_largest(f, n, k); /* > 0 */
+    for (i = 0; i < k; i++)    /* f[0..k) are the k largest: count those above vk */
+        greater += f[i] > vk;
+    need = k - greater; /* candidates == vk to keep, lowest columns first */
+    for (c = 0; c < cols; c++) {
+        float x = v[c];
+        if (x >= vk && (!mask || mask[c] != 0.0f) && (x > vk || need-- > 0)) {
+            oi[cnt] = c;
+            ov[cnt++] = x;
+        }
+    }
+    return cnt;
+}
+
+int lg_cpu_topk_rows_csr(const lg_backend *be, const float *pre, const float *col_mask, int rows,
+                         int cols, int k, int32_t *ptr, int32_t *idx, float *val, long long *nnz)
+{
+    float *scratch = NULL;
+    int nt = lg_cpu_threads();
+    *nnz = 0;
+    if (rows <= 0)
+        return 0;
+    if (k <= 0 || cols <= 0) {
+        memset(ptr, 0, (size_t)(rows + 1) * sizeof(int32_t));
+        return 0;
+    }
+    if (k > cols)
+        k = cols;
+    if (!(scratch = lg_malloc((size_t)nt * cols * sizeof(float))))
+        return lg_error_wrap("cpu backend: topk_rows_csr");
+#pragma omp parallel num_threads(nt) if ((size_t)rows * cols > PAR_MIN)
+    {
+        float *f = scratch + (size_t)thread_id() * cols;
+        int r;
+#pragma omp for schedule(dynamic, 32)
+        for (r = 0; r < rows; r++)
+            ptr[r + 1] = topk_row(pre + (size_t)r * cols, col_mask, cols, k, f,
+                                  idx + (int64_t)r * k, val + (int64_t)r * k);
+    }
+    lg_free(scratch);
+    *nnz = compact_rows(ptr, idx, val, rows, k);
+    return 0;
+}
+
+int lg_cpu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, int cols, size_t keep,
+                          int32_t *ptr, int32_t *idx, float *val, long long *nnz, float *min_kept)
+{
+    const size_t n = (size_t)rows * cols;
+    float *f = NULL, vk = 0.0f;
+    size_t npos = 0, i;
+    int64_t last_eq = -1; /* entries == vk are kept up to this flat index */
+    int all = 0, r, nt = lg_cpu_threads();
+    *nnz = 0;
+    *min_kept = -1.0f;
+    if (rows <= 0)
+        return 0;
+    if (n > (size_t)INT32_MAX)
+        return lg_error_set(LG_EINPUT, "cpu backend: topk_batch_csr: %zu entries exceed 2^31", n);
+    if (keep == 0 || cols <= 0) {
+        memset(ptr, 0, (size_t)(rows + 1) * sizeof(int32_t));
+        return 0;
+    }
+    if (!(f = lg_malloc(n * sizeof(float))))
+        return lg_error_wrap("cpu backend: topk_batch_csr");
+    for (i = 0; i < n; i++) {
+        f[npos] = pre[i];
+        npos += pre[i] > 0.0f;
+    }
+    if (npos <= keep) { /* every positive entry is kept */
+        all = 1;
+        if (npos > 0) {
+            float lo = f[0];
+            for (i = 1; i < npos; i++)
+                if (f[i] < lo)
+                    lo = f[i];
+            *min_kept = lo;
+        }
+    } else {
+        size_t greater = 0, need;
+        vk = kth_largest(f, (long)npos, (long)keep);
+        for (i = 0; i < keep; i++)
+            greater += f[i] > vk;
+        need = keep - greater; /* >= 1: the flat index of the need-th entry == vk */
+        for (i = 0; i < n && need > 0; i++)
+            if (pre[i] == vk && --need == 0)
+                last_eq = (int64_t)i;
+        *min_kept = vk;
+    }
+    lg_free(f);
+    /* row r keeps its positive entries > vk, and those == vk up to last_eq */
+#define KEPT(q) (pre[q] > 0.0f && (all || pre[q] > vk || (pre[q] == vk && (q) <= last_eq)))
+#pragma omp parallel for schedule(dynamic, 32) num_threads(nt) if (n > PAR_MIN)
+    for (r = 0; r < rows; r++) {
+        const int64_t base = (int64_t)r * cols;
+        int c, cnt = 0;
+        for (c = 0; c < cols; c++)
+            cnt += KEPT(base + c);
+        ptr[r + 1] = cnt;
+    }
+    ptr[0] = 0;
+    for (r = 0; r < rows; r++)
+        ptr[r + 1] += ptr[r];
+#pragma omp parallel for schedule(dynamic, 32) num_threads(nt) if (n > PAR_MIN)
+    for (r = 0; r < rows; r++) {
+        const int64_t base = (int64_t)r * cols;
+        int32_t e = ptr[r];
+        int c;
+        for (c = 0; c < cols; c++)
+            if (KEPT(base + c)) {
+                idx[e] = c;
+                val[e++] = pre[base + c];
+            }
+    }
+#undef KEPT
+    *nnz = ptr[rows];
+    return 0;
+}
+
+int lg_cpu_csr_transpose(const lg_backend *be, const int32_t *ptr, const int32_t *idx, int rows,
+                         int cols, int32_t *tptr, int32_t *trow, int32_t *tent)
+{
+    int32_t *fill = NULL;
+    int r, j;
+    if (cols <= 0)
+        return 0;
+    if (!(fill = lg_calloc((size_t)cols, sizeof(int32_t))))
+        return lg_error_wrap("cpu backend: csr_transpose");
+    for (r = 0; r < rows; r++) { /* counting sort by column; rows stay ascending */
+        int32_t e;
+        for (e = ptr[r]; e < ptr[r + 1]; e++)
+            fill[idx[e]]++;
+    }
+    tptr[0] = 0;
+    for (j = 0; j < cols; j++) {
+        tptr[j + 1] = tptr[j] + fill[j];
+        fill[j] = tptr[j];
+    }
+    for (r = 0; r < rows; r++) {
+        int32_t e;
+        for (e = ptr[r]; e < ptr[r + 1]; e++) {
+            int32_t t = fill[idx[e]]++;
+            trow[t] = r;
+            tent[t] = e;
+        }
+    }
+    lg_free(fill);
+    return 0;
+}
+
+/* The inner loops, compiled for AVX-512, AVX2 and the baseline and chosen
+ * at load time. Same arithmetic in every clone (ISO C: no FMA contraction,
+ * -ffp-contract=off), so the bits do not depend on the clone. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(LG_NO_CLONES)
+#define LG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LG_CLONES
+#endif
+
+/* o[c] += a * x[c] */
+LG_CLONES static void row_axpy(float *o, float a, const float *x, int d)
+{
+    int c;
+    for (c = 0; c < d; c++)
+        o[c] += a * x[c];
+}
+
+/* dot of two float rows: eight lanes, lane i summing the products at
+ * indices = i mod 8 in index order (a GCC vector of 8 floats: one AVX
+ * register, two SSE ones, the same arithmetic), then the lanes in a fixed
+ * tree; the tail goes to lane 0. */
+typedef float lg_v8f __attribute__((vector_size(32)));
+
+LG_CLONES static float dot8(const float *a, const float *b, int n)
+{
+    lg_v8f acc = {0, 0, 0, 0, 0, 0, 0, 0}, x, y;
+    float l[8];
+    int c = 0;
+    for (; c + 8 <= n; c += 8) {
+        memcpy(&x, a + c, sizeof(x));
+        memcpy(&y, b + c, sizeof(y));
+        acc += x * y;
+    }
+    memcpy(l, &acc, sizeof(l));
+    for (; c < n; c++)
+        l[0] += a[c] * b[c];
+    return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+}
+
+int lg_cpu_csr_gather_rows(const lg_backend *be, const int32_t *ptr, const int32_t *idx,
+                           const float *val, int rows, int lo, int hi, const float *W, int d,
+                           float *out)
+{
+    int r;
+#pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads()) if ((double)ptr[rows] * d > PAR_MIN)
+    for (r = 0; r < rows; r++) {
+        float *o = out + (size_t)r * d;
+        int32_t e;
+        for (e = ptr[r]; e < ptr[r + 1]; e++) {
+            const int32_t j = idx[e];
+            if (j < lo || j >= hi)
+                continue;
+            row_axpy(o, val[e], W + (size_t)j * d, d);
+        }
+    }
+    return 0;
+}
+
+int lg_cpu_csr_row_dots(const lg_backend *be, const int32_t *ptr, const int32_t *idx, int rows,
+                        int lo, int hi, const float *R, const float *W, int d, float alpha,
+                        float beta, float *out)
+{
+    int r;
+#pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads()) if ((double)ptr[rows] * d > PAR_MIN)
+    for (r = 0; r < rows; r++) {
+        const float *x = R + (size_t)r * d;
+        int32_t e;
+        for (e = ptr[r]; e < ptr[r + 1]; e++) {
+            const int32_t j = idx[e];
+            float s;
+            if (j < lo || j >= hi)
+                continue;
+            s = alpha * dot8(x, W + (size_t)j * d, d);
+            out[e] = beta == 0.0f ? s : beta * out[e] + s;
+        }
+    }
+    return 0;
+}
+
+/* Columns are handled in blocks of SC_BLOCK consecutive latents: their
+ * accumulated rows sit in a per-thread scratch [SC_BLOCK, d], so that the
+ * encoder layout (ld_row = 1) writes SC_BLOCK contiguous floats per input
+ * dimension instead of one float per 64 KiB stride. Each latent's row is
+ * still summed alone, in row order: the blocking changes no result. */
+#define SC_BLOCK 16
+
+int lg_cpu_csc_scatter_rows(const lg_backend *be, const int32_t *tptr, const int32_t *trow,
+                            const int32_t *tent, const float *val, int lo, int hi, const float *R,
+                            int d, float alpha, float beta, float *out, long long ld_row,
+                            long long ld_col)
+{
+    float *acc = NULL;
+    int nt = lg_cpu_threads(), nblk;
+    if (hi <= lo || d <= 0)
+        return 0;
+    nblk = (hi - lo + SC_BLOCK - 1) / SC_BLOCK;
+    if (!(acc = lg_malloc((size_t)nt * SC_BLOCK * d * sizeof(float))))
+        return lg_error_wrap("cpu backend: csc_scatter_rows");
+#pragma omp parallel num_threads(nt) if ((double)(tptr[hi] - tptr[lo]) * d + (double)(hi - lo) * d > PAR_MIN)
+    {
+        float *blkacc = acc + (size_t)thread_id() * SC_BLOCK * d;
+        int bk;
+#pragma omp for schedule(dynamic, 1)
+        for (bk = 0; bk < nblk; bk++) {
+            const int j0 = lo + bk * SC_BLOCK, j1 = j0 + SC_BLOCK < hi ? j0 + SC_BLOCK : hi;
+            int j, c;
+            for (j = j0; j < j1; j++) {
+                float *a = blkacc + (size_t)(j - j0) * d;
+                int32_t t;
+                for (c = 0; c < d; c++)
+                    a[c] = 0.0f;
+                for (t = tptr[j]; t < tptr[j + 1]; t++)
+                    row_axpy(a, val[tent[t]], R + (size_t)trow[t] * d, d);
+            }
+            if (ld_col == 1) {
+                for (j = j0; j < j1; j++) {
+                    const float *a = blkacc + (size_t)(j - j0) * d;
+                    float *o = out + (long long)j * ld_row;
+                    if (beta == 0.0f)
+                        for (c = 0; c < d; c++)
+                            o[c] = alpha * a[c];
+                    else
+                        for (c = 0; c < d; c++)
+                            o[c] = beta * o[c] + alpha * a[c];
+                }
+            } else {
+                for (c = 0; c < d; c++)
+                    for (j = j0; j < j1; j++) {
+                        float *p = out + (long long)j * ld_row + (long long)c * ld_col;
+                        const float v = blkacc[(size_t)(j - j0) * d + c];
+                        *p = beta == 0.0f ? alpha * v : beta * *p + alpha * v;
+                    }
+            }
+        }
+    }
+    lg_free(acc);
+    return 0;
+}
+
+int lg_cpu_csc_val_sum(const lg_backend *be, const int32_t *tptr, const int32_t *tent,
+                       const float *val, int cols, float alpha, float beta, float *out)
+{
+    int j;
+#pragma omp parallel for schedule(static) num_threads(lg_cpu_threads()) if (tptr[cols] + (int64_t)cols > PAR_MIN)
+    for (j = 0; j < cols; j++) {
+        double s = 0.0;
+        int32_t t;
+        float f;
+        for (t = tptr[j]; t < tptr[j + 1]; t++)
+            s += val[tent[t]];
+        f = alpha * (float)s;
+        out[j] = beta == 0.0f ? f : beta * out[j] + f;
+    }
+    return 0;
+}
+
+int lg_cpu_csc_fired_update(const lg_backend *be, const int32_t *tptr, int cols, float *since)
+{
+    int j;
+    for (j = 0; j < cols; j++)
+        since[j] = tptr[j + 1] > tptr[j] ? 0.0f : since[j] + 1.0f;
+    return 0;
+}
