@@ -5,7 +5,7 @@
  *
  * Output files (names relative to the output folder; condition ids are made
  * file-safe by mapping '=' to '-' and ',' to '_'):
- *   results.json                         the evidence (format below)
+ *   results.json                         the evidence (ledger/FORMAT.md)
  *   cells/<cond>/seed-<s>.safetensors    trained SAE weights (W_enc, b_enc,
  *                                        W_dec, b_dec, threshold) + metadata;
  *                                        random-init controls are not written
@@ -17,21 +17,8 @@
  *   conditions/<cond>/truth_maxcos.npy   [n_seeds, n_features] (synthetic data):
  *                                        per true feature, max |cos| to the SAE
  *
- * Results format (what ledger/index.c loads into the samples table):
- *   {"format": 1, "study": NAME, "data": {...}, "conditions": [
- *     {"id": ID, "params": {...},
- *      "cells": [{"seed": S, "status": "ok", "metrics": {...}}],
- *      "pairs": [{"seed_a": A, "seed_b": B, "metrics": {"mmcs", "mmcs_ab", "mmcs_ba", "mmcs_signed",
- *                                                       "mcc", "shared_frac"}}],
- *      "seeds": [{"seed": S, "metrics": {"mmcs_mean", "mcc_mean"}}]}]}
- * Cell metrics: mse, fvu, explained_variance, l0, dead_frac, dense_frac,
- * final_loss (trained cells), and with synthetic data truth_mmcs, truth_mcc,
- * truth_recovered (share of true features with max |cos| > the shared
- * threshold). Cosines are absolute (|cos|, HUSAI's convention) except
- * mmcs_signed; mcc, shared_frac and truth_mcc are omitted when the matching
- * is skipped (metrics.hungarian false, or d_sae above hungarian_max). Seed
- * metrics: each seed's mean pairwise value with the other seeds (one number
- * per seed: the honest unit when pairs share seeds).
+ * Results format: ledger/FORMAT.md, "Results format" (the one description;
+ * ledger/index.c loads it into the samples table).
  */
 #ifndef LG_RUN_H
 #define LG_RUN_H

@@ -75,7 +75,7 @@ typedef struct {
 
 /* Training defaults: the one definition. lg_train_config_default uses them,
  * and so does the study parser (engine/study.c) for a key a spec leaves out;
- * README "Study specs" lists them and test_study checks that list against
+ * studies/README.md "Study specs" lists them and test_study checks that list against
  * these values. */
 #define LG_TRAIN_DEFAULT_LR 3e-4
 #define LG_TRAIN_DEFAULT_STEPS 1000

@@ -1,5 +1,5 @@
 /*
- * claims.c - lexer and parser of the claim language (see claims.h, README.md).
+ * claims.c - lexer and parser of the claim language (see claims.h, gates/CLAIMS.md).
  *
  * Design: the language is line-based, so the parser works one line at a time
  * with a cursor and small scanners (word, identifier, number, quoted string,

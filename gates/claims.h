@@ -2,7 +2,7 @@
  * claims.h - the claim language: parse a claims file into an AST.
  *
  * A claims file (claims/NAME.claims) is line-based; the full reference is in
- * README.md ("Claim language"). In short:
+ * gates/CLAIMS.md ("Claim language"). In short:
  *
  *   claims-language 1                      # optional header
  *   claim trained-beats-random

@@ -2,7 +2,7 @@
  * ledger.h - the git-backed ledger: init, open (discovery), lock, record a
  * run, list runs, load manifests, reindex.
  *
- * Layout (README "Ledger layout and index schema"), format 2:
+ * Layout (ledger/FORMAT.md), format 2:
  *   refs/heads/ledger   one commit per run, first-parent chain from a root
  *                       commit "ledger: init" whose tree holds only FORMAT
  *                       ("ledger-format 2"). Commit k (k >= 1) adds

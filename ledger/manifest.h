@@ -37,11 +37,8 @@ int lg_json_canonical(const cJSON *item, lg_buf *out);
  * Returns 0 or LG_EINPUT with a message naming the name. */
 int lg_manifest_check_name(const char *name);
 
-/* Checks that `results` follows the results format (README "Results
- * format"): {"conditions": [{"id": str, "params": {...}?, "cells": [{"seed":
- * int, "status": str?, "metrics": {name: number|null}}]?, "pairs": [{"seed_a":
- * int, "seed_b": int, "metrics": {...}}]?, "seeds": [{"seed": int, "metrics":
- * {...}}]?}]}. Condition ids are unique. `where` prefixes messages (a file name). */
+/* Checks that `results` follows the results format (ledger/FORMAT.md,
+ * "Results format"). `where` prefixes messages (a file name). */
 int lg_results_check(const cJSON *results, const char *where);
 
 /* Checks the fields of a parsed manifest that the index and verify rely on:

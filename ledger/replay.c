@@ -2,7 +2,7 @@
  * replay.c - re-execute a recorded run and compare (see replay.h).
  *
  * Why exact comparison: the engine's results are a pure function of spec,
- * data, seed and backend (README "Determinism"), and manifests store numbers
+ * data, seed and backend (engine/README.md, "Determinism"), and manifests store numbers
  * in a form that reads back to the same double (manifest.h), so any
  * difference at all means the record is not what this code computes from
  * its inputs. Digests are only comparable on the backend the run was

@@ -3,7 +3,7 @@
  *
  * A template is Markdown; a directive is `{{ ... }}` on one line. Outside
  * fenced code blocks (lines opening with ``` or ~~~) every `{{` starts a
- * directive; `\{{` is a literal `{{`. Directives (README "Report templates"):
+ * directive; `\{{` is a literal `{{`. Directives (templates/README.md):
  *
  *   {{claim ID}}
  *   {{value STUDY[@RUN] UNIT.METRIC [where FILTERS] | STAT [| FORMAT]}}

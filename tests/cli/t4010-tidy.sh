@@ -2,7 +2,7 @@
 # t4010: tidy results. `ledger query --csv/--jsonl` (header row, RFC 4180
 # quoting, read back by Python's csv module), `ledger table RUN` (one row per
 # cell / pair / seed, params and metrics as columns, numeric order k=4 before
-# k=16) in TSV, CSV and JSON, and the README's snippet that loads the CSV
+# k=16) in TSV, CSV and JSON, and the snippets of ledger/USAGE.md that load the CSV
 # (pandas when installed, else the csv-module version beside it).
 . "$(dirname "$0")/lib-cli.sh"
 
@@ -74,13 +74,13 @@ expect_code 2 "bad --unit" "$LEDGER" table --unit layer @1
 one_line_err "one-line error"
 expect_code 2 "unknown run" "$LEDGER" table @7
 
-# ---- the README's snippet ------------------------------------------------------------
+# ---- the snippets of ledger/USAGE.md ---------------------------------------------------
 # the indented block that starts with "import pandas as pd" (and the csv-module
 # block that starts with "import csv"), run on pairs.csv
-snippet() { awk -v start="$1" 'index($0, "    " start) == 1 {on=1} on && /^$/ {exit} on {print substr($0, 5)}' "$LEDGER_SRC/README.md"; }
+snippet() { awk -v start="$1" 'index($0, "    " start) == 1 {on=1} on && /^$/ {exit} on {print substr($0, 5)}' "$LEDGER_SRC/ledger/USAGE.md"; }
 snippet "import pandas as pd" > pandas_snippet.py
 snippet "import csv, statistics" > csv_snippet.py
-[ -s pandas_snippet.py ] && [ -s csv_snippet.py ] && ok "README has both snippets" || bad "README snippets missing"
+[ -s pandas_snippet.py ] && [ -s csv_snippet.py ] && ok "ledger/USAGE.md has both snippets" || bad "ledger/USAGE.md snippets missing"
 if "$PYTHON3" -c "import pandas" 2>/dev/null; then
     expect_ok "pandas snippet runs" "$PYTHON3" pandas_snippet.py
     grep_out "trained" "pandas snippet prints the conditions"

@@ -3,7 +3,7 @@
 # finding: tests/fuzz/run-fuzz.sh for FUZZ_SMOKE_SECS (default 3) seconds per
 # target, from the seed corpora and the kept regressions. Skipped (77) when
 # clang cannot link -fsanitize=fuzzer (Debian: clang libclang-rt-14-dev).
-# The long runs (60 s and more per target) are run by hand; see the README.
+# The long runs (60 s and more per target) are run by hand; see ledger/SECURITY.md, "Fuzzing".
 . "$(dirname "$0")/lib-cli.sh"
 CC=${CLANG:-clang}
 command -v "$CC" >/dev/null 2>&1 || { echo "skip: $CC not found"; exit 77; }

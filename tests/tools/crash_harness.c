@@ -18,7 +18,7 @@
  * OUT.tsv gets one line per iteration: iter, op, delay_ms, outcome
  * ("killed" | "exit:N"), landed (0/1: the branch moved), run id printed
  * ("-" when the command printed none). The summary line on stdout is what
- * the README's reliability figures quote. Exit 0 when every check held,
+ * ledger/SECURITY.md's reliability figures quote. Exit 0 when every check held,
  * 1 when one failed (the line says which), 2 on usage errors.
  */
 #include <errno.h>

@@ -147,7 +147,7 @@ static void test_bounds(void)
                     "train.steps: must be an integer in [1, 16777216]"));
 }
 
-/* The value README "Study specs" gives a key in its list of defaults: the
+/* The value studies/README.md "Study specs" gives a key in its list of defaults: the
  * number after "`key` " on the line(s) after "Defaults of a key left out".
  * NAN when absent. */
 static double readme_default(const char *text, const char *key)
@@ -167,7 +167,7 @@ static double readme_default(const char *text, const char *key)
 }
 
 /* The defaults a spec gets for what it leaves out are the trainer's, the
- * Hungarian's and the README's. */
+ * Hungarian's and studies/README.md's. */
 static void test_defaults(void)
 {
     static const char spec[] = "{\"format\": 1, \"name\": \"d\", \"data\": {\"source\": \"synthetic\", "
@@ -209,16 +209,16 @@ static void test_defaults(void)
         };
         if (!src) {
             lg_study_free(s);
-            CHECK_SKIP("LEDGER_SRC is not set: cannot read README.md");
+            CHECK_SKIP("LEDGER_SRC is not set: cannot read studies/README.md");
         }
-        CHECK_OK(lg_buf_printf(&path, "%s/README.md", src));
+        CHECK_OK(lg_buf_printf(&path, "%s/studies/README.md", src));
         CHECK_OK(lg_file_read(path.ptr, 0, &readme));
         for (i = 0; readme.ptr && i < sizeof rows / sizeof rows[0]; i++) {
             double doc = readme_default(readme.ptr, rows[i].key);
             CHECK_MSG(rows[i].parsed == rows[i].trainer, "%s: a spec gets %.17g, the trainer's default is %.17g",
                       rows[i].key, rows[i].parsed, rows[i].trainer);
             CHECK_MSG(fabs(doc - rows[i].parsed) <= 1e-12 * fabs(rows[i].parsed),
-                      "%s: README says %.17g, a spec gets %.17g", rows[i].key, doc, rows[i].parsed);
+                      "%s: studies/README.md says %.17g, a spec gets %.17g", rows[i].key, doc, rows[i].parsed);
         }
     }
     CHECK(s->hungarian == 1);
