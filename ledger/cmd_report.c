@@ -100,7 +100,7 @@ int cmd_report(int argc, char **argv)
     const lg_cmd_spec spec = {
         "report", "ledger report [options] TEMPLATE.md -o OUT.md",
         "Renders a Markdown template whose {{claim}}, {{value}}, {{table}}, {{plot}} and {{provenance}}\n"
-        "directives are filled from the ledger (README \"Report templates\"). Strict by default: a claim\n"
+        "directives are filled from the ledger (templates/README.md). Strict by default: a claim\n"
         "that is not PASS/XFAIL or evidence that is missing or stale fails with TEMPLATE:LINE:COL (exit 1).\n"
         "Writes OUT.md and its SVG plots, then records them with the template as a run of kind \"report\",\n"
         "which 'ledger verify' re-renders against the current evidence.",

@@ -87,14 +87,14 @@ int cmd_verify(int argc, char **argv)
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print {ok, stats, problems} as JSON"},
         {"recompute", 0, LG_OPT_FLAG, &recompute, NULL,
          "derive pair metrics from the stored decoder weights and cell metrics from the stored weights and "
-         "the data again, and compare them with the recorded results (README \"Replay and recompute\")"},
+         "the data again, and compare them with the recorded results (ledger/SECURITY.md, \"Replay and recompute\")"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"verify", "ledger verify [options]",
                               "Verify the ledger: walk " LG_LEDGER_REF " from its root, check the hash chain (ids, "
                               "prev links, consecutive seq), every manifest, every in-tree file and store object "
                               "(SHA-256), that the index agrees with the ledger and that every signature.json present "
                               "verifies. With --base REF, also that the ledger extends REF append-only; without "
-                              "it a rewrite by someone with write access cannot be detected (README \"Security\"). "
+                              "it a rewrite by someone with write access cannot be detected (ledger/SECURITY.md). "
                               "Then evaluate every claim of "
                               "claims/*.claims (a claim that is not PASS, or XFAIL when expected to fail, is a "
                               "problem). Exit 0 only if all holds.",
