@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 /* line:col (1-based) of text + off. */
 static void position(const char *text, size_t off, int *line, int *col)

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/safetensors.h" /* lg_dtype, conversions */
 
 #define LG_NPY_HEADER_MAX 65536u

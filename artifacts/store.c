@@ -29,8 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "artifacts/fault.h"
-#include "artifacts/sha256.h"
+#include "base/fault.h"
+#include "base/sha256.h"
 
 struct lg_store {
     char *root;

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 typedef struct lg_store lg_store;
 

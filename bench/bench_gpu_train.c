@@ -32,10 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/npy.h"
 #include "engine/backend.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
 #ifdef LEDGER_HAVE_CUDA

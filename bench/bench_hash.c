@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
-#include "artifacts/sha256.h"
+#include "base/base.h"
+#include "base/sha256.h"
 
 static int make_file(const char *path, long mib)
 {

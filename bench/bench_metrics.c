@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/blas_lazy.h"
 #include "engine/consistency.h"
 #include "engine/hungarian.h"

@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/backend.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 
 /* inverse of the standard normal CDF by bisection (enough for a benchmark) */
 static double norm_quantile(double p)

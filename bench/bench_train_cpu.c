@@ -1,7 +1,7 @@
 /*
  * bench_train_cpu.c - CPU training throughput of the engine: TopK SAE,
  * d_in=128, d_sae=1024, k=32, batch 4096 (defaults; argv: steps d_in d_sae k
- * batch). Data: Gaussian rows from engine/rng.h, a few distinct batches
+ * batch). Data: Gaussian rows from base/rng.h, a few distinct batches
  * cycled. Prints one line "samples/s" after warmup steps; compare with
  * bench/bench_train_cpu.py (PyTorch CPU references of the same model and
  * update, which also runs this program interleaved with them) on the same
@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "artifacts/base.h"
-#include "engine/rng.h"
+#include "base/base.h"
+#include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
 

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/blas_lazy.h"
 #include "kernels/cuda.h"
 

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/backend_cpu_sparse.h"
 
 /* ---- memory ------------------------------------------------------------- */

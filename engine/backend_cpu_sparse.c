@@ -28,7 +28,7 @@
 #include <omp.h>
 #endif
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 _Static_assert(sizeof(int32_t) == sizeof(float), "index buffers come from float alloc()");
 

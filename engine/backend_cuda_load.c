@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "kernels/cuda.h"
 
 #ifdef LEDGER_HAVE_CUDA

@@ -37,7 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/blas_lazy.h"
 
 #ifndef LG_OPENBLAS_PATH

@@ -41,7 +41,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/blas_lazy.h"
 #include "engine/hungarian.h"
 

@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "artifacts/npy.h"
-#include "artifacts/sha256.h"
-#include "engine/rng.h"
+#include "base/sha256.h"
+#include "base/rng.h"
 
 typedef enum { DS_FILE, DS_MEMORY, DS_SYNTH } ds_kind;
 

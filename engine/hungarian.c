@@ -27,7 +27,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 static int check_input(const double *cost, int n_rows, int n_cols)
 {

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 struct lg_recon {
     const lg_backend *be;

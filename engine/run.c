@@ -36,12 +36,12 @@
 
 #include "artifacts/npy.h"
 #include "artifacts/safetensors.h"
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "engine/consistency.h"
 #include "engine/data.h"
 #include "engine/engine.h"
 #include "engine/recon.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
 

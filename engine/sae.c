@@ -9,8 +9,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "artifacts/base.h"
-#include "engine/rng.h"
+#include "base/base.h"
+#include "base/rng.h"
 
 static const char *const arch_names[] = {"relu", "topk", "batchtopk", "jumprelu", "matryoshka"};
 

@@ -544,7 +544,7 @@ static int expand_grid(const char *file, const cJSON *grid, const lg_cond_params
 /* ---- entry points ---------------------------------------------------------- */
 
 /* SHA-256 hex of the spec bytes. (Not lg_sha256_buf: the fuzz_spec target
- * builds this file without artifacts/sha256.c.) The return is checked, so a
+ * builds this file without base/sha256.c.) The return is checked, so a
  * failed digest is an error rather than a digest of uninitialised bytes. */
 static int digest_hex(const void *data, size_t len, char out[65])
 {

@@ -44,7 +44,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/sae.h"
 
 #define LG_STUDY_MAX_PREFIXES 8

@@ -66,7 +66,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 enum { P_WENC, P_BENC, P_WDEC, P_BDEC, P_LTHR, P_COUNT };
 static const char *const param_names[P_COUNT] = {"W_enc", "b_enc", "W_dec", "b_dec",

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 typedef struct {
     const char *path;

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "gates/claims.h"
 #include "gates/stats.h"
 

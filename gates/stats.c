@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
-#include "engine/rng.h"
+#include "base/base.h"
+#include "base/rng.h"
 
 /* ---- descriptive ------------------------------------------------------------ */
 

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 extern "C" {
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/backend.h"
 }
 

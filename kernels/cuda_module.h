@@ -35,7 +35,7 @@ typedef struct {
     int abi;             /* LG_CUDA_MODULE_ABI */
     size_t size;         /* sizeof(lg_cuda_host) */
     size_t backend_size; /* sizeof(lg_backend) as the engine was built */
-    /* lg_error_set of the engine (artifacts/base.h) */
+    /* lg_error_set of the engine (base/base.h) */
     int (*error_set)(int code, const char *fmt, ...);
     /* theta[c] = expf(lthr[c]) computed by the engine (engine/backend.c,
      * lg_backend_jumprelu_theta), so that both backends use bit-identical

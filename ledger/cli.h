@@ -5,7 +5,7 @@
 #ifndef LG_CLI_H
 #define LG_CLI_H
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "ledger/opts.h"
 
 /* Each command: argv[0] is the command name; returns the process exit code. */

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "engine/run.h"
 #include "ledger/cli.h"
 #include "ledger/ledger.h"

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "engine/consistency.h"
 #include "engine/study.h"
 #include "ledger/cli.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "artifacts/json.h"
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "engine/study.h"
 #include "ledger/cli.h"
 #include "ledger/ledger.h"

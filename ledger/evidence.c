@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "ledger/manifest.h"
 #include "ledger/sign.h"
 

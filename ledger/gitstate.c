@@ -10,8 +10,8 @@
 
 #include <string.h>
 
-#include "artifacts/base.h"
-#include "artifacts/sha256.h"
+#include "base/base.h"
+#include "base/sha256.h"
 
 static int hash_line(const git_diff_delta *delta, const git_diff_hunk *hunk, const git_diff_line *line, void *payload)
 {

@@ -26,7 +26,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 #define LG_INDEX_SCHEMA 1
 

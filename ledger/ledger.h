@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/store.h"
 #include "ledger/manifest.h"
 

@@ -21,7 +21,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 
 int lgl_git_fail(const char *what)
 {

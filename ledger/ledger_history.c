@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "ledger/manifest.h"
 
 int lg_ledger_tip(lg_ledger *lg, char hex_out[GIT_OID_HEXSZ + 1])

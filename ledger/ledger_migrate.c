@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "ledger/manifest.h"
 
 #define BACKUP_REF "refs/ledger-format1/ledger"

@@ -26,8 +26,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "artifacts/fault.h"
-#include "artifacts/sha256.h"
+#include "base/fault.h"
+#include "base/sha256.h"
 #include "engine/engine.h"
 #include "ledger/gitstate.h"
 #include "ledger/index.h"

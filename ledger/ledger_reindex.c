@@ -20,8 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "artifacts/fault.h"
-#include "artifacts/sha256.h"
+#include "base/fault.h"
+#include "base/sha256.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
 

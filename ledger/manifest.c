@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 
 const char *lg_json_str(const cJSON *obj, const char *key)
 {

@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 #define LG_MANIFEST_FORMAT 2
 #define LG_CHAIN_FORMAT 2

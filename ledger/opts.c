@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 void lg_opts_help(const lg_cmd_spec *spec, FILE *out)
 {

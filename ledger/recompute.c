@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "engine/backend.h"
 #include "engine/run.h"
 #include "engine/sae.h"

@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "ledger/ledger.h"
 
 /* Where the index stands against the branch (its meta 'tip'). */

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "artifacts/json.h"
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "ledger/manifest.h"
 
 /* ---- the study of a run --------------------------------------------------------- */

@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "artifacts/npy.h"
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "engine/run.h"
 #include "gates/eval.h"
 #include "gates/stats.h"

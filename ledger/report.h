@@ -26,7 +26,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "ledger/ledger.h"
 #include "ledger/template.h"
 #include "ledger/verify.h"

@@ -39,7 +39,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/sae.h"
 
 #define LG_SAELENS_CFG "cfg.json"

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "engine/engine.h"
 #include "ledger/cli.h"
 #include "ledger/manifest.h"

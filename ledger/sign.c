@@ -33,7 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "ledger/manifest.h"
 
 static int ssl_fail(int code, const char *what)

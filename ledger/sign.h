@@ -28,7 +28,7 @@
 #include <git2.h>
 #include <stddef.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "ledger/ledger.h"
 #include "ledger/verify.h"
 

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 typedef struct {
     const char *name;     /* legend label */

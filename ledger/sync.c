@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "ledger/manifest.h"
 #include "ledger/recover.h"
 #include "ledger/verify_base.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "ledger/manifest.h"
 
 void lg_csv_field(FILE *out, const char *s)

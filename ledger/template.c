@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 /* ---- formats ------------------------------------------------------------------ */
 

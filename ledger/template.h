@@ -22,7 +22,7 @@
  * it), default "%.3f" ("%.0f" for n).
  *
  * This file only parses (no ledger access): the fuzz target links it with
- * artifacts/base.c and gates/ alone. Errors are LG_EINPUT with the message
+ * base/base.c and gates/ alone. Errors are LG_EINPUT with the message
  * "PATH:LINE:COL: message" (1-based, COL counts bytes).
  */
 #ifndef LG_TEMPLATE_H

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
 #include "ledger/recover.h"

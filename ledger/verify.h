@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "ledger/ledger.h"
 
 typedef enum { LG_PROBLEM_ERROR = 0, LG_PROBLEM_WARNING = 1 } lg_problem_severity;

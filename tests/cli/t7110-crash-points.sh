@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t7110: a SIGKILL at each named point of a write (LEDGER_FAULT_KILL_AT,
-# artifacts/fault.h: test-only) leaves a ledger that verifies: before the
+# base/fault.h: test-only) leaves a ledger that verifies: before the
 # commit nothing is visible; after the commit (index not yet updated) the run
 # is there and readers catch the index up by themselves (no 'ledger reindex'
 # needed); an interrupted reindex leaves the old index; gc --min-age 0 then

@@ -2,7 +2,7 @@
 # t7200: a full disk or an unwritable store in the middle of a write: a clear
 # one-line error naming the file, exit 3, and the ledger unchanged (branch
 # tip, index rows, verify ok, no temp files left). Three ways:
-#  1. LEDGER_FAULT_WRITE_AFTER_BYTES (artifacts/fault.h, test-only): store
+#  1. LEDGER_FAULT_WRITE_AFTER_BYTES (base/fault.h, test-only): store
 #     and atomic-file writes fail with ENOSPC after N bytes, at several N;
 #  2. a real 6 MiB tmpfs (git's and SQLite's own writes fill it too);
 #  3. the store bind-mounted read-only (EROFS).

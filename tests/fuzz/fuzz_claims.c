@@ -14,7 +14,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "gates/claims.h"
 #include "gates/eval.h"
 

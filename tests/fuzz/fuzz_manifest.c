@@ -4,7 +4,7 @@
  * (ledger/manifest.c), i.e. what verify and reindex run on manifest.json
  * bytes taken from a ledger branch someone else may have written.
  *
- * fuzz-sources: artifacts/base.c artifacts/sha256.c ledger/manifest.c
+ * fuzz-sources: base/base.c base/sha256.c ledger/manifest.c
  *
  * Invariants: the checks fail only with LG_EINPUT; a manifest that passes has
  * output names that lg_manifest_check_name accepts (relative, no "..": what
@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "ledger/manifest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

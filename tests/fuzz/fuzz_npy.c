@@ -2,7 +2,7 @@
  * fuzz_npy.c - libFuzzer target for the .npy header parser
  * (artifacts/npy.c lg_npy_parse_header).
  *
- * fuzz-sources: artifacts/base.c artifacts/npy.c artifacts/safetensors.c
+ * fuzz-sources: base/base.c artifacts/npy.c artifacts/safetensors.c
  *
  * The input is the start of a file. It is parsed twice: as the whole file
  * (file_size = size: the size checks bite) and as the head of a much larger
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/npy.h"
 
 static void one(const uint8_t *data, size_t size, uint64_t file_size)

@@ -2,7 +2,7 @@
  * fuzz_safetensors.c - libFuzzer target for the .safetensors reader
  * (artifacts/safetensors.c lg_st_open_memory) and its accessors.
  *
- * fuzz-sources: artifacts/base.c artifacts/safetensors.c
+ * fuzz-sources: base/base.c artifacts/safetensors.c
  *
  * Invariants: open fails only with LG_EINPUT naming the file, or every
  * tensor view lies inside the buffer with nbytes = product(shape) * dtype
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

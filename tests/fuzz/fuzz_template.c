@@ -2,7 +2,7 @@
  * fuzz_template.c - libFuzzer target for the report template parser
  * (ledger/template.c) and the SVG writer (ledger/svg.c).
  *
- * Both files depend only on artifacts/base.c and gates/ (the selector goes
+ * Both files depend only on base/base.c and gates/ (the selector goes
  * through the claim parser), so they are compiled into this target directly
  * and run-fuzz.sh needs no extra sources. Invariants checked: parse either
  * succeeds or fails with LG_EINPUT / LG_ENOMEM and a "fuzz.md:LINE:COL: "

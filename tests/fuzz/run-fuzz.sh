@@ -11,8 +11,8 @@
 # $FUZZ_OUT (default build-fuzz/) and exits 1; move such an input to
 # tests/fuzz/regress/<name>/ once fixed (test_fuzz_regress replays them).
 # Library sources are compiled straight from the tree: a target names them on a
-# "fuzz-sources:" line of its header comment (default: artifacts/base.c
-# engine/rng.c gates/*.c). Each target's executions count is printed as
+# "fuzz-sources:" line of its header comment (default: base/base.c
+# base/rng.c gates/*.c). Each target's executions count is printed as
 # "run-fuzz: <name>: <execs> execs in <s> s" and appended to $FUZZ_OUT/stats.txt.
 # Environment: CLANG (default clang), FUZZ_OUT, FUZZ_JOBS (parallel targets, default 1).
 set -euo pipefail
@@ -27,7 +27,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in "$ROOT"/tests/fuzz/fuzz_*.c; do t=$(basename "$f" .c); targets+=("${t#fuzz_}"); done
 fi
-DEFAULT_SRC="artifacts/base.c engine/rng.c $(cd "$ROOT" && ls gates/*.c | tr '\n' ' ')"
+DEFAULT_SRC="base/base.c base/rng.c $(cd "$ROOT" && ls gates/*.c | tr '\n' ' ')"
 
 build() { # build NAME: compile tests/fuzz/fuzz_NAME.c into $OUT/fuzz_NAME
   local t=$1 src line srcs=() s
@@ -35,8 +35,8 @@ build() { # build NAME: compile tests/fuzz/fuzz_NAME.c into $OUT/fuzz_NAME
   [ -f "$src" ] || { echo "run-fuzz: no target $src" >&2; return 2; }
   line=$(sed -n 's/^.*fuzz-sources:[[:space:]]*//p' "$src" | head -1)
   for s in ${line:-$DEFAULT_SRC}; do srcs+=("$ROOT/$s"); done
-  # base.c calls the fault-injection hooks (artifacts/fault.c) when the tree has them
-  [ -f "$ROOT/artifacts/fault.c" ] && srcs+=("$ROOT/artifacts/fault.c")
+  # base.c calls the fault-injection hooks (base/fault.c) when the tree has them
+  [ -f "$ROOT/base/fault.c" ] && srcs+=("$ROOT/base/fault.c")
   "$CC" -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$ROOT" -I"$OUT" \
     "$src" "${srcs[@]}" -lcjson -lcrypto -lm -o "$OUT/fuzz_$t"

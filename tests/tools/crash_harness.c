@@ -31,8 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
-#include "engine/rng.h"
+#include "base/base.h"
+#include "base/rng.h"
 
 #define STREAM_DELAYS 7
 #define MAX_ARGS 64

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/consistency.h"
 #include "engine/hungarian.h"
 

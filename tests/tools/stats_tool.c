@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "gates/stats.h"
 
 #define MAXV 100000

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/npy.h"
 #include "artifacts/safetensors.h"
 #include "engine/data.h"

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/backend.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "tests/unit/check.h"
 
 static const lg_backend *be; /* backend under test */

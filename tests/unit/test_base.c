@@ -1,7 +1,7 @@
 /* test_base.c - errors, allocation fault injection, buffers, atomic writes. */
 #include <unistd.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "tests/unit/check.h"
 
 static void test_errors(void)

@@ -4,7 +4,7 @@
  * sample provider, Holm across a file, and the JSON / JUnit renderings. */
 #include <cjson/cJSON.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "gates/claims.h"
 #include "gates/eval.h"
 #include "tests/unit/check.h"

@@ -3,9 +3,9 @@
  * unblocked bit for bit, determinism, the MCC cap flag, input errors, and a
  * one-seed null check (the multi-seed one with its derivation is in
  * tests/py/test_metrics_scipy.py). */
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/consistency.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -2,7 +2,7 @@
  * test_cuda_parity.c - the CUDA backend against the CPU oracle (STYLE.md 8-9).
  *
  * Every op of engine/backend.h runs on both backends on the same fresh
- * random inputs (engine/rng.h); outputs must agree within
+ * random inputs (base/rng.h); outputs must agree within
  * |gpu - cpu| <= atol + rtol*|cpu| (tolerances per op below), and exactly
  * for masks, selections (including tie-breaking by lower index), counts and
  * the copies. Then:
@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/backend.h"
 #include "engine/consistency.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
 #include "tests/unit/check.h"

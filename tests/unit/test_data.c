@@ -4,7 +4,7 @@
  * the held-out split. */
 #include <unistd.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/npy.h"
 #include "artifacts/safetensors.h"
 #include "engine/data.h"

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/npy.h"
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 #include "engine/data.h"
 #include "tests/unit/check.h"
 

@@ -1,6 +1,6 @@
 /*
  * test_fault.c - fault injection on the write paths: a write budget
- * (artifacts/fault.h) makes atomic files and store objects fail with ENOSPC
+ * (base/fault.h) makes atomic files and store objects fail with ENOSPC
  * and leave nothing behind; every allocation of lg_ledger_record made to
  * fail in turn (lg_alloc_fail_after) gives an error, never a crash, and a
  * ledger that verifies, with the run either absent or complete.
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
-#include "artifacts/fault.h"
+#include "base/base.h"
+#include "base/fault.h"
 #include "artifacts/store.h"
 #include "ledger/ledger.h"
 #include "ledger/verify.h"

@@ -1,9 +1,9 @@
 /* test_hungarian.c - the assignment solver against hand-computed cases and a
  * brute force over all injective row -> column maps (n_rows <= n_cols <= 7),
  * plus its input checks. scipy comparisons live in tests/py/test_metrics_scipy.py. */
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/hungarian.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "tests/unit/check.h"
 
 /* Brute force: best total over injective maps rows -> cols (minimise if sign = 1). */

@@ -2,7 +2,7 @@
  * \u0000 and raw control bytes in strings, duplicate keys at any depth are
  * refused with a message naming the file and the place; valid documents
  * (escapes included) parse as cJSON parses them. */
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/json.h"
 #include "tests/unit/check.h"
 

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
-#include "artifacts/sha256.h"
+#include "base/base.h"
+#include "base/sha256.h"
 #include "ledger/index.h"
 #include "ledger/ledger.h"
 #include "ledger/manifest.h"

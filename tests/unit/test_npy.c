@@ -3,7 +3,7 @@
  * checked in tests/py/test_tensor_formats.py. */
 #include <unistd.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/npy.h"
 #include "tests/unit/check.h"
 

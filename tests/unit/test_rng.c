@@ -1,6 +1,6 @@
 /* test_rng.c - Philox4x32-10 known-answer vectors (Random123) and stream properties. */
-#include "artifacts/base.h"
-#include "engine/rng.h"
+#include "base/base.h"
+#include "base/rng.h"
 #include "tests/unit/check.h"
 
 static void test_kat(void)

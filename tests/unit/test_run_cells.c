@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
-#include "artifacts/sha256.h"
+#include "base/base.h"
+#include "base/sha256.h"
 #include "engine/run.h"
 #include "engine/study.h"
 #include "tests/unit/check.h"

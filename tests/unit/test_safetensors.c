@@ -2,9 +2,9 @@
  * the writer's byte layout, and malformed files -> LG_EINPUT naming the file. */
 #include <unistd.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "artifacts/safetensors.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "tests/unit/check.h"
 
 static uint32_t f32_bits(float f)

@@ -2,8 +2,8 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
-#include "artifacts/sha256.h"
+#include "base/base.h"
+#include "base/sha256.h"
 #include "tests/unit/check.h"
 
 static void test_known_answers(void)

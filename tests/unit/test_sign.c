@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "ledger/sign.h"
 #include "tests/unit/check.h"
 

@@ -1,7 +1,7 @@
 /* test_stats.c - gates/stats.c: fixed SciPy reference values (scipy 1.10, printed
  * with repr), resampling determinism, edge cases and allocation failure. The
  * broad randomised comparison with SciPy is tests/py/test_stats_scipy.py. */
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "gates/stats.h"
 #include "tests/unit/check.h"
 

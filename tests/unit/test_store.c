@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
-#include "artifacts/sha256.h"
+#include "base/base.h"
+#include "base/sha256.h"
 #include "artifacts/store.h"
 #include "tests/unit/check.h"
 

@@ -1,5 +1,5 @@
 /* test_study.c - study spec parsing, validation errors naming the key, grid expansion. */
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/hungarian.h"
 #include "engine/study.h"
 #include "engine/train.h"

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/recon.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include <unistd.h>
 
 #include "engine/checkpoint.h"

@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
-#include "engine/rng.h"
+#include "base/base.h"
+#include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
 #include "tests/unit/check.h"

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 #include "engine/backend.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
 #include "tests/unit/check.h"

@@ -6,7 +6,7 @@
  * writer thread; the ledger writes its store objects and atomic files from
  * the thread that records. Without the variables the hooks cost one branch.
  */
-#include "artifacts/fault.h"
+#include "base/fault.h"
 
 #ifdef LEDGER_TEST_HOOKS
 

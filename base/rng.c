@@ -6,7 +6,7 @@
  * Normals use Box-Muller (cosine branch only), so a sequence of normals is a
  * function of (seed, stream, start block).
  */
-#include "engine/rng.h"
+#include "base/rng.h"
 
 #include <math.h>
 

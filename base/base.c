@@ -6,8 +6,8 @@
  * counter used by fault injection is a plain global: fault tests are
  * single-threaded by design.
  */
-#include "artifacts/base.h"
-#include "artifacts/fault.h"
+#include "base/base.h"
+#include "base/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>

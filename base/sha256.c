@@ -5,7 +5,7 @@
  * why we do not carry our own implementation: bench/bench_hash.c compares the
  * streaming path with `openssl dgst -sha256` on the same file.
  */
-#include "artifacts/sha256.h"
+#include "base/sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "artifacts/base.h"
+#include "base/base.h"
 
 int lg_sha256_init(lg_sha256 *h)
 {
