@@ -11,11 +11,9 @@
 #
 # Bounded for a 2-core machine: about 5-8 minutes with the defaults. Sizes and repetitions:
 #   REPS=2                 repetitions of the short benchmarks (CLI: 30 x REPS spawns)
-#   TRAIN_A="128 1024 32 4096" TRAIN_A_STEPS=20     d_in d_sae k batch, timed steps
-#   TRAIN_B="2304 65536 64 128" TRAIN_B_STEPS=1     (batch 128, not 4096: one B=4096 step is
-#                                                    ~7 TFLOP, minutes on 2 cores; the programs
-#                                                    add 2 warm-up steps)
-#   THREADS="1 2"
+#   TRAIN_CONFIGS=small,large   (bench_train_cpu.py: small d128/m1024/k32/B4096,
+#                                large d768/m16384/k64/B1024; d:m:k:B for others)
+#   TRAIN_THREADS=1,2
 #   MMCS_SMALL="16384 16384 768"
 #   MMCS_BIG="2048 65536 2304"  (rows of A x rows of B x d; MMCS_FULL=1 runs 65536 x 65536,
 #                                32x the work: about an hour per side on 2 cores)
@@ -26,9 +24,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 PY=${PY:-/usr/bin/python3}
 REPS=${REPS:-2}
-TRAIN_A=${TRAIN_A:-"128 1024 32 4096"}; TRAIN_A_STEPS=${TRAIN_A_STEPS:-20}
-TRAIN_B=${TRAIN_B:-"2304 65536 64 128"}; TRAIN_B_STEPS=${TRAIN_B_STEPS:-1}
-THREADS=${THREADS:-"1 2"}
+TRAIN_CONFIGS=${TRAIN_CONFIGS:-small,large}
+TRAIN_THREADS=${TRAIN_THREADS:-1,2}
 MMCS_SMALL=${MMCS_SMALL:-"16384 16384 768"}
 MMCS_BIG=${MMCS_BIG:-"2048 65536 2304"}
 [ "${MMCS_FULL:-0}" = 1 ] && MMCS_BIG="65536 65536 2304"
@@ -51,24 +48,15 @@ T0=$(date +%s)
 say() { echo "# [+$(( $(date +%s) - T0 ))s] $*"; }
 
 # ---- 1. training ----------------------------------------------------------------------
-train_pair() { # train_pair LABEL STEPS "d m k B" THREADS
-    local label=$1 steps=$2 cfg=$3 th=$4 r e t
-    for r in $(seq "$REPS"); do
-        # shellcheck disable=SC2086
-        e=$(OPENBLAS_NUM_THREADS=$th "$BUILD/bench_train_cpu" "$steps" $cfg 2>&1 | tail -1)
-        # shellcheck disable=SC2086
-        t=$(OMP_NUM_THREADS=$th OPENBLAS_NUM_THREADS=$th "$PY" "$ROOT/bench/bench_train_cpu.py" "$steps" $cfg 2>&1 | tail -1)
-        echo "{\"bench\": \"train\", \"config\": \"$label\", \"threads\": $th, \"rep\": $r, \"engine\": \"$e\", \"torch\": \"$t\"}"
-        echo "$label $th $(echo "$e" | grep -oE '[0-9.]+ samples/s' | cut -d' ' -f1) $(echo "$t" | grep -oE '[0-9.]+ samples/s' | cut -d' ' -f1)" >>"$OUT/train.txt"
-    done
-}
+# bench/bench_train_cpu.py runs build/bench_train_cpu (the engine's trainer) interleaved with
+# two PyTorch references (dense decoder; sparse decode with embedding_bag, as sparsify does),
+# rotating the order each repetition, at the small (d=128, m=1024, k=32, B=4096) and large
+# (d=768, m=16384, k=64, B=1024) configs and 1 and 2 threads, and prints each ratio against
+# the FASTER PyTorch variant plus the engine's 1->2 thread speedup.
 if ! skip train; then
-    for th in $THREADS; do
-        say "train A ($TRAIN_A), $th thread(s)"
-        train_pair A "$TRAIN_A_STEPS" "$TRAIN_A" "$th"
-        say "train B ($TRAIN_B), $th thread(s)"
-        REPS=1 train_pair B "$TRAIN_B_STEPS" "$TRAIN_B" "$th"
-    done
+    say "train: engine vs PyTorch (dense and embedding_bag), threads $TRAIN_THREADS"
+    "$PY" "$ROOT/bench/bench_train_cpu.py" --engine "$BUILD/bench_train_cpu" --configs "$TRAIN_CONFIGS" \
+        --threads "$TRAIN_THREADS" --reps "$REPS" | tee "$OUT/train.txt"
 fi
 
 # ---- 2. CLI start ----------------------------------------------------------------------
@@ -108,14 +96,6 @@ say "done"
 echo
 echo "| benchmark | ours | reference | ratio ours/ref |"
 echo "| --- | ---: | ---: | ---: |"
-if [ -s "$OUT/train.txt" ]; then
-    awk '{k=$1" "$2; e[k]=e[k]" "$3; t[k]=t[k]" "$4}
-         END {for (k in e) {split(k, a, " "); ne=split(e[k], E, " "); nt=split(t[k], T, " ");
-              se=0; st=0; for (i=1;i<=ne;i++) se+=E[i]; for (i=1;i<=nt;i++) st+=T[i];
-              if (ne && nt && st > 0)
-                printf "| train %s, %s thread(s), samples/s (mean of %d) | %.0f | %.0f (torch) | %.2f (higher is better) |\n",
-                       a[1], a[2], ne, se/ne, st/nt, (se/ne)/(st/nt)}}' "$OUT/train.txt" | sort
-fi
 [ -s "$OUT/cli.jsonl" ] && "$PY" - "$OUT/cli.jsonl" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
