@@ -7,6 +7,9 @@
 
 #include "base/base.h"
 #include "ledger/opts.h"
+#include "engine/backend.h"
+#include "engine/run.h"
+#include "engine/study.h"
 
 /* Each command: argv[0] is the command name; returns the process exit code. */
 typedef int (*lg_cmd_fn)(int argc, char **argv);
@@ -51,6 +54,13 @@ const char *cli_repo_relative(const char *root, const char *path, char *buf, siz
  * (as given on the command line); NULL skips the check. */
 struct lg_ledger;
 int cli_check_study_name(struct lg_ledger *lg, const char *study, const char *study_file);
+/* Records the result of executing study s on backend be as a run of kind
+ * "run" (cli_study.c): its output files, results, spec, digests and
+ * extra.spec_canonical_sha256. `ledger run` and `ledger gather` both call it,
+ * so a gathered run's manifest has the same fields as a one-process run's.
+ * sign_key_path may be NULL. run_id gets the 64-hex id. */
+int cli_record_study_run(struct lg_ledger *lg, const lg_study *s, const lg_backend *be, const lg_run_result *res,
+                         const char *sign_key_path, char run_id[65]);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_progress_enabled(void);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ledger/cli.h"
+#include "ledger/evidence.h"
 #include "ledger/ledger.h"
 #include "ledger/manifest.h"
 
@@ -97,4 +98,47 @@ int cli_check_study_name(lg_ledger *lg, const char *study, const char *study_fil
                         "one name; give this file another \"name\", or move the runs' file back",
                         study, cli_repo_relative(lg_ledger_root(lg), study_file, rel, sizeof rel), c.other, c.other_seq,
                         c.other);
+}
+
+int cli_record_study_run(lg_ledger *lg, const lg_study *s, const lg_backend *be, const lg_run_result *res,
+                         const char *sign_key_path, char run_id[65])
+{
+    lg_run_input in;
+    lg_run_file *files = lg_calloc(res->nfiles ? res->nfiles : 1, sizeof(*files));
+    cJSON *extra = cJSON_CreateObject();
+    char meaning[65], relbuf[PATH_MAX];
+    size_t i;
+    int err;
+
+    /* the spec's meaning (canonical JSON without "description"), which staleness compares (evidence.h) */
+    if (!files || !extra || lg_spec_canonical_digest(s->json, meaning) < 0 ||
+        !cJSON_AddStringToObject(extra, "spec_canonical_sha256", meaning)) {
+        err = lg_error_code() ? lg_error_code() : lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < res->nfiles; i++) {
+        files[i].name = res->files[i].name;
+        files[i].path = res->files[i].path;
+        files[i].media_type = res->files[i].media_type;
+    }
+    memset(&in, 0, sizeof in);
+    in.kind = "run";
+    in.study = s->name;
+    in.study_path = cli_repo_relative(lg_ledger_root(lg), s->path, relbuf, sizeof relbuf);
+    in.spec_digest = s->spec_digest;
+    in.data_digest = res->data_digest;
+    in.backend = be->name;
+    in.device = be->device;
+    in.spec = s->json;
+    in.results = res->results;
+    in.files = files;
+    in.nfiles = res->nfiles;
+    in.status = res->diverged ? "failed" : "ok";
+    in.sign_key_path = sign_key_path;
+    in.extra = extra;
+    err = lg_ledger_record(lg, &in, run_id);
+out:
+    cJSON_Delete(extra);
+    lg_free(files);
+    return err;
 }

@@ -242,12 +242,10 @@ int cmd_run(int argc, char **argv)
     lg_ledger *lg = NULL;
     const lg_backend *be = NULL;
     lg_run_result res;
-    lg_run_file *files = NULL;
     lg_buf staging = LG_BUF_INIT, key_path = LG_BUF_INIT, keep = LG_BUF_INIT;
     int resumed_from = 0, kept = 0;
-    char run_id[65] = "", relbuf[PATH_MAX];
+    char run_id[65] = "";
     progress_state ps = {cli_progress_enabled(), 0, -1};
-    size_t i;
 
     memset(&res, 0, sizeof res);
     if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
@@ -394,49 +392,8 @@ int cmd_run(int argc, char **argv)
     if (resumed_from && !quiet)
         fprintf(stderr, "ledger run: resumed: %d seed group%s taken from the stopped run, %d trained now\n",
                 res.groups_resumed, res.groups_resumed == 1 ? "" : "s", res.groups_done);
-    if (!(files = lg_calloc(res.nfiles ? res.nfiles : 1, sizeof(*files)))) {
-        err = LG_ENOMEM;
+    if ((err = cli_record_study_run(lg, study, be, &res, key_path.len ? key_path.ptr : NULL, run_id)) < 0)
         goto out;
-    }
-    for (i = 0; i < res.nfiles; i++) {
-        files[i].name = res.files[i].name;
-        files[i].path = res.files[i].path;
-        files[i].media_type = res.files[i].media_type;
-    }
-    {
-        lg_run_input in;
-        cJSON *extra = cJSON_CreateObject();
-        char meaning[65];
-        int rerr;
-        /* the spec's meaning (canonical JSON without "description"), which staleness compares (evidence.h) */
-        if (!extra || lg_spec_canonical_digest(study->json, meaning) < 0 ||
-            !cJSON_AddStringToObject(extra, "spec_canonical_sha256", meaning)) {
-            cJSON_Delete(extra);
-            err = lg_error_code() ? lg_error_code() : LG_ENOMEM;
-            goto out;
-        }
-        memset(&in, 0, sizeof in);
-        in.kind = "run";
-        in.study = study->name;
-        in.study_path = cli_repo_relative(lg_ledger_root(lg), study->path, relbuf, sizeof relbuf);
-        in.spec_digest = study->spec_digest;
-        in.data_digest = res.data_digest;
-        in.backend = be->name;
-        in.device = be->device;
-        in.spec = study->json;
-        in.results = res.results;
-        in.files = files;
-        in.nfiles = res.nfiles;
-        in.status = res.diverged ? "failed" : "ok";
-        in.sign_key_path = key_path.len ? key_path.ptr : NULL;
-        in.extra = extra;
-        rerr = lg_ledger_record(lg, &in, run_id);
-        cJSON_Delete(extra);
-        if (rerr < 0) {
-            err = rerr;
-            goto out;
-        }
-    }
     if (res.diverged) {
         fprintf(stderr, "ledger run: %s: training diverged: %s (recorded as failed run %.12s; not evidence)\n",
                 study->name, res.failure, run_id);
@@ -485,7 +442,6 @@ out:
 done:
     if (!kept && staging.ptr && staging.len && lg_is_dir(staging.ptr))
         rm_tree(staging.ptr);
-    lg_free(files);
     lg_run_result_release(&res);
     lg_buf_release(&staging);
     lg_buf_release(&key_path);

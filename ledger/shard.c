@@ -372,9 +372,8 @@ int shard_cmd_gather(lg_ledger *lg, const lg_study *s, const lg_backend *be, con
 {
     shard_plan p;
     lg_run_result chk, res;
-    lg_run_file *files = NULL;
     lg_buf marker = LG_BUF_INIT;
-    char run_id[65] = "", relbuf[PATH_MAX];
+    char run_id[65] = "";
     int err, rc = 0, i, nmissing = 0;
     size_t k;
 
@@ -432,34 +431,8 @@ int shard_cmd_gather(lg_ledger *lg, const lg_study *s, const lg_backend *be, con
     }
     if (err < 0 && !res.diverged)
         goto out;
-    if (!(files = lg_calloc(res.nfiles ? res.nfiles : 1, sizeof(*files)))) {
-        err = LG_ENOMEM;
+    if ((err = cli_record_study_run(lg, s, be, &res, sign_key_path, run_id)) < 0)
         goto out;
-    }
-    for (k = 0; k < res.nfiles; k++) {
-        files[k].name = res.files[k].name;
-        files[k].path = res.files[k].path;
-        files[k].media_type = res.files[k].media_type;
-    }
-    {
-        lg_run_input in;
-        memset(&in, 0, sizeof in);
-        in.kind = "run";
-        in.study = s->name;
-        in.study_path = cli_repo_relative(lg_ledger_root(lg), s->path, relbuf, sizeof relbuf);
-        in.spec_digest = s->spec_digest;
-        in.data_digest = res.data_digest;
-        in.backend = be->name;
-        in.device = be->device;
-        in.spec = s->json;
-        in.results = res.results;
-        in.files = files;
-        in.nfiles = res.nfiles;
-        in.status = res.diverged ? "failed" : "ok";
-        in.sign_key_path = sign_key_path;
-        if ((err = lg_ledger_record(lg, &in, run_id)) < 0)
-            goto out;
-    }
     /* recorded: the staging folder is spent */
     nftw(p.dir.ptr, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (res.diverged) {
@@ -500,7 +473,6 @@ done:
         rmdir(p.dir.ptr);
     }
     lg_buf_release(&marker);
-    lg_free(files);
     lg_run_result_release(&chk);
     lg_run_result_release(&res);
     shard_plan_release(&p);

@@ -120,24 +120,6 @@ out:
     return err;
 }
 
-static int is_first_parent_ancestor(git_repository *repo, const git_oid *tip, const git_oid *anc)
-{
-    git_commit *c = NULL, *p = NULL;
-    int found = 0;
-    if (git_commit_lookup(&c, repo, tip) < 0)
-        return 0;
-    while (c && !found) {
-        found = git_oid_equal(git_commit_id(c), anc);
-        p = NULL;
-        if (!found && git_commit_parentcount(c) > 0 && git_commit_parent(&p, c, 0) < 0)
-            p = NULL;
-        git_commit_free(c);
-        c = found ? NULL : p;
-    }
-    git_commit_free(c);
-    return found;
-}
-
 /* Appends run `ri` (of the local ledger) after commit *parent as run `seq`
  * with prev = prev_digest; *parent and prev_digest move on. */
 static int append_run(lg_ledger *lg, const lg_run_info *ri, long seq, git_oid *parent, char prev_digest[65])
@@ -299,7 +281,7 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
             if ((err = lg_ledger_runs_at(lg, &rtip, &rr, &nr)) < 0)
                 goto out;
             res->remote_runs = nr;
-            if (is_first_parent_ancestor(repo, &ltip, &rtip)) {
+            if (lg_first_parent_ancestor(repo, &ltip, &rtip)) {
                 git_oid_cpy(&newtip, &ltip); /* ours extends theirs: a plain fast-forward */
                 res->rechained = nl - nr;
             } else {

@@ -45,8 +45,7 @@ static const lg_run_info *at_seq(const lg_run_info *v, size_t n, long seq)
     return NULL;
 }
 
-/* 1 when `anc` is on the first-parent chain of `tip`. */
-static int first_parent_ancestor(git_repository *repo, const git_oid *tip, const git_oid *anc)
+int lg_first_parent_ancestor(git_repository *repo, const git_oid *tip, const git_oid *anc)
 {
     git_commit *c = NULL, *p = NULL;
     int found = 0;
@@ -134,7 +133,7 @@ int lg_verify_base(lg_ledger *lg, const git_oid *tip, const char *base_ref, lg_p
     }
     if (err < 0)
         goto out;
-    if (!first_parent_ancestor(repo, tip, &boid)) {
+    if (!lg_first_parent_ancestor(repo, tip, &boid)) {
         if ((err = lg_problems_add(ps, LG_PROBLEM_ERROR, "base", base_ref,
                                    "its commit %.12s is not a first-parent ancestor of " LG_LEDGER_REF
                                    ": the history was rewritten%s",

@@ -25,4 +25,8 @@ int lg_verify_base(lg_ledger *lg, const git_oid *tip, const char *base_ref, lg_p
  * problem (area "rollback"). LG_EINPUT when spec is malformed. */
 int lg_verify_at_least(lg_ledger *lg, const git_oid *tip, const char *spec, lg_problems *ps);
 
+/* 1 when `anc` is on the first-parent chain of `tip` (the ledger's order;
+ * used by verify --base and by sync's check that a remote only moved on). */
+int lg_first_parent_ancestor(git_repository *repo, const git_oid *tip, const git_oid *anc);
+
 #endif
