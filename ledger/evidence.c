@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "base/sha256.h"
+#include "ledger/index.h"
 #include "ledger/manifest.h"
 #include "ledger/sign.h"
 
@@ -310,21 +311,6 @@ out:
 
 /* ---- the index, cross-checked against the manifest ------------------------------- */
 
-/* params value as text, exactly as the index stores it (index.h). */
-int lg_evidence_param_text(const cJSON *v, lg_buf *out)
-{
-    lg_buf_clear(out);
-    if (cJSON_IsString(v))
-        return lg_buf_puts(out, v->valuestring);
-    if (cJSON_IsNumber(v))
-        return lg_buf_printf(out, "%.17g", v->valuedouble);
-    if (cJSON_IsTrue(v))
-        return lg_buf_puts(out, "true");
-    if (cJSON_IsFalse(v))
-        return lg_buf_puts(out, "false");
-    return lg_json_canonical(v, out);
-}
-
 typedef struct {
     char **v;
     size_t n, cap;
@@ -404,7 +390,7 @@ static int expected_rows(const run_ent *e, const char *table, strlist *out)
             cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, "params")) {
                 if (cJSON_IsNull(p))
                     err = strlist_add(out, lg_strdup_printf("%s|%s|%s", nz(cond), p->string, nz(NULL)));
-                else if ((err = lg_evidence_param_text(p, &t)) == 0)
+                else if ((err = lg_index_param_text(p, &t)) == 0)
                     err = strlist_add(out, lg_strdup_printf("%s|%s|%s", nz(cond), p->string, t.ptr));
                 if (err < 0)
                     goto out;
@@ -967,7 +953,7 @@ static int condition_matches(const cJSON *cond, const lg_filter *fl, size_t nf, 
         p = cJSON_GetObjectItemCaseSensitive(params, fl[i].key);
         if (!p || cJSON_IsNull(p))
             ok = lg_filter_match(&fl[i], NULL);
-        else if (lg_evidence_param_text(p, &t) < 0)
+        else if (lg_index_param_text(p, &t) < 0)
             ok = LG_ENOMEM;
         else
             ok = lg_filter_match(&fl[i], t.ptr);
@@ -1097,7 +1083,7 @@ static int param_values(const cJSON *const *conds, size_t nc, const char *key, s
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(conds[i], "params"), key);
         if (!p || cJSON_IsNull(p))
             continue;
-        if ((err = lg_evidence_param_text(p, &t)) < 0)
+        if ((err = lg_index_param_text(p, &t)) < 0)
             break;
         for (j = 0; j < l->n && strcmp(l->v[j], t.ptr); j++)
             ;

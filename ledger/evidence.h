@@ -52,10 +52,8 @@ int lg_evidence_run(lg_evidence_ctx *ev, const char *run_id, const cJSON **manif
  * "description": the spec's meaning, which staleness compares (recorded by
  * `ledger run` as extra.spec_canonical_sha256). */
 int lg_spec_canonical_digest(const cJSON *spec, char hex_out[65]);
-/* A condition parameter's value as text, as filters compare it (and as the
- * index stores it): strings as is, numbers "%.17g", true/false, else
- * canonical JSON. out is cleared first. */
-int lg_evidence_param_text(const cJSON *v, lg_buf *out);
+/* A condition parameter's value as text, as filters compare it, is the
+ * index's form: lg_index_param_text (index.h). */
 /* With `on`, only runs signed by a key of ledger-trusted-keys, with a valid
  * signature and linked into this ledger's chain, are evidence
  * (lg_sign_evidence_check); any other run makes the claim MISSING with the

@@ -190,8 +190,7 @@ static void bind_json_str(sqlite3_stmt *st, int i, const cJSON *obj, const char 
     bind_str(st, i, lg_json_str(obj, key));
 }
 
-/* params value as text (index.h). */
-static int param_text(const cJSON *v, lg_buf *out)
+int lg_index_param_text(const cJSON *v, lg_buf *out)
 {
     lg_buf_clear(out);
     if (cJSON_IsString(v))
@@ -292,7 +291,7 @@ int lg_index_add_run(sqlite3 *db, const cJSON *m, long seq, const char *run_id, 
             bind_str(params.st, 2, cond);
             bind_str(params.st, 3, p->string);
             if (!cJSON_IsNull(p)) {
-                if ((err = param_text(p, &text)) < 0)
+                if ((err = lg_index_param_text(p, &text)) < 0)
                     goto out;
                 bind_str(params.st, 4, text.ptr);
             }

@@ -82,4 +82,9 @@ int lg_index_check_schema(sqlite3 *db, const char *schema, lg_index_schema_fn fn
  * that are not read-only. */
 int lg_index_query(sqlite3 *db, const char *sql, int json, lg_buf *out);
 
+/* A params value as the params table stores it as text: a string as is, a
+ * number as %.17g, true/false, anything else as canonical JSON. Evidence and
+ * reports compare index rows with manifests through this same function. */
+int lg_index_param_text(const cJSON *v, lg_buf *out);
+
 #endif

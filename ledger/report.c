@@ -36,6 +36,7 @@
 #include "gates/eval.h"
 #include "gates/stats.h"
 #include "ledger/evidence.h"
+#include "ledger/index.h"
 #include "ledger/manifest.h"
 #include "ledger/svg.h"
 
@@ -306,7 +307,7 @@ static int cmp_group(const void *pa, const void *pb)
 }
 
 /* The value of a condition's parameter (NULL = absent) into *out (lg_free),
- * as text in the index's form (lg_evidence_param_text). */
+ * as text in the index's form (lg_index_param_text). */
 static int cond_param(const cJSON *cond, const char *key, char **out)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cond, "params"), key);
@@ -314,7 +315,7 @@ static int cond_param(const cJSON *cond, const char *key, char **out)
     int err = 0;
     *out = NULL;
     if (p && !cJSON_IsNull(p)) {
-        if ((err = lg_evidence_param_text(p, &t)) == 0 && !(*out = lg_strdup(t.ptr ? t.ptr : "")))
+        if ((err = lg_index_param_text(p, &t)) == 0 && !(*out = lg_strdup(t.ptr ? t.ptr : "")))
             err = LG_ENOMEM;
     }
     lg_buf_release(&t);
