@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     --seed) seed="$2"; shift ;;
     --record) record=1 ;;
     --record-only) record=2 ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-activations.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
