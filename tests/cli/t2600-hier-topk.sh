@@ -4,8 +4,8 @@
 # carries the per-budget metrics (mse_k2 ... dense_frac_k8, equal at k8 to the
 # usual metrics), its weights file names the budgets, consistency metrics
 # (mmcs) exist, a claim over the per-budget metrics is checked, the run is
-# deterministic (same digests twice), verify --recompute re-derives every
-# value, and the SAELens export is a "topk" SAE with k = 8 and the budgets in
+# deterministic (same digests twice; replay matches), verify --recompute
+# re-derives every value, and the SAELens export is a "topk" SAE with k = 8 and the budgets in
 # metadata.ledger_ks. Bad specs (ks missing, k disagreeing, ks not increasing,
 # ks beyond d_sae) are one-line exit-2 errors that leave the ledger unchanged.
 . "$(dirname "$0")/lib-cli.sh"
@@ -93,6 +93,8 @@ run2=$(awk '{print $2}' "$TMP/.out")
 "$LEDGER" show --json "$run2" | "$PYTHON3" -c 'import json,sys; print("\n".join(o["name"]+" "+o["sha256"] for o in json.load(sys.stdin)["outputs"]))' > d2
 [ -s d1 ] && cmp -s d1 d2 && ok "bit-identical artifact digests across runs ($(wc -l < d1) outputs)" || { bad "digests differ"; diff d1 d2 | head; }
 
+expect_ok "replay re-derives every cell bit for bit" "$LEDGER" replay "$run1"
+grep_out "all match" "replay: all match"
 expect_ok "verify --recompute re-derives every value" "$LEDGER" verify --no-claims --recompute
 grep_err "0 not recomputed" "nothing left unrecomputed"
 

@@ -24,6 +24,8 @@
 #include "base/rng.h"
 #include "engine/arch_hier.h"
 #include "engine/recon.h"
+#include "engine/run.h"
+#include "engine/study.h"
 #include "engine/sae.h"
 #include "engine/train.h"
 #include "tests/unit/check.h"
@@ -825,6 +827,34 @@ static void test_config(void)
     CHECK_OK(lg_trainer_new(lg_backend_cpu(), &cfg, &tc, &w, &t));
     lg_trainer_free(t);
     lg_sae_weights_release(&w);
+    /* a study with a trained hierarchical_topk condition: refused before any data is read (the
+     * data path does not exist), naming the study file and the condition */
+    {
+        static const char spec[] =
+            "{\"format\": 1, \"name\": \"h\", \"data\": {\"source\": \"file\", \"path\": \"/nonexistent/x.npy\"},"
+            " \"sae\": {\"arch\": \"hierarchical_topk\", \"d_sae\": 16, \"ks\": [2, 4]}, \"seeds\": [1]}";
+        lg_study *st = NULL;
+        lg_run_options ro;
+        lg_run_result res;
+        memset(&ro, 0, sizeof ro);
+        memset(&res, 0, sizeof res);
+        ro.be = &fake;
+        ro.outdir = "/nonexistent-out";
+        CHECK_OK(lg_study_parse("h.json", spec, sizeof spec - 1, &st));
+        if (st) {
+            CHECK(st->conds[0].p.k == 4 && st->conds[0].p.n_ks == 2);
+            CHECK(lg_study_execute(st, &ro, &res) == LG_EINPUT);
+            CHECK_MSG(strstr(lg_error_msg(), "h.json: condition default") &&
+                          strstr(lg_error_msg(), "hierarchical_topk: not implemented on the cuda backend"),
+                      "message: %s", lg_error_msg());
+            lg_run_result_release(&res);
+            /* on the CPU the same study gets past the check (and fails on the missing data) */
+            ro.be = lg_backend_cpu();
+            CHECK(lg_study_execute(st, &ro, &res) < 0 && strstr(lg_error_msg(), "x.npy"));
+            lg_run_result_release(&res);
+        }
+        lg_study_free(st);
+    }
 }
 
 CHECK_MAIN(T(test_grad_sparse), T(test_grad_dense), T(test_update), T(test_determinism_sparse),
