@@ -145,6 +145,7 @@ int lg_recon_add(lg_recon *r, const float *rows, int n)
         TRY(be->relu(be, r->pre, r->acts, nm));
         break;
     case LG_ARCH_TOPK:
+    case LG_ARCH_HIER_TOPK: /* inference at the largest budget k (arch_hier.h) */
         TRY(be->topk_rows(be, r->pre, NULL, r->acts, n, m, r->cfg.k));
         break;
     case LG_ARCH_BATCHTOPK:

@@ -41,6 +41,7 @@
 #include "engine/data.h"
 #include "engine/engine.h"
 #include "engine/recon.h"
+#include "engine/arch_hier.h"
 #include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
@@ -215,6 +216,9 @@ static void fill_configs(const lg_cond_params *p, int d, lg_sae_config *cfg, lg_
     cfg->d_in = d;
     cfg->d_sae = p->d_sae;
     cfg->k = p->k;
+    cfg->n_ks = p->arch == LG_ARCH_HIER_TOPK ? p->n_ks : 0;
+    for (i = 0; i < cfg->n_ks; i++)
+        cfg->ks[i] = p->ks[i];
     lg_train_config_default(tc);
     tc->lr = p->lr;
     tc->steps = p->steps;
@@ -239,7 +243,7 @@ static void fill_configs(const lg_cond_params *p, int d, lg_sae_config *cfg, lg_
 
 static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, const lg_sae_weights *w)
 {
-    char fid[160], name[256], seedbuf[32], kbuf[32];
+    char fid[160], name[256], seedbuf[32], kbuf[32], ksbuf[LG_SAE_MAX_KS * 12];
     const char *path = NULL;
     const char *meta[] = {"format", "ledger-sae-1",
                           "architecture", lg_arch_name(c->p.arch),
@@ -247,7 +251,8 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
                           "seed", seedbuf,
                           "k", kbuf,
                           "engine_version", LG_ENGINE_VERSION,
-                          "study", rc->s->name};
+                          "study", rc->s->name,
+                          "ks", ksbuf}; /* hierarchical_topk only (the others' files are unchanged) */
     lg_tensor_f32 t[5] = {
         {"W_enc", 2, {w->d_in, w->d_sae}, w->W_enc},
         {"b_enc", 1, {w->d_sae}, w->b_enc},
@@ -258,11 +263,12 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
     int err;
     snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
     snprintf(kbuf, sizeof kbuf, "%d", c->p.k);
+    lg_hier_ks_format(c->p.ks, c->p.arch == LG_ARCH_HIER_TOPK ? c->p.n_ks : 0, ksbuf, sizeof ksbuf);
     lg_condition_file_id(c->id, fid, sizeof fid);
     snprintf(name, sizeof name, "cells/%s/seed-%llu.safetensors", fid, (unsigned long long)seed);
     if ((err = files_add(&rc->files, name, "application/vnd.safetensors", &path)) < 0)
         return err;
-    return lg_st_write(path, t, 5, meta, sizeof(meta) / sizeof(meta[0]) / 2);
+    return lg_st_write(path, t, 5, meta, sizeof(meta) / sizeof(meta[0]) / 2 - (c->p.arch == LG_ARCH_HIER_TOPK ? 0 : 1));
 }
 
 /* Configs of condition c (training config checked when the cells train). */
@@ -438,6 +444,10 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         (err = json_num(metrics, "dense_frac", rm.dense_frac)) < 0)
         return err;
     if (last && (err = json_num(metrics, "final_loss", last->loss)) < 0)
+        return err;
+    /* hierarchical_topk: the same metrics at every budget (mse_k8, ...) */
+    if ((err = lg_hier_eval_budgets(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold,
+                                    metrics)) < 0)
         return err;
     if (rc->ood && (err = eval_ood(rc, cfg, w, metrics)) < 0)
         return err;
@@ -979,6 +989,12 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
                     rc.work_total += (double)s->conds[i].p.steps;
             }
     rc.t0 = lg_now_seconds();
+    for (i = 0; i < s->n_conds; i++) /* before any data is read: an arch the backend cannot train */
+        if (s->conds[i].p.arch == LG_ARCH_HIER_TOPK && !s->conds[i].control_random &&
+            (err = lg_hier_check_backend(opt->be)) < 0) {
+            err = lg_error_wrap("%s: condition %s", s->path, s->conds[i].id);
+            goto out;
+        }
 
     if ((err = prepare_data(&rc, &truth, out->data_digest)) < 0)
         goto out;

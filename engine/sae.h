@@ -17,6 +17,10 @@
  *               kernel, bandwidth) with an L0 penalty.
  *   MATRYOSHKA  BatchTopK, trained with the mean of the reconstruction losses
  *               of nested prefixes of the dictionary (latents [0, p_i)).
+ *   HIER_TOPK   ("hierarchical_topk") per-row TopK with k = ks[n_ks-1], trained
+ *               with the mean of the reconstruction losses at every budget
+ *               k_j of ks (the top-k_j of each row); inference at any budget
+ *               k_j is TopK with k = k_j (engine/arch_hier.h).
  * Ties in top-k are broken by the lower index (backend.h).
  *
  * Weights follow SAELens shapes: W_enc [d_in, d_sae], b_enc [d_sae],
@@ -34,22 +38,29 @@ typedef enum {
     LG_ARCH_TOPK,
     LG_ARCH_BATCHTOPK,
     LG_ARCH_JUMPRELU,
-    LG_ARCH_MATRYOSHKA
+    LG_ARCH_MATRYOSHKA,
+    LG_ARCH_HIER_TOPK
 } lg_arch;
+
+#define LG_SAE_MAX_KS 8 /* HIER_TOPK: most budgets */
 
 typedef struct {
     lg_arch arch;
     int d_in;  /* input width d */
     int d_sae; /* number of latents m */
     int k;     /* TopK / BatchTopK / Matryoshka: active latents per row (mean per row for batch) */
+    int n_ks;  /* HIER_TOPK: budgets ks[0] < ... < ks[n_ks-1] = k (0 for the others) */
+    int ks[LG_SAE_MAX_KS];
 } lg_sae_config;
 
-/* "relu", "topk", "batchtopk", "jumprelu", "matryoshka" (static string). */
+/* "relu", "topk", "batchtopk", "jumprelu", "matryoshka", "hierarchical_topk"
+ * (static string). */
 const char *lg_arch_name(lg_arch arch);
 /* Inverse of lg_arch_name; LG_EINPUT for an unknown name. */
 int lg_arch_parse(const char *name, lg_arch *out);
-/* d_in, d_sae >= 1; 1 <= k <= d_sae for the top-k architectures.
- * LG_EINPUT naming the field otherwise. */
+/* d_in, d_sae >= 1; 1 <= k <= d_sae for the top-k architectures; HIER_TOPK:
+ * 1 <= n_ks <= LG_SAE_MAX_KS, ks strictly increasing, ks[0] >= 1, ks[n_ks-1]
+ * = k. LG_EINPUT naming the field otherwise. */
 int lg_sae_config_check(const lg_sae_config *cfg);
 
 /* Host weights. Each array is owned by the struct (lg_malloc'd), freed by

@@ -26,7 +26,9 @@
  *                "beta1", "beta2", "eps", "b_dec_init": "mean"|"median"|"zero",
  *                "aux_k", "aux_coeff", "dead_after" },         defaults for every condition
  *     "sae": { "arch", "d_sae", "k", "l1_coeff", "l0_coeff", "jumprelu_threshold",
- *              "jumprelu_bandwidth", "prefixes": [..] },          defaults for every condition
+ *              "jumprelu_bandwidth", "prefixes": [..], "ks": [..] },  defaults for every condition
+ *                                             ("ks": hierarchical_topk's budgets, k < ... ; k is
+ *                                              their largest: engine/arch_hier.h)
  *     "grid": { KEY: [values...], ... },          cartesian product over any sae/train key
  *     "seeds": [1, 2, 3],                         required, distinct non-negative integers
  *     "controls": { "random_init": true },
@@ -62,6 +64,8 @@ typedef struct {
     double jumprelu_bandwidth;
     int prefixes[LG_STUDY_MAX_PREFIXES];
     int n_prefixes;
+    int ks[LG_SAE_MAX_KS]; /* hierarchical_topk budgets (sae.ks); k = the last */
+    int n_ks;
     /* training */
     int steps;
     int batch;

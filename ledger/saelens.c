@@ -22,6 +22,7 @@
 
 #include "artifacts/json.h"
 #include "artifacts/safetensors.h"
+#include "engine/arch_hier.h"
 #include "engine/consistency.h"
 
 const char *lg_saelens_arch_name(lg_arch arch, int *has_threshold)
@@ -33,6 +34,7 @@ const char *lg_saelens_arch_name(lg_arch arch, int *has_threshold)
         name = "standard";
         break;
     case LG_ARCH_TOPK:
+    case LG_ARCH_HIER_TOPK: /* its inference at the largest budget is TopK at k */
         name = "topk";
         break;
     case LG_ARCH_JUMPRELU:
@@ -156,6 +158,11 @@ int lg_cell_sae_read(const char *path, const char *label, lg_cell_sae *out)
     out->cfg.d_in = (int)v.shape[1];
     out->cfg.k = out->cfg.arch == LG_ARCH_RELU || out->cfg.arch == LG_ARCH_JUMPRELU ? (k > 0 && k <= out->cfg.d_sae ? (int)k : 0)
                                                                                     : (int)k;
+    if (out->cfg.arch == LG_ARCH_HIER_TOPK) {
+        const char *ks = NULL;
+        if ((err = lg_hier_ks_parse(lg_st_meta(f, "ks", &ks) == 0 ? ks : NULL, label, &out->cfg)) < 0)
+            goto out;
+    }
     if ((err = lg_sae_config_check(&out->cfg)) < 0) {
         lg_error_wrap("%s", label);
         goto out;
@@ -201,7 +208,7 @@ cJSON *lg_saelens_cfg_new(const lg_sae_config *cfg, const cJSON *metadata)
          cJSON_AddStringToObject(c, "device", "cpu") && cJSON_AddTrueToObject(c, "apply_b_dec_to_input") &&
          cJSON_AddStringToObject(c, "normalize_activations", "none") &&
          cJSON_AddStringToObject(c, "reshape_activations", "none");
-    if (ok && cfg->arch == LG_ARCH_TOPK)
+    if (ok && (cfg->arch == LG_ARCH_TOPK || cfg->arch == LG_ARCH_HIER_TOPK))
         ok = cJSON_AddNumberToObject(c, "k", cfg->k) != NULL;
     /* SAELens 6 reads hook_name / model_name at the top level and treats a
      * cfg.json without sae_lens_version (top level or metadata) as a pre-6
@@ -215,7 +222,8 @@ cJSON *lg_saelens_cfg_new(const lg_sae_config *cfg, const cJSON *metadata)
         ok = cJSON_AddStringToObject(m, "sae_lens_version", LG_SAELENS_FORMAT_VERSION) != NULL;
     if (ok)
         ok = cJSON_AddStringToObject(m, "ledger_architecture", lg_arch_name(cfg->arch)) &&
-             (cfg->k <= 0 || cJSON_AddNumberToObject(m, "ledger_k", cfg->k));
+             (cfg->k <= 0 || cJSON_AddNumberToObject(m, "ledger_k", cfg->k)) &&
+             (cfg->arch != LG_ARCH_HIER_TOPK || cJSON_AddItemToObject(m, "ledger_ks", cJSON_CreateIntArray(cfg->ks, cfg->n_ks)));
     if (!ok || !cJSON_AddItemToObject(c, "metadata", m)) {
         cJSON_Delete(m);
         cJSON_Delete(c);

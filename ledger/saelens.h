@@ -24,6 +24,10 @@
  *                  a BatchTopK SAE as for inference). The trained
  *                  architecture and k stay in metadata.ledger_architecture /
  *                  metadata.ledger_k.
+ *   hierarchical_topk -> "topk" (cfg "k" = its largest budget: its inference
+ *                  rule; the budgets in metadata.ledger_ks; SAELens has no
+ *                  nested-budget architecture, and a smaller budget is the
+ *                  same SAE with "k" set to it)
  * Import reads "standard", "topk", "jumprelu", "batchtopk" and
  * "matryoshka_batchtopk"; other architectures (gated, transcoders...) are
  * LG_EINPUT.
