@@ -1,10 +1,11 @@
 /*
  * curve.c - training curves (see curve.h).
  *
- * Why JSON and doubles: the values are the trainer's doubles, and cJSON
- * prints a double with %.15g, or %.17g when that does not read back to the
- * same double, so the file holds them exactly and a reader gets the
- * trainer's numbers; the file is small (7 numbers a point). The bytes are a
+ * Why JSON and doubles: the values are the trainer's doubles, printed as
+ * the shortest of %.15g/%.16g/%.17g that reads back to the same bits (not
+ * cJSON's printer, which only checks closeness), so the file holds them
+ * exactly and a reader gets the trainer's numbers; the file is small (7
+ * numbers a point). The bytes are a
  * pure function of the points (no clock, no paths), so a replayed run writes
  * the same file and its digest compares.
  *
@@ -18,6 +19,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -109,50 +111,63 @@ int lg_curve_record(lg_curve *c, int n, lg_trainer *t, const lg_step_stats *st, 
     return 0;
 }
 
-static cJSON *column(const lg_curve *c, int m)
+/* A double as the shortest of %.15g, %.16g, %.17g that strtod reads back
+ * to the same bits (cJSON's printer only checks closeness). Integral values
+ * below 2^53 print as integers. */
+static int put_double(lg_buf *out, double v)
 {
-    cJSON *a = cJSON_CreateArray();
-    size_t i;
-    for (i = 0; a && i < c->n; i++) {
-        cJSON *v = cJSON_CreateNumber(m < 0 ? (double)c->pts[i].step : c->pts[i].v[m]);
-        if (!v || !cJSON_AddItemToArray(a, v)) {
-            cJSON_Delete(v);
-            cJSON_Delete(a);
-            return NULL;
-        }
+    char buf[40];
+    int prec;
+    if (!isfinite(v))
+        return lg_error_set(LG_EINPUT, "curve: a value is not finite");
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        return lg_buf_printf(out, "%.0f", v == 0 ? 0.0 : v);
+    for (prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
     }
-    return a;
+    return lg_buf_puts(out, buf);
+}
+
+/* A JSON string: '"' and '\' escaped, control bytes as \u00XX. */
+static int put_string(lg_buf *out, const char *s)
+{
+    int err = lg_buf_puts(out, "\"");
+    for (; err == 0 && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            err = lg_buf_printf(out, "\\%c", c);
+        else if (c < 0x20)
+            err = lg_buf_printf(out, "\\u%04x", c);
+        else
+            err = lg_buf_put(out, s, 1);
+    }
+    return err < 0 ? err : lg_buf_puts(out, "\"");
 }
 
 int lg_curve_encode(const lg_curve *c, lg_buf *out)
 {
-    cJSON *o = cJSON_CreateObject(), *col;
-    char *text = NULL;
-    int m, err = 0;
-    if (!o || !cJSON_AddStringToObject(o, "format", LG_CURVE_FORMAT) ||
-        !cJSON_AddStringToObject(o, "condition", c->condition ? c->condition : "") ||
-        !cJSON_AddNumberToObject(o, "seed", (double)c->seed) || !cJSON_AddNumberToObject(o, "log_every", c->log_every) ||
-        !cJSON_AddNumberToObject(o, "steps", (double)c->steps))
-        goto oom;
+    size_t i;
+    int m, err;
+    if ((err = lg_buf_printf(out, "{\"format\":\"%s\",\"condition\":", LG_CURVE_FORMAT)) < 0 ||
+        (err = put_string(out, c->condition ? c->condition : "")) < 0 ||
+        (err = lg_buf_printf(out, ",\"seed\":%llu,\"log_every\":%d,\"steps\":%ld", (unsigned long long)c->seed,
+                             c->log_every, c->steps)) < 0)
+        return err;
     for (m = -1; m < LG_CURVE_NMETRICS; m++) {
-        if (!(col = column(c, m)))
-            goto oom;
-        if (!cJSON_AddItemToObject(o, m < 0 ? "step" : metric_names[m], col)) {
-            cJSON_Delete(col);
-            goto oom;
+        if ((err = lg_buf_printf(out, ",\"%s\":[", m < 0 ? "step" : metric_names[m])) < 0)
+            return err;
+        for (i = 0; i < c->n; i++) {
+            if (i && (err = lg_buf_puts(out, ",")) < 0)
+                return err;
+            if ((err = m < 0 ? lg_buf_printf(out, "%ld", c->pts[i].step) : put_double(out, c->pts[i].v[m])) < 0)
+                return err;
         }
+        if ((err = lg_buf_puts(out, "]")) < 0)
+            return err;
     }
-    if (!(text = cJSON_PrintUnformatted(o)))
-        goto oom;
-    err = lg_buf_puts(out, text);
-    if (err == 0)
-        err = lg_buf_puts(out, "\n");
-    cJSON_free(text);
-    cJSON_Delete(o);
-    return err;
-oom:
-    cJSON_Delete(o);
-    return lg_error_set(LG_ENOMEM, "out of memory");
+    return lg_buf_puts(out, "}\n");
 }
 
 int lg_curve_write(const lg_curve *c, const char *path)
