@@ -55,7 +55,7 @@ typedef enum { LG_PLOT_PARAM = 0, LG_PLOT_HIST = 1, LG_PLOT_CURVE = 2, LG_PLOT_S
 typedef enum { LG_BAND_MINMAX = 0, LG_BAND_SD = 1 } lg_band_kind;
 
 /* The metrics of a training curve (engine/curve.h's names; this parser does
- * not link the engine, test_template checks that the lists agree). */
+ * not link the engine; test_plot_xy checks that the lists agree). */
 #define LG_TEMPLATE_CURVE_METRICS "loss", "mse", "l0", "dead_frac", "aux_loss", "lr"
 
 typedef enum {

@@ -4,7 +4,7 @@
  * sample sd), checked against values computed here by hand; seeds whose
  * logged steps differ are refused; and the SVG of a curve plot is a pure
  * function of its input (two draws, same bytes) holding one polyline and one
- * band per condition.
+ * band per condition; the template parser's curve metrics are the engine's.
  */
 #include <math.h>
 #include <string.h>
@@ -100,4 +100,15 @@ static void test_svg(void)
     lg_buf_release(&b);
 }
 
-CHECK_MAIN(T(test_mean_band), T(test_svg))
+/* The template parser's list of curve metrics is engine/curve.h's. */
+static void test_metric_names(void)
+{
+    static const char *const names[] = {LG_TEMPLATE_CURVE_METRICS};
+    size_t i;
+    CHECK(sizeof names / sizeof names[0] == LG_CURVE_NMETRICS);
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        CHECK_MSG(lg_curve_metric_name((int)i) && !strcmp(names[i], lg_curve_metric_name((int)i)), "%s", names[i]);
+    CHECK(lg_curve_metric_name(LG_CURVE_NMETRICS) == NULL);
+}
+
+CHECK_MAIN(T(test_mean_band), T(test_svg), T(test_metric_names))
