@@ -15,6 +15,8 @@
  *   run of one seed alone (the cell filter: trained without the other seeds
  *   of its seed batch) gives the same bytes; log_every 0 writes none and
  *   leaves the results as they were.
+ * - test_resume: resume markers keep the curves (a resumed group registers
+ *   the same bytes; a changed curve file retrains its group).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -208,7 +210,8 @@ static void test_roundtrip(void)
     " \"sae\": {\"arch\": \"topk\", \"d_sae\": 16, \"k\": 2}, \"train\": {\"steps\": 31, \"batch\": 32%s},"        \
     " \"grid\": {\"arch\": [\"topk\", \"jumprelu\"]}, \"seeds\": [5, 6, 7]}"
 
-static int run_spec(const char *log_every, const unsigned char *cells, char *dir, lg_run_result *r, lg_study **sp)
+static int run_spec_opt(const char *log_every, const unsigned char *cells, char *dir, int resume, lg_run_result *r,
+                        lg_study **sp)
 {
     char spec[1024];
     lg_study *s = NULL;
@@ -218,11 +221,16 @@ static int run_spec(const char *log_every, const unsigned char *cells, char *dir
     if ((err = lg_study_parse("curves.json", spec, strlen(spec), &s)) < 0)
         return err;
     {
-        lg_run_options o = {.be = lg_backend_cpu(), .outdir = dir, .cells = cells};
+        lg_run_options o = {.be = lg_backend_cpu(), .outdir = dir, .cells = cells, .resume = resume};
         err = lg_study_execute(s, &o, r);
     }
     *sp = s;
     return err;
+}
+
+static int run_spec(const char *log_every, const unsigned char *cells, char *dir, lg_run_result *r, lg_study **sp)
+{
+    return run_spec_opt(log_every, cells, dir, 0, r, sp);
 }
 
 static const lg_out_file *file_of(const lg_run_result *r, const char *name)
@@ -321,6 +329,40 @@ out:
     CHECK(system(cmd) == 0);
 }
 
+/* Stop and resume: a group taken from its marker registers its curves
+ * (same bytes); a curve file changed since makes the group train again,
+ * which writes the same curve back. */
+static void test_resume(void)
+{
+    char d[] = "/tmp/lgcurveRXXXXXX", a[65], b[65], cmd[128];
+    lg_study *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    lg_run_result r1, r2, r3;
+    const lg_out_file *f;
+    FILE *fp;
+    CHECK(mkdtemp(d) != NULL);
+    CHECK_OK(run_spec_opt(", \"log_every\": 10", NULL, d, 1, &r1, &s1));
+    digest_of(&r1, "cells/arch-topk/seed-6.curve.json", a);
+    CHECK(a[0] != '\0' && r1.groups_done == 2 && r1.groups_resumed == 0);
+    CHECK_OK(run_spec_opt(", \"log_every\": 10", NULL, d, 1, &r2, &s2));
+    digest_of(&r2, "cells/arch-topk/seed-6.curve.json", b);
+    CHECK(r2.groups_resumed == 2 && r2.groups_done == 0 && !strcmp(a, b));
+    CHECK(r1.nfiles == r2.nfiles);
+    /* a changed curve file: its group is trained again and the curve rewritten */
+    f = file_of(&r2, "cells/arch-topk/seed-6.curve.json");
+    CHECK(f && (fp = fopen(f->path, "a")) && fputs(" ", fp) >= 0 && fclose(fp) == 0);
+    CHECK_OK(run_spec_opt(", \"log_every\": 10", NULL, d, 1, &r3, &s3));
+    digest_of(&r3, "cells/arch-topk/seed-6.curve.json", b);
+    CHECK(r3.groups_resumed == 1 && r3.groups_done == 1 && !strcmp(a, b));
+    lg_run_result_release(&r1);
+    lg_run_result_release(&r2);
+    lg_run_result_release(&r3);
+    lg_study_free(s1);
+    lg_study_free(s2);
+    lg_study_free(s3);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    CHECK(system(cmd) == 0);
+}
+
 static void test_spec(void)
 {
     static const char *bad[] = {
@@ -345,4 +387,4 @@ static void test_spec(void)
     }
 }
 
-CHECK_MAIN(T(test_record), T(test_roundtrip), T(test_study), T(test_spec))
+CHECK_MAIN(T(test_record), T(test_roundtrip), T(test_study), T(test_resume), T(test_spec))
