@@ -134,6 +134,10 @@ static int read_curves(const cJSON *cond, const lg_plot_xy_source *src, lg_curve
             goto out;
         }
         n++;
+        if (cv[n - 1].n == 0) {
+            snprintf(why, nwhy, "evidence MISSING: %s has no points", name);
+            goto out;
+        }
         if (strcmp(cv[n - 1].condition, id) != 0 || cv[n - 1].seed != seed) {
             snprintf(why, nwhy, "evidence MISSING: %s holds the curve of %s seed %llu", name, cv[n - 1].condition,
                      (unsigned long long)cv[n - 1].seed);
