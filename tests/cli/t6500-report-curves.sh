@@ -24,6 +24,8 @@ expect_ok "run with log_every" "$LEDGER" run s.json
 plain=$(grep -c '^ledger run: \[' "$TMP/.err")
 [ "$plain" -ge 1 ] && [ "$plain" -le 12 ] && grep -q '^ledger run: \[12/12 cells\]' "$TMP/.err" \
   && ok "plain progress: $plain line(s) for 12 cells, the last cell's included" || { bad "plain progress lines"; cat "$TMP/.err"; }
+# a short run: cell lines only (a step line is a heartbeat after a minute without a line)
+grep -q '^ledger run: \[.* step [0-9]*/' "$TMP/.err" && { bad "a step line in a short run"; cat "$TMP/.err"; } || ok "no step lines in a short run"
 expect_ok "run without curves" "$LEDGER" run flat.json
 "$LEDGER" show --json 1 > m1.json && "$LEDGER" show --json 2 > m2.json || bad "show"
 "$PYTHON3" - <<'PY' && ok "6 curve artifacts (trained cells only), none without log_every" || bad "curve artifacts"
