@@ -38,6 +38,7 @@
 #include "artifacts/safetensors.h"
 #include "base/sha256.h"
 #include "engine/consistency.h"
+#include "engine/curve.h"
 #include "engine/data.h"
 #include "engine/engine.h"
 #include "engine/recon.h"
@@ -310,6 +311,32 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
     return 0;
 }
 
+/* The training curves of seeds[0..n) of condition c (train.log_every):
+ * registered as outputs, and written from cv[0..n) when cv is not NULL
+ * (else they are already in outdir: a resumed group, whose marker checked
+ * them). Written before the group's marker, like the weights. */
+static int curve_files(run_ctx *rc, const lg_condition *c, const uint64_t *seeds, int n, lg_curve *cv)
+{
+    char name[256];
+    const char *path;
+    int i, err;
+    for (i = 0; i < n && rc->s->log_every > 0; i++) {
+        lg_curve_file_name(c->id, seeds[i], name, sizeof name);
+        if ((err = files_add(&rc->files, name, "application/json", &path)) < 0)
+            return err;
+        if (cv) {
+            cv[i].log_every = rc->s->log_every;
+            cv[i].steps = c->p.steps;
+            cv[i].seed = seeds[i];
+            if (!cv[i].condition && !(cv[i].condition = lg_strdup(c->id)))
+                return LG_ENOMEM;
+            if ((err = lg_curve_write(&cv[i], path)) < 0)
+                return err;
+        }
+    }
+    return 0;
+}
+
 /* Trains the n seeds seeds[0..n) of condition c together, from w[0..n)
  * (replaced by the trained weights) in one multi-seed trainer; each seed
  * keeps its own batch order, so its result does not depend on n. last [n]:
@@ -320,10 +347,11 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
  * and the step is redone for the others, which go on to the end. *n_ok =
  * the number of leading seeds that finished (n when none diverged); seed
  * *n_ok then diverged, with its message in failure, and LG_EDIVERGED is
- * returned after w[0..n_ok) hold their trained weights. */
+ * returned after w[0..n_ok) hold their trained weights. cv [n] (NULL when
+ * the study logs no curves) gets each seed's curve points (engine/curve.h). */
 static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, const lg_train_config *tc,
                        const uint64_t *seeds, int n, lg_sae_weights *w, lg_step_stats *last, int *n_ok,
-                       char *failure, size_t failure_len)
+                       char *failure, size_t failure_len, lg_curve *cv)
 {
     const lg_cond_params *p = &c->p;
     const size_t Bd = (size_t)p->batch * rc->d;
@@ -371,6 +399,8 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
             goto out;
         if (alive == 0)
             break;
+        if (cv && (err = lg_curve_record(cv, alive, tr, last, p->steps, rc->s->log_every, tc->dead_after, p->batch)) < 0)
+            goto out;
         if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
             lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seeds[0], step + 1, p->steps,
                                   last[0].loss, last[0].fvu, lg_now_seconds() - rc->t0,
@@ -489,6 +519,40 @@ static int group_marker_path(run_ctx *rc, const lg_condition *c, int g0, lg_buf 
     return lg_buf_printf(out, "%s/.resume/%s/group-%d.json", rc->opt->outdir, fid, g0);
 }
 
+/* The digest of a seed's curve file (train.log_every) appended to the
+ * marker's "curves_sha256" (made on first use). */
+static int mark_curve(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *m)
+{
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(m, "curves_sha256");
+    lg_buf path = LG_BUF_INIT;
+    char name[256], hex[65];
+    int err;
+    lg_curve_file_name(c->id, seed, name, sizeof name);
+    if ((!a && !(a = cJSON_AddArrayToObject(m, "curves_sha256"))))
+        return lg_error_set(LG_ENOMEM, "out of memory");
+    if ((err = lg_path_join(&path, rc->opt->outdir, name)) == 0 && (err = lg_sha256_file(path.ptr, hex, NULL)) == 0 &&
+        !cJSON_AddItemToArray(a, cJSON_CreateString(hex)))
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+    lg_buf_release(&path);
+    return err;
+}
+
+/* 1 when seed i's curve file in outdir hashes to the marker's digest (or the study logs no curves). */
+static int curve_marked(run_ctx *rc, const lg_condition *c, uint64_t seed, const cJSON *m, int i)
+{
+    const cJSON *dg = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "curves_sha256"), i);
+    lg_buf path = LG_BUF_INIT;
+    char name[256], hex[65];
+    int ok;
+    if (rc->s->log_every <= 0)
+        return 1;
+    lg_curve_file_name(c->id, seed, name, sizeof name);
+    ok = cJSON_IsString(dg) && lg_path_join(&path, rc->opt->outdir, name) == 0 &&
+         lg_sha256_file(path.ptr, hex, NULL) == 0 && strcmp(hex, dg->valuestring) == 0;
+    lg_buf_release(&path);
+    return ok;
+}
+
 /* Written after the group's weight files (lg_st_write is atomic), so a
  * marker always names complete files. last [gn]. */
 static int group_mark(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds, int g0, int gn,
@@ -523,6 +587,8 @@ static int group_mark(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
         }
+        if (rc->s->log_every > 0 && (err = mark_curve(rc, c, gseeds[i], m)) < 0)
+            goto out;
     }
     if (!(text = cJSON_PrintUnformatted(m))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
@@ -598,7 +664,7 @@ static int group_load(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
         if (lg_buf_printf(&path, "%s/cells/%s/seed-%llu.safetensors", rc->opt->outdir, fid,
                           (unsigned long long)gseeds[i]) < 0 ||
             !cJSON_IsString(dg) || lg_sha256_file(path.ptr, hex, NULL) < 0 || strcmp(hex, dg->valuestring) != 0 ||
-            lg_st_open(path.ptr, &f) < 0)
+            !curve_marked(rc, c, gseeds[i], m, i) || lg_st_open(path.ptr, &f) < 0)
             goto out;
         if (load_tensor(f, "W_enc", di * ds, w[i].W_enc) < 0 || load_tensor(f, "b_enc", ds, w[i].b_enc) < 0 ||
             load_tensor(f, "W_dec", ds * di, w[i].W_dec) < 0 || load_tensor(f, "b_dec", di, w[i].b_dec) < 0 ||
@@ -669,6 +735,8 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     lg_sae_config cfg;
     lg_train_config tc;
     lg_step_stats *last = NULL; /* [n] last training step of each selected seed */
+    int ncv = 0;
+    lg_curve *cv = NULL;        /* [ncv] training curves of the group in training (train.log_every) */
     float *maxcos = NULL, *truth_maxcos = NULL;
     double *pair_mmcs = NULL, *pair_mcc = NULL;
     cJSON *cells, *pairs, *seeds;
@@ -742,11 +810,28 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
             err = lg_error_set(LG_ECHECK, "seed group %d (condition %s, seeds %llu..%llu) is not staged", gi + 1,
                                c->id, (unsigned long long)sel[g0], (unsigned long long)sel[g0 + gn - 1]);
             goto out;
-        } else if (trained && (terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok,
-                                                  res->failure, sizeof res->failure)) < 0 &&
-            terr != LG_EDIVERGED) {
-            err = terr;
-            goto out;
+        } else if (trained) {
+            if (rc->s->log_every > 0 && !(cv = lg_calloc((size_t)gn, sizeof(*cv)))) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+            ncv = cv ? gn : 0;
+            if ((terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok, res->failure,
+                                    sizeof res->failure, cv)) < 0 &&
+                terr != LG_EDIVERGED) {
+                err = terr;
+                goto out;
+            }
+        }
+        if (trained && (resumed || cv)) { /* training curves (train.log_every), before the marker */
+            err = curve_files(rc, c, sel + g0, resumed ? gn : n_ok, resumed ? NULL : cv);
+            for (i = 0; i < ncv; i++)
+                lg_curve_release(&cv[i]);
+            lg_free(cv);
+            cv = NULL;
+            ncv = 0;
+            if (err < 0)
+                goto out;
         }
         if (partial) {
             /* a shard writes the group's files and its marker; nothing is evaluated */
@@ -855,6 +940,9 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
 out:
     for (i = 0; i < ns; i++)
         lg_sae_weights_release(&w[i]);
+    for (i = 0; i < ncv; i++)
+        lg_curve_release(&cv[i]);
+    lg_free(cv);
     lg_free(w);
     lg_free(last);
     lg_free(maxcos);

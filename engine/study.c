@@ -379,6 +379,8 @@ static int apply_section(const char *file, const char *section, const cJSON *obj
     cJSON_ArrayForEach(it, obj) {
         const pdef *d = param_find(it->string);
         snprintf(where, sizeof where, "%s.%s", section, it->string);
+        if (!strcmp(where, "train.log_every")) /* study-wide, read by lg_study_parse */
+            continue;
         if (!d || strcmp(d->section, section) != 0)
             return lg_error_set(LG_EINPUT, "%s: %s: unknown key", file, where);
         if ((err = param_set(file, where, d, it, p)) < 0)
@@ -639,6 +641,11 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     if ((err = get_object(path, root, "train", "train", 0, &train)) < 0 ||
         (train && (err = apply_section(path, "train", train, &base)) < 0))
         goto out;
+    if (train && cJSON_GetObjectItemCaseSensitive(train, "log_every")) {
+        if ((err = get_number(path, train, "log_every", "train.log_every", 0, 1 << 24, 1, &x)) < 0)
+            goto out;
+        s->log_every = (int)x;
+    }
 
     seeds = cJSON_GetObjectItemCaseSensitive(root, "seeds");
     if (!seeds) {

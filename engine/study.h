@@ -24,7 +24,11 @@
  *     },
  *     "train": { "steps", "batch", "lr", "warmup_steps", "decay_frac", "grad_clip",
  *                "beta1", "beta2", "eps", "b_dec_init": "mean"|"median"|"zero",
- *                "aux_k", "aux_coeff", "dead_after" },         defaults for every condition
+ *                "aux_k", "aux_coeff", "dead_after",
+ *                "log_every": 0 },                           defaults for every condition
+ *                                                  (log_every: study-wide, not a grid key: every N
+ *                                                  steps a training-curve point, engine/curve.h;
+ *                                                  0 = off)
  *     "sae": { "arch", "d_sae", "k", "l1_coeff", "l0_coeff", "jumprelu_threshold",
  *              "jumprelu_bandwidth", "prefixes": [..], "ks": [..] },  defaults for every condition
  *                                             ("ks": hierarchical_topk's budgets, k < ... ; k is
@@ -119,6 +123,7 @@ typedef struct {
     double dense_threshold;
     int hungarian;
     int hungarian_max;
+    int log_every;        /* train.log_every: curve point every N steps (engine/curve.h); 0 = off */
     lg_condition *conds;  /* trained conditions first, then random twins */
     int n_conds;
     char spec_digest[65]; /* SHA-256 of the spec file bytes */
