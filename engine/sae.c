@@ -11,8 +11,9 @@
 
 #include "base/base.h"
 #include "base/rng.h"
+#include "engine/arch_route.h"
 
-static const char *const arch_names[] = {"relu", "topk", "batchtopk", "jumprelu", "matryoshka"};
+static const char *const arch_names[] = {"relu", "topk", "batchtopk", "jumprelu", "matryoshka", "routesae"};
 
 const char *lg_arch_name(lg_arch arch)
 {
@@ -30,21 +31,21 @@ int lg_arch_parse(const char *name, lg_arch *out)
             return 0;
         }
     return lg_error_set(LG_EINPUT,
-                        "architecture '%s': unknown (expected relu, topk, batchtopk, jumprelu "
-                        "or matryoshka)",
+                        "architecture '%s': unknown (expected relu, topk, batchtopk, jumprelu, "
+                        "matryoshka or routesae)",
                         name ? name : "(null)");
 }
 
 int lg_sae_config_check(const lg_sae_config *cfg)
 {
-    if ((int)cfg->arch < LG_ARCH_RELU || cfg->arch > LG_ARCH_MATRYOSHKA)
+    if ((int)cfg->arch < LG_ARCH_RELU || cfg->arch > LG_ARCH_ROUTESAE)
         return lg_error_set(LG_EINPUT, "sae config: arch: unknown value %d", (int)cfg->arch);
     if (cfg->d_in < 1)
         return lg_error_set(LG_EINPUT, "sae config: d_in: must be >= 1 (got %d)", cfg->d_in);
     if (cfg->d_sae < 1)
         return lg_error_set(LG_EINPUT, "sae config: d_sae: must be >= 1 (got %d)", cfg->d_sae);
     if ((cfg->arch == LG_ARCH_TOPK || cfg->arch == LG_ARCH_BATCHTOPK ||
-         cfg->arch == LG_ARCH_MATRYOSHKA) &&
+         cfg->arch == LG_ARCH_MATRYOSHKA || cfg->arch == LG_ARCH_ROUTESAE) &&
         (cfg->k < 1 || cfg->k > cfg->d_sae))
         return lg_error_set(LG_EINPUT, "sae config: k: must be in [1, d_sae=%d] (got %d)",
                             cfg->d_sae, cfg->k);
@@ -78,6 +79,8 @@ void lg_sae_weights_release(lg_sae_weights *w)
     lg_free(w->W_dec);
     lg_free(w->b_dec);
     lg_free(w->threshold);
+    lg_free(w->W_router);
+    lg_free(w->b_router);
     memset(w, 0, sizeof(*w));
 }
 
@@ -112,6 +115,8 @@ int lg_sae_init_weights(const lg_sae_config *cfg, uint64_t seed, const float *b_
     }
     if (b_dec)
         memcpy(out->b_dec, b_dec, (size_t)d * sizeof(float));
+    if (cfg->arch == LG_ARCH_ROUTESAE && cfg->n_layers > 0 && (err = lg_route_alloc_router(out, cfg->n_layers)) < 0)
+        goto out; /* the router starts at zero: uniform weights 1/L */
     err = 0;
 out:
     lg_free(g);
