@@ -20,12 +20,27 @@
 #include "engine/arch_route.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "base/base.h"
 #include "engine/backend_cpu_sparse.h" /* lg_cpu_threads */
 
 enum { R_WENC, R_BENC, R_WDEC, R_BDEC, R_WROUT, R_BROUT, R_NPARAM };
+
+/* The shape the code below works with: lg_sae_config's plus the layer count,
+ * which the weights carry (lg_sae_weights.n_layers). */
+typedef struct {
+    int d_in, d_sae, k, n_layers;
+} route_shape;
+
+static route_shape shape_of(const lg_sae_config *c, int n_layers)
+{
+    route_shape s = {c->d_in, c->d_sae, c->k, n_layers};
+    return s;
+}
 
 int lg_route_alloc_router(lg_sae_weights *w, int n_layers)
 {
@@ -52,6 +67,81 @@ int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc)
         return lg_error_set(LG_EINPUT, "train.aux_k: routesae does not implement AuxK; set train.aux_k to 0 (got %d)",
                             tc->aux_k);
     return 0;
+}
+
+int lg_route_cell_config(lg_sae_config *cfg, const lg_train_config *tc, int layers, int b_dec_init, int has_ood,
+                         const char *backend)
+{
+    if (cfg->arch != LG_ARCH_ROUTESAE)
+        return lg_error_set(LG_EINPUT, "sae.arch: the data is layered [n, L=%d, d=%d]; only \"routesae\" takes "
+                            "layered data (got \"%s\")", layers, layers > 0 ? cfg->d_in / layers : 0,
+                            lg_arch_name(cfg->arch));
+    if (layers < 1)
+        return lg_error_set(LG_EINPUT, "sae.arch: \"routesae\" needs layered data, a 3-D [n, L, d] safetensors "
+                            "tensor in data.path (the data here is 2-D)");
+    if (cfg->d_in % layers != 0)
+        return lg_error_set(LG_EINPUT, "routesae: row width %d is not a multiple of %d layers", cfg->d_in, layers);
+    if (backend && strcmp(backend, "cpu") != 0)
+        return lg_error_set(LG_EINPUT, "sae.arch: the %s backend does not implement \"routesae\" (its trainer "
+                            "runs on the host: use --backend cpu)", backend);
+    if (b_dec_init == 1)
+        return lg_error_set(LG_EINPUT, "train.b_dec_init: \"median\" is not supported with routesae (use \"mean\" "
+                            "or \"zero\")");
+    if (has_ood)
+        return lg_error_set(LG_EINPUT, "data.ood: not supported with routesae");
+    cfg->d_in /= layers;
+    return lg_route_check(cfg, tc);
+}
+
+int lg_route_init_weights(const lg_sae_config *cfg, int n_layers, uint64_t seed, const float *row_mean,
+                          lg_sae_weights *out)
+{
+    float *bdec = NULL;
+    int i, l, err;
+    memset(out, 0, sizeof(*out));
+    if (n_layers < 1)
+        return lg_error_set(LG_EINPUT, "routesae: n_layers: must be >= 1 (got %d)", n_layers);
+    if (row_mean) {
+        if (!(bdec = lg_malloc((size_t)cfg->d_in * sizeof(float))))
+            return LG_ENOMEM;
+        for (i = 0; i < cfg->d_in; i++) {
+            double a = 0.0;
+            for (l = 0; l < n_layers; l++)
+                a += row_mean[(size_t)l * cfg->d_in + i];
+            bdec[i] = (float)(a / n_layers);
+        }
+    }
+    err = lg_sae_init_weights(cfg, seed, bdec, out);
+    lg_free(bdec);
+    if (err == 0 && (err = lg_route_alloc_router(out, n_layers)) < 0) /* zero: uniform routing */
+        lg_sae_weights_release(out);
+    return err;
+}
+
+int lg_route_eval_json(const lg_sae_config *cfg, const lg_sae_weights *w, const float *rows, long n,
+                       double dense_threshold, lg_recon_metrics *out, cJSON *metrics)
+{
+    double *rm = NULL, ent;
+    char key[48];
+    int l, err;
+    if (!(rm = lg_malloc((size_t)(w->n_layers > 0 ? w->n_layers : 1) * sizeof(double))))
+        return LG_ENOMEM;
+    if ((err = lg_route_eval(cfg, w, rows, n, dense_threshold, out, rm, &ent)) < 0)
+        goto out;
+    if (!cJSON_AddNumberToObject(metrics, "route_entropy", ent)) {
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (l = 0; l < w->n_layers; l++) {
+        snprintf(key, sizeof key, "route_weight_%d", l);
+        if (!cJSON_AddNumberToObject(metrics, key, rm[l])) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+out:
+    lg_free(rm);
+    return err;
 }
 
 /* ---- the forward of one row -------------------------------------------------- */
@@ -92,7 +182,7 @@ static void topk_row(const double *pre, int m, int k, int *idx, double *val)
             val[q] = 0.0;
 }
 
-static void forward_row(const lg_sae_config *cfg, const route_params *P, const float *x, route_row *s)
+static void forward_row(const route_shape *cfg, const route_params *P, const float *x, route_row *s)
 {
     const int d = cfg->d_in, m = cfg->d_sae, L = cfg->n_layers, k = cfg->k;
     double zmax = -INFINITY, zsum = 0.0;
@@ -165,7 +255,7 @@ static void scratch_release(route_scratch *s)
     memset(s, 0, sizeof(*s));
 }
 
-static int scratch_alloc(route_scratch *s, const lg_sae_config *cfg, long n)
+static int scratch_alloc(route_scratch *s, const route_shape *cfg, long n)
 {
     size_t N = (size_t)n, d = (size_t)cfg->d_in;
     memset(s, 0, sizeof(*s));
@@ -185,7 +275,7 @@ static int scratch_alloc(route_scratch *s, const lg_sae_config *cfg, long n)
     return 0;
 }
 
-static route_row scratch_row(const route_scratch *s, const lg_sae_config *cfg, long b)
+static route_row scratch_row(const route_scratch *s, const route_shape *cfg, long b)
 {
     route_row r;
     size_t B = (size_t)b, d = (size_t)cfg->d_in;
@@ -201,7 +291,7 @@ static route_row scratch_row(const route_scratch *s, const lg_sae_config *cfg, l
 }
 
 /* Forward of rows [n, L*d] into s (rows on threads; each row on one). */
-static void forward_rows(const lg_sae_config *cfg, const route_params *P, const float *rows, long n,
+static void forward_rows(const route_shape *cfg, const route_params *P, const float *rows, long n,
                          const route_scratch *s)
 {
     const size_t Ld = (size_t)cfg->n_layers * cfg->d_in;
@@ -222,17 +312,16 @@ static route_params params_of(const lg_sae_weights *w)
 static int check_weights(const lg_sae_config *cfg, const lg_sae_weights *w)
 {
     if (cfg->arch != LG_ARCH_ROUTESAE || w->d_in != cfg->d_in || w->d_sae != cfg->d_sae || !w->W_router ||
-        !w->b_router || w->n_layers != cfg->n_layers)
-        return lg_error_set(LG_EINPUT, "routesae: weights [%d x %d, %d layers%s] do not match the config [%d x %d, %d layers]",
-                            w->d_in, w->d_sae, w->n_layers, w->W_router ? "" : ", no router", cfg->d_in,
-                            cfg->d_sae, cfg->n_layers);
+        !w->b_router || w->n_layers < 1)
+        return lg_error_set(LG_EINPUT, "routesae: weights [%d x %d%s] do not match the config [%d x %d] or have no "
+                            "router", w->d_in, w->d_sae, w->W_router ? "" : ", no router", cfg->d_in, cfg->d_sae);
     return 0;
 }
 
 /* ---- trainer ------------------------------------------------------------------ */
 
 struct lg_route_trainer {
-    lg_sae_config cfg;
+    route_shape cfg;
     lg_train_config tc;
     size_t n[R_NPARAM];
     float *P[R_NPARAM], *M[R_NPARAM], *V[R_NPARAM];
@@ -273,11 +362,11 @@ int lg_route_trainer_new(const lg_sae_config *cfg, const lg_train_config *tc, co
         return err;
     if (!(t = lg_calloc(1, sizeof(*t))))
         return LG_ENOMEM;
-    t->cfg = *cfg;
+    t->cfg = shape_of(cfg, init->n_layers);
     t->tc = *tc;
     d = (size_t)cfg->d_in;
     m = (size_t)cfg->d_sae;
-    L = (size_t)cfg->n_layers;
+    L = (size_t)init->n_layers;
     t->n[R_WENC] = d * m;
     t->n[R_BENC] = m;
     t->n[R_WDEC] = m * d;
@@ -298,7 +387,7 @@ int lg_route_trainer_new(const lg_sae_config *cfg, const lg_train_config *tc, co
         }
         memcpy(t->P[i], src[i], t->n[i] * sizeof(float));
     }
-    if ((err = scratch_alloc(&t->s, cfg, tc->batch)) < 0)
+    if ((err = scratch_alloc(&t->s, &t->cfg, tc->batch)) < 0)
         goto out;
     if (!(t->gu = lg_malloc((size_t)tc->batch * d * sizeof(double))) || !(t->dr = lg_malloc(L * sizeof(double)))) {
         err = LG_ENOMEM;
@@ -324,7 +413,7 @@ static route_params trainer_params(const lg_route_trainer *t)
  * batch statistics (loss, mse, fvu, l0). */
 static void forward_backward(lg_route_trainer *t, const float *batch, lg_step_stats *st)
 {
-    const lg_sae_config *cfg = &t->cfg;
+    const route_shape *cfg = &t->cfg;
     const int d = cfg->d_in, m = cfg->d_sae, L = cfg->n_layers, k = cfg->k, B = t->tc.batch;
     const size_t Ld = (size_t)L * d;
     const route_params P = trainer_params(t);
@@ -656,15 +745,16 @@ int lg_route_trainer_get_weights(const lg_route_trainer *t, lg_sae_weights *out)
 
 #define EVAL_CHUNK 1024
 
-int lg_route_forward(const lg_sae_config *cfg, const lg_sae_weights *w, const float *rows, long n, double *u,
+int lg_route_forward(const lg_sae_config *cfg_in, const lg_sae_weights *w, const float *rows, long n, double *u,
                      double *uhat, double *r)
 {
+    const route_shape sh = shape_of(cfg_in, w->n_layers), *cfg = &sh;
     const route_params P = params_of(w);
     const size_t Ld = (size_t)cfg->n_layers * cfg->d_in, d = (size_t)cfg->d_in, L = (size_t)cfg->n_layers;
     route_scratch s;
     long off;
     int err;
-    if ((err = lg_route_check(cfg, NULL)) < 0 || (err = check_weights(cfg, w)) < 0)
+    if ((err = lg_route_check(cfg_in, NULL)) < 0 || (err = check_weights(cfg_in, w)) < 0)
         return err;
     if ((err = scratch_alloc(&s, cfg, n < EVAL_CHUNK ? (n > 0 ? n : 1) : EVAL_CHUNK)) < 0)
         return err;
@@ -682,9 +772,10 @@ int lg_route_forward(const lg_sae_config *cfg, const lg_sae_weights *w, const fl
     return 0;
 }
 
-int lg_route_eval(const lg_sae_config *cfg, const lg_sae_weights *w, const float *rows, long n,
+int lg_route_eval(const lg_sae_config *cfg_in, const lg_sae_weights *w, const float *rows, long n,
                   double dense_threshold, lg_recon_metrics *out, double *route_mean, double *entropy)
 {
+    const route_shape sh = shape_of(cfg_in, w->n_layers), *cfg = &sh;
     const route_params P = params_of(w);
     const int d = cfg->d_in, m = cfg->d_sae, L = cfg->n_layers, k = cfg->k;
     const size_t Ld = (size_t)L * d;
@@ -697,7 +788,7 @@ int lg_route_eval(const lg_sae_config *cfg, const lg_sae_weights *w, const float
     memset(&s, 0, sizeof s);
     if (n < 1)
         return lg_error_set(LG_EINPUT, "routesae: evaluation needs at least one row");
-    if ((err = lg_route_check(cfg, NULL)) < 0 || (err = check_weights(cfg, w)) < 0)
+    if ((err = lg_route_check(cfg_in, NULL)) < 0 || (err = check_weights(cfg_in, w)) < 0)
         return err;
     if (dense_threshold < 0)
         dense_threshold = 0.1;

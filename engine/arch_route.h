@@ -52,9 +52,27 @@
  * lg_sae_weights_release). */
 int lg_route_alloc_router(lg_sae_weights *w, int n_layers);
 
-/* cfg must be ROUTESAE; tc: AuxK off (aux_k == 0 or aux_coeff == 0). LG_EINPUT
+/* cfg must be ROUTESAE (tc may be NULL); tc: AuxK off (aux_k == 0 or aux_coeff == 0). LG_EINPUT
  * naming the field. */
 int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc);
+
+/* The layer count L is not part of lg_sae_config: the weights carry it
+ * (lg_sae_weights.n_layers, with W_router [d_in, L] and b_router [L]); the
+ * trainer takes it from its initial weights. */
+
+/* For a study cell (engine/run.c): cfg was filled with d_in = the data's row
+ * width; with `layers` = lg_dataset_layers of the data (0: 2-D data) it
+ * becomes d_in = width / L. Refused with LG_EINPUT and a
+ * message naming the spec key: layered data with another arch, routesae on
+ * 2-D data, a backend other than "cpu" (backend may be NULL: not checked),
+ * b_dec_init median (b_dec_init == 1), data.ood (has_ood), AuxK. */
+int lg_route_cell_config(lg_sae_config *cfg, const lg_train_config *tc, int layers, int b_dec_init, int has_ood,
+                         const char *backend);
+/* Initial weights (sae.h's, plus a zero router over n_layers >= 1 layers)
+ * with b_dec = the mean over layers of row_mean [L * d_in] (the data's
+ * per-column mean; NULL: b_dec = 0). */
+int lg_route_init_weights(const lg_sae_config *cfg, int n_layers, uint64_t seed, const float *row_mean,
+                          lg_sae_weights *out);
 
 typedef struct lg_route_trainer lg_route_trainer;
 
@@ -96,6 +114,12 @@ void lg_route_multi_free(lg_route_multi *mt); /* accepts NULL */
  * *entropy (may be NULL): mean over rows of -sum_l r_l ln r_l (nats). */
 int lg_route_eval(const lg_sae_config *cfg, const lg_sae_weights *w, const float *rows, long n,
                   double dense_threshold, lg_recon_metrics *out, double *route_mean, double *entropy);
+
+/* lg_route_eval, adding to `metrics` route_entropy and route_weight_<l> for
+ * l = 0..L-1 (the caller adds the recon metrics from *out). */
+struct cJSON;
+int lg_route_eval_json(const lg_sae_config *cfg, const lg_sae_weights *w, const float *rows, long n,
+                       double dense_threshold, lg_recon_metrics *out, struct cJSON *metrics);
 
 /* Forward of rows [n, L * d] in float64: u [n, d] and uhat [n, d] (either may
  * be NULL), r [n, L] (may be NULL). For tests and tools. */

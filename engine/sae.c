@@ -11,7 +11,6 @@
 
 #include "base/base.h"
 #include "base/rng.h"
-#include "engine/arch_route.h"
 
 static const char *const arch_names[] = {"relu", "topk", "batchtopk", "jumprelu", "matryoshka", "routesae"};
 
@@ -115,8 +114,6 @@ int lg_sae_init_weights(const lg_sae_config *cfg, uint64_t seed, const float *b_
     }
     if (b_dec)
         memcpy(out->b_dec, b_dec, (size_t)d * sizeof(float));
-    if (cfg->arch == LG_ARCH_ROUTESAE && cfg->n_layers > 0 && (err = lg_route_alloc_router(out, cfg->n_layers)) < 0)
-        goto out; /* the router starts at zero: uniform weights 1/L */
     err = 0;
 out:
     lg_free(g);

@@ -43,8 +43,6 @@ typedef struct {
     int d_in;  /* input width d */
     int d_sae; /* number of latents m */
     int k;     /* TopK / BatchTopK / Matryoshka: active latents per row (mean per row for batch) */
-    int n_layers; /* ROUTESAE: layers L of each input row [L, d_in]; 0 = not known yet (the
-                   * data's; engine/arch_route.h needs >= 1). Other archs: 0 */
 } lg_sae_config;
 
 /* "relu", "topk", "batchtopk", "jumprelu", "matryoshka", "routesae" (static string). */
@@ -64,7 +62,8 @@ typedef struct {
     float *W_dec;     /* [d_sae, d_in] */
     float *b_dec;     /* [d_in] */
     float *threshold; /* [d_sae] */
-    /* ROUTESAE only (NULL otherwise; engine/arch_route.h): the router */
+    /* ROUTESAE only (NULL otherwise; engine/arch_route.h): the router over
+     * L = n_layers layers; the layer count lives here, not in lg_sae_config */
     int n_layers;     /* L */
     float *W_router;  /* [d_in, L] */
     float *b_router;  /* [L] */
@@ -81,8 +80,8 @@ void lg_sae_weights_release(lg_sae_weights *w); /* accepts NULL and zeroed struc
  *                 (lg_rng_normal), normalised in double;
  *   W_enc = W_dec^T;  b_enc = 0;  threshold = 0 (the trainer sets JumpReLU's
  *   initial threshold);  b_dec = the caller's b_dec [d_in] (data mean or
- *   geometric median), or 0 when b_dec is NULL;  ROUTESAE with n_layers >= 1:
- *   W_router [d_in, L] = 0, b_router [L] = 0 (arch_route.h).
+ *   geometric median), or 0 when b_dec is NULL. (ROUTESAE: no router here;
+ *   lg_route_init_weights adds it, arch_route.h.)
  * out is allocated here; release with lg_sae_weights_release. */
 int lg_sae_init_weights(const lg_sae_config *cfg, uint64_t seed, const float *b_dec,
                         lg_sae_weights *out);

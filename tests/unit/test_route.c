@@ -126,14 +126,16 @@ static void params_from(const lg_sae_weights *w, double *P)
         P[OFF_BR + i] = w->b_router[i];
 }
 
+static int case_layers; /* L of the next make_case (set by route_cfg) */
+
 static void route_cfg(lg_sae_config *cfg, lg_train_config *tc, int L, int d, int m, int k, int B, long steps)
 {
     memset(cfg, 0, sizeof *cfg);
+    case_layers = L;
     cfg->arch = LG_ARCH_ROUTESAE;
     cfg->d_in = d;
     cfg->d_sae = m;
     cfg->k = k;
-    cfg->n_layers = L;
     lg_train_config_default(tc);
     tc->batch = B;
     tc->steps = steps;
@@ -147,14 +149,14 @@ static void route_cfg(lg_sae_config *cfg, lg_train_config *tc, int L, int d, int
 static void make_case(const lg_sae_config *cfg, uint64_t seed, int B, float *x, lg_sae_weights *w)
 {
     lg_rng r;
-    const int L = cfg->n_layers, d = cfg->d_in, m = cfg->d_sae;
+    const int L = case_layers, d = cfg->d_in, m = cfg->d_sae;
     int b, l, i;
     lg_rng_init(&r, seed, 77);
     for (b = 0; b < B; b++)
         for (l = 0; l < L; l++)
             for (i = 0; i < d; i++)
                 x[((size_t)b * L + l) * d + i] = (float)((0.5 + l) * lg_rng_normal(&r) + 0.3 * l);
-    CHECK_OK(lg_sae_init_weights(cfg, seed, NULL, w));
+    CHECK_OK(lg_route_init_weights(cfg, L, seed, NULL, w));
     for (i = 0; i < m; i++)
         w->b_enc[i] = (float)(0.2 * lg_rng_normal(&r));
     for (i = 0; i < d; i++)
@@ -365,7 +367,6 @@ static void test_one_layer_is_topk(void)
     make_case(&cfg, 11, B, x, &w);
     tk = cfg;
     tk.arch = LG_ARCH_TOPK;
-    tk.n_layers = 0;
     CHECK_OK(lg_route_trainer_new(&cfg, &tc, &w, &rt));
     CHECK_OK(lg_trainer_new(lg_backend_cpu(), &tk, &tc, &w, &tt));
     if (!rt || !tt)
@@ -559,10 +560,16 @@ static void test_eval_metrics(void)
     CHECK(ent > 0 && ent <= log((double)L) + 1e-12);
     /* the router is not uniform here (random W_router): weights differ by layer */
     CHECK(fabs(rmean[0] - rmean[1]) > 1e-3 || fabs(rmean[1] - rmean[2]) > 1e-3);
-    /* bad inputs: wrong n_layers in the weights, AuxK requested */
-    cfg.n_layers = 2;
+    /* bad inputs: weights of another width, no router, AuxK requested */
+    cfg.d_in = D + 1;
     CHECK(lg_route_eval(&cfg, &w, x, N, -1, &rm, NULL, NULL) == LG_EINPUT);
-    cfg.n_layers = L;
+    cfg.d_in = D;
+    {
+        float *wr = w.W_router;
+        w.W_router = NULL;
+        CHECK(lg_route_eval(&cfg, &w, x, N, -1, &rm, NULL, NULL) == LG_EINPUT);
+        w.W_router = wr;
+    }
     tc.aux_k = 8;
     tc.aux_coeff = 1.0 / 32;
     CHECK(lg_route_check(&cfg, &tc) == LG_EINPUT);
