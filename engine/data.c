@@ -159,17 +159,22 @@ static int ds_check_finite(const lg_dataset *ds, const char *label)
 static int open_npy(lg_dataset *ds)
 {
     lg_npy_info info;
-    int err = lg_npy_parse_header(ds->map, ds->map_len, ds->map_len, ds->path, &info);
+    int err = lg_npy_parse_header_nd(ds->map, ds->map_len, ds->map_len, ds->path, &info);
     if (err < 0)
         return err;
-    if (info.ndim != 2)
+    if (info.ndim == 1)
         return lg_error_set(LG_EINPUT, "%s: array is 1-D of shape (%lld,); want a 2-D [n, d] array", ds->path,
                             (long long)info.shape[0]);
-    if (info.shape[1] > INT32_MAX)
+    if (info.ndim == 3) { /* [n, L, d]: layered rows of L * d (lg_dataset_layers) */
+        if (info.shape[1] < 1 || info.shape[2] < 1 || info.shape[1] * info.shape[2] > INT32_MAX)
+            return lg_error_set(LG_EINPUT, "%s: layers x dimension %lld x %lld empty or too large", ds->path,
+                                (long long)info.shape[1], (long long)info.shape[2]);
+        ds->layers = (int)info.shape[1];
+    } else if (info.shape[1] > INT32_MAX)
         return lg_error_set(LG_EINPUT, "%s: dimension %lld too large", ds->path, (long long)info.shape[1]);
     ds->dtype = info.dtype;
     ds->n = info.shape[0];
-    ds->d = (int)info.shape[1];
+    ds->d = (int)(info.ndim == 3 ? info.shape[1] * info.shape[2] : info.shape[1]);
     ds->rows = (const unsigned char *)ds->map + info.data_offset;
     return 0;
 }

@@ -45,6 +45,11 @@ for i in range(n):
         vals += row
     flat += vals[-d:]
 st_write("layers.safetensors", "acts", [n, L, d], vals)
+# the same array as a .npy (format 1.0, written by hand)
+hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d), }" % (n, L, d)
+hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
+with open("layers.npy", "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + struct.pack("<%df" % len(vals), *vals))
 st_write("flat.safetensors", "acts", [n, d], flat)
 PY
 
@@ -122,6 +127,19 @@ PY
 
 expect_ok "verify --recompute re-derives every metric" "$LEDGER" verify --no-claims --recompute
 grep_err "recomputed 2 runs: 12 cells, 12 pairs, [0-9]+ values compared, 0 not recomputed" "every cell and pair recomputed"
+
+# the same data as a 3-D .npy: the same metrics (only the data digest differs)
+spec studies/npy.json "" "" "" layers.npy route-npy
+sed -i 's/, "tensor": "acts"//' studies/npy.json
+expect_ok "run on a 3-D .npy" "$LEDGER" run -q --backend cpu --json studies/npy.json
+RUN3=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/.out")
+"$LEDGER" show --json "$RUN3" >run3.json
+"$PYTHON3" - <<'PY' && ok ".npy [n, L, d] gives the metrics of the safetensors file" || bad ".npy metrics"
+import json
+a, b = json.load(open("run1.json"))["results"], json.load(open("run3.json"))["results"]
+assert a["conditions"] == b["conditions"]
+assert b["data"]["layers"] == 3 and b["data"]["d"] == 8 and a["data"]["sha256"] != b["data"]["sha256"]
+PY
 
 cat > route.claims <<'EOF'
 claim route-ev
