@@ -581,5 +581,41 @@ static void test_eval_metrics(void)
     free(r);
 }
 
-CHECK_MAIN(T(test_grad_finite_differences), T(test_update_steps_float64), T(test_one_layer_is_topk),
+/* lg_route_cell_config: the width split and every refusal (the CUDA one
+ * cannot be reached from the CLI on a machine without a GPU). */
+static void test_cell_config(void)
+{
+    lg_sae_config cfg;
+    lg_train_config tc;
+    route_cfg(&cfg, &tc, 3, 24, 16, 2, 8, 10);
+    CHECK_OK(lg_route_cell_config(&cfg, &tc, 3, 0, 0, "cpu"));
+    CHECK(cfg.d_in == 8);
+    cfg.d_in = 24;
+    CHECK(lg_route_cell_config(&cfg, &tc, 3, 0, 0, "cuda") == LG_EINPUT);
+    CHECK(strstr(lg_error_msg(), "the cuda backend does not implement \"routesae\"") != NULL);
+    CHECK(cfg.d_in == 24);
+    CHECK(lg_route_cell_config(&cfg, &tc, 0, 0, 0, "cpu") == LG_EINPUT);
+    CHECK(strstr(lg_error_msg(), "needs layered data") != NULL);
+    CHECK(lg_route_cell_config(&cfg, &tc, 3, 1, 0, "cpu") == LG_EINPUT);
+    CHECK(strstr(lg_error_msg(), "median") != NULL);
+    CHECK(lg_route_cell_config(&cfg, &tc, 3, 0, 1, "cpu") == LG_EINPUT);
+    CHECK(strstr(lg_error_msg(), "data.ood") != NULL);
+    CHECK(lg_route_cell_config(&cfg, &tc, 5, 0, 0, "cpu") == LG_EINPUT); /* 24 is not 5 layers */
+    cfg.arch = LG_ARCH_TOPK;
+    CHECK(lg_route_cell_config(&cfg, &tc, 3, 0, 0, "cpu") == LG_EINPUT);
+    CHECK(strstr(lg_error_msg(), "only \"routesae\" takes layered data") != NULL);
+    /* the backend trainer and evaluator refuse routesae (no silent fallthrough) */
+    {
+        lg_sae_weights w;
+        lg_trainer *t = NULL;
+        lg_recon *r = NULL;
+        route_cfg(&cfg, &tc, 2, 4, 8, 2, 8, 10);
+        CHECK_OK(lg_route_init_weights(&cfg, 2, 1, NULL, &w));
+        CHECK(lg_trainer_new(lg_backend_cpu(), &cfg, &tc, &w, &t) == LG_EINPUT && !t);
+        CHECK(lg_recon_new(lg_backend_cpu(), &cfg, &w, 8, &r) == LG_EINPUT && !r);
+        lg_sae_weights_release(&w);
+    }
+}
+
+CHECK_MAIN(T(test_cell_config), T(test_grad_finite_differences), T(test_update_steps_float64), T(test_one_layer_is_topk),
            T(test_determinism_threads), T(test_multi_equals_single), T(test_eval_metrics))
