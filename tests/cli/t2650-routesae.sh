@@ -128,6 +128,23 @@ PY
 expect_ok "verify --recompute re-derives every metric" "$LEDGER" verify --no-claims --recompute
 grep_err "recomputed 2 runs: 12 cells, 12 pairs, [0-9]+ values compared, 0 not recomputed" "every cell and pair recomputed"
 
+expect_ok "replay of the routesae run" "$LEDGER" replay -q "$RUN"
+grep_out "^replay of run ${RUN:0:12} on cpu: 6 of 6 cells, [0-9]+ artifacts and [0-9]+ metric values compared: all match$" \
+    "replay: every cell and artifact matches"
+
+# a shard and a gather (weights written by the shard, read back with the router by the gather)
+expect_ok "shard 1/1" "$LEDGER" run -q --backend cpu --shard 1/1 studies/route.json
+expect_ok "gather" "$LEDGER" gather -q --backend cpu --json studies/route.json
+RUNG=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/.out")
+"$LEDGER" show --json "$RUNG" >rung.json
+"$PYTHON3" - <<'PY' && ok "gathered run: the digests of the plain run (weights, maxcos, results.json)" || bad "gather differs"
+import json
+a, b = json.load(open("run1.json")), json.load(open("rung.json"))
+da = {o["name"]: o["sha256"] for o in a["outputs"]}
+db = {o["name"]: o["sha256"] for o in b["outputs"]}
+assert da == db and len(da) >= 6, (da, db)
+PY
+
 # the same data as a 3-D .npy: the same metrics (only the data digest differs)
 spec studies/npy.json "" "" "" layers.npy route-npy
 sed -i 's/, "tensor": "acts"//' studies/npy.json
