@@ -63,9 +63,6 @@ int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc)
         return lg_error_set(LG_EINPUT, "routesae: config is for arch %s", lg_arch_name(cfg->arch));
     if ((err = lg_sae_config_check(cfg)) < 0)
         return err;
-    if (tc && tc->aux_k > 0 && tc->aux_coeff > 0)
-        return lg_error_set(LG_EINPUT, "train.aux_k: routesae does not implement AuxK; set train.aux_k to 0 (got %d)",
-                            tc->aux_k);
     return 0;
 }
 
@@ -329,6 +326,13 @@ struct lg_route_trainer {
     route_scratch s;   /* [B, ...] */
     double *gu;        /* [B, d] dloss/du */
     double *dr;        /* [L] dloss/dr of one row */
+    double *dpre;      /* [k + kaux_max] dloss/dpre of one row's kept and AuxK latents */
+    double *since;     /* [d_sae] steps since each latent last fired (AuxK clocks) */
+    unsigned char *dead; /* [d_sae] dead before this step */
+    int kaux_max;      /* room in aidx/aval: min(aux_k or d/2, d_sae) */
+    int *aidx;         /* [B, kaux_max] AuxK latents of each row */
+    double *aval;      /* [B, kaux_max] their activations */
+    double *ar;        /* [B, d] ehat - e */
     long step;
 };
 
@@ -346,6 +350,12 @@ void lg_route_trainer_free(lg_route_trainer *t)
     scratch_release(&t->s);
     lg_free(t->gu);
     lg_free(t->dr);
+    lg_free(t->dpre);
+    lg_free(t->since);
+    lg_free(t->dead);
+    lg_free(t->aidx);
+    lg_free(t->aval);
+    lg_free(t->ar);
     lg_free(t);
 }
 
@@ -389,7 +399,15 @@ int lg_route_trainer_new(const lg_sae_config *cfg, const lg_train_config *tc, co
     }
     if ((err = scratch_alloc(&t->s, &t->cfg, tc->batch)) < 0)
         goto out;
-    if (!(t->gu = lg_malloc((size_t)tc->batch * d * sizeof(double))) || !(t->dr = lg_malloc(L * sizeof(double)))) {
+    t->kaux_max = tc->aux_k > 0 ? tc->aux_k : ((int)d / 2 > 0 ? (int)d / 2 : 1);
+    if (t->kaux_max > (int)m)
+        t->kaux_max = (int)m;
+    if (!(t->gu = lg_malloc((size_t)tc->batch * d * sizeof(double))) || !(t->dr = lg_malloc(L * sizeof(double))) ||
+        !(t->dpre = lg_malloc((size_t)(cfg->k + t->kaux_max) * sizeof(double))) ||
+        !(t->since = lg_calloc(m, sizeof(double))) || !(t->dead = lg_calloc(m, 1)) ||
+        !(t->aidx = lg_malloc((size_t)tc->batch * t->kaux_max * sizeof(int))) ||
+        !(t->aval = lg_malloc((size_t)tc->batch * t->kaux_max * sizeof(double))) ||
+        !(t->ar = lg_malloc((size_t)tc->batch * d * sizeof(double)))) {
         err = LG_ENOMEM;
         goto out;
     }
@@ -403,28 +421,111 @@ out:
 
 long lg_route_trainer_steps_done(const lg_route_trainer *t) { return t->step; }
 
+void lg_route_trainer_set_clocks(lg_route_trainer *t, const double *since)
+{
+    memcpy(t->since, since, (size_t)t->cfg.d_sae * sizeof(double));
+}
+
 static route_params trainer_params(const lg_route_trainer *t)
 {
     route_params P = {t->P[R_WENC], t->P[R_BENC], t->P[R_WDEC], t->P[R_BDEC], t->P[R_WROUT], t->P[R_BROUT]};
     return P;
 }
 
+/* AuxK (train.h) on the latents dead before this step: per row, the top
+ * kaux pre-activations among the dead latents (ReLU'd; ties to the lower
+ * index) into aidx/aval [B, kaux], and ar [B, d] = ehat - e with e = u - uhat
+ * held constant. Returns the aux term (0 when nothing is dead or e has no
+ * variance); *den its denominator sum_b ||e_b - mean(e)||^2. */
+static double auxk_forward(lg_route_trainer *t, int kaux, double *den)
+{
+    const route_shape *cfg = &t->cfg;
+    const int d = cfg->d_in, m = cfg->d_sae, B = t->tc.batch;
+    const float *W_dec = t->P[R_WDEC];
+    double sum = 0.0;
+    int b, i, j, q;
+    *den = 0.0;
+    for (i = 0; i < d; i++) {
+        double mu = 0.0;
+        for (b = 0; b < B; b++)
+            mu += t->s.u[(size_t)b * d + i] - t->s.uhat[(size_t)b * d + i];
+        mu /= B;
+        for (b = 0; b < B; b++) {
+            double c = t->s.u[(size_t)b * d + i] - t->s.uhat[(size_t)b * d + i] - mu;
+            *den += c * c;
+        }
+    }
+    if (!(*den > 0.0))
+        return 0.0;
+    for (b = 0; b < B; b++) {
+        const double *pre = t->s.pre + (size_t)b * m;
+        int *idx = t->aidx + (size_t)b * kaux, n = 0;
+        double *val = t->aval + (size_t)b * kaux, *ar = t->ar + (size_t)b * d;
+        for (j = 0; j < m; j++) { /* top kaux among the dead, as topk_row */
+            double v = pre[j];
+            if (!t->dead[j] || (n == kaux && !(v > val[kaux - 1])))
+                continue;
+            q = n < kaux ? n++ : kaux - 1;
+            while (q > 0 && v > val[q - 1]) {
+                val[q] = val[q - 1];
+                idx[q] = idx[q - 1];
+                q--;
+            }
+            val[q] = v;
+            idx[q] = j;
+        }
+        for (q = 0; q < kaux; q++)
+            if (!(val[q] > 0.0))
+                val[q] = 0.0;
+        for (i = 0; i < d; i++) /* ehat - e = aux_acts W_dec + (uhat - u) */
+            ar[i] = t->s.uhat[(size_t)b * d + i] - t->s.u[(size_t)b * d + i];
+        for (q = 0; q < kaux; q++)
+            if (val[q] != 0.0)
+                for (i = 0; i < d; i++)
+                    ar[i] += val[q] * W_dec[(size_t)idx[q] * d + i];
+        for (i = 0; i < d; i++)
+            sum += ar[i] * ar[i];
+    }
+    return t->tc.aux_coeff * sum / *den;
+}
+
 /* Forward and backward of one batch: t->G = the raw gradients; st = the
- * batch statistics (loss, mse, fvu, l0). */
+ * batch statistics (loss, mse, aux, n_dead, fvu, l0). */
 static void forward_backward(lg_route_trainer *t, const float *batch, lg_step_stats *st)
 {
     const route_shape *cfg = &t->cfg;
     const int d = cfg->d_in, m = cfg->d_sae, L = cfg->n_layers, k = cfg->k, B = t->tc.batch;
     const size_t Ld = (size_t)L * d;
     const route_params P = trainer_params(t);
-    double sse = 0.0, nnz = 0.0, den = 0.0;
+    double sse = 0.0, nnz = 0.0, den = 0.0, aux = 0.0, aden = 0.0, n_dead = 0.0, caux = 0.0;
     double *gWe = t->G[R_WENC], *gbe = t->G[R_BENC], *gWd = t->G[R_WDEC], *gbd = t->G[R_BDEC];
     double *gWr = t->G[R_WROUT], *gbr = t->G[R_BROUT];
-    int b, i, l, q;
+    int b, i, l, q, j, kaux = 0;
 
     for (i = 0; i < R_NPARAM; i++)
         memset(t->G[i], 0, t->n[i] * sizeof(double));
     forward_rows(cfg, &P, batch, B, &t->s);
+
+    /* AuxK: dead = not fired for ceil(dead_after / B) (at least 1) steps */
+    if (t->tc.aux_coeff > 0) {
+        double need = ceil(t->tc.dead_after / B);
+        if (need < 1.0)
+            need = 1.0;
+        for (j = 0; j < m; j++) {
+            t->dead[j] = t->since[j] >= need;
+            n_dead += t->dead[j];
+        }
+        if (n_dead > 0) {
+            kaux = t->tc.aux_k > 0 ? t->tc.aux_k : (d / 2 > 0 ? d / 2 : 1);
+            if (kaux > (int)n_dead)
+                kaux = (int)n_dead;
+            aux = auxk_forward(t, kaux, &aden);
+            if (aden > 0.0)
+                caux = 2.0 * t->tc.aux_coeff / aden;
+            else
+                kaux = 0;
+        }
+    }
 
     /* gradients: a sum over rows, in row order */
     for (b = 0; b < B; b++) {
@@ -440,13 +541,14 @@ static void forward_backward(lg_route_trainer *t, const float *batch, lg_step_st
             gbd[i] += gu[i];
         }
         /* decoder rows and dpre of the kept latents (pre <= 0: ReLU, zero
-         * gradient); dpre_q overwrites pre[j_q], no longer needed */
+         * gradient) into dpre [k] */
         for (q = 0; q < k; q++) {
-            const int j = s.idx[q];
-            const float *wd = P.W_dec + (size_t)j * d;
+            const float *wd = P.W_dec + (size_t)s.idx[q] * d;
             double ga = 0.0, a = s.val[q];
+            t->dpre[q] = 0.0;
             if (a == 0.0)
                 continue;
+            j = s.idx[q];
             nnz += 1.0;
             for (i = 0; i < d; i++) {
                 ga += gu[i] * wd[i];
@@ -455,16 +557,39 @@ static void forward_backward(lg_route_trainer *t, const float *batch, lg_step_st
             gbe[j] += ga;
             for (i = 0; i < d; i++)
                 gWe[(size_t)i * m + j] += s.xin[i] * ga;
-            s.pre[j] = ga;
+            t->dpre[q] = ga;
         }
-        /* gxin = sum_q dpre_q W_enc[:, j_q]; b_dec gets -gxin (encoder input
+        /* AuxK: dloss/d(ehat) = caux * ar (e constant); its latents' dpre
+         * into dpre [k, k + kaux) */
+        for (q = 0; q < kaux; q++) {
+            const double *ar = t->ar + (size_t)b * d, a = t->aval[(size_t)b * kaux + q];
+            const float *wd;
+            double ga = 0.0;
+            t->dpre[k + q] = 0.0;
+            if (a == 0.0)
+                continue;
+            j = t->aidx[(size_t)b * kaux + q];
+            wd = P.W_dec + (size_t)j * d;
+            for (i = 0; i < d; i++) {
+                ga += caux * ar[i] * wd[i];
+                gWd[(size_t)j * d + i] += a * caux * ar[i];
+            }
+            gbe[j] += ga;
+            for (i = 0; i < d; i++)
+                gWe[(size_t)i * m + j] += s.xin[i] * ga;
+            t->dpre[k + q] = ga;
+        }
+        /* gxin = sum of dpre W_enc[:, j]; b_dec gets -gxin (encoder input
          * u - b_dec); du = gxin - ge (encoder input and target) */
         for (i = 0; i < d; i++) {
             const float *we = P.W_enc + (size_t)i * m;
             double gx = 0.0;
             for (q = 0; q < k; q++)
-                if (s.val[q] != 0.0)
-                    gx += s.pre[s.idx[q]] * we[s.idx[q]];
+                if (t->dpre[q] != 0.0)
+                    gx += t->dpre[q] * we[s.idx[q]];
+            for (q = 0; q < kaux; q++)
+                if (t->dpre[k + q] != 0.0)
+                    gx += t->dpre[k + q] * we[t->aidx[(size_t)b * kaux + q]];
             gbd[i] -= gx;
             gu[i] = gx - gu[i];
         }
@@ -498,7 +623,9 @@ static void forward_backward(lg_route_trainer *t, const float *batch, lg_step_st
     st->step = t->step;
     st->mse = sse / B;
     st->recon = st->mse;
-    st->loss = st->mse;
+    st->aux = aux;
+    st->n_dead = n_dead;
+    st->loss = st->recon + st->aux;
     st->fvu = den > 0 ? sse / den : NAN;
     st->l0 = nnz / B;
     st->threshold = -1;
@@ -582,6 +709,12 @@ static void apply_update(lg_route_trainer *t, lg_step_stats *st)
                 w[i] = (float)(w[i] * inv);
         }
     }
+    /* 6. dead-latent clocks: fired in this batch -> 0, else one more step */
+    for (j = 0; j < m; j++)
+        t->since[j] += 1.0;
+    for (i = 0; i < t->tc.batch * t->cfg.k; i++)
+        if (t->s.val[i] != 0.0)
+            t->since[t->s.idx[i]] = 0.0;
     t->step++;
     st->step = t->step;
     st->lr = lr;

@@ -14,9 +14,16 @@
  *   uhat = acts @ W_dec + b_dec                             [d]
  * What is reconstructed is the routed input u (the target moves with the
  * router). Training loss of a batch of B rows:
- *   loss = mse = (1/B) sum_b ||uhat_b - u_b||^2
+ *   loss = mse + aux,  mse = (1/B) sum_b ||uhat_b - u_b||^2
  * and its gradient flows through both uses of u (the encoder input and the
- * target) into the router. Metrics (lg_route_eval): mse, fvu, explained
+ * target) into the router. aux is train.h's AuxK with x := u: latents dead
+ * before the step (not fired for max(1, ceil(dead_after / B)) steps),
+ * e = u - uhat held constant, ehat = aux_acts @ W_dec with aux_acts the top
+ * min(aux_k or d/2, n_dead) pre-activations among the dead latents (ReLU'd),
+ * aux = aux_coeff * sum_b ||ehat_b - e_b||^2 / sum_b ||e_b - mean(e)||^2
+ * (0 when nothing is dead or the denominator is 0); its gradient reaches
+ * W_dec, W_enc, b_enc and, through the encoder input u - b_dec, b_dec and
+ * the router. Metrics (lg_route_eval): mse, fvu, explained
  * variance, l0, dead_frac, dense_frac as in recon.h with x := u (so FVU is
  * against the routed target, with mu the mean of u over the evaluated rows),
  * plus the router's mean weight per layer and its mean entropy.
@@ -29,8 +36,9 @@
  * Update of one step: exactly train.h's steps 1-5 over the six parameters
  * (W_dec row-gradient projection, global norm clipping over all six, Adam
  * with bias correction and the same learning-rate schedule, decoder row
- * renormalisation). Not supported (refused by lg_route_check): AuxK
- * (train.aux_k must be 0), b_dec_init "median" (checked by the caller).
+ * renormalisation), then step 6, the dead-latent clocks (a latent with a
+ * non-zero activation in the batch resets to 0, the others count one more
+ * step). Not supported: b_dec_init "median" (lg_route_cell_config).
  *
  * Arithmetic: parameters and Adam moments are float32; every intermediate
  * (router, u, pre-activations, reconstruction) and every gradient is float64,
@@ -52,8 +60,7 @@
  * lg_sae_weights_release). */
 int lg_route_alloc_router(lg_sae_weights *w, int n_layers);
 
-/* cfg must be ROUTESAE (tc may be NULL); tc: AuxK off (aux_k == 0 or aux_coeff == 0). LG_EINPUT
- * naming the field. */
+/* cfg must be ROUTESAE and valid (tc may be NULL). LG_EINPUT naming the field. */
 int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc);
 
 /* The layer count L is not part of lg_sae_config: the weights carry it
@@ -65,7 +72,7 @@ int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc);
  * becomes d_in = width / L. Refused with LG_EINPUT and a
  * message naming the spec key: layered data with another arch, routesae on
  * 2-D data, a backend other than "cpu" (backend may be NULL: not checked),
- * b_dec_init median (b_dec_init == 1), data.ood (has_ood), AuxK. */
+ * b_dec_init median (b_dec_init == 1), data.ood (has_ood). */
 int lg_route_cell_config(lg_sae_config *cfg, const lg_train_config *tc, int layers, int b_dec_init, int has_ood,
                          const char *backend);
 /* Initial weights (sae.h's, plus a zero router over n_layers >= 1 layers)
@@ -81,7 +88,7 @@ typedef struct lg_route_trainer lg_route_trainer;
 int lg_route_trainer_new(const lg_sae_config *cfg, const lg_train_config *tc, const lg_sae_weights *init,
                          lg_route_trainer **out);
 /* One step on batch, host [tc->batch, L * d] (row b is X_b [L, d] row-major).
- * out may be NULL (fields as train.h; sparsity, aux, n_dead 0, threshold -1).
+ * out may be NULL (fields as train.h; sparsity 0, threshold -1).
  * LG_EDIVERGED naming the step when the loss is NaN/Inf (nothing changes). */
 int lg_route_trainer_step(lg_route_trainer *t, const float *batch, lg_step_stats *out);
 /* Forward + backward only (no update, no step count); then get_grads copies
@@ -92,6 +99,9 @@ int lg_route_trainer_get_grads(const lg_route_trainer *t, lg_sae_weights *out);
 /* The current weights, router included (allocated here). */
 int lg_route_trainer_get_weights(const lg_route_trainer *t, lg_sae_weights *out);
 long lg_route_trainer_steps_done(const lg_route_trainer *t);
+/* Set the dead-latent clocks (steps since each latent fired, [d_sae]); for
+ * tests of the AuxK path. */
+void lg_route_trainer_set_clocks(lg_route_trainer *t, const double *since);
 void lg_route_trainer_free(lg_route_trainer *t); /* accepts NULL */
 
 /* Several seeds, as train.h's multi-seed trainer: S independent trainers

@@ -424,8 +424,8 @@ static int finish_condition(const char *file, lg_condition *c, int d_in)
             return lg_error_set(LG_EINPUT, "%s: condition %s: the last of sae.prefixes must equal d_sae (%d)", file,
                                 c->id, p->d_sae);
     }
-    if (p->aux_k < 0) /* routesae has no AuxK (engine/arch_route.h): 0 */
-        p->aux_k = p->arch == LG_ARCH_ROUTESAE ? 0 : p->d_sae / 2 < 512 ? p->d_sae / 2 : 512;
+    if (p->aux_k < 0)
+        p->aux_k = p->d_sae / 2 < 512 ? p->d_sae / 2 : 512;
     if (p->aux_k > p->d_sae)
         return lg_error_set(LG_EINPUT, "%s: condition %s: aux_k = %d exceeds d_sae", file, c->id, p->aux_k);
     if (p->warmup_steps > p->steps && p->steps > 0)

@@ -7,9 +7,10 @@
 # weight files with the router; data.d is one layer's width and data.layers 3.
 # The run is deterministic (a second run gives the same weight digests),
 # verify --recompute re-derives every metric from the stored weights, and a
-# claim over the metrics evaluates. Refusals, each exit 2 with one line and the
-# ledger unchanged: another arch on layered data, routesae on 2-D data, AuxK,
-# b_dec_init "median", data.ood; `ledger export` of a routesae run.
+# claim over the metrics evaluates; a replay and a shard + gather give the same
+# digests. Refusals, each exit 2 with one line and the ledger unchanged:
+# another arch on layered data, routesae on 2-D data, b_dec_init "median",
+# data.ood; `ledger export` of a routesae run.
 . "$(dirname "$0")/lib-cli.sh"
 
 mkdir repo && cd repo && git init -q . && "$LEDGER" init >/dev/null || { bad "init"; finish; }
@@ -181,8 +182,6 @@ sed 's/"arch": "routesae"/"arch": "topk"/; s/"route-tiny"/"topk3d"/' studies/rou
 refuse "topk on layered data" 'studies/topk3d.json: condition .*sae.arch: the data is layered \[n, L=3, d=8\]; only "routesae"' studies/topk3d.json
 spec studies/flat.json "" "" "" flat.safetensors flat
 refuse "routesae on 2-D data" 'studies/flat.json: condition .*"routesae" needs layered data' studies/flat.json
-spec studies/aux.json "" "" ', "aux_k": 8' "" aux
-refuse "AuxK" 'train.aux_k: routesae does not implement AuxK' studies/aux.json
 spec studies/median.json "" "" ', "b_dec_init": "median"' "" median
 refuse "b_dec_init median" 'train.b_dec_init: "median" is not supported with routesae' studies/median.json
 spec studies/ood.json ', "ood": {"path": "../layers.safetensors", "tensor": "acts"}' "" "" "" ood

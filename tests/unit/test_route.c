@@ -36,13 +36,53 @@ enum { B_ = 6, L_ = 3, D_ = 5, M_ = 12, K_ = 3 };
 #define OFF_BR (OFF_WR + D_ * L_)
 #define N_PAR (OFF_BR + L_)
 
-/* The reference loss (1/B) sum_b ||uhat_b - u_b||^2 in float64; *margin =
- * the smallest gap, over rows, between the k-th and (k+1)-th pre-activation
- * and between a kept pre-activation and 0. */
-static double ref_loss(const double *P, const float *x, double *margin)
+/* AuxK of the reference: the dead latents, and e = u - uhat and its
+ * denominator frozen at the base point (stop-gradient, as train.h says). */
+typedef struct {
+    int on, kaux;
+    int dead[M_];
+    double coeff, den;
+    double e[B_ * D_];
+} ref_aux;
+
+/* top-n of v over the candidates cand (value desc, index asc) into keep;
+ * the selection margin (gap to the next candidate, kept values to 0) into *mg */
+static void ref_top(const double *v, const int *cand, int n, int *keep, double *mg)
 {
-    double loss = 0.0, mg = INFINITY;
-    int b, i, l, j, q;
+    double kth = INFINITY, next = -INFINITY;
+    int q, j;
+    for (j = 0; j < M_; j++)
+        keep[j] = 0;
+    for (q = 0; q < n; q++) {
+        int best = -1;
+        for (j = 0; j < M_; j++)
+            if (cand[j] && !keep[j] && (best < 0 || v[j] > v[best]))
+                best = j;
+        keep[best] = 1;
+    }
+    for (j = 0; j < M_; j++) {
+        if (!cand[j])
+            continue;
+        if (keep[j] && v[j] < kth)
+            kth = v[j];
+        if (!keep[j] && v[j] > next)
+            next = v[j];
+        if (keep[j] && fabs(v[j]) < *mg)
+            *mg = fabs(v[j]);
+    }
+    if (kth - next < *mg)
+        *mg = kth - next;
+}
+
+/* The reference loss (1/B) sum_b ||uhat_b - u_b||^2 (+ AuxK when aux->on)
+ * in float64; *margin = the smallest gap, over rows, between the k-th and
+ * (k+1)-th candidate pre-activation and between a kept one and 0, for the
+ * top-k and AuxK's selection; e_out [B, D] (may be NULL) gets u - uhat. */
+static double ref_loss_aux(const double *P, const float *x, double *margin, const ref_aux *aux, double *e_out)
+{
+    double loss = 0.0, mg = INFINITY, asum = 0.0;
+    int all[M_];
+    int b, i, l, j;
     for (b = 0; b < B_; b++) {
         const float *xb = x + (size_t)b * L_ * D_;
         double pool[D_], z[L_], r[L_], u[D_], pre[M_], uhat[D_], zmax = -INFINITY, zs = 0.0;
@@ -72,41 +112,42 @@ static double ref_loss(const double *P, const float *x, double *margin)
             pre[j] = P[OFF_BE + j];
             for (i = 0; i < D_; i++)
                 pre[j] += (u[i] - P[OFF_BD + i]) * P[OFF_WE + i * M_ + j];
-            keep[j] = 0;
+            all[j] = 1;
         }
-        /* top-k by repeated arg-max (ties: lower index) */
-        for (q = 0; q < K_; q++) {
-            int best = -1;
-            for (j = 0; j < M_; j++)
-                if (!keep[j] && (best < 0 || pre[j] > pre[best]))
-                    best = j;
-            keep[best] = 1;
-        }
-        {
-            double kth = INFINITY, next = -INFINITY;
-            for (j = 0; j < M_; j++) {
-                if (keep[j] && pre[j] < kth)
-                    kth = pre[j];
-                if (!keep[j] && pre[j] > next)
-                    next = pre[j];
-                if (keep[j] && fabs(pre[j]) < mg)
-                    mg = fabs(pre[j]);
-            }
-            if (kth - next < mg)
-                mg = kth - next;
-        }
+        ref_top(pre, all, K_, keep, &mg); /* top-k by repeated arg-max (ties: lower index) */
         for (i = 0; i < D_; i++)
             uhat[i] = P[OFF_BD + i];
         for (j = 0; j < M_; j++)
             if (keep[j] && pre[j] > 0)
                 for (i = 0; i < D_; i++)
                     uhat[i] += pre[j] * P[OFF_WD + j * D_ + i];
-        for (i = 0; i < D_; i++)
+        for (i = 0; i < D_; i++) {
             loss += (uhat[i] - u[i]) * (uhat[i] - u[i]);
+            if (e_out)
+                e_out[b * D_ + i] = u[i] - uhat[i];
+        }
+        if (aux && aux->on) { /* ehat - e over the top kaux dead latents */
+            int akeep[M_];
+            double r2[D_];
+            ref_top(pre, aux->dead, aux->kaux, akeep, &mg);
+            for (i = 0; i < D_; i++)
+                r2[i] = -aux->e[b * D_ + i];
+            for (j = 0; j < M_; j++)
+                if (akeep[j] && pre[j] > 0)
+                    for (i = 0; i < D_; i++)
+                        r2[i] += pre[j] * P[OFF_WD + j * D_ + i];
+            for (i = 0; i < D_; i++)
+                asum += r2[i] * r2[i];
+        }
     }
     if (margin)
         *margin = mg;
-    return loss / B_;
+    return loss / B_ + (aux && aux->on ? aux->coeff * asum / aux->den : 0.0);
+}
+
+static double ref_loss(const double *P, const float *x, double *margin)
+{
+    return ref_loss_aux(P, x, margin, NULL, NULL);
 }
 
 static void params_from(const lg_sae_weights *w, double *P)
@@ -235,6 +276,103 @@ static void test_grad_finite_differences(void)
                       scale);
             CHECK_MSG(diff <= 1e-5 * scale + 1e-7, "%s: |analytic - fd| = %g (scale %g)", parts[p].name, diff, scale);
         }
+    }
+out:
+    lg_route_trainer_free(t);
+    lg_sae_weights_release(&w);
+    lg_sae_weights_release(&g);
+}
+
+/* The AuxK path: latents 0, 3, 5, 7, 8, 10 made dead through the clocks;
+ * every gradient against finite differences of the reference with AuxK. */
+static void test_grad_auxk(void)
+{
+    static const int dead_list[] = {0, 3, 5, 7, 8, 10};
+    lg_sae_config cfg;
+    lg_train_config tc;
+    lg_sae_weights w, g;
+    lg_route_trainer *t = NULL;
+    lg_step_stats st;
+    float x[B_ * L_ * D_];
+    double P[N_PAR], fd[N_PAR], margin = 0, loss, since[M_], aux_only;
+    ref_aux ra;
+    uint64_t seed;
+    const double h = 1e-6;
+    static const char *const names[] = {"W_enc", "b_enc", "W_dec", "b_dec", "W_router", "b_router"};
+    const int offs[] = {OFF_WE, OFF_BE, OFF_WD, OFF_BD, OFF_WR, OFF_BR};
+    const int ns[] = {D_ * M_, M_, M_ * D_, D_, D_ * L_, L_};
+    int p, i, b;
+
+    memset(&w, 0, sizeof w);
+    memset(&g, 0, sizeof g);
+    memset(&ra, 0, sizeof ra);
+    route_cfg(&cfg, &tc, L_, D_, M_, K_, B_, 10);
+    tc.aux_k = 2;
+    tc.aux_coeff = 0.5; /* large, so the aux term shows in every gradient */
+    tc.dead_after = 3 * B_; /* dead after 3 steps without firing */
+    for (i = 0; i < M_; i++)
+        since[i] = 0;
+    for (i = 0; i < (int)(sizeof dead_list / sizeof dead_list[0]); i++) {
+        since[dead_list[i]] = 3 + i;
+        ra.dead[dead_list[i]] = 1;
+    }
+    since[1] = 2; /* one step short: alive */
+    ra.on = 1;
+    ra.kaux = 2;
+    ra.coeff = tc.aux_coeff;
+    for (seed = 1; seed < 400; seed++) {
+        double mu[D_] = {0};
+        lg_sae_weights_release(&w);
+        make_case(&cfg, seed, B_, x, &w);
+        params_from(&w, P);
+        ref_loss_aux(P, x, NULL, NULL, ra.e); /* e at the base point */
+        ra.den = 0;
+        for (b = 0; b < B_; b++)
+            for (i = 0; i < D_; i++)
+                mu[i] += ra.e[b * D_ + i] / B_;
+        for (b = 0; b < B_; b++)
+            for (i = 0; i < D_; i++)
+                ra.den += (ra.e[b * D_ + i] - mu[i]) * (ra.e[b * D_ + i] - mu[i]);
+        ref_loss_aux(P, x, &margin, &ra, NULL);
+        if (margin > 1e-3)
+            break;
+    }
+    CHECK_MSG(margin > 1e-3, "no case with a top-k margin found");
+    CHECK_OK(lg_route_trainer_new(&cfg, &tc, &w, &t));
+    if (!t)
+        goto out;
+    lg_route_trainer_set_clocks(t, since);
+    CHECK_OK(lg_route_trainer_compute_grads(t, x, &st));
+    CHECK_OK(lg_route_trainer_get_grads(t, &g));
+    loss = ref_loss_aux(P, x, NULL, &ra, NULL);
+    aux_only = loss - ref_loss(P, x, NULL);
+    CHECK_MSG(st.n_dead == 6, "n_dead %g, want 6", st.n_dead);
+    CHECK_MSG(aux_only > 1e-3, "the reference's aux term is %g: nothing to check", aux_only);
+    CHECK_MSG(fabs(st.aux - aux_only) <= 1e-9 * (1 + aux_only), "aux %.12g vs reference %.12g", st.aux, aux_only);
+    CHECK_MSG(fabs(st.loss - loss) <= 1e-9 * (1 + loss), "loss %.12g vs reference %.12g", st.loss, loss);
+    for (i = 0; i < N_PAR; i++) {
+        double keep = P[i], lp, lm;
+        P[i] = keep + h;
+        lp = ref_loss_aux(P, x, NULL, &ra, NULL);
+        P[i] = keep - h;
+        lm = ref_loss_aux(P, x, NULL, &ra, NULL);
+        P[i] = keep;
+        fd[i] = (lp - lm) / (2 * h);
+    }
+    {
+        const float *got[6] = {g.W_enc, g.b_enc, g.W_dec, g.b_dec, g.W_router, g.b_router};
+        for (p = 0; p < 6; p++) {
+            double scale, diff = max_abs_diff(got[p], fd + offs[p], ns[p], &scale);
+            CHECK_MSG(scale > 1e-3, "%s: finite differences are all ~0 (scale %g)", names[p], scale);
+            CHECK_MSG(diff <= 1e-5 * scale + 1e-7, "%s: |analytic - fd| = %g (scale %g)", names[p], diff, scale);
+        }
+    }
+    /* a dead latent's encoder column gets gradient only through AuxK */
+    {
+        double col = 0;
+        for (i = 0; i < D_; i++)
+            col += fabs(g.W_enc[i * M_ + dead_list[0]]) + fabs(g.W_enc[i * M_ + dead_list[1]]);
+        CHECK_MSG(col > 0, "no AuxK gradient reached the dead latents' encoder columns");
     }
 out:
     lg_route_trainer_free(t);
@@ -402,6 +540,48 @@ out:
     lg_sae_weights_release(&gt);
 }
 
+/* L = 1 over 12 steps with AuxK on: the dead-latent clocks (n_dead per step,
+ * exactly), the AuxK term and the loss follow the backend TopK trainer's
+ * (which computes in float32: agreement to 1e-3 relative). */
+static void test_one_layer_auxk_steps(void)
+{
+    enum { B = 32, D = 8, M = 48, K = 2, STEPS = 12 };
+    lg_sae_config cfg, tk;
+    lg_train_config tc;
+    lg_sae_weights w;
+    lg_route_trainer *rt = NULL;
+    lg_trainer *tt = NULL;
+    lg_step_stats a, b;
+    float x[2][B * D];
+    int s, saw_aux = 0;
+    memset(&w, 0, sizeof w);
+    route_cfg(&cfg, &tc, 1, D, M, K, B, STEPS);
+    tc.aux_k = 4;
+    tc.aux_coeff = 1.0 / 32;
+    tc.dead_after = 2 * B;
+    tc.lr = 1e-3;
+    tc.warmup_steps = 0;
+    make_case(&cfg, 51, B, x[1], &w);
+    lg_sae_weights_release(&w);
+    make_case(&cfg, 50, B, x[0], &w);
+    tk = cfg;
+    tk.arch = LG_ARCH_TOPK;
+    CHECK_OK(lg_route_trainer_new(&cfg, &tc, &w, &rt));
+    CHECK_OK(lg_trainer_new(lg_backend_cpu(), &tk, &tc, &w, &tt));
+    for (s = 0; rt && tt && s < STEPS; s++) {
+        CHECK_OK(lg_route_trainer_step(rt, x[s % 2], &a));
+        CHECK_OK(lg_trainer_step(tt, x[s % 2], &b));
+        CHECK_MSG(a.n_dead == b.n_dead, "step %d: n_dead %g vs topk %g", s + 1, a.n_dead, b.n_dead);
+        CHECK_MSG(fabs(a.aux - b.aux) <= 1e-3 * (b.aux + 1e-6), "step %d: aux %g vs topk %g", s + 1, a.aux, b.aux);
+        CHECK_MSG(fabs(a.loss - b.loss) <= 1e-3 * b.loss, "step %d: loss %g vs topk %g", s + 1, a.loss, b.loss);
+        saw_aux |= a.aux > 0;
+    }
+    CHECK_MSG(saw_aux, "AuxK never switched on: nothing compared");
+    lg_route_trainer_free(rt);
+    lg_trainer_free(tt);
+    lg_sae_weights_release(&w);
+}
+
 /* Trains `steps` steps of a larger case at `threads` threads into *out. */
 static void train_at(int threads, int steps, lg_sae_weights *out)
 {
@@ -560,7 +740,7 @@ static void test_eval_metrics(void)
     CHECK(ent > 0 && ent <= log((double)L) + 1e-12);
     /* the router is not uniform here (random W_router): weights differ by layer */
     CHECK(fabs(rmean[0] - rmean[1]) > 1e-3 || fabs(rmean[1] - rmean[2]) > 1e-3);
-    /* bad inputs: weights of another width, no router, AuxK requested */
+    /* bad inputs: weights of another width, no router */
     cfg.d_in = D + 1;
     CHECK(lg_route_eval(&cfg, &w, x, N, -1, &rm, NULL, NULL) == LG_EINPUT);
     cfg.d_in = D;
@@ -570,10 +750,6 @@ static void test_eval_metrics(void)
         CHECK(lg_route_eval(&cfg, &w, x, N, -1, &rm, NULL, NULL) == LG_EINPUT);
         w.W_router = wr;
     }
-    tc.aux_k = 8;
-    tc.aux_coeff = 1.0 / 32;
-    CHECK(lg_route_check(&cfg, &tc) == LG_EINPUT);
-    CHECK(strstr(lg_error_msg(), "aux_k") != NULL);
     lg_sae_weights_release(&w);
     free(x);
     free(u);
@@ -617,5 +793,5 @@ static void test_cell_config(void)
     }
 }
 
-CHECK_MAIN(T(test_cell_config), T(test_grad_finite_differences), T(test_update_steps_float64), T(test_one_layer_is_topk),
+CHECK_MAIN(T(test_cell_config), T(test_grad_finite_differences), T(test_grad_auxk), T(test_update_steps_float64), T(test_one_layer_is_topk), T(test_one_layer_auxk_steps),
            T(test_determinism_threads), T(test_multi_equals_single), T(test_eval_metrics))
