@@ -787,9 +787,19 @@ static void test_cell_config(void)
         lg_recon *r = NULL;
         route_cfg(&cfg, &tc, 2, 4, 8, 2, 8, 10);
         CHECK_OK(lg_route_init_weights(&cfg, 2, 1, NULL, &w));
+        CHECK(w.n_layers == 2 && w.W_router && w.b_router && w.W_router[0] == 0.0f && w.b_router[1] == 0.0f);
         CHECK(lg_trainer_new(lg_backend_cpu(), &cfg, &tc, &w, &t) == LG_EINPUT && !t);
         CHECK(lg_recon_new(lg_backend_cpu(), &cfg, &w, 8, &r) == LG_EINPUT && !r);
         lg_sae_weights_release(&w);
+    }
+    /* b_dec: the mean over layers of the data's per-column mean [L * d] */
+    {
+        const float mean[8] = {1, 2, 3, 4, 3, 2, 1, 0}; /* L = 2, d = 4 */
+        lg_sae_weights w;
+        CHECK_OK(lg_route_init_weights(&cfg, 2, 7, mean, &w));
+        CHECK(w.b_dec && w.b_dec[0] == 2.0f && w.b_dec[1] == 2.0f && w.b_dec[2] == 2.0f && w.b_dec[3] == 2.0f);
+        lg_sae_weights_release(&w);
+        CHECK(lg_route_init_weights(&cfg, 0, 7, mean, &w) == LG_EINPUT);
     }
 }
 
