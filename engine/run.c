@@ -37,6 +37,7 @@
 #include "artifacts/npy.h"
 #include "artifacts/safetensors.h"
 #include "base/sha256.h"
+#include "engine/arch_route.h"
 #include "engine/consistency.h"
 #include "engine/curve.h"
 #include "engine/data.h"
@@ -165,7 +166,8 @@ typedef struct {
     const lg_run_options *opt;
     lg_dataset *ds;
     const float *truth;     /* [n_features, d] or NULL */
-    int d;
+    int d;                  /* row width (layered data: L * d', see lg_dataset_layers) */
+    int layers;             /* lg_dataset_layers: L of [n, L, d'] data, 0 for 2-D data */
     int64_t *train_rows, *eval_rows;
     int64_t n_train, n_eval;
     float *eval_x;          /* [n_eval, d], gathered once */
@@ -254,12 +256,14 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
                           "engine_version", LG_ENGINE_VERSION,
                           "study", rc->s->name,
                           "ks", ksbuf}; /* hierarchical_topk only (the others' files are unchanged) */
-    lg_tensor_f32 t[5] = {
+    lg_tensor_f32 t[7] = {
         {"W_enc", 2, {w->d_in, w->d_sae}, w->W_enc},
         {"b_enc", 1, {w->d_sae}, w->b_enc},
         {"W_dec", 2, {w->d_sae, w->d_in}, w->W_dec},
         {"b_dec", 1, {w->d_in}, w->b_dec},
         {"threshold", 1, {w->d_sae}, w->threshold},
+        {"W_router", 2, {w->d_in, w->n_layers}, w->W_router}, /* routesae only */
+        {"b_router", 1, {w->n_layers}, w->b_router},
     };
     int err;
     snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
@@ -269,13 +273,17 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
     snprintf(name, sizeof name, "cells/%s/seed-%llu.safetensors", fid, (unsigned long long)seed);
     if ((err = files_add(&rc->files, name, "application/vnd.safetensors", &path)) < 0)
         return err;
-    return lg_st_write(path, t, 5, meta, sizeof(meta) / sizeof(meta[0]) / 2 - (c->p.arch == LG_ARCH_HIER_TOPK ? 0 : 1));
+    return lg_st_write(path, t, w->W_router ? 7 : 5, meta,
+                       sizeof(meta) / sizeof(meta[0]) / 2 - (c->p.arch == LG_ARCH_HIER_TOPK ? 0 : 1));
 }
 
 /* Configs of condition c (training config checked when the cells train). */
 static int cell_configs(run_ctx *rc, const lg_condition *c, lg_sae_config *cfg, lg_train_config *tc)
 {
     fill_configs(&c->p, rc->d, cfg, tc);
+    if ((c->p.arch == LG_ARCH_ROUTESAE || rc->layers > 0) &&
+        lg_route_cell_config(cfg, tc, rc->layers, c->p.b_dec_init, rc->s->ood_path != NULL, rc->opt->be->name) < 0)
+        return lg_error_wrap("%s: condition %s", rc->s->path, c->id);
     if (lg_sae_config_check(cfg) < 0)
         return lg_error_wrap("%s: condition %s", rc->s->path, c->id);
     if (!c->control_random && c->p.steps > 0 && lg_train_config_check(tc, cfg) < 0)
@@ -290,6 +298,8 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
     const lg_cond_params *p = &c->p;
     const float *bdec;
     int err;
+    if (p->arch == LG_ARCH_ROUTESAE) /* b_dec: the mean over layers of the data mean */
+        return lg_route_init_weights(cfg, rc->layers, seed, p->b_dec_init == 0 ? rc->mean_init : NULL, w);
     if (p->b_dec_init == 1) {
         if (!rc->median_init) {
             if (!(rc->median_init = lg_malloc((size_t)rc->d * sizeof(float))))
@@ -356,6 +366,8 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     const lg_cond_params *p = &c->p;
     const size_t Bd = (size_t)p->batch * rc->d;
     lg_trainer *tr = NULL;
+    lg_route_multi *rt = NULL; /* routesae: its host trainer (arch_route.h) instead of tr */
+    const int route = cfg->arch == LG_ARCH_ROUTESAE;
     batcher *bt = NULL;
     float *batches = NULL; /* host [n, B, d] */
     int64_t *idx = NULL;
@@ -364,7 +376,7 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     int alive = n, i, err;
 
     *n_ok = n;
-    if ((err = lg_trainer_new_multi(rc->opt->be, cfg, tc, w, n, &tr)) < 0)
+    if ((err = route ? lg_route_multi_new(cfg, tc, w, n, &rt) : lg_trainer_new_multi(rc->opt->be, cfg, tc, w, n, &tr)) < 0)
         return err;
     if (!(batches = lg_malloc((size_t)n * Bd * sizeof(float))) ||
         !(idx = lg_malloc((size_t)p->batch * sizeof(int64_t))) || !(bt = lg_calloc((size_t)n, sizeof(*bt)))) {
@@ -384,12 +396,13 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
             if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batches + (size_t)i * Bd)) < 0)
                 goto out;
         }
-        while ((err = lg_trainer_step_multi(tr, batches, last)) == LG_EDIVERGED) {
-            int j = lg_trainer_diverged_seed(tr);
+        while ((err = route ? lg_route_multi_step(rt, batches, last) : lg_trainer_step_multi(tr, batches, last)) ==
+               LG_EDIVERGED) {
+            int j = route ? lg_route_multi_diverged_seed(rt) : lg_trainer_diverged_seed(tr);
             snprintf(failure, failure_len, "condition %s seed %llu: training diverged at step %ld: loss is %s", c->id,
                      (unsigned long long)seeds[j], step + 1, isnan(last[j].loss) ? "NaN" : "Inf");
             for (i = j; i < alive; i++)
-                if ((err = lg_trainer_set_active(tr, i, 0)) < 0)
+                if ((err = route ? lg_route_multi_set_active(rt, i, 0) : lg_trainer_set_active(tr, i, 0)) < 0)
                     goto out;
             alive = *n_ok = j;
             if (alive == 0)
@@ -411,12 +424,13 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     rc->work_done += (double)p->steps * n;
     for (i = 0; i < *n_ok; i++) {
         lg_sae_weights_release(&w[i]);
-        if ((err = lg_trainer_get_weights_multi(tr, i, &w[i])) < 0)
+        if ((err = route ? lg_route_multi_get_weights(rt, i, &w[i]) : lg_trainer_get_weights_multi(tr, i, &w[i])) < 0)
             goto out;
     }
     err = *n_ok < n ? lg_error_set(LG_EDIVERGED, "%s", failure) : 0;
 out:
     lg_trainer_free(tr);
+    lg_route_multi_free(rt);
     for (i = 0; bt && i < n; i++)
         lg_free(bt[i].perm);
     lg_free(bt);
@@ -466,7 +480,9 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     int err;
     if (last && (err = write_weights(rc, c, seed, w)) < 0)
         return err;
-    if ((err = lg_recon_eval(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm)) < 0)
+    if ((err = cfg->arch == LG_ARCH_ROUTESAE
+                   ? lg_route_eval_json(cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm, metrics)
+                   : lg_recon_eval(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm)) < 0)
         return err;
     if ((err = json_num(metrics, "mse", rm.mse)) < 0 || (err = json_num(metrics, "fvu", rm.fvu)) < 0 ||
         (err = json_num(metrics, "explained_variance", rm.explained_variance)) < 0 ||
@@ -668,7 +684,9 @@ static int group_load(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
             goto out;
         if (load_tensor(f, "W_enc", di * ds, w[i].W_enc) < 0 || load_tensor(f, "b_enc", ds, w[i].b_enc) < 0 ||
             load_tensor(f, "W_dec", ds * di, w[i].W_dec) < 0 || load_tensor(f, "b_dec", di, w[i].b_dec) < 0 ||
-            load_tensor(f, "threshold", ds, w[i].threshold) < 0)
+            load_tensor(f, "threshold", ds, w[i].threshold) < 0 ||
+            (w[i].W_router && (load_tensor(f, "W_router", di * w[i].n_layers, w[i].W_router) < 0 ||
+                               load_tensor(f, "b_router", (size_t)w[i].n_layers, w[i].b_router) < 0)))
             goto out;
         lg_st_close(f);
         f = NULL;
@@ -901,7 +919,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
             }
-            if ((err = lg_run_pair_metrics(s, c, w[i].W_dec, w[j].W_dec, rc->d, m, &pair_mmcs[i * ns + j],
+            if ((err = lg_run_pair_metrics(s, c, w[i].W_dec, w[j].W_dec, cfg.d_in, m, &pair_mmcs[i * ns + j],
                                            &pair_mcc[i * ns + j], maxcos + (size_t)pi * c->p.d_sae)) < 0) {
                 lg_error_wrap("condition %s seeds %llu/%llu", c->id, (unsigned long long)s->seeds[i],
                               (unsigned long long)s->seeds[j]);
@@ -976,6 +994,7 @@ static int open_data(run_ctx *rc, float **truth_owned)
     } else if ((err = lg_dataset_open_file(s->data_path, s->data_tensor, &rc->ds)) < 0)
         return err;
     rc->d = lg_dataset_dim(rc->ds);
+    rc->layers = lg_dataset_layers(rc->ds);
     return 0;
 }
 
@@ -1091,7 +1110,10 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
         !cJSON_AddStringToObject(out->results, "study", s->name) ||
         !(data = cJSON_AddObjectToObject(out->results, "data")) ||
         !cJSON_AddStringToObject(data, "source", s->data_source) ||
-        !cJSON_AddStringToObject(data, "sha256", out->data_digest) || !cJSON_AddNumberToObject(data, "d", rc.d) ||
+        !cJSON_AddStringToObject(data, "sha256", out->data_digest) ||
+        /* layered data: d is one layer's width, and "layers" says how many */
+        !cJSON_AddNumberToObject(data, "d", rc.layers > 0 ? rc.d / rc.layers : rc.d) ||
+        (rc.layers > 0 && !cJSON_AddNumberToObject(data, "layers", rc.layers)) ||
         !cJSON_AddNumberToObject(data, "n_train", (double)rc.n_train) ||
         !cJSON_AddNumberToObject(data, "n_eval", (double)rc.n_eval) ||
         !(conds = cJSON_AddArrayToObject(out->results, "conditions"))) {

@@ -324,6 +324,8 @@ int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const l
         return err;
     if (cfg->arch == LG_ARCH_HIER_TOPK && (err = lg_hier_check_backend(be)) < 0)
         return err;
+    if (cfg->arch == LG_ARCH_ROUTESAE) /* a host trainer of its own: engine/arch_route.h */
+        return lg_error_set(LG_EINPUT, "trainer: arch routesae is trained by lg_route_trainer, not on a backend");
     if (!(t = lg_calloc(1, sizeof(*t))))
         return lg_error_wrap("creating trainer");
     t->be = be;
@@ -744,6 +746,8 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
         FOR_SEEDS(s)
         TRY(be->jumprelu_fwd(be, t->pre + s * Bm, t->p[P_LTHR] + (size_t)s * m, t->acts + s * Bm,
                              B, m));
+        break;
+    case LG_ARCH_ROUTESAE: /* refused by lg_trainer_new_multi */
         break;
     }
     /* Host: the FVU denominators (of the host's copy of the batch), computed

@@ -365,6 +365,11 @@ int cmd_export(int argc, char **argv)
                 err = LG_ECHECK; /* a stored object that passed its digest but is not a cell: a broken run */
             goto out;
         }
+        if (cell.cfg.arch == LG_ARCH_ROUTESAE) { /* before anything is written */
+            err = lg_error_set(LG_EINPUT, "%s: %s", cells[k].name, LG_SAELENS_ROUTESAE_REFUSAL);
+            lg_cell_sae_release(&cell);
+            goto out;
+        }
         lg_cell_sae_release(&cell);
     }
 

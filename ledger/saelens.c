@@ -43,6 +43,9 @@ const char *lg_saelens_arch_name(lg_arch arch, int *has_threshold)
         name = "jumprelu";
         thr = 1;
         break;
+    case LG_ARCH_ROUTESAE: /* no SAELens equivalent: lg_saelens_write refuses it */
+        name = "routesae";
+        break;
     }
     if (has_threshold)
         *has_threshold = thr;
@@ -175,6 +178,17 @@ int lg_cell_sae_read(const char *path, const char *label, lg_cell_sae *out)
         (err = tensor_f32(f, label, "b_dec", out->cfg.d_in, -1, &out->w.b_dec)) < 0 ||
         (err = tensor_f32(f, label, "threshold", out->cfg.d_sae, -1, &out->w.threshold)) < 0)
         goto out;
+    if (out->cfg.arch == LG_ARCH_ROUTESAE) { /* the router W_router [d_in, L], b_router [L] (engine/arch_route.h) */
+        if (lg_st_get(f, "W_router", &v) < 0 || v.ndim != 2 || v.shape[0] != out->cfg.d_in || v.shape[1] < 1 ||
+            v.shape[1] > 65536) {
+            err = lg_error_set(LG_EINPUT, "%s: tensor W_router: missing or not [d_in=%d, L]", label, out->cfg.d_in);
+            goto out;
+        }
+        out->w.n_layers = (int)v.shape[1];
+        if ((err = tensor_f32(f, label, "W_router", out->cfg.d_in, out->w.n_layers, &out->w.W_router)) < 0 ||
+            (err = tensor_f32(f, label, "b_router", out->w.n_layers, -1, &out->w.b_router)) < 0)
+            goto out;
+    }
 out:
     lg_st_close(f);
     if (err < 0)
@@ -248,6 +262,8 @@ int lg_saelens_write(const char *dir, const lg_sae_config *cfg, const lg_sae_wei
     const char *meta[] = {"format", "pt"}; /* what torch-saved safetensors carry */
 
     lg_saelens_arch_name(cfg->arch, &has_thr);
+    if (cfg->arch == LG_ARCH_ROUTESAE)
+        return lg_error_set(LG_EINPUT, "%s: %s", dir, LG_SAELENS_ROUTESAE_REFUSAL);
     if (w->d_in != cfg->d_in || w->d_sae != cfg->d_sae)
         return lg_error_set(LG_EINTERNAL, "%s: weights [%d, %d] do not match the config [%d, %d]", dir, w->d_in,
                             w->d_sae, cfg->d_in, cfg->d_sae);
