@@ -42,6 +42,9 @@ char *lgl_path2(const char *a, const char *b);   /* a/b, or NULL (LG_ENOMEM); lg
 int lgl_make_signature(git_repository *repo, git_signature **out);
 int lgl_new(git_repository *repo, lg_ledger **out); /* takes repo; paths set, nothing opened */
 
+/* ledger_open.c: reads and checks <dir>/ledger.json (format 2; format 1 refused) */
+int lgl_read_config(const char *dir, uint64_t *small_max);
+
 /* ledger_lock.c: the caller holds the ledger lock */
 int lgl_clear_stale_ref_lock(lg_ledger *lg);
 
