@@ -26,7 +26,9 @@
  * form makes two passes over all m + 1: a scan that skips used columns and a
  * potential update). The free-column update "minv -= delta" of a step is
  * applied at the start of the next step's pass, and the potential updates
- * touch only the tree's columns. Each value sees the same floating-point
+ * touch only the tree's rows and columns, kept in two dense arrays (tu, tv)
+ * for the row and written back when it is done (within a row, u and v of the
+ * tree are read only when a member joins, before its first update). Each value sees the same floating-point
  * operations in the same order as in the textbook form, so the assignment
  * and the total are bit-identical to it (tests/unit/test_hungarian.c keeps
  * the textbook form as an oracle).
@@ -75,6 +77,7 @@ static int solve(const double *cost, int n, int m, double sign, int *assign, dou
     double *u = NULL, *v = NULL, *minv = NULL; /* [n+1], [m+1], [m+1] */
     int *p = NULL, *way = NULL;                /* [m+1], [m+1] */
     int *free_cols = NULL, *tree = NULL;       /* [m], [m+1] */
+    double *tu = NULL, *tv = NULL;             /* [m+1], [m+1]: u, v of the tree's rows and columns */
     int i, j, err;
     double total = 0.0;
 
@@ -92,7 +95,9 @@ static int solve(const double *cost, int n, int m, double sign, int *assign, dou
     way = lg_calloc((size_t)m + 1, sizeof(int));
     free_cols = lg_calloc((size_t)m, sizeof(int));
     tree = lg_calloc((size_t)m + 1, sizeof(int));
-    if (!u || !v || !minv || !p || !way || !free_cols || !tree) {
+    tu = lg_calloc((size_t)m + 1, sizeof(double));
+    tv = lg_calloc((size_t)m + 1, sizeof(double));
+    if (!u || !v || !minv || !p || !way || !free_cols || !tree || !tu || !tv) {
         err = LG_ENOMEM;
         goto out;
     }
@@ -109,7 +114,9 @@ static int solve(const double *cost, int n, int m, double sign, int *assign, dou
             int i0 = p[j0], j1 = 0, k, kept = 0;
             double delta = INFINITY, ui0 = u[i0];
             const double *row = cost + (size_t)(i0 - 1) * (size_t)m; /* [m] */
-            tree[ntree++] = j0;
+            tree[ntree] = j0;
+            tu[ntree] = ui0; /* not yet moved in this row: it joins now */
+            tv[ntree++] = v[j0];
             /* One pass over the columns not yet in the tree, in increasing
              * order (so the strict '<' keeps the lowest index on ties): drop
              * j0, apply the previous step's "minv -= delta", relax, pick. */
@@ -138,12 +145,16 @@ static int solve(const double *cost, int n, int m, double sign, int *assign, dou
                 goto out;
             }
             for (t = 0; t < ntree; t++) { /* the potentials of the tree's rows and columns */
-                u[p[tree[t]]] += delta;
-                v[tree[t]] -= delta;
+                tu[t] += delta;
+                tv[t] -= delta;
             }
             prev_delta = delta;
             j0 = j1;
         } while (p[j0] != 0);
+        for (t = 0; t < ntree; t++) { /* only now: nothing read them in between */
+            u[p[tree[t]]] = tu[t];
+            v[tree[t]] = tv[t];
+        }
         do { /* flip the alternating path back to the virtual column 0 */
             int j1 = way[j0];
             p[j0] = p[j1];
@@ -175,6 +186,8 @@ out:
     lg_free(way);
     lg_free(free_cols);
     lg_free(tree);
+    lg_free(tu);
+    lg_free(tv);
     return err;
 }
 
