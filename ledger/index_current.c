@@ -26,6 +26,13 @@
  *     trigger/view check), its meta 'tip' 40 lowercase hex and equal to the
  *     ref's value.
  * Only then is the index handed out. No write, no lock, no repair, no print.
+ *
+ * Not repeated here: lg_ledger_open's check of the branch's FORMAT file at
+ * the tip. A tip equal to the index's was written into the index by ledger
+ * itself (record, reindex, sync), each of which had opened the ledger through
+ * lg_ledger_open and so had checked that commit's FORMAT (record and sync
+ * made the commit themselves). Nor the store directory: these readers never
+ * touch it.
  */
 #include "ledger/index_current.h"
 
