@@ -29,7 +29,6 @@
 #include "base/base.h"
 #include "gates/claims_int.h"
 
-
 int cl_perr_at(parser *p, size_t col, const char *fmt, ...)
 {
     char msg[512];
@@ -39,7 +38,6 @@ int cl_perr_at(parser *p, size_t col, const char *fmt, ...)
     va_end(ap);
     return lg_error_set(LG_EINPUT, "%s:%d:%zu: %s", p->path, p->line, col + 1, msg);
 }
-
 
 /* ---- names ------------------------------------------------------------------ */
 

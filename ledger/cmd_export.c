@@ -38,7 +38,6 @@ typedef struct {
     int selected;
 } cell_ref;
 
-
 /* "cells/<fid>/seed-<s>.safetensors" -> fid, seed; 0 when the name has this form. */
 static int parse_cell_name(const char *name, char *fid, size_t n, long long *seed)
 {

@@ -17,7 +17,6 @@
 #include "ledger/shard.h"
 #include "ledger/sign.h"
 
-
 int cmd_gather(lg_cli *cli, int argc, char **argv)
 {
     const char *backend_name = "auto", *sign = getenv("LEDGER_SIGN_KEY"), *stage_dir = NULL;

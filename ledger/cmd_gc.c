@@ -17,7 +17,6 @@
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 
-
 typedef struct {
     int dry_run, json;
     uint64_t bytes;

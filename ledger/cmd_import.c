@@ -34,7 +34,6 @@
 
 #define IMPORT_MAX_SAES 64
 
-
 static int num(cJSON *obj, const char *key, double v)
 {
     /* NaN would be written as null by cJSON; callers only pass computed values */

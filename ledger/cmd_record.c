@@ -18,7 +18,6 @@
 #include "ledger/manifest.h"
 #include "ledger/sign.h"
 
-
 static const char *media_type_of(const char *name)
 {
     static const struct { const char *ext, *type; } types[] = {

@@ -9,7 +9,6 @@
 #include "ledger/ledger.h"
 #include "ledger/recover.h"
 
-
 int cmd_reindex(lg_cli *cli, int argc, char **argv)
 {
     int json = 0, accept = 0;

@@ -20,7 +20,6 @@
 #include "ledger/sign.h"
 #include "ledger/template.h"
 
-
 static const char *base_name(const char *p)
 {
     const char *s = strrchr(p, '/');

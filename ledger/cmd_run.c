@@ -199,7 +199,6 @@ static void kept_backend(const char *dir, char *buf, size_t n)
     lg_error_clear();
 }
 
-
 int cmd_run(lg_cli *cli, int argc, char **argv)
 {
     const char *backend_name = "auto", *sign = getenv("LEDGER_SIGN_KEY");

@@ -38,7 +38,6 @@
 #include "ledger/sign.h"
 #include "ledger/evidence_int.h"
 
-
 void lg_evidence_set_require_signed(lg_evidence_ctx *ev, int on) { ev->require_signed = on; }
 
 int lg_evidence_new(lg_ledger *lg, lg_evidence_ctx **out)
@@ -277,8 +276,6 @@ out:
     lg_free(names);
     return err;
 }
-
-
 
 /* Resolves a query's run and its freshness. On return *e is the run (when
  * one was found); the answer is MISSING/STALE with out->reason set, or FRESH. */

@@ -44,7 +44,6 @@
 #include "ledger/svg.h"
 #include "ledger/report_int.h"
 
-
 /* ---- small helpers ------------------------------------------------------------------ */
 
 static int derr(const rctx *c, const lg_directive *d, int code, const char *fmt, ...)
@@ -233,7 +232,6 @@ static int put_stat(lg_buf *b, const lg_directive *d, lg_stat s, const double *x
 }
 
 /* ---- conditions and groups ------------------------------------------------------------ */
-
 
 void rpt_groups_free(group *g, size_t n, size_t nk)
 {
