@@ -111,6 +111,10 @@ int lg_is_dir(const char *path);
 int lg_path_check_regular(const char *path);
 /* out = a "/" b (out is cleared first). */
 int lg_path_join(lg_buf *out, const char *a, const char *b);
+/* Best effort: removes path and everything below it, depth first, never
+ * following a symbolic link (a link is removed, not its target). For
+ * staging and scratch folders; failures are ignored. */
+void lg_path_remove_tree(const char *path);
 
 /* Small helpers. */
 int lg_parse_double(const char *s, double *out); /* whole string must parse, finite */

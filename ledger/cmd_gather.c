@@ -44,7 +44,6 @@ int cmd_gather(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-
     rc = 0;
     if ((err = lg_study_load(args[0], &study)) < 0)
         goto out;

@@ -23,7 +23,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -43,18 +42,7 @@
 #include "ledger/shard.h"
 #include "ledger/sign.h"
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Remove a folder tree (staging folders only). */
-static void rm_tree(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
 typedef struct {
     int tty;
     int quiet;
@@ -176,7 +164,7 @@ static int keep_for_resume(lg_ledger *lg, const lg_study *study, const lg_backen
     if (err < 0)
         goto out;
     if (lg_is_dir(keep->ptr))
-        rm_tree(keep->ptr);
+        lg_path_remove_tree(keep->ptr);
     if (rename(staging, keep->ptr) < 0)
         err = lg_error_set(LG_EIO, "%s: cannot keep the stopped run as %s: %s", staging, keep->ptr, strerror(errno));
 out:
@@ -415,7 +403,7 @@ int cmd_run(lg_cli *cli, int argc, char **argv)
                lg_study_n_cells(study), res.nfiles, be->name);
     /* recorded: a kept stopped run of this spec is obsolete */
     if (!res.diverged && keep.len && lg_is_dir(keep.ptr))
-        rm_tree(keep.ptr);
+        lg_path_remove_tree(keep.ptr);
 out:
     /* a run that failed after finishing seed groups (an I/O error, a lock
      * timeout at record time), or a resumed one, keeps them for --resume;
@@ -434,7 +422,7 @@ out:
     rc = err < 0 ? (err == LG_EDIVERGED ? 1 : cli_fail("run", err)) : 0;
 done:
     if (!kept && staging.ptr && staging.len && lg_is_dir(staging.ptr))
-        rm_tree(staging.ptr);
+        lg_path_remove_tree(staging.ptr);
     lg_run_result_release(&res);
     lg_buf_release(&staging);
     lg_buf_release(&key_path);
