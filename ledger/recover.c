@@ -199,6 +199,16 @@ out:
     return err;
 }
 
+int lg_ledger_lock_caught_up(lg_ledger *lg)
+{
+    int err;
+    if ((err = lg_ledger_lock(lg)) < 0)
+        return err;
+    if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0)
+        lg_ledger_unlock(lg);
+    return err;
+}
+
 /* ---- leftovers ------------------------------------------------------------------ */
 
 /* The pid embedded in a leftover's name, 0 when there is none:
