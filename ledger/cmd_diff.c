@@ -381,7 +381,6 @@ int cmd_diff(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if ((err = cli_ledger(cli, &lg)) < 0 || (err = lg_ledger_load_manifest(lg, args[0], &ma, &ia, NULL)) < 0 ||
         (err = lg_ledger_load_manifest(lg, args[1], &mb, &ib, NULL)) < 0 || (err = build_diff(&ia, ma, &ib, mb, &d)) < 0)
         goto out;

@@ -229,8 +229,6 @@ int cmd_export(lg_cli *cli, int argc, char **argv)
         lg_opt_list_release(&sels);
         return rc;
     }
-
-    rc = 0;
     if (strcmp(format, "saelens") != 0) {
         fprintf(stderr, "ledger export: --format: '%s' is not supported (saelens)\n", format);
         lg_opt_list_release(&sels);

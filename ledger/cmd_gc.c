@@ -70,7 +70,6 @@ int cmd_gc(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if (min_age < 0) {
         fprintf(stderr, "ledger gc: --min-age must be >= 0\n");
         return 2;

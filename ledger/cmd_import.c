@@ -128,7 +128,6 @@ int cmd_import(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if (!study || !*study) {
         fprintf(stderr, "ledger import: --study NAME is required\n");
         return 2;

@@ -41,7 +41,6 @@ int cmd_init(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if (small_max >= 0) {
         if (small_max != (double)(uint64_t)small_max) {
             fprintf(stderr, "ledger init: --small-output-max: not a byte count\n");

@@ -64,7 +64,6 @@ int cmd_log(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if ((err = cli_ledger(cli, &lg)) < 0)
         return cli_fail("log", err);
     if (c.json)

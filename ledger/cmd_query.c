@@ -168,7 +168,6 @@ int cmd_query(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if (json + csv + jsonl > 1) {
         fprintf(stderr, "ledger query: --json, --csv and --jsonl exclude each other\n");
         return 2;

@@ -85,7 +85,6 @@ int cmd_record(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if (!study) {
         fprintf(stderr, "ledger record: --study NAME is required\n");
         return 2;

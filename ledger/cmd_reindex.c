@@ -33,7 +33,6 @@ int cmd_reindex(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
     memset(&ist, 0, sizeof ist);

@@ -83,7 +83,6 @@ int cmd_replay(lg_cli *cli, int argc, char **argv)
     memset(&res, 0, sizeof res);
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if (cells < 0) {
         fprintf(stderr, "ledger replay: --cells: must be >= 1 (or 0 for every cell)\n");
         return 2;

@@ -111,7 +111,6 @@ int cmd_table(lg_cli *cli, int argc, char **argv)
 
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     if (csv && json) {
         fprintf(stderr, "ledger table: --csv and --json exclude each other\n");
         return 2;

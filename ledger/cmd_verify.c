@@ -111,7 +111,6 @@ int cmd_verify(lg_cli *cli, int argc, char **argv)
     memset(&vo, 0, sizeof vo);
     if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
         return rc;
-    rc = 0;
     trust.base_ref = vo.base_ref;
     if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
