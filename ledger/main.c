@@ -23,7 +23,9 @@
 #include "ledger/ledger.h"
 #include "ledger_version.h"
 
-#define LOCK_TIMEOUT_DEFAULT 30 /* seconds; also in the --lock-timeout help below */
+#define LOCK_TIMEOUT_DEFAULT 30 /* seconds */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 typedef struct {
     const char *name;
@@ -72,7 +74,7 @@ static void lock_notify(void *ctx, const char *msg)
 int cli_parse(lg_cli *cli, const lg_cmd_spec *spec, int argc, char **argv, int *nargs, char ***args)
 {
     static const lg_opt lock_opt = {"lock-timeout", 0, LG_OPT_INT, NULL, "SECONDS",
-                                    "wait this long for the ledger lock (default 30)"};
+                                    "wait this long for the ledger lock (default " STR(LOCK_TIMEOUT_DEFAULT) ")"};
     lg_cmd_spec full = *spec;
     lg_opt *opts;
     size_t n = 0;
