@@ -279,6 +279,16 @@ int lg_file_read(const char *path, size_t max, lg_buf *out)
     return err;
 }
 
+int lg_file_read_optional(const char *path, size_t max, lg_buf *out)
+{
+    int err = lg_file_read(path, max, out);
+    if (err == LG_ENOTFOUND) {
+        lg_error_clear();
+        return 0;
+    }
+    return err < 0 ? err : 1;
+}
+
 int lg_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

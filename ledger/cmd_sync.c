@@ -248,13 +248,7 @@ static int store_setting(lg_ledger *lg, const char *set, lg_buf *out)
             err = lg_buf_puts(out, set);
         goto out;
     }
-    err = lg_file_read(path.ptr, 1 << 16, &text);
-    if (err == LG_ENOTFOUND) {
-        lg_error_clear();
-        err = 0;
-        goto out;
-    }
-    if (err < 0)
+    if ((err = lg_file_read_optional(path.ptr, 1 << 16, &text)) <= 0) /* absent: no store remembered */
         goto out;
     if (!(j = cJSON_Parse(text.ptr)) || !cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(j, "store"))) {
         err = lg_error_set(LG_EINPUT, "%s: not {\"format\":1,\"store\":DIR}", path.ptr);

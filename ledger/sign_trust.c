@@ -92,13 +92,7 @@ int lg_keyring_load(const char *path, lg_keyring *kr)
     lg_buf text = LG_BUF_INIT;
     int err;
     lg_keyring_release(kr);
-    err = lg_file_read(path, LG_TRUSTED_KEYS_MAX, &text);
-    if (err == LG_ENOTFOUND) {
-        lg_error_clear();
-        err = 0;
-        goto out;
-    }
-    if (err < 0)
+    if ((err = lg_file_read_optional(path, LG_TRUSTED_KEYS_MAX, &text)) <= 0) /* absent: no keys */
         goto out;
     if (memchr(text.ptr, '\0', text.len)) {
         err = lg_error_set(LG_EINPUT, "%s: contains a NUL byte", path);
@@ -303,12 +297,9 @@ int lg_keyring_trust(const char *path, const lg_pubkey *k, const char *name, int
         goto out;
     if (lg_keyring_find(&kr, k) >= 0)
         goto out;
-    err = lg_file_read(path, LG_TRUSTED_KEYS_MAX, &text);
-    if (err == LG_ENOTFOUND) {
-        lg_error_clear();
+    if ((err = lg_file_read_optional(path, LG_TRUSTED_KEYS_MAX, &text)) == 0)
         err = lg_buf_puts(&text, "# ledger-trusted-keys: public keys whose signatures 'ledger verify --require-signed'\n"
                                  "# accepts, one per line: ed25519 <base64 key> NAME. Commit this file.\n");
-    }
     if (err < 0)
         goto out;
     if (text.len && text.ptr[text.len - 1] != '\n' && (err = lg_buf_puts(&text, "\n")) < 0)
