@@ -333,4 +333,3 @@ out:
     lg_buf_release(&note);
     return err;
 }
-

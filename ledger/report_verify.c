@@ -308,4 +308,3 @@ out:
     lg_free(v.ids);
     return err;
 }
-
