@@ -24,10 +24,12 @@
  *     },
  *     "train": { "steps", "batch", "lr", "warmup_steps", "decay_frac", "grad_clip",
  *                "beta1", "beta2", "eps", "b_dec_init": "mean"|"median"|"zero",
- *                "aux_k", "aux_coeff", "dead_after" },         defaults for every condition
+ *                "aux_k", "aux_coeff", "dead_after",
+                "consistency": { "weight", "every", "mode" } },  defaults for every condition
  *     "sae": { "arch", "d_sae", "k", "l1_coeff", "l0_coeff", "jumprelu_threshold",
  *              "jumprelu_bandwidth", "prefixes": [..] },          defaults for every condition
  *     "grid": { KEY: [values...], ... },          cartesian product over any sae/train key
+ *                                                 ("consistency": a list of objects)
  *     "seeds": [1, 2, 3],                         required, distinct non-negative integers
  *     "controls": { "random_init": true },
  *     "metrics": { "shared_threshold": 0.7, "hungarian": true, "dense_threshold": 0.1,
@@ -74,6 +76,15 @@ typedef struct {
     int aux_k;
     double aux_coeff;
     int dead_after;
+    /* train.consistency (engine/consistency_obj.h): weight 0 = off; `set`
+     * when the spec names it (then params list consistency_weight,
+     * consistency_every, consistency_mode) */
+    struct {
+        double weight;
+        int every;
+        int mode;
+        int set;
+    } consistency;
 } lg_cond_params;
 
 typedef struct {
