@@ -39,6 +39,11 @@
  * order, in float64 (the gradient is rounded to float once and added to the
  * decoder gradient); the Hungarian solver breaks ties by the lowest column.
  * So it gives the same bits at any thread count.
+ *
+ * State: the assignments and C live in the objective, not in the trainer's
+ * saved state (train.h), so a trainer saved and reloaded mid-training would
+ * need the same objective object to continue identically. `ledger run`
+ * never does that: a stopped seed group is trained again from the start.
  */
 #ifndef LG_CONSISTENCY_OBJ_H
 #define LG_CONSISTENCY_OBJ_H
