@@ -6,8 +6,9 @@
 # seeds' own mmcs_mean); params carry consistency_weight / _every / _mode;
 # acceptance claims of the shipped form evaluate to verdicts (no MISSING or
 # ERROR); a second run gives the same results; verify --recompute recomputes
-# the held-out metrics; a sampled replay of coupled seeds is refused; bad
-# specs exit 2 with one line naming the place and leave the ledger unchanged.
+# the held-out metrics (and catches a forged one); a sampled replay brings
+# whole coupled conditions and their twin; bad specs exit 2 with one line
+# naming the place and leave the ledger unchanged.
 . "$(dirname "$0")/lib-cli.sh"
 
 mkdir repo && cd repo && git init -q . && "$LEDGER" init >/dev/null || { bad "init"; finish; }
@@ -74,8 +75,30 @@ cd ../repo
 expect_ok "verify --recompute recomputes the held-out metrics" "$LEDGER" verify --recompute
 grep_err "recomputed 1 runs: 12 cells, 18 pairs, [0-9]+ values compared, 0 not recomputed" "every cell and pair recomputed"
 head_before=$(git rev-parse refs/heads/ledger 2>/dev/null || git rev-parse ledger)
-expect_code 2 "a sampled replay cannot split coupled seeds" "$LEDGER" replay --cells 1 @1
-grep_err "train.consistency couples its seeds" "the refusal names the objective"
+# a sampled replay of a coupled condition brings all its seeds and its weight-0
+# twin (4 weight-0 cells of 12: a sample of 5 holds a v2 cell), and matches
+expect_ok "sampled replay of coupled seeds" "$LEDGER" replay --cells 5 --json @1
+"$PYTHON3" - "$TMP/.out" <<'PY' && ok "the replay took whole coupled conditions and their twin" || bad "replay: $(head -c 600 "$TMP/.out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+cells = [(c["condition"], c["seed"]) for c in r["cells"]]
+conds = {c for c, _ in cells}
+assert "consistency=off" in conds and len(conds) >= 2, conds
+for c in conds:
+    if c != "consistency=off":
+        assert sorted(s for cc, s in cells if cc == c) == [1, 2, 3, 4], cells
+assert sorted(s for cc, s in cells if cc == "consistency=off") == [1, 2, 3, 4], cells
+PY
+# an attacker who rewrites the ledger branch with a better held-out MMCS (all
+# hashes recomputed) passes plain verify but not --recompute, which names it
+tip=$(git rev-parse refs/heads/ledger)
+"$PYTHON3" "$LEDGER_SRC/tests/cli/lib-rewrite.py" 1 \
+  'c=[c for c in m["results"]["conditions"] if c["id"]=="consistency=0.3-pairwise-20"][0]; c["seeds"][1]["metrics"]["heldout_mmcs"]=0.999' >/dev/null \
+  && "$LEDGER" reindex --accept-rewrite >/dev/null 2>&1 && ok "forged heldout_mmcs" || bad "rewrite"
+expect_code 1 "verify --recompute catches a forged heldout_mmcs" "$LEDGER" verify --no-claims --recompute
+grep_out "consistency=0.3-pairwise-20 seed mean of 2: heldout_mmcs: recorded 0.999, recomputed 0\.[0-9]+" "names condition, seed and metric"
+git update-ref refs/heads/ledger "$tip" && "$LEDGER" reindex --accept-rewrite >/dev/null 2>&1
+head_before=$(git rev-parse refs/heads/ledger)
 # bad specs: exit 2, one line naming the place, nothing recorded
 bad_spec() { # DESC EXPECTED-REGEX SED-EXPR
   sed -e "$3" studies/tiny.json > studies/bad.json
