@@ -369,6 +369,8 @@ int lg_cobj_attach(lg_cobj *o, lg_trainer *t)
     return 0;
 }
 
+uint64_t lg_cobj_train_seed(double weight, uint64_t seed) { return weight > 0 ? seed ^ LG_COBJ_SEED_MIX : seed; }
+
 int lg_cobj_backend_check(const lg_backend *be)
 {
     if (!be || strcmp(be->name, "cpu") != 0)

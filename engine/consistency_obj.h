@@ -107,6 +107,16 @@ int lg_cobj_attach(lg_cobj *o, lg_trainer *t);
  * with a message naming the backend otherwise (CUDA: not implemented). */
 int lg_cobj_backend_check(const lg_backend *be);
 
+/* The Philox seed a cell of seed number `seed` initialises and draws its
+ * batch order from: `seed` itself when weight is 0, else seed XOR
+ * LG_COBJ_SEED_MIX. So the seeds of a condition trained with the objective
+ * share neither initial weights nor batch order with any seed of the
+ * weight-0 twin they are judged against (otherwise coupling to v2 seed j,
+ * which would start like twin seed j, would leak twin seed j's
+ * initialisation into every v2 seed and inflate their held-out MMCS). */
+#define LG_COBJ_SEED_MIX 0x9e3779b97f4a7c15ull
+uint64_t lg_cobj_train_seed(double weight, uint64_t seed);
+
 /* ---- acceptance evidence: held-out-seed MMCS (engine/consistency_heldout.c)
  * Aligning seeds trivially raises their agreement with each other, so the
  * objective is judged against seeds trained WITHOUT it. The baseline
@@ -116,9 +126,11 @@ int lg_cobj_backend_check(const lg_backend *be);
  * is its own twin). For seed i of c:
  *   heldout_mmcs = mean over the twin's seeds j != i of MMCS(c's seed i, twin's seed j)
  *   heldout_mcc  = the same with the Hungarian-matched MCC (when computed)
- * The twin's own seed j = i is left out: it shares seed i's initial weights
- * and batch order. For a weight-0 condition this is exactly its mmcs_mean
- * (mcc_mean), so a claim compares heldout_mmcs across consistency weights. */
+ * The twin's seed j = i is left out, as in the weight-0 condition's own
+ * mean (which must leave out j = i): for a weight-0 condition heldout_mmcs is
+ * exactly its mmcs_mean (mcc_mean), so a claim compares heldout_mmcs across
+ * consistency weights on the same footing. (The v2 seeds share no
+ * initialisation or batch order with any twin seed: lg_cobj_train_seed.) */
 /* Index of condition ci's twin, or -1 (no twin, or ci does not name
  * train.consistency, or is a random-init control). */
 int lg_cobj_heldout_twin(const lg_study *s, int ci);

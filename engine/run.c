@@ -294,7 +294,7 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
         bdec = rc->median_init;
     } else
         bdec = p->b_dec_init == 0 ? rc->mean_init : NULL;
-    if ((err = lg_sae_init_weights(cfg, seed, bdec, w)) < 0)
+    if ((err = lg_sae_init_weights(cfg, lg_cobj_train_seed(p->consistency.weight, seed), bdec, w)) < 0)
         return err;
     if (p->arch == LG_ARCH_JUMPRELU) {
         /* the initial JumpReLU threshold, also what a random-init control uses */
@@ -347,7 +347,7 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         goto out;
     }
     for (i = 0; i < n; i++)
-        if ((err = batcher_init(&bt[i], rc->train_rows, rc->n_train, seeds[i])) < 0)
+        if ((err = batcher_init(&bt[i], rc->train_rows, rc->n_train, lg_cobj_train_seed(p->consistency.weight, seeds[i]))) < 0)
             goto out;
     for (step = 0; step < p->steps; step++) {
         if (rc->opt->stop && *rc->opt->stop) { /* abandon the group: resume trains it again */

@@ -210,7 +210,8 @@ static int recompute_condition(rctx *x, const cJSON *m, const lg_study *s, const
                 goto out;
         } else {
             /* a control=random cell: its weights are the initialisation (b_dec does not enter W_dec) */
-            if ((err = lg_sae_init_weights(&cfg, s->seeds[i], NULL, &w[i])) < 0)
+            if ((err = lg_sae_init_weights(&cfg, lg_cobj_train_seed(c->p.consistency.weight, s->seeds[i]), NULL,
+                                           &w[i])) < 0)
                 goto out;
             have[i] = 1;
         }

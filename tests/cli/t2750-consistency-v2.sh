@@ -19,7 +19,7 @@ cat > studies/tiny.json <<'JSON'
  "sae": {"arch": "topk", "d_sae": 32, "k": 2}, "train": {"steps": 150, "batch": 64, "lr": 0.005, "warmup_steps": 10},
  "grid": {"consistency": [{"weight": 0}, {"weight": 0.3, "every": 20, "mode": "consensus"},
                           {"weight": 0.3, "every": 20, "mode": "pairwise"}]},
- "seeds": [1, 2, 3, 4], "controls": {"random_init": false}}
+ "seeds": [1, 2, 3, 4], "controls": {"random_init": true}}
 JSON
 expect_ok "dry run lists the conditions" "$LEDGER" run --dry-run studies/tiny.json
 grep_out "consistency=off" "weight 0 is 'off' in the id"
@@ -29,8 +29,10 @@ expect_ok "run" "$LEDGER" run -q --backend cpu studies/tiny.json
 "$PYTHON3" - m1.json <<'PY' && ok "heldout_mmcs per seed; equals mmcs_mean at weight 0 only; params flat" || bad "results: see above"
 import json, sys
 m = json.load(open(sys.argv[1]))
-conds = {c["id"]: c for c in m["results"]["conditions"]}
+conds = {c["id"]: c for c in m["results"]["conditions"] if c["params"]["control"] == "trained"}
 assert set(conds) == {"consistency=off", "consistency=0.3-consensus-20", "consistency=0.3-pairwise-20"}, conds.keys()
+rand = [c for c in m["results"]["conditions"] if c["params"]["control"] == "random"]
+assert len(rand) == 3 and all("heldout_mmcs" not in s["metrics"] for c in rand for s in c["seeds"]), rand
 for cid, c in conds.items():
     p = c["params"]
     assert p["consistency_weight"] == (0 if cid.endswith("off") else 0.3), p
@@ -73,10 +75,10 @@ cd ../repo
 # every recorded metric, heldout_* included, must be recomputed (an unknown
 # recorded metric is a problem: 'recorded, but the engine computes no such metric')
 expect_ok "verify --recompute recomputes the held-out metrics" "$LEDGER" verify --recompute
-grep_err "recomputed 1 runs: 12 cells, 18 pairs, [0-9]+ values compared, 0 not recomputed" "every cell and pair recomputed"
+grep_err "recomputed 1 runs: 24 cells, 36 pairs, [0-9]+ values compared, 0 not recomputed" "every cell and pair recomputed"
 head_before=$(git rev-parse refs/heads/ledger 2>/dev/null || git rev-parse ledger)
 # a sampled replay of a coupled condition brings all its seeds and its weight-0
-# twin (4 weight-0 cells of 12: a sample of 5 holds a v2 cell), and matches
+# twin (trained cells are sampled first, 4 weight-0 of 12: a sample of 5 holds a v2 cell), and matches
 expect_ok "sampled replay of coupled seeds" "$LEDGER" replay --cells 5 --json @1
 "$PYTHON3" - "$TMP/.out" <<'PY' && ok "the replay took whole coupled conditions and their twin" || bad "replay: $(head -c 600 "$TMP/.out")"
 import json, sys

@@ -598,6 +598,9 @@ static void test_errors(void)
     CHECK(lg_cobj_mode_parse("pairwise", &mode) == 0 && mode == LG_COBJ_PAIRWISE);
     CHECK(lg_cobj_mode_parse("joint", &mode) == LG_EINPUT);
     CHECK(strcmp(lg_cobj_mode_name(LG_COBJ_CONSENSUS), "consensus") == 0);
+    /* v2 cells train from other Philox seeds than the weight-0 twin's */
+    CHECK(lg_cobj_train_seed(0, 5) == 5);
+    CHECK(lg_cobj_train_seed(0.3, 5) != 5 && lg_cobj_train_seed(0.3, 5) != lg_cobj_train_seed(0.3, 6));
     /* shape mismatch with the trainer */
     setup(&cfg, &tc);
     init_seeds(&cfg, init);
