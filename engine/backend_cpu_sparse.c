@@ -427,14 +427,6 @@ int lg_cpu_csr_transpose(const lg_backend *be, const int32_t *ptr, const int32_t
 #define LG_CLONES
 #endif
 
-/* o[c] += a * x[c] */
-LG_CLONES static void row_axpy(float *o, float a, const float *x, int d)
-{
-    int c;
-    for (c = 0; c < d; c++)
-        o[c] += a * x[c];
-}
-
 /* dot of two float rows: eight lanes, lane i summing the products at
  * indices = i mod 8 in index order (a GCC vector of 8 floats: one AVX
  * register, two SSE ones, the same arithmetic), then the lanes in a fixed
@@ -457,22 +449,83 @@ LG_CLONES static float dot8(const float *a, const float *b, int n)
     return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
 }
 
+/* Register-blocked sums of scaled rows: acc[0..d) += a_e * X_e[0..d) for each
+ * entry in order, 64 columns at a time held in four 16-float vectors (so the
+ * accumulator stays in registers across the entries), the tail column by
+ * column. Each output float gets acc[c] += a_e * X_e[c], entry after entry (a
+ * product, then a sum, each rounded: no FMA contraction in ISO C), as the
+ * earlier one-row-at-a-time loop did: the same bits. */
+typedef float lg_v16f __attribute__((vector_size(64)));
+
+#define LG_ROWS_SUM(ACC, D, FOR_ENTRIES, SCALE, ROW)                                           \
+    do {                                                                                       \
+        int c0_ = 0, c_;                                                                       \
+        for (; c0_ + 64 <= (D); c0_ += 64) {                                                   \
+            lg_v16f a0_, a1_, a2_, a3_, x_;                                                    \
+            memcpy(&a0_, (ACC) + c0_, 64);                                                     \
+            memcpy(&a1_, (ACC) + c0_ + 16, 64);                                                \
+            memcpy(&a2_, (ACC) + c0_ + 32, 64);                                                \
+            memcpy(&a3_, (ACC) + c0_ + 48, 64);                                                \
+            FOR_ENTRIES {                                                                      \
+                const float s_ = (SCALE);                                                      \
+                const float *r_ = (ROW) + c0_;                                                 \
+                memcpy(&x_, r_, 64);                                                           \
+                a0_ += s_ * x_;                                                                \
+                memcpy(&x_, r_ + 16, 64);                                                      \
+                a1_ += s_ * x_;                                                                \
+                memcpy(&x_, r_ + 32, 64);                                                      \
+                a2_ += s_ * x_;                                                                \
+                memcpy(&x_, r_ + 48, 64);                                                      \
+                a3_ += s_ * x_;                                                                \
+            }                                                                                  \
+            memcpy((ACC) + c0_, &a0_, 64);                                                     \
+            memcpy((ACC) + c0_ + 16, &a1_, 64);                                                \
+            memcpy((ACC) + c0_ + 32, &a2_, 64);                                                \
+            memcpy((ACC) + c0_ + 48, &a3_, 64);                                                \
+        }                                                                                      \
+        if (c0_ < (D))                                                                         \
+            FOR_ENTRIES {                                                                      \
+                const float s_ = (SCALE);                                                      \
+                const float *r_ = (ROW);                                                       \
+                for (c_ = c0_; c_ < (D); c_++)                                                 \
+                    (ACC)[c_] += s_ * r_[c_];                                                  \
+            }                                                                                  \
+    } while (0)
+
+/* o[0..d) += val[e] W[idx[e]] over the entries e0..e1 with lo <= idx < hi */
+LG_CLONES static void gather_row(float *o, const int32_t *idx, const float *val, int32_t e0, int32_t e1,
+                                 int lo, int hi, const float *W, int d)
+{
+    int32_t e;
+#define GATHER_ENTRIES                                                                         \
+    for (e = e0; e < e1; e++)                                                                  \
+        if (idx[e] >= lo && idx[e] < hi)
+    LG_ROWS_SUM(o, d, GATHER_ENTRIES, val[e], W + (size_t)idx[e] * d);
+#undef GATHER_ENTRIES
+}
+
+/* a[0..d) = sum over the latent's entries t0..t1 of val[tent[t]] R[trow[t]]
+ * (from 0, in entry order) */
+LG_CLONES static void scatter_latent(float *a, const int32_t *trow, const int32_t *tent, const float *val,
+                                     int32_t t0, int32_t t1, const float *R, int d)
+{
+    int32_t t;
+    int c;
+    for (c = 0; c < d; c++)
+        a[c] = 0.0f;
+#define SCATTER_ENTRIES for (t = t0; t < t1; t++)
+    LG_ROWS_SUM(a, d, SCATTER_ENTRIES, val[tent[t]], R + (size_t)trow[t] * d);
+#undef SCATTER_ENTRIES
+}
+
 int lg_cpu_csr_gather_rows(const lg_backend *be, const int32_t *ptr, const int32_t *idx,
                            const float *val, int rows, int lo, int hi, const float *W, int d,
                            float *out)
 {
     int r;
 #pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads()) if ((double)ptr[rows] * d > PAR_MIN)
-    for (r = 0; r < rows; r++) {
-        float *o = out + (size_t)r * d;
-        int32_t e;
-        for (e = ptr[r]; e < ptr[r + 1]; e++) {
-            const int32_t j = idx[e];
-            if (j < lo || j >= hi)
-                continue;
-            row_axpy(o, val[e], W + (size_t)j * d, d);
-        }
-    }
+    for (r = 0; r < rows; r++)
+        gather_row(out + (size_t)r * d, idx, val, ptr[r], ptr[r + 1], lo, hi, W, d);
     return 0;
 }
 
@@ -524,14 +577,8 @@ int lg_cpu_csc_scatter_rows(const lg_backend *be, const int32_t *tptr, const int
         for (bk = 0; bk < nblk; bk++) {
             const int j0 = lo + bk * SC_BLOCK, j1 = j0 + SC_BLOCK < hi ? j0 + SC_BLOCK : hi;
             int j, c;
-            for (j = j0; j < j1; j++) {
-                float *a = blkacc + (size_t)(j - j0) * d;
-                int32_t t;
-                for (c = 0; c < d; c++)
-                    a[c] = 0.0f;
-                for (t = tptr[j]; t < tptr[j + 1]; t++)
-                    row_axpy(a, val[tent[t]], R + (size_t)trow[t] * d, d);
-            }
+            for (j = j0; j < j1; j++)
+                scatter_latent(blkacc + (size_t)(j - j0) * d, trow, tent, val, tptr[j], tptr[j + 1], R, d);
             if (ld_col == 1) {
                 for (j = j0; j < j1; j++) {
                     const float *a = blkacc + (size_t)(j - j0) * d;
