@@ -313,6 +313,38 @@ int lg_cpu_topk_rows_csr(const lg_backend *be, const float *pre, const float *co
     return 0;
 }
 
+int lg_cpu_topk_rows_dense(const float *pre, const float *col_mask, float *acts, int rows, int cols, int k)
+{
+    float *scratch = NULL;
+    int nt = lg_cpu_threads();
+    if (rows <= 0 || cols <= 0)
+        return 0;
+    memset(acts, 0, (size_t)rows * cols * sizeof(float));
+    if (k <= 0)
+        return 0;
+    if (k > cols)
+        k = cols;
+    if (!(scratch = lg_malloc((size_t)nt * (2 * (size_t)cols + 2 * (size_t)k) * sizeof(float))))
+        return lg_error_wrap("cpu backend: topk_rows");
+#pragma omp parallel num_threads(nt) if ((size_t)rows * cols > PAR_MIN)
+    {
+        float *f = scratch + (size_t)thread_id() * (2 * (size_t)cols + 2 * (size_t)k);
+        int32_t *fi = (int32_t *)(f + cols), *oi = (int32_t *)(f + 2 * (size_t)cols);
+        float *ov = f + 2 * (size_t)cols + k;
+        int r;
+#pragma omp for schedule(dynamic, 32)
+        for (r = 0; r < rows; r++) {
+            const float *v = pre + (size_t)r * cols;
+            float *a = acts + (size_t)r * cols;
+            int n = topk_row(v, col_mask, cols, k, f, fi, oi, ov), i;
+            for (i = 0; i < n; i++)
+                a[oi[i]] = ov[i];
+        }
+    }
+    lg_free(scratch);
+    return 0;
+}
+
 int lg_cpu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, int cols, size_t keep,
                           int32_t *ptr, int32_t *idx, float *val, long long *nnz, float *min_kept)
 {
