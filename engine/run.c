@@ -429,6 +429,10 @@ static void job_progress(void *ctx, const lg_run_progress *p)
     pr.work_done = g->base;
     for (i = 0; g->work[i] >= 0.0; i++) /* the list ends with -1 */
         pr.work_done += g->work[i];
+    /* the group as one: its seeds, and the mean of their steps */
+    pr.seeds = g->seeds;
+    pr.nseeds = i;
+    pr.step = (long)((pr.work_done - g->base) / i);
     g->rc->opt->progress(g->rc->opt->progress_ctx, &pr);
     pthread_mutex_unlock(&g->mu);
 }
