@@ -186,6 +186,15 @@ static int cpu_topk_rows(const lg_backend *be, const float *pre, const float *co
     return 0;
 }
 
+/* The default table's topk_rows: the same kept set through the sparse path's
+ * row selection (rows over the OpenMP threads); the dense table keeps the
+ * quickselect above, an independent implementation for the tests. */
+static int cpu_topk_rows_fast(const lg_backend *be, const float *pre, const float *col_mask,
+                              float *acts, int rows, int cols, int k)
+{
+    return lg_cpu_topk_rows_dense(pre, col_mask, acts, rows, cols, k);
+}
+
 static int cpu_topk_batch(const lg_backend *be, const float *pre, float *acts, size_t n,
                           size_t keep, float *min_kept)
 {
@@ -479,7 +488,7 @@ static lg_backend cpu_backend = {
     "cpu", cpu_device, NULL,
     cpu_alloc, cpu_free, cpu_upload, cpu_download, cpu_copy, cpu_fill, cpu_sync,
     cpu_gemm, cpu_gemm_batched,
-    cpu_relu, cpu_topk_rows, cpu_topk_batch, cpu_threshold_scalar, cpu_jumprelu_fwd,
+    cpu_relu, cpu_topk_rows_fast, cpu_topk_batch, cpu_threshold_scalar, cpu_jumprelu_fwd,
     cpu_jumprelu_bwd, cpu_active_grad,
     cpu_add_bias_rows, cpu_col_sum, cpu_axpby, cpu_scale_shift, cpu_mask_ge,
     cpu_sum, cpu_sumsq, cpu_dot, cpu_count_nonzero,
@@ -509,6 +518,7 @@ static void cpu_configure(const char *model, const char *cfg)
     int sparse = !(env && strcmp(env, "0") == 0);
     cpu_dense_backend = cpu_backend;
     cpu_dense_backend.device = cpu_dense_device;
+    cpu_dense_backend.topk_rows = cpu_topk_rows;
     cpu_dense_backend.topk_rows_csr = NULL;
     cpu_dense_backend.topk_batch_csr = NULL;
     cpu_dense_backend.csr_transpose = NULL;

@@ -126,6 +126,14 @@ static float kth_largest(float *f, long n, long k)
     return f[lo];
 }
 
+/* Clones of the top-k scan (comparisons only: the same results in every
+ * clone) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(LG_NO_CLONES)
+#define LG_TOPK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LG_TOPK_CLONES
+#endif
+
 /* Serial prefix sum turning per-row counts in ptr[1..rows] into CSR offsets,
  * then moving each row's entries from their slot start r*slot down to ptr[r]
  * (rows in increasing order: destinations never pass their sources). */
@@ -144,83 +152,130 @@ static long long compact_rows(int32_t *ptr, int32_t *idx, float *val, int rows, 
     return ptr[rows];
 }
 
+/* Maxima of the strided blocks of a row: mx[b] = max over c = b (mod nb) of
+ * the candidates v[c] (mask[c] != 0; mask may be NULL), 0 when a block has
+ * none above 0 (candidates are > 0). nb a multiple of 8 (nb <= cols): eight
+ * independent lanes per vector, so it vectorises; the maximum of a set does
+ * not depend on the order it is taken in. */
+LG_TOPK_CLONES static void strided_maxima(const float *v, const float *mask, int cols, int nb, float *mx)
+{
+    int b, c0;
+    for (b = 0; b < nb; b++)
+        mx[b] = 0.0f;
+    for (c0 = 0; c0 + nb <= cols; c0 += nb) {
+        const float *x = v + c0;
+        if (mask) {
+            const float *q = mask + c0;
+            for (b = 0; b < nb; b++) {
+                float y = q[b] == 0.0f ? 0.0f : x[b];
+                mx[b] = y > mx[b] ? y : mx[b];
+            }
+        } else {
+            for (b = 0; b < nb; b++)
+                mx[b] = x[b] > mx[b] ? x[b] : mx[b];
+        }
+    }
+    for (b = 0; c0 + b < cols; b++) {
+        float y = mask && mask[c0 + b] == 0.0f ? 0.0f : v[c0 + b];
+        mx[b] = y > mx[b] ? y : mx[b];
+    }
+}
+
+/* The k-th largest (1 <= k <= n) of f[0..n) (no NaN) by counting, for short
+ * lists: the value x with #{f > x} < k <= #{f >= x}; *greater = #{f > x}.
+ * The same value as kth_largest, without reordering f; O(n^2) comparisons
+ * that vectorise (for n up to KTH_SMALL). */
+#define KTH_SMALL 96
+LG_TOPK_CLONES static float kth_small(const float *f, int n, int k, long *greater)
+{
+    int i, j;
+    for (i = 0; i < n; i++) {
+        const float x = f[i];
+        int gt = 0, ge = 0;
+        for (j = 0; j < n; j++) {
+            gt += f[j] > x;
+            ge += f[j] >= x;
+        }
+        if (gt < k && k <= ge) {
+            *greater = gt;
+            return x;
+        }
+    }
+    *greater = 0; /* not reached for 1 <= k <= n */
+    return f[0];
+}
+
 /* Top-k of one row under (value desc, index asc) among its positive
  * candidates (mask may be NULL), written in column order to oi/ov; returns
- * the count. f [cols] scratch. The k-th largest candidate value vk splits
- * the row: every candidate > vk is kept, and of those == vk the ones with
- * the lowest columns, as many as remain. */
-static int topk_row(const float *v, const float *mask, int cols, int k, float *f, int32_t *oi,
-                    float *ov)
+ * the count. f [cols], fi [cols] scratch. The k-th largest candidate value vk
+ * splits the row: every candidate > vk is kept, and of those == vk the ones
+ * with the lowest columns, as many as remain. */
+static int topk_row(const float *v, const float *mask, int cols, int k, float *f, int32_t *fi,
+                    int32_t *oi, float *ov)
 {
     long n = 0, i, greater = 0, need;
     float vk, t0 = 0.0f;
-    int c, cnt = 0, blk, nb;
-    /* Exact pre-filter: split the row into nb >= k blocks (2k when the row
-     * is long enough) and take t0 = the k-th largest block maximum: when it
-     * is > 0, k blocks hold a candidate >= t0, so the k-th largest candidate
-     * is >= t0 and only candidates >= t0 need selecting (about 43 of a
-     * Gaussian row of 1024 for k = 32, instead of ~512 positive ones). */
-    nb = 2 * k < cols ? 2 * k : cols;
-    blk = (cols + nb - 1) / nb;
-    nb = (cols + blk - 1) / blk;
-    if (nb >= k) {
-        int b;
-        for (b = 0; b < nb; b++) { /* f[0..nb) = block maxima of the candidates (0: none) */
-            int c1 = b * blk + blk < cols ? b * blk + blk : cols;
-            float mx = 0.0f; /* candidates are > 0 */
-            if (mask)
-                for (c = b * blk; c < c1; c++) {
-                    float x = mask[c] == 0.0f ? 0.0f : v[c];
-                    mx = x > mx ? x : mx;
-                }
-            else
-                for (c = b * blk; c < c1; c++)
-                    mx = v[c] > mx ? v[c] : mx;
-            f[b] = mx;
-        }
-        t0 = kth_largest(f, nb, k);
+    int c, cnt = 0, nb;
+    /* Exact pre-filter: split the row into nb >= k blocks (about 2k when the
+     * row is long enough; block b = the columns = b mod nb) and take t0 = the
+     * k-th largest block maximum: when it is > 0, k blocks hold a candidate
+     * >= t0, so the k-th largest candidate is >= t0 and only candidates >= t0
+     * need selecting (about 43 of a Gaussian row of 1024 for k = 32, instead
+     * of ~512 positive ones). */
+    nb = (2 * k + 7) / 8 * 8;
+    if (nb > cols)
+        nb = cols / 8 * 8;
+    if (nb >= k && nb > 0) {
+        strided_maxima(v, mask, cols, nb, f);
+        t0 = nb <= KTH_SMALL ? kth_small(f, nb, k, &greater) : kth_largest(f, nb, k);
         if (!(t0 > 0.0f))
             t0 = 0.0f;
     }
-    /* branch-free: the sign of pre is a coin flip, a branch on it would
-     * mispredict half the time */
+    /* the candidates, in column order (branch-free: the sign of pre is a
+     * coin flip, a branch on it would mispredict half the time) */
     if (mask && t0 > 0.0f) {
         for (c = 0; c < cols; c++) {
-            f[n] = v[c];
+            fi[n] = c;
             n += (v[c] >= t0) & (mask[c] != 0.0f);
         }
     } else if (mask) {
         for (c = 0; c < cols; c++) {
-            f[n] = v[c];
+            fi[n] = c;
             n += (v[c] > 0.0f) & (mask[c] != 0.0f);
         }
     } else if (t0 > 0.0f) {
         for (c = 0; c < cols; c++) {
-            f[n] = v[c];
+            fi[n] = c;
             n += v[c] >= t0;
         }
     } else {
         for (c = 0; c < cols; c++) {
-            f[n] = v[c];
+            fi[n] = c;
             n += v[c] > 0.0f;
         }
     }
     if (n <= k) { /* every candidate is kept (t0 > 0: exactly k, the ones >= t0) */
-        for (c = 0; c < cols; c++)
-            if (v[c] > 0.0f && v[c] >= t0 && (!mask || mask[c] != 0.0f)) {
-                oi[cnt] = c;
-                ov[cnt++] = v[c];
-            }
-        return cnt;
+        for (i = 0; i < n; i++) {
+            oi[i] = fi[i];
+            ov[i] = v[fi[i]];
+        }
+        return (int)n;
     }
-    vk = kth_largest(f, n, k); /* > 0 */
-    for (i = 0; i < k; i++)    /* f[0..k) are the k largest: count those above vk */
-        greater += f[i] > vk;
+    for (i = 0; i < n; i++)
+        f[i] = v[fi[i]];
+    if (n <= KTH_SMALL) {
+        vk = kth_small(f, (int)n, k, &greater); /* > 0 */
+    } else {
+        vk = kth_largest(f, n, k); /* > 0 */
+        greater = 0;
+        for (i = 0; i < k; i++) /* f[0..k) are the k largest: count those above vk */
+            greater += f[i] > vk;
+    }
     need = k - greater; /* candidates == vk to keep, lowest columns first */
-    for (c = 0; c < cols; c++) {
-        float x = v[c];
-        if (x >= vk && (!mask || mask[c] != 0.0f) && (x > vk || need-- > 0)) {
-            oi[cnt] = c;
+    for (i = 0; i < n; i++) {
+        float x = v[fi[i]];
+        if (x > vk || (x == vk && need-- > 0)) {
+            oi[cnt] = fi[i];
             ov[cnt++] = x;
         }
     }
@@ -241,19 +296,52 @@ int lg_cpu_topk_rows_csr(const lg_backend *be, const float *pre, const float *co
     }
     if (k > cols)
         k = cols;
-    if (!(scratch = lg_malloc((size_t)nt * cols * sizeof(float))))
+    if (!(scratch = lg_malloc((size_t)nt * 2 * cols * sizeof(float))))
         return lg_error_wrap("cpu backend: topk_rows_csr");
 #pragma omp parallel num_threads(nt) if ((size_t)rows * cols > PAR_MIN)
     {
-        float *f = scratch + (size_t)thread_id() * cols;
+        float *f = scratch + (size_t)thread_id() * 2 * cols;
+        int32_t *fi = (int32_t *)(f + cols);
         int r;
 #pragma omp for schedule(dynamic, 32)
         for (r = 0; r < rows; r++)
-            ptr[r + 1] = topk_row(pre + (size_t)r * cols, col_mask, cols, k, f,
+            ptr[r + 1] = topk_row(pre + (size_t)r * cols, col_mask, cols, k, f, fi,
                                   idx + (int64_t)r * k, val + (int64_t)r * k);
     }
     lg_free(scratch);
     *nnz = compact_rows(ptr, idx, val, rows, k);
+    return 0;
+}
+
+int lg_cpu_topk_rows_dense(const float *pre, const float *col_mask, float *acts, int rows, int cols, int k)
+{
+    float *scratch = NULL;
+    int nt = lg_cpu_threads();
+    if (rows <= 0 || cols <= 0)
+        return 0;
+    memset(acts, 0, (size_t)rows * cols * sizeof(float));
+    if (k <= 0)
+        return 0;
+    if (k > cols)
+        k = cols;
+    if (!(scratch = lg_malloc((size_t)nt * (2 * (size_t)cols + 2 * (size_t)k) * sizeof(float))))
+        return lg_error_wrap("cpu backend: topk_rows");
+#pragma omp parallel num_threads(nt) if ((size_t)rows * cols > PAR_MIN)
+    {
+        float *f = scratch + (size_t)thread_id() * (2 * (size_t)cols + 2 * (size_t)k);
+        int32_t *fi = (int32_t *)(f + cols), *oi = (int32_t *)(f + 2 * (size_t)cols);
+        float *ov = f + 2 * (size_t)cols + k;
+        int r;
+#pragma omp for schedule(dynamic, 32)
+        for (r = 0; r < rows; r++) {
+            const float *v = pre + (size_t)r * cols;
+            float *a = acts + (size_t)r * cols;
+            int n = topk_row(v, col_mask, cols, k, f, fi, oi, ov), i;
+            for (i = 0; i < n; i++)
+                a[oi[i]] = ov[i];
+        }
+    }
+    lg_free(scratch);
     return 0;
 }
 
@@ -371,14 +459,6 @@ int lg_cpu_csr_transpose(const lg_backend *be, const int32_t *ptr, const int32_t
 #define LG_CLONES
 #endif
 
-/* o[c] += a * x[c] */
-LG_CLONES static void row_axpy(float *o, float a, const float *x, int d)
-{
-    int c;
-    for (c = 0; c < d; c++)
-        o[c] += a * x[c];
-}
-
 /* dot of two float rows: eight lanes, lane i summing the products at
  * indices = i mod 8 in index order (a GCC vector of 8 floats: one AVX
  * register, two SSE ones, the same arithmetic), then the lanes in a fixed
@@ -401,22 +481,83 @@ LG_CLONES static float dot8(const float *a, const float *b, int n)
     return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
 }
 
+/* Register-blocked sums of scaled rows: acc[0..d) += a_e * X_e[0..d) for each
+ * entry in order, 64 columns at a time held in four 16-float vectors (so the
+ * accumulator stays in registers across the entries), the tail column by
+ * column. Each output float gets acc[c] += a_e * X_e[c], entry after entry (a
+ * product, then a sum, each rounded: no FMA contraction in ISO C), as the
+ * earlier one-row-at-a-time loop did: the same bits. */
+typedef float lg_v16f __attribute__((vector_size(64)));
+
+#define LG_ROWS_SUM(ACC, D, FOR_ENTRIES, SCALE, ROW)                                           \
+    do {                                                                                       \
+        int c0_ = 0, c_;                                                                       \
+        for (; c0_ + 64 <= (D); c0_ += 64) {                                                   \
+            lg_v16f a0_, a1_, a2_, a3_, x_;                                                    \
+            memcpy(&a0_, (ACC) + c0_, 64);                                                     \
+            memcpy(&a1_, (ACC) + c0_ + 16, 64);                                                \
+            memcpy(&a2_, (ACC) + c0_ + 32, 64);                                                \
+            memcpy(&a3_, (ACC) + c0_ + 48, 64);                                                \
+            FOR_ENTRIES {                                                                      \
+                const float s_ = (SCALE);                                                      \
+                const float *r_ = (ROW) + c0_;                                                 \
+                memcpy(&x_, r_, 64);                                                           \
+                a0_ += s_ * x_;                                                                \
+                memcpy(&x_, r_ + 16, 64);                                                      \
+                a1_ += s_ * x_;                                                                \
+                memcpy(&x_, r_ + 32, 64);                                                      \
+                a2_ += s_ * x_;                                                                \
+                memcpy(&x_, r_ + 48, 64);                                                      \
+                a3_ += s_ * x_;                                                                \
+            }                                                                                  \
+            memcpy((ACC) + c0_, &a0_, 64);                                                     \
+            memcpy((ACC) + c0_ + 16, &a1_, 64);                                                \
+            memcpy((ACC) + c0_ + 32, &a2_, 64);                                                \
+            memcpy((ACC) + c0_ + 48, &a3_, 64);                                                \
+        }                                                                                      \
+        if (c0_ < (D))                                                                         \
+            FOR_ENTRIES {                                                                      \
+                const float s_ = (SCALE);                                                      \
+                const float *r_ = (ROW);                                                       \
+                for (c_ = c0_; c_ < (D); c_++)                                                 \
+                    (ACC)[c_] += s_ * r_[c_];                                                  \
+            }                                                                                  \
+    } while (0)
+
+/* o[0..d) += val[e] W[idx[e]] over the entries e0..e1 with lo <= idx < hi */
+LG_CLONES static void gather_row(float *o, const int32_t *idx, const float *val, int32_t e0, int32_t e1,
+                                 int lo, int hi, const float *W, int d)
+{
+    int32_t e;
+#define GATHER_ENTRIES                                                                         \
+    for (e = e0; e < e1; e++)                                                                  \
+        if (idx[e] >= lo && idx[e] < hi)
+    LG_ROWS_SUM(o, d, GATHER_ENTRIES, val[e], W + (size_t)idx[e] * d);
+#undef GATHER_ENTRIES
+}
+
+/* a[0..d) = sum over the latent's entries t0..t1 of val[tent[t]] R[trow[t]]
+ * (from 0, in entry order) */
+LG_CLONES static void scatter_latent(float *a, const int32_t *trow, const int32_t *tent, const float *val,
+                                     int32_t t0, int32_t t1, const float *R, int d)
+{
+    int32_t t;
+    int c;
+    for (c = 0; c < d; c++)
+        a[c] = 0.0f;
+#define SCATTER_ENTRIES for (t = t0; t < t1; t++)
+    LG_ROWS_SUM(a, d, SCATTER_ENTRIES, val[tent[t]], R + (size_t)trow[t] * d);
+#undef SCATTER_ENTRIES
+}
+
 int lg_cpu_csr_gather_rows(const lg_backend *be, const int32_t *ptr, const int32_t *idx,
                            const float *val, int rows, int lo, int hi, const float *W, int d,
                            float *out)
 {
     int r;
 #pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads()) if ((double)ptr[rows] * d > PAR_MIN)
-    for (r = 0; r < rows; r++) {
-        float *o = out + (size_t)r * d;
-        int32_t e;
-        for (e = ptr[r]; e < ptr[r + 1]; e++) {
-            const int32_t j = idx[e];
-            if (j < lo || j >= hi)
-                continue;
-            row_axpy(o, val[e], W + (size_t)j * d, d);
-        }
-    }
+    for (r = 0; r < rows; r++)
+        gather_row(out + (size_t)r * d, idx, val, ptr[r], ptr[r + 1], lo, hi, W, d);
     return 0;
 }
 
@@ -468,14 +609,8 @@ int lg_cpu_csc_scatter_rows(const lg_backend *be, const int32_t *tptr, const int
         for (bk = 0; bk < nblk; bk++) {
             const int j0 = lo + bk * SC_BLOCK, j1 = j0 + SC_BLOCK < hi ? j0 + SC_BLOCK : hi;
             int j, c;
-            for (j = j0; j < j1; j++) {
-                float *a = blkacc + (size_t)(j - j0) * d;
-                int32_t t;
-                for (c = 0; c < d; c++)
-                    a[c] = 0.0f;
-                for (t = tptr[j]; t < tptr[j + 1]; t++)
-                    row_axpy(a, val[tent[t]], R + (size_t)trow[t] * d, d);
-            }
+            for (j = j0; j < j1; j++)
+                scatter_latent(blkacc + (size_t)(j - j0) * d, trow, tent, val, tptr[j], tptr[j + 1], R, d);
             if (ld_col == 1) {
                 for (j = j0; j < j1; j++) {
                     const float *a = blkacc + (size_t)(j - j0) * d;

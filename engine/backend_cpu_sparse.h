@@ -24,6 +24,9 @@ void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const 
  * (value desc, index asc), in no particular order. */
 void lg_cpu_sel_topk(const float *v, uint32_t *idx, size_t n, size_t k);
 
+/* backend.h topk_rows (dense acts) with topk_rows_csr's selection: the same
+ * kept set as lg_cpu_sel_topk's, rows spread over the OpenMP threads. */
+int lg_cpu_topk_rows_dense(const float *pre, const float *col_mask, float *acts, int rows, int cols, int k);
 int lg_cpu_topk_rows_csr(const lg_backend *be, const float *pre, const float *col_mask, int rows,
                          int cols, int k, int32_t *ptr, int32_t *idx, float *val, long long *nnz);
 int lg_cpu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, int cols, size_t keep,

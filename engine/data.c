@@ -726,9 +726,22 @@ int lg_dataset_synthetic(const lg_synth_config *cfg, lg_dataset **out, float **t
         goto out;
     }
     ds->rows = (const unsigned char *)ds->owned;
-    for (i = 0; i < ds->n; i++)
-        if ((err = lg_synth_row(s, i, ds->owned + (size_t)i * (size_t)ds->d, NULL, NULL, NULL)) < 0)
+    {   /* rows are independent (one RNG stream each): large sets over the OpenMP
+         * threads; a failed row is redone here for its message */
+        int64_t bad = -1, r;
+#pragma omp parallel for schedule(dynamic, 1024) if (ds->n >= 65536)
+        for (r = 0; r < ds->n; r++)
+            if (lg_synth_row(s, r, ds->owned + (size_t)r * (size_t)ds->d, NULL, NULL, NULL) < 0) {
+#pragma omp critical(lg_synth_bad)
+                if (bad < 0 || r < bad)
+                    bad = r;
+            }
+        if (bad >= 0 && (err = lg_synth_row(s, bad, ds->owned + (size_t)bad * (size_t)ds->d, NULL, NULL, NULL)) < 0)
             goto out;
+        for (i = bad + 1; bad >= 0 && i < ds->n; i++) /* (rows after it may have failed too) */
+            if ((err = lg_synth_row(s, i, ds->owned + (size_t)i * (size_t)ds->d, NULL, NULL, NULL)) < 0)
+                goto out;
+    }
     if (truth_out) {
         size_t bytes = (size_t)cfg->n_features * (size_t)cfg->d * sizeof(float);
         if (!(truth = lg_malloc(bytes))) {

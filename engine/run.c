@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +46,7 @@
 #include "engine/engine.h"
 #include "engine/recon.h"
 #include "engine/arch_hier.h"
+#include "engine/schedule.h"
 #include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
@@ -405,6 +407,11 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
             err = lg_error_set(LG_ESTOPPED, "condition %s: stopped at step %ld of %d", c->id, step, p->steps);
             goto out;
         }
+        if (lg_sched_lower_failed()) { /* run side by side: an earlier seed failed (train_group) */
+            err = lg_error_set(LG_ESTOPPED, "condition %s: an earlier seed failed", c->id);
+            goto out;
+        }
+        lg_sched_share_threads();
         for (i = 0; i < alive; i++) {
             batcher_rows(&bt[i], step, p->batch, idx);
             if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batches + (size_t)i * Bd)) < 0)
@@ -451,6 +458,130 @@ out:
     lg_free(bt);
     lg_free(batches);
     lg_free(idx);
+    return err;
+}
+
+/* ---- seeds side by side on the CPU (engine/schedule.h) ------------------------- */
+
+typedef struct {
+    run_ctx *rc;
+    const lg_condition *c;
+    const lg_sae_config *cfg;
+    const lg_train_config *tc;
+    const uint64_t *seeds;
+    lg_sae_weights *w;
+    lg_step_stats *last;
+    char (*failure)[512]; /* [n] */
+    lg_curve *cv;         /* [n] training curves, or NULL (no train.log_every) */
+    pthread_mutex_t mu;   /* progress: one report at a time, work summed over the jobs */
+    double base, *work;   /* rc->work_done before; [n] steps each job has reported */
+} group_jobs;
+
+typedef struct {
+    group_jobs *g;
+    int i;
+    run_ctx rc;          /* the job's copy (train_seeds reads it; its progress goes to job_progress) */
+    lg_run_options opt;
+} group_job;
+
+static void job_progress(void *ctx, const lg_run_progress *p)
+{
+    group_job *j = ctx;
+    group_jobs *g = j->g;
+    lg_run_progress pr = *p;
+    int i;
+    pthread_mutex_lock(&g->mu);
+    g->work[j->i] = p->work_done - g->base;
+    pr.work_done = g->base;
+    for (i = 0; g->work[i] >= 0.0; i++) /* the list ends with -1 */
+        pr.work_done += g->work[i];
+    /* the group as one: its seeds, and the mean of their steps */
+    pr.seeds = g->seeds;
+    pr.nseeds = i;
+    pr.step = (long)((pr.work_done - g->base) / i);
+    g->rc->opt->progress(g->rc->opt->progress_ctx, &pr);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static int job_train(void *ctx, int i)
+{
+    group_job *j = (group_job *)ctx + i;
+    group_jobs *g = j->g;
+    int n_ok = 1;
+    return train_seeds(&j->rc, g->c, g->cfg, g->tc, g->seeds + i, 1, g->w + i, g->last + i, &n_ok,
+                       g->failure[i], sizeof g->failure[i], g->cv ? g->cv + i : NULL);
+}
+
+/* train_seeds for the n seeds of a group, with the same results and the
+ * same failure reporting: on the CPU with two or more OpenMP threads, the
+ * seeds train one per worker (schedule.h), each alone (the multi-seed
+ * trainer of one seed), and the first seed that failed, in seed order,
+ * decides the outcome as in a sequential run (a later seed's training is
+ * then dropped). Elsewhere, train_seeds itself. */
+static int train_group(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, const lg_train_config *tc,
+                       const uint64_t *seeds, int n, lg_sae_weights *w, lg_step_stats *last, int *n_ok,
+                       char *failure, size_t failure_len, lg_curve *cv)
+{
+    group_jobs g;
+    group_job *jobs = NULL;
+    lg_sched_result *res = NULL;
+    /* train.consistency couples the seeds of the group: they step together */
+    int workers = strcmp(rc->opt->be->name, "cpu") == 0 && n > 1 && !(c->p.consistency.weight > 0)
+                      ? lg_sched_workers(n) : 1, i, err = 0;
+    if (workers <= 1)
+        return train_seeds(rc, c, cfg, tc, seeds, n, w, last, n_ok, failure, failure_len, cv);
+    memset(&g, 0, sizeof g);
+    g.rc = rc;
+    g.c = c;
+    g.cfg = cfg;
+    g.tc = tc;
+    g.seeds = seeds;
+    g.w = w;
+    g.last = last;
+    g.cv = cv;
+    g.base = rc->work_done;
+    if (!(jobs = lg_calloc((size_t)n, sizeof(*jobs))) || !(res = lg_calloc((size_t)n, sizeof(*res))) ||
+        !(g.failure = lg_calloc((size_t)n, sizeof(*g.failure))) ||
+        !(g.work = lg_calloc((size_t)n + 1, sizeof(double)))) {
+        err = LG_ENOMEM;
+        goto out;
+    }
+    g.work[n] = -1.0;
+    if (pthread_mutex_init(&g.mu, NULL) != 0) {
+        err = lg_error_set(LG_EIO, "condition %s: cannot create a mutex", c->id);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        jobs[i].g = &g;
+        jobs[i].i = i;
+        jobs[i].rc = *rc;
+        jobs[i].opt = *rc->opt;
+        jobs[i].rc.opt = &jobs[i].opt;
+        if (rc->opt->progress) {
+            jobs[i].opt.progress = job_progress;
+            jobs[i].opt.progress_ctx = &jobs[i];
+        }
+    }
+    err = lg_sched_run(n, workers, job_train, jobs, res);
+    pthread_mutex_destroy(&g.mu);
+    if (err < 0)
+        goto out;
+    rc->work_done = g.base + (double)c->p.steps * n;
+    *n_ok = n;
+    for (i = 0; i < n && res[i].code >= 0; i++)
+        ;
+    if (i < n && res[i].code == LG_EDIVERGED) { /* seed i diverged: seeds 0..i-1 trained */
+        *n_ok = i;
+        snprintf(failure, failure_len, "%s", g.failure[i]);
+        err = lg_error_set(LG_EDIVERGED, "%s", failure);
+    } else if (i < n) {
+        err = lg_error_set(res[i].code, "%s", res[i].msg);
+    }
+out:
+    lg_free(jobs);
+    lg_free(res);
+    lg_free(g.failure);
+    lg_free(g.work);
     return err;
 }
 
@@ -857,7 +988,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
                 goto out;
             }
             ncv = cv ? gn : 0;
-            if ((terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok, res->failure,
+            if ((terr = train_group(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok, res->failure,
                                     sizeof res->failure, cv)) < 0 &&
                 terr != LG_EDIVERGED) {
                 err = terr;
