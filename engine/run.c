@@ -1452,3 +1452,20 @@ out:
     lg_dataset_free(rc.ds);
     return err;
 }
+
+int lg_study_cpu_only(const lg_study *s, char *why, size_t why_len)
+{
+    int i;
+    for (i = 0; i < s->n_conds; i++) {
+        const lg_cond_params *p = &s->conds[i].p;
+        const char *what = p->arch == LG_ARCH_HIER_TOPK  ? "sae.arch hierarchical_topk"
+                           : p->arch == LG_ARCH_ROUTESAE ? "sae.arch routesae"
+                           : p->consistency.weight > 0   ? "train.consistency"
+                                                         : NULL;
+        if (what) {
+            snprintf(why, why_len, "condition %s: %s is implemented on the CPU backend only", s->conds[i].id, what);
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -140,6 +140,12 @@ typedef struct {
  * out->diverged set, out->failure the message and out->results the partial
  * results (so the caller can record a failed run). */
 int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result *out);
+
+/* 1 when some condition of s uses what only the CPU backend implements
+ * (hierarchical_topk, routesae, train.consistency), with the first such
+ * condition and feature in why; 0 otherwise. `ledger run --backend auto`
+ * then runs on the CPU instead of refusing on a GPU machine. */
+int lg_study_cpu_only(const lg_study *s, char *why, size_t why_len);
 void lg_run_result_release(lg_run_result *r);
 
 /* The metrics of one seed pair of condition c, computed and named as a run

@@ -199,6 +199,7 @@ static void kept_backend(const char *dir, char *buf, size_t n)
 int cmd_run(lg_cli *cli, int argc, char **argv)
 {
     const char *backend_name = "auto", *sign = getenv("LEDGER_SIGN_KEY");
+    char cpu_why[256];
     const char *shard = NULL, *stage_dir = NULL;
     int dry_run = 0, json = 0, quiet = 0, resume = 0, gather = 0, shard_i = 0, shard_n = 0;
     const lg_opt opts[] = {
@@ -274,8 +275,14 @@ int cmd_run(lg_cli *cli, int argc, char **argv)
         goto out;
     if ((err = lg_backend_get(backend_name, &be)) < 0)
         goto out;
+    if (strcmp(backend_name, "auto") == 0 && be != lg_backend_cpu() &&
+        lg_study_cpu_only(study, cpu_why, sizeof cpu_why)) { /* auto picks what can run the study */
+        be = lg_backend_cpu();
+        if (!quiet)
+            fprintf(stderr, "ledger run: note: backend auto: using the CPU (%s)\n", cpu_why);
+    }
 #ifdef LEDGER_HAVE_CUDA
-    if (!quiet && strcmp(backend_name, "auto") == 0 && be == lg_backend_cpu())
+    else if (!quiet && strcmp(backend_name, "auto") == 0 && be == lg_backend_cpu())
         fprintf(stderr, "ledger run: note: backend auto: using the CPU (%s)\n",
                 lg_cuda_unavailable_reason());
 #endif

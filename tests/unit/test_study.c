@@ -1,6 +1,7 @@
 /* test_study.c - study spec parsing, validation errors naming the key, grid expansion. */
 #include "base/base.h"
 #include "engine/hungarian.h"
+#include "engine/run.h"
 #include "engine/study.h"
 #include "engine/train.h"
 #include "tests/unit/check.h"
@@ -227,5 +228,33 @@ static void test_defaults(void)
     lg_buf_release(&readme);
 }
 
+/* lg_study_cpu_only: what --backend auto must not send to the GPU */
+static void test_cpu_only(void)
+{
+    static const char *const cpu[] = {
+        "\"sae\": {\"arch\": \"topk\", \"d_sae\": 16, \"k\": 2, \"ks\": [1, 2]}, \"grid\": {\"arch\": [\"topk\", \"hierarchical_topk\"]}, "
+        "\"train\": {\"steps\": 10}",
+        "\"sae\": {\"arch\": \"topk\", \"d_sae\": 16, \"k\": 2}, "
+        "\"train\": {\"steps\": 10, \"consistency\": {\"weight\": 0.1}}",
+    };
+    char text[1024], why[256];
+    lg_study *s = NULL;
+    size_t i;
+    for (i = 0; i < 3; i++) {
+        snprintf(text, sizeof text,
+                 "{\"format\": 1, \"name\": \"c\", \"data\": {\"source\": \"synthetic\", \"synthetic\": "
+                 "{\"d\": 8, \"n_features\": 16, \"n_samples\": 100}}, %s, \"seeds\": [1, 2]}",
+                 i < 2 ? cpu[i] : "\"sae\": {\"arch\": \"topk\", \"d_sae\": 16, \"k\": 2}, \"train\": {\"steps\": 10}");
+        CHECK_OK(lg_study_parse("c.json", text, strlen(text), &s));
+        if (!s)
+            continue;
+        why[0] = 0;
+        CHECK(lg_study_cpu_only(s, why, sizeof why) == (i < 2));
+        CHECK(i == 2 || strstr(why, i == 0 ? "hierarchical_topk" : "train.consistency") != NULL);
+        lg_study_free(s);
+        s = NULL;
+    }
+}
+
 CHECK_MAIN(T(test_good), T(test_errors), T(test_matryoshka_defaults), T(test_long_ids), T(test_bounds),
-           T(test_defaults))
+           T(test_defaults), T(test_cpu_only))
