@@ -742,7 +742,13 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     }
     if ((err = get_object(path, root, "grid", "grid", 0, &grid)) < 0 || (err = expand_grid(path, grid, &base, s)) < 0)
         goto out;
-    for (int i = 0; i < s->n_conds; i++)
+    for (int i = 0; i < s->n_conds; i++) {
+        /* with a target, every condition says which arm it is, so claims can select the SAE arm too */
+        if ((s->target_path || s->target_synth) && !s->conds[i].p.transcoder &&
+            !cJSON_AddFalseToObject(s->conds[i].params_json, "transcoder")) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
         if (s->conds[i].p.transcoder) {
             if (!s->target_path && !s->target_synth)
                 err = lg_error_set(LG_EINPUT, "%s: condition %s: sae.transcoder needs data.target (the tensor it "
@@ -753,6 +759,7 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
             if (err < 0)
                 goto out;
         }
+    }
 out:
     if (err < 0) {
         lg_study_free(s);
