@@ -258,7 +258,8 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
                           "seed", seedbuf,
                           "k", kbuf,
                           "engine_version", LG_ENGINE_VERSION,
-                          "study", rc->s->name};
+                          "study", rc->s->name,
+                          "transcoder", "true"}; /* last: only a transcoder's file carries it */
     lg_tensor_f32 t[5] = {
         {"W_enc", 2, {w->d_in, w->d_sae}, w->W_enc},
         {"b_enc", 1, {w->d_sae}, w->b_enc},
@@ -273,7 +274,7 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
     snprintf(name, sizeof name, "cells/%s/seed-%llu.safetensors", fid, (unsigned long long)seed);
     if ((err = files_add(&rc->files, name, "application/vnd.safetensors", &path)) < 0)
         return err;
-    return lg_st_write(path, t, 5, meta, sizeof(meta) / sizeof(meta[0]) / 2);
+    return lg_st_write(path, t, 5, meta, sizeof(meta) / sizeof(meta[0]) / 2 - (c->p.transcoder ? 0 : 1));
 }
 
 /* Configs of condition c (training config checked when the cells train). */

@@ -29,6 +29,7 @@
 #include "ledger/ledger.h"
 #include "ledger/manifest.h"
 #include "ledger/saelens.h"
+#include "ledger/saelens_transcoder.h"
 
 typedef struct {
     const char *name;   /* output name in the source run */
@@ -365,7 +366,10 @@ int cmd_export(int argc, char **argv)
                 err = LG_ECHECK; /* a stored object that passed its digest but is not a cell: a broken run */
             goto out;
         }
+        err = cell.transcoder ? lg_saelens_transcoder_check(cell.cfg.arch, cells[k].name) : 0;
         lg_cell_sae_release(&cell);
+        if (err < 0)
+            goto out;
     }
 
     if (!(files = lg_calloc(2 * nsel_cells, sizeof(*files))) || !(paths = lg_calloc(2 * nsel_cells, sizeof(char *))) ||
@@ -421,13 +425,15 @@ int cmd_export(int argc, char **argv)
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
         }
-        err = lg_saelens_write(dir.ptr, &cell.cfg, &cell.w, meta);
+        err = cell.transcoder ? lg_saelens_write_transcoder(dir.ptr, &cell.cfg, &cell.w, meta)
+                              : lg_saelens_write(dir.ptr, &cell.cfg, &cell.w, meta);
         cJSON_Delete(meta);
         sj = cJSON_CreateObject();
         if (err >= 0 && (!sj || !cJSON_AddItemToArray(saes_json, sj) ||
                          !cJSON_AddStringToObject(sj, "condition", cell.condition[0] ? cell.condition : cells[k].fid) ||
                          !cJSON_AddNumberToObject(sj, "seed", (double)cells[k].seed) ||
-                         !cJSON_AddStringToObject(sj, "architecture", lg_saelens_arch_name(cell.cfg.arch, NULL)) ||
+                         !cJSON_AddStringToObject(sj, "architecture", cell.transcoder ? lg_saelens_transcoder_arch(cell.cfg.arch)
+                                                                                     : lg_saelens_arch_name(cell.cfg.arch, NULL)) ||
                          !cJSON_AddStringToObject(sj, "source", cells[k].name) ||
                          !cJSON_AddStringToObject(sj, "source_sha256", cells[k].sha256)))
             err = lg_error_set(LG_ENOMEM, "out of memory");

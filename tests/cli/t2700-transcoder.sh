@@ -131,6 +131,43 @@ expect_code 1 "target file changed: STALE" "$LEDGER" check f.claims
 grep_out 'STALE +file-tc-ev' "the claim is STALE"
 grep_out 'target file .*y.npy changed since run' "naming the target file"
 
+# ---- SAELens export: transcoder layout for ReLU, refused for TopK ----
+expect_code 2 "a TopK transcoder is not exported" "$LEDGER" export "$RUN" --format saelens -o exp-topk
+grep_err 'cells/transcoder-true/seed-1.safetensors: a topk transcoder has no SAELens layout' "the error names the cell and why"
+one_line_err "TopK export refusal: one line"
+[ ! -e exp-topk/transcoder-false ] && ok "nothing exported (not even the SAE arm)" || bad "a partial export was written"
+fspec relu.json ', "target": {"path": "y.npy"}' ', "l1_coeff": 0.001' tc-relu
+sed -i 's/"arch": "topk"/"arch": "relu"/' relu.json
+expect_ok "a ReLU transcoder study" "$LEDGER" run -q --json relu.json
+RRUN=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/.out")
+expect_ok "export it" "$LEDGER" export "$RRUN" --format saelens -o exp-relu --hook-name blocks.0.ln2.hook_normalized
+"$PYTHON3" - <<'PY' && ok "SAELens transcoder layout: cfg and tensors (bit-identical to the cell)" || bad "transcoder export"
+import json, struct, glob
+def st(path):
+    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: (v["shape"], b[8 + n + v["data_offsets"][0]: 8 + n + v["data_offsets"][1]]) for k, v in h.items() if k != "__metadata__"}, h.get("__metadata__", {})
+c = json.load(open("exp-relu/transcoder-true/seed-1/cfg.json"))
+assert c["architecture"] == "transcoder" and c["apply_b_dec_to_input"] is False, c
+assert c["d_in"] == 8 and c["d_out"] == 8 and c["d_sae"] == 16 and "k" not in c
+assert c["hook_name"] == "blocks.0.ln2.hook_normalized" and c["metadata"]["ledger_transcoder"] is True
+w, _ = st("exp-relu/transcoder-true/seed-1/sae_weights.safetensors")
+assert sorted(w) == ["W_dec", "W_enc", "b_dec", "b_enc"] and w["W_dec"][0] == [16, 8] and w["b_dec"][0] == [8]
+src = [p for p in glob.glob(".ledger/store/objects/*/*")]
+cell = None
+for p in src:
+    try:
+        t, meta = st(p)
+    except Exception:
+        continue
+    if meta.get("condition") == "transcoder=true" and meta.get("seed") == "1" and meta.get("study") == "tc-relu":
+        cell = t; assert meta.get("transcoder") == "true"
+assert cell is not None
+for k in w:
+    assert w[k][1] == cell[k][1], k
+s = json.load(open("exp-relu/transcoder-false/seed-1/cfg.json"))
+assert s["architecture"] == "standard" and s["apply_b_dec_to_input"] is True and "d_out" not in s
+PY
+
 # ---- bad inputs: exit 2, one line naming the file and place, nothing recorded ----
 runs_before=$("$LEDGER" log | wc -l)
 bad_case() { # DESC DATA_EXTRA SAE_EXTRA PATTERN
