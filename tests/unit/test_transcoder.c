@@ -603,6 +603,35 @@ out:
     lg_free(E2);
 }
 
+/* GPU: the CUDA backend runs transcoders through the ops it already has
+ * (copy, gemm, axpby...). Checked against the dense CPU path (the CUDA
+ * backend has no sparse ops) within float tolerances, and run to run
+ * bit-identical. Skipped without a GPU. */
+static void test_cuda_transcoder(void)
+{
+    const lg_backend *gpu = lg_backend_cuda();
+    lg_sae_weights c = {0}, g1 = {0}, g2 = {0};
+    size_t q, n;
+    double worst = 0;
+    if (!gpu)
+        CHECK_SKIP("no GPU");
+    CHECK_OK(train_n(lg_backend_cpu_dense(), 2, 1, 30, -1, &c));
+    CHECK_OK(train_n(gpu, 2, 1, 30, -1, &g1));
+    CHECK_OK(train_n(gpu, 2, 1, 30, -1, &g2));
+    CHECK(same_weights(&g1, &g2));
+    n = c.W_dec && g1.W_dec ? (size_t)c.d_in * c.d_sae : 0;
+    for (q = 0; q < n; q++) {
+        double e = fabs((double)c.W_dec[q] - g1.W_dec[q]), f = fabs((double)c.W_enc[q] - g1.W_enc[q]);
+        worst = e > worst ? e : worst;
+        worst = f > worst ? f : worst;
+    }
+    CHECK(n > 0);
+    CHECK_MSG(worst <= 1e-3, "CPU vs GPU transcoder weights differ by %g after 30 steps", worst);
+    lg_sae_weights_release(&c);
+    lg_sae_weights_release(&g1);
+    lg_sae_weights_release(&g2);
+}
+
 static void test_flops(void)
 {
     CHECK(lg_transcoder_gemm_flops(0, 256, 64, 512) == 12.0 * 256 * 64 * 512);
@@ -611,4 +640,4 @@ static void test_flops(void)
 
 CHECK_MAIN(T(test_grad_topk_sparse), T(test_grad_topk_dense), T(test_grad_relu), T(test_update_topk),
            T(test_update_relu), T(test_determinism_sparse), T(test_determinism_dense), T(test_refusals),
-           T(test_eval_fvu), T(test_synth_target), T(test_flops))
+           T(test_eval_fvu), T(test_synth_target), T(test_flops), T(test_cuda_transcoder))
