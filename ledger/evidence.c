@@ -783,12 +783,14 @@ static int spec_data_path_of(lg_evidence_ctx *ev, const run_ent *e, const char *
                : 1;
 }
 
-/* The transcoder target file a run's spec used (data.target.path, engine/transcoder.h),
- * resolved like spec_data_path_of. 1 found, 0 none (no target, or a synthetic one). */
-static int spec_target_path(const run_ent *e, const char *study_file, lg_buf *out)
+/* The transcoder target file a run's spec used (data.target.path, or with ood set
+ * data.ood.target.path; engine/transcoder.h), resolved like spec_data_path_of.
+ * 1 found, 0 none (no target, or a synthetic one). */
+static int spec_target_path(const run_ent *e, const char *study_file, int ood, lg_buf *out)
 {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "spec"), "data");
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(data, "target"), "path");
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ood ? cJSON_GetObjectItemCaseSensitive(data, "ood") : data, "target"), "path");
     const char *slash;
     if (!cJSON_IsString(path) || !study_file[0])
         return 0;
@@ -883,12 +885,13 @@ static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
             }
         }
     }
-    /* the transcoder target file (data.target), digest in results.data.target.sha256 */
-    {
-        const cJSON *td = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data"), "target");
-        const char *tdd = lg_json_str(td, "sha256");
-        if ((rc = spec_target_path(e, study_now.ptr ? study_now.ptr : "", &path)) != 0) {
+    /* the transcoder target files: data.target (digest in results.data.target.sha256) and
+     * data.ood.target (results.data.ood.target_sha256) */
+    for (int ood = 0; ood < 2; ood++) {
+        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data");
+        const char *tdd = ood ? lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "ood"), "target_sha256")
+                              : lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "target"), "sha256");
+        if ((rc = spec_target_path(e, study_now.ptr ? study_now.ptr : "", ood, &path)) != 0) {
             if (rc < 0) {
                 err = rc;
                 goto out;

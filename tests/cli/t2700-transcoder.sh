@@ -130,6 +130,11 @@ expect_ok "a claim on the file-target run" "$LEDGER" check f.claims
 expect_code 1 "target file changed: STALE" "$LEDGER" check f.claims
 grep_out 'STALE +file-tc-ev' "the claim is STALE"
 grep_out 'target file .*y.npy changed since run' "naming the target file"
+expect_ok "run it again on the new target" "$LEDGER" run -q file.json
+expect_ok "the claim is fresh again" "$LEDGER" check f.claims
+"$PYTHON3" -c 'import numpy as np; a=np.load("oodt.npy"); a[1,1]+=1; np.save("oodt.npy", a)'
+expect_code 1 "OOD target file changed: STALE" "$LEDGER" check f.claims
+grep_out 'target file .*oodt.npy changed since run' "naming the OOD target file"
 
 # ---- SAELens export: transcoder layout for ReLU, refused for TopK ----
 expect_code 2 "a TopK transcoder is not exported" "$LEDGER" export "$RUN" --format saelens -o exp-topk
