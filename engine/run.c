@@ -482,7 +482,9 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         return err;
     if (last && (err = json_num(metrics, "final_loss", last->loss)) < 0)
         return err;
-    if (last && rc->target && /* equal compute (transcoder.h), recorded in studies with a target */
+    if (!c->control_random && c->p.steps > 0 && rc->target && /* equal compute (transcoder.h), in studies with a
+                                                                   * target; a function of the condition, so
+                                                                   * verify --recompute checks it too */
         ((err = json_num(metrics, "train_tokens", (double)c->p.steps * c->p.batch)) < 0 ||
          (err = json_num(metrics, "train_gemm_flops",
                          (double)c->p.steps * lg_transcoder_gemm_flops(c->p.transcoder, c->p.batch, rc->d, c->p.d_sae))) < 0))

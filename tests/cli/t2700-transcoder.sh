@@ -63,6 +63,10 @@ wb = {o["name"]: o["sha256"] for o in b["outputs"] if o["name"].startswith("cell
 assert len(wa) == 6 and wa == wb, (wa, wb)
 assert a["results"]["conditions"] == b["results"]["conditions"]
 PY
+expect_ok "verify --recompute re-evaluates both arms from the stored weights" "$LEDGER" verify --recompute
+grep_err 'recomputed 2 runs: 24 cells, 24 pairs' "every cell and pair recomputed"
+expect_ok "replay the run" "$LEDGER" replay "$RUN"
+grep_out 'all match' "replay: all match"
 cat >tc.claims <<'EOF'
 claim tiny-equal-compute
   says "equal tokens, no more flops"
