@@ -828,6 +828,16 @@ int lg_study_plan_text(const lg_study *s, lg_buf *out)
     if (s->ood_path && (err = lg_buf_printf(out, "ood: file %s%s%s (every SAE is also evaluated on it)\n", s->ood_path,
                                             s->ood_tensor ? " tensor " : "", s->ood_tensor ? s->ood_tensor : "")) < 0)
         return err;
+    if (s->target_synth && (err = lg_buf_printf(out, "target: synthetic, output dictionary seed %llu (transcoder "
+                                                "conditions reconstruct it)\n",
+                                                (unsigned long long)s->target_synth_seed)) < 0)
+        return err;
+    if (s->target_path && (err = lg_buf_printf(out, "target: file %s%s%s (transcoder conditions reconstruct it)\n",
+                                               s->target_path, s->target_tensor ? " tensor " : "",
+                                               s->target_tensor ? s->target_tensor : "")) < 0)
+        return err;
+    if (s->ood_target_path && (err = lg_buf_printf(out, "ood target: file %s\n", s->ood_target_path)) < 0)
+        return err;
     if ((err = lg_buf_printf(out, "seeds:")) < 0)
         return err;
     for (i = 0; i < s->n_seeds; i++)

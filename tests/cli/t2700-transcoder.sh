@@ -23,6 +23,7 @@ cat >tiny.json <<'JSON'
 JSON
 expect_ok "dry run" "$LEDGER" run --dry-run tiny.json
 grep_out 'transcoder=true' "the plan lists the transcoder arm"
+grep_out 'target: synthetic, output dictionary seed 11' "the plan names the target"
 expect_ok "run the tiny transcoder study" "$LEDGER" run -q --json tiny.json
 RUN=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/.out")
 "$LEDGER" show --json "$RUN" >run1.json
