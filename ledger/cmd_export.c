@@ -218,6 +218,7 @@ static int check_dest_dir(const char *path)
 int cmd_export(int argc, char **argv)
 {
     const char *format = "saelens", *outdir = NULL, *model_name = NULL, *hook_name = NULL, *cell_last = NULL;
+    const char *hook_name_out = NULL;
     int json = 0, force = 0, lock_timeout = 30;
     const lg_opt opts[] = {
         {"cell", 'c', LG_OPT_STRING, &cell_last, "COND[/SEED]",
@@ -226,6 +227,7 @@ int cmd_export(int argc, char **argv)
         {"output", 'o', LG_OPT_STRING, &outdir, "DIR", "destination folder (required)"},
         {"model-name", 0, LG_OPT_STRING, &model_name, "NAME", "metadata.model_name in cfg.json"},
         {"hook-name", 0, LG_OPT_STRING, &hook_name, "NAME", "metadata.hook_name in cfg.json"},
+        {"hook-name-out", 0, LG_OPT_STRING, &hook_name_out, "NAME", "transcoders: hook_name_out (the target's hook) in cfg.json"},
         {"force", 0, LG_OPT_FLAG, &force, NULL, "overwrite an existing export in DIR"},
         {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the export run and its folders as JSON"},
@@ -419,7 +421,8 @@ int cmd_export(int argc, char **argv)
             (data_digest && !cJSON_AddStringToObject(meta, "data_sha256", data_digest)) ||
             (cell.engine_version[0] && !cJSON_AddStringToObject(meta, "engine_version", cell.engine_version)) ||
             (model_name && !cJSON_AddStringToObject(meta, "model_name", model_name)) ||
-            (hook_name && !cJSON_AddStringToObject(meta, "hook_name", hook_name))) {
+            (hook_name && !cJSON_AddStringToObject(meta, "hook_name", hook_name)) ||
+            (hook_name_out && cell.transcoder && !cJSON_AddStringToObject(meta, "hook_name_out", hook_name_out))) {
             cJSON_Delete(meta);
             lg_cell_sae_release(&cell);
             err = lg_error_set(LG_ENOMEM, "out of memory");

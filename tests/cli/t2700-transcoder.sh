@@ -150,7 +150,8 @@ fspec relu.json ', "target": {"path": "y.npy"}' ', "l1_coeff": 0.001' tc-relu
 sed -i 's/"arch": "topk"/"arch": "relu"/' relu.json
 expect_ok "a ReLU transcoder study" "$LEDGER" run -q --json relu.json
 RRUN=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/.out")
-expect_ok "export it" "$LEDGER" export "$RRUN" --format saelens -o exp-relu --hook-name blocks.0.ln2.hook_normalized
+expect_ok "export it" "$LEDGER" export "$RRUN" --format saelens -o exp-relu --hook-name blocks.0.ln2.hook_normalized \
+  --hook-name-out blocks.0.hook_mlp_out
 "$PYTHON3" - <<'PY' && ok "SAELens transcoder layout: cfg and tensors (bit-identical to the cell)" || bad "transcoder export"
 import json, struct, glob
 def st(path):
@@ -160,6 +161,7 @@ c = json.load(open("exp-relu/transcoder-true/seed-1/cfg.json"))
 assert c["architecture"] == "transcoder" and c["apply_b_dec_to_input"] is False, c
 assert c["d_in"] == 8 and c["d_out"] == 8 and c["d_sae"] == 16 and "k" not in c
 assert c["hook_name"] == "blocks.0.ln2.hook_normalized" and c["metadata"]["ledger_transcoder"] is True
+assert c["hook_name_out"] == "blocks.0.hook_mlp_out"
 w, _ = st("exp-relu/transcoder-true/seed-1/sae_weights.safetensors")
 assert sorted(w) == ["W_dec", "W_enc", "b_dec", "b_enc"] and w["W_dec"][0] == [16, 8] and w["b_dec"][0] == [8]
 src = [p for p in glob.glob(".ledger/store/objects/*/*")]
@@ -175,7 +177,7 @@ assert cell is not None
 for k in w:
     assert w[k][1] == cell[k][1], k
 s = json.load(open("exp-relu/transcoder-false/seed-1/cfg.json"))
-assert s["architecture"] == "standard" and s["apply_b_dec_to_input"] is True and "d_out" not in s
+assert s["architecture"] == "standard" and s["apply_b_dec_to_input"] is True and "d_out" not in s and "hook_name_out" not in s
 PY
 
 # ---- bad inputs: exit 2, one line naming the file and place, nothing recorded ----
