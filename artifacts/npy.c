@@ -28,6 +28,7 @@ typedef struct {
     const char *p, *end;
     const char *start;
     const char *name;
+    int max_ndim; /* 2, or 3 for lg_npy_parse_header_nd */
 } hdr_cursor;
 
 static void hc_ws(hdr_cursor *c)
@@ -83,7 +84,7 @@ static int hc_word(hdr_cursor *c, const char *w)
     return -1;
 }
 
-static int hc_shape(hdr_cursor *c, int *ndim, int64_t shape[2])
+static int hc_shape(hdr_cursor *c, int *ndim, int64_t shape[3])
 {
     *ndim = 0;
     if (hc_char(c, '(') < 0)
@@ -106,8 +107,9 @@ static int hc_shape(hdr_cursor *c, int *ndim, int64_t shape[2])
             c->p++;
         if (v > LG_NPY_DIM_MAX)
             return hc_fail(c, "dimension too large");
-        if (*ndim >= 2)
-            return hc_fail(c, "more than 2 dimensions (want a vector or a matrix)");
+        if (*ndim >= c->max_ndim)
+            return hc_fail(c, c->max_ndim == 2 ? "more than 2 dimensions (want a vector or a matrix)"
+                                               : "more than 3 dimensions");
         shape[(*ndim)++] = v;
         if (hc_char(c, ',') == 0)
             continue;
@@ -176,7 +178,21 @@ static int parse_dict(hdr_cursor *c, lg_npy_info *info)
     return 0;
 }
 
+static int parse_header(const void *buf, size_t len, uint64_t file_size, const char *name, int max_ndim,
+                        lg_npy_info *out);
+
 int lg_npy_parse_header(const void *buf, size_t len, uint64_t file_size, const char *name, lg_npy_info *out)
+{
+    return parse_header(buf, len, file_size, name, 2, out);
+}
+
+int lg_npy_parse_header_nd(const void *buf, size_t len, uint64_t file_size, const char *name, lg_npy_info *out)
+{
+    return parse_header(buf, len, file_size, name, 3, out);
+}
+
+static int parse_header(const void *buf, size_t len, uint64_t file_size, const char *name, int max_ndim,
+                        lg_npy_info *out)
 {
     const unsigned char *b = buf;
     hdr_cursor c;
@@ -213,6 +229,7 @@ int lg_npy_parse_header(const void *buf, size_t len, uint64_t file_size, const c
     c.start = c.p = (const char *)b + pre;
     c.end = c.p + hlen;
     c.name = name;
+    c.max_ndim = max_ndim;
     if ((err = parse_dict(&c, out)) < 0)
         return err;
 

@@ -29,8 +29,8 @@
 typedef struct {
     int version;          /* 1, 2 or 3 */
     lg_dtype dtype;       /* LG_DT_F32, LG_DT_F16 or LG_DT_F64 */
-    int ndim;             /* 1 or 2 */
-    int64_t shape[2];     /* shape[1] = 0 when ndim == 1 */
+    int ndim;             /* 1 or 2 (3 only from lg_npy_parse_header_nd) */
+    int64_t shape[3];     /* shape[1] = 0 when ndim == 1; shape[2] = 0 unless ndim == 3 */
     size_t data_offset;   /* bytes before the array data */
     size_t data_bytes;    /* product(shape) * itemsize */
 } lg_npy_info;
@@ -40,6 +40,10 @@ typedef struct {
  * suffices). `name` labels errors. Checks the size against file_size. */
 int lg_npy_parse_header(const void *buf, size_t len, uint64_t file_size, const char *name,
                         lg_npy_info *out);
+/* The same, also accepting a 3-D array (ndim 3, shape[0..2]): for layered
+ * activations [n, L, d] (engine/data.h lg_dataset_layers). */
+int lg_npy_parse_header_nd(const void *buf, size_t len, uint64_t file_size, const char *name,
+                           lg_npy_info *out);
 /* Read and validate the header of a file (reads at most 64 KiB). */
 int lg_npy_read_info(const char *path, lg_npy_info *out);
 /* Read a whole file converted to float32: *out is [shape[0], shape[1]]

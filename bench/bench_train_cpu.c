@@ -21,8 +21,8 @@
 int main(int argc, char **argv)
 {
     long steps = argc > 1 ? atol(argv[1]) : 10;
-    lg_sae_config cfg = {LG_ARCH_TOPK, argc > 2 ? atoi(argv[2]) : 128,
-                         argc > 3 ? atoi(argv[3]) : 1024, argc > 4 ? atoi(argv[4]) : 32};
+    lg_sae_config cfg = {.arch = LG_ARCH_TOPK, .d_in = argc > 2 ? atoi(argv[2]) : 128,
+                         .d_sae = argc > 3 ? atoi(argv[3]) : 1024, .k = argc > 4 ? atoi(argv[4]) : 32};
     lg_train_config tc;
     lg_sae_weights init = {0};
     lg_trainer *t = NULL;

@@ -116,7 +116,9 @@ for l in sys.stdin:
     r = json.loads(l)
     what = ("MMCS %dx%d d=%d" % (r["m1"], r["m2"], r["d"])) if r["bench"] == "mmcs_summary" else ("Hungarian n=%d" % r["n"])
     ref = "NumPy" if r["bench"] == "mmcs_summary" else "SciPy"
-    print("| %s, s (median of %d; values agree: %s) | %.2f | %.2f (%s) | %.2f |" % (what, r["reps"], r["values_agree"], r["ours_median_s"], r["ref_median_s"], ref, r["ratio_ours_to_ref"]))'
+    print("| %s, s (median of %d; values agree: %s) | %.2f | %.2f (%s) | %.2f |" % (what, r["reps"], r["values_agree"], r["ours_median_s"], r["ref_median_s"], ref, r["ratio_ours_to_ref"]))
+    if "cpu_ratio_ours_to_ref" in r:
+        print("| %s, CPU s (process time; load-robust) | %.2f | %.2f (%s) | %.2f |" % (what, r["ours_cpu_median_s"], r["ref_cpu_median_s"], ref, r["cpu_ratio_ours_to_ref"]))'
 done
 echo
 echo "load after: $(uptime | sed 's/.*load/load/')"

@@ -34,6 +34,7 @@ struct lg_dataset {
     ds_kind kind;
     int64_t n;
     int d;
+    int layers;                /* 3-D [n, L, d'] source: L (rows are [L * d'], d = L * d'); 2-D: 0 */
     lg_dtype dtype;
     const unsigned char *rows; /* [n, d] elements of dtype */
     float *owned;              /* memory copy or synthetic rows (lg_free) */
@@ -87,6 +88,7 @@ void lg_dataset_free(lg_dataset *ds)
 
 int64_t lg_dataset_rows(const lg_dataset *ds) { return ds->n; }
 int lg_dataset_dim(const lg_dataset *ds) { return ds->d; }
+int lg_dataset_layers(const lg_dataset *ds) { return ds->layers; }
 lg_dtype lg_dataset_dtype(const lg_dataset *ds) { return ds->dtype; }
 const char *lg_dataset_path(const lg_dataset *ds) { return ds->kind == DS_FILE ? ds->path : NULL; }
 
@@ -157,17 +159,22 @@ static int ds_check_finite(const lg_dataset *ds, const char *label)
 static int open_npy(lg_dataset *ds)
 {
     lg_npy_info info;
-    int err = lg_npy_parse_header(ds->map, ds->map_len, ds->map_len, ds->path, &info);
+    int err = lg_npy_parse_header_nd(ds->map, ds->map_len, ds->map_len, ds->path, &info);
     if (err < 0)
         return err;
-    if (info.ndim != 2)
+    if (info.ndim == 1)
         return lg_error_set(LG_EINPUT, "%s: array is 1-D of shape (%lld,); want a 2-D [n, d] array", ds->path,
                             (long long)info.shape[0]);
-    if (info.shape[1] > INT32_MAX)
+    if (info.ndim == 3) { /* [n, L, d]: layered rows of L * d (lg_dataset_layers) */
+        if (info.shape[1] < 1 || info.shape[2] < 1 || info.shape[1] * info.shape[2] > INT32_MAX)
+            return lg_error_set(LG_EINPUT, "%s: layers x dimension %lld x %lld empty or too large", ds->path,
+                                (long long)info.shape[1], (long long)info.shape[2]);
+        ds->layers = (int)info.shape[1];
+    } else if (info.shape[1] > INT32_MAX)
         return lg_error_set(LG_EINPUT, "%s: dimension %lld too large", ds->path, (long long)info.shape[1]);
     ds->dtype = info.dtype;
     ds->n = info.shape[0];
-    ds->d = (int)info.shape[1];
+    ds->d = (int)(info.ndim == 3 ? info.shape[1] * info.shape[2] : info.shape[1]);
     ds->rows = (const unsigned char *)ds->map + info.data_offset;
     return 0;
 }
@@ -191,15 +198,20 @@ static int open_safetensors(lg_dataset *ds, const char *tensor_name)
     if (v.dtype != LG_DT_F32 && v.dtype != LG_DT_F16 && v.dtype != LG_DT_BF16 && v.dtype != LG_DT_F64)
         return lg_error_set(LG_EINPUT, "%s: tensor '%.64s' has dtype %s; want F32, F16, BF16 or F64", ds->path,
                             v.name, lg_dtype_name(v.dtype));
-    if (v.ndim != 2)
-        return lg_error_set(LG_EINPUT, "%s: tensor '%.64s' has %d dimensions; want a 2-D [n, d] array", ds->path,
-                            v.name, v.ndim);
-    if (v.shape[1] > INT32_MAX)
+    if (v.ndim != 2 && v.ndim != 3)
+        return lg_error_set(LG_EINPUT, "%s: tensor '%.64s' has %d dimensions; want a 2-D [n, d] array (or 3-D "
+                            "[n, L, d] layers for routesae)", ds->path, v.name, v.ndim);
+    if (v.ndim == 3) { /* [n, L, d]: each row is the L layers' activations, [L * d] row-major */
+        if (v.shape[1] < 1 || v.shape[2] < 1 || v.shape[1] * v.shape[2] > INT32_MAX)
+            return lg_error_set(LG_EINPUT, "%s: tensor '%.64s': layers x dimension %lld x %lld empty or too large",
+                                ds->path, v.name, (long long)v.shape[1], (long long)v.shape[2]);
+        ds->layers = (int)v.shape[1];
+    } else if (v.shape[1] > INT32_MAX)
         return lg_error_set(LG_EINPUT, "%s: tensor '%.64s': dimension %lld too large", ds->path, v.name,
                             (long long)v.shape[1]);
     ds->dtype = v.dtype;
     ds->n = v.shape[0];
-    ds->d = (int)v.shape[1];
+    ds->d = (int)(v.ndim == 3 ? v.shape[1] * v.shape[2] : v.shape[1]);
     ds->rows = v.data;
     return 0;
 }

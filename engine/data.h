@@ -43,7 +43,8 @@
 typedef struct lg_dataset lg_dataset;
 
 /* Open a .npy or .safetensors file (recognised by its magic bytes, not its
- * name) holding a 2-D [n, d] array of F32/F16/BF16/F64. tensor_name picks
+ * name) holding a 2-D [n, d] array of F32/F16/BF16/F64 (or a 3-D
+ * [n, L, d'] one, see lg_dataset_layers). tensor_name picks
  * the tensor of a safetensors file; NULL is allowed when it holds exactly
  * one. Scans every value once (streamed) for NaN/Inf. Errors: LG_EINPUT
  * naming the file (and row/column for a non-finite value), LG_ENOTFOUND,
@@ -55,6 +56,11 @@ int lg_dataset_from_memory(const float *x, int64_t n, int d, int copy, lg_datase
 
 int64_t lg_dataset_rows(const lg_dataset *ds);
 int lg_dataset_dim(const lg_dataset *ds);
+/* Layered data (RouteSAE, engine/arch_route.h): a 3-D .npy or safetensors tensor
+ * [n, L, d'] opens as n rows of dim L * d' (each row the L layers' vectors,
+ * row-major) and this returns L; a 2-D source returns 0. Everything else
+ * (gather, mean, split, digest) treats the rows as flat. */
+int lg_dataset_layers(const lg_dataset *ds);
 lg_dtype lg_dataset_dtype(const lg_dataset *ds);    /* element type of the source */
 /* "file", "memory" or "synthetic". */
 const char *lg_dataset_kind(const lg_dataset *ds);

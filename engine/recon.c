@@ -68,6 +68,8 @@ int lg_recon_new(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_we
     *out = NULL;
     if ((err = lg_sae_config_check(cfg)) < 0)
         return err;
+    if (cfg->arch == LG_ARCH_ROUTESAE) /* its input is [L, d]: engine/arch_route.h lg_route_eval */
+        return lg_error_set(LG_EINPUT, "recon: arch routesae is evaluated by lg_route_eval, not on a backend");
     if (w->d_in != cfg->d_in || w->d_sae != cfg->d_sae)
         return lg_error_set(LG_EINPUT, "recon: weights are [%d x %d], config wants [%d x %d]",
                             w->d_in, w->d_sae, cfg->d_in, cfg->d_sae);
@@ -153,6 +155,7 @@ static int recon_add(lg_recon *r, const float *rows, const float *targets, int n
         TRY(be->relu(be, r->pre, r->acts, nm));
         break;
     case LG_ARCH_TOPK:
+    case LG_ARCH_HIER_TOPK: /* inference at the largest budget k (arch_hier.h) */
         TRY(be->topk_rows(be, r->pre, NULL, r->acts, n, m, r->cfg.k));
         break;
     case LG_ARCH_BATCHTOPK:
@@ -161,6 +164,8 @@ static int recon_add(lg_recon *r, const float *rows, const float *targets, int n
         break;
     case LG_ARCH_JUMPRELU:
         TRY(be->jumprelu_fwd(be, r->pre, r->lthr, r->acts, n, m));
+        break;
+    case LG_ARCH_ROUTESAE: /* refused by lg_recon_new */
         break;
     }
     TRY(be->gemm(be, 0, 0, n, d, m, 1.0f, r->acts, m, r->W_dec, d, 0.0f, r->xhat, d));

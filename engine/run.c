@@ -37,10 +37,13 @@
 #include "artifacts/npy.h"
 #include "artifacts/safetensors.h"
 #include "base/sha256.h"
+#include "engine/arch_route.h"
 #include "engine/consistency.h"
+#include "engine/curve.h"
 #include "engine/data.h"
 #include "engine/engine.h"
 #include "engine/recon.h"
+#include "engine/arch_hier.h"
 #include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
@@ -164,7 +167,8 @@ typedef struct {
     const lg_run_options *opt;
     lg_dataset *ds;
     const float *truth;     /* [n_features, d] or NULL */
-    int d;
+    int d;                  /* row width (layered data: L * d', see lg_dataset_layers) */
+    int layers;             /* lg_dataset_layers: L of [n, L, d'] data, 0 for 2-D data */
     int64_t *train_rows, *eval_rows;
     int64_t n_train, n_eval;
     float *eval_x;          /* [n_eval, d], gathered once */
@@ -226,6 +230,9 @@ static void fill_configs(const lg_cond_params *p, int d, lg_sae_config *cfg, lg_
     cfg->d_in = d;
     cfg->d_sae = p->d_sae;
     cfg->k = p->k;
+    cfg->n_ks = p->arch == LG_ARCH_HIER_TOPK ? p->n_ks : 0;
+    for (i = 0; i < cfg->n_ks; i++)
+        cfg->ks[i] = p->ks[i];
     lg_train_config_default(tc);
     tc->lr = p->lr;
     tc->steps = p->steps;
@@ -250,8 +257,10 @@ static void fill_configs(const lg_cond_params *p, int d, lg_sae_config *cfg, lg_
 
 static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, const lg_sae_weights *w)
 {
-    char fid[160], name[256], seedbuf[32], kbuf[32];
+    char fid[160], name[256], seedbuf[32], kbuf[32], ksbuf[LG_SAE_MAX_KS * 12];
     const char *path = NULL;
+    const int hier = c->p.arch == LG_ARCH_HIER_TOPK, has_opt = hier || c->p.transcoder;
+    const char *opt_key = hier ? "ks" : "transcoder", *opt_val = hier ? ksbuf : "true";
     const char *meta[] = {"format", "ledger-sae-1",
                           "architecture", lg_arch_name(c->p.arch),
                           "condition", c->id,
@@ -259,28 +268,35 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
                           "k", kbuf,
                           "engine_version", LG_ENGINE_VERSION,
                           "study", rc->s->name,
-                          "transcoder", "true"}; /* last: only a transcoder's file carries it */
-    lg_tensor_f32 t[5] = {
+                          opt_key, opt_val}; /* hierarchical_topk's ks or a transcoder's mark, else nothing
+                                              * (the others' files are unchanged) */
+    lg_tensor_f32 t[7] = {
         {"W_enc", 2, {w->d_in, w->d_sae}, w->W_enc},
         {"b_enc", 1, {w->d_sae}, w->b_enc},
         {"W_dec", 2, {w->d_sae, w->d_in}, w->W_dec},
         {"b_dec", 1, {w->d_in}, w->b_dec},
         {"threshold", 1, {w->d_sae}, w->threshold},
+        {"W_router", 2, {w->d_in, w->n_layers}, w->W_router}, /* routesae only */
+        {"b_router", 1, {w->n_layers}, w->b_router},
     };
     int err;
     snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
     snprintf(kbuf, sizeof kbuf, "%d", c->p.k);
+    lg_hier_ks_format(c->p.ks, c->p.arch == LG_ARCH_HIER_TOPK ? c->p.n_ks : 0, ksbuf, sizeof ksbuf);
     lg_condition_file_id(c->id, fid, sizeof fid);
     snprintf(name, sizeof name, "cells/%s/seed-%llu.safetensors", fid, (unsigned long long)seed);
     if ((err = files_add(&rc->files, name, "application/vnd.safetensors", &path)) < 0)
         return err;
-    return lg_st_write(path, t, 5, meta, sizeof(meta) / sizeof(meta[0]) / 2 - (c->p.transcoder ? 0 : 1));
+    return lg_st_write(path, t, w->W_router ? 7 : 5, meta, sizeof(meta) / sizeof(meta[0]) / 2 - (has_opt ? 0 : 1));
 }
 
 /* Configs of condition c (training config checked when the cells train). */
 static int cell_configs(run_ctx *rc, const lg_condition *c, lg_sae_config *cfg, lg_train_config *tc)
 {
     fill_configs(&c->p, rc->d, cfg, tc);
+    if ((c->p.arch == LG_ARCH_ROUTESAE || rc->layers > 0) &&
+        lg_route_cell_config(cfg, tc, rc->layers, c->p.b_dec_init, rc->s->ood_path != NULL, rc->opt->be->name) < 0)
+        return lg_error_wrap("%s: condition %s", rc->s->path, c->id);
     if (lg_sae_config_check(cfg) < 0)
         return lg_error_wrap("%s: condition %s", rc->s->path, c->id);
     if (!c->control_random && c->p.steps > 0 && lg_train_config_check(tc, cfg) < 0)
@@ -295,6 +311,8 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
     const lg_cond_params *p = &c->p;
     const float *bdec;
     int err;
+    if (p->arch == LG_ARCH_ROUTESAE) /* b_dec: the mean over layers of the data mean */
+        return lg_route_init_weights(cfg, rc->layers, seed, p->b_dec_init == 0 ? rc->mean_init : NULL, w);
     if (p->transcoder) { /* b_dec lives in the target's space: the target's mean or median */
         if (p->b_dec_init == 1 && !rc->target_median) {
             if (!(rc->target_median = lg_malloc((size_t)rc->d * sizeof(float))))
@@ -324,6 +342,32 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
     return 0;
 }
 
+/* The training curves of seeds[0..n) of condition c (train.log_every):
+ * registered as outputs, and written from cv[0..n) when cv is not NULL
+ * (else they are already in outdir: a resumed group, whose marker checked
+ * them). Written before the group's marker, like the weights. */
+static int curve_files(run_ctx *rc, const lg_condition *c, const uint64_t *seeds, int n, lg_curve *cv)
+{
+    char name[256];
+    const char *path;
+    int i, err;
+    for (i = 0; i < n && rc->s->log_every > 0; i++) {
+        lg_curve_file_name(c->id, seeds[i], name, sizeof name);
+        if ((err = files_add(&rc->files, name, "application/json", &path)) < 0)
+            return err;
+        if (cv) {
+            cv[i].log_every = rc->s->log_every;
+            cv[i].steps = c->p.steps;
+            cv[i].seed = seeds[i];
+            if (!cv[i].condition && !(cv[i].condition = lg_strdup(c->id)))
+                return LG_ENOMEM;
+            if ((err = lg_curve_write(&cv[i], path)) < 0)
+                return err;
+        }
+    }
+    return 0;
+}
+
 /* Trains the n seeds seeds[0..n) of condition c together, from w[0..n)
  * (replaced by the trained weights) in one multi-seed trainer; each seed
  * keeps its own batch order, so its result does not depend on n. last [n]:
@@ -334,14 +378,17 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
  * and the step is redone for the others, which go on to the end. *n_ok =
  * the number of leading seeds that finished (n when none diverged); seed
  * *n_ok then diverged, with its message in failure, and LG_EDIVERGED is
- * returned after w[0..n_ok) hold their trained weights. */
+ * returned after w[0..n_ok) hold their trained weights. cv [n] (NULL when
+ * the study logs no curves) gets each seed's curve points (engine/curve.h). */
 static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, const lg_train_config *tc,
                        const uint64_t *seeds, int n, lg_sae_weights *w, lg_step_stats *last, int *n_ok,
-                       char *failure, size_t failure_len)
+                       char *failure, size_t failure_len, lg_curve *cv)
 {
     const lg_cond_params *p = &c->p;
     const size_t Bd = (size_t)p->batch * rc->d;
     lg_trainer *tr = NULL;
+    lg_route_multi *rt = NULL; /* routesae: its host trainer (arch_route.h) instead of tr */
+    const int route = cfg->arch == LG_ARCH_ROUTESAE;
     batcher *bt = NULL;
     float *batches = NULL; /* host [n, B, d] */
     float *targets = NULL; /* host [n, B, d], transcoder */
@@ -351,8 +398,9 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     int alive = n, i, err;
 
     *n_ok = n;
-    if ((err = p->transcoder ? lg_trainer_new_transcoder_multi(rc->opt->be, cfg, tc, w, n, &tr)
-                             : lg_trainer_new_multi(rc->opt->be, cfg, tc, w, n, &tr)) < 0)
+    if ((err = route               ? lg_route_multi_new(cfg, tc, w, n, &rt)
+               : p->transcoder ? lg_trainer_new_transcoder_multi(rc->opt->be, cfg, tc, w, n, &tr)
+                               : lg_trainer_new_multi(rc->opt->be, cfg, tc, w, n, &tr)) < 0)
         return err;
     if ((p->transcoder && !(targets = lg_malloc((size_t)n * Bd * sizeof(float)))) ||
         !(batches = lg_malloc((size_t)n * Bd * sizeof(float))) ||
@@ -374,13 +422,14 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
                 (targets && (err = lg_dataset_gather(rc->target, idx, p->batch, targets + (size_t)i * Bd)) < 0))
                 goto out;
         }
-        while ((err = targets ? lg_trainer_step_target_multi(tr, batches, targets, last)
-                              : lg_trainer_step_multi(tr, batches, last)) == LG_EDIVERGED) {
-            int j = lg_trainer_diverged_seed(tr);
+        while ((err = route     ? lg_route_multi_step(rt, batches, last)
+                      : targets ? lg_trainer_step_target_multi(tr, batches, targets, last)
+                                : lg_trainer_step_multi(tr, batches, last)) == LG_EDIVERGED) {
+            int j = route ? lg_route_multi_diverged_seed(rt) : lg_trainer_diverged_seed(tr);
             snprintf(failure, failure_len, "condition %s seed %llu: training diverged at step %ld: loss is %s", c->id,
                      (unsigned long long)seeds[j], step + 1, isnan(last[j].loss) ? "NaN" : "Inf");
             for (i = j; i < alive; i++)
-                if ((err = lg_trainer_set_active(tr, i, 0)) < 0)
+                if ((err = route ? lg_route_multi_set_active(rt, i, 0) : lg_trainer_set_active(tr, i, 0)) < 0)
                     goto out;
             alive = *n_ok = j;
             if (alive == 0)
@@ -390,6 +439,8 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
             goto out;
         if (alive == 0)
             break;
+        if (cv && (err = lg_curve_record(cv, alive, tr, last, p->steps, rc->s->log_every, tc->dead_after, p->batch)) < 0)
+            goto out;
         if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
             lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seeds[0], step + 1, p->steps,
                                   last[0].loss, last[0].fvu, lg_now_seconds() - rc->t0,
@@ -400,12 +451,13 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     rc->work_done += (double)p->steps * n;
     for (i = 0; i < *n_ok; i++) {
         lg_sae_weights_release(&w[i]);
-        if ((err = lg_trainer_get_weights_multi(tr, i, &w[i])) < 0)
+        if ((err = route ? lg_route_multi_get_weights(rt, i, &w[i]) : lg_trainer_get_weights_multi(tr, i, &w[i])) < 0)
             goto out;
     }
     err = *n_ok < n ? lg_error_set(LG_EDIVERGED, "%s", failure) : 0;
 out:
     lg_trainer_free(tr);
+    lg_route_multi_free(rt);
     for (i = 0; bt && i < n; i++)
         lg_free(bt[i].perm);
     lg_free(bt);
@@ -470,10 +522,12 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     const float *truth = cell_truth(rc, c);
     if (last && (err = write_weights(rc, c, seed, w)) < 0)
         return err;
-    if ((err = c->p.transcoder ? lg_transcoder_eval(rc->opt->be, cfg, w, rc->eval_x, rc->eval_y, (long)rc->n_eval,
-                                                    rc->s->dense_threshold, &rm)
-                               : lg_recon_eval(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold,
-                                               &rm)) < 0)
+    if ((err = cfg->arch == LG_ARCH_ROUTESAE
+                   ? lg_route_eval_json(cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm, metrics)
+               : c->p.transcoder
+                   ? lg_transcoder_eval(rc->opt->be, cfg, w, rc->eval_x, rc->eval_y, (long)rc->n_eval,
+                                        rc->s->dense_threshold, &rm)
+                   : lg_recon_eval(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm)) < 0)
         return err;
     if ((err = json_num(metrics, "mse", rm.mse)) < 0 || (err = json_num(metrics, "fvu", rm.fvu)) < 0 ||
         (err = json_num(metrics, "explained_variance", rm.explained_variance)) < 0 ||
@@ -488,6 +542,10 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         ((err = json_num(metrics, "train_tokens", (double)c->p.steps * c->p.batch)) < 0 ||
          (err = json_num(metrics, "train_gemm_flops",
                          (double)c->p.steps * lg_transcoder_gemm_flops(c->p.transcoder, c->p.batch, rc->d, c->p.d_sae))) < 0))
+        return err;
+    /* hierarchical_topk: the same metrics at every budget (mse_k8, ...) */
+    if ((err = lg_hier_eval_budgets(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold,
+                                    metrics)) < 0)
         return err;
     if (rc->ood && (err = eval_ood(rc, cfg, w, c->p.transcoder, metrics)) < 0)
         return err;
@@ -529,6 +587,40 @@ static int group_marker_path(run_ctx *rc, const lg_condition *c, int g0, lg_buf 
     return lg_buf_printf(out, "%s/.resume/%s/group-%d.json", rc->opt->outdir, fid, g0);
 }
 
+/* The digest of a seed's curve file (train.log_every) appended to the
+ * marker's "curves_sha256" (made on first use). */
+static int mark_curve(run_ctx *rc, const lg_condition *c, uint64_t seed, cJSON *m)
+{
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(m, "curves_sha256");
+    lg_buf path = LG_BUF_INIT;
+    char name[256], hex[65];
+    int err;
+    lg_curve_file_name(c->id, seed, name, sizeof name);
+    if ((!a && !(a = cJSON_AddArrayToObject(m, "curves_sha256"))))
+        return lg_error_set(LG_ENOMEM, "out of memory");
+    if ((err = lg_path_join(&path, rc->opt->outdir, name)) == 0 && (err = lg_sha256_file(path.ptr, hex, NULL)) == 0 &&
+        !cJSON_AddItemToArray(a, cJSON_CreateString(hex)))
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+    lg_buf_release(&path);
+    return err;
+}
+
+/* 1 when seed i's curve file in outdir hashes to the marker's digest (or the study logs no curves). */
+static int curve_marked(run_ctx *rc, const lg_condition *c, uint64_t seed, const cJSON *m, int i)
+{
+    const cJSON *dg = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "curves_sha256"), i);
+    lg_buf path = LG_BUF_INIT;
+    char name[256], hex[65];
+    int ok;
+    if (rc->s->log_every <= 0)
+        return 1;
+    lg_curve_file_name(c->id, seed, name, sizeof name);
+    ok = cJSON_IsString(dg) && lg_path_join(&path, rc->opt->outdir, name) == 0 &&
+         lg_sha256_file(path.ptr, hex, NULL) == 0 && strcmp(hex, dg->valuestring) == 0;
+    lg_buf_release(&path);
+    return ok;
+}
+
 /* Written after the group's weight files (lg_st_write is atomic), so a
  * marker always names complete files. last [gn]. */
 static int group_mark(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds, int g0, int gn,
@@ -564,6 +656,8 @@ static int group_mark(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
         }
+        if (rc->s->log_every > 0 && (err = mark_curve(rc, c, gseeds[i], m)) < 0)
+            goto out;
     }
     if (!(text = cJSON_PrintUnformatted(m))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
@@ -642,11 +736,13 @@ static int group_load(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
         if (lg_buf_printf(&path, "%s/cells/%s/seed-%llu.safetensors", rc->opt->outdir, fid,
                           (unsigned long long)gseeds[i]) < 0 ||
             !cJSON_IsString(dg) || lg_sha256_file(path.ptr, hex, NULL) < 0 || strcmp(hex, dg->valuestring) != 0 ||
-            lg_st_open(path.ptr, &f) < 0)
+            !curve_marked(rc, c, gseeds[i], m, i) || lg_st_open(path.ptr, &f) < 0)
             goto out;
         if (load_tensor(f, "W_enc", di * ds, w[i].W_enc) < 0 || load_tensor(f, "b_enc", ds, w[i].b_enc) < 0 ||
             load_tensor(f, "W_dec", ds * di, w[i].W_dec) < 0 || load_tensor(f, "b_dec", di, w[i].b_dec) < 0 ||
-            load_tensor(f, "threshold", ds, w[i].threshold) < 0)
+            load_tensor(f, "threshold", ds, w[i].threshold) < 0 ||
+            (w[i].W_router && (load_tensor(f, "W_router", di * w[i].n_layers, w[i].W_router) < 0 ||
+                               load_tensor(f, "b_router", (size_t)w[i].n_layers, w[i].b_router) < 0)))
             goto out;
         lg_st_close(f);
         f = NULL;
@@ -713,6 +809,8 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
     lg_sae_config cfg;
     lg_train_config tc;
     lg_step_stats *last = NULL; /* [n] last training step of each selected seed */
+    int ncv = 0;
+    lg_curve *cv = NULL;        /* [ncv] training curves of the group in training (train.log_every) */
     float *maxcos = NULL, *truth_maxcos = NULL;
     double *pair_mmcs = NULL, *pair_mcc = NULL;
     cJSON *cells, *pairs, *seeds;
@@ -786,11 +884,28 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
             err = lg_error_set(LG_ECHECK, "seed group %d (condition %s, seeds %llu..%llu) is not staged", gi + 1,
                                c->id, (unsigned long long)sel[g0], (unsigned long long)sel[g0 + gn - 1]);
             goto out;
-        } else if (trained && (terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok,
-                                                  res->failure, sizeof res->failure)) < 0 &&
-            terr != LG_EDIVERGED) {
-            err = terr;
-            goto out;
+        } else if (trained) {
+            if (rc->s->log_every > 0 && !(cv = lg_calloc((size_t)gn, sizeof(*cv)))) {
+                err = LG_ENOMEM;
+                goto out;
+            }
+            ncv = cv ? gn : 0;
+            if ((terr = train_seeds(rc, c, &cfg, &tc, sel + g0, gn, w + g0, last + g0, &n_ok, res->failure,
+                                    sizeof res->failure, cv)) < 0 &&
+                terr != LG_EDIVERGED) {
+                err = terr;
+                goto out;
+            }
+        }
+        if (trained && (resumed || cv)) { /* training curves (train.log_every), before the marker */
+            err = curve_files(rc, c, sel + g0, resumed ? gn : n_ok, resumed ? NULL : cv);
+            for (i = 0; i < ncv; i++)
+                lg_curve_release(&cv[i]);
+            lg_free(cv);
+            cv = NULL;
+            ncv = 0;
+            if (err < 0)
+                goto out;
         }
         if (partial) {
             /* a shard writes the group's files and its marker; nothing is evaluated */
@@ -860,7 +975,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
                 err = lg_error_set(LG_ENOMEM, "out of memory");
                 goto out;
             }
-            if ((err = lg_run_pair_metrics(s, c, w[i].W_dec, w[j].W_dec, rc->d, m, &pair_mmcs[i * ns + j],
+            if ((err = lg_run_pair_metrics(s, c, w[i].W_dec, w[j].W_dec, cfg.d_in, m, &pair_mmcs[i * ns + j],
                                            &pair_mcc[i * ns + j], maxcos + (size_t)pi * c->p.d_sae)) < 0) {
                 lg_error_wrap("condition %s seeds %llu/%llu", c->id, (unsigned long long)s->seeds[i],
                               (unsigned long long)s->seeds[j]);
@@ -899,6 +1014,9 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
 out:
     for (i = 0; i < ns; i++)
         lg_sae_weights_release(&w[i]);
+    for (i = 0; i < ncv; i++)
+        lg_curve_release(&cv[i]);
+    lg_free(cv);
     lg_free(w);
     lg_free(last);
     lg_free(maxcos);
@@ -932,6 +1050,7 @@ static int open_data(run_ctx *rc, float **truth_owned)
     } else if ((err = lg_dataset_open_file(s->data_path, s->data_tensor, &rc->ds)) < 0)
         return err;
     rc->d = lg_dataset_dim(rc->ds);
+    rc->layers = lg_dataset_layers(rc->ds);
     return 0;
 }
 
@@ -1108,6 +1227,12 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
                     rc.work_total += (double)s->conds[i].p.steps;
             }
     rc.t0 = lg_now_seconds();
+    for (i = 0; i < s->n_conds; i++) /* before any data is read: an arch the backend cannot train */
+        if (s->conds[i].p.arch == LG_ARCH_HIER_TOPK && !s->conds[i].control_random &&
+            (err = lg_hier_check_backend(opt->be)) < 0) {
+            err = lg_error_wrap("%s: condition %s", s->path, s->conds[i].id);
+            goto out;
+        }
 
     if ((err = prepare_data(&rc, &truth, out->data_digest)) < 0)
         goto out;
@@ -1116,7 +1241,10 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
         !cJSON_AddStringToObject(out->results, "study", s->name) ||
         !(data = cJSON_AddObjectToObject(out->results, "data")) ||
         !cJSON_AddStringToObject(data, "source", s->data_source) ||
-        !cJSON_AddStringToObject(data, "sha256", out->data_digest) || !cJSON_AddNumberToObject(data, "d", rc.d) ||
+        !cJSON_AddStringToObject(data, "sha256", out->data_digest) ||
+        /* layered data: d is one layer's width, and "layers" says how many */
+        !cJSON_AddNumberToObject(data, "d", rc.layers > 0 ? rc.d / rc.layers : rc.d) ||
+        (rc.layers > 0 && !cJSON_AddNumberToObject(data, "layers", rc.layers)) ||
         !cJSON_AddNumberToObject(data, "n_train", (double)rc.n_train) ||
         !cJSON_AddNumberToObject(data, "n_eval", (double)rc.n_eval) ||
         !(conds = cJSON_AddArrayToObject(out->results, "conditions"))) {

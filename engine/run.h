@@ -11,6 +11,9 @@
  *                                        random-init controls are not written
  *                                        (they are a pure function of shape
  *                                        and seed, see sae.h)
+ *   cells/<cond>/seed-<s>.curve.json     training curve (train.log_every > 0 only;
+ *                                        engine/curve.h), written with the
+ *                                        weights, before a group's marker
  *   conditions/<cond>/maxcos.npy         [n_pairs, d_sae] per-latent max |cos|
  *                                        of seed a's latents to seed b's, one
  *                                        row per pair in the order of "pairs"

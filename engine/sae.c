@@ -11,8 +11,10 @@
 
 #include "base/base.h"
 #include "base/rng.h"
+#include "engine/arch_hier.h"
 
-static const char *const arch_names[] = {"relu", "topk", "batchtopk", "jumprelu", "matryoshka"};
+static const char *const arch_names[] = {"relu",       "topk",      "batchtopk", "jumprelu",
+                                         "matryoshka", "hierarchical_topk", "routesae"};
 
 const char *lg_arch_name(lg_arch arch)
 {
@@ -30,24 +32,27 @@ int lg_arch_parse(const char *name, lg_arch *out)
             return 0;
         }
     return lg_error_set(LG_EINPUT,
-                        "architecture '%s': unknown (expected relu, topk, batchtopk, jumprelu "
-                        "or matryoshka)",
+                        "architecture '%s': unknown (expected relu, topk, batchtopk, jumprelu, "
+                        "matryoshka, hierarchical_topk or routesae)",
                         name ? name : "(null)");
 }
 
 int lg_sae_config_check(const lg_sae_config *cfg)
 {
-    if ((int)cfg->arch < LG_ARCH_RELU || cfg->arch > LG_ARCH_MATRYOSHKA)
+    if ((int)cfg->arch < LG_ARCH_RELU || cfg->arch > LG_ARCH_ROUTESAE)
         return lg_error_set(LG_EINPUT, "sae config: arch: unknown value %d", (int)cfg->arch);
     if (cfg->d_in < 1)
         return lg_error_set(LG_EINPUT, "sae config: d_in: must be >= 1 (got %d)", cfg->d_in);
     if (cfg->d_sae < 1)
         return lg_error_set(LG_EINPUT, "sae config: d_sae: must be >= 1 (got %d)", cfg->d_sae);
     if ((cfg->arch == LG_ARCH_TOPK || cfg->arch == LG_ARCH_BATCHTOPK ||
-         cfg->arch == LG_ARCH_MATRYOSHKA) &&
+         cfg->arch == LG_ARCH_MATRYOSHKA || cfg->arch == LG_ARCH_HIER_TOPK ||
+         cfg->arch == LG_ARCH_ROUTESAE) &&
         (cfg->k < 1 || cfg->k > cfg->d_sae))
         return lg_error_set(LG_EINPUT, "sae config: k: must be in [1, d_sae=%d] (got %d)",
                             cfg->d_sae, cfg->k);
+    if (cfg->arch == LG_ARCH_HIER_TOPK)
+        return lg_hier_config_check(cfg);
     return 0;
 }
 
@@ -78,6 +83,8 @@ void lg_sae_weights_release(lg_sae_weights *w)
     lg_free(w->W_dec);
     lg_free(w->b_dec);
     lg_free(w->threshold);
+    lg_free(w->W_router);
+    lg_free(w->b_router);
     memset(w, 0, sizeof(*w));
 }
 

@@ -17,6 +17,10 @@
  *               kernel, bandwidth) with an L0 penalty.
  *   MATRYOSHKA  BatchTopK, trained with the mean of the reconstruction losses
  *               of nested prefixes of the dictionary (latents [0, p_i)).
+ *   HIER_TOPK   ("hierarchical_topk") per-row TopK with k = ks[n_ks-1], trained
+ *               with the mean of the reconstruction losses at every budget
+ *               k_j of ks (the top-k_j of each row); inference at any budget
+ *               k_j is TopK with k = k_j (engine/arch_hier.h).
  * Ties in top-k are broken by the lower index (backend.h).
  *
  * Weights follow SAELens shapes: W_enc [d_in, d_sae], b_enc [d_sae],
@@ -34,22 +38,30 @@ typedef enum {
     LG_ARCH_TOPK,
     LG_ARCH_BATCHTOPK,
     LG_ARCH_JUMPRELU,
-    LG_ARCH_MATRYOSHKA
+    LG_ARCH_MATRYOSHKA,
+    LG_ARCH_HIER_TOPK,
+    LG_ARCH_ROUTESAE /* a TopK SAE over a learned mix of L layers (engine/arch_route.h) */
 } lg_arch;
+
+#define LG_SAE_MAX_KS 8 /* HIER_TOPK: most budgets */
 
 typedef struct {
     lg_arch arch;
     int d_in;  /* input width d */
     int d_sae; /* number of latents m */
     int k;     /* TopK / BatchTopK / Matryoshka: active latents per row (mean per row for batch) */
+    int n_ks;  /* HIER_TOPK: budgets ks[0] < ... < ks[n_ks-1] = k (0 for the others) */
+    int ks[LG_SAE_MAX_KS];
 } lg_sae_config;
 
-/* "relu", "topk", "batchtopk", "jumprelu", "matryoshka" (static string). */
+/* "relu", "topk", "batchtopk", "jumprelu", "matryoshka", "hierarchical_topk",
+ * "routesae" (static string). */
 const char *lg_arch_name(lg_arch arch);
 /* Inverse of lg_arch_name; LG_EINPUT for an unknown name. */
 int lg_arch_parse(const char *name, lg_arch *out);
-/* d_in, d_sae >= 1; 1 <= k <= d_sae for the top-k architectures.
- * LG_EINPUT naming the field otherwise. */
+/* d_in, d_sae >= 1; 1 <= k <= d_sae for the top-k architectures; HIER_TOPK:
+ * 1 <= n_ks <= LG_SAE_MAX_KS, ks strictly increasing, ks[0] >= 1, ks[n_ks-1]
+ * = k. LG_EINPUT naming the field otherwise. */
 int lg_sae_config_check(const lg_sae_config *cfg);
 
 /* Host weights. Each array is owned by the struct (lg_malloc'd), freed by
@@ -61,6 +73,11 @@ typedef struct {
     float *W_dec;     /* [d_sae, d_in] */
     float *b_dec;     /* [d_in] */
     float *threshold; /* [d_sae] */
+    /* ROUTESAE only (NULL otherwise; engine/arch_route.h): the router over
+     * L = n_layers layers; the layer count lives here, not in lg_sae_config */
+    int n_layers;     /* L */
+    float *W_router;  /* [d_in, L] */
+    float *b_router;  /* [L] */
 } lg_sae_weights;
 
 /* Allocate zeroed arrays of the given shape (out is overwritten, not freed). */
@@ -74,7 +91,8 @@ void lg_sae_weights_release(lg_sae_weights *w); /* accepts NULL and zeroed struc
  *                 (lg_rng_normal), normalised in double;
  *   W_enc = W_dec^T;  b_enc = 0;  threshold = 0 (the trainer sets JumpReLU's
  *   initial threshold);  b_dec = the caller's b_dec [d_in] (data mean or
- *   geometric median), or 0 when b_dec is NULL.
+ *   geometric median), or 0 when b_dec is NULL. (ROUTESAE: no router here;
+ *   lg_route_init_weights adds it, arch_route.h.)
  * out is allocated here; release with lg_sae_weights_release. */
 int lg_sae_init_weights(const lg_sae_config *cfg, uint64_t seed, const float *b_dec,
                         lg_sae_weights *out);

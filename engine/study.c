@@ -27,7 +27,7 @@
 
 /* ---- parameter table ------------------------------------------------------- */
 
-typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES, P_BOOL } ptype;
+typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES, P_KS, P_BOOL } ptype;
 
 typedef struct {
     const char *name;
@@ -48,6 +48,7 @@ static const pdef params[] = {
     {"jumprelu_bandwidth", "sae", P_DOUBLE, OFF(jumprelu_bandwidth), 1e-12, 1e6},
     {"prefixes", "sae", P_PREFIXES, OFF(prefixes), 1, 1 << 20},
     {"transcoder", "sae", P_BOOL, OFF(transcoder), 0, 1},
+    {"ks", "sae", P_KS, OFF(ks), 1, 1 << 20},
     {"steps", "train", P_INT, OFF(steps), 1, 1 << 24}, /* the trainer's range (train.h) */
     {"batch", "train", P_INT, OFF(batch), 1, 1 << 20},
     {"lr", "train", P_DOUBLE, OFF(lr), 0, 10},
@@ -83,7 +84,7 @@ static void params_default(lg_cond_params *p)
     memset(p, 0, sizeof(*p));
     p->arch = LG_ARCH_TOPK;
     p->d_sae = 0; /* required */
-    p->k = 32;
+    p->k = 0; /* unset: 32, or hierarchical_topk's largest budget (finish_condition) */
     p->l1_coeff = LG_TRAIN_DEFAULT_L1_COEFF;
     p->l0_coeff = LG_TRAIN_DEFAULT_L0_COEFF;
     p->jumprelu_threshold = LG_TRAIN_DEFAULT_JUMPRELU_THRESHOLD;
@@ -132,7 +133,7 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
             return lg_error_set(LG_EINPUT, "%s: %s: a transcoder is \"transcoder\": true beside an arch "
                                 "(e.g. \"arch\": \"topk\"), and data.target names the target", file, where);
         if (!cJSON_IsString(v) || lg_arch_parse(v->valuestring, (lg_arch *)base) < 0)
-            return lg_error_set(LG_EINPUT, "%s: %s: must be one of relu, topk, batchtopk, jumprelu, matryoshka", file, where);
+            return lg_error_set(LG_EINPUT, "%s: %s: must be one of relu, topk, batchtopk, jumprelu, matryoshka, hierarchical_topk", file, where);
         return 0;
     case P_BDEC: {
         size_t i;
@@ -157,6 +158,21 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
             p->prefixes[n++] = prev;
         }
         p->n_prefixes = n;
+        return 0;
+    }
+    case P_KS: {
+        const cJSON *e;
+        int n = 0, prev = 0;
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > LG_SAE_MAX_KS)
+            return lg_error_set(LG_EINPUT, "%s: %s: must be an array of 1 to %d increasing integers", file, where, LG_SAE_MAX_KS);
+        cJSON_ArrayForEach(e, v) {
+            if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble <= prev ||
+                e->valuedouble > d->max)
+                return lg_error_set(LG_EINPUT, "%s: %s[%d]: budgets must be increasing positive integers", file, where, n);
+            prev = (int)e->valuedouble;
+            p->ks[n++] = prev;
+        }
+        p->n_ks = n;
         return 0;
     }
     }
@@ -423,6 +439,8 @@ static int apply_section(const char *file, const char *section, const cJSON *obj
     cJSON_ArrayForEach(it, obj) {
         const pdef *d = param_find(it->string);
         snprintf(where, sizeof where, "%s.%s", section, it->string);
+        if (!strcmp(where, "train.log_every")) /* study-wide, read by lg_study_parse */
+            continue;
         if (!d || strcmp(d->section, section) != 0)
             return lg_error_set(LG_EINPUT, "%s: %s: unknown key", file, where);
         if ((err = param_set(file, where, d, it, p)) < 0)
@@ -448,6 +466,11 @@ static int param_to_json(const lg_cond_params *p, cJSON *obj)
                 continue;
             v = cJSON_CreateIntArray(p->prefixes, p->n_prefixes);
             break;
+        case P_KS:
+            if (p->arch != LG_ARCH_HIER_TOPK)
+                continue;
+            v = cJSON_CreateIntArray(p->ks, p->n_ks);
+            break;
         case P_BOOL: /* only when set, so that the params of other studies are unchanged */
             if (!*(const int *)base)
                 continue;
@@ -468,6 +491,17 @@ static int finish_condition(const char *file, lg_condition *c, int d_in)
     lg_cond_params *p = &c->p;
     if (p->d_sae <= 0)
         return lg_error_set(LG_EINPUT, "%s: sae.d_sae: required (in \"sae\" or \"grid\")", file);
+    if (p->arch == LG_ARCH_HIER_TOPK) { /* k is the largest budget */
+        if (p->n_ks == 0)
+            return lg_error_set(LG_EINPUT, "%s: condition %s: sae.ks: required for hierarchical_topk", file, c->id);
+        if (p->k != 0 && p->k != p->ks[p->n_ks - 1])
+            return lg_error_set(LG_EINPUT,
+                                "%s: condition %s: k = %d differs from the largest of sae.ks (%d); hierarchical_topk's "
+                                "k is its largest budget",
+                                file, c->id, p->k, p->ks[p->n_ks - 1]);
+        p->k = p->ks[p->n_ks - 1];
+    } else if (p->k == 0)
+        p->k = 32;
     if (p->arch != LG_ARCH_RELU && p->arch != LG_ARCH_JUMPRELU && p->k > p->d_sae)
         return lg_error_set(LG_EINPUT, "%s: condition %s: k = %d exceeds d_sae = %d", file, c->id, p->k, p->d_sae);
     if (p->arch == LG_ARCH_MATRYOSHKA) {
@@ -674,6 +708,11 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     if ((err = get_object(path, root, "train", "train", 0, &train)) < 0 ||
         (train && (err = apply_section(path, "train", train, &base)) < 0))
         goto out;
+    if (train && cJSON_GetObjectItemCaseSensitive(train, "log_every")) {
+        if ((err = get_number(path, train, "log_every", "train.log_every", 0, 1 << 24, 1, &x)) < 0)
+            goto out;
+        s->log_every = (int)x;
+    }
 
     seeds = cJSON_GetObjectItemCaseSensitive(root, "seeds");
     if (!seeds) {
@@ -750,7 +789,11 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
             goto out;
         }
         if (s->conds[i].p.transcoder) {
-            if (!s->target_path && !s->target_synth)
+            if (s->conds[i].p.arch == LG_ARCH_HIER_TOPK || s->conds[i].p.arch == LG_ARCH_ROUTESAE)
+                err = lg_error_set(LG_EINPUT, "%s: condition %s: sae.transcoder: not supported with arch %s (relu, topk, "
+                                   "batchtopk, jumprelu and matryoshka are)", path, s->conds[i].id,
+                                   lg_arch_name(s->conds[i].p.arch));
+            else if (!s->target_path && !s->target_synth)
                 err = lg_error_set(LG_EINPUT, "%s: condition %s: sae.transcoder needs data.target (the tensor it "
                                    "reconstructs)", path, s->conds[i].id);
             else if (s->ood_path && !s->ood_target_path)

@@ -27,9 +27,16 @@
  *     },
  *     "train": { "steps", "batch", "lr", "warmup_steps", "decay_frac", "grad_clip",
  *                "beta1", "beta2", "eps", "b_dec_init": "mean"|"median"|"zero",
- *                "aux_k", "aux_coeff", "dead_after" },         defaults for every condition
+ *                "aux_k", "aux_coeff", "dead_after",
+ *                "log_every": 0 },                           defaults for every condition
+ *                                                  (log_every: study-wide, not a grid key: every N
+ *                                                  steps a training-curve point, engine/curve.h;
+ *                                                  0 = off)
  *     "sae": { "arch", "d_sae", "k", "l1_coeff", "l0_coeff", "jumprelu_threshold",
- *              "jumprelu_bandwidth", "prefixes": [..], "transcoder": bool }, defaults for every condition
+ *              "jumprelu_bandwidth", "prefixes": [..], "ks": [..], "transcoder": bool },
+ *                                             defaults for every condition
+ *                                             ("ks": hierarchical_topk's budgets, k < ... ; k is
+ *                                              their largest: engine/arch_hier.h)
  *     "grid": { KEY: [values...], ... },          cartesian product over any sae/train key
  *     "seeds": [1, 2, 3],                         required, distinct non-negative integers
  *     "controls": { "random_init": true },
@@ -65,6 +72,8 @@ typedef struct {
     double jumprelu_bandwidth;
     int prefixes[LG_STUDY_MAX_PREFIXES];
     int n_prefixes;
+    int ks[LG_SAE_MAX_KS]; /* hierarchical_topk budgets (sae.ks); k = the last */
+    int n_ks;
     /* training */
     int steps;
     int batch;
@@ -127,6 +136,7 @@ typedef struct {
     double dense_threshold;
     int hungarian;
     int hungarian_max;
+    int log_every;        /* train.log_every: curve point every N steps (engine/curve.h); 0 = off */
     lg_condition *conds;  /* trained conditions first, then random twins */
     int n_conds;
     char spec_digest[65]; /* SHA-256 of the spec file bytes */

@@ -67,6 +67,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "engine/arch_hier.h"
 
 enum { P_WENC, P_BENC, P_WDEC, P_BDEC, P_LTHR, P_COUNT };
 static const char *const param_names[P_COUNT] = {"W_enc", "b_enc", "W_dec", "b_dec",
@@ -131,6 +132,7 @@ struct lg_trainer {
     int transcoder;
     float *y;                   /* [S, B, d] */
     const float *host_targets;  /* the current step's targets, host [S, B, d] */
+    lg_hier_bufs *hier;  /* HIER_TOPK: the budgets below k (engine/arch_hier.c); n_pref = n_ks */
 };
 
 void lg_train_config_default(lg_train_config *tc)
@@ -210,7 +212,8 @@ int lg_train_config_check(const lg_train_config *tc, const lg_sae_config *cfg)
 static int is_batch_topk(lg_arch a) { return a == LG_ARCH_BATCHTOPK || a == LG_ARCH_MATRYOSHKA; }
 static int has_auxk(const lg_trainer *t)
 {
-    return (t->cfg.arch == LG_ARCH_TOPK || is_batch_topk(t->cfg.arch)) && t->tc.aux_coeff > 0;
+    return (t->cfg.arch == LG_ARCH_TOPK || t->cfg.arch == LG_ARCH_HIER_TOPK || is_batch_topk(t->cfg.arch)) &&
+           t->tc.aux_coeff > 0;
 }
 
 void lg_trainer_free(lg_trainer *t)
@@ -256,6 +259,7 @@ void lg_trainer_free(lg_trainer *t)
     be->free(be, t->aval);
     be->free(be, t->agval);
     lg_free(t->nnz);
+    lg_hier_bufs_free(t->hier);
     lg_free(t->host_mean);
     lg_free(t->threshold);
     lg_free(t->step);
@@ -275,10 +279,11 @@ void lg_trainer_free(lg_trainer *t)
 double lg_trainer_bytes_per_seed(const lg_sae_config *cfg, const lg_train_config *tc)
 {
     double B = tc->batch, d = cfg->d_in, m = cfg->d_sae;
-    double n_pref = cfg->arch == LG_ARCH_MATRYOSHKA ? tc->n_prefixes + 1 : 1;
+    double n_pref = cfg->arch == LG_ARCH_MATRYOSHKA ? tc->n_prefixes + 1
+                    : cfg->arch == LG_ARCH_HIER_TOPK ? cfg->n_ks : 1;
     double params = 4.0 * (2.0 * d * m + 2.0 * m + d);            /* p, g, m, v */
     double scratch = 5.0 * B * m + (4.0 + n_pref) * B * d + 3.0 * m + d;
-    return 4.0 * (params + scratch);
+    return 4.0 * (params + scratch) + (cfg->arch == LG_ARCH_HIER_TOPK ? lg_hier_bytes_per_seed(cfg, tc->batch) : 0);
 }
 
 /* Uploads seed s's initial weights. JumpReLU: log of init's thresholds when
@@ -324,6 +329,10 @@ int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const l
         return lg_error_set(LG_EINPUT, "trainer: %d seeds (need at least 1)", S);
     if ((err = lg_sae_config_check(cfg)) < 0 || (err = lg_train_config_check(tc, cfg)) < 0)
         return err;
+    if (cfg->arch == LG_ARCH_HIER_TOPK && (err = lg_hier_check_backend(be)) < 0)
+        return err;
+    if (cfg->arch == LG_ARCH_ROUTESAE) /* a host trainer of its own: engine/arch_route.h */
+        return lg_error_set(LG_EINPUT, "trainer: arch routesae is trained by lg_route_trainer, not on a backend");
     if (!(t = lg_calloc(1, sizeof(*t))))
         return lg_error_wrap("creating trainer");
     t->be = be;
@@ -350,6 +359,11 @@ int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const l
         t->n_pref = tc->n_prefixes;
         if (t->pref[t->n_pref - 1] < cfg->d_sae)
             t->pref[t->n_pref++] = cfg->d_sae;
+    }
+    if (cfg->arch == LG_ARCH_HIER_TOPK) { /* one reconstruction per budget */
+        for (i = 0; i < cfg->n_ks; i++)
+            t->pref[i] = cfg->ks[i];
+        t->n_pref = cfg->n_ks;
     }
 
     t->n_params = cfg->arch == LG_ARCH_JUMPRELU ? 5 : 4;
@@ -424,6 +438,8 @@ int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const l
                 goto out;
         }
     }
+    if (cfg->arch == LG_ARCH_HIER_TOPK && (err = lg_hier_bufs_new(be, cfg, S, tc->batch, t->sparse, &t->hier)) < 0)
+        goto out;
     for (i = 0; i < S; i++)
         if ((err = upload_init(t, i, &init[i])) < 0)
             goto out;
@@ -550,6 +566,50 @@ static int make_spans(const unsigned char *on, int S, int chunk, int *lo, int *h
 #define AX_TROW(s) (t->atrow + (size_t)(s) * t->acap)
 #define AX_TENT(s) (t->atent + (size_t)(s) * t->acap)
 
+/* HIER_TOPK, seed s (engine/arch_hier.h): backward == 0 runs the forward
+ * of every budget (A_j or C_j, xhat, resid_j); backward == 1 the gradients
+ * of the reconstruction term (dense: gW_dec, gb_dec, gpre; sparse: gW_dec,
+ * gb_dec and the encoder's gb_enc, gW_enc). The largest budget is the
+ * trainer's own acts / CSR. */
+static int hier_pass(lg_trainer *t, int s, int backward)
+{
+    const lg_backend *be = t->be;
+    const int B = t->tc.batch, d = t->cfg.d_in, m = t->cfg.d_sae, J = t->n_pref;
+    const size_t Bd = (size_t)B * d, Bm = (size_t)B * m, md = (size_t)m * d, SBd = (size_t)t->S * Bd;
+    const float sc = 2.0f / ((float)B * (float)J);
+    float *A[LG_SAE_MAX_KS], *resid[LG_SAE_MAX_KS];
+    lg_hier_csr C[LG_SAE_MAX_KS];
+    const float *W_dec = t->p[P_WDEC] + s * md;
+    int j;
+    for (j = 0; j < J; j++)
+        resid[j] = t->resid + (size_t)j * SBd + s * Bd;
+    if (!t->sparse) {
+        lg_hier_dense_views(t->hier, s, A);
+        A[J - 1] = t->acts + s * Bm;
+        if (!backward)
+            return lg_hier_dense_forward(be, &t->cfg, B, t->pre + s * Bm, A, W_dec, t->p[P_BDEC] + (size_t)s * d,
+                                         t->x + s * Bd, t->xhat + s * Bd, resid);
+        return lg_hier_dense_backward(be, &t->cfg, B, sc, A, (const float *const *)resid, W_dec,
+                                      t->gacts + s * Bm, t->gpre + s * Bm, t->g[P_WDEC] + s * md,
+                                      t->g[P_BDEC] + (size_t)s * d);
+    }
+    for (j = 0; j < J - 1; j++)
+        C[j] = lg_hier_sparse_views(t->hier, s)[j];
+    C[J - 1] = (lg_hier_csr){SP_PTR(s), SP_IDX(s), SP_TPTR(s), SP_TROW(s), SP_TENT(s), SP_VAL(s), SP_GVAL(s),
+                             t->nnz[s]};
+    if (!backward)
+        return lg_hier_sparse_forward(be, &t->cfg, B, t->pre + s * Bm, C, W_dec, t->p[P_BDEC] + (size_t)s * d,
+                                      t->x + s * Bd, t->xhat + s * Bd, resid);
+    {
+        int err = lg_hier_sparse_backward(be, &t->cfg, B, sc, C, (const float *const *)resid, W_dec,
+                                          t->g[P_WDEC] + s * md, t->g[P_BDEC] + (size_t)s * d);
+        if (err < 0)
+            return err;
+        return lg_hier_sparse_encoder(be, &t->cfg, C, t->xc + s * Bd, t->g[P_BENC] + (size_t)s * m,
+                                      t->g[P_WENC] + s * md);
+    }
+}
+
 /* Backward of the sparse path, per seed (same formulas as the dense one in
  * forward_backward, over the CSR entries only):
  *   gval = d loss / d pre at the entries = sum_i s (r_i W_dec[:p_i]^T) there;
@@ -567,13 +627,18 @@ static int sparse_backward(lg_trainer *t)
     float *const W_enc = t->p[P_WENC], *const W_dec = t->p[P_WDEC];
     int err = 0, i, k, s, s0, ns;
 
-    FOR_SPANS(k, s0, ns) {
-        TRY(be->fill(be, t->g[P_WDEC] + s0 * md, 0.0f, ns * md));
-        TRY(be->fill(be, t->g[P_BDEC] + s0 * (size_t)d, 0.0f, ns * (size_t)d));
+    if (t->cfg.arch == LG_ARCH_HIER_TOPK) { /* the reconstruction term, encoder included */
+        FOR_SEEDS(s)
+        TRY(hier_pass(t, s, 1));
+    } else {
+        FOR_SPANS(k, s0, ns) {
+            TRY(be->fill(be, t->g[P_WDEC] + s0 * md, 0.0f, ns * md));
+            TRY(be->fill(be, t->g[P_BDEC] + s0 * (size_t)d, 0.0f, ns * (size_t)d));
+        }
+        FOR_SEEDS(s)
+        TRY(be->fill(be, SP_GVAL(s), 0.0f, (size_t)t->nnz[s]));
     }
-    FOR_SEEDS(s)
-    TRY(be->fill(be, SP_GVAL(s), 0.0f, (size_t)t->nnz[s]));
-    for (i = 0; i < t->n_pref; i++) {
+    for (i = 0; i < t->n_pref && t->cfg.arch != LG_ARCH_HIER_TOPK; i++) {
         const int p = t->pref[i];
         const float *r = t->resid + (size_t)i * SBd;
         FOR_SEEDS(s) {
@@ -595,9 +660,11 @@ static int sparse_backward(lg_trainer *t)
     FOR_SEEDS(s) {
         float *gbe = t->g[P_BENC] + (size_t)s * m, *gwe = t->g[P_WENC] + s * md;
         const float *xc = t->xc + s * Bd;
-        TRY(be->csc_val_sum(be, SP_TPTR(s), SP_TENT(s), SP_GVAL(s), m, 1.0f, 0.0f, gbe));
-        TRY(be->csc_scatter_rows(be, SP_TPTR(s), SP_TROW(s), SP_TENT(s), SP_GVAL(s), 0, m, xc, d, 1.0f,
-                                 0.0f, gwe, 1, m));
+        if (t->cfg.arch != LG_ARCH_HIER_TOPK) { /* hier_pass did these */
+            TRY(be->csc_val_sum(be, SP_TPTR(s), SP_TENT(s), SP_GVAL(s), m, 1.0f, 0.0f, gbe));
+            TRY(be->csc_scatter_rows(be, SP_TPTR(s), SP_TROW(s), SP_TENT(s), SP_GVAL(s), 0, m, xc, d,
+                                     1.0f, 0.0f, gwe, 1, m));
+        }
         if (t->aux_on[s]) {
             TRY(be->csc_val_sum(be, AX_TPTR(s), AX_TENT(s), AX_GVAL(s), m, 1.0f, 1.0f, gbe));
             TRY(be->csc_scatter_rows(be, AX_TPTR(s), AX_TROW(s), AX_TENT(s), AX_GVAL(s), 0, m, xc, d,
@@ -668,7 +735,7 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
         t->min_kept[s] = -1.0f;
     if (t->sparse) { /* acts as CSR per seed, and its CSC (backward, dead-latent clocks) */
         FOR_SEEDS(s) {
-            if (t->cfg.arch == LG_ARCH_TOPK)
+            if (t->cfg.arch == LG_ARCH_TOPK || t->cfg.arch == LG_ARCH_HIER_TOPK)
                 TRY(be->topk_rows_csr(be, t->pre + s * Bm, NULL, B, m, t->cfg.k, SP_PTR(s), SP_IDX(s),
                                       SP_VAL(s), &t->nnz[s]));
             else
@@ -683,6 +750,7 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
         TRY(be->relu(be, t->pre + s0 * Bm, t->acts + s0 * Bm, ns * Bm));
         break;
     case LG_ARCH_TOPK:
+    case LG_ARCH_HIER_TOPK: /* the largest budget; the others in hier_pass */
         FOR_SPANS(k, s0, ns)
         TRY(be->topk_rows(be, t->pre + s0 * Bm, NULL, t->acts + s0 * Bm, ns * B, m, t->cfg.k));
         break;
@@ -697,6 +765,8 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
         TRY(be->jumprelu_fwd(be, t->pre + s * Bm, t->p[P_LTHR] + (size_t)s * m, t->acts + s * Bm,
                              B, m));
         break;
+    case LG_ARCH_ROUTESAE: /* refused by lg_trainer_new_multi */
+        break;
     }
     /* Host: the FVU denominators (of the host's copy of the batch), computed
      * while a device backend is still busy with the forward pass; held in
@@ -710,7 +780,7 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     TRY(be->fill(be, t->xhat + s0 * Bd, 0.0f, ns * Bd));
     FOR_SEEDS(s)
     TRY(be->add_bias_rows(be, t->xhat + s * Bd, b_dec + (size_t)s * d, 1.0f, t->xhat + s * Bd, B, d));
-    for (i = 0; i < t->n_pref; i++) {
+    for (i = 0; i < t->n_pref && t->cfg.arch != LG_ARCH_HIER_TOPK; i++) {
         int lo = i ? t->pref[i - 1] : 0, hi = t->pref[i];
         float *r = t->resid + (size_t)i * SBd; /* [S, B, d] */
         if (t->sparse) /* gather-sum of the active decoder rows */
@@ -725,6 +795,10 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
             TRY(be->axpby(be, ns * Bd, 1.0f, t->xhat + s0 * Bd, -1.0f, (t->transcoder ? t->y : t->x) + s0 * Bd,
                           r + s0 * Bd));
         }
+    }
+    if (t->cfg.arch == LG_ARCH_HIER_TOPK) { /* xhat and resid of every budget */
+        FOR_SEEDS(s)
+        TRY(hier_pass(t, s, 0));
     }
     if (has_auxk(t)) { /* dead before this step: depends on `since` only */
         double steps_needed = ceil(t->tc.dead_after / B);
@@ -853,7 +927,10 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
         t->has_grads = 1;
         goto out;
     }
-    {
+    if (t->cfg.arch == LG_ARCH_HIER_TOPK) { /* gW_dec, gb_dec, gpre of the reconstruction */
+        FOR_SEEDS(s)
+        TRY(hier_pass(t, s, 1));
+    } else {
         const float sc = 2.0f / ((float)B * (float)t->n_pref);
         FOR_SPANS(k, s0, ns) {
             TRY(be->fill(be, t->g[P_WDEC] + s0 * md, 0.0f, ns * md));
@@ -885,7 +962,7 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
         TRY(be->jumprelu_bwd(be, t->pre + s * Bm, t->p[P_LTHR] + (size_t)s * m, t->gacts + s * Bm,
                              (float)(t->tc.l0_coeff / B), (float)t->tc.jumprelu_bandwidth,
                              t->gpre + s * Bm, t->g[P_LTHR] + (size_t)s * m, B, m));
-    } else {
+    } else if (t->cfg.arch != LG_ARCH_HIER_TOPK) { /* hier_pass masked per budget */
         FOR_SPANS(k, s0, ns)
         TRY(be->active_grad(be, t->acts + s0 * Bm, t->gacts + s0 * Bm, 0.0f, t->gpre + s0 * Bm,
                             ns * Bm));
@@ -1067,6 +1144,10 @@ int lg_trainer_new_transcoder_multi(const lg_backend *be, const lg_sae_config *c
     lg_trainer *t = NULL;
     int err;
     *out = NULL;
+    if (cfg->arch != LG_ARCH_RELU && cfg->arch != LG_ARCH_TOPK && cfg->arch != LG_ARCH_BATCHTOPK &&
+        cfg->arch != LG_ARCH_JUMPRELU && cfg->arch != LG_ARCH_MATRYOSHKA)
+        return lg_error_set(LG_EINPUT, "trainer: a %s transcoder is not supported (relu, topk, batchtopk, jumprelu, "
+                            "matryoshka are)", lg_arch_name(cfg->arch));
     if ((err = lg_trainer_new_multi(be, cfg, tc, init, S, &t)) < 0)
         return err;
     if ((err = be->alloc(be, (size_t)S * (size_t)tc->batch * (size_t)cfg->d_in, &t->y)) < 0) {

@@ -79,6 +79,11 @@ static inline int lg_cublas_fail(const char *op, cublasStatus_t s)
     } while (0)
 
 // Grid for an elementwise grid-stride loop over n items (n > 0).
+// for (i = this thread's first index; i < n; i += the grid's thread count)
+#define GRID_STRIDE(i, n)                                                    \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t)gridDim.x * blockDim.x)
+
 static inline unsigned lg_cuda_grid(size_t n)
 {
     size_t g = (n + LG_CUDA_THREADS - 1) / LG_CUDA_THREADS;
@@ -114,5 +119,15 @@ __device__ __forceinline__ uint32_t lg_topk_key(float x)
 {
     return x > 0.0f ? __float_as_uint(x) : 0u;
 }
+
+// cuda_reduce.cu: the reductions and row ops of the backend table.
+int lg_cuda_sum(const lg_backend *be, const float *x, size_t n, double *out);
+int lg_cuda_sumsq(const lg_backend *be, const float *x, size_t n, double *out);
+int lg_cuda_dot(const lg_backend *be, const float *x, const float *y, size_t n, double *out);
+int lg_cuda_count_nonzero(const lg_backend *be, const float *x, size_t n, double *out);
+int lg_cuda_reduce_many(const lg_backend *be, const lg_reduce_req *reqs, int n, double *out);
+int lg_cuda_renorm_rows(const lg_backend *be, float *W, int rows, int cols);
+int lg_cuda_project_out_parallel(const lg_backend *be, const float *W, float *G, int rows,
+                                 int cols);
 
 #endif

@@ -28,6 +28,17 @@ int cli_finish(const char *cmd, int rc)
 
 int cli_progress_enabled(void) { return isatty(STDERR_FILENO); }
 
+void cli_trace_read_path(const char *cmd, int fast, const char *why)
+{
+    const char *env = getenv("LEDGER_FAST_READ");
+    if (!env || strcmp(env, "trace") != 0)
+        return;
+    if (fast)
+        fprintf(stderr, "ledger %s: read path: index (current)\n", cmd);
+    else
+        fprintf(stderr, "ledger %s: read path: full (%s)\n", cmd, why ? why : "declined");
+}
+
 const char *cli_repo_relative(const char *root, const char *path, char *buf, size_t n)
 {
     char real[PATH_MAX], rroot[PATH_MAX];

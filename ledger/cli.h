@@ -63,5 +63,9 @@ int cli_record_study_run(struct lg_ledger *lg, const lg_study *s, const lg_backe
                          const char *sign_key_path, char run_id[65]);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_progress_enabled(void);
+/* With LEDGER_FAST_READ=trace, prints to stderr which way a read-only command
+ * reached the index: "ledger CMD: read path: index (current)" or "... full
+ * (WHY)" (ledger/index_current.h). Tests use it to see the fast path taken. */
+void cli_trace_read_path(const char *cmd, int fast, const char *why);
 
 #endif

@@ -369,6 +369,11 @@ int cmd_export(int argc, char **argv)
             goto out;
         }
         err = cell.transcoder ? lg_saelens_transcoder_check(cell.cfg.arch, cells[k].name) : 0;
+        if (cell.cfg.arch == LG_ARCH_ROUTESAE) { /* before anything is written */
+            err = lg_error_set(LG_EINPUT, "%s: %s", cells[k].name, LG_SAELENS_ROUTESAE_REFUSAL);
+            lg_cell_sae_release(&cell);
+            goto out;
+        }
         lg_cell_sae_release(&cell);
         if (err < 0)
             goto out;

@@ -61,8 +61,13 @@ typedef struct {
     double last;
 } progress_state;
 
-/* seconds between two plain progress lines when stderr is not a terminal */
+/* When stderr is not a terminal (a batch job's log): one line per finished
+ * cell, at most one every PLAIN_PROGRESS_EVERY seconds (the last cell's
+ * always); while a seed group trains for longer than PLAIN_HEARTBEAT seconds
+ * without a line, one step line (step, loss) that often, so a long cell
+ * still shows where it is. */
 #define PLAIN_PROGRESS_EVERY 5.0
+#define PLAIN_HEARTBEAT 60.0
 
 /* "seed 3", "seeds 1-5" (consecutive), "seeds 1,4,9" or "seeds 1..40 (12 seeds)" */
 static void seeds_label(const lg_run_progress *p, char *buf, size_t n)
@@ -95,9 +100,13 @@ static void show_progress(void *ctx, const lg_run_progress *p)
     const char *post = ps->tty ? "" : "\n";
     if (ps->quiet)
         return;
-    if (ps->tty ? (now - ps->last < 0.2 && p->step != p->steps)
-                : (ps->last >= 0 && now - ps->last < PLAIN_PROGRESS_EVERY && p->cells_done != p->cells_total))
+    if (ps->tty && now - ps->last < 0.2 && p->step != p->steps)
         return;
+    if (!ps->tty && p->cells_done != p->cells_total) {
+        if (isnan(p->loss) ? ps->last >= 0 && now - ps->last < PLAIN_PROGRESS_EVERY /* NaN loss: a finished cell */
+                           : (ps->last >= 0 ? now - ps->last : now) < PLAIN_HEARTBEAT)
+            return;
+    }
     ps->last = now;
     frac = p->work_total > 0 ? p->work_done / p->work_total : (double)p->cells_done / p->cells_total;
     if (frac > 1)

@@ -116,6 +116,74 @@ out:
     return err;
 }
 
+int lgl_last_run_of_tree(lg_ledger *lg, git_tree *root, lg_run_info *out, int *found)
+{
+    git_tree_entry *runs_e = NULL, *me = NULL;
+    git_tree *runs = NULL, *rt = NULL;
+    const git_tree_entry *best = NULL;
+    lg_run_info *all = NULL;
+    lg_buf raw = LG_BUF_INIT;
+    size_t i, cnt, n = 0;
+    long best_seq = 0;
+    int err = 0, tie = 0;
+
+    *found = 0;
+    memset(out, 0, sizeof(*out));
+    if (git_tree_entry_bypath(&runs_e, root, "runs") < 0)
+        return 0; /* no runs yet */
+    if (git_tree_entry_type(runs_e) != GIT_OBJECT_TREE || git_tree_lookup(&runs, lg->repo, git_tree_entry_id(runs_e)) < 0) {
+        err = lg_error_set(LG_EINPUT, "ledger: runs is not a tree");
+        goto out;
+    }
+    /* The largest seq among the names alone (tree entries sort by name, not
+     * by seq, so every name is parsed; no object is read). */
+    cnt = git_tree_entrycount(runs);
+    for (i = 0; i < cnt; i++) {
+        const git_tree_entry *e = git_tree_entry_byindex(runs, i);
+        char id12[13];
+        long seq;
+        if (lg_ledger_parse_dirname(git_tree_entry_name(e), &seq, id12) < 0)
+            continue;
+        if (!best || seq > best_seq) {
+            best = e;
+            best_seq = seq;
+            tie = 0;
+        } else if (seq == best_seq) {
+            tie = 1;
+        }
+    }
+    lg_error_clear(); /* the names that did not parse are strays, not errors */
+    if (!best)
+        goto out;
+    /* Anything lgl_runs_of_tree would judge differently (two directories with
+     * that seq, a stray that is not a run directory): let it decide. */
+    if (tie || git_tree_entry_type(best) != GIT_OBJECT_TREE || git_tree_lookup(&rt, lg->repo, git_tree_entry_id(best)) < 0 ||
+        git_tree_entry_bypath(&me, rt, "manifest.json") < 0) {
+        lg_error_clear();
+        if ((err = lgl_runs_of_tree(lg, root, &all, &n)) < 0 || n == 0)
+            goto out;
+        *out = all[n - 1];
+        *found = 1;
+        goto out;
+    }
+    out->seq = best_seq;
+    snprintf(out->dir, sizeof out->dir, "runs/%s", git_tree_entry_name(best));
+    git_oid_cpy(&out->manifest, git_tree_entry_id(me));
+    git_oid_cpy(&out->tree, git_tree_entry_id(best));
+    if ((err = lg_ledger_read_blob(lg, &out->manifest, LG_MANIFEST_MAX, &raw)) < 0 ||
+        (err = lg_sha256_buf(raw.ptr, raw.len, out->run_id)) < 0)
+        goto out;
+    *found = 1;
+out:
+    lg_free(all);
+    lg_buf_release(&raw);
+    git_tree_entry_free(me);
+    git_tree_free(rt);
+    git_tree_free(runs);
+    git_tree_entry_free(runs_e);
+    return err;
+}
+
 int lgl_tip_tree(lg_ledger *lg, git_commit **commit_out, git_tree **tree_out)
 {
     git_oid oid;

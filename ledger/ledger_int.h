@@ -42,12 +42,26 @@ char *lgl_path2(const char *a, const char *b);   /* a/b, or NULL (LG_ENOMEM); lg
 int lgl_make_signature(git_repository *repo, git_signature **out);
 int lgl_new(git_repository *repo, lg_ledger **out); /* takes repo; paths set, nothing opened */
 
+/* ledger_open.c: reads and checks <dir>/ledger.json (format 2; format 1 refused) */
+int lgl_read_config(const char *dir, uint64_t *small_max);
+
+/* git_batch.c: between begin and commit, libgit2 writes objects without
+ * fsync; commit makes them durable with one syncfs(2) of the objects' file
+ * system and turns fsync back on (LG_EIO on failure); end turns it back on
+ * on any other exit. */
+void lgl_objects_batch_begin(lg_ledger *lg);
+int lgl_objects_batch_commit(lg_ledger *lg);
+void lgl_objects_batch_end(lg_ledger *lg);
+
 /* ledger_lock.c: the caller holds the ledger lock */
 int lgl_clear_stale_ref_lock(lg_ledger *lg);
 
 /* ledger_history.c */
 int lgl_tip_tree(lg_ledger *lg, git_commit **commit_out, git_tree **tree_out);
 int lgl_runs_of_tree(lg_ledger *lg, git_tree *root, lg_run_info **out, size_t *n);
+/* The run lgl_runs_of_tree would list last (the largest seq), reading only
+ * that run's manifest: *found 0 when the tree holds no run. */
+int lgl_last_run_of_tree(lg_ledger *lg, git_tree *root, lg_run_info *out, int *found);
 int lgl_parse_manifest(const lg_buf *raw, const char *where, cJSON **out);
 
 #endif

@@ -80,6 +80,8 @@ out:
     return err;
 }
 
+int lgl_read_config(const char *dir, uint64_t *small_max) { return read_config(dir, small_max); }
+
 /* Adds ".ledger/" to <gitdir>/info/exclude unless a line says so already. */
 static int add_exclude(git_repository *repo)
 {

@@ -7,6 +7,8 @@
  * id) and chain.json (seq and the previous entry's digest), commit the run
  * directory with git_commit_create(update_ref), which refuses to move the ref
  * if its tip is not our parent, then update the index in one transaction.
+ * The run's git objects reach the disk through one barrier (git_batch.c)
+ * before the commit and the ref are written, each with its own fsync.
  *
  * Invariants kept:
  *   - commit k adds exactly runs/<k>-<id12>/ and changes nothing else;
@@ -171,8 +173,9 @@ out:
 int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
 {
     out_file *files = NULL;
-    lg_run_info *runs = NULL;
-    size_t nruns = 0, i, nupd = 0;
+    lg_run_info last;
+    int have_last = 0, batching = 0;
+    size_t i, nupd = 0;
     git_commit *tip = NULL;
     git_tree *tip_t = NULL, *new_t = NULL;
     git_tree_update *upd = NULL;
@@ -239,6 +242,10 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
     if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0)
         goto out;
 
+    /* The run's git objects are made durable by one barrier before the
+     * commit (git_batch.c), not by two fsyncs each. */
+    lgl_objects_batch_begin(lg);
+    batching = 1;
     /* Store every output first: a failure here leaves the branch untouched. */
     for (i = 0; i < in->nfiles; i++) {
         if ((err = lg_store_put_file(lg->store, files[i].f->path, files[i].sha, &files[i].size, NULL)) < 0)
@@ -256,12 +263,14 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
     }
 
     lg_fault_point("record:stored");
-    if ((err = lgl_tip_tree(lg, &tip, &tip_t)) < 0 || (err = lgl_runs_of_tree(lg, tip_t, &runs, &nruns)) < 0)
+    /* Only the last run matters here (seq + 1, its chain entry's digest): the
+     * names of runs/ give it without reading every manifest. */
+    if ((err = lgl_tip_tree(lg, &tip, &tip_t)) < 0 || (err = lgl_last_run_of_tree(lg, tip_t, &last, &have_last)) < 0)
         goto out;
     git_oid_tostr(old_tip, sizeof old_tip, git_commit_id(tip));
-    if (nruns) {
-        seq = runs[nruns - 1].seq + 1;
-        if ((err = lg_ledger_chain_link(lg, &runs[nruns - 1], &prev_link)) < 0)
+    if (have_last) {
+        seq = last.seq + 1;
+        if ((err = lg_ledger_chain_link(lg, &last, &prev_link)) < 0)
             goto out;
         prev = prev_link.digest;
     }
@@ -332,6 +341,9 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
     if ((err = lg_buf_printf(&msg, "ledger: run %ld %s\n\nkind: %s\nstudy: %s\nstatus: %s\n", seq, run_id, in->kind,
                              in->study, in->status)) < 0)
         goto out;
+    if ((err = lgl_objects_batch_commit(lg)) < 0)
+        goto out;
+    batching = 0;
     if ((err = lgl_clear_stale_ref_lock(lg)) < 0)
         goto out;
     if (git_commit_create(&commit_oid, lg->repo, LG_LEDGER_REF, sig, sig, NULL, msg.ptr, new_t, 1,
@@ -363,6 +375,8 @@ idx_out:
     if (err < 0)
         lg_error_wrap("run %.12s recorded, but the index was not updated (run 'ledger reindex')", run_id);
 out:
+    if (batching)
+        lgl_objects_batch_end(lg);
     if (locked)
         lg_ledger_unlock(lg);
     if (upd_paths)
@@ -371,7 +385,6 @@ out:
     lg_free(upd_paths);
     lg_free(upd);
     lg_free(files);
-    lg_free(runs);
     cJSON_Delete(m);
     git_signature_free(sig);
     git_tree_free(new_t);

@@ -38,6 +38,7 @@
 #include "ledger/evidence.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
+#include "ledger/plot_xy.h"
 #include "ledger/svg.h"
 
 /* the claims' defaults (gates/stats.h): a report CI and a claim CI agree */
@@ -848,6 +849,115 @@ out:
     return err;
 }
 
+/* ---- curve and scatter plots: ledger/plot_xy.c draws from what these read --------------- */
+
+typedef struct {
+    rctx *c;
+    const lg_directive *d;
+    used_run *u;
+} xy_src;
+
+/* A run's artifact, its bytes hashed against the manifest's digest before use. */
+static int xy_read(void *ctx, const char *name, lg_buf *text, char *why, size_t nwhy)
+{
+    xy_src *x = ctx;
+    char sha[65], hex[65];
+    lg_buf path = LG_BUF_INIT;
+    int f, err;
+    if ((f = art_digest(x->c, x->u->run_id, name, sha)) <= 0) {
+        if (f == 0)
+            snprintf(why, nwhy, "evidence MISSING: run %.12s has no artifact %s", x->u->run_id, name);
+        return f;
+    }
+    if ((err = lg_ledger_artifact_path(x->c->lg, sha, &path)) == 0)
+        err = lg_file_read(path.ptr, LG_CURVE_MAX_BYTES, text);
+    lg_buf_release(&path);
+    if (err < 0) {
+        if (err == LG_ENOTFOUND)
+            snprintf(why, nwhy, "evidence MISSING: artifact %s of run %.12s (sha256 %.12s) is not in the local store: "
+                     "run 'ledger pull DIR' from a store that has it", name, x->u->run_id, sha);
+        else
+            snprintf(why, nwhy, "evidence MISSING: artifact %s of run %.12s: %s", name, x->u->run_id, lg_error_msg());
+        lg_error_clear();
+        return 0;
+    }
+    if ((err = lg_sha256_buf(text->ptr ? text->ptr : "", text->len, hex)) < 0)
+        return err;
+    if (strcmp(hex, sha) != 0) {
+        snprintf(why, nwhy, "evidence MISSING: artifact %s of run %.12s hashes to %.12s, not %.12s", name,
+                 x->u->run_id, hex, sha);
+        return 0;
+    }
+    return (err = use_art(x->u, name, sha)) < 0 ? err : 1;
+}
+
+/* Samples of the plotted run: the directive's filters + extra, any unit and metric. */
+static int xy_samples(void *ctx, lg_unit unit, const char *metric, const lg_filter *extra, size_t nextra,
+                      const double **v, size_t *n, char *why, size_t nwhy)
+{
+    xy_src *x = ctx;
+    lg_filter fl[LG_CLAIMS_MAX_FILTERS + 2];
+    lg_sample_query q;
+    lg_samples s;
+    size_t nf = 0, i;
+    int err;
+    for (i = 0; i < x->d->sel.nfilters && nf < sizeof fl / sizeof fl[0]; i++)
+        fl[nf++] = x->d->sel.filters[i];
+    for (i = 0; i < nextra && nf < sizeof fl / sizeof fl[0]; i++)
+        fl[nf++] = extra[i];
+    memset(&q, 0, sizeof q);
+    memset(&s, 0, sizeof s);
+    q.claim_id = "report";
+    q.sample_name = "report";
+    q.study = x->d->study;
+    q.run = x->u->run_id;
+    q.unit = unit;
+    q.metric = metric;
+    q.filters = fl;
+    q.nfilters = nf;
+    if ((err = lg_evidence_provider(x->c->ev, &q, &s)) < 0)
+        return err;
+    if (s.status != LG_EVIDENCE_FRESH) {
+        snprintf(why, nwhy, "evidence %s: %s", evidence_name(s.status), s.reason ? s.reason : "");
+        return 0;
+    }
+    *v = s.values;
+    *n = s.n;
+    return 1;
+}
+
+static int do_plot_xy(rctx *c, const lg_directive *d)
+{
+    used_run *u = NULL;
+    const cJSON **conds = NULL;
+    size_t nc = 0;
+    lg_buf svg = LG_BUF_INIT, title = LG_BUF_INIT;
+    char why[1024], label[64];
+    xy_src xs;
+    lg_plot_xy_source src;
+    int err;
+    if ((err = resolve(c, d, NULL, &u)) <= 0)
+        return err;
+    if ((err = run_conditions(c, u->run_id, &conds, &nc)) < 0)
+        goto out;
+    xs.c = c;
+    xs.d = d;
+    xs.u = u;
+    src.ctx = &xs;
+    src.read = xy_read;
+    src.samples = xy_samples;
+    snprintf(label, sizeof label, "run %ld %.12s", u->seq, u->run_id);
+    if ((err = lg_plot_xy_draw(d, conds, nc, &src, label, &svg, &title, why, sizeof why)) == 0)
+        err = not_supported(c, d, d->file, why);
+    else if (err > 0 && (err = add_svg(c, d->file, &svg)) == 0)
+        err = put_image(c, d, title.ptr, u);
+out:
+    lg_free(conds);
+    lg_buf_release(&svg);
+    lg_buf_release(&title);
+    return err;
+}
+
 static int load_claims(rctx *c)
 {
     char **paths = NULL;
@@ -1037,7 +1147,10 @@ static int on_piece(void *ctx, const char *lit, size_t len, const lg_directive *
     case LG_DIR_CLAIM: return do_claim(c, d);
     case LG_DIR_VALUE: return do_value(c, d);
     case LG_DIR_TABLE: return do_table(c, d);
-    case LG_DIR_PLOT: return d->plot == LG_PLOT_HIST ? do_plot_hist(c, d) : do_plot_param(c, d);
+    case LG_DIR_PLOT:
+        if (d->plot == LG_PLOT_CURVE || d->plot == LG_PLOT_SCATTER)
+            return do_plot_xy(c, d);
+        return d->plot == LG_PLOT_HIST ? do_plot_hist(c, d) : do_plot_param(c, d);
     case LG_DIR_PROVENANCE:
         if (c->have_prov)
             return derr(c, d, LG_EINPUT, "a second {{provenance}}");

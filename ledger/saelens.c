@@ -22,6 +22,7 @@
 
 #include "artifacts/json.h"
 #include "artifacts/safetensors.h"
+#include "engine/arch_hier.h"
 #include "engine/consistency.h"
 
 const char *lg_saelens_arch_name(lg_arch arch, int *has_threshold)
@@ -33,6 +34,7 @@ const char *lg_saelens_arch_name(lg_arch arch, int *has_threshold)
         name = "standard";
         break;
     case LG_ARCH_TOPK:
+    case LG_ARCH_HIER_TOPK: /* its inference at the largest budget is TopK at k */
         name = "topk";
         break;
     case LG_ARCH_JUMPRELU:
@@ -40,6 +42,9 @@ const char *lg_saelens_arch_name(lg_arch arch, int *has_threshold)
     case LG_ARCH_MATRYOSHKA:
         name = "jumprelu";
         thr = 1;
+        break;
+    case LG_ARCH_ROUTESAE: /* no SAELens equivalent: lg_saelens_write refuses it */
+        name = "routesae";
         break;
     }
     if (has_threshold)
@@ -160,6 +165,11 @@ int lg_cell_sae_read(const char *path, const char *label, lg_cell_sae *out)
     out->cfg.d_in = (int)v.shape[1];
     out->cfg.k = out->cfg.arch == LG_ARCH_RELU || out->cfg.arch == LG_ARCH_JUMPRELU ? (k > 0 && k <= out->cfg.d_sae ? (int)k : 0)
                                                                                     : (int)k;
+    if (out->cfg.arch == LG_ARCH_HIER_TOPK) {
+        const char *ks = NULL;
+        if ((err = lg_hier_ks_parse(lg_st_meta(f, "ks", &ks) == 0 ? ks : NULL, label, &out->cfg)) < 0)
+            goto out;
+    }
     if ((err = lg_sae_config_check(&out->cfg)) < 0) {
         lg_error_wrap("%s", label);
         goto out;
@@ -172,6 +182,17 @@ int lg_cell_sae_read(const char *path, const char *label, lg_cell_sae *out)
         (err = tensor_f32(f, label, "b_dec", out->cfg.d_in, -1, &out->w.b_dec)) < 0 ||
         (err = tensor_f32(f, label, "threshold", out->cfg.d_sae, -1, &out->w.threshold)) < 0)
         goto out;
+    if (out->cfg.arch == LG_ARCH_ROUTESAE) { /* the router W_router [d_in, L], b_router [L] (engine/arch_route.h) */
+        if (lg_st_get(f, "W_router", &v) < 0 || v.ndim != 2 || v.shape[0] != out->cfg.d_in || v.shape[1] < 1 ||
+            v.shape[1] > 65536) {
+            err = lg_error_set(LG_EINPUT, "%s: tensor W_router: missing or not [d_in=%d, L]", label, out->cfg.d_in);
+            goto out;
+        }
+        out->w.n_layers = (int)v.shape[1];
+        if ((err = tensor_f32(f, label, "W_router", out->cfg.d_in, out->w.n_layers, &out->w.W_router)) < 0 ||
+            (err = tensor_f32(f, label, "b_router", out->w.n_layers, -1, &out->w.b_router)) < 0)
+            goto out;
+    }
 out:
     lg_st_close(f);
     if (err < 0)
@@ -205,7 +226,7 @@ cJSON *lg_saelens_cfg_new(const lg_sae_config *cfg, const cJSON *metadata)
          cJSON_AddStringToObject(c, "device", "cpu") && cJSON_AddTrueToObject(c, "apply_b_dec_to_input") &&
          cJSON_AddStringToObject(c, "normalize_activations", "none") &&
          cJSON_AddStringToObject(c, "reshape_activations", "none");
-    if (ok && cfg->arch == LG_ARCH_TOPK)
+    if (ok && (cfg->arch == LG_ARCH_TOPK || cfg->arch == LG_ARCH_HIER_TOPK))
         ok = cJSON_AddNumberToObject(c, "k", cfg->k) != NULL;
     /* SAELens 6 reads hook_name / model_name at the top level and treats a
      * cfg.json without sae_lens_version (top level or metadata) as a pre-6
@@ -219,7 +240,8 @@ cJSON *lg_saelens_cfg_new(const lg_sae_config *cfg, const cJSON *metadata)
         ok = cJSON_AddStringToObject(m, "sae_lens_version", LG_SAELENS_FORMAT_VERSION) != NULL;
     if (ok)
         ok = cJSON_AddStringToObject(m, "ledger_architecture", lg_arch_name(cfg->arch)) &&
-             (cfg->k <= 0 || cJSON_AddNumberToObject(m, "ledger_k", cfg->k));
+             (cfg->k <= 0 || cJSON_AddNumberToObject(m, "ledger_k", cfg->k)) &&
+             (cfg->arch != LG_ARCH_HIER_TOPK || cJSON_AddItemToObject(m, "ledger_ks", cJSON_CreateIntArray(cfg->ks, cfg->n_ks)));
     if (!ok || !cJSON_AddItemToObject(c, "metadata", m)) {
         cJSON_Delete(m);
         cJSON_Delete(c);
@@ -244,6 +266,8 @@ int lg_saelens_write(const char *dir, const lg_sae_config *cfg, const lg_sae_wei
     const char *meta[] = {"format", "pt"}; /* what torch-saved safetensors carry */
 
     lg_saelens_arch_name(cfg->arch, &has_thr);
+    if (cfg->arch == LG_ARCH_ROUTESAE)
+        return lg_error_set(LG_EINPUT, "%s: %s", dir, LG_SAELENS_ROUTESAE_REFUSAL);
     if (w->d_in != cfg->d_in || w->d_sae != cfg->d_sae)
         return lg_error_set(LG_EINTERNAL, "%s: weights [%d, %d] do not match the config [%d, %d]", dir, w->d_in,
                             w->d_sae, cfg->d_in, cfg->d_sae);

@@ -24,6 +24,10 @@
  *                  a BatchTopK SAE as for inference). The trained
  *                  architecture and k stay in metadata.ledger_architecture /
  *                  metadata.ledger_k.
+ *   hierarchical_topk -> "topk" (cfg "k" = its largest budget: its inference
+ *                  rule; the budgets in metadata.ledger_ks; SAELens has no
+ *                  nested-budget architecture, and a smaller budget is the
+ *                  same SAE with "k" set to it)
  * Import reads "standard", "topk", "jumprelu", "batchtopk" and
  * "matryoshka_batchtopk"; other architectures (gated, transcoders...) are
  * LG_EINPUT.
@@ -68,6 +72,14 @@ typedef struct {
  * finite values, metadata architecture/k). `label` names it in messages
  * (e.g. the output name). out is overwritten; release with lg_cell_sae_release. */
 int lg_cell_sae_read(const char *path, const char *label, lg_cell_sae *out);
+
+/* Why a RouteSAE (engine/arch_route.h) cell is not exported: SAELens' SAE
+ * encodes one hook's activations, and its cfg.json has no router over
+ * several layers' activations. (README "Export", engine/README.md "RouteSAE".) */
+#define LG_SAELENS_ROUTESAE_REFUSAL                                                                         \
+    "architecture routesae cannot be exported in SAELens format: a SAELens SAE reads one hook's activations " \
+    "and has no router over several layers (export the other conditions, or read the cell's safetensors, "  \
+    "which holds W_router and b_router)"
 void lg_cell_sae_release(lg_cell_sae *c);
 
 /* ---- export ----------------------------------------------------------------- */

@@ -364,3 +364,136 @@ out:
     lg_free(frac);
     return err;
 }
+
+/* ---- numeric x: lines with a band, or points with bars -------------------------------- */
+
+static void widen(double *lo, double *hi, double v)
+{
+    if (isfinite(v)) {
+        *lo = fmin(*lo, v);
+        *hi = fmax(*hi, v);
+    }
+}
+
+int lg_svg_xy_plot(const lg_svg_xy *p, lg_buf *out)
+{
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY, xstep, ystep, v;
+    double x0 = ML, x1 = W - MR, y0 = H - MB, y1 = MT;
+    size_t s, i;
+    int err, k;
+    char lab[32];
+    for (s = 0; s < p->nseries; s++) {
+        const lg_svg_xy_series *se = &p->series[s];
+        for (i = 0; i < se->n; i++) {
+            if (!isfinite(se->x[i]) || !isfinite(se->y[i]))
+                continue;
+            widen(&xlo, &xhi, se->x[i]);
+            widen(&ylo, &yhi, se->y[i]);
+            if (se->lo && se->hi) {
+                widen(&ylo, &yhi, se->lo[i]);
+                widen(&ylo, &yhi, se->hi[i]);
+            }
+            if (se->xlo && se->xhi) {
+                widen(&xlo, &xhi, se->xlo[i]);
+                widen(&xlo, &xhi, se->xhi[i]);
+            }
+        }
+    }
+    if (!isfinite(xlo) || !isfinite(ylo))
+        return lg_error_set(LG_EINPUT, "plot: nothing to draw");
+    if (p->points && xhi > xlo) { /* keep markers off the frame */
+        double pad = 0.05 * (xhi - xlo);
+        xlo = xlo >= 0 && xlo - pad < 0 ? 0 : xlo - pad;
+        xhi += pad;
+    }
+    if (yhi > ylo) {
+        double pad = 0.05 * (yhi - ylo);
+        ylo = ylo >= 0 && ylo - pad < 0 ? 0 : ylo - pad;
+        yhi += pad;
+    }
+    if (ylo > 0 && ylo < 0.25 * yhi)
+        ylo = 0;
+    xstep = nice_range(&xlo, &xhi);
+    ystep = nice_range(&ylo, &yhi);
+    if ((err = open_doc(out, p->title)) < 0 || (err = axes(out, ylo, yhi, ystep, p->xlabel, p->ylabel, p->note)) < 0)
+        return err;
+#define XPOS(v) (x0 + ((v) - xlo) / (xhi - xlo) * (x1 - x0))
+#define YPOS(v) (y0 - ((v) - ylo) / (yhi - ylo) * (y0 - y1))
+    if ((err = lg_buf_puts(out, "<g font-size=\"11\" fill=\"#333333\">\n")) < 0)
+        return err;
+    for (k = 0, v = xlo; v <= xhi + xstep * 1e-6 && k < 100; k++, v = xlo + k * xstep) {
+        tick_label(lab, sizeof lab, v, xstep);
+        if ((err = lg_buf_printf(out, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#333333\"/>\n",
+                                 XPOS(v), y0, XPOS(v), y0 + 5)) < 0 ||
+            (err = text_at(out, XPOS(v), y0 + 18, "middle", NULL, lab)) < 0)
+            return err;
+    }
+    if ((err = lg_buf_puts(out, "</g>\n")) < 0)
+        return err;
+    for (s = 0; s < p->nseries; s++) {
+        const lg_svg_xy_series *se = &p->series[s];
+        const char *c = series_colour(&p->series[0].name, sizeof(p->series[0]), p->nseries, s);
+        int first = 1;
+        if ((err = lg_buf_printf(out, "<g stroke=\"%s\" fill=\"%s\">\n", c, c)) < 0)
+            return err;
+        if (!p->points && se->lo && se->hi) { /* the band: hi left to right, then lo back */
+            size_t m = 0;
+            for (i = 0; i < se->n; i++)
+                m += isfinite(se->x[i]) && isfinite(se->lo[i]) && isfinite(se->hi[i]);
+            if (m >= 2) {
+                if ((err = lg_buf_puts(out, "<polygon stroke=\"none\" fill-opacity=\"0.18\" points=\"")) < 0)
+                    return err;
+                for (i = 0; i < se->n; i++) {
+                    if (!isfinite(se->x[i]) || !isfinite(se->lo[i]) || !isfinite(se->hi[i]))
+                        continue;
+                    if ((err = lg_buf_printf(out, "%s%.2f,%.2f", first ? "" : " ", XPOS(se->x[i]), YPOS(se->hi[i]))) < 0)
+                        return err;
+                    first = 0;
+                }
+                for (i = se->n; i-- > 0;)
+                    if (isfinite(se->x[i]) && isfinite(se->lo[i]) && isfinite(se->hi[i]) &&
+                        (err = lg_buf_printf(out, " %.2f,%.2f", XPOS(se->x[i]), YPOS(se->lo[i]))) < 0)
+                        return err;
+                if ((err = lg_buf_puts(out, "\"/>\n")) < 0)
+                    return err;
+                first = 1;
+            }
+        }
+        if (!p->points) {
+            for (i = 0; i < se->n; i++) {
+                if (!isfinite(se->x[i]) || !isfinite(se->y[i]))
+                    continue;
+                if ((err = lg_buf_printf(out, first ? "<polyline fill=\"none\" stroke-width=\"1.5\" points=\"%.2f,%.2f"
+                                                    : " %.2f,%.2f",
+                                         XPOS(se->x[i]), YPOS(se->y[i]))) < 0)
+                    return err;
+                first = 0;
+            }
+            if (!first && (err = lg_buf_puts(out, "\"/>\n")) < 0)
+                return err;
+        } else {
+            for (i = 0; i < se->n; i++) {
+                double x, y;
+                if (!isfinite(se->x[i]) || !isfinite(se->y[i]))
+                    continue;
+                x = XPOS(se->x[i]);
+                y = YPOS(se->y[i]);
+                if (se->lo && se->hi && isfinite(se->lo[i]) && isfinite(se->hi[i]) &&
+                    (err = lg_buf_printf(out, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke-width=\"1.5\"/>\n",
+                                         x, YPOS(se->lo[i]), x, YPOS(se->hi[i]))) < 0)
+                    return err;
+                if (se->xlo && se->xhi && isfinite(se->xlo[i]) && isfinite(se->xhi[i]) &&
+                    (err = lg_buf_printf(out, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke-width=\"1.5\"/>\n",
+                                         XPOS(se->xlo[i]), y, XPOS(se->xhi[i]), y)) < 0)
+                    return err;
+                if ((err = lg_buf_printf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4.5\" stroke=\"#ffffff\"/>\n", x, y)) < 0)
+                    return err;
+            }
+        }
+        if ((err = lg_buf_puts(out, "</g>\n")) < 0 || (err = legend(out, s, se->name, 0, c)) < 0)
+            return err;
+    }
+#undef XPOS
+#undef YPOS
+    return lg_buf_puts(out, "</svg>\n");
+}

@@ -1,6 +1,7 @@
 /*
  * svg.h - the report's plots as hand-written SVG 1.1: a point plot with
- * error bars over categorical x values, and an overlaid histogram.
+ * error bars over categorical x values, an overlaid histogram, and lines
+ * (with a band) or points (with bars) over a numeric x axis.
  *
  * Output is deterministic: the same input gives the same bytes (fixed
  * layout, coordinates printed with "%.2f", no timestamps or ids from
@@ -53,6 +54,31 @@ typedef struct {
 /* Bars are fractions of each series' n, so series of different sizes
  * compare. Non-finite values are skipped. */
 int lg_svg_hist_plot(const lg_svg_hist *h, lg_buf *out);
+
+/* Numeric x and y (a training curve, a metric against a metric). */
+typedef struct {
+    const char *name;     /* legend label */
+    const double *x;      /* [n] */
+    const double *y;      /* [n] (NaN = gap) */
+    const double *lo;     /* [n] lines: the band's edges; points: vertical bar ends; or NULL (NaN = none) */
+    const double *hi;     /* [n] */
+    const double *xlo;    /* [n] points: horizontal bar ends, or NULL */
+    const double *xhi;    /* [n] */
+    size_t n;
+} lg_svg_xy_series;
+
+typedef struct {
+    const char *title;
+    const char *xlabel, *ylabel;
+    const lg_svg_xy_series *series;
+    size_t nseries;
+    int points;           /* 0: lines over a shaded band; 1: markers with error bars */
+    const char *note;
+} lg_svg_xy;
+
+/* Both axes from the data widened to nice ticks. LG_EINPUT when no series
+ * has a finite point. */
+int lg_svg_xy_plot(const lg_svg_xy *p, lg_buf *out);
 
 /* "nice" tick step (1, 2 or 5 x 10^k) for about `target` ticks over [lo, hi]. */
 double lg_svg_nice_step(double lo, double hi, int target);

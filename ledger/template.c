@@ -282,6 +282,8 @@ static void directive_release(lg_directive *d)
     lg_free(d->file);
     lg_free(d->title);
     lg_free(d->series);
+    lg_free(d->curve);
+    selector_release(&d->xsel);
 }
 
 /* ---- pieces of a directive --------------------------------------------------------- */
@@ -447,7 +449,9 @@ static int parse_plot(const dparser *p, tokens *t, lg_directive *d)
     const char *metric = "pair.mmcs";
     int err;
     if (s0->ntok < 3)
-        return derr(p, s0->end, "expected: plot STUDY mmcs-vs-param PARAM | file=NAME.svg, or plot STUDY maxcos-hist | file=NAME.svg");
+        return derr(p, s0->end, "expected: plot STUDY mmcs-vs-param PARAM | file=NAME.svg, plot STUDY maxcos-hist | "
+                                "file=NAME.svg, plot STUDY curve METRIC | file=NAME.svg or plot STUDY scatter "
+                                "UNIT.X UNIT.Y | file=NAME.svg");
     if ((err = parse_study(p, &s0->tok[1], d)) < 0)
         return err;
     if (!strcmp(s0->tok[2].text, "mmcs-vs-param")) {
@@ -462,8 +466,33 @@ static int parse_plot(const dparser *p, tokens *t, lg_directive *d)
         d->plot = LG_PLOT_HIST;
         where_at = 3;
         d->bins = 20;
+    } else if (!strcmp(s0->tok[2].text, "curve")) {
+        static const char *const names[] = {LG_TEMPLATE_CURVE_METRICS};
+        size_t k;
+        d->plot = LG_PLOT_CURVE;
+        if (s0->ntok < 4 || !strcmp(s0->tok[3].text, "where"))
+            return derr(p, s0->ntok < 4 ? s0->end : s0->tok[3].start,
+                        "expected the curve metric after curve (loss, mse, l0, dead_frac, aux_loss, lr)");
+        for (k = 0; k < sizeof names / sizeof names[0] && strcmp(names[k], s0->tok[3].text); k++)
+            ;
+        if (k == sizeof names / sizeof names[0])
+            return derr(p, s0->tok[3].start, "unknown curve metric '%.40s' (loss, mse, l0, dead_frac, aux_loss, lr)",
+                        s0->tok[3].text);
+        if (!(d->curve = lg_strdup(s0->tok[3].text)))
+            return LG_ENOMEM;
+        metric = "cell.final_loss"; /* the trained cells: what resolves the run */
+        where_at = 4;
+    } else if (!strcmp(s0->tok[2].text, "scatter")) {
+        d->plot = LG_PLOT_SCATTER;
+        if (s0->ntok < 5 || !strcmp(s0->tok[3].text, "where") || !strcmp(s0->tok[4].text, "where"))
+            return derr(p, s0->ntok < 5 ? s0->end : s0->tok[3].start, "expected two metrics after scatter: UNIT.X UNIT.Y");
+        if ((err = parse_selector(p, "", s0->tok[3].start, s0->tok[3].end, &d->xsel)) < 0)
+            return err;
+        metric = s0->tok[4].text;
+        where_at = 5;
     } else {
-        return derr(p, s0->tok[2].start, "unknown plot '%s' (mmcs-vs-param, maxcos-hist)", s0->tok[2].text);
+        return derr(p, s0->tok[2].start, "unknown plot '%s' (mmcs-vs-param, maxcos-hist, curve, scatter)",
+                    s0->tok[2].text);
     }
     if (where_at < s0->ntok && strcmp(s0->tok[where_at].text, "where") != 0)
         return derr(p, s0->tok[where_at].start, "expected 'where' or '|'");
@@ -480,7 +509,7 @@ static int parse_plot(const dparser *p, tokens *t, lg_directive *d)
             size_t kl = eq ? (size_t)(eq - tk->text) : 0;
             char **slot = NULL;
             if (!eq || !*v)
-                return derr(p, tk->start, "expected KEY=VALUE (file, title, series, metric, bins)");
+                return derr(p, tk->start, "expected KEY=VALUE (file, title, series, metric, bins, band)");
             if (kl == 4 && !strncmp(tk->text, "file", 4)) {
                 if ((err = check_file_name(p, tk, v)) < 0)
                     return err;
@@ -491,7 +520,12 @@ static int parse_plot(const dparser *p, tokens *t, lg_directive *d)
                     if ((unsigned char)v[k] < 0x20)
                         return derr(p, tk->start, "control character in title");
                 slot = &d->title;
-            } else if (kl == 6 && !strncmp(tk->text, "series", 6)) {
+            } else if (kl == 4 && !strncmp(tk->text, "band", 4) && d->plot == LG_PLOT_CURVE) {
+                if (strcmp(v, "minmax") && strcmp(v, "sd"))
+                    return derr(p, tk->start, "band= must be minmax or sd");
+                d->band = strcmp(v, "sd") ? LG_BAND_MINMAX : LG_BAND_SD;
+                continue;
+            } else if (kl == 6 && !strncmp(tk->text, "series", 6) && d->plot != LG_PLOT_CURVE) {
                 if (!is_name(v, ".-"))
                     return derr(p, tk->start, "series= must name a parameter");
                 slot = &d->series;
@@ -507,8 +541,11 @@ static int parse_plot(const dparser *p, tokens *t, lg_directive *d)
                 d->bins = (int)b;
                 continue;
             } else {
-                return derr(p, tk->start, "unknown plot option '%.*s' (file, title, series, %s)", (int)kl, tk->text,
-                            d->plot == LG_PLOT_PARAM ? "metric" : "bins");
+                return derr(p, tk->start, "unknown plot option '%.*s' (%s)", (int)kl, tk->text,
+                            d->plot == LG_PLOT_PARAM   ? "file, title, series, metric"
+                            : d->plot == LG_PLOT_HIST  ? "file, title, series, bins"
+                            : d->plot == LG_PLOT_CURVE ? "file, title, band"
+                                                       : "file, title, series");
             }
             if (*slot)
                 return derr(p, tk->start, "option given twice");

@@ -11,6 +11,8 @@
  *   {{plot STUDY[@RUN] mmcs-vs-param PARAM [where FILTERS] | file=NAME.svg [metric=UNIT.METRIC]
  *         [series=PARAM] [title="..."]}}
  *   {{plot STUDY[@RUN] maxcos-hist [where FILTERS] | file=NAME.svg [bins=N] [series=PARAM] [title="..."]}}
+ *   {{plot STUDY[@RUN] curve METRIC [where FILTERS] | file=NAME.svg [band=minmax|sd] [title="..."]}}
+ *   {{plot STUDY[@RUN] scatter UNIT.X UNIT.Y [where FILTERS] | file=NAME.svg [series=PARAM] [title="..."]}}
  *   {{provenance}}
  *
  * UNIT.METRIC [where FILTERS] is the claim language's sample selector,
@@ -47,7 +49,14 @@ typedef enum {
     LG_DIR_PROVENANCE
 } lg_dir_kind;
 
-typedef enum { LG_PLOT_PARAM = 0, LG_PLOT_HIST = 1 } lg_plot_kind;
+typedef enum { LG_PLOT_PARAM = 0, LG_PLOT_HIST = 1, LG_PLOT_CURVE = 2, LG_PLOT_SCATTER = 3 } lg_plot_kind;
+
+/* curve: the band around the mean over seeds */
+typedef enum { LG_BAND_MINMAX = 0, LG_BAND_SD = 1 } lg_band_kind;
+
+/* The metrics of a training curve (engine/curve.h's names; this parser does
+ * not link the engine; test_plot_xy checks that the lists agree). */
+#define LG_TEMPLATE_CURVE_METRICS "loss", "mse", "l0", "dead_frac", "aux_loss", "lr"
 
 typedef enum {
     LG_STAT_MEAN = 0, LG_STAT_SD, LG_STAT_SE, LG_STAT_MIN, LG_STAT_MAX, LG_STAT_MEDIAN, LG_STAT_N, LG_STAT_CI95
@@ -80,6 +89,9 @@ typedef struct {
     char *title;          /* plot: title or NULL */
     char *series;         /* plot: the parameter whose values are the series (default "control") */
     int bins;             /* hist */
+    char *curve;          /* curve: the metric (LG_TEMPLATE_CURVE_METRICS); sel is cell.final_loss + filters */
+    lg_band_kind band;    /* curve */
+    lg_selector xsel;     /* scatter: the x metric (no filters; sel is y with the filters) */
 } lg_directive;
 
 /* The template as a sequence of pieces: literal bytes or a directive. */

@@ -38,23 +38,42 @@ from extract_activations import add_target_to_study, need, save_activations  # n
 
 def build_model(torch, p, d_model, n_heads, d_mlp):
     nn = torch.nn
+    d_head = d_model // n_heads
 
     class Block(nn.Module):
+        """Multi-head attention read at the "=" position, then a ReLU MLP, no LayerNorm.
+
+        Every input row is [embed[tok] + pos[j] for j, tok in enumerate(tokens)], so the query,
+        key and value of a row are rows of the projections of one small table: the embedding of
+        every token at every position, [3 * (p + 1), d_model]. The block projects that table
+        once per forward pass and gathers each sample's rows from it: the same function as
+        projecting each sample's three rows, for a few percent of the work (the MLP's GEMMs
+        remain). Only the "=" position feeds the logits, so only its query, residual and MLP are
+        computed."""
+
         def __init__(self):
             super().__init__()
-            self.attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+            self.q = nn.Linear(d_model, d_model)
+            self.k = nn.Linear(d_model, d_model)
+            self.v = nn.Linear(d_model, d_model)
+            self.o = nn.Linear(d_model, d_model)
             self.mlp_in = nn.Linear(d_model, d_mlp)
             self.mlp_out = nn.Linear(d_mlp, d_model)
             self.hook_resid_mid = nn.Identity()
             self.hook_mlp_post = nn.Identity()
             self.hook_resid_post = nn.Identity()
 
-        def forward(self, x):                                          # x [B, 3, d_model]
-            # Only the "=" position feeds the logits, so only its query, residual and MLP are
-            # computed (about half the work of all three positions; the same function).
-            q = x[:, -1:]                                              # [B, 1, d_model]
-            a, _ = self.attn(q, x, x, need_weights=False)
-            r = self.hook_resid_mid(q + a)
+        def forward(self, table, rows):                                # table [T, d_model]; rows [B, 3] into it
+            B = rows.shape[0]
+            last = rows[:, -1]                                         # the "=" position's table row [B]
+            gather = torch.nn.functional.embedding                     # rows of a table; a plain backward
+            q = gather(last, self.q(table)).view(B, n_heads, d_head)   # [B, H, dh]
+            k = gather(rows, self.k(table)).view(B, 3, n_heads, d_head)  # [B, 3, H, dh]
+            v = gather(rows, self.v(table)).view(B, 3, n_heads, d_head)  # [B, 3, H, dh]
+            # three keys per query: elementwise products, not a batch of tiny GEMMs
+            w = torch.softmax((q.unsqueeze(1) * k).sum(-1) / d_head ** 0.5, dim=1)  # [B, 3, H]
+            a = (w.unsqueeze(-1) * v).sum(1).reshape(B, 1, d_model)   # [B, 1, d_model]
+            r = self.hook_resid_mid(gather(last, table).unsqueeze(1) + self.o(a))  # [B, 1, d_model]
             h = self.hook_mlp_post(torch.relu(self.mlp_in(r)))         # [B, 1, d_mlp]
             return self.hook_resid_post(r + self.mlp_out(h))           # [B, 1, d_model]
 
@@ -67,8 +86,9 @@ def build_model(torch, p, d_model, n_heads, d_mlp):
             self.unembed = nn.Linear(d_model, p, bias=False)
 
         def forward(self, tokens):                                     # tokens [B, 3]
-            x = self.embed(tokens) + self.pos
-            return self.unembed(self.block(x)[:, -1])                  # logits [B, p]
+            table = (self.pos[:, None, :] + self.embed.weight[None, :, :]).reshape(3 * (p + 1), d_model)
+            rows = tokens + torch.arange(3) * (p + 1)                  # row of (position j, token) in the table
+            return self.unembed(self.block(table, rows)[:, -1])        # logits [B, p]
 
     return ModAdd()
 

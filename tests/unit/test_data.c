@@ -160,13 +160,20 @@ static void test_files(void)
         CHECK(lg_dataset_open_file(p2, NULL, &ds) == LG_EINPUT);
         CHECK(strstr(lg_error_msg(), "dtype I64") != NULL);
         w.dtype = LG_DT_F32;
-        w.ndim = 3;
+        w.ndim = 4; /* 3-D is layered data (lg_dataset_layers); 4-D is refused */
         w.shape[2] = 1;
+        w.shape[3] = 1;
         w.data = x;
         w.nbytes = 8;
         CHECK_OK(lg_st_write_views(p2, &w, 1, NULL, 0));
         CHECK(lg_dataset_open_file(p2, NULL, &ds) == LG_EINPUT);
-        CHECK(strstr(lg_error_msg(), "3 dimensions") != NULL);
+        CHECK(strstr(lg_error_msg(), "4 dimensions") != NULL);
+        w.ndim = 3; /* [1, 2, 1]: one row of 2 layers of width 1 */
+        CHECK_OK(lg_st_write_views(p2, &w, 1, NULL, 0));
+        CHECK_OK(lg_dataset_open_file(p2, NULL, &ds));
+        CHECK(ds && lg_dataset_layers(ds) == 2 && lg_dataset_dim(ds) == 2 && lg_dataset_rows(ds) == 1);
+        lg_dataset_free(ds);
+        ds = NULL;
         CHECK_OK(lg_npy_write_f32(p1, x, 2, zero_shape));
         CHECK(lg_dataset_open_file(p1, NULL, &ds) == LG_EINPUT);
         CHECK(strstr(lg_error_msg(), "empty") != NULL);

@@ -104,7 +104,7 @@ static int weights_equal(const lg_sae_weights *a, const lg_sae_weights *b)
 
 static void test_init(void)
 {
-    lg_sae_config cfg = {LG_ARCH_TOPK, 16, 48, 4};
+    lg_sae_config cfg = {.arch = LG_ARCH_TOPK, .d_in = 16, .d_sae = 48, .k = 4};
     lg_sae_weights a = {0}, b = {0}, c = {0};
     float bd[16];
     int i, j;
@@ -293,7 +293,7 @@ static void test_diverged(void)
 static void test_recon_metrics(void)
 {
     const int n = 50, d = 6, m = 10;
-    lg_sae_config cfg = {LG_ARCH_TOPK, d, m, 3};
+    lg_sae_config cfg = {.arch = LG_ARCH_TOPK, .d_in = d, .d_sae = m, .k = 3};
     lg_sae_weights w = {0};
     lg_recon_metrics a, b;
     lg_recon *r = NULL;
@@ -368,7 +368,7 @@ static void test_recon_metrics(void)
 static void test_synthetic_recovery(void)
 {
     const int d = 32, F = 64, S = 3, B = 256, steps = 1500, n_eval = 2048;
-    lg_sae_config cfg = {LG_ARCH_TOPK, d, 64, 3};
+    lg_sae_config cfg = {.arch = LG_ARCH_TOPK, .d_in = d, .d_sae = 64, .k = 3};
     lg_train_config tc;
     lg_sae_weights init = {0}, w = {0};
     lg_trainer *t = NULL;

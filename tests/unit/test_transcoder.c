@@ -431,7 +431,12 @@ static int same_weights(const lg_sae_weights *a, const lg_sae_weights *b)
 static void determinism(const lg_backend *be)
 {
     lg_sae_weights a = {0}, b = {0}, c = {0}, r = {0}, init = {0};
-    lg_sae_config cfg = {LG_ARCH_TOPK, 8, 24, 4};
+    lg_sae_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = LG_ARCH_TOPK;
+    cfg.d_in = 8;
+    cfg.d_sae = 24;
+    cfg.k = 4;
     CHECK_OK(train_n(be, 2, 1, 30, -1, &a));
     CHECK_OK(train_n(be, 2, 1, 30, -1, &b));
     CHECK_OK(train_n(be, 1, 1, 30, -1, &c));
