@@ -248,6 +248,20 @@ out:
     return err;
 }
 
+/* Makes the written temp file durable (fsync), closes it (*fd = -1) and
+ * commits it under its digest. fault: the test-only fault point between the
+ * close and the commit, or NULL. */
+static int seal_tmp(lg_store *st, int *fd, const char *tmp, const char *hex, int *added_out, const char *fault)
+{
+    if (fsync(*fd) < 0)
+        return lg_error_set(LG_EIO, "%s: fsync: %s", tmp, strerror(errno));
+    close(*fd);
+    *fd = -1;
+    if (fault)
+        lg_fault_point(fault);
+    return commit_tmp(st, tmp, hex, added_out);
+}
+
 typedef struct {
     int fd;
     const char *tmp;
@@ -286,14 +300,7 @@ int lg_store_put_file(lg_store *st, const char *path, char hex_out[65], uint64_t
     cc.tmp = tmp.ptr;
     if ((err = lg_sha256_fd(in, path, copy_piece, &cc, hex_out, size_out)) < 0)
         goto out;
-    if (fsync(fd) < 0) {
-        err = lg_error_set(LG_EIO, "%s: fsync: %s", tmp.ptr, strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    lg_fault_point("store:tmp-written");
-    if ((err = commit_tmp(st, tmp.ptr, hex_out, added_out)) < 0)
+    if ((err = seal_tmp(st, &fd, tmp.ptr, hex_out, added_out, "store:tmp-written")) < 0)
         goto out;
     lg_buf_clear(&tmp); /* committed: nothing to unlink */
 out:
@@ -325,13 +332,7 @@ int lg_store_put_buf(lg_store *st, const void *data, size_t n, char hex_out[65],
     lg_error_clear();
     if ((err = open_tmp(st, &tmp, &fd)) < 0 || (err = write_all(fd, data, n, tmp.ptr)) < 0)
         goto out;
-    if (fsync(fd) < 0) {
-        err = lg_error_set(LG_EIO, "%s: fsync: %s", tmp.ptr, strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    if ((err = commit_tmp(st, tmp.ptr, hex_out, added_out)) < 0)
+    if ((err = seal_tmp(st, &fd, tmp.ptr, hex_out, added_out, NULL)) < 0)
         goto out;
     lg_buf_clear(&tmp);
 out:

@@ -6,11 +6,13 @@
  * counter used by fault injection is a plain global: fault tests are
  * single-threaded by design.
  */
+#define _XOPEN_SOURCE 700 /* nftw (lg_path_remove_tree) */
 #include "base/base.h"
 #include "base/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
@@ -277,6 +279,16 @@ int lg_file_read(const char *path, size_t max, lg_buf *out)
     return err;
 }
 
+int lg_file_read_optional(const char *path, size_t max, lg_buf *out)
+{
+    int err = lg_file_read(path, max, out);
+    if (err == LG_ENOTFOUND) {
+        lg_error_clear();
+        return 0;
+    }
+    return err < 0 ? err : 1;
+}
+
 int lg_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -437,6 +449,17 @@ int lg_path_check_regular(const char *path)
          : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file";
     return lg_error_set(LG_EINPUT, "%s: %s, not a regular file", path, what);
 }
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void lg_path_remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 int lg_path_join(lg_buf *out, const char *a, const char *b)
 {

@@ -82,6 +82,9 @@ char *lg_buf_detach(lg_buf *b);      /* caller frees with lg_free; never NULL on
 /* Files. */
 /* Read a whole file (at most `max` bytes, 0 = no cap) into `out` (appended). */
 int lg_file_read(const char *path, size_t max, lg_buf *out);
+/* lg_file_read for a file that may be absent: 1 read, 0 absent (nothing
+ * appended, no error left set), < 0 any other error. */
+int lg_file_read_optional(const char *path, size_t max, lg_buf *out);
 /* Write atomically: <path>.tmp.<pid>, fsync, rename, fsync the directory. */
 int lg_file_write_atomic(const char *path, const void *data, size_t len);
 
@@ -111,6 +114,10 @@ int lg_is_dir(const char *path);
 int lg_path_check_regular(const char *path);
 /* out = a "/" b (out is cleared first). */
 int lg_path_join(lg_buf *out, const char *a, const char *b);
+/* Best effort: removes path and everything below it, depth first, never
+ * following a symbolic link (a link is removed, not its target). For
+ * staging and scratch folders; failures are ignored. */
+void lg_path_remove_tree(const char *path);
 
 /* Small helpers. */
 int lg_parse_double(const char *s, double *out); /* whole string must parse, finite */

@@ -12,6 +12,9 @@
  * its fields are filled), so lg_claims_free() releases a partial file on any
  * error; all strings are owned by the file; limits of claims.h are checked
  * before anything grows, and the input is never read past `len`.
+ *
+ * This file: the directives and the line loop. The scanners are in
+ * claims_scan.c, filters and freeing in claims_ast.c (claims_int.h).
  */
 #include "gates/claims.h"
 
@@ -24,19 +27,9 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "gates/claims_int.h"
 
-typedef struct {
-    const char *path;
-    const char *lp;   /* current line (not NUL-terminated) */
-    size_t ll;        /* its length */
-    size_t c;         /* cursor in the line */
-    int line;
-    lg_claim_file *f;
-} parser;
-
-static int perr_at(parser *p, size_t col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int perr_at(parser *p, size_t col, const char *fmt, ...)
+int cl_perr_at(parser *p, size_t col, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -45,8 +38,6 @@ static int perr_at(parser *p, size_t col, const char *fmt, ...)
     va_end(ap);
     return lg_error_set(LG_EINPUT, "%s:%d:%zu: %s", p->path, p->line, col + 1, msg);
 }
-
-#define PERR(p, ...) perr_at((p), (p)->c, __VA_ARGS__)
 
 /* ---- names ------------------------------------------------------------------ */
 
@@ -140,288 +131,6 @@ const char *lg_field_name(lg_fn fn, lg_field field)
     }
 }
 
-/* ---- filters ------------------------------------------------------------------ */
-
-static int parse_num(const char *s, size_t n, double *out)
-{
-    char buf[64], *end;
-    double v;
-    size_t i;
-    if (n == 0 || n >= sizeof(buf))
-        return 0;
-    for (i = 0; i < n; i++) /* decimal only: no "inf", "nan", hex */
-        if (!strchr("0123456789+-.eE", s[i]))
-            return 0;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    errno = 0;
-    v = strtod(buf, &end);
-    if (*end || errno == ERANGE || !isfinite(v))
-        return 0;
-    *out = v;
-    return 1;
-}
-
-int lg_filter_match(const lg_filter *f, const char *v)
-{
-    double x;
-    if (!v)
-        return 0;
-    if (f->is_num && parse_num(v, strlen(v), &x))
-        return lg_op_holds(f->op, x, f->num);
-    if (f->op == LG_OP_EQ)
-        return strcmp(v, f->value) == 0;
-    if (f->op == LG_OP_NE)
-        return strcmp(v, f->value) != 0;
-    return 0;
-}
-
-/* ---- freeing ---------------------------------------------------------------------- */
-
-static void claim_release(lg_claim *c)
-{
-    size_t i, j;
-    lg_free(c->id);
-    lg_free(c->says);
-    lg_free(c->study);
-    lg_free(c->run);
-    lg_free(c->engine_min);
-    lg_free(c->by_key);
-    for (i = 0; i < c->ngates; i++)
-        lg_free(c->gates[i]);
-    lg_free(c->gates);
-    for (i = 0; i < c->nsamples; i++) {
-        lg_sample_decl *s = &c->samples[i];
-        lg_free(s->name);
-        lg_free(s->metric);
-        lg_free(s->study);
-        for (j = 0; j < s->nfilters; j++) {
-            lg_free(s->filters[j].key);
-            lg_free(s->filters[j].value);
-        }
-        lg_free(s->filters);
-    }
-    lg_free(c->samples);
-    for (i = 0; i < c->nrequires; i++) {
-        lg_free(c->requires[i].terms);
-        lg_free(c->requires[i].text);
-    }
-    lg_free(c->requires);
-}
-
-void lg_claims_free(lg_claim_file *f)
-{
-    size_t i;
-    if (!f)
-        return;
-    for (i = 0; i < f->nclaims; i++)
-        claim_release(&f->claims[i]);
-    lg_free(f->claims);
-    lg_free(f->path);
-    lg_free(f);
-}
-
-/* Append one zeroed element to *arr (count *n), returning it or NULL (ENOMEM). */
-static void *push(void **arr, size_t *n, size_t elem)
-{
-    char *p;
-    /* grow by powers of two: capacity is implied by n */
-    if ((*n & (*n - 1)) == 0) {
-        size_t cap = *n ? *n * 2 : 1;
-        p = lg_realloc(*arr, cap * elem);
-        if (!p)
-            return NULL;
-        *arr = p;
-    }
-    p = (char *)*arr + *n * elem;
-    memset(p, 0, elem);
-    (*n)++;
-    return p;
-}
-
-/* ---- scanners ------------------------------------------------------------------------ */
-
-static int at_end(parser *p) { return p->c >= p->ll; }
-static char cur(parser *p) { return p->c < p->ll ? p->lp[p->c] : '\0'; }
-
-static void skip_ws(parser *p)
-{
-    while (p->c < p->ll && (p->lp[p->c] == ' ' || p->lp[p->c] == '\t'))
-        p->c++;
-}
-
-static int is_ident_start(char ch) { return isalpha((unsigned char)ch) || ch == '_'; }
-static int is_ident_char(char ch) { return isalnum((unsigned char)ch) || ch == '_'; }
-
-/* Identifier [A-Za-z_][A-Za-z0-9_]*, extra chars allowed from `extra`. */
-static int scan_ident(parser *p, const char *extra, const char *what, char **out)
-{
-    size_t s;
-    skip_ws(p);
-    s = p->c;
-    if (!is_ident_start(cur(p)))
-        return at_end(p) ? PERR(p, "expected %s", what) : PERR(p, "expected %s, found '%c'", what, cur(p));
-    while (!at_end(p) && (is_ident_char(cur(p)) || (extra && strchr(extra, cur(p)))))
-        p->c++;
-    if (p->c - s > LG_CLAIMS_MAX_NAME)
-        return perr_at(p, s, "%s is longer than %d characters", what, LG_CLAIMS_MAX_NAME);
-    if (!(*out = lg_strndup(p->lp + s, p->c - s)))
-        return LG_ENOMEM;
-    return 0;
-}
-
-/* A word: characters from `allowed` (plus alphanumerics), at least one. */
-static int scan_word(parser *p, const char *allowed, const char *what, char **out)
-{
-    size_t s;
-    skip_ws(p);
-    s = p->c;
-    while (!at_end(p) && (isalnum((unsigned char)cur(p)) || strchr(allowed, cur(p))))
-        p->c++;
-    if (p->c == s)
-        return at_end(p) ? PERR(p, "expected %s", what) : PERR(p, "expected %s, found '%c'", what, cur(p));
-    if (p->c - s > LG_CLAIMS_MAX_NAME)
-        return perr_at(p, s, "%s is longer than %d characters", what, LG_CLAIMS_MAX_NAME);
-    if (!(*out = lg_strndup(p->lp + s, p->c - s)))
-        return LG_ENOMEM;
-    return 0;
-}
-
-/* Unsigned decimal number literal: digits [. digits] [e [+-] digits]. */
-static int scan_number(parser *p, double *out)
-{
-    size_t s, e;
-    skip_ws(p);
-    s = e = p->c;
-    while (e < p->ll && isdigit((unsigned char)p->lp[e]))
-        e++;
-    if (e < p->ll && p->lp[e] == '.') {
-        e++;
-        while (e < p->ll && isdigit((unsigned char)p->lp[e]))
-            e++;
-    }
-    if (e == s || (e == s + 1 && p->lp[s] == '.'))
-        return PERR(p, "expected a number");
-    if (e < p->ll && (p->lp[e] == 'e' || p->lp[e] == 'E')) {
-        size_t t = e + 1;
-        if (t < p->ll && (p->lp[t] == '+' || p->lp[t] == '-'))
-            t++;
-        if (t < p->ll && isdigit((unsigned char)p->lp[t])) {
-            while (t < p->ll && isdigit((unsigned char)p->lp[t]))
-                t++;
-            e = t;
-        }
-    }
-    if (!parse_num(p->lp + s, e - s, out))
-        return PERR(p, "'%.*s' is not a finite number", (int)(e - s > 40 ? 40 : e - s), p->lp + s);
-    p->c = e;
-    return 0;
-}
-
-/* Signed number: ['-'|'+'] number. */
-static int scan_signed(parser *p, double *out)
-{
-    int neg = 0, err;
-    skip_ws(p);
-    if (cur(p) == '-' || cur(p) == '+') {
-        neg = cur(p) == '-';
-        p->c++;
-    }
-    if ((err = scan_number(p, out)) < 0)
-        return err;
-    if (neg)
-        *out = -*out;
-    return 0;
-}
-
-/* "..." with \" and \\ escapes. */
-static int scan_string(parser *p, char **out)
-{
-    lg_buf b = LG_BUF_INIT;
-    size_t s;
-    int err = 0;
-    skip_ws(p);
-    s = p->c;
-    if (cur(p) != '"')
-        return PERR(p, "expected a quoted sentence (\"...\")");
-    p->c++;
-    lg_buf_init(&b, LG_CLAIMS_MAX_SAYS);
-    for (;;) {
-        char ch;
-        if (at_end(p)) {
-            err = perr_at(p, s, "unterminated string");
-            goto out;
-        }
-        ch = p->lp[p->c];
-        if (ch == '"') {
-            p->c++;
-            break;
-        }
-        if (ch == '\\') {
-            char n = p->c + 1 < p->ll ? p->lp[p->c + 1] : '\0';
-            if (n != '"' && n != '\\') {
-                err = PERR(p, "unknown escape (only \\\" and \\\\)");
-                goto out;
-            }
-            ch = n;
-            p->c++;
-        } else if ((unsigned char)ch < 0x20) {
-            err = PERR(p, "control character in a string");
-            goto out;
-        }
-        if (lg_buf_put(&b, &ch, 1) < 0) {
-            err = b.len >= LG_CLAIMS_MAX_SAYS ? perr_at(p, s, "string longer than %d bytes", LG_CLAIMS_MAX_SAYS)
-                                              : LG_ENOMEM;
-            goto out;
-        }
-        p->c++;
-    }
-    if (b.len == 0) {
-        err = perr_at(p, s, "empty string");
-        goto out;
-    }
-    if (!(*out = lg_buf_detach(&b)))
-        err = LG_ENOMEM;
-out:
-    lg_buf_release(&b);
-    return err;
-}
-
-/* Comparison operator: = == != < <= > >= */
-static int scan_op(parser *p, lg_op *out)
-{
-    char a, b;
-    skip_ws(p);
-    a = cur(p);
-    b = p->c + 1 < p->ll ? p->lp[p->c + 1] : '\0';
-    if (a == '=' ) { *out = LG_OP_EQ; p->c += b == '=' ? 2 : 1; return 0; }
-    if (a == '!' && b == '=') { *out = LG_OP_NE; p->c += 2; return 0; }
-    if (a == '<') { *out = b == '=' ? LG_OP_LE : LG_OP_LT; p->c += b == '=' ? 2 : 1; return 0; }
-    if (a == '>') { *out = b == '=' ? LG_OP_GE : LG_OP_GT; p->c += b == '=' ? 2 : 1; return 0; }
-    return at_end(p) ? PERR(p, "expected a comparison (=, !=, <, <=, >, >=)")
-                     : PERR(p, "expected a comparison (=, !=, <, <=, >, >=), found '%c'", a);
-}
-
-static int expect_eol(parser *p)
-{
-    skip_ws(p);
-    if (!at_end(p))
-        return PERR(p, "unexpected '%c' (expected the end of the line)", cur(p));
-    return 0;
-}
-
-static int keyword_is(parser *p, const char *kw)
-{
-    size_t n = strlen(kw);
-    skip_ws(p);
-    if (p->c + n <= p->ll && memcmp(p->lp + p->c, kw, n) == 0 &&
-        (p->c + n == p->ll || p->lp[p->c + n] == ' ' || p->lp[p->c + n] == '\t')) {
-        p->c += n;
-        return 1;
-    }
-    return 0;
-}
-
 /* ---- directives ------------------------------------------------------------------------- */
 
 static int parse_sample(parser *p, lg_claim *c)
@@ -432,23 +141,23 @@ static int parse_sample(parser *p, lg_claim *c)
     int err;
     if (c->nsamples >= LG_CLAIMS_MAX_SAMPLES)
         return PERR(p, "more than %d samples in claim '%s'", LG_CLAIMS_MAX_SAMPLES, c->id);
-    if (!(s = push((void **)&c->samples, &c->nsamples, sizeof(*s))))
+    if (!(s = cl_push((void **)&c->samples, &c->nsamples, sizeof(*s))))
         return LG_ENOMEM;
     s->line = p->line;
-    skip_ws(p);
+    cl_skip_ws(p);
     ucol = p->c;
-    if ((err = scan_ident(p, NULL, "a sample name", &s->name)) < 0)
+    if ((err = cl_scan_ident(p, NULL, "a sample name", &s->name)) < 0)
         return err;
     for (i = 0; i + 1 < c->nsamples; i++)
         if (!strcmp(c->samples[i].name, s->name))
-            return perr_at(p, ucol, "sample '%s' is already defined (line %d)", s->name, c->samples[i].line);
-    skip_ws(p);
-    if (cur(p) != '=')
+            return cl_perr_at(p, ucol, "sample '%s' is already defined (line %d)", s->name, c->samples[i].line);
+    cl_skip_ws(p);
+    if (cl_cur(p) != '=')
         return PERR(p, "expected '=' after the sample name");
     p->c++;
-    skip_ws(p);
+    cl_skip_ws(p);
     ucol = p->c;
-    if ((err = scan_ident(p, NULL, "a unit (cell, pair or seed)", &unit)) < 0)
+    if ((err = cl_scan_ident(p, NULL, "a unit (cell, pair or seed)", &unit)) < 0)
         return err;
     if (!strcmp(unit, "cell"))
         s->unit = LG_UNIT_CELL;
@@ -457,44 +166,44 @@ static int parse_sample(parser *p, lg_claim *c)
     else if (!strcmp(unit, "seed"))
         s->unit = LG_UNIT_SEED;
     else
-        err = perr_at(p, ucol, "unknown unit '%s' (cell, pair or seed)", unit);
+        err = cl_perr_at(p, ucol, "unknown unit '%s' (cell, pair or seed)", unit);
     lg_free(unit);
     if (err < 0)
         return err;
-    if (cur(p) != '.')
+    if (cl_cur(p) != '.')
         return PERR(p, "expected '.' and a metric after the unit (e.g. pair.mmcs)");
     p->c++;
-    if ((err = scan_ident(p, ".", "a metric name", &s->metric)) < 0)
+    if ((err = cl_scan_ident(p, ".", "a metric name", &s->metric)) < 0)
         return err;
-    skip_ws(p);
-    if (keyword_is(p, "from") && (err = scan_word(p, "_.-", "a study name after 'from'", &s->study)) < 0)
+    cl_skip_ws(p);
+    if (cl_keyword_is(p, "from") && (err = cl_scan_word(p, "_.-", "a study name after 'from'", &s->study)) < 0)
         return err;
-    skip_ws(p);
-    if (at_end(p))
+    cl_skip_ws(p);
+    if (cl_at_end(p))
         return 0;
-    if (!keyword_is(p, "where"))
+    if (!cl_keyword_is(p, "where"))
         return PERR(p, "expected 'from STUDY', 'where' and filters, or the end of the line");
     for (;;) {
         lg_filter *f;
-        skip_ws(p);
-        if (at_end(p))
+        cl_skip_ws(p);
+        if (cl_at_end(p))
             break;
-        if (keyword_is(p, "and"))
+        if (cl_keyword_is(p, "and"))
             continue;
         if (s->nfilters >= LG_CLAIMS_MAX_FILTERS)
             return PERR(p, "more than %d filters", LG_CLAIMS_MAX_FILTERS);
-        if (!(f = push((void **)&s->filters, &s->nfilters, sizeof(*f))))
+        if (!(f = cl_push((void **)&s->filters, &s->nfilters, sizeof(*f))))
             return LG_ENOMEM;
-        if ((err = scan_ident(p, ".-", "a parameter name", &f->key)) < 0 || (err = scan_op(p, &f->op)) < 0)
+        if ((err = cl_scan_ident(p, ".-", "a parameter name", &f->key)) < 0 || (err = cl_scan_op(p, &f->op)) < 0)
             return err;
-        skip_ws(p);
-        if (cur(p) == '"') {
-            if ((err = scan_string(p, &f->value)) < 0)
+        cl_skip_ws(p);
+        if (cl_cur(p) == '"') {
+            if ((err = cl_scan_string(p, &f->value)) < 0)
                 return err;
-        } else if ((err = scan_word(p, "_.+-:/@", "a value", &f->value)) < 0) {
+        } else if ((err = cl_scan_word(p, "_.+-:/@", "a value", &f->value)) < 0) {
             return err;
         }
-        f->is_num = parse_num(f->value, strlen(f->value), &f->num);
+        f->is_num = cl_parse_num(f->value, strlen(f->value), &f->num);
     }
     if (s->nfilters == 0)
         return PERR(p, "expected filters after 'where'");
@@ -517,7 +226,7 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
     size_t i, col, fi = NFNS;
     int err = 0, nsam = 0;
     unsigned seen = 0;
-    skip_ws(p);
+    cl_skip_ws(p);
     t->line = p->line;
     t->col = (int)p->c + 1;
     t->sample[0] = t->sample[1] = -1;
@@ -527,59 +236,59 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
     t->alt = LG_ALT_TWO_SIDED;
     t->mwu = LG_MWU_AUTO;
     t->boot = LG_BOOT_PERCENTILE;
-    if (isdigit((unsigned char)cur(p)) || cur(p) == '.') {
+    if (isdigit((unsigned char)cl_cur(p)) || cl_cur(p) == '.') {
         t->fn = LG_FN_CONST;
         t->field = LG_FIELD_VALUE;
-        return scan_number(p, &t->constant);
+        return cl_scan_number(p, &t->constant);
     }
     col = p->c;
-    if ((err = scan_ident(p, NULL, "a function (mean, welch, bootstrap_diff, ...) or a number", &name)) < 0)
+    if ((err = cl_scan_ident(p, NULL, "a function (mean, welch, bootstrap_diff, ...) or a number", &name)) < 0)
         goto out;
     for (i = 0; i < NFNS; i++)
         if (!strcmp(fns[i].name, name))
             fi = i;
     if (fi == NFNS) {
-        err = perr_at(p, col, "unknown function '%s'", name);
+        err = cl_perr_at(p, col, "unknown function '%s'", name);
         goto out;
     }
     t->fn = fns[fi].fn;
-    skip_ws(p);
-    if (cur(p) != '(') {
+    cl_skip_ws(p);
+    if (cl_cur(p) != '(') {
         err = PERR(p, "expected '(' after '%s'", name);
         goto out;
     }
     p->c++;
     for (;;) {
         size_t acol;
-        skip_ws(p);
+        cl_skip_ws(p);
         acol = p->c;
         lg_free(key);
         key = NULL;
         lg_free(val);
         val = NULL;
-        if ((err = scan_ident(p, NULL, "a sample name or an option", &key)) < 0)
+        if ((err = cl_scan_ident(p, NULL, "a sample name or an option", &key)) < 0)
             goto out;
-        skip_ws(p);
-        if (cur(p) == '=') { /* option */
+        cl_skip_ws(p);
+        if (cl_cur(p) == '=') { /* option */
             unsigned bit;
             p->c++;
-            if ((err = scan_word(p, "_.+-", "an option value", &val)) < 0)
+            if ((err = cl_scan_word(p, "_.+-", "an option value", &val)) < 0)
                 goto out;
             bit = !strcmp(key, "level") ? OPT_LEVEL : !strcmp(key, "resamples") ? OPT_RESAMPLES
                 : !strcmp(key, "seed") ? OPT_SEED : !strcmp(key, "alternative") ? OPT_ALT
                 : !strcmp(key, "method") ? (fns[fi].opts & OPT_MWU ? OPT_MWU : OPT_BOOT) : 0;
             if (!bit || !(fns[fi].opts & bit)) {
-                err = perr_at(p, acol, "%s() has no option '%s'", name, key);
+                err = cl_perr_at(p, acol, "%s() has no option '%s'", name, key);
                 goto out;
             }
             if (seen & bit) {
-                err = perr_at(p, acol, "option '%s' given twice", key);
+                err = cl_perr_at(p, acol, "option '%s' given twice", key);
                 goto out;
             }
             seen |= bit;
             if (bit == OPT_LEVEL) {
-                if (!parse_num(val, strlen(val), &t->level) || !(t->level > 0 && t->level < 1)) {
-                    err = perr_at(p, acol, "level must be a number in (0, 1), e.g. 0.95");
+                if (!cl_parse_num(val, strlen(val), &t->level) || !(t->level > 0 && t->level < 1)) {
+                    err = cl_perr_at(p, acol, "level must be a number in (0, 1), e.g. 0.95");
                     goto out;
                 }
             } else if (bit == OPT_RESAMPLES || bit == OPT_SEED) {
@@ -589,7 +298,7 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
                 v = strtoull(val, &end, 10);
                 if (!isdigit((unsigned char)val[0]) || *end || errno == ERANGE ||
                     (bit == OPT_RESAMPLES && (v < 1 || v > (unsigned long long)LG_CLAIMS_MAX_RESAMPLES))) {
-                    err = perr_at(p, acol, bit == OPT_SEED ? "seed must be a non-negative integer"
+                    err = cl_perr_at(p, acol, bit == OPT_SEED ? "seed must be a non-negative integer"
                                                            : "resamples must be an integer in [1, 1000000]");
                     goto out;
                 }
@@ -605,7 +314,7 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
                 else if (!strcmp(val, "less"))
                     t->alt = LG_ALT_LESS;
                 else {
-                    err = perr_at(p, acol, "alternative must be two-sided, greater or less");
+                    err = cl_perr_at(p, acol, "alternative must be two-sided, greater or less");
                     goto out;
                 }
             } else if (bit == OPT_MWU) {
@@ -616,7 +325,7 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
                 else if (!strcmp(val, "asymptotic"))
                     t->mwu = LG_MWU_ASYMPTOTIC;
                 else {
-                    err = perr_at(p, acol, "method must be auto, exact or asymptotic");
+                    err = cl_perr_at(p, acol, "method must be auto, exact or asymptotic");
                     goto out;
                 }
             } else {
@@ -625,59 +334,59 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
                 else if (!strcmp(val, "bca"))
                     t->boot = LG_BOOT_BCA;
                 else {
-                    err = perr_at(p, acol, "method must be percentile or bca");
+                    err = cl_perr_at(p, acol, "method must be percentile or bca");
                     goto out;
                 }
             }
         } else { /* sample */
             int si;
             if (seen) {
-                err = perr_at(p, acol, "samples come before options");
+                err = cl_perr_at(p, acol, "samples come before options");
                 goto out;
             }
             if (nsam >= fns[fi].nsamples) {
-                err = perr_at(p, acol, "%s() takes %d sample%s", name, fns[fi].nsamples,
+                err = cl_perr_at(p, acol, "%s() takes %d sample%s", name, fns[fi].nsamples,
                               fns[fi].nsamples > 1 ? "s" : "");
                 goto out;
             }
             if ((si = find_sample(c, key)) < 0) {
-                err = perr_at(p, acol, "unknown sample '%s' (declare it with 'sample %s = ...' first)", key, key);
+                err = cl_perr_at(p, acol, "unknown sample '%s' (declare it with 'sample %s = ...' first)", key, key);
                 goto out;
             }
             t->sample[nsam++] = si;
         }
-        skip_ws(p);
-        if (cur(p) == ',') {
+        cl_skip_ws(p);
+        if (cl_cur(p) == ',') {
             p->c++;
             continue;
         }
-        if (cur(p) == ')') {
+        if (cl_cur(p) == ')') {
             p->c++;
             break;
         }
-        err = at_end(p) ? PERR(p, "expected ',' or ')'") : PERR(p, "expected ',' or ')', found '%c'", cur(p));
+        err = cl_at_end(p) ? PERR(p, "expected ',' or ')'") : PERR(p, "expected ',' or ')', found '%c'", cl_cur(p));
         goto out;
     }
     if (nsam < fns[fi].nsamples) {
-        err = perr_at(p, col, "%s() takes %d sample%s, got %d", name, fns[fi].nsamples,
+        err = cl_perr_at(p, col, "%s() takes %d sample%s, got %d", name, fns[fi].nsamples,
                       fns[fi].nsamples > 1 ? "s" : "", nsam);
         goto out;
     }
-    if (cur(p) == '.') {
+    if (cl_cur(p) == '.') {
         size_t fcol;
         lg_field fld;
         p->c++;
         fcol = p->c;
         lg_free(key);
         key = NULL;
-        if ((err = scan_ident(p, NULL, "a field", &key)) < 0)
+        if ((err = cl_scan_ident(p, NULL, "a field", &key)) < 0)
             goto out;
         fld = !strcmp(key, "p") ? LG_FIELD_P : !strcmp(key, "t") || !strcmp(key, "u") ? LG_FIELD_STAT
             : !strcmp(key, "df") ? LG_FIELD_DF : !strcmp(key, "est") ? LG_FIELD_EST
             : !strcmp(key, "lo") ? LG_FIELD_LO : !strcmp(key, "hi") ? LG_FIELD_HI : LG_FIELD_VALUE;
         if (fld == LG_FIELD_VALUE || !(fns[fi].fields & FB(fld)) ||
             (fld == LG_FIELD_STAT && strcmp(key, lg_field_name(t->fn, fld)))) {
-            err = perr_at(p, fcol, "%s() has no field '%s'", name, key);
+            err = cl_perr_at(p, fcol, "%s() has no field '%s'", name, key);
             goto out;
         }
         t->field = fld;
@@ -701,12 +410,12 @@ static int parse_require(parser *p, lg_claim *c)
     int sign = 1, err;
     if (c->nrequires >= LG_CLAIMS_MAX_REQUIRES)
         return PERR(p, "more than %d requirements in claim '%s'", LG_CLAIMS_MAX_REQUIRES, c->id);
-    if (!(r = push((void **)&c->requires, &c->nrequires, sizeof(*r))))
+    if (!(r = cl_push((void **)&c->requires, &c->nrequires, sizeof(*r))))
         return LG_ENOMEM;
     r->line = p->line;
-    skip_ws(p);
+    cl_skip_ws(p);
     start = p->c;
-    if (cur(p) == '-') {
+    if (cl_cur(p) == '-') {
         sign = -1;
         p->c++;
     }
@@ -714,14 +423,14 @@ static int parse_require(parser *p, lg_claim *c)
         lg_term *t;
         if (r->nterms >= LG_CLAIMS_MAX_TERMS)
             return PERR(p, "more than %d terms in an expression", LG_CLAIMS_MAX_TERMS);
-        if (!(t = push((void **)&r->terms, &r->nterms, sizeof(*t))))
+        if (!(t = cl_push((void **)&r->terms, &r->nterms, sizeof(*t))))
             return LG_ENOMEM;
         if ((err = parse_term(p, c, t)) < 0)
             return err;
         t->sign = sign;
-        skip_ws(p);
-        if (cur(p) == '+' || cur(p) == '-') {
-            sign = cur(p) == '-' ? -1 : 1;
+        cl_skip_ws(p);
+        if (cl_cur(p) == '+' || cl_cur(p) == '-') {
+            sign = cl_cur(p) == '-' ? -1 : 1;
             p->c++;
             continue;
         }
@@ -729,16 +438,16 @@ static int parse_require(parser *p, lg_claim *c)
     }
     {
         size_t ocol = p->c;
-        if ((err = scan_op(p, &r->op)) < 0)
+        if ((err = cl_scan_op(p, &r->op)) < 0)
             return err;
         if (r->op == LG_OP_EQ || r->op == LG_OP_NE)
-            return perr_at(p, ocol, "a requirement compares with <, <=, > or >=");
+            return cl_perr_at(p, ocol, "a requirement compares with <, <=, > or >=");
     }
-    if ((err = scan_signed(p, &r->threshold)) < 0)
+    if ((err = cl_scan_signed(p, &r->threshold)) < 0)
         return err;
     {
         size_t end = p->c;
-        if ((err = expect_eol(p)) < 0)
+        if ((err = cl_expect_eol(p)) < 0)
             return err;
         while (end > start && (p->lp[end - 1] == ' ' || p->lp[end - 1] == '\t'))
             end--;
@@ -756,30 +465,30 @@ static int parse_gates(parser *p, lg_claim *c)
     for (;;) {
         size_t col, i;
         char *id = NULL, **slot = NULL;
-        skip_ws(p);
-        if (at_end(p))
+        cl_skip_ws(p);
+        if (cl_at_end(p))
             break;
         col = p->c;
-        if (!isalnum((unsigned char)cur(p)))
+        if (!isalnum((unsigned char)cl_cur(p)))
             return PERR(p, "expected a claim id after 'requires'");
-        if ((err = scan_word(p, "-_.", "a claim id", &id)) < 0)
+        if ((err = cl_scan_word(p, "-_.", "a claim id", &id)) < 0)
             return err;
         if (!strcmp(id, c->id))
-            err = perr_at(p, col, "claim '%s' cannot require itself", id);
+            err = cl_perr_at(p, col, "claim '%s' cannot require itself", id);
         for (i = 0; i < c->ngates && !err; i++)
             if (!strcmp(c->gates[i], id))
-                err = perr_at(p, col, "'%s' is required twice", id);
+                err = cl_perr_at(p, col, "'%s' is required twice", id);
         if (!err) {
             int found = 0;
             for (i = 0; p->f && i < p->f->nclaims && &p->f->claims[i] != c; i++)
                 if (!strcmp(p->f->claims[i].id, id))
                     found = 1;
             if (!found)
-                err = perr_at(p, col, "requires '%s': no claim '%s' is defined before this one in the file", id, id);
+                err = cl_perr_at(p, col, "requires '%s': no claim '%s' is defined before this one in the file", id, id);
         }
         if (!err && c->ngates >= LG_CLAIMS_MAX_GATES)
-            err = perr_at(p, col, "more than %d required claims", LG_CLAIMS_MAX_GATES);
-        if (!err && !(slot = push((void **)&c->gates, &c->ngates, sizeof(*slot))))
+            err = cl_perr_at(p, col, "more than %d required claims", LG_CLAIMS_MAX_GATES);
+        if (!err && !(slot = cl_push((void **)&c->gates, &c->ngates, sizeof(*slot))))
             err = LG_ENOMEM;
         if (err < 0) {
             lg_free(id);
@@ -817,80 +526,80 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
     int err = 0;
     enum { S_SAYS = 1, S_STUDY = 2, S_RUN = 4, S_STALE = 8, S_CORRECT = 16, S_EXPECT = 32, S_BY = 64 };
     unsigned bit = 0;
-    skip_ws(p);
+    cl_skip_ws(p);
     kcol = p->c;
-    if ((err = scan_word(p, "-", "a directive", &kw)) < 0)
+    if ((err = cl_scan_word(p, "-", "a directive", &kw)) < 0)
         return err;
     bit = !strcmp(kw, "says") ? S_SAYS : !strcmp(kw, "study") ? S_STUDY : !strcmp(kw, "run") ? S_RUN
         : !strcmp(kw, "stale-if") ? S_STALE : !strcmp(kw, "correct") ? S_CORRECT
         : !strcmp(kw, "expect") ? S_EXPECT : !strcmp(kw, "by") || !strcmp(kw, "for") ? S_BY : 0;
     if (bit && (*seen & bit)) {
-        err = bit == S_BY ? perr_at(p, kcol, "a second 'by' / 'for each' in claim '%s' (one grid parameter per claim)", c->id)
-                          : perr_at(p, kcol, "'%s' given twice in claim '%s'", kw, c->id);
+        err = bit == S_BY ? cl_perr_at(p, kcol, "a second 'by' / 'for each' in claim '%s' (one grid parameter per claim)", c->id)
+                          : cl_perr_at(p, kcol, "'%s' given twice in claim '%s'", kw, c->id);
         goto out;
     }
     *seen |= bit;
     if (!strcmp(kw, "end")) {
-        if ((err = expect_eol(p)) < 0)
+        if ((err = cl_expect_eol(p)) < 0)
             goto out;
         err = 1;
     } else if (bit == S_SAYS) {
-        if ((err = scan_string(p, &c->says)) == 0)
-            err = expect_eol(p);
+        if ((err = cl_scan_string(p, &c->says)) == 0)
+            err = cl_expect_eol(p);
     } else if (bit == S_STUDY) {
-        if ((err = scan_word(p, "_.-", "a study name", &c->study)) == 0)
-            err = expect_eol(p);
+        if ((err = cl_scan_word(p, "_.-", "a study name", &c->study)) == 0)
+            err = cl_expect_eol(p);
     } else if (bit == S_RUN) {
-        if ((err = scan_word(p, "_-", "'latest' or a run id prefix", &c->run)) == 0 &&
-            (err = expect_eol(p)) == 0 && !strcmp(c->run, "latest")) {
+        if ((err = cl_scan_word(p, "_-", "'latest' or a run id prefix", &c->run)) == 0 &&
+            (err = cl_expect_eol(p)) == 0 && !strcmp(c->run, "latest")) {
             lg_free(c->run);
             c->run = NULL;
         }
     } else if (bit == S_STALE) {
         size_t vcol;
-        if (!keyword_is(p, "engine-older-than")) {
+        if (!cl_keyword_is(p, "engine-older-than")) {
             err = PERR(p, "expected 'engine-older-than VERSION'");
             goto out;
         }
-        skip_ws(p);
+        cl_skip_ws(p);
         vcol = p->c;
-        if ((err = scan_word(p, ".", "a version (e.g. 0.1.0)", &c->engine_min)) < 0)
+        if ((err = cl_scan_word(p, ".", "a version (e.g. 0.1.0)", &c->engine_min)) < 0)
             goto out;
         for (size_t i = 0; c->engine_min[i]; i++)
             if (!isdigit((unsigned char)c->engine_min[i]) &&
                 !(c->engine_min[i] == '.' && i > 0 && c->engine_min[i + 1] && c->engine_min[i + 1] != '.')) {
-                err = perr_at(p, vcol, "'%s' is not a version (digits and dots, e.g. 0.1.0)", c->engine_min);
+                err = cl_perr_at(p, vcol, "'%s' is not a version (digits and dots, e.g. 0.1.0)", c->engine_min);
                 goto out;
             }
-        err = expect_eol(p);
+        err = cl_expect_eol(p);
     } else if (bit == S_CORRECT) {
-        if (keyword_is(p, "holm"))
+        if (cl_keyword_is(p, "holm"))
             c->correct_holm = 1;
-        else if (keyword_is(p, "none"))
+        else if (cl_keyword_is(p, "none"))
             c->correct_holm = 0;
         else {
             err = PERR(p, "expected 'holm' or 'none'");
             goto out;
         }
-        err = expect_eol(p);
+        err = cl_expect_eol(p);
     } else if (bit == S_EXPECT) {
-        if (keyword_is(p, "pass"))
+        if (cl_keyword_is(p, "pass"))
             c->expect_fail = 0;
-        else if (keyword_is(p, "fail"))
+        else if (cl_keyword_is(p, "fail"))
             c->expect_fail = 1;
         else {
             err = PERR(p, "expected 'pass' or 'fail'");
             goto out;
         }
-        err = expect_eol(p);
+        err = cl_expect_eol(p);
     } else if (bit == S_BY) {
         /* by KEY | for each KEY: one verdict per value of the grid parameter KEY */
-        if (!strcmp(kw, "for") && !keyword_is(p, "each")) {
+        if (!strcmp(kw, "for") && !cl_keyword_is(p, "each")) {
             err = PERR(p, "expected 'for each PARAM'");
             goto out;
         }
-        if ((err = scan_ident(p, ".-", "a grid parameter name", &c->by_key)) == 0)
-            err = expect_eol(p);
+        if ((err = cl_scan_ident(p, ".-", "a grid parameter name", &c->by_key)) == 0)
+            err = cl_expect_eol(p);
     } else if (!strcmp(kw, "sample")) {
         err = parse_sample(p, c);
     } else if (!strcmp(kw, "require")) {
@@ -898,9 +607,9 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
     } else if (!strcmp(kw, "requires")) {
         err = parse_gates(p, c);
     } else if (!strcmp(kw, "claim")) {
-        err = perr_at(p, kcol, "claim '%s' (line %d) has no 'end' before the next claim", c->id, c->line);
+        err = cl_perr_at(p, kcol, "claim '%s' (line %d) has no 'end' before the next claim", c->id, c->line);
     } else {
-        err = perr_at(p, kcol, "unknown directive '%s' (says, study, run, stale-if, by, for each, sample, require, requires, correct, expect, end)", kw);
+        err = cl_perr_at(p, kcol, "unknown directive '%s' (says, study, run, stale-if, by, for each, sample, require, requires, correct, expect, end)", kw);
     }
 out:
     lg_free(kw);
@@ -944,16 +653,16 @@ int lg_claims_parse(const char *path, const char *text, size_t len, lg_claim_fil
         P.c = 0;
         pos += raw + (nl ? 1 : 0);
         if (memchr(P.lp, '\0', raw)) {
-            err = perr_at(&P, (size_t)((const char *)memchr(P.lp, '\0', raw) - P.lp), "NUL byte in the file");
+            err = cl_perr_at(&P, (size_t)((const char *)memchr(P.lp, '\0', raw) - P.lp), "NUL byte in the file");
             goto out;
         }
         if (raw > LG_CLAIMS_MAX_LINE) {
-            err = perr_at(&P, LG_CLAIMS_MAX_LINE, "line longer than %d bytes", LG_CLAIMS_MAX_LINE);
+            err = cl_perr_at(&P, LG_CLAIMS_MAX_LINE, "line longer than %d bytes", LG_CLAIMS_MAX_LINE);
             goto out;
         }
         P.ll = line_content_len(P.lp, raw);
-        skip_ws(&P);
-        if (at_end(&P))
+        cl_skip_ws(&P);
+        if (cl_at_end(&P))
             continue;
         if (c) {
             if ((err = parse_claim_line(&P, c, &seen)) < 0)
@@ -967,28 +676,28 @@ int lg_claims_parse(const char *path, const char *text, size_t len, lg_claim_fil
         }
         {
             size_t kcol = P.c;
-            if ((err = scan_word(&P, "-", "'claim ID'", &kw)) < 0)
+            if ((err = cl_scan_word(&P, "-", "'claim ID'", &kw)) < 0)
                 goto out;
             if (!strcmp(kw, "claims-language")) {
                 double v;
                 lg_free(kw);
                 if (any) {
-                    err = perr_at(&P, kcol, "'claims-language' must come first");
+                    err = cl_perr_at(&P, kcol, "'claims-language' must come first");
                     goto out;
                 }
-                skip_ws(&P);
+                cl_skip_ws(&P);
                 kcol = P.c;
-                if ((err = scan_number(&P, &v)) < 0 || (err = expect_eol(&P)) < 0)
+                if ((err = cl_scan_number(&P, &v)) < 0 || (err = cl_expect_eol(&P)) < 0)
                     goto out;
                 if (v != 1) {
-                    err = perr_at(&P, kcol, "unsupported claims-language %g (this ledger reads 1)", v);
+                    err = cl_perr_at(&P, kcol, "unsupported claims-language %g (this ledger reads 1)", v);
                     goto out;
                 }
                 any = 1;
                 continue;
             }
             if (strcmp(kw, "claim")) {
-                err = perr_at(&P, kcol, "expected 'claim ID', found '%s'", kw);
+                err = cl_perr_at(&P, kcol, "expected 'claim ID', found '%s'", kw);
                 lg_free(kw);
                 goto out;
             }
@@ -996,10 +705,10 @@ int lg_claims_parse(const char *path, const char *text, size_t len, lg_claim_fil
         }
         any = 1;
         if (f->nclaims >= LG_CLAIMS_MAX_CLAIMS) {
-            err = perr_at(&P, 0, "more than %d claims in one file", LG_CLAIMS_MAX_CLAIMS);
+            err = cl_perr_at(&P, 0, "more than %d claims in one file", LG_CLAIMS_MAX_CLAIMS);
             goto out;
         }
-        if (!(c = push((void **)&f->claims, &f->nclaims, sizeof(*c)))) {
+        if (!(c = cl_push((void **)&f->claims, &f->nclaims, sizeof(*c)))) {
             err = LG_ENOMEM;
             goto out;
         }
@@ -1007,17 +716,17 @@ int lg_claims_parse(const char *path, const char *text, size_t len, lg_claim_fil
         seen = 0;
         {
             size_t icol;
-            skip_ws(&P);
+            cl_skip_ws(&P);
             icol = P.c;
-            if (!isalnum((unsigned char)cur(&P))) {
+            if (!isalnum((unsigned char)cl_cur(&P))) {
                 err = PERR(&P, "expected a claim id (letters, digits, '-', '_', '.')");
                 goto out;
             }
-            if ((err = scan_word(&P, "-_.", "a claim id", &c->id)) < 0 || (err = expect_eol(&P)) < 0)
+            if ((err = cl_scan_word(&P, "-_.", "a claim id", &c->id)) < 0 || (err = cl_expect_eol(&P)) < 0)
                 goto out;
             for (size_t i = 0; i + 1 < f->nclaims; i++)
                 if (!strcmp(f->claims[i].id, c->id)) {
-                    err = perr_at(&P, icol, "claim '%s' is already defined (line %d)", c->id, f->claims[i].line);
+                    err = cl_perr_at(&P, icol, "claim '%s' is already defined (line %d)", c->id, f->claims[i].line);
                     goto out;
                 }
         }

@@ -57,7 +57,8 @@ double lg_stats_sd(const double *x, size_t n) { return sqrt(var_n1(x, n)); }
 
 double lg_stats_se(const double *x, size_t n) { return n < 2 ? NAN : sqrt(var_n1(x, n) / (double)n); }
 
-double lg_stats_min(const double *x, size_t n)
+/* The smallest (want_max 0) or largest value; NaN when n is 0 or a value is NaN. */
+static double extreme(const double *x, size_t n, int want_max)
 {
     double m;
     size_t i;
@@ -65,23 +66,14 @@ double lg_stats_min(const double *x, size_t n)
         return NAN;
     m = x[0];
     for (i = 1; i < n; i++)
-        if (x[i] < m || isnan(x[i]))
+        if ((want_max ? x[i] > m : x[i] < m) || isnan(x[i]))
             m = x[i];
     return m;
 }
 
-double lg_stats_max(const double *x, size_t n)
-{
-    double m;
-    size_t i;
-    if (n == 0)
-        return NAN;
-    m = x[0];
-    for (i = 1; i < n; i++)
-        if (x[i] > m || isnan(x[i]))
-            m = x[i];
-    return m;
-}
+double lg_stats_min(const double *x, size_t n) { return extreme(x, n, 0); }
+
+double lg_stats_max(const double *x, size_t n) { return extreme(x, n, 1); }
 
 static int cmp_double(const void *pa, const void *pb)
 {

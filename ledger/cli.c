@@ -26,6 +26,19 @@ int cli_finish(const char *cmd, int rc)
     return rc;
 }
 
+int cli_print_json(cJSON *o, int built)
+{
+    char *text = o && built ? cJSON_Print(o) : NULL;
+    int err = 0;
+    if (text)
+        printf("%s\n", text);
+    else
+        err = lg_error_set(LG_ENOMEM, "out of memory");
+    cJSON_free(text);
+    cJSON_Delete(o);
+    return err;
+}
+
 int cli_progress_enabled(void) { return isatty(STDERR_FILENO); }
 
 void cli_trace_read_path(const char *cmd, int fast, const char *why)

@@ -5,38 +5,70 @@
 #ifndef LG_CLI_H
 #define LG_CLI_H
 
+#include <cjson/cJSON.h>
+
 #include "base/base.h"
 #include "ledger/opts.h"
 #include "engine/backend.h"
 #include "engine/run.h"
 #include "engine/study.h"
 
-/* Each command: argv[0] is the command name; returns the process exit code. */
-typedef int (*lg_cmd_fn)(int argc, char **argv);
+struct lg_ledger;
 
-int cmd_init(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_record(int argc, char **argv);
-int cmd_log(int argc, char **argv);
-int cmd_show(int argc, char **argv);
-int cmd_diff(int argc, char **argv);
-int cmd_table(int argc, char **argv);
-int cmd_check(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_replay(int argc, char **argv);
-int cmd_report(int argc, char **argv);
-int cmd_query(int argc, char **argv);
-int cmd_export(int argc, char **argv);
-int cmd_import(int argc, char **argv);
-int cmd_reindex(int argc, char **argv);
-int cmd_gc(int argc, char **argv);
-int cmd_key(int argc, char **argv);
-int cmd_push(int argc, char **argv);
-int cmd_sync_ledger(int argc, char **argv);
-int cmd_pull(int argc, char **argv);
-int cmd_gather(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_submit(int argc, char **argv);
+/* The needs column of main.c's command table: what main.c sets up for a
+ * command (git.c's RUN_SETUP and friends). */
+#define CLI_NEEDS_LEDGER 0x1     /* the command works on the ledger of the current
+                                    directory: cli_ledger() opens it, main.c closes it */
+#define CLI_NEEDS_WRITE_LOCK 0x2 /* it writes (takes the writer lock): main.c adds
+                                    --lock-timeout SECONDS (default 30) to its options and
+                                    reports a wait for the lock once, "ledger CMD: ..." */
+
+/* One command invocation, made by main.c from the command's table row. */
+typedef struct lg_cli {
+    const char *name;     /* the command's name, for messages */
+    unsigned needs;       /* CLI_NEEDS_* */
+    int lock_timeout;     /* --lock-timeout (CLI_NEEDS_WRITE_LOCK), seconds */
+    struct lg_ledger *lg; /* set by cli_ledger; owned and closed by main.c */
+} lg_cli;
+
+/* Each command: argv[0] is the command name; returns the process exit code. */
+typedef int (*lg_cmd_fn)(lg_cli *cli, int argc, char **argv);
+
+int cmd_init(lg_cli *cli, int argc, char **argv);
+int cmd_run(lg_cli *cli, int argc, char **argv);
+int cmd_record(lg_cli *cli, int argc, char **argv);
+int cmd_log(lg_cli *cli, int argc, char **argv);
+int cmd_show(lg_cli *cli, int argc, char **argv);
+int cmd_diff(lg_cli *cli, int argc, char **argv);
+int cmd_table(lg_cli *cli, int argc, char **argv);
+int cmd_check(lg_cli *cli, int argc, char **argv);
+int cmd_verify(lg_cli *cli, int argc, char **argv);
+int cmd_replay(lg_cli *cli, int argc, char **argv);
+int cmd_report(lg_cli *cli, int argc, char **argv);
+int cmd_query(lg_cli *cli, int argc, char **argv);
+int cmd_export(lg_cli *cli, int argc, char **argv);
+int cmd_import(lg_cli *cli, int argc, char **argv);
+int cmd_reindex(lg_cli *cli, int argc, char **argv);
+int cmd_gc(lg_cli *cli, int argc, char **argv);
+int cmd_key(lg_cli *cli, int argc, char **argv);
+int cmd_push(lg_cli *cli, int argc, char **argv);
+int cmd_sync_ledger(lg_cli *cli, int argc, char **argv);
+int cmd_pull(lg_cli *cli, int argc, char **argv);
+int cmd_gather(lg_cli *cli, int argc, char **argv);
+int cmd_status(lg_cli *cli, int argc, char **argv);
+int cmd_submit(lg_cli *cli, int argc, char **argv);
+
+/* The command's option parser (main.c): lg_opts_parse over the command's
+ * table plus the options its needs add (--lock-timeout). Returns
+ * LG_OPTS_RUN to go on, or the exit code (0 after --help, 2 usage). */
+int cli_parse(lg_cli *cli, const lg_cmd_spec *spec, int argc, char **argv, int *nargs, char ***args);
+/* The ledger of the current directory (main.c), opened on first use with
+ * the lock wait the command's needs ask for (--lock-timeout and main.c's
+ * lock-notify). Commands call it after checking their own input, so bad
+ * input is refused before the ledger is touched. *out is borrowed: main.c
+ * closes it after the command returns. LG_EINTERNAL when the command's row
+ * does not declare CLI_NEEDS_LEDGER. */
+int cli_ledger(lg_cli *cli, struct lg_ledger **out);
 
 /* Print "ledger CMD: <last error>" to stderr and return the exit code for err. */
 int cli_fail(const char *cmd, int err);
@@ -52,7 +84,6 @@ const char *cli_repo_relative(const char *root, const char *path, char *buf, siz
  * earlier run of `study` was recorded from another file that still exists
  * and still declares this name. study_file: the file about to be recorded
  * (as given on the command line); NULL skips the check. */
-struct lg_ledger;
 int cli_check_study_name(struct lg_ledger *lg, const char *study, const char *study_file);
 /* Records the result of executing study s on backend be as a run of kind
  * "run" (cli_study.c): its output files, results, spec, digests and
@@ -61,6 +92,10 @@ int cli_check_study_name(struct lg_ledger *lg, const char *study, const char *st
  * sign_key_path may be NULL. run_id gets the 64-hex id. */
 int cli_record_study_run(struct lg_ledger *lg, const lg_study *s, const lg_backend *be, const lg_run_result *res,
                          const char *sign_key_path, char run_id[65]);
+/* --json output: prints o formatted, with a newline, when built is true
+ * (every field was added), then deletes o. Returns 0, or LG_ENOMEM with
+ * the message set when o is NULL, incomplete or cannot be printed. */
+int cli_print_json(cJSON *o, int built);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_progress_enabled(void);
 /* With LEDGER_FAST_READ=trace, prints to stderr which way a read-only command

@@ -13,7 +13,7 @@
 #include "ledger/cli.h"
 #include "ledger/evidence.h"
 
-int cmd_check(int argc, char **argv)
+int cmd_check(lg_cli *cli, int argc, char **argv)
 {
     int json = 0, quiet = 0;
     lg_evidence_opts eo = {0};
@@ -35,7 +35,7 @@ int cmd_check(int argc, char **argv)
                               "latest ok run of each claim's study and prints PASS / FAIL / XFAIL / XPASS /\n"
                               "MISSING / STALE / ERROR / BLOCKED per claim with n, estimates, CIs, p-values and run ids.\n"
                               "Exit 0 only when every claim is ok (PASS, or XFAIL for an expected failure).",
-                              opts, 0, -1};
+                              opts, 0, -1, 0};
     lg_ledger *lg = NULL;
     char **paths = NULL, **args;
     size_t npaths = 0, i;
@@ -43,9 +43,10 @@ int cmd_check(int argc, char **argv)
     lg_buf out = LG_BUF_INIT;
     int nargs, rc, err = 0, all_ok = 1, own_paths = 0;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : 2;
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    rc = 0;
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
     lg_ledger_set_trust(lg, &trust);
     if (nargs > 0) {
@@ -97,6 +98,5 @@ out:
     if (own_paths)
         lg_evidence_paths_free(paths, npaths);
     lg_buf_release(&out);
-    lg_ledger_free(lg);
     return rc;
 }

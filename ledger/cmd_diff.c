@@ -360,7 +360,7 @@ static void print_text(const cJSON *d)
         printf("  only in b: %s\n", c->valuestring);
 }
 
-int cmd_diff(int argc, char **argv)
+int cmd_diff(lg_cli *cli, int argc, char **argv)
 {
     int json = 0;
     const lg_opt opts[] = {{"json", 0, LG_OPT_FLAG, &json, NULL,
@@ -372,16 +372,16 @@ int cmd_diff(int argc, char **argv)
                               "key (dotted paths, arrays as [i]), and per condition (matched by id) the mean of every\n"
                               "metric over cells, pairs and seeds in each run with the delta b - a. Conditions in only\n"
                               "one run are listed. Exit 0 whether or not they differ.",
-                              opts, 2, 2};
+                              opts, 2, 2, 0};
     lg_ledger *lg = NULL;
     lg_run_info ia, ib;
     cJSON *ma = NULL, *mb = NULL, *d = NULL;
     char **args;
     int nargs, rc, err;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
-    if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_ledger_load_manifest(lg, args[0], &ma, &ia, NULL)) < 0 ||
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    if ((err = cli_ledger(cli, &lg)) < 0 || (err = lg_ledger_load_manifest(lg, args[0], &ma, &ia, NULL)) < 0 ||
         (err = lg_ledger_load_manifest(lg, args[1], &mb, &ib, NULL)) < 0 || (err = build_diff(&ia, ma, &ib, mb, &d)) < 0)
         goto out;
     if (json) {
@@ -398,6 +398,5 @@ out:
     cJSON_Delete(d);
     cJSON_Delete(ma);
     cJSON_Delete(mb);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("diff", err) : 0;
 }

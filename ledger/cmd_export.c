@@ -39,12 +39,6 @@ typedef struct {
     int selected;
 } cell_ref;
 
-static void notify(void *ctx, const char *msg)
-{
-    (void)ctx;
-    fprintf(stderr, "ledger export: %s\n", msg);
-}
-
 /* "cells/<fid>/seed-<s>.safetensors" -> fid, seed; 0 when the name has this form. */
 static int parse_cell_name(const char *name, char *fid, size_t n, long long *seed)
 {
@@ -91,24 +85,6 @@ static int cell_matches(const char *sel, const cell_ref *c)
     if (lg_parse_long(slash + 1, &seed) < 0)
         return 0;
     return seed == c->seed;
-}
-
-/* Collects every --cell value ("--cell X", "-c X" and "--cell=X"). */
-static int collect_cells(int argc, char **argv, const char ***out, int *n)
-{
-    int i;
-    *n = 0;
-    if (!(*out = lg_calloc((size_t)argc + 1, sizeof(char *))))
-        return LG_ENOMEM;
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if ((strcmp(argv[i], "--cell") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
-            (*out)[(*n)++] = argv[++i];
-        else if (strncmp(argv[i], "--cell=", 7) == 0)
-            (*out)[(*n)++] = argv[i] + 7;
-    }
-    return 0;
 }
 
 /* Re-hashes the stored object before it is exported. */
@@ -215,13 +191,14 @@ static int check_dest_dir(const char *path)
     return 0;
 }
 
-int cmd_export(int argc, char **argv)
+int cmd_export(lg_cli *cli, int argc, char **argv)
 {
-    const char *format = "saelens", *outdir = NULL, *model_name = NULL, *hook_name = NULL, *cell_last = NULL;
+    const char *format = "saelens", *outdir = NULL, *model_name = NULL, *hook_name = NULL;
+    int json = 0, force = 0;
+    lg_opt_list sels = LG_OPT_LIST_INIT; /* --cell, in order */
     const char *hook_name_out = NULL;
-    int json = 0, force = 0, lock_timeout = 30;
     const lg_opt opts[] = {
-        {"cell", 'c', LG_OPT_STRING, &cell_last, "COND[/SEED]",
+        {"cell", 'c', LG_OPT_LIST, &sels, "COND[/SEED]",
          "export only this cell (condition id or its folder name; repeatable)"},
         {"format", 'f', LG_OPT_STRING, &format, "FORMAT", "saelens (the only format, default)"},
         {"output", 'o', LG_OPT_STRING, &outdir, "DIR", "destination folder (required)"},
@@ -229,7 +206,6 @@ int cmd_export(int argc, char **argv)
         {"hook-name", 0, LG_OPT_STRING, &hook_name, "NAME", "metadata.hook_name in cfg.json"},
         {"hook-name-out", 0, LG_OPT_STRING, &hook_name_out, "NAME", "transcoders: hook_name_out (the target's hook) in cfg.json"},
         {"force", 0, LG_OPT_FLAG, &force, NULL, "overwrite an existing export in DIR"},
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the export run and its folders as JSON"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {
@@ -237,9 +213,8 @@ int cmd_export(int argc, char **argv)
         "Writes the trained SAEs of RUN as SAELens folders DIR/<cond>/seed-<s>/ (cfg.json +\n"
         "sae_weights.safetensors) after re-checking each source object's digest, and records the\n"
         "export as a run of kind \"export\" (its outputs are the exported files).",
-        opts, 1, 1};
-    const char **sels = NULL;
-    int nsel = 0, nargs, rc, err = 0, i;
+        opts, 1, 1, 0};
+    int nargs, rc, err = 0, i;
     char **args;
     lg_ledger *lg = NULL;
     cJSON *m = NULL, *extra = NULL, *saes_json = NULL;
@@ -253,25 +228,22 @@ int cmd_export(int argc, char **argv)
     const cJSON *outs, *o;
     const char *src_run, *study, *data_digest, *status;
 
-    if ((err = collect_cells(argc, argv, &sels, &nsel)) < 0)
-        return cli_fail("export", err);
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0) {
-        lg_free(sels);
-        return rc == 1 ? 0 : 2;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN) {
+        lg_opt_list_release(&sels);
+        return rc;
     }
     if (strcmp(format, "saelens") != 0) {
         fprintf(stderr, "ledger export: --format: '%s' is not supported (saelens)\n", format);
-        lg_free(sels);
+        lg_opt_list_release(&sels);
         return 2;
     }
     if (!outdir || !*outdir) {
         fprintf(stderr, "ledger export: -o DIR is required\n");
-        lg_free(sels);
+        lg_opt_list_release(&sels);
         return 2;
     }
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, notify, NULL);
     if ((err = lg_ledger_load_manifest(lg, args[0], &m, &info, NULL)) < 0)
         goto out;
     src_run = info.run_id;
@@ -298,16 +270,16 @@ int cmd_export(int argc, char **argv)
             continue;
         c->name = name;
         c->sha256 = sha;
-        c->selected = nsel == 0;
+        c->selected = sels.n == 0;
         ncells++;
     }
-    for (i = 0; i < nsel; i++) {
+    for (i = 0; i < sels.n; i++) {
         int hit = 0;
         for (k = 0; k < ncells; k++)
-            if (cell_matches(sels[i], &cells[k]))
+            if (cell_matches(sels.v[i], &cells[k]))
                 hit = cells[k].selected = 1;
         if (!hit) {
-            err = lg_error_set(LG_EINPUT, "--cell %s: run %.12s has no such trained cell", sels[i], src_run);
+            err = lg_error_set(LG_EINPUT, "--cell %s: run %.12s has no such trained cell", sels.v[i], src_run);
             goto out;
         }
     }
@@ -477,25 +449,18 @@ int cmd_export(int argc, char **argv)
             goto out;
     }
     if (json) {
-        cJSON *r = cJSON_CreateObject(), *list;
-        char *text = NULL;
-        if (r && cJSON_AddStringToObject(r, "run_id", run_id) && cJSON_AddStringToObject(r, "kind", "export") &&
-            cJSON_AddStringToObject(r, "source_run", src_run) && cJSON_AddStringToObject(r, "format", "saelens") &&
-            cJSON_AddStringToObject(r, "output", outdir) && (list = cJSON_AddArrayToObject(r, "saes"))) {
-            for (k = 0; k + 1 < nfiles; k += 2) {
-                char d[512];
-                const char *slash = strrchr(names[k], '/');
-                snprintf(d, sizeof d, "%s/%.*s", outdir, (int)(slash - names[k]), names[k]);
-                cJSON_AddItemToArray(list, cJSON_CreateString(d));
-            }
-            text = cJSON_Print(r);
+        cJSON *r = cJSON_CreateObject(), *list = NULL;
+        int built = r && cJSON_AddStringToObject(r, "run_id", run_id) && cJSON_AddStringToObject(r, "kind", "export") &&
+                    cJSON_AddStringToObject(r, "source_run", src_run) &&
+                    cJSON_AddStringToObject(r, "format", "saelens") && cJSON_AddStringToObject(r, "output", outdir) &&
+                    (list = cJSON_AddArrayToObject(r, "saes"));
+        for (k = 0; built && k + 1 < nfiles; k += 2) {
+            char d[512];
+            const char *slash = strrchr(names[k], '/');
+            snprintf(d, sizeof d, "%s/%.*s", outdir, (int)(slash - names[k]), names[k]);
+            cJSON_AddItemToArray(list, cJSON_CreateString(d));
         }
-        if (text)
-            printf("%s\n", text);
-        else
-            err = lg_error_set(LG_ENOMEM, "out of memory");
-        free(text);
-        cJSON_Delete(r);
+        err = cli_print_json(r, built);
     } else
         printf("export %.12s recorded: %zu SAE%s of run %.12s in SAELens format under %s\n", run_id, nsel_cells,
                nsel_cells == 1 ? "" : "s", src_run, outdir);
@@ -512,12 +477,11 @@ out:
     lg_free(names);
     lg_free(files);
     lg_free(cells);
-    lg_free(sels);
+    lg_opt_list_release(&sels);
     lg_buf_release(&dir);
     lg_buf_release(&src);
     lg_buf_release(&tmp);
     cJSON_Delete(extra);
     cJSON_Delete(m);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("export", err) : 0;
 }

@@ -17,22 +17,15 @@
 #include "ledger/shard.h"
 #include "ledger/sign.h"
 
-static void lock_notify(void *ctx, const char *msg)
-{
-    (void)ctx;
-    fprintf(stderr, "ledger gather: %s\n", msg);
-}
-
-int cmd_gather(int argc, char **argv)
+int cmd_gather(lg_cli *cli, int argc, char **argv)
 {
     const char *backend_name = "auto", *sign = getenv("LEDGER_SIGN_KEY"), *stage_dir = NULL;
-    int json = 0, quiet = 0, lock_timeout = 30;
+    int json = 0, quiet = 0;
     const lg_opt opts[] = {
         {"backend", 'b', LG_OPT_STRING, &backend_name, "NAME", "the backend the shards ran on: cpu, cuda or auto"},
         {"stage-dir", 0, LG_OPT_STRING, &stage_dir, "DIR", "staging root the shards used (default .ledger/shards)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the result (or the missing groups) as JSON"},
         {"quiet", 'q', LG_OPT_FLAG, &quiet, NULL, "no progress on stderr"},
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for another writer (default 30)"},
         {"sign", 0, LG_OPT_STRING, &sign, "KEY", "sign the run with this key (as 'ledger run --sign')"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {"gather", "ledger gather [options] STUDY.json",
@@ -41,7 +34,7 @@ int cmd_gather(int argc, char **argv)
                               "staged weight file is hashed again and read back, the cells are evaluated and the\n"
                               "seeds compared here, so the run equals a single-process 'ledger run' of the study.\n"
                               "Missing groups are named and the command exits 1 with the ledger unchanged.",
-                              opts, 1, 1};
+                              opts, 1, 1, 0};
     int nargs, rc, err;
     char **args;
     lg_study *study = NULL;
@@ -49,23 +42,22 @@ int cmd_gather(int argc, char **argv)
     const lg_backend *be = NULL;
     lg_buf key_path = LG_BUF_INIT;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : 2;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    rc = 0;
     if ((err = lg_study_load(args[0], &study)) < 0)
         goto out;
     if (sign && *sign && (err = lg_key_resolve(sign, &key_path)) < 0)
         goto out;
     if ((err = lg_backend_get(backend_name, &be)) < 0)
         goto out;
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, lock_notify, NULL);
     rc = shard_cmd_gather(lg, study, be, stage_dir, json, quiet, key_path.len ? key_path.ptr : NULL);
 out:
     if (err < 0)
         rc = cli_fail("gather", err);
     lg_buf_release(&key_path);
-    lg_ledger_free(lg);
     lg_study_free(study);
     return rc;
 }

@@ -17,8 +17,6 @@
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 
-static void notify(void *ctx, const char *msg) { fprintf(stderr, "ledger gc: %s\n", msg); }
-
 typedef struct {
     int dry_run, json;
     uint64_t bytes;
@@ -51,35 +49,33 @@ static void show(void *ctx, const char *what)
         printf("%s %s\n", o->dry_run ? "would remove" : "removing", what);
 }
 
-int cmd_gc(int argc, char **argv)
+int cmd_gc(lg_cli *cli, int argc, char **argv)
 {
-    int dry_run = 0, json = 0, lock_timeout = 30;
+    int dry_run = 0, json = 0;
     double min_age = 3600;
     const lg_opt opts[] = {
         {"dry-run", 'n', LG_OPT_FLAG, &dry_run, NULL, "list what would be removed, remove nothing"},
         {"min-age", 0, LG_OPT_DOUBLE, &min_age, "SECONDS", "only remove files older than this (default 3600)"},
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print {dry_run, tmp_files, objects, bytes} as JSON"},
         LG_OPT_TABLE_END};
     gc_out o = {0, 0, 0};
     const lg_cmd_spec spec = {"gc", "ledger gc [--dry-run] [options]",
                               "Remove temp files left by interrupted writes and store objects referenced by no run "
                               "of the ledger branch.",
-                              opts, 0, 0};
+                              opts, 0, 0, 0};
     lg_ledger *lg = NULL;
     lg_gc_stats st;
     char **args;
     int nargs, rc, err;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     if (min_age < 0) {
         fprintf(stderr, "ledger gc: --min-age must be >= 0\n");
         return 2;
     }
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, notify, NULL);
     o.dry_run = dry_run;
     o.json = json;
     if ((err = lg_ledger_gc(lg, dry_run, min_age, show, &o, &st)) < 0)
@@ -91,6 +87,5 @@ int cmd_gc(int argc, char **argv)
         printf("%s %zu temp file%s and %zu object%s (%llu bytes)\n", dry_run ? "would remove" : "removed", st.tmp_files,
            st.tmp_files == 1 ? "" : "s", st.objects, st.objects == 1 ? "" : "s", (unsigned long long)o.bytes);
 out:
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("gc", err) : 0;
 }

@@ -34,12 +34,6 @@
 
 #define IMPORT_MAX_SAES 64
 
-static void notify(void *ctx, const char *msg)
-{
-    (void)ctx;
-    fprintf(stderr, "ledger import: %s\n", msg);
-}
-
 static int num(cJSON *obj, const char *key, double v)
 {
     /* NaN would be written as null by cJSON; callers only pass computed values */
@@ -98,18 +92,17 @@ out:
     return err;
 }
 
-int cmd_import(int argc, char **argv)
+int cmd_import(lg_cli *cli, int argc, char **argv)
 {
     const char *study = NULL, *condition = "imported";
     double threshold = 0.7, max_elements = (double)((uint64_t)1 << 26);
-    int json = 0, lock_timeout = 30, hungarian_max = 4096;
+    int json = 0, hungarian_max = 4096;
     const lg_opt opts[] = {
         {"study", 's', LG_OPT_STRING, &study, "NAME", "study name of the import run (required)"},
         {"condition", 0, LG_OPT_STRING, &condition, "ID", "condition id of the imported SAEs (default imported)"},
         {"shared-threshold", 0, LG_OPT_DOUBLE, &threshold, "X", "shared fraction counts matches above X (default 0.7)"},
         {"hungarian-max", 0, LG_OPT_INT, &hungarian_max, "N", "matched MCC only when d_sae <= N (default 4096)"},
         {"max-elements", 0, LG_OPT_DOUBLE, &max_elements, "N", "largest d_in x d_sae accepted per SAE (default 2^26)"},
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the run id, seeds and pairs as JSON"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {
@@ -117,7 +110,7 @@ int cmd_import(int argc, char **argv)
         "Imports SAELens-format SAEs (each DIR holds cfg.json and sae_weights.safetensors), validates\n"
         "them, computes the cross-seed consistency (MMCS with |cos|, matched MCC, shared fraction) of\n"
         "every pair of the same shape and records it all as a run of kind \"import\".",
-        opts, 1, -1};
+        opts, 1, -1, 0};
     lg_saelens_limits lim;
     lg_saelens_sae *saes = NULL;
     long long *seeds = NULL;
@@ -133,8 +126,8 @@ int cmd_import(int argc, char **argv)
     uint64_t total = 0;
     const char *c;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : 2;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     if (!study || !*study) {
         fprintf(stderr, "ledger import: --study NAME is required\n");
         return 2;
@@ -307,9 +300,8 @@ int cmd_import(int argc, char **argv)
         }
     }
 
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, notify, NULL);
     {
         lg_run_input in;
         memset(&in, 0, sizeof in);
@@ -325,17 +317,11 @@ int cmd_import(int argc, char **argv)
     }
     if (json) {
         cJSON *r = cJSON_CreateObject();
-        char *text = NULL;
-        if (r && cJSON_AddStringToObject(r, "run_id", run_id) && cJSON_AddStringToObject(r, "kind", "import") &&
-            cJSON_AddStringToObject(r, "condition", condition) && cJSON_AddNumberToObject(r, "saes", n) &&
-            cJSON_AddItemToObject(r, "pairs", cJSON_Duplicate(pairs, 1)))
-            text = cJSON_Print(r);
-        if (text)
-            printf("%s\n", text);
-        else
-            err = lg_error_set(LG_ENOMEM, "out of memory");
-        free(text);
-        cJSON_Delete(r);
+        err = cli_print_json(r, r && cJSON_AddStringToObject(r, "run_id", run_id) &&
+                                    cJSON_AddStringToObject(r, "kind", "import") &&
+                                    cJSON_AddStringToObject(r, "condition", condition) &&
+                                    cJSON_AddNumberToObject(r, "saes", n) &&
+                                    cJSON_AddItemToObject(r, "pairs", cJSON_Duplicate(pairs, 1)));
     } else {
         printf("import %.12s recorded: study %s, condition %s, %d SAE%s, %d pair%s (seeds from %s)\n", run_id, study,
                condition, n, n == 1 ? "" : "s", npairs, npairs == 1 ? "" : "s", by_meta ? "cfg metadata" : "argument order");
@@ -363,6 +349,5 @@ out:
     lg_buf_release(&tmp);
     cJSON_Delete(results);
     cJSON_Delete(extra);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("import", err) : 0;
 }

@@ -15,7 +15,7 @@ static void print_migrated(void *ctx, long seq, const char *old_id, const char *
     printf("run %ld: %.12s -> %.12s\n", seq, old_id, new_id);
 }
 
-int cmd_init(int argc, char **argv)
+int cmd_init(lg_cli *cli, int argc, char **argv)
 {
     double small_max = -1;
     int migrate = 0, json = 0;
@@ -32,15 +32,15 @@ int cmd_init(int argc, char **argv)
                               LG_LEDGER_REF ", .ledger/ (store, index, config; git-ignored through "
                               ".git/info/exclude). Creates a repository here when there is none. The work tree, "
                               "index and HEAD are not touched.",
-                              opts, 0, 0};
+                              opts, 0, 0, 0};
     lg_init_opts io = {0, 0};
     lg_init_result res;
     lg_ledger *lg = NULL;
     char **args;
     int nargs, rc, err;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     if (small_max >= 0) {
         if (small_max != (double)(uint64_t)small_max) {
             fprintf(stderr, "ledger init: --small-output-max: not a byte count\n");
@@ -66,7 +66,7 @@ int cmd_init(int argc, char **argv)
     }
     if ((err = lg_ledger_init(".", &io, &res)) < 0)
         return cli_fail("init", err);
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         return cli_fail("init", err);
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -78,7 +78,6 @@ int cmd_init(int argc, char **argv)
             !cJSON_AddBoolToObject(o, "created_branch", res.created_branch) ||
             !cJSON_AddBoolToObject(o, "already", res.already) || !(text = cJSON_Print(o))) {
             cJSON_Delete(o);
-            lg_ledger_free(lg);
             return cli_fail("init", lg_error_set(LG_ENOMEM, "out of memory"));
         }
         printf("%s\n", text);
@@ -91,6 +90,5 @@ int cmd_init(int argc, char **argv)
         printf("initialised ledger in %s (%sbranch %s%s, %s/)\n", lg_ledger_root(lg),
                res.created_repo ? "new git repository, " : "", LG_LEDGER_REF,
                res.created_branch ? "" : " (existing)", LG_LEDGER_DIR);
-    lg_ledger_free(lg);
     return 0;
 }

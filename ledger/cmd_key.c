@@ -120,14 +120,14 @@ out:
     return err < 0 ? cli_fail("key", err) : 0;
 }
 
-static int key_list_trusted(void)
+static int key_list_trusted(lg_cli *cli)
 {
     lg_ledger *lg = NULL;
     lg_keyring kr = LG_KEYRING_INIT;
     lg_buf line = LG_BUF_INIT;
     size_t i;
     int err;
-    if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_keyring_load_repo(lg, &kr)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0 || (err = lg_keyring_load_repo(lg, &kr)) < 0)
         goto out;
     for (i = 0; i < kr.n; i++) {
         lg_buf_clear(&line);
@@ -138,11 +138,10 @@ static int key_list_trusted(void)
 out:
     lg_buf_release(&line);
     lg_keyring_release(&kr);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("key", err) : 0;
 }
 
-static int key_trust(const char *arg)
+static int key_trust(lg_cli *cli, const char *arg)
 {
     lg_ledger *lg = NULL;
     lg_keyring in = LG_KEYRING_INIT;
@@ -177,7 +176,7 @@ static int key_trust(const char *arg)
         err = lg_error_set(LG_EINPUT, "'%.80s': neither a public key line ('ed25519 <base64> NAME') nor a file", arg);
         goto out;
     }
-    if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_path_join(&path, lg_ledger_root(lg), LG_TRUSTED_KEYS_FILE)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0 || (err = lg_path_join(&path, lg_ledger_root(lg), LG_TRUSTED_KEYS_FILE)) < 0)
         goto out;
     for (i = 0; i < in.n; i++) {
         lg_buf line = LG_BUF_INIT;
@@ -199,21 +198,69 @@ static int key_trust(const char *arg)
 out:
     lg_keyring_release(&in);
     lg_buf_release(&path);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("key", err) : 0;
 }
 
-int cmd_key(int argc, char **argv)
+/* ---- the subcommands: one row each, with its own options and --help ---- */
+
+typedef struct {
+    int json, trusted;
+    const char *name;
+} key_opts;
+
+static int sub_generate(lg_cli *cli, key_opts *o, char **args)
 {
-    const char *name = "default";
-    int trusted = 0, json = 0;
-    const lg_opt opts[] = {
-        {"json", 0, LG_OPT_FLAG, &json, NULL,
-         "generate: {name, line, path}; list: [{name, line[, path]}]; trust: [{name, line, added}]"},
-        {"name", 0, LG_OPT_STRING, &name, "NAME", "generate: the key's name (default \"default\"), [A-Za-z0-9._-]"},
-        {"trusted", 0, LG_OPT_FLAG, &trusted, NULL, "list: the keys of the repository's " LG_TRUSTED_KEYS_FILE},
-        LG_OPT_TABLE_END};
-    const lg_cmd_spec spec = {
+    (void)cli;
+    (void)args;
+    return key_generate(o->name);
+}
+
+static int sub_list(lg_cli *cli, key_opts *o, char **args)
+{
+    (void)args;
+    return o->trusted ? key_list_trusted(cli) : key_list_local();
+}
+
+static int sub_trust(lg_cli *cli, key_opts *o, char **args)
+{
+    (void)o;
+    return key_trust(cli, args[0]);
+}
+
+typedef struct {
+    const char *name;
+    int (*fn)(lg_cli *cli, key_opts *o, char **args);
+    const char *usage, *summary, *json_help;
+    int nargs;       /* positional arguments after the subcommand's name */
+    unsigned opts;   /* KEY_OPT_*: the options besides --json */
+} key_sub;
+
+#define KEY_OPT_NAME 0x1
+#define KEY_OPT_TRUSTED 0x2
+
+#define JSON_HELP "generate: {name, line, path}; list: [{name, line[, path]}]; trust: [{name, line, added}]"
+
+static const key_sub key_subs[] = {
+    {"generate", sub_generate, "ledger key generate [--name NAME] [--json]",
+     "Makes an Ed25519 key pair: the private key goes to $LEDGER_KEY_DIR/NAME.pem (default\n"
+     "~/.config/ledger/keys, mode 0600; never overwritten); prints the public line\n"
+     "'ed25519 <base64> NAME' that 'ledger key trust' takes.",
+     "print {name, line, path}", 0, KEY_OPT_NAME},
+    {"list", sub_list, "ledger key list [--trusted] [--json]",
+     "Prints the public line of every local key (--trusted: of the keys in the repository's\n" LG_TRUSTED_KEYS_FILE ").",
+     "print [{name, line[, path]}]", 0, KEY_OPT_TRUSTED},
+    {"trust", sub_trust, "ledger key trust [--json] PUBKEY-LINE|FILE",
+     "Appends a public line (or every line of FILE) to " LG_TRUSTED_KEYS_FILE " at the repository\n"
+     "root: one key per line, '#' comments. Commit that file so that 'ledger verify\n"
+     "--require-signed' uses it.",
+     "print [{name, line, added}]", 1, 0},
+};
+
+int cmd_key(lg_cli *cli, int argc, char **argv)
+{
+    key_opts ko = {0, 0, "default"};
+    const lg_opt top_opts[] = {{"json", 0, LG_OPT_FLAG, &ko.json, NULL, JSON_HELP}, LG_OPT_TABLE_END};
+    const lg_cmd_spec top = {
         "key", "ledger key [--json] generate [--name NAME] | list [--trusted] | trust PUBKEY-LINE|FILE",
         "Manage Ed25519 signing keys.\n"
         "  generate  make a key pair; the private key goes to $LEDGER_KEY_DIR/NAME.pem (default\n"
@@ -224,28 +271,49 @@ int cmd_key(int argc, char **argv)
         "Sign with 'ledger run/record --sign NAME' (or LEDGER_SIGN_KEY=NAME): the run gets\n"
         "runs/<seq>-<id>/signature.json over its id. 'ledger verify' always checks signatures that are\n"
         "present; 'ledger verify --require-signed' also rejects runs not signed by a trusted key, and\n"
-        "claims then accept only such runs, linked into this ledger's chain, as evidence.",
-        opts, 1, 2};
-    char **args;
+        "claims then accept only such runs, linked into this ledger's chain, as evidence.\n"
+        "'ledger key SUBCOMMAND --help' describes a subcommand.",
+        top_opts, 1, -1, 1};
+    const key_sub *sub = NULL;
+    char **args, name[32];
     int nargs, rc;
+    size_t i;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
-    if (json && !(json_rows = cJSON_CreateArray()))
-        return cli_fail("key", lg_error_set(LG_ENOMEM, "out of memory"));
-    if (strcmp(args[0], "generate") == 0 && nargs == 1)
-        rc = key_generate(name);
-    else if (strcmp(args[0], "list") == 0 && nargs == 1)
-        rc = trusted ? key_list_trusted() : key_list_local();
-    else if (strcmp(args[0], "trust") == 0 && nargs == 2)
-        rc = key_trust(args[1]);
-    else {
-        fprintf(stderr, "ledger key: usage: %s\n", spec.usage);
-        rc = 2;
+    /* options before the subcommand's name are the command's (--json) */
+    if ((rc = cli_parse(cli, &top, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    rc = 0;
+    for (i = 0; i < sizeof key_subs / sizeof key_subs[0]; i++)
+        if (strcmp(args[0], key_subs[i].name) == 0)
+            sub = &key_subs[i];
+    if (!sub) {
+        fprintf(stderr, "ledger key: usage: %s\n", top.usage);
+        return 2;
     }
+    {
+        lg_opt opts[4];
+        size_t n = 0;
+        lg_cmd_spec spec = {name, sub->usage, sub->summary, opts, sub->nargs, sub->nargs, 0};
+        snprintf(name, sizeof name, "key %s", sub->name);
+        opts[n++] = (lg_opt){"json", 0, LG_OPT_FLAG, &ko.json, NULL, sub->json_help};
+        if (sub->opts & KEY_OPT_NAME)
+            opts[n++] = (lg_opt){"name", 0, LG_OPT_STRING, &ko.name, "NAME",
+                                 "the key's name (default \"default\"), [A-Za-z0-9._-]"};
+        if (sub->opts & KEY_OPT_TRUSTED)
+            opts[n++] = (lg_opt){"trusted", 0, LG_OPT_FLAG, &ko.trusted, NULL,
+                                 "the keys of the repository's " LG_TRUSTED_KEYS_FILE};
+        opts[n] = (lg_opt)LG_OPT_TABLE_END;
+        /* args[0] (the subcommand's name) is the sub-parse's argv[0] */
+        if ((rc = cli_parse(cli, &spec, nargs, args, &nargs, &args)) != LG_OPTS_RUN)
+            return rc;
+        rc = 0;
+    }
+    if (ko.json && !(json_rows = cJSON_CreateArray()))
+        return cli_fail("key", lg_error_set(LG_ENOMEM, "out of memory"));
+    rc = sub->fn(cli, &ko, args);
     if (json_rows && rc == 0) {
         /* generate makes one key: an object; list and trust: an array */
-        const cJSON *one = strcmp(args[0], "generate") == 0 ? cJSON_GetArrayItem(json_rows, 0) : json_rows;
+        const cJSON *one = sub->fn == sub_generate ? cJSON_GetArrayItem(json_rows, 0) : json_rows;
         char *text = one ? cJSON_Print(one) : NULL;
         if (!text)
             rc = cli_fail("key", lg_error_set(LG_ENOMEM, "out of memory"));

@@ -118,7 +118,7 @@ out:
     return err;
 }
 
-int cmd_log(int argc, char **argv)
+int cmd_log(lg_cli *cli, int argc, char **argv)
 {
     log_ctx c = {0, 0, NULL, NULL};
     const lg_opt opts[] = {
@@ -129,15 +129,15 @@ int cmd_log(int argc, char **argv)
     const lg_cmd_spec spec = {"log", "ledger log [--study NAME] [--kind KIND] [--json]",
                               "List the runs of the ledger, oldest first: seq, id (12 digits), kind, study, status, "
                               "created (UTC), tab-separated.",
-                              opts, 0, 0};
+                              opts, 0, 0, 0};
     lg_ledger *lg = NULL;
     sqlite3 *db = NULL;
     const char *why = NULL;
     char **args;
     int nargs, rc, err, fast;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     if ((fast = lg_index_open_current(".", &db, &why)) != 0) {
         err = log_from_index(db, &c);
         sqlite3_close(db);
@@ -149,13 +149,12 @@ int cmd_log(int argc, char **argv)
         why = "a runs row ledger does not write";
     }
     cli_trace_read_path("log", fast, why);
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         return cli_fail("log", err);
     if (c.json)
         printf("[");
     err = lg_ledger_foreach_run(lg, print_run, &c);
     if (c.json)
         printf(c.n ? "\n]\n" : "]\n");
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("log", err) : 0;
 }

@@ -148,7 +148,7 @@ out:
     return err;
 }
 
-int cmd_query(int argc, char **argv)
+int cmd_query(lg_cli *cli, int argc, char **argv)
 {
     int json = 0, csv = 0, jsonl = 0;
     double timeout = 30;
@@ -163,7 +163,7 @@ int cmd_query(int argc, char **argv)
                               "conditions, params, cells, samples, artifacts, meta) and print the rows "
                               "tab-separated with a header line (or as JSON, CSV or JSON lines). A statement still "
                               "running after --timeout seconds is stopped (exit 2).",
-                              opts, 1, 1};
+                              opts, 1, 1, 0};
     lg_ledger *lg = NULL;
     sqlite3 *db = NULL;
     lg_buf out = LG_BUF_INIT;
@@ -172,8 +172,8 @@ int cmd_query(int argc, char **argv)
     char **args;
     int nargs, rc, err, fast;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     if (json + csv + jsonl > 1) {
         fprintf(stderr, "ledger query: --json, --csv and --jsonl exclude each other\n");
         return 2;
@@ -187,7 +187,7 @@ int cmd_query(int argc, char **argv)
     fast = lg_index_open_current(".", &db, &why);
     cli_trace_read_path("query", fast, why);
     if (!fast) {
-        if ((err = lg_ledger_open(".", &lg)) < 0)
+        if ((err = cli_ledger(cli, &lg)) < 0)
             goto out;
         if (!lg_path_exists(lg_ledger_index_path(lg))) {
             err = lg_error_set(LG_EINPUT, "%s: the index is missing; run 'ledger reindex'", lg_ledger_index_path(lg));
@@ -219,6 +219,5 @@ int cmd_query(int argc, char **argv)
 out:
     sqlite3_close(db);
     lg_buf_release(&out);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("query", err) : 0;
 }

@@ -18,11 +18,6 @@
 #include "ledger/manifest.h"
 #include "ledger/sign.h"
 
-static void notify(void *ctx, const char *msg)
-{
-    fprintf(stderr, "ledger %s: %s\n", (const char *)ctx, msg);
-}
-
 static const char *media_type_of(const char *name)
 {
     static const struct { const char *ext, *type; } types[] = {
@@ -57,11 +52,11 @@ out:
     return err;
 }
 
-int cmd_record(int argc, char **argv)
+int cmd_record(lg_cli *cli, int argc, char **argv)
 {
     const char *study = NULL, *results_path = NULL, *spec_path = NULL, *kind = "record", *status = "ok";
     const char *data_digest = NULL, *sign = getenv("LEDGER_SIGN_KEY");
-    int json = 0, lock_timeout = 30;
+    int json = 0;
     const lg_opt opts[] = {
         {"study", 's', LG_OPT_STRING, &study, "NAME", "study name (required)"},
         {"results", 'r', LG_OPT_STRING, &results_path, "FILE.json", "evidence in the results format"},
@@ -69,7 +64,6 @@ int cmd_record(int argc, char **argv)
         {"data-digest", 0, LG_OPT_STRING, &data_digest, "SHA256", "digest identifying the input data"},
         {"kind", 0, LG_OPT_STRING, &kind, "KIND", "run, record, report or import (default record)"},
         {"status", 0, LG_OPT_STRING, &status, "STATUS", "ok or failed (default ok)"},
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"sign", 0, LG_OPT_STRING, &sign, "KEY",
          "sign the run with this key (a name from 'ledger key list' or a PEM path; default $LEDGER_SIGN_KEY)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the run id as JSON"},
@@ -78,7 +72,7 @@ int cmd_record(int argc, char **argv)
                               "Record files produced elsewhere as a run: store each file, commit a manifest to the "
                               "ledger branch, index it. Output names are the relative paths given (or basenames), "
                               "or NAME in NAME=FILE.",
-                              opts, 0, -1};
+                              opts, 0, -1, 0};
     lg_ledger *lg = NULL;
     lg_run_file *files = NULL;
     lg_run_input in;
@@ -89,8 +83,8 @@ int cmd_record(int argc, char **argv)
     char **args;
     int nargs, rc, err = 0, i;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     if (!study) {
         fprintf(stderr, "ledger record: --study NAME is required\n");
         return 2;
@@ -134,9 +128,8 @@ int cmd_record(int argc, char **argv)
         if ((err = read_json(spec_path, &specj, spec_digest)) < 0)
             goto out;
     }
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, notify, "record");
     if ((err = cli_check_study_name(lg, study, spec_path)) < 0) /* one study, one name */
         goto out;
     in.kind = kind;
@@ -164,6 +157,5 @@ out:
     cJSON_Delete(specj);
     lg_free(files);
     lg_buf_release(&key_path);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("record", err) : 0;
 }

@@ -9,14 +9,11 @@
 #include "ledger/ledger.h"
 #include "ledger/recover.h"
 
-static void notify(void *ctx, const char *msg) { fprintf(stderr, "ledger reindex: %s\n", msg); }
-
-int cmd_reindex(int argc, char **argv)
+int cmd_reindex(lg_cli *cli, int argc, char **argv)
 {
-    int lock_timeout = 30, json = 0, accept = 0;
+    int json = 0, accept = 0;
     lg_index_state ist;
     const lg_opt opts[] = {
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"accept-rewrite", 0, LG_OPT_FLAG, &accept, NULL,
          "rebuild even though the index was built from a commit that is no longer on the branch (the branch was "
          "rewritten): accept the new history"},
@@ -27,18 +24,17 @@ int cmd_reindex(int argc, char **argv)
                               "also the local record of the history seen so far: when its tip is no longer on the "
                               "branch (a rewrite), reindex names the rewritten runs and exits 1 unless "
                               "--accept-rewrite is given.",
-                              opts, 0, 0};
+                              opts, 0, 0, 0};
     lg_ledger *lg = NULL;
     lg_run_info *runs = NULL;
     size_t n = 0;
     char **args;
     int nargs, rc, err;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, notify, NULL);
     memset(&ist, 0, sizeof ist);
     if ((err = lg_ledger_lock(lg)) < 0)
         goto out;
@@ -78,6 +74,5 @@ int cmd_reindex(int argc, char **argv)
         printf("reindexed %zu run%s into %s\n", n, n == 1 ? "" : "s", lg_ledger_index_path(lg));
 out:
     lg_free(runs);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("reindex", err) : 0;
 }

@@ -41,7 +41,7 @@ static void show_progress(void *ctx, const lg_run_progress *p)
                 p->condition, (unsigned long long)p->seed, p->step, p->steps, p->elapsed);
 }
 
-int cmd_replay(int argc, char **argv)
+int cmd_replay(lg_cli *cli, int argc, char **argv)
 {
     const char *backend = NULL, *seed_text = "0";
     int cells = 0, json = 0, quiet = 0, force = 0;
@@ -69,7 +69,7 @@ int cmd_replay(int argc, char **argv)
         "control cells, until N are chosen. On the CPU each replayed cell trains only its own seed,\n"
         "which gives the same bytes as the seed-batched run; on cuda a sampled cell brings every seed\n"
         "of its condition (batched as in the run).",
-        opts, 1, 1};
+        opts, 1, 1, 0};
     lg_replay_opts ro;
     lg_replay_result res;
     lg_problems ps = LG_PROBLEMS_INIT;
@@ -81,8 +81,8 @@ int cmd_replay(int argc, char **argv)
     size_t i, failed;
 
     memset(&res, 0, sizeof res);
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : 2;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     if (cells < 0) {
         fprintf(stderr, "ledger replay: --cells: must be >= 1 (or 0 for every cell)\n");
         return 2;
@@ -103,7 +103,7 @@ int cmd_replay(int argc, char **argv)
     ro.force_backend = force;
     ro.progress = show_progress;
     ro.progress_ctx = &rp;
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
     if (!quiet)
         fprintf(stderr, "ledger replay: run %s: replaying%s (nothing is recorded)\n", args[0],
@@ -148,7 +148,6 @@ int cmd_replay(int argc, char **argv)
 out:
     lg_replay_result_release(&res);
     lg_problems_release(&ps);
-    lg_ledger_free(lg);
     if (err == LG_ECHECK)
         return 1;
     return err < 0 ? cli_fail("replay", err) : 0;

@@ -20,12 +20,6 @@
 #include "ledger/sign.h"
 #include "ledger/template.h"
 
-static void notify(void *ctx, const char *msg)
-{
-    (void)ctx;
-    fprintf(stderr, "ledger report: %s\n", msg);
-}
-
 static const char *base_name(const char *p)
 {
     const char *s = strrchr(p, '/');
@@ -80,10 +74,10 @@ static int split_claims(const char *list, char ***out, size_t *n)
     return 0;
 }
 
-int cmd_report(int argc, char **argv)
+int cmd_report(lg_cli *cli, int argc, char **argv)
 {
     const char *out_path = NULL, *claims = NULL, *name = NULL;
-    int allow_failing = 0, no_record = 0, json = 0, lock_timeout = 30;
+    int allow_failing = 0, no_record = 0, json = 0;
     const char *sign = getenv("LEDGER_SIGN_KEY");
     const lg_opt opts[] = {
         {"output", 'o', LG_OPT_STRING, &out_path, "OUT.md", "write the report here (plots go beside it)"},
@@ -92,7 +86,6 @@ int cmd_report(int argc, char **argv)
         {"claims", 0, LG_OPT_STRING, &claims, "FILE[,FILE...]", "claim files (default: <repo>/claims/*.claims)"},
         {"name", 0, LG_OPT_STRING, &name, "NAME", "name of the report run (default: the template's base name)"},
         {"no-record", 0, LG_OPT_FLAG, &no_record, NULL, "do not record the report in the ledger"},
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print {report, run_id, files, runs, claims} as JSON"},
         {"sign", 0, LG_OPT_STRING, &sign, "KEY",
          "sign the report run with this key (a name from 'ledger key list' or a PEM path; default $LEDGER_SIGN_KEY)"},
@@ -104,7 +97,7 @@ int cmd_report(int argc, char **argv)
         "that is not PASS/XFAIL or evidence that is missing or stale fails with TEMPLATE:LINE:COL (exit 1).\n"
         "Writes OUT.md and its SVG plots, then records them with the template as a run of kind \"report\",\n"
         "which 'ledger verify' re-renders against the current evidence.",
-        opts, 1, 1};
+        opts, 1, 1, 0};
     lg_ledger *lg = NULL;
     lg_template *t = NULL;
     lg_report r;
@@ -120,8 +113,9 @@ int cmd_report(int argc, char **argv)
     int nargs, rc, err = 0;
 
     memset(&r, 0, sizeof r);
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    rc = 0;
     if (!out_path) {
         fprintf(stderr, "ledger report: -o OUT.md is required\n");
         return 2;
@@ -136,9 +130,8 @@ int cmd_report(int argc, char **argv)
     }
     if (claims && (err = split_claims(claims, &cpaths, &ncp)) < 0)
         goto out;
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, notify, NULL);
     memset(&ro, 0, sizeof ro);
     ro.allow_failing = allow_failing;
     ro.claim_paths = cpaths;
@@ -278,6 +271,5 @@ out:
     lg_buf_release(&path);
     lg_buf_release(&tout);
     lg_buf_release(&study);
-    lg_ledger_free(lg);
     return rc;
 }

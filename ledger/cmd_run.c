@@ -23,7 +23,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -43,18 +42,7 @@
 #include "ledger/shard.h"
 #include "ledger/sign.h"
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Remove a folder tree (staging folders only). */
-static void rm_tree(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
 typedef struct {
     int tty;
     int quiet;
@@ -185,7 +173,7 @@ static int keep_for_resume(lg_ledger *lg, const lg_study *study, const lg_backen
     if (err < 0)
         goto out;
     if (lg_is_dir(keep->ptr))
-        rm_tree(keep->ptr);
+        lg_path_remove_tree(keep->ptr);
     if (rename(staging, keep->ptr) < 0)
         err = lg_error_set(LG_EIO, "%s: cannot keep the stopped run as %s: %s", staging, keep->ptr, strerror(errno));
 out:
@@ -208,17 +196,11 @@ static void kept_backend(const char *dir, char *buf, size_t n)
     lg_error_clear();
 }
 
-static void lock_notify(void *ctx, const char *msg)
-{
-    (void)ctx;
-    fprintf(stderr, "ledger run: %s\n", msg);
-}
-
-int cmd_run(int argc, char **argv)
+int cmd_run(lg_cli *cli, int argc, char **argv)
 {
     const char *backend_name = "auto", *sign = getenv("LEDGER_SIGN_KEY");
     const char *shard = NULL, *stage_dir = NULL;
-    int dry_run = 0, json = 0, quiet = 0, lock_timeout = 30, resume = 0, gather = 0, shard_i = 0, shard_n = 0;
+    int dry_run = 0, json = 0, quiet = 0, resume = 0, gather = 0, shard_i = 0, shard_n = 0;
     const lg_opt opts[] = {
         {"backend", 'b', LG_OPT_STRING, &backend_name, "NAME", "cpu, cuda or auto (default: cuda when a GPU is usable)"},
         {"dry-run", 'n', LG_OPT_FLAG, &dry_run, NULL, "print the plan (conditions x seeds) and exit"},
@@ -232,7 +214,6 @@ int cmd_run(int argc, char **argv)
         {"gather", 0, LG_OPT_FLAG, &gather, NULL, "record the staged shards as one run (same as 'ledger gather')"},
         {"stage-dir", 0, LG_OPT_STRING, &stage_dir, "DIR",
          "staging root for --shard/--gather (default .ledger/shards; must be shared by all shards)"},
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for another writer (default 30)"},
         {"sign", 0, LG_OPT_STRING, &sign, "KEY",
          "sign the run with this key (a name from 'ledger key list' or a PEM path; default $LEDGER_SIGN_KEY)"},
         LG_OPT_TABLE_END};
@@ -244,7 +225,7 @@ int cmd_run(int argc, char **argv)
                               "exits 1. Ctrl-C (SIGINT) or SIGTERM stops the run after keeping every finished seed\n"
                               "group (exit 130 / 143); 'ledger run --resume STUDY.json' continues it and records the\n"
                               "same artifacts an uninterrupted run would.",
-                              opts, 1, 1};
+                              opts, 1, 1, 0};
     int nargs, rc, err = 0;
     char **args;
     lg_study *study = NULL;
@@ -257,8 +238,9 @@ int cmd_run(int argc, char **argv)
     progress_state ps = {cli_progress_enabled(), 0, -1};
 
     memset(&res, 0, sizeof res);
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : 2;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    rc = 0;
     ps.quiet = quiet;
     if (shard && (err = shard_parse(shard, &shard_i, &shard_n)) < 0)
         return cli_fail("run", err);
@@ -297,9 +279,8 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "ledger run: note: backend auto: using the CPU (%s)\n",
                 lg_cuda_unavailable_reason());
 #endif
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, lock_notify, NULL);
     if (shard) {
         shard_run_args sa;
         memset(&sa, 0, sizeof sa);
@@ -431,7 +412,7 @@ int cmd_run(int argc, char **argv)
                lg_study_n_cells(study), res.nfiles, be->name);
     /* recorded: a kept stopped run of this spec is obsolete */
     if (!res.diverged && keep.len && lg_is_dir(keep.ptr))
-        rm_tree(keep.ptr);
+        lg_path_remove_tree(keep.ptr);
 out:
     /* a run that failed after finishing seed groups (an I/O error, a lock
      * timeout at record time), or a resumed one, keeps them for --resume;
@@ -450,12 +431,11 @@ out:
     rc = err < 0 ? (err == LG_EDIVERGED ? 1 : cli_fail("run", err)) : 0;
 done:
     if (!kept && staging.ptr && staging.len && lg_is_dir(staging.ptr))
-        rm_tree(staging.ptr);
+        lg_path_remove_tree(staging.ptr);
     lg_run_result_release(&res);
     lg_buf_release(&staging);
     lg_buf_release(&key_path);
     lg_buf_release(&keep);
-    lg_ledger_free(lg);
     lg_study_free(study);
     return rc;
 }

@@ -53,7 +53,7 @@ static void summarise(const cJSON *arr, const char *unit)
     }
 }
 
-int cmd_show(int argc, char **argv)
+int cmd_show(lg_cli *cli, int argc, char **argv)
 {
     int json = 0;
     const lg_opt opts[] = {{"json", 0, LG_OPT_FLAG, &json, NULL, "print the manifest (canonical JSON)"},
@@ -61,7 +61,7 @@ int cmd_show(int argc, char **argv)
     const lg_cmd_spec spec = {"show", "ledger show [--json] RUN",
                               "Show one run, named by its id, a unique prefix (at least 4 hex digits) or its sequence\n"
                               "number as @N (or N, below 1000) as listed by ledger log.",
-                              opts, 1, 1};
+                              opts, 1, 1, 0};
     lg_ledger *lg = NULL;
     lg_run_info info;
     lg_chain_link link;
@@ -71,9 +71,9 @@ int cmd_show(int argc, char **argv)
     char **args;
     int nargs, rc, err;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
-    if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_ledger_load_manifest(lg, args[0], &m, &info, &raw)) < 0)
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    if ((err = cli_ledger(cli, &lg)) < 0 || (err = lg_ledger_load_manifest(lg, args[0], &m, &info, &raw)) < 0)
         goto out;
     if (json) {
         fwrite(raw.ptr, 1, raw.len, stdout);
@@ -113,6 +113,5 @@ int cmd_show(int argc, char **argv)
 out:
     cJSON_Delete(m);
     lg_buf_release(&raw);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("show", err) : 0;
 }

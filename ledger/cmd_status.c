@@ -96,7 +96,7 @@ out:
     return err;
 }
 
-int cmd_status(int argc, char **argv)
+int cmd_status(lg_cli *cli, int argc, char **argv)
 {
     const char *backend_name = "auto", *stage_dir = NULL;
     int json = 0;
@@ -109,7 +109,7 @@ int cmd_status(int argc, char **argv)
                               "Shows which seed groups of a sharded run ('ledger run --shard I/N') are staged,\n"
                               "running (their shard holds a running marker with a live pid on this host, or a\n"
                               "Slurm job id) and missing. Staged weight files are hashed again.",
-                              opts, 1, 1};
+                              opts, 1, 1, 0};
     int nargs, rc, err, i, j, nrun = 0, n_staged = 0, n_running = 0, n_missing = 0;
     char **args;
     lg_study *study = NULL;
@@ -123,10 +123,11 @@ int cmd_status(int argc, char **argv)
 
     memset(&p, 0, sizeof p);
     memset(&chk, 0, sizeof chk);
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : 2;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    rc = 0;
     if ((err = lg_study_load(args[0], &study)) < 0 || (err = lg_backend_get(backend_name, &be)) < 0 ||
-        (err = lg_ledger_open(".", &lg)) < 0 || (err = shard_plan_open(lg, study, be, stage_dir, &p)) < 0 ||
+        (err = cli_ledger(cli, &lg)) < 0 || (err = shard_plan_open(lg, study, be, stage_dir, &p)) < 0 ||
         (err = shard_check(study, be, &p, &chk)) < 0 || (err = read_running(p.dir.ptr, &run, &nrun)) < 0)
         goto out;
     if (!(run_of = lg_calloc((size_t)(chk.ngroups ? chk.ngroups : 1), sizeof(int)))) {
@@ -224,7 +225,6 @@ out:
     lg_free(run_of);
     lg_run_result_release(&chk);
     shard_plan_release(&p);
-    lg_ledger_free(lg);
     lg_study_free(study);
     return rc;
 }

@@ -127,9 +127,10 @@ static int parse_job_id(const lg_buf *out, char *id, size_t n)
     return 0;
 }
 
-int cmd_submit(int argc, char **argv)
+int cmd_submit(lg_cli *cli, int argc, char **argv)
 {
-    const char *backend_name = "auto", *stage_dir = NULL, *ledger_bin = NULL, *dummy = NULL;
+    const char *backend_name = "auto", *stage_dir = NULL, *ledger_bin = NULL;
+    lg_opt_list sbatch = LG_OPT_LIST_INIT;
     int slurm = 0, shards = 4, dry_run = 0, json = 0;
     sbatch_opts so;
     const lg_opt opts[] = {
@@ -142,7 +143,7 @@ int cmd_submit(int argc, char **argv)
         {"mem", 0, LG_OPT_STRING, &so.mem, "SIZE", "#SBATCH --mem (e.g. 16G)"},
         {"account", 'A', LG_OPT_STRING, &so.account, "NAME", "#SBATCH --account"},
         {"job-name", 'J', LG_OPT_STRING, &so.job_name, "NAME", "job name prefix (default ledger-<study>)"},
-        {"sbatch", 0, LG_OPT_STRING, &dummy, "LINE",
+        {"sbatch", 0, LG_OPT_LIST, &sbatch, "LINE",
          "an extra '#SBATCH LINE' in both scripts (repeatable), e.g. --sbatch=--qos=long"},
         {"backend", 'b', LG_OPT_STRING, &backend_name, "NAME", "backend of the shards and the gather (default auto)"},
         {"stage-dir", 0, LG_OPT_STRING, &stage_dir, "DIR", "staging root shared by all nodes (default .ledger/shards)"},
@@ -157,9 +158,9 @@ int cmd_submit(int argc, char **argv)
         "every shard succeeded (--dependency=afterok). Prints both job ids. The repository,\n"
         "its .ledger/ (or --stage-dir), the data file and the ledger binary must be at the same\n"
         "paths on every node. Re-submitting after a failure trains only the groups not staged.",
-        opts, 1, 1};
-    int nargs, rc = 0, err = 0, i, j;
-    char **args, **av = NULL, stamp[32], self[PATH_MAX], study_abs[PATH_MAX], idbuf[2][32];
+        opts, 1, 1, 0};
+    int nargs, rc = 0, err = 0, i;
+    char **args, stamp[32], self[PATH_MAX], study_abs[PATH_MAX], idbuf[2][32];
     lg_study *study = NULL;
     lg_ledger *lg = NULL;
     lg_buf dir = LG_BUF_INIT, sh = LG_BUF_INIT, ga = LG_BUF_INIT, cmd = LG_BUF_INIT, path = LG_BUF_INIT,
@@ -168,27 +169,22 @@ int cmd_submit(int argc, char **argv)
 
     memset(&so, 0, sizeof so);
 
-    /* --sbatch may repeat: take every one out of argv before the table parse */
-    if (!(av = lg_calloc((size_t)argc + 1, sizeof(*av))))
-        return cli_fail("submit", LG_ENOMEM);
-    for (i = 0, j = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--sbatch") == 0 || strncmp(argv[i], "--sbatch=", 9) == 0) {
-            const char *v = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !*v) {
-                lg_free(av);
-                return cli_fail("submit", lg_error_set(LG_EINPUT, "--sbatch needs a value"));
-            }
-            if (so.nextra == MAX_EXTRA) {
-                lg_free(av);
-                return cli_fail("submit", lg_error_set(LG_EINPUT, "--sbatch: at most %d lines", MAX_EXTRA));
-            }
-            so.extra[so.nextra++] = v;
-        } else
-            av[j++] = argv[i];
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN) {
+        lg_opt_list_release(&sbatch);
+        return rc;
     }
-    if ((rc = lg_opts_parse(&spec, j, av, &nargs, &args)) != 0) {
-        lg_free(av);
-        return rc == 1 ? 0 : 2;
+
+    rc = 0;
+    for (i = 0; i < sbatch.n; i++) {
+        if (!*sbatch.v[i]) {
+            err = lg_error_set(LG_EINPUT, "--sbatch needs a value");
+            goto out;
+        }
+        if (so.nextra == MAX_EXTRA) {
+            err = lg_error_set(LG_EINPUT, "--sbatch: at most %d lines", MAX_EXTRA);
+            goto out;
+        }
+        so.extra[so.nextra++] = sbatch.v[i];
     }
     if (!slurm) {
         err = lg_error_set(LG_EINPUT, "say where to submit: --slurm (the only scheduler supported)");
@@ -212,7 +208,7 @@ int cmd_submit(int argc, char **argv)
         err = lg_error_set(LG_EINPUT, "--backend %s: expected cpu, cuda or auto", backend_name);
         goto out;
     }
-    if ((err = lg_study_load(args[0], &study)) < 0 || (err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = lg_study_load(args[0], &study)) < 0 || (err = cli_ledger(cli, &lg)) < 0)
         goto out;
     if ((err = cli_check_study_name(lg, study->name, study->path)) < 0)
         goto out;
@@ -366,14 +362,13 @@ int cmd_submit(int argc, char **argv)
 out:
     if (err < 0)
         rc = cli_fail("submit", err);
-    lg_free(av);
+    lg_opt_list_release(&sbatch);
     lg_buf_release(&dir);
     lg_buf_release(&sh);
     lg_buf_release(&ga);
     lg_buf_release(&cmd);
     lg_buf_release(&path);
     lg_buf_release(&out);
-    lg_ledger_free(lg);
     lg_study_free(study);
     return rc;
 }

@@ -118,7 +118,7 @@ static int sync_one(void *vctx, const char *hex, uint64_t size)
     return 0;
 }
 
-static int copy_cmd(int argc, char **argv, int push)
+static int copy_cmd(lg_cli *cli, int argc, char **argv, int push)
 {
     int dry_run = 0, json = 0;
     const char *staged = NULL, *backend_name = "auto", *stage_dir = NULL;
@@ -134,13 +134,13 @@ static int copy_cmd(int argc, char **argv, int push)
                                    "Copies the store objects that DIR lacks into DIR (a directory remote laid out like\n"
                                    ".ledger/store, created if needed). The ledger branch travels with git:\n"
                                    "git push REMOTE ledger. Every object is re-hashed as it is copied.",
-                                   opts, 1, 1};
+                                   opts, 1, 1, 0};
     const lg_cmd_spec spec_pull = {"pull", "ledger pull [options] DIR",
                                    "Copies the store objects that this ledger lacks from DIR (a directory remote written by\n"
                                    "'ledger push'). Fetch the branch first: git fetch REMOTE ledger:ledger. Every object is\n"
                                    "re-hashed as it is copied; corrupt ones are refused. Only objects that a run of this\n"
                                    "ledger names are copied (the others are counted as skipped).",
-                                   opts, 1, 1};
+                                   opts, 1, 1, 0};
     const char *name = push ? "push" : "pull";
     lg_ledger *lg = NULL;
     lg_store *remote = NULL;
@@ -152,8 +152,9 @@ static int copy_cmd(int argc, char **argv, int push)
 
     memset(&s, 0, sizeof s);
     lg_buf_init(&s.path, 0);
-    if ((rc = lg_opts_parse(push ? &spec_push : &spec_pull, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : 2;
+    if ((rc = cli_parse(cli, push ? &spec_push : &spec_pull, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    rc = 0;
     if (looks_remote(args[0])) {
         fprintf(stderr,
                 "ledger %s: '%s' looks like a URL or a remote host; %s takes a local directory only (mount the "
@@ -161,11 +162,10 @@ static int copy_cmd(int argc, char **argv, int push)
                 name, args[0], name, args[0]);
         return 2;
     }
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
     if (staged) {
         rc = shard_cmd_sync(lg, push, staged, backend_name, stage_dir, args[0], dry_run, json);
-        lg_ledger_free(lg);
         return rc;
     }
     if (!push && !lg_is_dir(args[0])) {
@@ -212,12 +212,11 @@ out:
         lg_free(refs.v[i]);
     lg_free(refs.v);
     lg_store_free(remote);
-    lg_ledger_free(lg);
     return rc;
 }
 
-int cmd_push(int argc, char **argv) { return copy_cmd(argc, argv, 1); }
-int cmd_pull(int argc, char **argv) { return copy_cmd(argc, argv, 0); }
+int cmd_push(lg_cli *cli, int argc, char **argv) { return copy_cmd(cli, argc, argv, 1); }
+int cmd_pull(lg_cli *cli, int argc, char **argv) { return copy_cmd(cli, argc, argv, 0); }
 
 /* ---- ledger sync ------------------------------------------------------------ */
 
@@ -249,13 +248,7 @@ static int store_setting(lg_ledger *lg, const char *set, lg_buf *out)
             err = lg_buf_puts(out, set);
         goto out;
     }
-    err = lg_file_read(path.ptr, 1 << 16, &text);
-    if (err == LG_ENOTFOUND) {
-        lg_error_clear();
-        err = 0;
-        goto out;
-    }
-    if (err < 0)
+    if ((err = lg_file_read_optional(path.ptr, 1 << 16, &text)) <= 0) /* absent: no store remembered */
         goto out;
     if (!(j = cJSON_Parse(text.ptr)) || !cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(j, "store"))) {
         err = lg_error_set(LG_EINPUT, "%s: not {\"format\":1,\"store\":DIR}", path.ptr);
@@ -269,14 +262,13 @@ out:
     return err;
 }
 
-int cmd_sync_ledger(int argc, char **argv)
+int cmd_sync_ledger(lg_cli *cli, int argc, char **argv)
 {
-    int json = 0, lock_timeout = 30;
+    int json = 0;
     const char *store_arg = NULL;
     const lg_opt opts[] = {
         {"store", 0, LG_OPT_STRING, &store_arg, "DIR",
          "also copy store objects both ways with this directory remote (remembered in .ledger/sync.json)"},
-        {"lock-timeout", 0, LG_OPT_INT, &lock_timeout, "SECONDS", "wait this long for the ledger lock (default 30)"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the result as JSON"},
         LG_OPT_TABLE_END};
     const lg_cmd_spec spec = {
@@ -285,7 +277,7 @@ int cmd_sync_ledger(int argc, char **argv)
         ", append the local runs it lacks (by run id) after its runs with new chain entries (same ids, same "
         "signatures), push that as a fast-forward (retrying a lost race), move the local branch to it and rebuild the "
         "index. Runs already on the remote are not duplicated. Progress goes to stderr.",
-        opts, 0, 1};
+        opts, 0, 1, 0};
     lg_ledger *lg = NULL;
     lg_sync_result r;
     lg_buf store = LG_BUF_INIT;
@@ -297,12 +289,12 @@ int cmd_sync_ledger(int argc, char **argv)
 
     memset(&s, 0, sizeof s);
     lg_buf_init(&s.path, 0);
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : 2;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
+    rc = 0;
     name = nargs ? args[0] : "origin";
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
-    lg_ledger_set_lock_wait(lg, lock_timeout, sync_notify, NULL);
     if ((err = store_setting(lg, store_arg, &store)) < 0)
         goto out;
     if ((err = lg_ledger_sync(lg, name, sync_notify, NULL, &r)) < 0)
@@ -340,6 +332,5 @@ done:
     lg_buf_release(&s.path);
     lg_buf_release(&store);
     lg_store_free(remote_store);
-    lg_ledger_free(lg);
     return rc;
 }

@@ -84,7 +84,7 @@ static int row_cmp(const void *va, const void *vb)
     return 0;
 }
 
-int cmd_table(int argc, char **argv)
+int cmd_table(lg_cli *cli, int argc, char **argv)
 {
     const char *unit = "cell";
     int csv = 0, json = 0;
@@ -98,7 +98,7 @@ int cmd_table(int argc, char **argv)
                               "per seed; columns condition, the condition's parameters, the seed(s), and the metrics.\n"
                               "Rows sort by the parameters (numbers by value: k=4 before k=16), then seed. Default\n"
                               "output is tab-separated with a header line.",
-                              opts, 1, 1};
+                              opts, 1, 1, 0};
     const char *arr_key, *fixed[4];
     size_t nfixed = 0, nrows = 0, i, j, cap = 0;
     lg_ledger *lg = NULL;
@@ -109,8 +109,8 @@ int cmd_table(int argc, char **argv)
     char **args, buf[4096];
     int nargs, rc, err = 0;
 
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     if (csv && json) {
         fprintf(stderr, "ledger table: --csv and --json exclude each other\n");
         return 2;
@@ -131,7 +131,7 @@ int cmd_table(int argc, char **argv)
         fprintf(stderr, "ledger table: --unit: '%s' is not cell, pair or seed\n", unit);
         return 2;
     }
-    if ((err = lg_ledger_open(".", &lg)) < 0 || (err = lg_ledger_load_manifest(lg, args[0], &m, NULL, NULL)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0 || (err = lg_ledger_load_manifest(lg, args[0], &m, NULL, NULL)) < 0)
         goto out;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "results"), "conditions")) {
         cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(c, "params"))
@@ -266,6 +266,5 @@ out:
     lg_free((void *)params.names);
     lg_free((void *)metrics.names);
     cJSON_Delete(m);
-    lg_ledger_free(lg);
     return err < 0 ? cli_fail("table", err) : 0;
 }

@@ -57,7 +57,7 @@ out:
     return err;
 }
 
-int cmd_verify(int argc, char **argv)
+int cmd_verify(lg_cli *cli, int argc, char **argv)
 {
     lg_verify_opts vo;
     lg_trust_opts trust = {NULL, NULL, NULL};
@@ -98,7 +98,7 @@ int cmd_verify(int argc, char **argv)
                               "Then evaluate every claim of "
                               "claims/*.claims (a claim that is not PASS, or XFAIL when expected to fail, is a "
                               "problem). Exit 0 only if all holds.",
-                              opts, 0, 0};
+                              opts, 0, 0, 0};
     lg_ledger *lg = NULL;
     lg_problems ps = LG_PROBLEMS_INIT;
     lg_verify_stats st;
@@ -109,10 +109,10 @@ int cmd_verify(int argc, char **argv)
     size_t failed;
 
     memset(&vo, 0, sizeof vo);
-    if ((rc = lg_opts_parse(&spec, argc, argv, &nargs, &args)) != 0)
-        return rc == 1 ? 0 : rc;
+    if ((rc = cli_parse(cli, &spec, argc, argv, &nargs, &args)) != LG_OPTS_RUN)
+        return rc;
     trust.base_ref = vo.base_ref;
-    if ((err = lg_ledger_open(".", &lg)) < 0)
+    if ((err = cli_ledger(cli, &lg)) < 0)
         goto out;
     lg_ledger_set_trust(lg, &trust);
     if ((err = lg_verify_integrity(lg, &vo, &ps, &st)) < 0)
@@ -173,7 +173,6 @@ out:
     cJSON_Delete(root);
     lg_buf_release(&text);
     lg_problems_release(&ps);
-    lg_ledger_free(lg);
     if (err == LG_ECHECK)
         return 1;
     return err < 0 ? cli_fail("verify", err) : 0;

@@ -48,6 +48,10 @@ int lg_evidence_grid_provider(void *ctx, const lg_grid_query *q, lg_grid_answer 
  * index rows cross-checked: for reports. *manifest and *info (either may be
  * NULL) are owned by ev. LG_ENOTFOUND, or LG_ECHECK for a tampered run/index. */
 int lg_evidence_run(lg_evidence_ctx *ev, const char *run_id, const cJSON **manifest, const lg_run_info **info);
+/* The order of parameter values (a `by KEY` grid's values, a report's groups):
+ * values that parse as numbers compare numerically and before strings;
+ * strings compare by bytes. A qsort-style result. */
+int lg_evidence_cmp_values(const char *a, const char *b);
 /* SHA-256 of the canonical JSON of a study spec without its top-level
  * "description": the spec's meaning, which staleness compares (recorded by
  * `ledger run` as extra.spec_canonical_sha256). */

@@ -234,13 +234,11 @@ int lg_ledger_record(lg_ledger *lg, const lg_run_input *in, char run_id_out[65])
             }
     }
 
-    if ((err = lg_ledger_lock(lg)) < 0)
-        goto out;
-    locked = 1;
     /* No silent repair: an index left behind by a crash is caught up, but one
      * whose tip is off the branch (a rewrite) stops the record (recover.h). */
-    if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0)
+    if ((err = lg_ledger_lock_caught_up(lg)) < 0)
         goto out;
+    locked = 1;
 
     /* The run's git objects are made durable by one barrier before the
      * commit (git_batch.c), not by two fsyncs each. */

@@ -1,46 +1,133 @@
 /*
- * main.c - the ledger command table (STYLE.md 1): one row per command, one
- * file per command (ledger/cmd_<name>.c). The command's return value is the
- * process exit code: 0 ok, 1 a check failed, 2 usage or bad input, 3 internal
- * or I/O error.
+ * main.c - the ledger command table (STYLE.md 1, git's git.c): one row per
+ * command, one file per command (ledger/cmd_<name>.c). The command's return
+ * value is the process exit code: 0 ok, 1 a check failed, 2 usage or bad
+ * input, 3 internal or I/O error.
+ *
+ * The needs column says what main.c sets up for the command, so no command
+ * repeats it: CLI_NEEDS_LEDGER, the ledger of the current directory, opened
+ * by cli_ledger() and closed here after the command returns;
+ * CLI_NEEDS_WRITE_LOCK, the option --lock-timeout SECONDS (default 30)
+ * added to the command's option table by cli_parse() and one lock-notify
+ * callback ("ledger CMD: waiting for ..."). The ledger is opened when the
+ * command asks for it, after it has checked its own arguments, so bad
+ * input is refused (exit 2) before the ledger is touched, and a command
+ * that does not reach the ledger (--dry-run, 'key generate') runs outside
+ * one.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ledger/cli.h"
+#include "ledger/ledger.h"
 #include "ledger_version.h"
+
+#define LOCK_TIMEOUT_DEFAULT 30 /* seconds */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 typedef struct {
     const char *name;
     lg_cmd_fn fn;
+    unsigned needs; /* CLI_NEEDS_* */
     const char *help;
 } cmd_row;
 
+#define LEDGER CLI_NEEDS_LEDGER
+#define WRITES (CLI_NEEDS_LEDGER | CLI_NEEDS_WRITE_LOCK)
+
 static const cmd_row commands[] = {
-    {"init", cmd_init, "make the current git repository a ledger (creates one if needed)"},
-    {"run", cmd_run, "execute a study, store its artifacts, commit the run"},
-    {"gather", cmd_gather, "record the seed groups staged by 'run --shard I/N' as one run"},
-    {"status", cmd_status, "seed groups of a sharded study: staged, running, missing"},
-    {"submit", cmd_submit, "submit a study to Slurm as a job array of shards plus a gather job"},
-    {"record", cmd_record, "record files produced elsewhere as a run"},
-    {"log", cmd_log, "list runs"},
-    {"show", cmd_show, "show one run"},
-    {"diff", cmd_diff, "compare two runs: spec keys, digests, per-condition metric deltas"},
-    {"check", cmd_check, "evaluate claims against the evidence"},
-    {"verify", cmd_verify, "check integrity and all claims (CI gate)"},
-    {"replay", cmd_replay, "re-execute a recorded run and compare it bit for bit"},
-    {"report", cmd_report, "render a claim-checked Markdown report"},
-    {"query", cmd_query, "read-only SQL over the index (--csv, --jsonl)"},
-    {"table", cmd_table, "one row per cell, pair or seed of a run (--csv, --json)"},
-    {"export", cmd_export, "export SAEs of a run (SAELens format)"},
-    {"import", cmd_import, "import SAELens-format SAEs as a run"},
-    {"reindex", cmd_reindex, "rebuild the SQLite index from the git ledger"},
-    {"gc", cmd_gc, "remove temp files and unreferenced objects"},
-    {"sync", cmd_sync_ledger, "share the ledger with a git remote (re-chains local runs after the remote's)"},
-    {"push", cmd_push, "copy store objects to a directory remote"},
-    {"pull", cmd_pull, "copy store objects from a directory remote"},
-    {"key", cmd_key, "manage signing keys"},
+    {"init", cmd_init, LEDGER, "make the current git repository a ledger (creates one if needed)"},
+    {"run", cmd_run, WRITES, "execute a study, store its artifacts, commit the run"},
+    {"gather", cmd_gather, WRITES, "record the seed groups staged by 'run --shard I/N' as one run"},
+    {"status", cmd_status, LEDGER, "seed groups of a sharded study: staged, running, missing"},
+    {"submit", cmd_submit, LEDGER, "submit a study to Slurm as a job array of shards plus a gather job"},
+    {"record", cmd_record, WRITES, "record files produced elsewhere as a run"},
+    {"log", cmd_log, LEDGER, "list runs"},
+    {"show", cmd_show, LEDGER, "show one run"},
+    {"diff", cmd_diff, LEDGER, "compare two runs: spec keys, digests, per-condition metric deltas"},
+    {"check", cmd_check, LEDGER, "evaluate claims against the evidence"},
+    {"verify", cmd_verify, LEDGER, "check integrity and all claims (CI gate)"},
+    {"replay", cmd_replay, LEDGER, "re-execute a recorded run and compare it bit for bit"},
+    {"report", cmd_report, WRITES, "render a claim-checked Markdown report"},
+    {"query", cmd_query, LEDGER, "read-only SQL over the index (--csv, --jsonl)"},
+    {"table", cmd_table, LEDGER, "one row per cell, pair or seed of a run (--csv, --json)"},
+    {"export", cmd_export, WRITES, "export SAEs of a run (SAELens format)"},
+    {"import", cmd_import, WRITES, "import SAELens-format SAEs as a run"},
+    {"reindex", cmd_reindex, WRITES, "rebuild the SQLite index from the git ledger"},
+    {"gc", cmd_gc, WRITES, "remove temp files and unreferenced objects"},
+    {"sync", cmd_sync_ledger, WRITES, "share the ledger with a git remote (re-chains local runs after the remote's)"},
+    {"push", cmd_push, LEDGER, "copy store objects to a directory remote"},
+    {"pull", cmd_pull, LEDGER, "copy store objects from a directory remote"},
+    {"key", cmd_key, LEDGER, "manage signing keys"},
 };
+
+#undef LEDGER
+#undef WRITES
+
+static void lock_notify(void *ctx, const char *msg)
+{
+    fprintf(stderr, "ledger %s: %s\n", (const char *)ctx, msg);
+}
+
+int cli_parse(lg_cli *cli, const lg_cmd_spec *spec, int argc, char **argv, int *nargs, char ***args)
+{
+    static const lg_opt lock_opt = {"lock-timeout", 0, LG_OPT_INT, NULL, "SECONDS",
+                                    "wait this long for the ledger lock (default " STR(LOCK_TIMEOUT_DEFAULT) ")"};
+    lg_cmd_spec full = *spec;
+    lg_opt *opts;
+    size_t n = 0;
+    int rc;
+    if (!(cli->needs & CLI_NEEDS_WRITE_LOCK))
+        return lg_opts_parse(spec, argc, argv, nargs, args);
+    /* the command's table, then the options its needs add */
+    while (spec->opts && spec->opts[n].kind != LG_OPT_END)
+        n++;
+    if (!(opts = calloc(n + 2, sizeof(*opts)))) {
+        fprintf(stderr, "ledger %s: out of memory\n", cli->name);
+        return 3;
+    }
+    if (n)
+        memcpy(opts, spec->opts, n * sizeof(*opts));
+    opts[n] = lock_opt;
+    opts[n].value = &cli->lock_timeout;
+    opts[n + 1] = (lg_opt)LG_OPT_TABLE_END;
+    full.opts = opts;
+    rc = lg_opts_parse(&full, argc, argv, nargs, args);
+    free(opts);
+    return rc;
+}
+
+int cli_ledger(lg_cli *cli, struct lg_ledger **out)
+{
+    int err;
+    *out = NULL;
+    if (!(cli->needs & CLI_NEEDS_LEDGER))
+        return lg_error_set(LG_EINTERNAL, "command '%s' does not declare that it needs the ledger", cli->name);
+    if (!cli->lg) {
+        if ((err = lg_ledger_open(".", &cli->lg)) < 0)
+            return err;
+        if (cli->needs & CLI_NEEDS_WRITE_LOCK)
+            lg_ledger_set_lock_wait(cli->lg, cli->lock_timeout, lock_notify, (void *)cli->name);
+    }
+    *out = cli->lg;
+    return 0;
+}
+
+/* Runs one command with its row's needs; closes what main.c opened. */
+static int run_command(const cmd_row *row, int argc, char **argv)
+{
+    lg_cli cli;
+    int rc;
+    memset(&cli, 0, sizeof cli);
+    cli.name = row->name;
+    cli.needs = row->needs;
+    cli.lock_timeout = LOCK_TIMEOUT_DEFAULT;
+    rc = row->fn(&cli, argc, argv);
+    lg_ledger_free(cli.lg);
+    return cli_finish(row->name, rc);
+}
 
 static void usage(FILE *out)
 {
@@ -68,7 +155,7 @@ int main(int argc, char **argv)
             if (strcmp(argv[2], commands[i].name) == 0) {
                 sub[0] = argv[2];
                 sub[1] = help_flag;
-                return cli_finish(commands[i].name, commands[i].fn(2, sub));
+                return run_command(&commands[i], 2, sub);
             }
         fprintf(stderr, "ledger: unknown command '%s' (see 'ledger --help')\n", argv[2]);
         return 2;
@@ -83,7 +170,7 @@ int main(int argc, char **argv)
     }
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return cli_finish(commands[i].name, commands[i].fn(argc - 1, argv + 1));
+            return run_command(&commands[i], argc - 1, argv + 1);
     fprintf(stderr, "ledger: unknown command '%s' (see 'ledger --help')\n", argv[1]);
     return 2;
 }

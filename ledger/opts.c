@@ -1,6 +1,7 @@
 /*
  * opts.c - option parsing for the CLI (see opts.h). Accepts --name, --name=value,
- * --name value, -x, -x value and "--" to end options.
+ * --name value, -x, -x value and "--" to end options. The return value is the
+ * exit code (or LG_OPTS_RUN): no command translates it.
  */
 #include "ledger/opts.h"
 
@@ -53,6 +54,17 @@ static int set_value(const lg_cmd_spec *spec, const lg_opt *o, const char *val)
     case LG_OPT_STRING:
         *(const char **)o->value = val;
         return 0;
+    case LG_OPT_LIST: {
+        lg_opt_list *l = o->value;
+        const char **v = lg_realloc(l->v, ((size_t)l->n + 1) * sizeof(*v));
+        if (!v) {
+            fprintf(stderr, "ledger %s: out of memory\n", spec->name);
+            return 3;
+        }
+        l->v = v;
+        l->v[l->n++] = val;
+        return 0;
+    }
     case LG_OPT_INT: {
         long v;
         if (lg_parse_long(val, &v) < 0) {
@@ -76,6 +88,15 @@ static int set_value(const lg_cmd_spec *spec, const lg_opt *o, const char *val)
     }
 }
 
+void lg_opt_list_release(lg_opt_list *l)
+{
+    if (!l)
+        return;
+    lg_free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
 int lg_opts_parse(const lg_cmd_spec *spec, int argc, char **argv, int *nargs, char ***args)
 {
     int i, npos = 0, only_pos = 0, rc;
@@ -85,6 +106,8 @@ int lg_opts_parse(const lg_cmd_spec *spec, int argc, char **argv, int *nargs, ch
         const char *val = NULL;
         if (only_pos || a[0] != '-' || a[1] == '\0') {
             argv[1 + npos++] = a;
+            if (spec->stop_at_arg)
+                only_pos = 1;
             continue;
         }
         if (strcmp(a, "--") == 0) {
@@ -93,7 +116,7 @@ int lg_opts_parse(const lg_cmd_spec *spec, int argc, char **argv, int *nargs, ch
         }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             lg_opts_help(spec, stdout);
-            return 1;
+            return 0;
         }
         if (a[1] == '-') {
             const char *eq = strchr(a + 2, '=');
@@ -132,5 +155,5 @@ int lg_opts_parse(const lg_cmd_spec *spec, int argc, char **argv, int *nargs, ch
     }
     *nargs = npos;
     *args = argv + 1;
-    return 0;
+    return LG_OPTS_RUN;
 }

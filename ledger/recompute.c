@@ -54,6 +54,19 @@ static int problem(rctx *x, const char *fmt, ...)
     return err;
 }
 
+/* Compares the recomputed metrics *got with `recorded`, the metrics of the
+ * recorded row `row`, or reports the row as missing when row is NULL;
+ * frees *got either way. */
+static int compare_row(rctx *x, const cJSON *row, const cJSON *recorded, cJSON **got, const char *what)
+{
+    int err = row ? lg_replay_compare_metrics(recorded, *got, what, "recomputed", NULL, 0, "recompute", x->subject,
+                                              x->ps, &x->st->values)
+                  : problem(x, "%s: missing from the recorded results", what);
+    cJSON_Delete(*got);
+    *got = NULL;
+    return err;
+}
+
 /* Something that could not be recomputed for lack of an object or a data file. */
 static int not_recomputed(rctx *x, const char *what, const char *why)
 {
@@ -212,14 +225,7 @@ static int recompute_condition(rctx *x, const cJSON *m, const lg_study *s, const
                 goto out;
             pm[j * ns + i] = pm[i * ns + j];
             pc[j * ns + i] = pc[i * ns + j];
-            if (!rp)
-                err = problem(x, "%s: missing from the recorded results", what);
-            else
-                err = lg_replay_compare_metrics(cJSON_GetObjectItemCaseSensitive(rp, "metrics"), got, what, "recomputed",
-                                                NULL, 0, "recompute", x->subject, x->ps, &x->st->values);
-            cJSON_Delete(got);
-            got = NULL;
-            if (err < 0)
+            if ((err = compare_row(x, rp, cJSON_GetObjectItemCaseSensitive(rp, "metrics"), &got, what)) < 0)
                 goto out;
             x->st->pairs++;
         }
@@ -232,14 +238,7 @@ static int recompute_condition(rctx *x, const cJSON *m, const lg_study *s, const
         }
         if ((err = lg_run_seed_metrics(pm, pc, ns, i, got)) < 0)
             goto out;
-        if (!rs)
-            err = problem(x, "%s: missing from the recorded results", what);
-        else
-            err = lg_replay_compare_metrics(cJSON_GetObjectItemCaseSensitive(rs, "metrics"), got, what, "recomputed",
-                                            NULL, 0, "recompute", x->subject, x->ps, &x->st->values);
-        cJSON_Delete(got);
-        got = NULL;
-        if (err < 0)
+        if ((err = compare_row(x, rs, cJSON_GetObjectItemCaseSensitive(rs, "metrics"), &got, what)) < 0)
             goto out;
     }
 out:
@@ -335,14 +334,9 @@ static int recompute_import(rctx *x, const cJSON *m)
                 cJSON_DeleteItemFromObjectCaseSensitive(rec, "mcc");
                 cJSON_DeleteItemFromObjectCaseSensitive(rec, "shared_frac");
             }
-            if (!rp)
-                err = problem(x, "%s: missing from the recorded results", what);
-            else
-                err = lg_replay_compare_metrics(rec, got, what, "recomputed", NULL, 0, "recompute", x->subject, x->ps,
-                                                &x->st->values);
-            cJSON_Delete(got);
+            err = compare_row(x, rp, rec, &got, what);
             cJSON_Delete(rec);
-            got = rec = NULL;
+            rec = NULL;
             if (err < 0)
                 goto out;
             x->st->pairs++;
@@ -370,12 +364,7 @@ static int recompute_import(rctx *x, const cJSON *m)
             err = LG_ENOMEM;
             goto out;
         }
-        err = rs ? lg_replay_compare_metrics(cJSON_GetObjectItemCaseSensitive(rs, "metrics"), got, what, "recomputed",
-                                             NULL, 0, "recompute", x->subject, x->ps, &x->st->values)
-                 : problem(x, "%s: missing from the recorded results", what);
-        cJSON_Delete(got);
-        got = NULL;
-        if (err < 0)
+        if ((err = compare_row(x, rs, cJSON_GetObjectItemCaseSensitive(rs, "metrics"), &got, what)) < 0)
             goto out;
     }
 out:

@@ -156,6 +156,18 @@ int lg_index_state_error(lg_ledger *lg, const lg_index_state *st)
                         "");
 }
 
+/* 1 when the index is behind the branch (to rebuild), 0 when it is current,
+ * < 0 on error (a rewritten branch is one: lg_index_state_error). */
+static int index_behind(lg_ledger *lg, lg_index_state *st)
+{
+    int err;
+    if ((err = lg_ledger_index_state(lg, st)) < 0)
+        return err;
+    if (st->state == LG_INDEX_REWRITTEN)
+        return lg_index_state_error(lg, st);
+    return st->state == LG_INDEX_BEHIND;
+}
+
 int lg_ledger_index_catch_up(lg_ledger *lg, size_t *repaired)
 {
     lg_index_state st;
@@ -163,13 +175,7 @@ int lg_ledger_index_catch_up(lg_ledger *lg, size_t *repaired)
 
     if (repaired)
         *repaired = 0;
-    if ((err = lg_ledger_index_state(lg, &st)) < 0)
-        goto out;
-    if (st.state == LG_INDEX_REWRITTEN) {
-        err = lg_index_state_error(lg, &st);
-        goto out;
-    }
-    if (st.state != LG_INDEX_BEHIND)
+    if ((err = index_behind(lg, &st)) <= 0)
         goto out;
     /* A writer may be between its commit and its index update right now:
      * wait for it, then look again. */
@@ -177,13 +183,7 @@ int lg_ledger_index_catch_up(lg_ledger *lg, size_t *repaired)
         goto out;
     locked = 1;
     lg_index_state_release(&st);
-    if ((err = lg_ledger_index_state(lg, &st)) < 0)
-        goto out;
-    if (st.state == LG_INDEX_REWRITTEN) {
-        err = lg_index_state_error(lg, &st);
-        goto out;
-    }
-    if (st.state != LG_INDEX_BEHIND)
+    if ((err = index_behind(lg, &st)) <= 0)
         goto out;
     if ((err = lg_ledger_reindex(lg)) < 0) {
         lg_error_wrap("%s: the index is %zu commit(s) behind %s and could not be rebuilt", lg_ledger_index_path(lg),
@@ -196,6 +196,16 @@ out:
     if (locked)
         lg_ledger_unlock(lg);
     lg_index_state_release(&st);
+    return err;
+}
+
+int lg_ledger_lock_caught_up(lg_ledger *lg)
+{
+    int err;
+    if ((err = lg_ledger_lock(lg)) < 0)
+        return err;
+    if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0)
+        lg_ledger_unlock(lg);
     return err;
 }
 

@@ -47,6 +47,10 @@ int lg_index_state_error(lg_ledger *lg, const lg_index_state *st);
  * caller must not hold an lg_ledger_db() handle it means to keep: a rebuild
  * closes it. */
 int lg_ledger_index_catch_up(lg_ledger *lg, size_t *repaired);
+/* What a writer does first: takes the writer lock, then catches the index up
+ * (above), so that what it writes can never erase the tripwire of a
+ * rewritten branch. 0 with the lock held; on error the lock is not held. */
+int lg_ledger_lock_caught_up(lg_ledger *lg);
 
 /* Lists (dry_run) or removes what interrupted writers left outside the
  * store: staging folders under .ledger/tmp/ and "<file>.tmp.<pid>" files

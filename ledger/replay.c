@@ -18,7 +18,6 @@
 #define _XOPEN_SOURCE 700
 #include "ledger/replay.h"
 
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,15 +342,6 @@ static int compare_condition(const cJSON *rec_results, const cJSON *cj, int full
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* ---- the replay ------------------------------------------------------------------ */
 
 int lg_replay_run(lg_ledger *lg, const char *ref, const lg_replay_opts *o, lg_replay_result *out, lg_problems *ps)
@@ -538,7 +528,7 @@ int lg_replay_run(lg_ledger *lg, const char *ref, const lg_replay_opts *o, lg_re
     err = 0;
 out:
     if (staging.len && lg_is_dir(staging.ptr))
-        nftw(staging.ptr, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        lg_path_remove_tree(staging.ptr);
     lg_run_result_release(&res);
     lg_buf_release(&staging);
     lg_free(mask);

@@ -1,13 +1,16 @@
 /*
- * report.c - rendering report templates against the ledger, and verifying
- * recorded reports (see report.h).
+ * report.c - rendering report templates against the ledger (see report.h):
+ * the values, tables and claims, the provenance appendix and the walk that
+ * dispatches every directive. The plots live in report_plot.c (dispatched
+ * from on_piece below), the recording and re-checking of reports in
+ * report_verify.c; report_int.h holds what they share.
  *
  * Data flow: every number goes through lg_evidence_provider (run choice,
- * STALE / MISSING, filters); tables and plots first ask it for the whole
+ * STALE / MISSING, filters); tables and plots first rpt_ask it for the whole
  * selection (which names the run and says whether the evidence is fresh),
  * then list the run's conditions from its verified manifest
  * (lg_evidence_run: never from the SQLite index, which is only
- * cross-checked) to find the groups, then ask once per group with the
+ * cross-checked) to find the groups, then rpt_ask once per group with the
  * group's parameter values added as '=' filters. Claims are evaluated once,
  * with the same evidence context (one manifest cache per render).
  * Histogram values come from the run's conditions/<cond>/maxcos.npy
@@ -38,43 +41,8 @@
 #include "ledger/evidence.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
-#include "ledger/plot_xy.h"
 #include "ledger/svg.h"
-
-/* the claims' defaults (gates/stats.h): a report CI and a claim CI agree */
-#define CI_LEVEL LG_STATS_DEFAULT_LEVEL
-#define CI_RESAMPLES LG_STATS_DEFAULT_RESAMPLES
-#define CI_SEED LG_STATS_DEFAULT_SEED
-
-/* An artifact a number or plot came from. */
-typedef struct {
-    char *name;
-    char sha[65];
-} used_art;
-
-typedef struct {
-    char run_id[65];
-    long seq;
-    char *study;
-    used_art *arts;
-    size_t narts;
-} used_run;
-
-typedef struct {
-    lg_ledger *lg;
-    const lg_template *t;
-    const lg_report_opts *o;
-    lg_report *out;
-    lg_evidence_ctx *ev;
-    lg_eval_result **cres;    /* claim results, evaluated on first use */
-    size_t ncres;
-    int claims_loaded;
-    used_run *runs;
-    size_t nruns;
-    lg_buf *cur;              /* where rendering goes: head, then tail after {{provenance}} */
-    lg_buf tail;
-    int have_prov;
-} rctx;
+#include "ledger/report_int.h"
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -90,8 +58,8 @@ static int derr(const rctx *c, const lg_directive *d, int code, const char *fmt,
     return lg_error_set(code, "%s:%d:%d: %s", c->t->path, d->line, d->col, msg);
 }
 
-/* Not supported: an error (strict) or a visible mark. */
-static int not_supported(rctx *c, const lg_directive *d, const char *what, const char *why)
+/* Not supported: an error (strict) or a visible rpt_mark. */
+int rpt_not_supported(rctx *c, const lg_directive *d, const char *what, const char *why)
 {
     if (!c->o->allow_failing)
         return derr(c, d, LG_ECHECK, "%s: %s (use --allow-failing to render it marked)", what, why);
@@ -153,7 +121,7 @@ static int use_run(rctx *c, const char *run_id, used_run **out)
     return 0;
 }
 
-static int use_art(used_run *u, const char *name, const char *sha)
+int rpt_use_art(used_run *u, const char *name, const char *sha)
 {
     size_t i;
     used_art *a;
@@ -171,7 +139,7 @@ static int use_art(used_run *u, const char *name, const char *sha)
 }
 
 /* sha256 of a run's artifact by name (from its manifest): 1 found, 0 not, < 0 error. */
-static int art_digest(rctx *c, const char *run_id, const char *name, char sha[65])
+int rpt_art_digest(rctx *c, const char *run_id, const char *name, char sha[65])
 {
     const cJSON *m, *o;
     int err;
@@ -188,11 +156,11 @@ static int art_digest(rctx *c, const char *run_id, const char *name, char sha[65
 }
 
 /* Marks the numbers of a directive: [^run-SEQ]. */
-static int mark(rctx *c, const used_run *u) { return lg_buf_printf(c->cur, "[^run-%ld]", u->seq); }
+int rpt_mark(rctx *c, const used_run *u) { return lg_buf_printf(c->cur, "[^run-%ld]", u->seq); }
 
 /* Evidence for a selection: the provider's answer for (study, run, selector + extra filters).
  * The answer's buffers are valid until the next provider call. */
-static int ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextra, const char *metric, lg_samples *s)
+int rpt_ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextra, const char *metric, lg_samples *s)
 {
     lg_filter fl[LG_CLAIMS_MAX_FILTERS + LG_TEMPLATE_MAX_BY + 2];
     lg_sample_query q;
@@ -214,7 +182,7 @@ static int ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t ne
     return lg_evidence_provider(c->ev, &q, s);
 }
 
-static void eq_filter(lg_filter *f, const char *key, const char *value)
+void rpt_eq_filter(lg_filter *f, const char *key, const char *value)
 {
     char *end;
     memset(f, 0, sizeof *f);
@@ -265,12 +233,7 @@ static int put_stat(lg_buf *b, const lg_directive *d, lg_stat s, const double *x
 
 /* ---- conditions and groups ------------------------------------------------------------ */
 
-typedef struct {
-    char *vals[LG_TEMPLATE_MAX_BY + 1]; /* group key values */
-    char *cond;                         /* a condition of the group (the first) */
-} group;
-
-static void groups_free(group *g, size_t n, size_t nk)
+void rpt_groups_free(group *g, size_t n, size_t nk)
 {
     size_t i, k;
     for (i = 0; i < n; i++) {
@@ -281,26 +244,13 @@ static void groups_free(group *g, size_t n, size_t nk)
     lg_free(g);
 }
 
-/* Numbers compare numerically and before strings; strings by bytes. */
-static int cmp_val(const char *a, const char *b)
-{
-    char *ea, *eb;
-    double x = strtod(a, &ea), y = strtod(b, &eb);
-    int na = *a && !*ea, nb = *b && !*eb;
-    if (na && nb)
-        return x < y ? -1 : x > y ? 1 : strcmp(a, b);
-    if (na != nb)
-        return na ? -1 : 1;
-    return strcmp(a, b);
-}
-
 static size_t g_nk; /* key count for qsort (single-threaded use only within one call) */
 static int cmp_group(const void *pa, const void *pb)
 {
     const group *a = pa, *b = pb;
     size_t k;
     for (k = 0; k < g_nk; k++) {
-        int r = cmp_val(a->vals[k], b->vals[k]);
+        int r = lg_evidence_cmp_values(a->vals[k], b->vals[k]);
         if (r)
             return r;
     }
@@ -309,7 +259,7 @@ static int cmp_group(const void *pa, const void *pb)
 
 /* The value of a condition's parameter (NULL = absent) into *out (lg_free),
  * as text in the index's form (lg_index_param_text). */
-static int cond_param(const cJSON *cond, const char *key, char **out)
+int rpt_cond_param(const cJSON *cond, const char *key, char **out)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cond, "params"), key);
     lg_buf t = LG_BUF_INIT;
@@ -330,7 +280,7 @@ static int cmp_cond(const void *a, const void *b)
 }
 
 /* The conditions of a run's verified manifest, sorted by id. *out freed with lg_free. */
-static int run_conditions(rctx *c, const char *run_id, const cJSON ***out, size_t *n)
+int rpt_run_conditions(rctx *c, const char *run_id, const cJSON ***out, size_t *n)
 {
     const cJSON *m, *arr, *it;
     size_t k = 0;
@@ -355,8 +305,8 @@ static int run_conditions(rctx *c, const char *run_id, const cJSON ***out, size_
 /* Conditions of run_id matching the selector's filters, grouped by the values
  * of keys[0..nk). A key a matching condition lacks is LG_EINPUT unless
  * `optional` has its bit set (then the value is ""). Sorted groups in *out. */
-static int find_groups(rctx *c, const lg_directive *d, const char *run_id, const char *const *keys, size_t nk,
-                       unsigned optional, group **out, size_t *nout)
+int rpt_find_groups(rctx *c, const lg_directive *d, const char *run_id, const char *const *keys, size_t nk,
+                    unsigned optional, group **out, size_t *nout)
 {
     const cJSON **conds = NULL;
     group *g = NULL;
@@ -364,7 +314,7 @@ static int find_groups(rctx *c, const lg_directive *d, const char *run_id, const
     int err = 0;
     *out = NULL;
     *nout = 0;
-    if ((err = run_conditions(c, run_id, &conds, &nc)) < 0)
+    if ((err = rpt_run_conditions(c, run_id, &conds, &nc)) < 0)
         return err;
     for (ci = 0; ci < nc; ci++) {
         const char *cond = lg_json_str(conds[ci], "id");
@@ -372,7 +322,7 @@ static int find_groups(rctx *c, const lg_directive *d, const char *run_id, const
         int match = 1;
         for (i = 0; i < d->sel.nfilters && match; i++) {
             char *v = NULL;
-            if ((err = cond_param(conds[ci], d->sel.filters[i].key, &v)) < 0)
+            if ((err = rpt_cond_param(conds[ci], d->sel.filters[i].key, &v)) < 0)
                 goto out;
             match = lg_filter_match(&d->sel.filters[i], v);
             lg_free(v);
@@ -380,7 +330,7 @@ static int find_groups(rctx *c, const lg_directive *d, const char *run_id, const
         if (!match)
             continue;
         for (k = 0; k < nk; k++) {
-            if ((err = cond_param(conds[ci], keys[k], &vals[k])) < 0)
+            if ((err = rpt_cond_param(conds[ci], keys[k], &vals[k])) < 0)
                 break;
             if (!vals[k] && (optional >> k & 1u) && !(vals[k] = lg_strdup("")))
                 err = LG_ENOMEM;
@@ -419,7 +369,7 @@ static int find_groups(rctx *c, const lg_directive *d, const char *run_id, const
 out:
     lg_free(conds);
     if (err < 0) {
-        groups_free(g, n, nk);
+        rpt_groups_free(g, n, nk);
         return err;
     }
     g_nk = nk;
@@ -443,12 +393,12 @@ static int sel_text(const lg_directive *d, lg_buf *b)
 }
 
 /* Resolves the selection's run; 1 fresh (u set), 0 rendered as not supported, < 0 error. */
-static int resolve(rctx *c, const lg_directive *d, const char *metric, used_run **u)
+int rpt_resolve(rctx *c, const lg_directive *d, const char *metric, used_run **u)
 {
     lg_samples s;
     lg_buf what = LG_BUF_INIT;
     int err;
-    if ((err = ask(c, d, NULL, 0, metric, &s)) < 0)
+    if ((err = rpt_ask(c, d, NULL, 0, metric, &s)) < 0)
         return err;
     if (s.status != LG_EVIDENCE_FRESH) {
         char reason[512];
@@ -456,7 +406,7 @@ static int resolve(rctx *c, const lg_directive *d, const char *metric, used_run 
         if ((err = sel_text(d, &what)) == 0) {
             char why[700];
             snprintf(why, sizeof why, "evidence %s: %s", evidence_name(s.status), reason);
-            err = not_supported(c, d, what.ptr, why);
+            err = rpt_not_supported(c, d, what.ptr, why);
         }
         lg_buf_release(&what);
         return err < 0 ? err : 0;
@@ -465,10 +415,10 @@ static int resolve(rctx *c, const lg_directive *d, const char *metric, used_run 
         return err;
     {
         char sha[65];
-        int f = art_digest(c, (*u)->run_id, "results.json", sha);
+        int f = rpt_art_digest(c, (*u)->run_id, "results.json", sha);
         if (f < 0)
             return f;
-        if (f && (err = use_art(*u, "results.json", sha)) < 0)
+        if (f && (err = rpt_use_art(*u, "results.json", sha)) < 0)
             return err;
     }
     return 1;
@@ -479,13 +429,13 @@ static int do_value(rctx *c, const lg_directive *d)
     lg_samples s;
     used_run *u = NULL;
     int err;
-    if ((err = resolve(c, d, NULL, &u)) <= 0)
+    if ((err = rpt_resolve(c, d, NULL, &u)) <= 0)
         return err;
-    if ((err = ask(c, d, NULL, 0, NULL, &s)) < 0)
+    if ((err = rpt_ask(c, d, NULL, 0, NULL, &s)) < 0)
         return err;
     if ((err = put_stat(c->cur, d, d->stats[0], s.values, s.n)) < 0)
         return err;
-    return mark(c, u);
+    return rpt_mark(c, u);
 }
 
 static int do_table(rctx *c, const lg_directive *d)
@@ -495,9 +445,9 @@ static int do_table(rctx *c, const lg_directive *d)
     used_run *u = NULL;
     lg_buf *b = c->cur;
     int err;
-    if ((err = resolve(c, d, NULL, &u)) <= 0)
+    if ((err = rpt_resolve(c, d, NULL, &u)) <= 0)
         return err;
-    if ((err = find_groups(c, d, u->run_id, (const char *const *)d->by, d->nby, 0, &g, &ng)) < 0)
+    if ((err = rpt_find_groups(c, d, u->run_id, (const char *const *)d->by, d->nby, 0, &g, &ng)) < 0)
         return err;
     /* header */
     for (k = 0; k < d->nby && err == 0; k++)
@@ -517,8 +467,8 @@ static int do_table(rctx *c, const lg_directive *d)
         lg_filter fl[LG_TEMPLATE_MAX_BY];
         lg_samples s;
         for (k = 0; k < d->nby; k++)
-            eq_filter(&fl[k], d->by[k], g[i].vals[k]);
-        if ((err = ask(c, d, fl, d->nby, NULL, &s)) < 0)
+            rpt_eq_filter(&fl[k], d->by[k], g[i].vals[k]);
+        if ((err = rpt_ask(c, d, fl, d->nby, NULL, &s)) < 0)
             break;
         for (k = 0; k < d->nby && err == 0; k++)
             err = lg_buf_printf(b, "| %s ", g[i].vals[k]);
@@ -535,426 +485,8 @@ static int do_table(rctx *c, const lg_directive *d)
     if (err == 0)
         err = lg_buf_puts(b, "*");
     if (err == 0)
-        err = mark(c, u);
-    groups_free(g, ng, d->nby);
-    return err;
-}
-
-static int add_svg(rctx *c, const char *name, lg_buf *data)
-{
-    lg_report_file *f = lg_realloc(c->out->svgs, (c->out->nsvgs + 1) * sizeof(*f));
-    if (!f)
-        return LG_ENOMEM;
-    c->out->svgs = f;
-    f = &f[c->out->nsvgs];
-    if (!(f->name = lg_strdup(name)))
-        return LG_ENOMEM;
-    f->data = *data;
-    memset(data, 0, sizeof *data);
-    c->out->nsvgs++;
-    return 0;
-}
-
-static int put_image(rctx *c, const lg_directive *d, const char *title, const used_run *u)
-{
-    int err = lg_buf_puts(c->cur, "![");
-    const char *s;
-    for (s = title; err == 0 && *s; s++) /* keep the alt text from closing the bracket */
-        err = (*s == ']' || *s == '[') ? lg_buf_put(c->cur, "\\", 1) == 0 ? lg_buf_put(c->cur, s, 1) : LG_ENOMEM
-                                       : lg_buf_put(c->cur, s, 1);
-    if (err == 0)
-        err = lg_buf_printf(c->cur, "](%s)", d->file);
-    return err < 0 ? err : mark(c, u);
-}
-
-static int do_plot_param(rctx *c, const lg_directive *d)
-{
-    const char *keys[2] = {d->by[0], d->series};
-    group *g = NULL;
-    size_t ng = 0, i, j, nx = 0, ns = 0;
-    char **xs = NULL, **ss = NULL;
-    double *y = NULL, *lo = NULL, *hi = NULL;
-    lg_svg_series *series = NULL;
-    lg_buf svg = LG_BUF_INIT, title = LG_BUF_INIT, note = LG_BUF_INIT, ylab = LG_BUF_INIT;
-    used_run *u = NULL;
-    int err;
-    if ((err = resolve(c, d, NULL, &u)) <= 0)
-        return err;
-    if ((err = find_groups(c, d, u->run_id, keys, 2, 2u, &g, &ng)) < 0)
-        goto out;
-    if (!(xs = lg_calloc(ng + 1, sizeof(char *))) || !(ss = lg_calloc(ng + 1, sizeof(char *)))) {
-        err = LG_ENOMEM;
-        goto out;
-    }
-    /* distinct x and series values, sorted (groups are sorted by x first) */
-    for (i = 0; i < ng; i++) {
-        for (j = 0; j < nx && strcmp(xs[j], g[i].vals[0]); j++)
-            ;
-        if (j == nx)
-            xs[nx++] = g[i].vals[0];
-        for (j = 0; j < ns && strcmp(ss[j], g[i].vals[1]); j++)
-            ;
-        if (j == ns)
-            ss[ns++] = g[i].vals[1];
-    }
-    for (i = 1; i < ns; i++) /* insertion sort of the series names */
-        for (j = i; j > 0 && cmp_val(ss[j - 1], ss[j]) > 0; j--) {
-            char *t = ss[j];
-            ss[j] = ss[j - 1];
-            ss[j - 1] = t;
-        }
-    if (!(y = lg_calloc(nx * ns + 1, sizeof(double))) || !(lo = lg_calloc(nx * ns + 1, sizeof(double))) ||
-        !(hi = lg_calloc(nx * ns + 1, sizeof(double))) || !(series = lg_calloc(ns + 1, sizeof(*series)))) {
-        err = LG_ENOMEM;
-        goto out;
-    }
-    for (j = 0; j < ns; j++)
-        for (i = 0; i < nx; i++) {
-            lg_filter fl[2];
-            lg_samples s;
-            lg_interval iv;
-            size_t at = j * nx + i; /* y: [ns, nx] */
-            eq_filter(&fl[0], d->by[0], xs[i]);
-            eq_filter(&fl[1], d->series, ss[j]);
-            if ((err = ask(c, d, fl, ss[j][0] ? 2 : 1, NULL, &s)) < 0)
-                goto out;
-            y[at] = lo[at] = hi[at] = NAN;
-            if (s.status != LG_EVIDENCE_FRESH || s.n == 0)
-                continue;
-            y[at] = lg_stats_mean(s.values, s.n);
-            if (s.n >= 2 &&
-                lg_stats_bootstrap_mean(s.values, s.n, CI_LEVEL, CI_RESAMPLES, CI_SEED, LG_BOOT_PERCENTILE, &iv) == 0) {
-                lo[at] = iv.lo;
-                hi[at] = iv.hi;
-            }
-            lg_error_clear();
-        }
-    for (j = 0; j < ns; j++) {
-        series[j].name = ss[j][0] ? ss[j] : d->sel.metric;
-        series[j].y = y + j * nx;
-        series[j].lo = lo + j * nx;
-        series[j].hi = hi + j * nx;
-    }
-    if (d->title)
-        err = lg_buf_puts(&title, d->title);
-    else
-        err = lg_buf_printf(&title, "%s.%s vs %s (%s)", lg_unit_name(d->sel.unit), d->sel.metric, d->by[0], d->study);
-    if (err == 0)
-        err = lg_buf_printf(&ylab, "mean %s.%s", lg_unit_name(d->sel.unit), d->sel.metric);
-    if (err == 0)
-        err = lg_buf_printf(&note, "points: mean; bars: 95%% bootstrap CI of the mean (%d resamples, seed %d); run %ld %.12s",
-                            CI_RESAMPLES, CI_SEED, u->seq, u->run_id);
-    if (err < 0)
-        goto out;
-    {
-        lg_svg_points p;
-        memset(&p, 0, sizeof p);
-        p.title = title.ptr;
-        p.xlabel = d->by[0];
-        p.ylabel = ylab.ptr;
-        p.xticks = (const char *const *)xs;
-        p.nx = nx;
-        p.series = series;
-        p.nseries = ns;
-        p.note = note.ptr;
-        if (nx == 0) {
-            err = not_supported(c, d, d->file, "no condition matches the filters");
-            goto out;
-        }
-        if ((err = lg_svg_points_plot(&p, &svg)) < 0)
-            goto out;
-    }
-    if ((err = add_svg(c, d->file, &svg)) < 0)
-        goto out;
-    err = put_image(c, d, title.ptr, u);
-out:
-    lg_free(xs);
-    lg_free(ss);
-    lg_free(y);
-    lg_free(lo);
-    lg_free(hi);
-    lg_free(series);
-    groups_free(g, ng, 2);
-    lg_buf_release(&svg);
-    lg_buf_release(&title);
-    lg_buf_release(&note);
-    lg_buf_release(&ylab);
-    return err;
-}
-
-/* Reads a run's .npy artifact after checking its bytes against the digest.
- * 1 read, 0 rendered as not supported, < 0 error. */
-static int read_artifact_npy(rctx *c, const lg_directive *d, used_run *u, const char *name, float **v, size_t *n)
-{
-    char sha[65], hex[65];
-    lg_buf path = LG_BUF_INIT;
-    lg_npy_info info;
-    int f, err;
-    *v = NULL;
-    *n = 0;
-    if ((f = art_digest(c, u->run_id, name, sha)) < 0)
-        return f;
-    if (!f) {
-        char why[512];
-        snprintf(why, sizeof why, "evidence MISSING: run %.12s has no artifact %s", u->run_id, name);
-        return not_supported(c, d, d->file, why);
-    }
-    if ((err = lg_ledger_artifact_path(c->lg, sha, &path)) < 0 || (err = lg_sha256_file(path.ptr, hex, NULL)) < 0) {
-        char why[600];
-        if (err == LG_ENOTFOUND) /* kept only in the store (larger than small_output_max) and not here */
-            snprintf(why, sizeof why,
-                     "evidence MISSING: artifact %s of run %.12s (sha256 %.12s) is not in the local store: "
-                     "run 'ledger pull DIR' from a store that has it",
-                     name, u->run_id, sha);
-        else
-            snprintf(why, sizeof why, "evidence MISSING: artifact %s of run %.12s: %s", name, u->run_id, lg_error_msg());
-        lg_error_clear();
-        lg_buf_release(&path);
-        return not_supported(c, d, d->file, why);
-    }
-    if (strcmp(hex, sha) != 0) {
-        char why[512];
-        snprintf(why, sizeof why, "evidence MISSING: artifact %s of run %.12s hashes to %.12s, not %.12s", name, u->run_id,
-                 hex, sha);
-        lg_buf_release(&path);
-        return not_supported(c, d, d->file, why);
-    }
-    err = lg_npy_read_f32(path.ptr, v, &info);
-    lg_buf_release(&path);
-    if (err < 0)
-        return err;
-    *n = (size_t)info.shape[0] * (size_t)(info.ndim == 2 ? info.shape[1] : 1);
-    if ((err = use_art(u, name, sha)) < 0)
-        return err;
-    return 1;
-}
-
-static int do_plot_hist(rctx *c, const lg_directive *d)
-{
-    const char *keys[1] = {d->series};
-    group *g = NULL;
-    size_t ng = 0, i, j, ns = 0;
-    float **vals = NULL;      /* per series, concatenated */
-    size_t *nv = NULL;
-    char **ss = NULL;
-    lg_svg_hist_series *hs = NULL;
-    lg_buf svg = LG_BUF_INIT, title = LG_BUF_INIT, note = LG_BUF_INIT;
-    used_run *u = NULL;
-    double vmin = 0;
-    const cJSON **conds = NULL;
-    size_t nc = 0, ci;
-    int err;
-    if ((err = resolve(c, d, "mmcs", &u)) <= 0)
-        return err;
-    if ((err = find_groups(c, d, u->run_id, keys, 1, 1u, &g, &ng)) < 0)
-        goto out;
-    if (ng == 0) {
-        err = not_supported(c, d, d->file, "no condition matches the filters");
-        goto out;
-    }
-    if (!(vals = lg_calloc(ng, sizeof(float *))) || !(nv = lg_calloc(ng, sizeof(size_t))) ||
-        !(ss = lg_calloc(ng, sizeof(char *))) || !(hs = lg_calloc(ng, sizeof(*hs)))) {
-        err = LG_ENOMEM;
-        goto out;
-    }
-    for (j = 0; j < ng; j++)
-        ss[ns++] = g[j].vals[0]; /* groups are distinct series values, sorted */
-    /* every matching condition, in condition order, into its series */
-    if ((err = run_conditions(c, u->run_id, &conds, &nc)) < 0)
-        goto out;
-    for (ci = 0; ci < nc; ci++) {
-        const char *cond = lg_json_str(conds[ci], "id");
-        char fid[256], name[320], *sv = NULL;
-        float *v = NULL, *grown;
-        size_t n = 0;
-        int match = 1;
-        for (i = 0; i < d->sel.nfilters && match; i++) {
-            char *pv = NULL;
-            if ((err = cond_param(conds[ci], d->sel.filters[i].key, &pv)) < 0)
-                goto out;
-            match = lg_filter_match(&d->sel.filters[i], pv);
-            lg_free(pv);
-        }
-        if (!match)
-            continue;
-        if ((err = cond_param(conds[ci], d->series, &sv)) < 0)
-            goto out;
-        for (j = 0; j < ns && strcmp(ss[j], sv ? sv : ""); j++)
-            ;
-        lg_free(sv);
-        if (j == ns)
-            continue;
-        lg_condition_file_id(cond, fid, sizeof fid);
-        snprintf(name, sizeof name, "conditions/%s/maxcos.npy", fid);
-        if ((err = read_artifact_npy(c, d, u, name, &v, &n)) <= 0)
-            goto out; /* 0: marked not supported, nothing more to draw */
-        if (!(grown = lg_realloc(vals[j], (nv[j] + n) * sizeof(float)))) {
-            lg_free(v);
-            err = LG_ENOMEM;
-            goto out;
-        }
-        vals[j] = grown;
-        memcpy(vals[j] + nv[j], v, n * sizeof(float));
-        nv[j] += n;
-        for (i = 0; i < n; i++)
-            if (isfinite(v[i]) && v[i] < vmin)
-                vmin = v[i];
-        lg_free(v);
-    }
-    for (j = 0; j < ns; j++) {
-        hs[j].name = ss[j][0] ? ss[j] : "all";
-        hs[j].v = vals[j];
-        hs[j].n = nv[j];
-    }
-    if (d->title)
-        err = lg_buf_puts(&title, d->title);
-    else
-        err = lg_buf_printf(&title, "per-latent max cosine across seeds (%s)", d->study);
-    if (err == 0)
-        err = lg_buf_printf(&note, "conditions/*/maxcos.npy of run %ld %.12s; bars: share of latents per bin", u->seq,
-                            u->run_id);
-    if (err < 0)
-        goto out;
-    {
-        lg_svg_hist h;
-        memset(&h, 0, sizeof h);
-        h.title = title.ptr;
-        h.xlabel = "max cosine of a latent to the other seed's dictionary";
-        h.ylabel = "fraction of latents";
-        h.lo = vmin < 0 ? floor(vmin * 10) / 10 : 0;
-        h.hi = 1;
-        h.bins = d->bins;
-        h.series = hs;
-        h.nseries = ns;
-        h.note = note.ptr;
-        if ((err = lg_svg_hist_plot(&h, &svg)) < 0)
-            goto out;
-    }
-    if ((err = add_svg(c, d->file, &svg)) < 0)
-        goto out;
-    err = put_image(c, d, title.ptr, u);
-out:
-    lg_free(conds);
-    if (vals)
-        for (j = 0; j < ng; j++)
-            lg_free(vals[j]);
-    lg_free(vals);
-    lg_free(nv);
-    lg_free(ss);
-    lg_free(hs);
-    groups_free(g, ng, 1);
-    lg_buf_release(&svg);
-    lg_buf_release(&title);
-    lg_buf_release(&note);
-    return err;
-}
-
-/* ---- curve and scatter plots: ledger/plot_xy.c draws from what these read --------------- */
-
-typedef struct {
-    rctx *c;
-    const lg_directive *d;
-    used_run *u;
-} xy_src;
-
-/* A run's artifact, its bytes hashed against the manifest's digest before use. */
-static int xy_read(void *ctx, const char *name, lg_buf *text, char *why, size_t nwhy)
-{
-    xy_src *x = ctx;
-    char sha[65], hex[65];
-    lg_buf path = LG_BUF_INIT;
-    int f, err;
-    if ((f = art_digest(x->c, x->u->run_id, name, sha)) <= 0) {
-        if (f == 0)
-            snprintf(why, nwhy, "evidence MISSING: run %.12s has no artifact %s", x->u->run_id, name);
-        return f;
-    }
-    if ((err = lg_ledger_artifact_path(x->c->lg, sha, &path)) == 0)
-        err = lg_file_read(path.ptr, LG_CURVE_MAX_BYTES, text);
-    lg_buf_release(&path);
-    if (err < 0) {
-        if (err == LG_ENOTFOUND)
-            snprintf(why, nwhy, "evidence MISSING: artifact %s of run %.12s (sha256 %.12s) is not in the local store: "
-                     "run 'ledger pull DIR' from a store that has it", name, x->u->run_id, sha);
-        else
-            snprintf(why, nwhy, "evidence MISSING: artifact %s of run %.12s: %s", name, x->u->run_id, lg_error_msg());
-        lg_error_clear();
-        return 0;
-    }
-    if ((err = lg_sha256_buf(text->ptr ? text->ptr : "", text->len, hex)) < 0)
-        return err;
-    if (strcmp(hex, sha) != 0) {
-        snprintf(why, nwhy, "evidence MISSING: artifact %s of run %.12s hashes to %.12s, not %.12s", name,
-                 x->u->run_id, hex, sha);
-        return 0;
-    }
-    return (err = use_art(x->u, name, sha)) < 0 ? err : 1;
-}
-
-/* Samples of the plotted run: the directive's filters + extra, any unit and metric. */
-static int xy_samples(void *ctx, lg_unit unit, const char *metric, const lg_filter *extra, size_t nextra,
-                      const double **v, size_t *n, char *why, size_t nwhy)
-{
-    xy_src *x = ctx;
-    lg_filter fl[LG_CLAIMS_MAX_FILTERS + 2];
-    lg_sample_query q;
-    lg_samples s;
-    size_t nf = 0, i;
-    int err;
-    for (i = 0; i < x->d->sel.nfilters && nf < sizeof fl / sizeof fl[0]; i++)
-        fl[nf++] = x->d->sel.filters[i];
-    for (i = 0; i < nextra && nf < sizeof fl / sizeof fl[0]; i++)
-        fl[nf++] = extra[i];
-    memset(&q, 0, sizeof q);
-    memset(&s, 0, sizeof s);
-    q.claim_id = "report";
-    q.sample_name = "report";
-    q.study = x->d->study;
-    q.run = x->u->run_id;
-    q.unit = unit;
-    q.metric = metric;
-    q.filters = fl;
-    q.nfilters = nf;
-    if ((err = lg_evidence_provider(x->c->ev, &q, &s)) < 0)
-        return err;
-    if (s.status != LG_EVIDENCE_FRESH) {
-        snprintf(why, nwhy, "evidence %s: %s", evidence_name(s.status), s.reason ? s.reason : "");
-        return 0;
-    }
-    *v = s.values;
-    *n = s.n;
-    return 1;
-}
-
-static int do_plot_xy(rctx *c, const lg_directive *d)
-{
-    used_run *u = NULL;
-    const cJSON **conds = NULL;
-    size_t nc = 0;
-    lg_buf svg = LG_BUF_INIT, title = LG_BUF_INIT;
-    char why[1024], label[64];
-    xy_src xs;
-    lg_plot_xy_source src;
-    int err;
-    if ((err = resolve(c, d, NULL, &u)) <= 0)
-        return err;
-    if ((err = run_conditions(c, u->run_id, &conds, &nc)) < 0)
-        goto out;
-    xs.c = c;
-    xs.d = d;
-    xs.u = u;
-    src.ctx = &xs;
-    src.read = xy_read;
-    src.samples = xy_samples;
-    snprintf(label, sizeof label, "run %ld %.12s", u->seq, u->run_id);
-    if ((err = lg_plot_xy_draw(d, conds, nc, &src, label, &svg, &title, why, sizeof why)) == 0)
-        err = not_supported(c, d, d->file, why);
-    else if (err > 0 && (err = add_svg(c, d->file, &svg)) == 0)
-        err = put_image(c, d, title.ptr, u);
-out:
-    lg_free(conds);
-    lg_buf_release(&svg);
-    lg_buf_release(&title);
+        err = rpt_mark(c, u);
+    rpt_groups_free(g, ng, d->nby);
     return err;
 }
 
@@ -1005,7 +537,7 @@ static int put_claim(rctx *c, const lg_directive *d, const lg_claim_result *cr)
         char what[300], why[900];
         snprintf(what, sizeof what, "claim %s is %s", cr->id, lg_verdict_name(cr->verdict));
         snprintf(why, sizeof why, "%s", cr->reason ? cr->reason : "a requirement does not hold");
-        if ((err = not_supported(c, d, what, why)) < 0)
+        if ((err = rpt_not_supported(c, d, what, why)) < 0)
             return err;
         if ((err = lg_buf_printf(c->cur, " ~~%s~~", cr->says)) < 0)
             return err;
@@ -1035,13 +567,13 @@ static int put_claim(rctx *c, const lg_directive *d, const lg_claim_result *cr)
             return err;
         {
             char sha[65];
-            int f = art_digest(c, u->run_id, "results.json", sha);
+            int f = rpt_art_digest(c, u->run_id, "results.json", sha);
             if (f < 0)
                 return f;
-            if (f && (err = use_art(u, "results.json", sha)) < 0)
+            if (f && (err = rpt_use_art(u, "results.json", sha)) < 0)
                 return err;
         }
-        if ((err = mark(c, u)) < 0)
+        if ((err = rpt_mark(c, u)) < 0)
             return err;
     }
     return 0;
@@ -1149,8 +681,8 @@ static int on_piece(void *ctx, const char *lit, size_t len, const lg_directive *
     case LG_DIR_TABLE: return do_table(c, d);
     case LG_DIR_PLOT:
         if (d->plot == LG_PLOT_CURVE || d->plot == LG_PLOT_SCATTER)
-            return do_plot_xy(c, d);
-        return d->plot == LG_PLOT_HIST ? do_plot_hist(c, d) : do_plot_param(c, d);
+            return rpt_plot_xy(c, d);
+        return d->plot == LG_PLOT_HIST ? rpt_plot_hist(c, d) : rpt_plot_param(c, d);
     case LG_DIR_PROVENANCE:
         if (c->have_prov)
             return derr(c, d, LG_EINPUT, "a second {{provenance}}");
@@ -1238,295 +770,5 @@ out:
     lg_free(c.cres);
     lg_evidence_free(c.ev);
     lg_buf_release(&c.tail);
-    return err;
-}
-
-/* ---- recording and verifying ----------------------------------------------------------------------- */
-
-/* path relative to the repository root when inside it */
-static const char *rel_to_root(lg_ledger *lg, const char *p)
-{
-    const char *root = lg_ledger_root(lg);
-    size_t rl = strlen(root);
-    if (!strncmp(p, root, rl) && p[rl] == '/')
-        return p + rl + 1;
-    return p;
-}
-
-cJSON *lg_report_extra(lg_ledger *lg, const lg_report *r, const char *template_path, const char *template_output,
-                       const char *output, const lg_report_opts *o)
-{
-    cJSON *e = cJSON_CreateObject(), *a;
-    size_t i;
-    if (!e || !cJSON_AddNumberToObject(e, "report_format", 1) ||
-        !cJSON_AddStringToObject(e, "template", rel_to_root(lg, template_path)) ||
-        !cJSON_AddStringToObject(e, "template_output", template_output) || !cJSON_AddStringToObject(e, "output", output) ||
-        !cJSON_AddBoolToObject(e, "allow_failing", o && o->allow_failing) ||
-        !cJSON_AddNumberToObject(e, "not_supported", (double)r->nfailing))
-        goto fail;
-    if (!(a = cJSON_AddArrayToObject(e, "claim_files")))
-        goto fail;
-    for (i = 0; i < r->nclaim_paths; i++)
-        if (!cJSON_AddItemToArray(a, cJSON_CreateString(rel_to_root(lg, r->claim_paths[i]))))
-            goto fail;
-    if (!(a = cJSON_AddArrayToObject(e, "runs")))
-        goto fail;
-    for (i = 0; i < r->nruns; i++) {
-        cJSON *o1 = cJSON_CreateObject();
-        if (!o1 || !cJSON_AddItemToArray(a, o1) || !cJSON_AddStringToObject(o1, "run_id", r->runs[i].run_id) ||
-            !cJSON_AddNumberToObject(o1, "seq", (double)r->runs[i].seq) ||
-            !cJSON_AddStringToObject(o1, "study", r->runs[i].study))
-            goto fail;
-    }
-    if (!(a = cJSON_AddArrayToObject(e, "claims")))
-        goto fail;
-    for (i = 0; i < r->nclaims; i++) {
-        cJSON *o1 = cJSON_CreateObject();
-        if (!o1 || !cJSON_AddItemToArray(a, o1) || !cJSON_AddStringToObject(o1, "id", r->claims[i].id) ||
-            !cJSON_AddStringToObject(o1, "verdict", r->claims[i].verdict))
-            goto fail;
-    }
-    if (!(a = cJSON_AddArrayToObject(e, "svgs")))
-        goto fail;
-    for (i = 0; i < r->nsvgs; i++)
-        if (!cJSON_AddItemToArray(a, cJSON_CreateString(r->svgs[i].name)))
-            goto fail;
-    return e;
-fail:
-    cJSON_Delete(e);
-    return NULL;
-}
-
-/* sha256 of the output `name` in a manifest, or NULL */
-static const char *output_sha(const cJSON *m, const char *name)
-{
-    const cJSON *o;
-    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(m, "outputs"))
-    {
-        const char *n = lg_json_str(o, "name");
-        if (n && !strcmp(n, name))
-            return lg_json_str(o, "sha256");
-    }
-    return NULL;
-}
-
-/* First differing line of two texts (1-based), for the message. */
-static long first_diff_line(const char *a, size_t na, const char *b, size_t nb)
-{
-    size_t i;
-    long line = 1;
-    for (i = 0; i < na && i < nb && a[i] == b[i]; i++)
-        if (a[i] == '\n')
-            line++;
-    return line;
-}
-
-typedef struct {
-    lg_ledger *lg;
-    lg_problems *ps;
-    /* latest report per template: [n] */
-    char **keys;
-    long *seqs;
-    char (*ids)[65];
-    size_t n;
-} vctx;
-
-static int collect_reports(void *ctx, const lg_run_info *info, const cJSON *m)
-{
-    vctx *v = ctx;
-    const char *kind = lg_json_str(m, "kind"), *status = lg_json_str(m, "status");
-    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(m, "extra");
-    const char *tmpl = lg_json_str(extra, "template");
-    size_t i;
-    if (!kind || strcmp(kind, "report") || !status || strcmp(status, "ok") || !tmpl)
-        return 0;
-    for (i = 0; i < v->n; i++)
-        if (!strcmp(v->keys[i], tmpl))
-            break;
-    if (i == v->n) {
-        char **k = lg_realloc(v->keys, (v->n + 1) * sizeof(char *));
-        long *s;
-        char(*ids)[65];
-        if (!k)
-            return LG_ENOMEM;
-        v->keys = k;
-        if (!(s = lg_realloc(v->seqs, (v->n + 1) * sizeof(long))))
-            return LG_ENOMEM;
-        v->seqs = s;
-        if (!(ids = lg_realloc(v->ids, (v->n + 1) * sizeof(*ids))))
-            return LG_ENOMEM;
-        v->ids = ids;
-        if (!(v->keys[v->n] = lg_strdup(tmpl)))
-            return LG_ENOMEM;
-        v->n++;
-    }
-    v->seqs[i] = info->seq;
-    snprintf(v->ids[i], 65, "%s", info->run_id);
-    return 0;
-}
-
-static int verify_one(lg_ledger *lg, lg_problems *ps, const char *run_id, long seq)
-{
-    cJSON *m = NULL;
-    const cJSON *extra, *cf, *it;
-    const char *tname, *output, *tsha;
-    char subject[64], **cpaths = NULL, hex[65];
-    size_t ncp = 0, i;
-    lg_buf tb = LG_BUF_INIT, path = LG_BUF_INIT, p = LG_BUF_INIT;
-    lg_template *t = NULL;
-    lg_report r;
-    lg_report_opts o;
-    int err;
-
-    memset(&r, 0, sizeof r);
-    snprintf(subject, sizeof subject, "run %ld-%.12s", seq, run_id);
-    if ((err = lg_ledger_load_manifest(lg, run_id, &m, NULL, NULL)) < 0)
-        goto out;
-    extra = cJSON_GetObjectItemCaseSensitive(m, "extra");
-    tname = lg_json_str(extra, "template_output");
-    output = lg_json_str(extra, "output");
-    if (!tname || !output || !(tsha = output_sha(m, tname))) {
-        err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject, "report run lacks its template or output names");
-        goto out;
-    }
-    if ((err = lg_ledger_artifact_path(lg, tsha, &path)) < 0 || (err = lg_file_read(path.ptr, LG_TEMPLATE_MAX_FILE, &tb)) < 0) {
-        err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject, "template %s: %s", tname, lg_error_msg());
-        goto out;
-    }
-    if ((err = lg_sha256_buf(tb.ptr ? tb.ptr : "", tb.len, hex)) < 0)
-        goto out;
-    if (strcmp(hex, tsha) != 0) {
-        err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject, "template %s hashes to %.12s, not %.12s", tname, hex,
-                              tsha);
-        goto out;
-    }
-    {
-        const char *tp = lg_json_str(extra, "template");
-        if ((err = lg_template_parse(tp ? tp : tname, tb.ptr ? tb.ptr : "", tb.len, &t)) < 0) {
-            err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject, "%s", lg_error_msg());
-            goto out;
-        }
-    }
-    cf = cJSON_GetObjectItemCaseSensitive(extra, "claim_files");
-    if (cJSON_GetArraySize(cf) > 0) {
-        if (!(cpaths = lg_calloc((size_t)cJSON_GetArraySize(cf), sizeof(char *)))) {
-            err = LG_ENOMEM;
-            goto out;
-        }
-        cJSON_ArrayForEach(it, cf)
-        {
-            if (!cJSON_IsString(it))
-                continue;
-            if (it->valuestring[0] == '/')
-            {
-                lg_buf_clear(&p);
-                err = lg_buf_puts(&p, it->valuestring);
-            }
-            else
-                err = lg_path_join(&p, lg_ledger_root(lg), it->valuestring);
-            if (err < 0 || !(cpaths[ncp] = lg_strdup(p.ptr))) {
-                err = err < 0 ? err : LG_ENOMEM;
-                goto out;
-            }
-            ncp++;
-        }
-    }
-    memset(&o, 0, sizeof o);
-    o.allow_failing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(extra, "allow_failing"));
-    o.claim_paths = cpaths;
-    o.nclaim_paths = ncp;
-    /* a claim file named in the report but gone now: say so (not the default list) */
-    for (i = 0; i < ncp; i++)
-        if (!lg_path_exists(cpaths[i])) {
-            err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject,
-                                  "claim file %s used by the report no longer exists", rel_to_root(lg, cpaths[i]));
-            goto out;
-        }
-    if ((err = lg_report_render(lg, t, &o, &r)) < 0) {
-        if (err == LG_ENOMEM)
-            goto out;
-        err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject,
-                              "%s no longer renders from the current evidence: %s", output, lg_error_msg());
-        goto out;
-    }
-    /* compare: the Markdown, every plot, and the set of plots */
-    {
-        const char *rsha = output_sha(m, output);
-        char got[65];
-        if ((err = lg_sha256_buf(r.md.ptr, r.md.len, got)) < 0)
-            goto out;
-        if (!rsha || strcmp(rsha, got) != 0) {
-            lg_buf old = LG_BUF_INIT, op = LG_BUF_INIT;
-            char where[64] = "";
-            if (rsha && lg_ledger_artifact_path(lg, rsha, &op) == 0 && lg_file_read(op.ptr, 0, &old) == 0)
-                snprintf(where, sizeof where, " (first difference at line %ld)",
-                         first_diff_line(old.ptr ? old.ptr : "", old.len, r.md.ptr, r.md.len));
-            lg_error_clear();
-            err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject,
-                                  "%s no longer matches the evidence: re-rendered sha256 %.12s, recorded %.12s%s", output,
-                                  got, rsha ? rsha : "(none)", where);
-            lg_buf_release(&old);
-            lg_buf_release(&op);
-            if (err < 0)
-                goto out;
-        }
-        for (i = 0; i < r.nsvgs; i++) {
-            const char *s = output_sha(m, r.svgs[i].name);
-            if ((err = lg_sha256_buf(r.svgs[i].data.ptr, r.svgs[i].data.len, got)) < 0)
-                goto out;
-            if (!s || strcmp(s, got) != 0 ? (err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject,
-                                                                  "plot %s no longer matches the evidence (re-rendered "
-                                                                  "sha256 %.12s, recorded %.12s)",
-                                                                  r.svgs[i].name, got, s ? s : "(none)")) < 0
-                                           : 0)
-                goto out;
-        }
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(extra, "svgs"))
-        {
-            int found = 0;
-            for (i = 0; i < r.nsvgs; i++)
-                if (cJSON_IsString(it) && !strcmp(r.svgs[i].name, it->valuestring))
-                    found = 1;
-            if (!found && (err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject,
-                                                 "plot %s is no longer produced by the template",
-                                                 cJSON_IsString(it) ? it->valuestring : "?")) < 0)
-                goto out;
-        }
-    }
-    err = 0;
-out:
-    if (err < 0 && err != LG_ENOMEM) {
-        /* anything unexpected becomes a problem of this report, not a failure of verify */
-        err = lg_problems_add(ps, LG_PROBLEM_ERROR, "report", subject, "cannot verify: %s", lg_error_msg());
-    }
-    lg_report_release(&r);
-    lg_template_free(t);
-    lg_evidence_paths_free(cpaths, ncp);
-    lg_buf_release(&tb);
-    lg_buf_release(&path);
-    lg_buf_release(&p);
-    cJSON_Delete(m);
-    return err;
-}
-
-int lg_report_verify_all(lg_ledger *lg, lg_problems *out)
-{
-    vctx v;
-    size_t i;
-    int err;
-    memset(&v, 0, sizeof v);
-    v.lg = lg;
-    v.ps = out;
-    if ((err = lg_ledger_foreach_run(lg, collect_reports, &v)) < 0)
-        goto out;
-    for (i = 0; i < v.n; i++)
-        if ((err = verify_one(lg, out, v.ids[i], v.seqs[i])) < 0)
-            goto out;
-out:
-    for (i = 0; i < v.n; i++)
-        lg_free(v.keys[i]);
-    lg_free(v.keys);
-    lg_free(v.seqs);
-    lg_free(v.ids);
     return err;
 }

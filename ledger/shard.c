@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,15 +97,6 @@ void shard_group_label(const lg_study *s, const lg_run_group *g, char *buf, size
     else
         snprintf(buf, n, "group %d (condition %s, seeds %llu..%llu)", g->index + 1, g->condition,
                  (unsigned long long)s->seeds[g->first], (unsigned long long)s->seeds[g->first + g->n - 1]);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
 }
 
 static const char *state_name(int st)
@@ -434,7 +424,7 @@ int shard_cmd_gather(lg_ledger *lg, const lg_study *s, const lg_backend *be, con
     if ((err = cli_record_study_run(lg, s, be, &res, sign_key_path, run_id)) < 0)
         goto out;
     /* recorded: the staging folder is spent */
-    nftw(p.dir.ptr, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    lg_path_remove_tree(p.dir.ptr);
     if (res.diverged) {
         fprintf(stderr, "ledger gather: %s: %s (recorded as failed run %.12s; not evidence)\n", s->name, res.failure,
                 run_id);

@@ -240,13 +240,11 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
     memset(res, 0, sizeof(*res));
     if ((err = open_remote(repo, name, &remote)) < 0)
         goto out;
-    if ((err = lg_ledger_lock(lg)) < 0)
-        goto out;
-    locked = 1;
     /* sync rebuilds the index at the end: first make sure that erases no
      * tripwire (an index whose tip a rewrite took off the branch, recover.h) */
-    if ((err = lg_ledger_index_catch_up(lg, NULL)) < 0)
+    if ((err = lg_ledger_lock_caught_up(lg)) < 0)
         goto out;
+    locked = 1;
     if ((err = seen_ref_name(name, &seen_ref)) < 0)
         goto out;
     have_seen = git_reference_name_to_id(&seen, repo, seen_ref.ptr) == 0;

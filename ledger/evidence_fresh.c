@@ -1,0 +1,459 @@
+/*
+ * evidence_fresh.c - is a run's evidence still fresh? (see evidence.h:
+ * FRESH / STALE / MISSING). Staleness is by meaning, not by bytes: a study
+ * file is compared with the run through its canonical spec digest
+ * (lg_spec_canonical_digest: key order and formatting do not count), its
+ * data through the data file's digest, and a study file that moved is
+ * searched for (bounded: SEARCH_MAX_FILES, _DEPTH, _BYTES) by that digest.
+ * Signatures are checked here too when the context requires them.
+ *
+ * The answer for a run is computed once per context and kept in
+ * run_ent.fact ([0] for latest-run claims, [1] for pinned claims).
+ */
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/sha256.h"
+#include "ledger/index.h"
+#include "ledger/manifest.h"
+#include "ledger/sign.h"
+#include "ledger/evidence_int.h"
+
+/* ---- staleness by meaning ---------------------------------------------------------- */
+
+int lg_spec_canonical_digest(const cJSON *spec, char hex_out[65])
+{
+    cJSON *dup;
+    lg_buf b = LG_BUF_INIT;
+    int err;
+    if (!cJSON_IsObject(spec))
+        return lg_error_set(LG_EINPUT, "a study spec is a JSON object");
+    if (!(dup = cJSON_Duplicate(spec, 1)))
+        return LG_ENOMEM;
+    cJSON_DeleteItemFromObjectCaseSensitive(dup, "description");
+    if ((err = lg_json_canonical(dup, &b)) == 0)
+        err = lg_sha256_buf(b.ptr ? b.ptr : "", b.len, hex_out);
+    cJSON_Delete(dup);
+    lg_buf_release(&b);
+    return err;
+}
+
+/* Reads a study file: 1 with *name and hex filled (canonical digest), 0 when it
+ * is not a JSON object (or too big), < 0 on I/O error. *name freed with lg_free. */
+static int study_file_digest(const char *path, char **name, char hex[65])
+{
+    lg_buf b = LG_BUF_INIT;
+    cJSON *j = NULL;
+    int err;
+    *name = NULL;
+    if ((err = lg_file_read(path, SPEC_FILE_MAX, &b)) < 0) {
+        lg_buf_release(&b);
+        if (err == LG_EINPUT || err == LG_ENOTFOUND) {
+            lg_error_clear();
+            return 0;
+        }
+        return err;
+    }
+    j = cJSON_ParseWithLength(b.ptr ? b.ptr : "", b.len);
+    lg_buf_release(&b);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return 0;
+    }
+    if ((err = lg_spec_canonical_digest(j, hex)) < 0) {
+        cJSON_Delete(j);
+        if (err == LG_EINPUT) { /* NaN, duplicate keys: not a spec we could have run */
+            lg_error_clear();
+            return 0;
+        }
+        return err;
+    }
+    if (lg_json_str(j, "name") && !(*name = lg_strdup(lg_json_str(j, "name"))))
+        err = LG_ENOMEM;
+    cJSON_Delete(j);
+    return err < 0 ? err : 1;
+}
+
+typedef struct {
+    const char *study;
+    const char *want;  /* canonical digest recorded for the run */
+    lg_buf same;       /* a file of the study with the recorded meaning */
+    lg_buf other;      /* a file of the study whose meaning changed */
+    size_t visited;
+    uint64_t bytes;    /* read so far (SEARCH_MAX_BYTES) */
+} search_ctx;
+
+/* Looks for *.json files declaring the study (by "name") under dir. */
+static int search_dir(search_ctx *s, const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    lg_buf p = LG_BUF_INIT;
+    int err = 0;
+    if (!d)
+        return 0;
+    while ((de = readdir(d)) && err == 0 && !s->same.len && s->visited < SEARCH_MAX_FILES) {
+        struct stat sb;
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.')
+            continue; /* ., .., .git, .ledger and hidden files */
+        if ((err = lg_path_join(&p, dir, de->d_name)) < 0)
+            break;
+        if (lstat(p.ptr, &sb) != 0)
+            continue;
+        s->visited++;
+        if (S_ISDIR(sb.st_mode)) {
+            if (depth < SEARCH_MAX_DEPTH)
+                err = search_dir(s, p.ptr, depth + 1);
+        } else if (S_ISREG(sb.st_mode) && len > 5 && !strcmp(de->d_name + len - 5, ".json") &&
+                   (uint64_t)sb.st_size <= SPEC_FILE_MAX && s->bytes + (uint64_t)sb.st_size <= SEARCH_MAX_BYTES) {
+            char *name = NULL, hex[65];
+            int rc;
+            s->bytes += (uint64_t)sb.st_size;
+            rc = study_file_digest(p.ptr, &name, hex);
+            if (rc < 0)
+                err = rc;
+            else if (rc == 1 && name && !strcmp(name, s->study)) {
+                lg_buf *dst = !strcmp(hex, s->want) ? &s->same : &s->other;
+                if (!dst->len) {
+                    lg_buf_clear(dst);
+                    err = lg_buf_puts(dst, p.ptr);
+                }
+            }
+            lg_free(name);
+        }
+    }
+    closedir(d);
+    lg_buf_release(&p);
+    return err;
+}
+
+static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    f->reason = lg_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    f->status = status;
+    return f->reason ? 0 : LG_ENOMEM;
+}
+
+static const char *rel(lg_evidence_ctx *ev, const char *p)
+{
+    const char *root = lg_ledger_root(ev->lg);
+    size_t n = strlen(root);
+    return !strncmp(p, root, n) && p[n] == '/' ? p + n + 1 : p;
+}
+
+/* The canonical spec digest the run recorded: extra.spec_canonical_sha256
+ * (runs since it was added), else computed from the spec the manifest embeds;
+ * 0 when the run embeds no spec (record runs: raw bytes are compared then). */
+static int recorded_meaning(const cJSON *m, char hex[65])
+{
+    const char *rec = lg_json_str(cJSON_GetObjectItemCaseSensitive(m, "extra"), "spec_canonical_sha256");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(m, "spec");
+    int err;
+    if (rec && strlen(rec) == 64) {
+        snprintf(hex, 65, "%s", rec);
+        return 1;
+    }
+    if (!cJSON_IsObject(spec))
+        return 0;
+    if ((err = lg_spec_canonical_digest(spec, hex)) < 0)
+        return err;
+    return 1;
+}
+
+/* The study file: still the recorded meaning (found by path, or by study name
+ * and digest when it moved)? On FRESH, study_path_now = the file found. */
+static int check_study_file(lg_evidence_ctx *ev, const run_ent *e, run_fact *f, lg_buf *study_now)
+{
+    const cJSON *m = e->m;
+    const char *sp = lg_json_str(m, "study_path"), *sd = lg_json_str(m, "spec_digest"), *study = lg_json_str(m, "study");
+    char want[65], hex[65];
+    lg_buf path = LG_BUF_INIT;
+    search_ctx s;
+    char *name = NULL;
+    int have, rc, err = 0;
+
+    memset(&s, 0, sizeof s);
+    lg_buf_clear(study_now);
+    if (!sp || !sd)
+        return 0;
+    if (sp[0] == '/')
+        err = lg_buf_puts(&path, sp);
+    else
+        err = lg_path_join(&path, lg_ledger_root(ev->lg), sp);
+    if (err < 0)
+        goto out;
+    if ((have = recorded_meaning(m, want)) < 0) {
+        err = have;
+        goto out;
+    }
+    if (!have) { /* no embedded spec: the file's bytes are the spec */
+        if (!lg_path_exists(path.ptr)) {
+            err = fact_set(f, LG_EVIDENCE_STALE, "study file %s no longer exists (run %.12s)", sp, e->info.run_id);
+            goto out;
+        }
+        if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+            goto out;
+        if (strcmp(hex, sd) != 0)
+            err = fact_set(f, LG_EVIDENCE_STALE,
+                           "study file %s changed since run %.12s (spec sha256 %.12s, now %.12s): re-run it", sp,
+                           e->info.run_id, sd, hex);
+        else
+            err = lg_buf_puts(study_now, path.ptr);
+        goto out;
+    }
+    /* the recorded path first */
+    if ((rc = study_file_digest(path.ptr, &name, hex)) < 0) {
+        err = rc;
+        goto out;
+    }
+    if (rc == 1 && name && study && !strcmp(name, study)) {
+        if (strcmp(hex, want) == 0)
+            err = lg_buf_puts(study_now, path.ptr);
+        else
+            err = fact_set(f, LG_EVIDENCE_STALE,
+                           "study file %s changed since run %.12s (spec meaning sha256 %.12s, now %.12s; the "
+                           "description and formatting do not count): re-run it",
+                           sp, e->info.run_id, want, hex);
+        goto out;
+    }
+    /* moved or renamed: find the study by name and meaning */
+    if (!study) {
+        err = fact_set(f, LG_EVIDENCE_STALE, "study file %s no longer exists (run %.12s)", sp, e->info.run_id);
+        goto out;
+    }
+    s.study = study;
+    s.want = want;
+    {
+        const char *slash = strrchr(path.ptr, '/'), *root = lg_ledger_root(ev->lg);
+        size_t rl = strlen(root);
+        lg_buf dir = LG_BUF_INIT;
+        /* the old folder and its children, only inside the repository (a manifest's study_path
+         * is not trusted to send us scanning elsewhere) */
+        if ((err = lg_buf_printf(&dir, "%.*s", slash ? (int)(slash - path.ptr) : 1, slash ? path.ptr : ".")) == 0 &&
+            !strncmp(dir.ptr, root, rl) && dir.ptr[rl] == '/' && !strstr(dir.ptr + rl, "/../") &&
+            !strstr(dir.ptr + rl, "/.."))
+            err = search_dir(&s, dir.ptr, SEARCH_MAX_DEPTH - 1);
+        lg_buf_release(&dir);
+        if (err == 0 && !s.same.len && (err = lg_path_join(&dir, lg_ledger_root(ev->lg), "studies")) == 0)
+            err = search_dir(&s, dir.ptr, 1);
+        if (err == 0 && !s.same.len) /* anywhere in the repository, SEARCH_MAX_DEPTH folders deep */
+            err = search_dir(&s, lg_ledger_root(ev->lg), 0);
+        lg_buf_release(&dir);
+        if (err < 0)
+            goto out;
+    }
+    if (s.same.len)
+        err = lg_buf_puts(study_now, s.same.ptr);
+    else if (s.other.len)
+        err = fact_set(f, LG_EVIDENCE_STALE,
+                       "study %s (recorded as %s, now in %s) changed since run %.12s (spec meaning sha256 %.12s): re-run it",
+                       study, sp, rel(ev, s.other.ptr), e->info.run_id, want);
+    else if (lg_path_exists(path.ptr))
+        err = fact_set(f, LG_EVIDENCE_STALE,
+                       "study file %s changed since run %.12s (it no longer declares study '%s' as a JSON spec, and no "
+                       "other study file with the recorded spec was found): re-run it",
+                       sp, e->info.run_id, study);
+    else
+        err = fact_set(f, LG_EVIDENCE_STALE,
+                       "study file %s no longer exists and no study file named '%s' with the recorded spec was found "
+                       "(run %.12s)",
+                       sp, study, e->info.run_id);
+out:
+    lg_free(name);
+    lg_buf_release(&path);
+    lg_buf_release(&s.same);
+    lg_buf_release(&s.other);
+    return err;
+}
+
+/* The data file a run's spec used, resolved like engine/study.c does, relative
+ * to the study file (where it is now). 1 found, 0 not a file source. With
+ * ood set: the spec's data.ood.path instead (any source). */
+static int spec_data_path_of(lg_evidence_ctx *ev, const run_ent *e, const char *study_file, int ood, lg_buf *out)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "spec"), "data");
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(data, "source");
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(ood ? cJSON_GetObjectItemCaseSensitive(data, "ood") : data,
+                                                         "path");
+    const char *slash;
+    (void)ev;
+    if ((!ood && (!cJSON_IsString(src) || strcmp(src->valuestring, "file") != 0)) || !cJSON_IsString(path) ||
+        !study_file[0])
+        return 0;
+    lg_buf_clear(out);
+    if (path->valuestring[0] == '/')
+        return lg_buf_puts(out, path->valuestring) < 0 ? LG_ENOMEM : 1;
+    slash = strrchr(study_file, '/');
+    return lg_buf_printf(out, "%.*s%s%s", slash ? (int)(slash - study_file) : 0, study_file, slash ? "/" : "",
+                         path->valuestring) < 0
+               ? LG_ENOMEM
+               : 1;
+}
+
+/* The transcoder target file a run's spec used (data.target.path, or with ood set
+ * data.ood.target.path; engine/transcoder.h), resolved like spec_data_path_of.
+ * 1 found, 0 none (no target, or a synthetic one). */
+static int spec_target_path(const run_ent *e, const char *study_file, int ood, lg_buf *out)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "spec"), "data");
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ood ? cJSON_GetObjectItemCaseSensitive(data, "ood") : data, "target"), "path");
+    const char *slash;
+    if (!cJSON_IsString(path) || !study_file[0])
+        return 0;
+    lg_buf_clear(out);
+    if (path->valuestring[0] == '/')
+        return lg_buf_puts(out, path->valuestring) < 0 ? LG_ENOMEM : 1;
+    slash = strrchr(study_file, '/');
+    return lg_buf_printf(out, "%.*s%s%s", slash ? (int)(slash - study_file) : 0, study_file, slash ? "/" : "",
+                         path->valuestring) < 0
+               ? LG_ENOMEM
+               : 1;
+}
+
+static int spec_data_path(lg_evidence_ctx *ev, const run_ent *e, const char *study_file, lg_buf *out)
+{
+    return spec_data_path_of(ev, e, study_file, 0, out);
+}
+
+static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
+{
+    lg_buf path = LG_BUF_INIT, study_now = LG_BUF_INIT;
+    const char *dd = lg_json_str(e->m, "data_digest");
+    char hex[65];
+    int err = 0, rc;
+
+    f->status = LG_EVIDENCE_FRESH;
+    /* --require-signed: a trusted signature and a chain link, before anything else (sign.h) */
+    if (ev->require_signed) {
+        const lg_keyring *kr;
+        if ((err = ev_trust_keys(ev, &kr)) < 0)
+            goto out;
+        if ((rc = lg_sign_evidence_check(ev->lg, e->info.run_id, kr, &path)) < 0) {
+            err = rc;
+            goto out;
+        }
+        if (rc == 0) {
+            err = fact_set(f, LG_EVIDENCE_MISSING, "%s (--require-signed)", path.ptr);
+            goto out;
+        }
+        lg_buf_clear(&path);
+    }
+    /* A claim pinned to a run is judged on that run's own record: later edits
+     * of the study or data files are not its business. */
+    if (pinned)
+        goto out;
+    if ((err = check_study_file(ev, e, f, &study_now)) < 0 || f->status != LG_EVIDENCE_FRESH)
+        goto out;
+    /* the data file, for file sources */
+    if (dd && (rc = spec_data_path(ev, e, study_now.ptr ? study_now.ptr : "", &path)) != 0) {
+        if (rc < 0) {
+            err = rc;
+            goto out;
+        }
+        if (!lg_path_exists(path.ptr)) {
+            err = fact_set(f, LG_EVIDENCE_STALE, "data file %s no longer exists (run %.12s)", path.ptr, e->info.run_id);
+            goto out;
+        }
+        if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+            goto out;
+        if (strcmp(hex, dd) != 0) {
+            err = fact_set(f, LG_EVIDENCE_STALE, "data file %s changed since run %.12s: re-run the study", path.ptr,
+                           e->info.run_id);
+            goto out;
+        }
+    }
+    /* the OOD file (data.ood), whose digest the run recorded in results.data.ood.sha256 */
+    {
+        const cJSON *od = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data"), "ood");
+        const char *odd = lg_json_str(od, "sha256");
+        if ((rc = spec_data_path_of(ev, e, study_now.ptr ? study_now.ptr : "", 1, &path)) != 0) {
+            if (rc < 0) {
+                err = rc;
+                goto out;
+            }
+            if (!odd) { /* the engine always records it: a run without it cannot vouch for the file */
+                err = fact_set(f, LG_EVIDENCE_STALE, "run %.12s read OOD data file %s but recorded no digest of it",
+                               e->info.run_id, path.ptr);
+                goto out;
+            }
+            if (!lg_path_exists(path.ptr)) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "OOD data file %s no longer exists (run %.12s)", path.ptr,
+                               e->info.run_id);
+                goto out;
+            }
+            if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+                goto out;
+            if (strcmp(hex, odd) != 0) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "OOD data file %s changed since run %.12s: re-run the study",
+                               path.ptr, e->info.run_id);
+                goto out;
+            }
+        }
+    }
+    /* the transcoder target files: data.target (digest in results.data.target.sha256) and
+     * data.ood.target (results.data.ood.target_sha256) */
+    for (int ood = 0; ood < 2; ood++) {
+        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data");
+        const char *tdd = ood ? lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "ood"), "target_sha256")
+                              : lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "target"), "sha256");
+        if ((rc = spec_target_path(e, study_now.ptr ? study_now.ptr : "", ood, &path)) != 0) {
+            if (rc < 0) {
+                err = rc;
+                goto out;
+            }
+            if (!tdd) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "run %.12s read target file %s but recorded no digest of it",
+                               e->info.run_id, path.ptr);
+                goto out;
+            }
+            if (!lg_path_exists(path.ptr)) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "target file %s no longer exists (run %.12s)", path.ptr,
+                               e->info.run_id);
+                goto out;
+            }
+            if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+                goto out;
+            if (strcmp(hex, tdd) != 0) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "target file %s changed since run %.12s: re-run the study",
+                               path.ptr, e->info.run_id);
+                goto out;
+            }
+        }
+    }
+    /* No artifact-presence check: claims read the manifest's results, never a
+     * store object, so outputs kept only in the store (absent on a fresh clone)
+     * do not make claims MISSING. Directives that read an artifact check it. */
+out:
+    lg_buf_release(&path);
+    lg_buf_release(&study_now);
+    return err;
+}
+
+int ev_run_fact_get(lg_evidence_ctx *ev, run_ent *e, int pinned, const run_fact **out)
+{
+    run_fact *f = &e->fact[pinned ? 1 : 0];
+    int err;
+    if (!f->done) {
+        if ((err = check_run(ev, e, pinned, f)) < 0) {
+            lg_free(f->reason);
+            f->reason = NULL;
+            f->status = LG_EVIDENCE_FRESH;
+            return err;
+        }
+        f->done = 1;
+    }
+    *out = f;
+    return 0;
+}
