@@ -40,6 +40,7 @@
 #include "engine/arch_route.h"
 #include "engine/consistency.h"
 #include "engine/curve.h"
+#include "engine/consistency_obj.h"
 #include "engine/data.h"
 #include "engine/engine.h"
 #include "engine/recon.h"
@@ -331,7 +332,7 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
         bdec = rc->median_init;
     } else
         bdec = p->b_dec_init == 0 ? rc->mean_init : NULL;
-    if ((err = lg_sae_init_weights(cfg, seed, bdec, w)) < 0)
+    if ((err = lg_sae_init_weights(cfg, lg_cobj_train_seed(p->consistency.weight, seed), bdec, w)) < 0)
         return err;
     if (p->arch == LG_ARCH_JUMPRELU) {
         /* the initial JumpReLU threshold, also what a random-init control uses */
@@ -389,6 +390,7 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     lg_trainer *tr = NULL;
     lg_route_multi *rt = NULL; /* routesae: its host trainer (arch_route.h) instead of tr */
     const int route = cfg->arch == LG_ARCH_ROUTESAE;
+    lg_cobj *cobj = NULL; /* train.consistency: couples the seeds of the group (the whole condition) */
     batcher *bt = NULL;
     float *batches = NULL; /* host [n, B, d] */
     float *targets = NULL; /* host [n, B, d], transcoder */
@@ -402,6 +404,18 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
                : p->transcoder ? lg_trainer_new_transcoder_multi(rc->opt->be, cfg, tc, w, n, &tr)
                                : lg_trainer_new_multi(rc->opt->be, cfg, tc, w, n, &tr)) < 0)
         return err;
+    if (p->consistency.weight > 0 && route) { /* the objective hooks the backend trainer */
+        err = lg_error_set(LG_EINPUT, "%s: condition %s: train.consistency is not implemented for arch routesae",
+                           rc->s->path, c->id);
+        goto out;
+    }
+    if (p->consistency.weight > 0) {
+        lg_cobj_config cc = {p->consistency.weight, p->consistency.every, p->consistency.mode};
+        if ((err = lg_cobj_new(&cc, n, cfg->d_sae, cfg->d_in, &cobj)) < 0 || (err = lg_cobj_attach(cobj, tr)) < 0) {
+            lg_error_wrap("%s: condition %s", rc->s->path, c->id);
+            goto out;
+        }
+    }
     if ((p->transcoder && !(targets = lg_malloc((size_t)n * Bd * sizeof(float)))) ||
         !(batches = lg_malloc((size_t)n * Bd * sizeof(float))) ||
         !(idx = lg_malloc((size_t)p->batch * sizeof(int64_t))) || !(bt = lg_calloc((size_t)n, sizeof(*bt)))) {
@@ -409,7 +423,7 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         goto out;
     }
     for (i = 0; i < n; i++)
-        if ((err = batcher_init(&bt[i], rc->train_rows, rc->n_train, seeds[i])) < 0)
+        if ((err = batcher_init(&bt[i], rc->train_rows, rc->n_train, lg_cobj_train_seed(p->consistency.weight, seeds[i]))) < 0)
             goto out;
     for (step = 0; step < p->steps; step++) {
         if (rc->opt->stop && *rc->opt->stop) { /* abandon the group: resume trains it again */
@@ -458,6 +472,7 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
 out:
     lg_trainer_free(tr);
     lg_route_multi_free(rt);
+    lg_cobj_free(cobj);
     for (i = 0; bt && i < n; i++)
         lg_free(bt[i].perm);
     lg_free(bt);
@@ -835,6 +850,14 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
         goto out;
     trained = !c->control_random && c->p.steps > 0;
     group = trained ? seed_group_size(rc, &cfg, &tc) : ns;
+    if (trained && c->p.consistency.weight > 0) { /* the objective couples the seeds: one group, all of them */
+        group = ns;
+        if (!full) {
+            err = lg_error_set(LG_EINPUT, "%s: condition %s: train.consistency couples its seeds, so they can only run "
+                               "all together (%d of %d selected)", s->path, c->id, n, ns);
+            goto out;
+        }
+    }
     if (!(last = lg_calloc((size_t)ns, sizeof(*last)))) {
         err = LG_ENOMEM;
         goto out;
@@ -1234,6 +1257,12 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
             goto out;
         }
 
+    for (i = 0; i < s->n_conds; i++)
+        if (!s->conds[i].control_random && s->conds[i].p.consistency.weight > 0 &&
+            lg_cobj_backend_check(opt->be) < 0) {
+            err = lg_error_wrap("%s: condition %s", s->path, s->conds[i].id);
+            goto out;
+        }
     if ((err = prepare_data(&rc, &truth, out->data_digest)) < 0)
         goto out;
 
@@ -1297,6 +1326,8 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
         goto out;
     }
     if (err < 0 && !out->diverged)
+        goto out;
+    if (!out->diverged && (err = lg_cobj_heldout_results(s, opt->outdir, rc.d, out->results)) < 0)
         goto out;
     /* results.json last, so it is in the list even for a diverged run */
     if (!(text = cJSON_Print(out->results))) {

@@ -12,6 +12,7 @@
  * as the grid is.
  */
 #include "engine/study.h"
+#include "engine/consistency_obj.h"
 #include "engine/hungarian.h"
 #include "engine/train.h"
 
@@ -27,7 +28,7 @@
 
 /* ---- parameter table ------------------------------------------------------- */
 
-typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES, P_KS, P_BOOL } ptype;
+typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES, P_KS, P_CONSIST, P_BOOL } ptype;
 
 typedef struct {
     const char *name;
@@ -62,6 +63,7 @@ static const pdef params[] = {
     {"aux_k", "train", P_INT, OFF(aux_k), 0, 1 << 20},
     {"aux_coeff", "train", P_DOUBLE, OFF(aux_coeff), 0, 1e6},
     {"dead_after", "train", P_INT, OFF(dead_after), 1, 2e9},
+    {"consistency", "train", P_CONSIST, OFF(consistency), 0, 1e6}, /* weight's bounds */
 };
 #undef OFF
 #define N_PARAMS (sizeof(params) / sizeof(params[0]))
@@ -102,6 +104,39 @@ static void params_default(lg_cond_params *p)
     p->aux_k = -1; /* -1: min(512, d_sae / 2) */
     p->aux_coeff = LG_TRAIN_DEFAULT_AUX_COEFF;
     p->dead_after = LG_TRAIN_DEFAULT_DEAD_AFTER;
+    p->consistency.every = LG_COBJ_DEFAULT_EVERY;
+    p->consistency.mode = LG_COBJ_CONSENSUS;
+}
+
+/* train.consistency: {"weight": w, "every": n, "mode": "consensus"|"pairwise"}
+ * (engine/consistency_obj.h); keys left out keep their defaults (weight 0,
+ * every LG_COBJ_DEFAULT_EVERY, consensus). */
+static int consistency_set(const char *file, const char *where, const pdef *d, const cJSON *v, lg_cond_params *p)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        double x = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+        if (strcmp(it->string, "weight") == 0) {
+            if (!cJSON_IsNumber(it) || !isfinite(x) || x < d->min || x > d->max)
+                return lg_error_set(LG_EINPUT, "%s: %s.weight: must be a number in [%.10g, %.10g]", file, where, d->min,
+                                    d->max);
+            p->consistency.weight = x;
+        } else if (strcmp(it->string, "every") == 0) {
+            if (!cJSON_IsNumber(it) || x != floor(x) || x < 1 || x > (1 << 24))
+                return lg_error_set(LG_EINPUT, "%s: %s.every: must be an integer in [1, 16777216]", file, where);
+            p->consistency.every = (int)x;
+        } else if (strcmp(it->string, "mode") == 0) {
+            if (cJSON_IsString(it) && strcmp(it->valuestring, "consensus") == 0)
+                p->consistency.mode = LG_COBJ_CONSENSUS;
+            else if (cJSON_IsString(it) && strcmp(it->valuestring, "pairwise") == 0)
+                p->consistency.mode = LG_COBJ_PAIRWISE;
+            else
+                return lg_error_set(LG_EINPUT, "%s: %s.mode: must be \"consensus\" or \"pairwise\"", file, where);
+        } else
+            return lg_error_set(LG_EINPUT, "%s: %s.%s: unknown key (weight, every, mode)", file, where, it->string);
+    }
+    p->consistency.set = 1;
+    return 0;
 }
 
 /* Set one parameter from a JSON value; `where` is the JSON path for errors. */
@@ -145,6 +180,10 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
                 }
         return lg_error_set(LG_EINPUT, "%s: %s: must be \"mean\", \"median\" or \"zero\"", file, where);
     }
+    case P_CONSIST:
+        if (!cJSON_IsObject(v))
+            return lg_error_set(LG_EINPUT, "%s: %s: must be an object {\"weight\", \"every\", \"mode\"}", file, where);
+        return consistency_set(file, where, d, v, p);
     case P_PREFIXES: {
         const cJSON *e;
         int n = 0, prev = 0;
@@ -476,6 +515,15 @@ static int param_to_json(const lg_cond_params *p, cJSON *obj)
                 continue;
             v = cJSON_CreateTrue();
             break;
+        case P_CONSIST: /* three flat keys, so that claims can filter on them */
+            if (!p->consistency.set)
+                continue;
+            if (!cJSON_AddNumberToObject(obj, "consistency_weight", p->consistency.weight) ||
+                !cJSON_AddNumberToObject(obj, "consistency_every", p->consistency.every) ||
+                !cJSON_AddStringToObject(obj, "consistency_mode",
+                                         p->consistency.mode == LG_COBJ_PAIRWISE ? "pairwise" : "consensus"))
+                return lg_error_set(LG_ENOMEM, "out of memory");
+            continue;
         }
         if (!v || !cJSON_AddItemToObject(obj, d->name, v)) {
             cJSON_Delete(v);
@@ -553,6 +601,17 @@ static void format_value(const cJSON *v, char *buf, size_t n)
             if (len + 1 < n)
                 len += (size_t)snprintf(buf + len, n - len, "%s%.10g", len ? "-" : "", e->valuedouble);
         }
+    } else if (cJSON_IsObject(v)) { /* a train.consistency value: "off" or "W-MODE-EVERY" */
+        lg_cond_params p;
+        pdef d = {"consistency", "train", P_CONSIST, 0, 0, 1e6};
+        params_default(&p);
+        if (consistency_set("", "", &d, v, &p) < 0)
+            snprintf(buf, n, "?");
+        else if (p.consistency.weight == 0)
+            snprintf(buf, n, "off");
+        else
+            snprintf(buf, n, "%.10g-%s-%d", p.consistency.weight,
+                     p.consistency.mode == LG_COBJ_PAIRWISE ? "pairwise" : "consensus", p.consistency.every);
     } else
         snprintf(buf, n, "?");
 }
@@ -801,6 +860,18 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
                                    "(condition %s)", path, s->conds[i].id);
             if (err < 0)
                 goto out;
+        }
+    }
+    for (x = 0; x < s->n_conds; x++) {
+        const lg_condition *c = &s->conds[(int)x];
+        if (c->p.consistency.weight > 0 && s->n_seeds < 2) {
+            err = lg_error_set(LG_EINPUT, "%s: condition %s: train.consistency needs at least 2 seeds", path, c->id);
+            goto out;
+        }
+        if (c->p.consistency.weight > 0 && c->p.d_sae > LG_HUNGARIAN_MAX_N) {
+            err = lg_error_set(LG_EINPUT, "%s: condition %s: train.consistency matches at most d_sae %d", path, c->id,
+                               LG_HUNGARIAN_MAX_N);
+            goto out;
         }
     }
 out:

@@ -28,7 +28,8 @@
  *     "train": { "steps", "batch", "lr", "warmup_steps", "decay_frac", "grad_clip",
  *                "beta1", "beta2", "eps", "b_dec_init": "mean"|"median"|"zero",
  *                "aux_k", "aux_coeff", "dead_after",
- *                "log_every": 0 },                           defaults for every condition
+ *                "log_every": 0,
+ *                "consistency": { "weight", "every", "mode" } },  defaults for every condition
  *                                                  (log_every: study-wide, not a grid key: every N
  *                                                  steps a training-curve point, engine/curve.h;
  *                                                  0 = off)
@@ -38,6 +39,7 @@
  *                                             ("ks": hierarchical_topk's budgets, k < ... ; k is
  *                                              their largest: engine/arch_hier.h)
  *     "grid": { KEY: [values...], ... },          cartesian product over any sae/train key
+ *                                                 ("consistency": a list of objects)
  *     "seeds": [1, 2, 3],                         required, distinct non-negative integers
  *     "controls": { "random_init": true },
  *     "metrics": { "shared_threshold": 0.7, "hungarian": true, "dense_threshold": 0.1,
@@ -87,6 +89,15 @@ typedef struct {
     double aux_coeff;
     int dead_after;
     int transcoder; /* sae.transcoder: reconstruct data.target from the data (engine/transcoder.h) */
+    /* train.consistency (engine/consistency_obj.h): weight 0 = off; `set`
+     * when the spec names it (then params list consistency_weight,
+     * consistency_every, consistency_mode) */
+    struct {
+        double weight;
+        int every;
+        int mode;
+        int set;
+    } consistency;
 } lg_cond_params;
 
 typedef struct {

@@ -133,6 +133,8 @@ struct lg_trainer {
     float *y;                   /* [S, B, d] */
     const float *host_targets;  /* the current step's targets, host [S, B, d] */
     lg_hier_bufs *hier;  /* HIER_TOPK: the budgets below k (engine/arch_hier.c); n_pref = n_ks */
+    lg_trainer_extra_fn extra; /* lg_trainer_set_extra, or NULL */
+    void *extra_ctx;
 };
 
 void lg_train_config_default(lg_train_config *tc)
@@ -1116,7 +1118,9 @@ static int step_or_grads(lg_trainer *t, const float *batches, const float *targe
         return err;
     if (!st && !(st = lg_calloc((size_t)t->S, sizeof(*st))))
         return lg_error_wrap("trainer step");
-    if ((err = forward_backward(t, batches, st)) >= 0 && update)
+    if ((err = forward_backward(t, batches, st)) >= 0 && t->extra && (err = t->extra(t->extra_ctx, t, st)) < 0)
+        t->has_grads = 0;
+    if (err >= 0 && update)
         err = apply_update(t, st);
     if (out && (err >= 0 || err == LG_EDIVERGED))
         memcpy(out, st, (size_t)t->S * sizeof(*st));
@@ -1448,4 +1452,37 @@ out:
 int lg_trainer_load_state(lg_trainer *t, const lg_train_state *st)
 {
     return lg_trainer_load_state_multi(t, 0, st);
+}
+
+/* ---- extra loss terms (train.h) ------------------------------------------------ */
+
+void lg_trainer_set_extra(lg_trainer *t, lg_trainer_extra_fn fn, void *ctx)
+{
+    t->extra = fn;
+    t->extra_ctx = fn ? ctx : NULL;
+}
+
+int lg_trainer_decoder(lg_trainer *t, int s, float **W_dec, float **grad_W_dec)
+{
+    int err;
+    if ((err = check_seed(t, s)) < 0)
+        return err;
+    if (W_dec)
+        *W_dec = t->p[P_WDEC] + (size_t)s * t->numel[P_WDEC];
+    if (grad_W_dec)
+        *grad_W_dec = t->g[P_WDEC] + (size_t)s * t->numel[P_WDEC];
+    return 0;
+}
+
+int lg_trainer_seed_active(const lg_trainer *t, int s) { return s >= 0 && s < t->S && t->active[s]; }
+
+const lg_backend *lg_trainer_backend(const lg_trainer *t) { return t->be; }
+
+int lg_trainer_config(const lg_trainer *t, lg_sae_config *cfg, lg_train_config *tc)
+{
+    if (cfg)
+        *cfg = t->cfg;
+    if (tc)
+        *tc = t->tc;
+    return 0;
 }

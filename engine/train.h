@@ -116,6 +116,7 @@ typedef struct {
     double lr;        /* learning rate used */
     double grad_norm; /* global norm before clipping */
     double threshold; /* BatchTopK inference threshold after the step (-1 unset) */
+    double consistency; /* the extra term's share of loss (lg_trainer_set_extra; 0 without) */
 } lg_step_stats;
 
 typedef struct lg_trainer lg_trainer;
@@ -250,5 +251,21 @@ int lg_trainer_is_transcoder(const lg_trainer *t);
 int lg_trainer_step_target_multi(lg_trainer *t, const float *batches, const float *targets, lg_step_stats *out);
 int lg_trainer_compute_grads_target_multi(lg_trainer *t, const float *batches, const float *targets,
                                           lg_step_stats *out);
+/* ---- extra loss terms computed outside the trainer ------------------------
+ * (engine/consistency_obj.h.) fn runs after the forward and backward pass of
+ * every step and gradient computation, once the losses are known to be
+ * finite and before the update: it may add to st[s].loss (and set
+ * st[s].consistency) and add its gradient to grad W_dec of the active seeds
+ * (lg_trainer_decoder). A negative return fails the step with nothing
+ * updated. fn NULL removes it. */
+typedef int (*lg_trainer_extra_fn)(void *ctx, lg_trainer *t, lg_step_stats *st);
+void lg_trainer_set_extra(lg_trainer *t, lg_trainer_extra_fn fn, void *ctx);
+/* Backend pointers to seed s's W_dec [d_sae, d_in] and its gradient
+ * buffer (either out may be NULL). */
+int lg_trainer_decoder(lg_trainer *t, int s, float **W_dec, float **grad_W_dec);
+int lg_trainer_seed_active(const lg_trainer *t, int s); /* 1 active, 0 frozen or out of range */
+const lg_backend *lg_trainer_backend(const lg_trainer *t);
+/* The trainer's configs (either out may be NULL). */
+int lg_trainer_config(const lg_trainer *t, lg_sae_config *cfg, lg_train_config *tc);
 
 #endif

@@ -24,6 +24,7 @@
 #include "base/sha256.h"
 #include "engine/backend.h"
 #include "engine/run.h"
+#include "engine/consistency_obj.h"
 #include "engine/sae.h"
 #include "ledger/manifest.h"
 #include "ledger/replay.h"
@@ -153,6 +154,45 @@ static int check_listed(rctx *x, const lg_study *s, const lg_condition *c, const
     return 0;
 }
 
+/* train.consistency (engine/consistency_obj.h): the held-out-seed metrics of
+ * condition c's seeds need its weight-0 twin's decoders. *twin = the twin's
+ * index (wb loaded unless it is c itself), or -1 when c has none or a twin
+ * cell cannot be loaded (a problem is then added by load_cell). */
+static int heldout_load(rctx *x, const cJSON *m, const lg_study *s, const lg_condition *c, int d,
+                        const lg_sae_weights *w, lg_sae_weights *wb, int *twin)
+{
+    int b = lg_cobj_heldout_twin(s, (int)(c - s->conds)), i, have, err;
+    lg_sae_config cfg;
+    (void)w;
+    *twin = -1;
+    if (b < 0)
+        return 0;
+    if (b != (int)(c - s->conds)) {
+        if ((err = lg_run_cell_config(s, &s->conds[b], d, &cfg)) < 0)
+            return problem(x, "%s", lg_error_msg());
+        for (i = 0; i < s->n_seeds; i++) {
+            if ((err = load_cell(x, m, &s->conds[b], s->seeds[i], &cfg, &wb[i], &have)) < 0)
+                return err;
+            if (!have)
+                return 0;
+        }
+    }
+    *twin = b;
+    return 0;
+}
+
+static int heldout_seed(const lg_study *s, const lg_condition *c, int d, const lg_sae_weights *w,
+                        const lg_sae_weights *wb, int i, cJSON *got)
+{
+    const float *Wc[LG_MAX_SEEDS], *Wb[LG_MAX_SEEDS];
+    int j;
+    for (j = 0; j < s->n_seeds; j++) {
+        Wc[j] = w[j].W_dec;
+        Wb[j] = wb[j].W_dec;
+    }
+    return lg_cobj_heldout_seed(s, (int)(c - s->conds), d, Wc, Wb, i, got);
+}
+
 static int recompute_condition(rctx *x, const cJSON *m, const lg_study *s, const lg_condition *c, const cJSON *rc,
                                int d, lg_run_eval *ev, double rel)
 {
@@ -163,9 +203,11 @@ static int recompute_condition(rctx *x, const cJSON *m, const lg_study *s, const
     lg_sae_config cfg;
     cJSON *got = NULL;
     char what[200];
-    int trained = !c->control_random && c->p.steps > 0, all = 1, i, j, err;
+    lg_sae_weights wb[LG_MAX_SEEDS]; /* train.consistency: the weight-0 twin's cells */
+    int trained = !c->control_random && c->p.steps > 0, all = 1, i, j, err, twin = -1;
 
     memset(w, 0, sizeof w);
+    memset(wb, 0, sizeof wb);
     if ((err = lg_run_cell_config(s, c, d, &cfg)) < 0) {
         err = problem(x, "%s", lg_error_msg());
         goto out;
@@ -181,7 +223,8 @@ static int recompute_condition(rctx *x, const cJSON *m, const lg_study *s, const
                 goto out;
         } else {
             /* a control=random cell: its weights are the initialisation (b_dec does not enter W_dec) */
-            if ((err = lg_sae_init_weights(&cfg, s->seeds[i], NULL, &w[i])) < 0)
+            if ((err = lg_sae_init_weights(&cfg, lg_cobj_train_seed(c->p.consistency.weight, s->seeds[i]), NULL,
+                                           &w[i])) < 0)
                 goto out;
             have[i] = 1;
         }
@@ -229,6 +272,8 @@ static int recompute_condition(rctx *x, const cJSON *m, const lg_study *s, const
                 goto out;
             x->st->pairs++;
         }
+    if ((err = heldout_load(x, m, s, c, d, w, wb, &twin)) < 0)
+        goto out;
     for (i = 0; i < ns; i++) {
         const cJSON *rs = lg_results_find_seeded(rc, "seeds", (double)s->seeds[i], -1);
         snprintf(what, sizeof what, "condition %s seed mean of %llu", c->id, (unsigned long long)s->seeds[i]);
@@ -238,13 +283,17 @@ static int recompute_condition(rctx *x, const cJSON *m, const lg_study *s, const
         }
         if ((err = lg_run_seed_metrics(pm, pc, ns, i, got)) < 0)
             goto out;
+        if (twin >= 0 && (err = heldout_seed(s, c, d, w, twin == (int)(c - s->conds) ? w : wb, i, got)) < 0)
+            goto out;
         if ((err = compare_row(x, rs, cJSON_GetObjectItemCaseSensitive(rs, "metrics"), &got, what)) < 0)
             goto out;
     }
 out:
     cJSON_Delete(got);
-    for (i = 0; i < ns; i++)
+    for (i = 0; i < ns; i++) {
         lg_sae_weights_release(&w[i]);
+        lg_sae_weights_release(&wb[i]);
+    }
     lg_free(pm);
     lg_free(pc);
     return err;

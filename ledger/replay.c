@@ -26,6 +26,7 @@
 
 #include "artifacts/json.h"
 #include "base/sha256.h"
+#include "engine/consistency_obj.h"
 #include "ledger/manifest.h"
 
 /* ---- the study of a run --------------------------------------------------------- */
@@ -425,6 +426,21 @@ int lg_replay_run(lg_ledger *lg, const char *ref, const lg_replay_opts *o, lg_re
                 any |= mask[c * s->n_seeds + j];
             memset(mask + c * s->n_seeds, any, (size_t)s->n_seeds);
         }
+    }
+    for (c = 0; c < s->n_conds; c++) {
+        /* train.consistency couples the seeds of a condition (engine/consistency_obj.h):
+         * a sampled cell brings every seed, and the weight-0 twin its held-out metrics
+         * are computed against */
+        int any = 0, b;
+        if (!(s->conds[c].p.consistency.weight > 0) || s->conds[c].control_random)
+            continue;
+        for (j = 0; j < s->n_seeds; j++)
+            any |= mask[c * s->n_seeds + j];
+        if (!any)
+            continue;
+        memset(mask + c * s->n_seeds, 1, (size_t)s->n_seeds);
+        if ((b = lg_cobj_heldout_twin(s, c)) >= 0)
+            memset(mask + b * s->n_seeds, 1, (size_t)s->n_seeds);
     }
     for (c = 0; c < s->n_conds; c++) {
         int all = 1;
