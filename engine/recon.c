@@ -30,6 +30,7 @@ struct lg_recon {
     long n;                             /* rows so far */
     double sse;                         /* sum ||x - xhat||^2 */
     double nnz;                         /* non-zero activations */
+    int transcoder;                     /* lg_recon_new_transcoder: rows are read without b_dec, targets scored */
 };
 
 void lg_recon_free(lg_recon *r)
@@ -128,7 +129,8 @@ out:
             return err;         \
     } while (0)
 
-int lg_recon_add(lg_recon *r, const float *rows, int n)
+/* targets [n, d_in] (transcoder) or NULL (rows are their own target). */
+static int recon_add(lg_recon *r, const float *rows, const float *targets, int n)
 {
     const lg_backend *be = r->be;
     const int d = r->cfg.d_in, m = r->cfg.d_sae;
@@ -138,8 +140,14 @@ int lg_recon_add(lg_recon *r, const float *rows, int n)
     if (n < 1 || n > r->max_rows)
         return lg_error_set(LG_EINPUT, "recon: chunk of %d rows (expected 1..%d)", n, r->max_rows);
 
+    if (!r->transcoder != !targets)
+        return lg_error_set(LG_EINPUT, r->transcoder ? "recon: a transcoder needs targets"
+                                                     : "recon: targets given for an SAE");
     TRY(be->upload(be, r->x, rows, nd));
-    TRY(be->add_bias_rows(be, r->x, r->b_dec, -1.0f, r->xc, n, d));
+    if (r->transcoder) /* the encoder reads x itself; x is then replaced by the target */
+        TRY(be->copy(be, r->xc, r->x, nd));
+    else
+        TRY(be->add_bias_rows(be, r->x, r->b_dec, -1.0f, r->xc, n, d));
     TRY(be->gemm(be, 0, 0, n, m, d, 1.0f, r->xc, d, r->W_enc, m, 0.0f, r->pre, m));
     TRY(be->add_bias_rows(be, r->pre, r->b_enc, 1.0f, r->pre, n, m)); /* [n, m] */
     switch (r->cfg.arch) {
@@ -162,6 +170,10 @@ int lg_recon_add(lg_recon *r, const float *rows, int n)
     }
     TRY(be->gemm(be, 0, 0, n, d, m, 1.0f, r->acts, m, r->W_dec, d, 0.0f, r->xhat, d));
     TRY(be->add_bias_rows(be, r->xhat, r->b_dec, 1.0f, r->xhat, n, d));
+    if (targets) {
+        TRY(be->upload(be, r->x, targets, nd));
+        rows = targets; /* the variance below is the target's */
+    }
     TRY(be->axpby(be, nd, 1.0f, r->xhat, -1.0f, r->x, r->xhat)); /* xhat - x */
     TRY(be->sumsq(be, r->xhat, nd, &sse));
     TRY(be->count_nonzero(be, r->acts, nm, &nnz));
@@ -190,6 +202,28 @@ int lg_recon_add(lg_recon *r, const float *rows, int n)
         r->m2[c] += cm2 + delta * delta * (double)r->n * n / tot;
     }
     r->n += n;
+    return 0;
+}
+
+int lg_recon_add(lg_recon *r, const float *rows, int n)
+{
+    return recon_add(r, rows, NULL, n);
+}
+
+int lg_recon_add_target(lg_recon *r, const float *rows, const float *targets, int n)
+{
+    if (!targets)
+        return lg_error_set(LG_EINPUT, "recon: a transcoder needs targets");
+    return recon_add(r, rows, targets, n);
+}
+
+int lg_recon_new_transcoder(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w, int max_rows,
+                            lg_recon **out)
+{
+    int err;
+    if ((err = lg_recon_new(be, cfg, w, max_rows, out)) < 0)
+        return err;
+    (*out)->transcoder = 1;
     return 0;
 }
 

@@ -50,6 +50,14 @@ int lg_recon_add(lg_recon *r, const float *rows, int n);
  * dense_threshold < 0 means the default 0.1. May be called more than once. */
 int lg_recon_finish(lg_recon *r, double dense_threshold, lg_recon_metrics *out);
 void lg_recon_free(lg_recon *r); /* accepts NULL */
+/* Transcoder (train.h): the encoder reads rows without b_dec and the metrics
+ * score the reconstruction of targets [n, d_in] (mse, fvu around the
+ * targets' mean, explained_variance); rows are fed with
+ * lg_recon_add_target (lg_recon_add refuses a transcoder, and
+ * lg_recon_add_target a plain SAE). */
+int lg_recon_new_transcoder(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w, int max_rows,
+                            lg_recon **out);
+int lg_recon_add_target(lg_recon *r, const float *rows, const float *targets, int n);
 
 /* Convenience: the whole of rows [n, d_in] in chunks of at most 4096 rows. */
 int lg_recon_eval(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w,

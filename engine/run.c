@@ -50,6 +50,7 @@
 #include "base/rng.h"
 #include "engine/sae.h"
 #include "engine/train.h"
+#include "engine/transcoder.h"
 
 void lg_condition_file_id(const char *id, char *buf, size_t n)
 {
@@ -186,6 +187,16 @@ typedef struct {
     double t0;
     int group_index;        /* the next seed group's number in plan order */
     int group_cap;
+    /* data.target (transcoder conditions, engine/transcoder.h): the same rows as ds */
+    lg_dataset *target;
+    char target_digest[65];
+    float *eval_y;          /* [n_eval, d] the target of the held-out rows */
+    float *target_mean;     /* [d] b_dec's initialisation of a transcoder */
+    float *target_median;   /* [d] or NULL until needed */
+    float *target_truth;    /* [n_features, d] synthetic target's output dictionary E, or NULL */
+    lg_dataset *ood_target; /* data.ood.target, the same rows as ood */
+    char ood_target_digest[65];
+    float *ood_y;           /* [LG_RUN_OOD_CHUNK, d] */
 } run_ctx;
 
 /* Shard, check or gather: the modes in which groups are taken from (or
@@ -251,6 +262,8 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
 {
     char fid[160], name[256], seedbuf[32], kbuf[32], ksbuf[LG_SAE_MAX_KS * 12];
     const char *path = NULL;
+    const int hier = c->p.arch == LG_ARCH_HIER_TOPK, has_opt = hier || c->p.transcoder;
+    const char *opt_key = hier ? "ks" : "transcoder", *opt_val = hier ? ksbuf : "true";
     const char *meta[] = {"format", "ledger-sae-1",
                           "architecture", lg_arch_name(c->p.arch),
                           "condition", c->id,
@@ -258,7 +271,8 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
                           "k", kbuf,
                           "engine_version", LG_ENGINE_VERSION,
                           "study", rc->s->name,
-                          "ks", ksbuf}; /* hierarchical_topk only (the others' files are unchanged) */
+                          opt_key, opt_val}; /* hierarchical_topk's ks or a transcoder's mark, else nothing
+                                              * (the others' files are unchanged) */
     lg_tensor_f32 t[7] = {
         {"W_enc", 2, {w->d_in, w->d_sae}, w->W_enc},
         {"b_enc", 1, {w->d_sae}, w->b_enc},
@@ -276,8 +290,7 @@ static int write_weights(run_ctx *rc, const lg_condition *c, uint64_t seed, cons
     snprintf(name, sizeof name, "cells/%s/seed-%llu.safetensors", fid, (unsigned long long)seed);
     if ((err = files_add(&rc->files, name, "application/vnd.safetensors", &path)) < 0)
         return err;
-    return lg_st_write(path, t, w->W_router ? 7 : 5, meta,
-                       sizeof(meta) / sizeof(meta[0]) / 2 - (c->p.arch == LG_ARCH_HIER_TOPK ? 0 : 1));
+    return lg_st_write(path, t, w->W_router ? 7 : 5, meta, sizeof(meta) / sizeof(meta[0]) / 2 - (has_opt ? 0 : 1));
 }
 
 /* Configs of condition c (training config checked when the cells train). */
@@ -303,7 +316,15 @@ static int init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cf
     int err;
     if (p->arch == LG_ARCH_ROUTESAE) /* b_dec: the mean over layers of the data mean */
         return lg_route_init_weights(cfg, rc->layers, seed, p->b_dec_init == 0 ? rc->mean_init : NULL, w);
-    if (p->b_dec_init == 1) {
+    if (p->transcoder) { /* b_dec lives in the target's space: the target's mean or median */
+        if (p->b_dec_init == 1 && !rc->target_median) {
+            if (!(rc->target_median = lg_malloc((size_t)rc->d * sizeof(float))))
+                return LG_ENOMEM;
+            if ((err = lg_dataset_geometric_median(rc->target, rc->train_rows, rc->n_train, 64, rc->target_median)) < 0)
+                return err;
+        }
+        bdec = p->b_dec_init == 1 ? rc->target_median : p->b_dec_init == 0 ? rc->target_mean : NULL;
+    } else if (p->b_dec_init == 1) {
         if (!rc->median_init) {
             if (!(rc->median_init = lg_malloc((size_t)rc->d * sizeof(float))))
                 return LG_ENOMEM;
@@ -374,13 +395,16 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
     lg_cobj *cobj = NULL; /* train.consistency: couples the seeds of the group (the whole condition) */
     batcher *bt = NULL;
     float *batches = NULL; /* host [n, B, d] */
+    float *targets = NULL; /* host [n, B, d], transcoder */
     int64_t *idx = NULL;
     long step;
     int every = rc->opt->progress_every > 0 ? rc->opt->progress_every : 50;
     int alive = n, i, err;
 
     *n_ok = n;
-    if ((err = route ? lg_route_multi_new(cfg, tc, w, n, &rt) : lg_trainer_new_multi(rc->opt->be, cfg, tc, w, n, &tr)) < 0)
+    if ((err = route               ? lg_route_multi_new(cfg, tc, w, n, &rt)
+               : p->transcoder ? lg_trainer_new_transcoder_multi(rc->opt->be, cfg, tc, w, n, &tr)
+                               : lg_trainer_new_multi(rc->opt->be, cfg, tc, w, n, &tr)) < 0)
         return err;
     if (p->consistency.weight > 0 && route) { /* the objective hooks the backend trainer */
         err = lg_error_set(LG_EINPUT, "%s: condition %s: train.consistency is not implemented for arch routesae",
@@ -394,7 +418,8 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
             goto out;
         }
     }
-    if (!(batches = lg_malloc((size_t)n * Bd * sizeof(float))) ||
+    if ((p->transcoder && !(targets = lg_malloc((size_t)n * Bd * sizeof(float)))) ||
+        !(batches = lg_malloc((size_t)n * Bd * sizeof(float))) ||
         !(idx = lg_malloc((size_t)p->batch * sizeof(int64_t))) || !(bt = lg_calloc((size_t)n, sizeof(*bt)))) {
         err = LG_ENOMEM;
         goto out;
@@ -414,11 +439,13 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         lg_sched_share_threads();
         for (i = 0; i < alive; i++) {
             batcher_rows(&bt[i], step, p->batch, idx);
-            if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batches + (size_t)i * Bd)) < 0)
+            if ((err = lg_dataset_gather(rc->ds, idx, p->batch, batches + (size_t)i * Bd)) < 0 ||
+                (targets && (err = lg_dataset_gather(rc->target, idx, p->batch, targets + (size_t)i * Bd)) < 0))
                 goto out;
         }
-        while ((err = route ? lg_route_multi_step(rt, batches, last) : lg_trainer_step_multi(tr, batches, last)) ==
-               LG_EDIVERGED) {
+        while ((err = route     ? lg_route_multi_step(rt, batches, last)
+                      : targets ? lg_trainer_step_target_multi(tr, batches, targets, last)
+                                : lg_trainer_step_multi(tr, batches, last)) == LG_EDIVERGED) {
             int j = route ? lg_route_multi_diverged_seed(rt) : lg_trainer_diverged_seed(tr);
             snprintf(failure, failure_len, "condition %s seed %llu: training diverged at step %ld: loss is %s", c->id,
                      (unsigned long long)seeds[j], step + 1, isnan(last[j].loss) ? "NaN" : "Inf");
@@ -457,6 +484,7 @@ out:
         lg_free(bt[i].perm);
     lg_free(bt);
     lg_free(batches);
+    lg_free(targets);
     lg_free(idx);
     return err;
 }
@@ -590,19 +618,24 @@ out:
 /* The cell's SAE on every row of the OOD file, streamed in chunks (the file is
  * memory-mapped and never copied whole): metrics ood_fvu, ood_explained_variance,
  * ood_mse, ood_l0, ood_dead_frac, ood_dense_frac. */
-static int eval_ood(run_ctx *rc, const lg_sae_config *cfg, const lg_sae_weights *w, cJSON *metrics)
+static int eval_ood(run_ctx *rc, const lg_sae_config *cfg, const lg_sae_weights *w, int transcoder, cJSON *metrics)
 {
     lg_recon *r = NULL;
     lg_recon_metrics rm;
     int64_t off, n = lg_dataset_rows(rc->ood), i;
     int err;
-    if ((err = lg_recon_new(rc->opt->be, cfg, w, LG_RUN_OOD_CHUNK, &r)) < 0)
+    if ((err = transcoder ? lg_recon_new_transcoder(rc->opt->be, cfg, w, LG_RUN_OOD_CHUNK, &r)
+                          : lg_recon_new(rc->opt->be, cfg, w, LG_RUN_OOD_CHUNK, &r)) < 0)
         return err;
     for (off = 0; off < n; off += LG_RUN_OOD_CHUNK) {
         int m = n - off < LG_RUN_OOD_CHUNK ? (int)(n - off) : LG_RUN_OOD_CHUNK;
         for (i = 0; i < m; i++)
             rc->ood_idx[i] = off + i;
-        if ((err = lg_dataset_gather(rc->ood, rc->ood_idx, m, rc->ood_x)) < 0 || (err = lg_recon_add(r, rc->ood_x, m)) < 0)
+        if ((err = lg_dataset_gather(rc->ood, rc->ood_idx, m, rc->ood_x)) < 0)
+            goto out;
+        if (transcoder ? ((err = lg_dataset_gather(rc->ood_target, rc->ood_idx, m, rc->ood_y)) < 0 ||
+                          (err = lg_recon_add_target(r, rc->ood_x, rc->ood_y, m)) < 0)
+                       : (err = lg_recon_add(r, rc->ood_x, m)) < 0)
             goto out;
     }
     if ((err = lg_recon_finish(r, rc->s->dense_threshold, &rm)) < 0)
@@ -617,6 +650,14 @@ out:
     return err;
 }
 
+/* The ground truth a cell's decoder is compared with: the data's dictionary
+ * D for an SAE, the synthetic target's output dictionary E for a transcoder
+ * (NULL when there is none: a transcoder on a target file). */
+static const float *cell_truth(const run_ctx *rc, const lg_condition *c)
+{
+    return c->p.transcoder ? rc->target_truth : rc->truth;
+}
+
 /* Writes a trained cell's weights, evaluates the cell and fills its metrics.
  * last: its last training step (NULL when it was not trained). */
 static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, uint64_t seed,
@@ -624,10 +665,14 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
 {
     lg_recon_metrics rm;
     int err;
+    const float *truth = cell_truth(rc, c);
     if (last && (err = write_weights(rc, c, seed, w)) < 0)
         return err;
     if ((err = cfg->arch == LG_ARCH_ROUTESAE
                    ? lg_route_eval_json(cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm, metrics)
+               : c->p.transcoder
+                   ? lg_transcoder_eval(rc->opt->be, cfg, w, rc->eval_x, rc->eval_y, (long)rc->n_eval,
+                                        rc->s->dense_threshold, &rm)
                    : lg_recon_eval(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold, &rm)) < 0)
         return err;
     if ((err = json_num(metrics, "mse", rm.mse)) < 0 || (err = json_num(metrics, "fvu", rm.fvu)) < 0 ||
@@ -637,13 +682,20 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         return err;
     if (last && (err = json_num(metrics, "final_loss", last->loss)) < 0)
         return err;
+    if (!c->control_random && c->p.steps > 0 && rc->target && /* equal compute (transcoder.h), in studies with a
+                                                                   * target; a function of the condition, so
+                                                                   * verify --recompute checks it too */
+        ((err = json_num(metrics, "train_tokens", (double)c->p.steps * c->p.batch)) < 0 ||
+         (err = json_num(metrics, "train_gemm_flops",
+                         (double)c->p.steps * lg_transcoder_gemm_flops(c->p.transcoder, c->p.batch, rc->d, c->p.d_sae))) < 0))
+        return err;
     /* hierarchical_topk: the same metrics at every budget (mse_k8, ...) */
     if ((err = lg_hier_eval_budgets(rc->opt->be, cfg, w, rc->eval_x, (long)rc->n_eval, rc->s->dense_threshold,
                                     metrics)) < 0)
         return err;
-    if (rc->ood && (err = eval_ood(rc, cfg, w, metrics)) < 0)
+    if (rc->ood && (err = eval_ood(rc, cfg, w, c->p.transcoder, metrics)) < 0)
         return err;
-    if (rc->truth) {
+    if (truth) {
         lg_sim_options so;
         lg_truth_recovery tr_rec;
         lg_sim_options_init(&so);
@@ -651,7 +703,7 @@ static int finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *
         so.shared_threshold = rc->s->shared_threshold;
         so.mcc = rc->s->hungarian && (size_t)rc->s->synth.n_features * (size_t)w->d_sae <=
                                          (size_t)rc->s->hungarian_max * (size_t)rc->s->hungarian_max;
-        if ((err = lg_dict_recovery(rc->truth, rc->s->synth.n_features, w->W_dec, w->d_sae, rc->d, &so, &tr_rec,
+        if ((err = lg_dict_recovery(truth, rc->s->synth.n_features, w->W_dec, w->d_sae, rc->d, &so, &tr_rec,
                                     truth_maxcos)) < 0)
             return err;
         if ((err = json_num(metrics, "truth_mmcs", tr_rec.mmcs_truth)) < 0 ||
@@ -730,6 +782,7 @@ static int group_mark(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
         !cJSON_AddStringToObject(m, "backend", rc->opt->be->name) ||
         !cJSON_AddStringToObject(m, "engine_version", LG_ENGINE_VERSION) ||
         (rc->opt->plan_digest && !cJSON_AddStringToObject(m, "plan_sha256", rc->opt->plan_digest)) ||
+        (rc->target && !cJSON_AddStringToObject(m, "target_sha256", rc->target_digest)) ||
         !(seeds = cJSON_AddArrayToObject(m, "seeds")) || !(losses = cJSON_AddArrayToObject(m, "final_loss")) ||
         !(digests = cJSON_AddArrayToObject(m, "weights_sha256"))) {
         err = lg_error_set(LG_ENOMEM, "out of memory");
@@ -810,6 +863,9 @@ static int group_load(run_ctx *rc, const lg_condition *c, const uint64_t *gseeds
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "condition")) ||
         strcmp(cJSON_GetObjectItemCaseSensitive(m, "condition")->valuestring, c->id) != 0 ||
         cJSON_GetArraySize(seeds) != gn || cJSON_GetArraySize(losses) != gn || cJSON_GetArraySize(digests) != gn)
+        goto out;
+    if (rc->target && (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "target_sha256")) ||
+                       strcmp(cJSON_GetObjectItemCaseSensitive(m, "target_sha256")->valuestring, rc->target_digest) != 0))
         goto out;
     if (rc->opt->plan_digest && (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "plan_sha256")) ||
                                  strcmp(cJSON_GetObjectItemCaseSensitive(m, "plan_sha256")->valuestring,
@@ -917,7 +973,7 @@ static int run_condition(run_ctx *rc, const lg_condition *c, cJSON *cond_json, l
         err = lg_error_set(LG_ENOMEM, "out of memory");
         goto out;
     }
-    if (rc->truth && !(truth_maxcos = lg_calloc((size_t)ns * s->synth.n_features, sizeof(float)))) {
+    if (cell_truth(rc, c) && !(truth_maxcos = lg_calloc((size_t)ns * s->synth.n_features, sizeof(float)))) {
         err = LG_ENOMEM;
         goto out;
     }
@@ -1152,6 +1208,41 @@ static int open_data(run_ctx *rc, float **truth_owned)
     return 0;
 }
 
+/* data.target (transcoders): the synthetic target or the file, checked to
+ * have the data's rows and width (d_target = d_in), and its digest. */
+static int open_target(run_ctx *rc)
+{
+    const lg_study *s = rc->s;
+    const char *what = s->target_synth ? "the synthetic target" : s->target_path;
+    int err;
+    if (s->target_synth) {
+        lg_synth_config sc;
+        memset(&sc, 0, sizeof sc);
+        sc.d = s->synth.d;
+        sc.n_features = s->synth.n_features;
+        sc.n_samples = s->synth.n_samples;
+        sc.active_mean = s->synth.active_mean;
+        sc.zipf_exponent = s->synth.zipf_exponent;
+        sc.magnitude_mean = s->synth.magnitude_mean;
+        sc.magnitude_std = s->synth.magnitude_std;
+        sc.noise_std = s->synth.noise_std;
+        sc.seed = s->synth.seed;
+        if ((err = lg_transcoder_synth_target(&sc, s->target_synth_seed, &rc->target, &rc->target_truth)) < 0)
+            return lg_error_wrap("%s: data.target.synthetic", s->path);
+    } else if (!s->target_path)
+        return 0;
+    else if ((err = lg_dataset_open_file(s->target_path, s->target_tensor, &rc->target)) < 0)
+        return err;
+    if (lg_dataset_rows(rc->target) != lg_dataset_rows(rc->ds))
+        return lg_error_set(LG_EINPUT, "%s: data.target: %s has %lld rows, the data has %lld (row i must be the target of "
+                            "data row i)", s->path, what, (long long)lg_dataset_rows(rc->target),
+                            (long long)lg_dataset_rows(rc->ds));
+    if (lg_dataset_dim(rc->target) != rc->d)
+        return lg_error_set(LG_EINPUT, "%s: data.target: %s has d=%d, the data has d=%d (transcoders need d_target = d_in)",
+                            s->path, what, lg_dataset_dim(rc->target), rc->d);
+    return lg_dataset_digest(rc->target, rc->target_digest);
+}
+
 /* Opens the data and prepares what every cell uses: the train / held-out
  * split, the held-out rows eval_x and b_dec's mean initialisation. *truth
  * (owned by the caller) gets the synthetic ground truth. */
@@ -1195,6 +1286,24 @@ static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
         goto out;
     for (i = 0; i < rc->d; i++)
         rc->mean_init[i] = (float)mean[i];
+    if ((err = open_target(rc)) < 0)
+        goto out;
+    if (rc->target) { /* the held-out targets and the target's mean (a transcoder's b_dec) */
+        if (!(rc->eval_y = lg_malloc((size_t)rc->n_eval * rc->d * sizeof(float))) ||
+            !(rc->target_mean = lg_malloc((size_t)rc->d * sizeof(float)))) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        for (off = 0; off < rc->n_eval; off += 4096) {
+            int n = rc->n_eval - off < 4096 ? (int)(rc->n_eval - off) : 4096;
+            if ((err = lg_dataset_gather(rc->target, rc->eval_rows + off, n, rc->eval_y + (size_t)off * rc->d)) < 0)
+                goto out;
+        }
+        if ((err = lg_dataset_mean(rc->target, rc->train_rows, rc->n_train, mean)) < 0)
+            goto out;
+        for (i = 0; i < rc->d; i++)
+            rc->target_mean[i] = (float)mean[i];
+    }
     if (s->ood_path) {
         if ((err = lg_dataset_open_file(s->ood_path, s->ood_tensor, &rc->ood)) < 0 ||
             (err = lg_dataset_digest(rc->ood, rc->ood_digest)) < 0)
@@ -1208,6 +1317,21 @@ static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
             !(rc->ood_idx = lg_malloc(LG_RUN_OOD_CHUNK * sizeof(int64_t)))) {
             err = LG_ENOMEM;
             goto out;
+        }
+        if (s->ood_target_path) {
+            if ((err = lg_dataset_open_file(s->ood_target_path, s->ood_target_tensor, &rc->ood_target)) < 0 ||
+                (err = lg_dataset_digest(rc->ood_target, rc->ood_target_digest)) < 0)
+                goto out;
+            if (lg_dataset_rows(rc->ood_target) != lg_dataset_rows(rc->ood) || lg_dataset_dim(rc->ood_target) != rc->d) {
+                err = lg_error_set(LG_EINPUT, "%s: data.ood.target: %s is [%lld, %d], the OOD data is [%lld, %d]", s->path,
+                                   s->ood_target_path, (long long)lg_dataset_rows(rc->ood_target),
+                                   lg_dataset_dim(rc->ood_target), (long long)lg_dataset_rows(rc->ood), rc->d);
+                goto out;
+            }
+            if (!(rc->ood_y = lg_malloc((size_t)LG_RUN_OOD_CHUNK * rc->d * sizeof(float)))) {
+                err = LG_ENOMEM;
+                goto out;
+            }
         }
     }
 out:
@@ -1226,6 +1350,13 @@ static void run_ctx_release(run_ctx *rc)
     lg_free(rc->ood_idx);
     lg_dataset_free(rc->ood);
     lg_dataset_free(rc->ds);
+    lg_dataset_free(rc->target);
+    lg_free(rc->eval_y);
+    lg_free(rc->target_mean);
+    lg_free(rc->target_median);
+    lg_free(rc->target_truth);
+    lg_dataset_free(rc->ood_target);
+    lg_free(rc->ood_y);
 }
 
 int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result *out)
@@ -1283,7 +1414,17 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
     if (rc.ood) { /* the OOD file's digest: evidence is stale when it changes (ledger/evidence.c) */
         cJSON *o = cJSON_AddObjectToObject(data, "ood");
         if (!o || !cJSON_AddStringToObject(o, "sha256", rc.ood_digest) ||
-            !cJSON_AddNumberToObject(o, "n", (double)lg_dataset_rows(rc.ood))) {
+            !cJSON_AddNumberToObject(o, "n", (double)lg_dataset_rows(rc.ood)) ||
+            (rc.ood_target && !cJSON_AddStringToObject(o, "target_sha256", rc.ood_target_digest))) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (rc.target) { /* the target's digest: evidence is stale when a target file changes (ledger/evidence.c) */
+        cJSON *o = cJSON_AddObjectToObject(data, "target");
+        if (!o || !cJSON_AddStringToObject(o, "source", s->target_synth ? "synthetic" : "file") ||
+            !cJSON_AddStringToObject(o, "sha256", rc.target_digest) ||
+            (s->target_synth && !cJSON_AddNumberToObject(o, "seed", (double)s->target_synth_seed))) {
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
         }
@@ -1440,8 +1581,12 @@ int lg_study_plan_digest(const lg_study *s, const lg_backend *be, char plan_hex[
     rc.s = s;
     if ((err = open_data(&rc, &truth)) < 0 || (err = lg_dataset_digest(rc.ds, data)) < 0)
         goto out;
+    rc.d = lg_dataset_dim(rc.ds);
+    if ((err = open_target(&rc)) < 0)
+        goto out;
     if ((err = lg_buf_printf(&text, "ledger-plan-1\nspec %s\ndata %s\nengine %s\nbackend %s\n", s->spec_digest, data,
                              LG_ENGINE_VERSION, be->name)) < 0 ||
+        (rc.target && (err = lg_buf_printf(&text, "target %s\n", rc.target_digest)) < 0) ||
         (err = lg_sha256_buf(text.ptr, text.len, plan_hex)) < 0)
         goto out;
     if (data_hex)
@@ -1449,6 +1594,8 @@ int lg_study_plan_digest(const lg_study *s, const lg_backend *be, char plan_hex[
 out:
     lg_buf_release(&text);
     lg_free(truth);
+    lg_free(rc.target_truth);
+    lg_dataset_free(rc.target);
     lg_dataset_free(rc.ds);
     return err;
 }

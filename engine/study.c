@@ -28,7 +28,7 @@
 
 /* ---- parameter table ------------------------------------------------------- */
 
-typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES, P_KS, P_CONSIST } ptype;
+typedef enum { P_INT, P_DOUBLE, P_ARCH, P_BDEC, P_PREFIXES, P_KS, P_CONSIST, P_BOOL } ptype;
 
 typedef struct {
     const char *name;
@@ -48,6 +48,7 @@ static const pdef params[] = {
     {"jumprelu_threshold", "sae", P_DOUBLE, OFF(jumprelu_threshold), 1e-12, 1e6},
     {"jumprelu_bandwidth", "sae", P_DOUBLE, OFF(jumprelu_bandwidth), 1e-12, 1e6},
     {"prefixes", "sae", P_PREFIXES, OFF(prefixes), 1, 1 << 20},
+    {"transcoder", "sae", P_BOOL, OFF(transcoder), 0, 1},
     {"ks", "sae", P_KS, OFF(ks), 1, 1 << 20},
     {"steps", "train", P_INT, OFF(steps), 1, 1 << 24}, /* the trainer's range (train.h) */
     {"batch", "train", P_INT, OFF(batch), 1, 1 << 20},
@@ -157,7 +158,15 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
         *(double *)base = x;
         return 0;
     }
+    case P_BOOL:
+        if (!cJSON_IsBool(v))
+            return lg_error_set(LG_EINPUT, "%s: %s: must be true or false", file, where);
+        *(int *)base = cJSON_IsTrue(v) ? 1 : 0;
+        return 0;
     case P_ARCH:
+        if (cJSON_IsString(v) && strcmp(v->valuestring, "transcoder") == 0)
+            return lg_error_set(LG_EINPUT, "%s: %s: a transcoder is \"transcoder\": true beside an arch "
+                                "(e.g. \"arch\": \"topk\"), and data.target names the target", file, where);
         if (!cJSON_IsString(v) || lg_arch_parse(v->valuestring, (lg_arch *)base) < 0)
             return lg_error_set(LG_EINPUT, "%s: %s: must be one of relu, topk, batchtopk, jumprelu, matryoshka, hierarchical_topk", file, where);
         return 0;
@@ -314,11 +323,58 @@ static int resolve_spec_path(const char *file, char *rel, char **out)
     return *out ? 0 : LG_ENOMEM;
 }
 
+/* data.target / data.ood.target (transcoders, engine/transcoder.h):
+ * {"path": ..., "tensor": ...} a file of the same rows, or (data.target of a
+ * synthetic source only) {"synthetic": {"seed": N}}. */
+static int parse_target(const char *file, const cJSON *parent, const char *where, int allow_synth, lg_study *s,
+                        char **path_out, char **tensor_out)
+{
+    static const char *const keys[] = {"path", "tensor", "synthetic", NULL};
+    static const char *const skeys[] = {"seed", NULL};
+    const cJSON *tg = NULL, *syn = NULL;
+    char *rel = NULL, wbuf[96];
+    double seed = 0;
+    int err;
+    if ((err = get_object(file, parent, "target", where, 0, &tg)) < 0 || !tg)
+        return err;
+    if ((err = check_keys(file, where, tg, keys)) < 0)
+        return err;
+    snprintf(wbuf, sizeof wbuf, "%s.synthetic", where);
+    if ((err = get_object(file, tg, "synthetic", wbuf, 0, &syn)) < 0)
+        return err;
+    if (syn) {
+        if (!allow_synth)
+            return lg_error_set(LG_EINPUT, "%s: %s: only data.target of a synthetic source can be synthetic", file,
+                                wbuf);
+        if (cJSON_GetObjectItemCaseSensitive(tg, "path") || cJSON_GetObjectItemCaseSensitive(tg, "tensor"))
+            return lg_error_set(LG_EINPUT, "%s: %s: give either path or synthetic", file, where);
+        if ((err = check_keys(file, wbuf, syn, skeys)) < 0)
+            return err;
+        snprintf(wbuf, sizeof wbuf, "%s.synthetic.seed", where);
+        if (!cJSON_GetObjectItemCaseSensitive(syn, "seed"))
+            return lg_error_set(LG_EINPUT, "%s: %s: required key missing", file, wbuf);
+        if ((err = get_number(file, syn, "seed", wbuf, 0, 9007199254740991.0, 1, &seed)) < 0)
+            return err;
+        s->target_synth = 1;
+        s->target_synth_seed = (uint64_t)seed;
+        return 0;
+    }
+    snprintf(wbuf, sizeof wbuf, "%s.path", where);
+    if ((err = get_string(file, tg, "path", wbuf, 1, &rel)) < 0)
+        return err;
+    snprintf(wbuf, sizeof wbuf, "%s.tensor", where);
+    if ((err = get_string(file, tg, "tensor", wbuf, 0, tensor_out)) < 0) {
+        lg_free(rel);
+        return err;
+    }
+    return resolve_spec_path(file, rel, path_out);
+}
+
 /* data.ood: {"path": ..., "tensor": ...}, a second activation file every
  * trained SAE is also evaluated on (a shifted input distribution). */
 static int parse_ood(const char *file, const cJSON *data, lg_study *s)
 {
-    static const char *const keys[] = {"path", "tensor", NULL};
+    static const char *const keys[] = {"path", "tensor", "target", NULL};
     const cJSON *ood = NULL;
     char *rel = NULL;
     int err;
@@ -328,7 +384,8 @@ static int parse_ood(const char *file, const cJSON *data, lg_study *s)
         return err;
     if ((err = get_string(file, ood, "path", "data.ood.path", 1, &rel)) < 0)
         return err;
-    if ((err = get_string(file, ood, "tensor", "data.ood.tensor", 0, &s->ood_tensor)) < 0) {
+    if ((err = get_string(file, ood, "tensor", "data.ood.tensor", 0, &s->ood_tensor)) < 0 ||
+        (err = parse_target(file, ood, "data.ood.target", 0, s, &s->ood_target_path, &s->ood_target_tensor)) < 0) {
         lg_free(rel);
         return err;
     }
@@ -338,7 +395,7 @@ static int parse_ood(const char *file, const cJSON *data, lg_study *s)
 static int parse_data(const char *file, const cJSON *data, lg_study *s)
 {
     static const char *const keys[] = {"source", "path", "tensor", "synthetic", "eval_fraction", "split_seed", "ood",
-                                       NULL};
+                                       "target", NULL};
     static const char *const skeys[] = {"d", "n_features", "n_samples", "active_mean", "zipf_exponent",
                                         "magnitude_mean", "magnitude_std", "noise_std", "seed", NULL};
     const cJSON *syn = NULL;
@@ -357,6 +414,9 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
         return err;
     s->split_seed = (uint64_t)x;
     if ((err = parse_ood(file, data, s)) < 0)
+        return err;
+    if ((err = parse_target(file, data, "data.target", strcmp(s->data_source, "synthetic") == 0, s,
+                            &s->target_path, &s->target_tensor)) < 0)
         return err;
 
     if (strcmp(s->data_source, "file") == 0) {
@@ -450,6 +510,11 @@ static int param_to_json(const lg_cond_params *p, cJSON *obj)
                 continue;
             v = cJSON_CreateIntArray(p->ks, p->n_ks);
             break;
+        case P_BOOL: /* only when set, so that the params of other studies are unchanged */
+            if (!*(const int *)base)
+                continue;
+            v = cJSON_CreateTrue();
+            break;
         case P_CONSIST: /* three flat keys, so that claims can filter on them */
             if (!p->consistency.set)
                 continue;
@@ -524,6 +589,8 @@ static void format_value(const cJSON *v, char *buf, size_t n)
 {
     if (cJSON_IsString(v))
         snprintf(buf, n, "%s", v->valuestring);
+    else if (cJSON_IsBool(v))
+        snprintf(buf, n, "%s", cJSON_IsTrue(v) ? "true" : "false");
     else if (cJSON_IsNumber(v))
         snprintf(buf, n, "%.10g", v->valuedouble);
     else if (cJSON_IsArray(v)) {
@@ -773,6 +840,28 @@ int lg_study_parse(const char *path, const char *text, size_t len, lg_study **ou
     }
     if ((err = get_object(path, root, "grid", "grid", 0, &grid)) < 0 || (err = expand_grid(path, grid, &base, s)) < 0)
         goto out;
+    for (int i = 0; i < s->n_conds; i++) {
+        /* with a target, every condition says which arm it is, so claims can select the SAE arm too */
+        if ((s->target_path || s->target_synth) && !s->conds[i].p.transcoder &&
+            !cJSON_AddFalseToObject(s->conds[i].params_json, "transcoder")) {
+            err = lg_error_set(LG_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (s->conds[i].p.transcoder) {
+            if (s->conds[i].p.arch == LG_ARCH_HIER_TOPK || s->conds[i].p.arch == LG_ARCH_ROUTESAE)
+                err = lg_error_set(LG_EINPUT, "%s: condition %s: sae.transcoder: not supported with arch %s (relu, topk, "
+                                   "batchtopk, jumprelu and matryoshka are)", path, s->conds[i].id,
+                                   lg_arch_name(s->conds[i].p.arch));
+            else if (!s->target_path && !s->target_synth)
+                err = lg_error_set(LG_EINPUT, "%s: condition %s: sae.transcoder needs data.target (the tensor it "
+                                   "reconstructs)", path, s->conds[i].id);
+            else if (s->ood_path && !s->ood_target_path)
+                err = lg_error_set(LG_EINPUT, "%s: data.ood.target: required when a condition is a transcoder "
+                                   "(condition %s)", path, s->conds[i].id);
+            if (err < 0)
+                goto out;
+        }
+    }
     for (x = 0; x < s->n_conds; x++) {
         const lg_condition *c = &s->conds[(int)x];
         if (c->p.consistency.weight > 0 && s->n_seeds < 2) {
@@ -824,6 +913,10 @@ void lg_study_free(lg_study *s)
     lg_free(s->data_tensor);
     lg_free(s->ood_path);
     lg_free(s->ood_tensor);
+    lg_free(s->target_path);
+    lg_free(s->target_tensor);
+    lg_free(s->ood_target_path);
+    lg_free(s->ood_target_tensor);
     cJSON_Delete(s->json);
     lg_free(s);
 }
@@ -848,6 +941,16 @@ int lg_study_plan_text(const lg_study *s, lg_buf *out)
         return err;
     if (s->ood_path && (err = lg_buf_printf(out, "ood: file %s%s%s (every SAE is also evaluated on it)\n", s->ood_path,
                                             s->ood_tensor ? " tensor " : "", s->ood_tensor ? s->ood_tensor : "")) < 0)
+        return err;
+    if (s->target_synth && (err = lg_buf_printf(out, "target: synthetic, output dictionary seed %llu (transcoder "
+                                                "conditions reconstruct it)\n",
+                                                (unsigned long long)s->target_synth_seed)) < 0)
+        return err;
+    if (s->target_path && (err = lg_buf_printf(out, "target: file %s%s%s (transcoder conditions reconstruct it)\n",
+                                               s->target_path, s->target_tensor ? " tensor " : "",
+                                               s->target_tensor ? s->target_tensor : "")) < 0)
+        return err;
+    if (s->ood_target_path && (err = lg_buf_printf(out, "ood target: file %s\n", s->ood_target_path)) < 0)
         return err;
     if ((err = lg_buf_printf(out, "seeds:")) < 0)
         return err;

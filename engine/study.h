@@ -21,6 +21,9 @@
  *       "eval_fraction": 0.1, "split_seed": 0,
  *       "ood": { "path": "ood.npy", "tensor": "acts" }  optional: every SAE is also evaluated on
  *                                                        this file (metrics ood_fvu, ood_l0, ...)
+ *       "target": { "path": "y.npy", "tensor": "y" } | { "synthetic": { "seed": 11 } }
+ *                                                        transcoders: what they reconstruct; the
+ *                                                        ood block then takes "target" too
  *     },
  *     "train": { "steps", "batch", "lr", "warmup_steps", "decay_frac", "grad_clip",
  *                "beta1", "beta2", "eps", "b_dec_init": "mean"|"median"|"zero",
@@ -31,7 +34,8 @@
  *                                                  steps a training-curve point, engine/curve.h;
  *                                                  0 = off)
  *     "sae": { "arch", "d_sae", "k", "l1_coeff", "l0_coeff", "jumprelu_threshold",
- *              "jumprelu_bandwidth", "prefixes": [..], "ks": [..] },  defaults for every condition
+ *              "jumprelu_bandwidth", "prefixes": [..], "ks": [..], "transcoder": bool },
+ *                                             defaults for every condition
  *                                             ("ks": hierarchical_topk's budgets, k < ... ; k is
  *                                              their largest: engine/arch_hier.h)
  *     "grid": { KEY: [values...], ... },          cartesian product over any sae/train key
@@ -84,6 +88,7 @@ typedef struct {
     int aux_k;
     double aux_coeff;
     int dead_after;
+    int transcoder; /* sae.transcoder: reconstruct data.target from the data (engine/transcoder.h) */
     /* train.consistency (engine/consistency_obj.h): weight 0 = off; `set`
      * when the spec names it (then params list consistency_weight,
      * consistency_every, consistency_mode) */
@@ -124,6 +129,14 @@ typedef struct {
     char *ood_path;       /* data.ood.path resolved like data_path, or NULL: a second file every SAE is
                              also evaluated on (metrics ood_*) */
     char *ood_tensor;     /* or NULL */
+    /* data.target (transcoders, engine/transcoder.h): a file with the same
+     * rows as the data (resolved like data_path), or a synthetic target made
+     * from the data's own features (target_synth, seed target_synth_seed);
+     * data.ood.target likewise for the OOD file. All NULL / 0 when absent. */
+    char *target_path, *target_tensor;
+    int target_synth;
+    uint64_t target_synth_seed;
+    char *ood_target_path, *ood_target_tensor;
     lg_study_synth synth;
     double eval_fraction;
     uint64_t split_seed;

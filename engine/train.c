@@ -126,6 +126,12 @@ struct lg_trainer {
     int32_t *aptr, *aidx, *atptr, *atrow, *atent;
     float *aval, *agval;
     long long *nnz;      /* host [S] entries of the last forward */
+    /* Transcoder (lg_trainer_new_transcoder_multi): the encoder reads x
+     * without b_dec, the reconstruction target is y [S, B, d] (the targets
+     * the caller passes with each step) instead of x. */
+    int transcoder;
+    float *y;                   /* [S, B, d] */
+    const float *host_targets;  /* the current step's targets, host [S, B, d] */
     lg_hier_bufs *hier;  /* HIER_TOPK: the budgets below k (engine/arch_hier.c); n_pref = n_ks */
     lg_trainer_extra_fn extra; /* lg_trainer_set_extra, or NULL */
     void *extra_ctx;
@@ -239,6 +245,7 @@ void lg_trainer_free(lg_trainer *t)
     be->free(be, t->aux_resid);
     be->free(be, t->dead);
     be->free(be, t->mean_d);
+    be->free(be, t->y);
     be->free(be, (float *)t->ptr);
     be->free(be, (float *)t->idx);
     be->free(be, (float *)t->tptr);
@@ -665,8 +672,10 @@ static int sparse_backward(lg_trainer *t)
             TRY(be->csc_scatter_rows(be, AX_TPTR(s), AX_TROW(s), AX_TENT(s), AX_GVAL(s), 0, m, xc, d,
                                      1.0f, 1.0f, gwe, 1, m));
         }
-        /* through xc = x - b_dec: gb_dec -= colsum(gpre W_enc^T) = W_enc gb_enc */
-        TRY(be->gemm(be, 0, 1, 1, d, m, -1.0f, gbe, m, W_enc + s * md, m, 1.0f,
+        /* through xc = x - b_dec: gb_dec -= colsum(gpre W_enc^T) = W_enc gb_enc
+         * (a transcoder's encoder does not read b_dec) */
+        if (!t->transcoder)
+            TRY(be->gemm(be, 0, 1, 1, d, m, -1.0f, gbe, m, W_enc + s * md, m, 1.0f,
                      t->g[P_BDEC] + (size_t)s * d, d));
     }
 out:
@@ -705,10 +714,19 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     }
     FOR_SPANS(k, s0, ns)
     TRY(be->upload(be, t->x + s0 * Bd, batches + s0 * Bd, ns * Bd));
+    if (t->transcoder) {
+        if (!t->host_targets) {
+            err = lg_error_set(LG_EINPUT, "trainer: a transcoder step needs targets");
+            goto out;
+        }
+        FOR_SPANS(k, s0, ns)
+        TRY(be->upload(be, t->y + s0 * Bd, t->host_targets + s0 * Bd, ns * Bd));
+    }
 
     /* ---- forward ---- */
-    FOR_SEEDS(s) /* xc = x - b_dec */
-    TRY(be->add_bias_rows(be, t->x + s * Bd, b_dec + (size_t)s * d, -1.0f, t->xc + s * Bd, B, d));
+    FOR_SEEDS(s) /* xc = x - b_dec (transcoder: xc = x, b_dec lives in the target's space) */
+    TRY(t->transcoder ? be->copy(be, t->xc + s * Bd, t->x + s * Bd, Bd)
+                      : be->add_bias_rows(be, t->x + s * Bd, b_dec + (size_t)s * d, -1.0f, t->xc + s * Bd, B, d));
     FOR_SPANS(k, s0, ns) /* pre = xc @ W_enc */
     TRY(be->gemm_batched(be, 0, 0, B, m, d, 1.0f, t->xc + s0 * Bd, d, (long long)Bd,
                          W_enc + s0 * md, m, (long long)md, 0.0f, t->pre + s0 * Bm, m,
@@ -756,7 +774,7 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
      * while a device backend is still busy with the forward pass; held in
      * st[s].fvu until the MSE is known. */
     FOR_SEEDS(s)
-    st[s].fvu = host_centered_ss(batches + s * Bd, B, d, t->host_mean);
+    st[s].fvu = host_centered_ss((t->transcoder ? t->host_targets : batches) + s * Bd, B, d, t->host_mean);
 
     /* xhat by prefixes: xhat = b_dec + sum over blocks [p_{i-1}, p_i) of
      * acts[:, block] @ W_dec[block]; resid_i = xhat - x after block i. */
@@ -776,7 +794,8 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
                 TRY(be->gemm_batched(be, 0, 0, B, d, hi - lo, 1.0f, t->acts + s0 * Bm + lo, m,
                                      (long long)Bm, W_dec + s0 * md + (size_t)lo * d, d,
                                      (long long)md, 1.0f, t->xhat + s0 * Bd, d, (long long)Bd, ns));
-            TRY(be->axpby(be, ns * Bd, 1.0f, t->xhat + s0 * Bd, -1.0f, t->x + s0 * Bd, r + s0 * Bd));
+            TRY(be->axpby(be, ns * Bd, 1.0f, t->xhat + s0 * Bd, -1.0f, (t->transcoder ? t->y : t->x) + s0 * Bd,
+                          r + s0 * Bd));
         }
     }
     if (t->cfg.arch == LG_ARCH_HIER_TOPK) { /* xhat and resid of every budget */
@@ -967,12 +986,14 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
         TRY(be->gemm_batched(be, 1, 0, d, m, B, 1.0f, t->xc + s0 * Bd, d, (long long)Bd,
                              t->gpre + s0 * Bm, m, (long long)Bm, 0.0f, t->g[P_WENC] + s0 * md, m,
                              (long long)md, ns));
-        TRY(be->gemm_batched(be, 0, 1, B, d, m, 1.0f, t->gpre + s0 * Bm, m, (long long)Bm,
-                             W_enc + s0 * md, m, (long long)md, 0.0f, t->gxc + s0 * Bd, d,
-                             (long long)Bd, ns));
+        if (!t->transcoder) /* a transcoder's encoder does not read b_dec */
+            TRY(be->gemm_batched(be, 0, 1, B, d, m, 1.0f, t->gpre + s0 * Bm, m, (long long)Bm,
+                                 W_enc + s0 * md, m, (long long)md, 0.0f, t->gxc + s0 * Bd, d,
+                                 (long long)Bd, ns));
     }
-    FOR_SEEDS(s) /* through xc = x - b_dec */
-    TRY(be->col_sum(be, t->gxc + s * Bd, B, d, -1.0f, 1.0f, t->g[P_BDEC] + (size_t)s * d));
+    if (!t->transcoder)
+        FOR_SEEDS(s) /* through xc = x - b_dec */
+        TRY(be->col_sum(be, t->gxc + s * Bd, B, d, -1.0f, 1.0f, t->g[P_BDEC] + (size_t)s * d));
     t->has_grads = 1;
 out:
     lg_free(reqs);
@@ -1084,10 +1105,15 @@ static int step_checked(const lg_trainer *t, int for_update)
 }
 
 /* out [S] or NULL: the stats go through a scratch array either way */
-static int step_or_grads(lg_trainer *t, const float *batches, lg_step_stats *out, int update)
+static int step_or_grads(lg_trainer *t, const float *batches, const float *targets, lg_step_stats *out,
+                         int update)
 {
     lg_step_stats one, *st = t->S == 1 ? &one : NULL;
     int err;
+    if (!t->transcoder != !targets)
+        return lg_error_set(LG_EINPUT, t->transcoder ? "trainer: a transcoder step needs targets"
+                                                     : "trainer: targets given to a trainer that is not a transcoder");
+    t->host_targets = targets;
     if ((err = step_checked(t, update)) < 0)
         return err;
     if (!st && !(st = lg_calloc((size_t)t->S, sizeof(*st))))
@@ -1100,17 +1126,58 @@ static int step_or_grads(lg_trainer *t, const float *batches, lg_step_stats *out
         memcpy(out, st, (size_t)t->S * sizeof(*st));
     if (st != &one)
         lg_free(st);
+    t->host_targets = NULL;
     return err;
 }
 
 int lg_trainer_step_multi(lg_trainer *t, const float *batches, lg_step_stats *out)
 {
-    return step_or_grads(t, batches, out, 1);
+    return step_or_grads(t, batches, NULL, out, 1);
 }
 
 int lg_trainer_compute_grads_multi(lg_trainer *t, const float *batches, lg_step_stats *out)
 {
-    return step_or_grads(t, batches, out, 0);
+    return step_or_grads(t, batches, NULL, out, 0);
+}
+
+/* ---- transcoder (train.h) ------------------------------------------------------ */
+
+int lg_trainer_new_transcoder_multi(const lg_backend *be, const lg_sae_config *cfg, const lg_train_config *tc,
+                                    const lg_sae_weights *init, int S, lg_trainer **out)
+{
+    lg_trainer *t = NULL;
+    int err;
+    *out = NULL;
+    if (cfg->arch != LG_ARCH_RELU && cfg->arch != LG_ARCH_TOPK && cfg->arch != LG_ARCH_BATCHTOPK &&
+        cfg->arch != LG_ARCH_JUMPRELU && cfg->arch != LG_ARCH_MATRYOSHKA)
+        return lg_error_set(LG_EINPUT, "trainer: a %s transcoder is not supported (relu, topk, batchtopk, jumprelu, "
+                            "matryoshka are)", lg_arch_name(cfg->arch));
+    if ((err = lg_trainer_new_multi(be, cfg, tc, init, S, &t)) < 0)
+        return err;
+    if ((err = be->alloc(be, (size_t)S * (size_t)tc->batch * (size_t)cfg->d_in, &t->y)) < 0) {
+        lg_trainer_free(t);
+        return err;
+    }
+    t->transcoder = 1;
+    *out = t;
+    return 0;
+}
+
+int lg_trainer_is_transcoder(const lg_trainer *t) { return t->transcoder; }
+
+int lg_trainer_step_target_multi(lg_trainer *t, const float *batches, const float *targets, lg_step_stats *out)
+{
+    if (!targets)
+        return lg_error_set(LG_EINPUT, "trainer: a transcoder step needs targets");
+    return step_or_grads(t, batches, targets, out, 1);
+}
+
+int lg_trainer_compute_grads_target_multi(lg_trainer *t, const float *batches, const float *targets,
+                                          lg_step_stats *out)
+{
+    if (!targets)
+        return lg_error_set(LG_EINPUT, "trainer: a transcoder step needs targets");
+    return step_or_grads(t, batches, targets, out, 0);
 }
 
 static int need_one_seed(const lg_trainer *t, const char *fn)

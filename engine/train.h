@@ -231,6 +231,26 @@ int lg_trainer_get_grads_multi(lg_trainer *t, int s, lg_sae_weights *out);
 int lg_trainer_save_state_multi(lg_trainer *t, int s, lg_train_state *out);
 int lg_trainer_load_state_multi(lg_trainer *t, int s, const lg_train_state *st);
 
+/* ---- transcoder (a control arm: engine/transcoder.h) ----------------------
+ * A transcoder reads x [B, d_in] and reconstructs a different target y
+ * [B, d_in] (e.g. an MLP's input and its output; d_target = d_in here):
+ *   pre  = x @ W_enc + b_enc          (no b_dec: it lives in y's space;
+ *                                      SAELens' Transcoder.process_sae_in)
+ *   acts = f(pre)                     (the architecture's activation)
+ *   yhat = acts @ W_dec + b_dec
+ *   mse  = (1/B) sum_b ||yhat_b - y_b||^2, batch fvu against y;
+ * every other term (L1/L0, AuxK with e = y - yhat, Matryoshka prefixes) and
+ * the whole update are as above, except that b_dec gets no gradient through
+ * the encoder. A transcoder trainer takes each step's targets beside its
+ * batches (host [S, B, d_in], laid out like batches); the plain step and
+ * gradient calls refuse it (LG_EINPUT), and the target calls refuse a trainer
+ * made by lg_trainer_new_multi. State save/load are unchanged. */
+int lg_trainer_new_transcoder_multi(const lg_backend *be, const lg_sae_config *cfg, const lg_train_config *tc,
+                                    const lg_sae_weights *init, int S, lg_trainer **out);
+int lg_trainer_is_transcoder(const lg_trainer *t);
+int lg_trainer_step_target_multi(lg_trainer *t, const float *batches, const float *targets, lg_step_stats *out);
+int lg_trainer_compute_grads_target_multi(lg_trainer *t, const float *batches, const float *targets,
+                                          lg_step_stats *out);
 /* ---- extra loss terms computed outside the trainer ------------------------
  * (engine/consistency_obj.h.) fn runs after the forward and backward pass of
  * every step and gradient computation, once the losses are known to be

@@ -29,6 +29,7 @@
 #include "ledger/ledger.h"
 #include "ledger/manifest.h"
 #include "ledger/saelens.h"
+#include "ledger/saelens_transcoder.h"
 
 typedef struct {
     const char *name;   /* output name in the source run */
@@ -195,6 +196,7 @@ int cmd_export(lg_cli *cli, int argc, char **argv)
     const char *format = "saelens", *outdir = NULL, *model_name = NULL, *hook_name = NULL;
     int json = 0, force = 0;
     lg_opt_list sels = LG_OPT_LIST_INIT; /* --cell, in order */
+    const char *hook_name_out = NULL;
     const lg_opt opts[] = {
         {"cell", 'c', LG_OPT_LIST, &sels, "COND[/SEED]",
          "export only this cell (condition id or its folder name; repeatable)"},
@@ -202,6 +204,7 @@ int cmd_export(lg_cli *cli, int argc, char **argv)
         {"output", 'o', LG_OPT_STRING, &outdir, "DIR", "destination folder (required)"},
         {"model-name", 0, LG_OPT_STRING, &model_name, "NAME", "metadata.model_name in cfg.json"},
         {"hook-name", 0, LG_OPT_STRING, &hook_name, "NAME", "metadata.hook_name in cfg.json"},
+        {"hook-name-out", 0, LG_OPT_STRING, &hook_name_out, "NAME", "transcoders: hook_name_out (the target's hook) in cfg.json"},
         {"force", 0, LG_OPT_FLAG, &force, NULL, "overwrite an existing export in DIR"},
         {"json", 0, LG_OPT_FLAG, &json, NULL, "print the export run and its folders as JSON"},
         LG_OPT_TABLE_END};
@@ -337,12 +340,15 @@ int cmd_export(lg_cli *cli, int argc, char **argv)
                 err = LG_ECHECK; /* a stored object that passed its digest but is not a cell: a broken run */
             goto out;
         }
+        err = cell.transcoder ? lg_saelens_transcoder_check(cell.cfg.arch, cells[k].name) : 0;
         if (cell.cfg.arch == LG_ARCH_ROUTESAE) { /* before anything is written */
             err = lg_error_set(LG_EINPUT, "%s: %s", cells[k].name, LG_SAELENS_ROUTESAE_REFUSAL);
             lg_cell_sae_release(&cell);
             goto out;
         }
         lg_cell_sae_release(&cell);
+        if (err < 0)
+            goto out;
     }
 
     if (!(files = lg_calloc(2 * nsel_cells, sizeof(*files))) || !(paths = lg_calloc(2 * nsel_cells, sizeof(char *))) ||
@@ -392,19 +398,22 @@ int cmd_export(lg_cli *cli, int argc, char **argv)
             (data_digest && !cJSON_AddStringToObject(meta, "data_sha256", data_digest)) ||
             (cell.engine_version[0] && !cJSON_AddStringToObject(meta, "engine_version", cell.engine_version)) ||
             (model_name && !cJSON_AddStringToObject(meta, "model_name", model_name)) ||
-            (hook_name && !cJSON_AddStringToObject(meta, "hook_name", hook_name))) {
+            (hook_name && !cJSON_AddStringToObject(meta, "hook_name", hook_name)) ||
+            (hook_name_out && cell.transcoder && !cJSON_AddStringToObject(meta, "hook_name_out", hook_name_out))) {
             cJSON_Delete(meta);
             lg_cell_sae_release(&cell);
             err = lg_error_set(LG_ENOMEM, "out of memory");
             goto out;
         }
-        err = lg_saelens_write(dir.ptr, &cell.cfg, &cell.w, meta);
+        err = cell.transcoder ? lg_saelens_write_transcoder(dir.ptr, &cell.cfg, &cell.w, meta)
+                              : lg_saelens_write(dir.ptr, &cell.cfg, &cell.w, meta);
         cJSON_Delete(meta);
         sj = cJSON_CreateObject();
         if (err >= 0 && (!sj || !cJSON_AddItemToArray(saes_json, sj) ||
                          !cJSON_AddStringToObject(sj, "condition", cell.condition[0] ? cell.condition : cells[k].fid) ||
                          !cJSON_AddNumberToObject(sj, "seed", (double)cells[k].seed) ||
-                         !cJSON_AddStringToObject(sj, "architecture", lg_saelens_arch_name(cell.cfg.arch, NULL)) ||
+                         !cJSON_AddStringToObject(sj, "architecture", cell.transcoder ? lg_saelens_transcoder_arch(cell.cfg.arch)
+                                                                                     : lg_saelens_arch_name(cell.cfg.arch, NULL)) ||
                          !cJSON_AddStringToObject(sj, "source", cells[k].name) ||
                          !cJSON_AddStringToObject(sj, "source_sha256", cells[k].sha256)))
             err = lg_error_set(LG_ENOMEM, "out of memory");

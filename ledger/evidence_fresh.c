@@ -300,6 +300,27 @@ static int spec_data_path_of(lg_evidence_ctx *ev, const run_ent *e, const char *
                : 1;
 }
 
+/* The transcoder target file a run's spec used (data.target.path, or with ood set
+ * data.ood.target.path; engine/transcoder.h), resolved like spec_data_path_of.
+ * 1 found, 0 none (no target, or a synthetic one). */
+static int spec_target_path(const run_ent *e, const char *study_file, int ood, lg_buf *out)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "spec"), "data");
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ood ? cJSON_GetObjectItemCaseSensitive(data, "ood") : data, "target"), "path");
+    const char *slash;
+    if (!cJSON_IsString(path) || !study_file[0])
+        return 0;
+    lg_buf_clear(out);
+    if (path->valuestring[0] == '/')
+        return lg_buf_puts(out, path->valuestring) < 0 ? LG_ENOMEM : 1;
+    slash = strrchr(study_file, '/');
+    return lg_buf_printf(out, "%.*s%s%s", slash ? (int)(slash - study_file) : 0, study_file, slash ? "/" : "",
+                         path->valuestring) < 0
+               ? LG_ENOMEM
+               : 1;
+}
+
 static int spec_data_path(lg_evidence_ctx *ev, const run_ent *e, const char *study_file, lg_buf *out)
 {
     return spec_data_path_of(ev, e, study_file, 0, out);
@@ -376,6 +397,36 @@ static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
                 goto out;
             if (strcmp(hex, odd) != 0) {
                 err = fact_set(f, LG_EVIDENCE_STALE, "OOD data file %s changed since run %.12s: re-run the study",
+                               path.ptr, e->info.run_id);
+                goto out;
+            }
+        }
+    }
+    /* the transcoder target files: data.target (digest in results.data.target.sha256) and
+     * data.ood.target (results.data.ood.target_sha256) */
+    for (int ood = 0; ood < 2; ood++) {
+        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data");
+        const char *tdd = ood ? lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "ood"), "target_sha256")
+                              : lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "target"), "sha256");
+        if ((rc = spec_target_path(e, study_now.ptr ? study_now.ptr : "", ood, &path)) != 0) {
+            if (rc < 0) {
+                err = rc;
+                goto out;
+            }
+            if (!tdd) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "run %.12s read target file %s but recorded no digest of it",
+                               e->info.run_id, path.ptr);
+                goto out;
+            }
+            if (!lg_path_exists(path.ptr)) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "target file %s no longer exists (run %.12s)", path.ptr,
+                               e->info.run_id);
+                goto out;
+            }
+            if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
+                goto out;
+            if (strcmp(hex, tdd) != 0) {
+                err = fact_set(f, LG_EVIDENCE_STALE, "target file %s changed since run %.12s: re-run the study",
                                path.ptr, e->info.run_id);
                 goto out;
             }

@@ -152,6 +152,10 @@ int lg_cell_sae_read(const char *path, const char *label, lg_cell_sae *out)
     copy_meta(f, "condition", out->condition, sizeof out->condition);
     copy_meta(f, "study", out->study, sizeof out->study);
     copy_meta(f, "engine_version", out->engine_version, sizeof out->engine_version);
+    {
+        const char *tc = NULL;
+        out->transcoder = lg_st_meta(f, "transcoder", &tc) == 0 && tc && strcmp(tc, "true") == 0;
+    }
     if ((err = lg_st_get(f, "W_dec", &v)) < 0 || v.ndim != 2 || v.shape[0] < 1 || v.shape[1] < 1 ||
         v.shape[0] > INT32_MAX || v.shape[1] > INT32_MAX) {
         err = lg_error_set(LG_EINPUT, "%s: tensor W_dec: missing or not a non-empty 2-D tensor", label);

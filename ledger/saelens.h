@@ -65,6 +65,7 @@ typedef struct {
     char study[128];       /* metadata "study" ("" when absent) */
     char engine_version[32];
     long long seed;        /* metadata "seed", -1 when absent */
+    int transcoder;        /* metadata "transcoder" = "true": a transcoder cell (engine/transcoder.h) */
 } lg_cell_sae;
 
 /* Reads and validates a cell file (shapes of all five tensors, F32/F16/BF16/F64,

@@ -145,6 +145,27 @@ def save_activations(acts, out, fmt, dtype, metadata, study_path=None, study_nam
     return meta
 
 
+def add_target_to_study(study_path, tmeta):
+    """Adds data.target (the file save_activations wrote for tmeta) to the spec at study_path and a
+    grid over sae.transcoder, so the study trains an SAE arm and a transcoder arm at equal compute
+    (engine/transcoder.h). Does nothing without a study."""
+    if not study_path:
+        return
+    with open(study_path) as f:
+        spec = json.load(f)
+    tpath = tmeta["study_data"]["path"]  # absolute: save_activations wrote it without a study
+    target = {"path": os.path.relpath(tpath, os.path.dirname(os.path.abspath(study_path)))}
+    if "tensor" in tmeta["study_data"]:
+        target["tensor"] = tmeta["study_data"]["tensor"]
+    spec["data"]["target"] = target
+    spec["grid"] = {"transcoder": [False, True]}
+    spec["description"] += f"; transcoder target {tmeta.get('hook_name', '')} sha256 {tmeta['sha256']}"
+    with open(study_path + ".tmp", "w") as f:
+        json.dump(spec, f, indent=2)
+        f.write("\n")
+    os.replace(study_path + ".tmp", study_path)
+
+
 def load_model(args):
     torch = need("torch")
     if args.model:
@@ -163,6 +184,10 @@ def main(argv=None):
     src.add_argument("--factory", help="package.module:function returning the nn.Module")
     p.add_argument("--inputs", required=True, help=".npy of inputs (token ids or features), batched on axis 0")
     p.add_argument("--hook", required=True, help="submodule name, e.g. blocks.0.hook_resid_post or layers.3.mlp")
+    p.add_argument("--target-hook", help="also capture this submodule's output for the same rows into "
+                                         "OUT-target.<format>: a transcoder's target (e.g. --hook blocks.0.ln2 "
+                                         "--target-hook blocks.0.mlp); with --study the spec gets data.target "
+                                         "and a grid over sae.transcoder")
     p.add_argument("--position", type=int, default=None, help="keep one sequence position (e.g. -1); default all")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--out", required=True, help="output path without extension")
@@ -175,31 +200,47 @@ def main(argv=None):
     np = need("numpy")
 
     model = load_model(args).eval()
-    try:
-        target = model.get_submodule(args.hook)
-    except AttributeError:
-        raise SystemExit(f"--hook {args.hook}: the model has no such submodule")
+    mods = []
+    for opt, name in (("--hook", args.hook), ("--target-hook", args.target_hook)):
+        if name is None:
+            continue
+        try:
+            mods.append(model.get_submodule(name))
+        except AttributeError:
+            raise SystemExit(f"{opt} {name}: the model has no such submodule")
     inputs = torch.from_numpy(np.load(args.inputs))
-    captured = []
+    captured = [[] for _ in mods]
 
-    def hook(_module, _inp, output):
-        out = output[0] if isinstance(output, (tuple, list)) else output
-        if args.position is not None:
-            if out.dim() < 3:
-                raise SystemExit("--position needs a [batch, seq, d] activation")
-            out = out[:, args.position]
-        captured.append(out.detach().reshape(-1, out.shape[-1]).float().cpu())
+    def make_hook(dst):
+        def hook(_module, _inp, output):
+            out = output[0] if isinstance(output, (tuple, list)) else output
+            if args.position is not None:
+                if out.dim() < 3:
+                    raise SystemExit("--position needs a [batch, seq, d] activation")
+                out = out[:, args.position]
+            dst.append(out.detach().reshape(-1, out.shape[-1]).float().cpu())
+        return hook
 
-    handle = target.register_forward_hook(hook)
+    handles = [m.register_forward_hook(make_hook(dst)) for m, dst in zip(mods, captured)]
     with torch.no_grad():
         for i in range(0, inputs.shape[0], args.batch):
             model(inputs[i:i + args.batch])
-    handle.remove()
-    acts = torch.cat(captured, dim=0)
+    for h in handles:
+        h.remove()
+    acts = torch.cat(captured[0], dim=0)
     meta = {"model": args.model or args.factory, "hook_name": args.hook, "inputs": os.path.basename(args.inputs),
             "inputs_sha256": sha256_file(args.inputs), "torch_version": torch.__version__,
             "position": "all" if args.position is None else args.position}
     meta = save_activations(acts, args.out, args.format, args.dtype, meta, args.study, args.study_name)
+    if args.target_hook:
+        tacts = torch.cat(captured[1], dim=0)
+        if tacts.shape[0] != acts.shape[0]:
+            raise SystemExit(f"--target-hook {args.target_hook}: {tacts.shape[0]} rows, --hook gave {acts.shape[0]}")
+        tmeta = dict(meta, hook_name=args.target_hook, input_hook_name=args.hook)
+        for k in ("study_data", "file", "sha256", "n_rows", "d", "mean_norm", "tensor"):
+            tmeta.pop(k, None)
+        tmeta = save_activations(tacts, args.out + "-target", args.format, args.dtype, tmeta)
+        add_target_to_study(args.study, tmeta)
     print(json.dumps({k: meta[k] for k in ("file", "n_rows", "d", "dtype", "sha256")}))
     return 0
 

@@ -21,6 +21,10 @@ Example (the HUSAI size: p=113, d_model=128; a few minutes on a GPU, longer on a
   ledger run studies/husai-modarith.json
 Tiny smoke run:
   python3 studies/tools/modular_arith.py --p 13 --d-model 32 --steps 50 --out /tmp/ma
+Transcoder data (engine/transcoder.h): the MLP's input and its output for the same rows,
+OUT.npy and OUT-target.npy, and a study comparing an SAE arm with a transcoder arm:
+  python3 studies/tools/modular_arith.py --hook mlp_in --target-hook mlp_out --out data/ma-mlp \
+      --study studies/modarith-transcoder.json
 """
 import argparse
 import json
@@ -29,7 +33,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from extract_activations import need, save_activations  # noqa: E402
+from extract_activations import add_target_to_study, need, save_activations  # noqa: E402
 
 
 def build_model(torch, p, d_model, n_heads, d_mlp):
@@ -89,6 +93,9 @@ def build_model(torch, p, d_model, n_heads, d_mlp):
     return ModAdd()
 
 
+HOOKS = ["resid_post", "resid_mid", "mlp_post", "mlp_in", "mlp_out"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--p", type=int, default=113, help="modulus (prime)")
@@ -112,8 +119,12 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--weight-decay", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--hook", choices=["resid_post", "resid_mid", "mlp_post"], default="resid_post",
-                    help="activation to dump, at the '=' position")
+    ap.add_argument("--hook", choices=HOOKS, default="resid_post",
+                    help="activation to dump, at the '=' position (mlp_in: the MLP's input, which is resid_mid "
+                         "in this LayerNorm-free block; mlp_out: the MLP's output before it joins the residual)")
+    ap.add_argument("--target-hook", choices=HOOKS, default=None,
+                    help="also dump this activation of the same rows to OUT-target.<format>, a transcoder's target "
+                         "(data.target); with --study the spec compares an SAE arm and a transcoder arm")
     ap.add_argument("--out", required=True, help="output path without extension")
     ap.add_argument("--format", choices=["npy", "safetensors"], default="npy")
     ap.add_argument("--study", help="also write a study spec around the activations")
@@ -173,12 +184,14 @@ def main(argv=None):
         return 1
 
     model.eval()  # the same (fast-path) numerics as extract_activations.py on the saved model
-    hook_mod = {"resid_post": model.block.hook_resid_post, "resid_mid": model.block.hook_resid_mid,
-                "mlp_post": model.block.hook_mlp_post}[args.hook]
+    hook_mods = {"resid_post": model.block.hook_resid_post, "resid_mid": model.block.hook_resid_mid,
+                 "mlp_post": model.block.hook_mlp_post, "mlp_in": model.block.hook_resid_mid,
+                 "mlp_out": model.block.mlp_out}
 
-    def dump(inp):                                                     # activations at the last position [N, d]
+    def dump(inp, hook=args.hook):                                     # activations at the last position [N, d]
         captured = []
-        handle = hook_mod.register_forward_hook(lambda _m, _i, out: captured.append(out[:, -1].detach().clone()))
+        handle = hook_mods[hook].register_forward_hook(
+            lambda _m, _i, out: captured.append(out[:, -1].detach().clone()))
         with torch.no_grad():
             model(inp)
         handle.remove()
@@ -197,6 +210,13 @@ def main(argv=None):
     meta = save_activations(acts, args.out, args.format, "float32", meta, args.study,
                             study_name=os.path.splitext(os.path.basename(args.study))[0] if args.study else None,
                             seeds=(42, 123, 456, 789, 1011))
+    if args.target_hook:
+        tmeta = dict(meta)
+        for k in ("study_data", "file", "sha256", "n_rows", "d", "mean_norm", "tensor"):
+            tmeta.pop(k, None)
+        tmeta.update({"hook_name": f"blocks.0.hook_{args.target_hook}", "input_hook_name": meta["hook_name"]})
+        tmeta = save_activations(dump(tokens, args.target_hook), args.out + "-target", args.format, "float32", tmeta)
+        add_target_to_study(args.study, tmeta)
     if args.ood_out:
         # rows the SAE's data does not single out: the transformer's own split, and a shifted input format
         shift = tokens.clone()                                         # an operand token where "=" belongs
@@ -209,6 +229,11 @@ def main(argv=None):
                          "train": "the pairs (a, b) the transformer trained on, a-major",
                          "shift": "inputs [a, b, (a + 7 b) mod p]: an operand token in place of '='"}[name]
             save_activations(rows, f"{args.ood_out}-{name}", "npy", "float32", m)
+            if args.target_hook:  # the OOD rows' targets, for data.ood.target
+                save_activations(dump(tokens[te.sort().values] if name == "heldout" else
+                                      tokens[tr.sort().values] if name == "train" else shift, args.target_hook),
+                                 f"{args.ood_out}-{name}-target", "npy", "float32",
+                                 dict(m, hook_name=f"blocks.0.hook_{args.target_hook}"))
     # in the results format of `ledger record --results`: one condition, one cell (the seed), its metrics
     results = {"conditions": [{
         "id": "model=" + ("random" if args.random_weights else "trained"),
