@@ -2,7 +2,7 @@
  * fuzz_spec.c - libFuzzer target for the study spec parser (engine/study.c
  * lg_study_parse) and the plan renderers.
  *
- * fuzz-sources: base/base.c artifacts/json.c engine/study.c engine/sae.c base/rng.c engine/arch_hier_cfg.c
+ * fuzz-sources: base/base.c artifacts/json.c engine/study.c engine/study_params.c engine/sae.c base/rng.c engine/arch_hier_cfg.c
  *
  * Invariants: the parser fails only with LG_EINPUT (or LG_ENOMEM) and a
  * message naming the file, or returns a study within the documented limits
