@@ -1,8 +1,8 @@
 /*
  * fuzz_template.c - libFuzzer target for the report template parser
- * (ledger/template.c) and the SVG writer (ledger/svg.c).
+ * (ledger/template.c, template_directive.c) and the SVG writer (ledger/svg.c).
  *
- * Both files depend only on base/base.c and gates/ (the selector goes
+ * These files depend only on base/base.c and gates/ (the selector goes
  * through the claim parser), so they are compiled into this target directly
  * and run-fuzz.sh needs no extra sources. Invariants checked: parse either
  * succeeds or fails with LG_EINPUT / LG_ENOMEM and a "fuzz.md:LINE:COL: "
@@ -17,6 +17,7 @@
 
 #include "ledger/svg.c"
 #include "ledger/template.c"
+#include "ledger/template_directive.c"
 
 static int count_piece(void *ctx, const char *lit, size_t len, const lg_directive *d)
 {
