@@ -11,7 +11,8 @@
 # specs resized by make-ci-specs.py into out/husai-ci/studies (same study names), report
 # out/husai-ci/report.md.
 # --skip-build: reuse the activations already in the data folder (and their records).
-# Claims: claims/husai/husai.claims; template: templates/husai.md. Exit status: that of
+# Claims: claims/husai/husai.claims (full size) or claims/husai/husai-ci.claims (--ci: the
+# evidence differs between the sizes); template: templates/husai.md. Exit status: that of
 # `ledger check` (0 when every claim is ok), or of the first step that failed.
 # $LEDGER (default build/ledger) and $PYTHON3 as in build-activations.sh.
 set -euo pipefail
@@ -31,11 +32,11 @@ LEDGER=${LEDGER:-$root/build/ledger}
 export LEDGER
 py=${PYTHON3:-python3}
 if [ "$ci" = 1 ]; then
-  out="$root/out/husai-ci"; data="$out/data"; specs="$out/studies"
+  out="$root/out/husai-ci"; data="$out/data"; specs="$out/studies"; claims="$root/claims/husai/husai-ci.claims"
   [ "$build" = 1 ] && bash "$here/build-activations.sh" --ci --out "$data" --record
   "$py" "$here/make-ci-specs.py" "$data" "$specs"
 else
-  out="$root/out/husai"; data="$root/data/husai/p113"; specs="$here"
+  out="$root/out/husai"; data="$root/data/husai/p113"; specs="$here"; claims="$root/claims/husai/husai.claims"
   [ "$build" = 1 ] && nice -n 19 bash "$here/build-activations.sh" --out "$data" --record
 fi
 mkdir -p "$out"
@@ -43,7 +44,7 @@ for s in trained-vs-random random-model ood-heldout k-sweep dsae-sweep adaptive-
   nice -n 19 "$LEDGER" run "$specs/$s.json"
 done
 rc=0
-"$LEDGER" check "$root/claims/husai/husai.claims" || rc=$?
-"$LEDGER" report "$root/templates/husai.md" -o "$out/report.md" --claims "$root/claims/husai/husai.claims" \
+"$LEDGER" check "$claims" || rc=$?
+"$LEDGER" report "$root/templates/husai.md" -o "$out/report.md" --claims "$claims" \
   --name "husai$([ "$ci" = 1 ] && echo -ci)" --allow-failing
 exit "$rc"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # t5100-husai-path.sh - the whole HUSAI path on real activations at CI size (p=23, d_model=32):
 # transformer (trained until test accuracy >= 0.99) -> activations -> `ledger record` -> the six
-# studies of studies/husai (resized by make-ci-specs.py) -> claims/husai/husai.claims with its
+# studies of studies/husai (resized by make-ci-specs.py) -> claims/husai/husai-ci.claims with its
 # gates -> templates/husai.md, all through `studies/husai/run.sh --ci`. Then: the activation
 # build is deterministic (a second build gives the same bytes); the runs carry the ood_* metrics
 # and the OOD file's digest; changing the activation file or the OOD file makes the claims
@@ -27,7 +27,7 @@ D=out/husai-ci/data
 [ -s out/husai-ci/report.md ] && ok "report rendered" || bad "no report"
 
 # the transformer grokked and its accuracy is evidence in the ledger
-"$LEDGER" check --json claims/husai/husai.claims >check.json
+"$LEDGER" check --json claims/husai/husai-ci.claims >check.json
 jq_py 'v={c["id"]: c["verdict"] for f in d["files"] for c in f["claims"]}
 want={"transformer-grokked":"PASS","stress-random-model":"PASS","stress-ood-shift":"PASS","stress-ood-heldout":"PASS",
       "phase4a-trained-beats-random":"XFAIL","phase4a-per-seed":"PASS","adaptive-l0":"XFAIL"}
@@ -65,21 +65,21 @@ assert d["results"]["data"]["ood"]["sha256"]==h' run4a.json && ok "cells carry o
 # staleness: the activations change -> claims on those studies are STALE; restored -> fresh
 cp "$D/acts.npy" acts.bak
 "$PYTHON3" -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[-1]^=1; open(sys.argv[1],"wb").write(b)' "$D/acts.npy"
-expect_code 1 "check fails after the activation file changed" "$LEDGER" check claims/husai/husai.claims
+expect_code 1 "check fails after the activation file changed" "$LEDGER" check claims/husai/husai-ci.claims
 grep_out 'STALE +phase4a-per-seed' "a claim on the changed activations is STALE"
 grep_out 'data file .*acts.npy changed since run' "the reason names the data file"
 grep_out 'PASS +stress-ood-heldout' "a study that does not read that file stays fresh"
 cp acts.bak "$D/acts.npy"
-expect_ok "restored: every claim ok again" "$LEDGER" check claims/husai/husai.claims
+expect_ok "restored: every claim ok again" "$LEDGER" check claims/husai/husai-ci.claims
 cp "$D/ood-shift.npy" ood.bak
 "$PYTHON3" -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[-1]^=1; open(sys.argv[1],"wb").write(b)' "$D/ood-shift.npy"
-expect_code 1 "check fails after the OOD file changed" "$LEDGER" check claims/husai/husai.claims
+expect_code 1 "check fails after the OOD file changed" "$LEDGER" check claims/husai/husai-ci.claims
 grep_out 'STALE +stress-ood-shift' "the OOD gate is STALE"
 grep_out 'OOD data file .*ood-shift.npy changed since run' "the reason names the OOD file"
 cp ood.bak "$D/ood-shift.npy"
 
 # a failing gate blocks the claims that require it, and says which
-sed 's/require mean(ev) - mean(ood) < 0.25/require mean(ev) - mean(ood) < 0.0001/' claims/husai/husai.claims >tight.claims
+sed 's/require mean(ev) - mean(ood) < 0.25/require mean(ev) - mean(ood) < 0.0001/' claims/husai/husai-ci.claims >tight.claims
 expect_code 1 "a tightened OOD gate fails check" "$LEDGER" check tight.claims --junit tight.xml
 grep_out 'FAIL +stress-ood-shift' "the gate is FAIL"
 grep_out 'BLOCKED phase4a-per-seed' "a claim that holds on its own is BLOCKED"
