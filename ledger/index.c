@@ -88,21 +88,52 @@ static int get_user_version(sqlite3 *db, int *out)
     return lg_error_set(LG_EIO, "index: reading the schema version: %s", sqlite3_errmsg(db));
 }
 
+/* A writer killed in the middle of a transaction leaves a WAL that the next
+ * connection must recover, and a read-only connection cannot do that: SQLite
+ * answers SQLITE_READONLY_RECOVERY (or _ROLLBACK, _CANTINIT), "attempt to
+ * write a readonly database". One read-write connection that reads the
+ * schema version lets SQLite recover the file (no row changes: the killed
+ * transaction is simply not there), after which read-only readers work. */
+static int index_recover(const char *path)
+{
+    sqlite3 *db = NULL;
+    int ver = 0, err;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        err = lg_error_set(LG_EIO, "%s: cannot open the index to recover it: %s", path,
+                           db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return err;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    err = get_user_version(db, &ver);
+    sqlite3_close(db);
+    return err;
+}
+
 int lg_index_open(const char *path, int readonly, sqlite3 **out)
 {
     sqlite3 *db = NULL;
     int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    int err = 0, ver = 0;
+    int err = 0, ver = 0, attempt;
 
     *out = NULL;
-    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        err = lg_error_set(readonly ? LG_ENOTFOUND : LG_EIO, "%s: cannot open the index: %s", path,
-                           db ? sqlite3_errmsg(db) : "out of memory");
-        goto out;
+    for (attempt = 0;; attempt++) {
+        if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+            err = lg_error_set(readonly ? LG_ENOTFOUND : LG_EIO, "%s: cannot open the index: %s", path,
+                               db ? sqlite3_errmsg(db) : "out of memory");
+            goto out;
+        }
+        sqlite3_busy_timeout(db, 10000);
+        if ((err = get_user_version(db, &ver)) == 0)
+            break;
+        if (!readonly || attempt > 0 || (sqlite3_errcode(db) & 0xff) != SQLITE_READONLY)
+            goto out;
+        sqlite3_close(db); /* a WAL left by a killed writer: recover it, then read again */
+        db = NULL;
+        if ((err = index_recover(path)) < 0)
+            goto out;
+        lg_error_clear();
     }
-    sqlite3_busy_timeout(db, 10000);
-    if ((err = get_user_version(db, &ver)) < 0)
-        goto out;
     if (readonly) {
         if ((err = lg_index_exec(db, "PRAGMA query_only=1", "setting query_only")) < 0)
             goto out;
@@ -420,9 +451,19 @@ int lg_index_attach(sqlite3 *db, const char *path, const char *schema)
     }
     if ((err = lg_buf_puts(&uri, "?mode=ro")) < 0 || (err = lg_buf_printf(&sql, "ATTACH DATABASE ? AS %s", schema)) < 0)
         goto out;
-    if (sqlite3_prepare_v2(db, sql.ptr, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, uri.ptr, -1, SQLITE_TRANSIENT) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-        err = lg_error_set(LG_EIO, "%s: cannot attach the index: %s", path, sqlite3_errmsg(db));
+    for (int attempt = 0;; attempt++) {
+        if (sqlite3_prepare_v2(db, sql.ptr, -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_bind_text(st, 1, uri.ptr, -1, SQLITE_TRANSIENT) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE)
+            break;
+        if (attempt > 0 || (sqlite3_errcode(db) & 0xff) != SQLITE_READONLY) {
+            err = lg_error_set(LG_EIO, "%s: cannot attach the index: %s", path, sqlite3_errmsg(db));
+            break;
+        }
+        sqlite3_finalize(st); /* a WAL left by a killed writer (index_recover): recover, attach again */
+        st = NULL;
+        if ((err = index_recover(path)) < 0)
+            break;
+    }
 out:
     sqlite3_finalize(st);
     lg_buf_release(&uri);
