@@ -51,7 +51,7 @@ for cid, c in conds.items():
 PY
 # claims of the shipped form, on the tiny study
 # (outside claims/, so that verify below does not judge the tiny study by them)
-sed -e 's/study consistency-v2/study tiny-cons/' "$LEDGER_SRC/claims/consistency-v2.claims" > v2.claims
+sed -e 's/study consistency-v2/study tiny-cons/' "$LEDGER_SRC/claims/more/consistency-v2.claims" > v2.claims
 "$LEDGER" check --json v2.claims > check.json 2> check.err
 rc=$?
 [ $rc -eq 0 ] || [ $rc -eq 1 ] && ok "check exits 0 or 1 ($rc)" || { bad "check exit $rc"; cat check.err; }
