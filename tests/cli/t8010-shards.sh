@@ -12,7 +12,7 @@ cat > "$TMP/s.json" <<'JSON'
 {"format": 1, "name": "sharded",
  "data": {"source": "synthetic", "synthetic": {"d": 16, "n_features": 64, "n_samples": 4000, "active_mean": 3, "seed": 5}},
  "sae": {"arch": "topk", "d_sae": 64},
- "train": {"steps": 600, "batch": 128, "lr": 0.004},
+ "train": {"steps": 3000, "batch": 128, "lr": 0.004},
  "grid": {"k": [2, 3, 4, 6, 8, 16]}, "seeds": [1, 2, 3],
  "controls": {"random_init": true}}
 JSON
