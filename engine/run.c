@@ -384,6 +384,25 @@ static int open_target(run_ctx *rc)
     return lg_dataset_digest(rc->target, rc->target_digest);
 }
 
+/* ds's held-out rows into eval_out [n_eval, d] (gathered in chunks of 4096)
+ * and the mean of its training rows into mean_out [d], through the double
+ * scratch mean [d]: the data's view and a transcoder target's, the same way. */
+static int split_view(run_ctx *rc, lg_dataset *ds, float *eval_out, float *mean_out, double *mean)
+{
+    int64_t off;
+    int i, err;
+    for (off = 0; off < rc->n_eval; off += 4096) {
+        int n = rc->n_eval - off < 4096 ? (int)(rc->n_eval - off) : 4096;
+        if ((err = lg_dataset_gather(ds, rc->eval_rows + off, n, eval_out + (size_t)off * rc->d)) < 0)
+            return err;
+    }
+    if ((err = lg_dataset_mean(ds, rc->train_rows, rc->n_train, mean)) < 0)
+        return err;
+    for (i = 0; i < rc->d; i++)
+        mean_out[i] = (float)mean[i];
+    return 0;
+}
+
 /* Opens the data and prepares what every cell uses: the train / held-out
  * split, the held-out rows eval_x and b_dec's mean initialisation. *truth
  * (owned by the caller) gets the synthetic ground truth. */
@@ -391,7 +410,6 @@ static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
 {
     const lg_study *s = rc->s;
     double *mean = NULL;
-    int64_t off;
     int i, err;
 
     if ((err = open_data(rc, truth)) < 0)
@@ -418,15 +436,8 @@ static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
         err = LG_ENOMEM;
         goto out;
     }
-    for (off = 0; off < rc->n_eval; off += 4096) {
-        int n = rc->n_eval - off < 4096 ? (int)(rc->n_eval - off) : 4096;
-        if ((err = lg_dataset_gather(rc->ds, rc->eval_rows + off, n, rc->eval_x + (size_t)off * rc->d)) < 0)
-            goto out;
-    }
-    if ((err = lg_dataset_mean(rc->ds, rc->train_rows, rc->n_train, mean)) < 0)
+    if ((err = split_view(rc, rc->ds, rc->eval_x, rc->mean_init, mean)) < 0)
         goto out;
-    for (i = 0; i < rc->d; i++)
-        rc->mean_init[i] = (float)mean[i];
     if ((err = open_target(rc)) < 0)
         goto out;
     if (rc->target) { /* the held-out targets and the target's mean (a transcoder's b_dec) */
@@ -435,15 +446,8 @@ static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
             err = LG_ENOMEM;
             goto out;
         }
-        for (off = 0; off < rc->n_eval; off += 4096) {
-            int n = rc->n_eval - off < 4096 ? (int)(rc->n_eval - off) : 4096;
-            if ((err = lg_dataset_gather(rc->target, rc->eval_rows + off, n, rc->eval_y + (size_t)off * rc->d)) < 0)
-                goto out;
-        }
-        if ((err = lg_dataset_mean(rc->target, rc->train_rows, rc->n_train, mean)) < 0)
+        if ((err = split_view(rc, rc->target, rc->eval_y, rc->target_mean, mean)) < 0)
             goto out;
-        for (i = 0; i < rc->d; i++)
-            rc->target_mean[i] = (float)mean[i];
     }
     if (s->ood_path) {
         if ((err = lg_dataset_open_file(s->ood_path, s->ood_tensor, &rc->ood)) < 0 ||
