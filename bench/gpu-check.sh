@@ -24,6 +24,16 @@ if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; t
 fi
 T0=$(date +%s)
 stamp() { echo "[gpu-check +$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/bench.log"; }
+# The lease is short: every step after the build asks whether its estimated
+# seconds still fit in GPU_BUDGET_S (default 450), and is skipped (logged) when
+# not, so the script always ends with its logs and summary inside the call.
+BUDGET=${GPU_BUDGET_S:-450}
+fits() {
+    local el=$(( $(date +%s) - T0 ))
+    if [ $(( el + $1 )) -le "$BUDGET" ]; then return 0; fi
+    stamp "SKIPPED (budget: ${el}s used, step needs ~$1 s, budget $BUDGET s): $2"
+    return 1
+}
 
 # ---- dependencies the GPU machine lacks (libgit2, cJSON, SQLite, OpenBLAS headers) --
 # Exactly the recipe of /work/shared/device/README.md (the packages that
@@ -81,21 +91,46 @@ stamp "tests"
 RC_TESTS=0
 {
     echo "== test_cuda_parity (PARITY_VERBOSE=1)"
-    PARITY_VERBOSE=1 timeout 300 build-gpu/test_cuda_parity
+    PARITY_VERBOSE=1 timeout 150 build-gpu/test_cuda_parity
     echo "rc=$?"
     echo "== test_cuda_parity test_train_parity under LEDGER_CUDA_SYNC=1 (every op checked)"
-    LEDGER_CUDA_SYNC=1 timeout 120 build-gpu/test_cuda_parity test_train_parity
+    LEDGER_CUDA_SYNC=1 timeout 90 build-gpu/test_cuda_parity test_train_parity
     echo "rc=$?"
     echo "== ctest -R 'cuda|backend|train|sae|lean'"
-    (cd build-gpu && timeout 300 ctest -R 'cuda|backend|train|sae|lean' --output-on-failure -j4)
+    (cd build-gpu && timeout 150 ctest -R 'cuda|backend|train|sae|lean' --output-on-failure -j8 --timeout 120)
     echo "rc=$?"
 } >"$OUT/tests.log" 2>&1
 grep -E "^rc=|checks,|FAIL|skipped|tests passed|train parity" "$OUT/tests.log"
 grep -q "^rc=[^0]" "$OUT/tests.log" && RC_TESTS=1
 
+# ---- benchmarks -------------------------------------------------------------------------
+B=build-gpu/bench_gpu_train
+P="$PY bench/gpu/torch_sae.py"
+W=$(mktemp -d)
+J="$OUT/bench.jsonl"
+: >"$J"
+stamp "bench data"
+$P gen --out "$W/small.npy" --rows 16384 --d 128 --seed 1
+$P gen --out "$W/big.npy" --rows 8192 --d 2304 --seed 2
+# run SECONDS CMD...: one benchmark, skipped when its estimate no longer fits
+run() { local est=$1; shift; fits "$est" "$*" || return 0; stamp "$*"
+        timeout $(( est * 3 )) "$@" >>"$J" 2>>"$OUT/bench.log" || stamp "exit $? from: $*"; }
+
+# (a) TopK d=128 m=1024 k=32 B=4096
+run 15 $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
+run 20 $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
+run 20 $P train --decode sparse --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
+run 15 $B train --backend cpu --d 128 --m 1024 --k 32 --batch 4096 --steps 5 --warmup 1 --data "$W/small.npy"
+# (d) 5 seeds, same model: one after another, then batched in one multi-seed trainer
+#     (--batched 1 prints train_seeds_batched with its speedup over the sequential total)
+run 30 $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --batched 1 --data "$W/small.npy"
+run 40 $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --data "$W/small.npy"
+# measured SGEMM peak (FP32, no TF32)
+run 15 $B gemm --backend cuda --n 8192 --reps 20
+run 15 $P gemm --n 8192 --reps 20
 # ---- study: determinism (2 GPU runs) and CPU/GPU parity --------------------------------
 RC_STUDY=0
-if [ "${QUICK:-0}" != 1 ]; then
+if [ "${QUICK:-0}" != 1 ] && fits 150 "study check"; then
     stamp "study check (small-topk: cuda, cuda, cpu)"
     S=$(mktemp -d)
     {
@@ -103,7 +138,7 @@ if [ "${QUICK:-0}" != 1 ]; then
             be=cuda; [ $who = cpu ] && be=cpu
             mkdir -p "$S/$who" && (cd "$S/$who" && git init -q . && \
                 "$ROOT/build-gpu/ledger" init >/dev/null && \
-                timeout 240 "$ROOT/build-gpu/ledger" run -q --backend $be "$ROOT/studies/small-topk.json" && \
+                timeout 100 "$ROOT/build-gpu/ledger" run -q --backend $be "$ROOT/studies/small-topk.json" && \
                 "$ROOT/build-gpu/ledger" show "$("$ROOT/build-gpu/ledger" log --json | \
                     $PY -c 'import json,sys; print(json.load(sys.stdin)[-1]["run_id"])')" --json >"$S/$who.json")
             echo "$who: rc=$? ($(( $(date +%s) - T0 ))s)"
@@ -116,37 +151,16 @@ if [ "${QUICK:-0}" != 1 ]; then
     rm -rf "$S"
 fi
 
-# ---- benchmarks -------------------------------------------------------------------------
-B=build-gpu/bench_gpu_train
-P="$PY bench/gpu/torch_sae.py"
-W=$(mktemp -d)
-J="$OUT/bench.jsonl"
-: >"$J"
-stamp "bench data"
-$P gen --out "$W/small.npy" --rows 16384 --d 128 --seed 1
-$P gen --out "$W/big.npy" --rows 8192 --d 2304 --seed 2
-run() { stamp "$*"; timeout 300 "$@" >>"$J" 2>>"$OUT/bench.log" || stamp "exit $? from: $*"; }
-
-# (a) TopK d=128 m=1024 k=32 B=4096
-run $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
-run $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
-run $B train --backend cpu --d 128 --m 1024 --k 32 --batch 4096 --steps 5 --warmup 1 --data "$W/small.npy"
-# (d) 5 seeds, same model: one after another, then batched in one multi-seed trainer
-#     (--batched 1 prints train_seeds_batched with its speedup over the sequential total)
-run $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --batched 1 --data "$W/small.npy"
-run $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --seeds 5 --data "$W/small.npy"
-# measured SGEMM peak (FP32, no TF32)
-run $B gemm --backend cuda --n 8192 --reps 20
-run $P gemm --n 8192 --reps 20
 if [ "${QUICK:-0}" != 1 ]; then
     # (b) TopK d=2304 m=65536 k=64 B=4096
-    run $B train --backend cuda --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
-    run $P train --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
+    run 30 $B train --backend cuda --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
+    run 30 $P train --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
+    run 30 $P train --decode sparse --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
     # (c) MMCS of two m=65536 dictionaries (the same files for both)
     $P gen --out "$W/A.npy" --rows 65536 --d 2304 --seed 11
     $P gen --out "$W/B.npy" --rows 65536 --d 2304 --seed 12
-    run $B mmcs --data-a "$W/A.npy" --data-b "$W/B.npy"
-    run $P mmcs --data-a "$W/A.npy" --data-b "$W/B.npy"
+    run 40 $B mmcs --data-a "$W/A.npy" --data-b "$W/B.npy"
+    run 40 $P mmcs --data-a "$W/A.npy" --data-b "$W/B.npy"
 fi
 rm -rf "$W"
 $PY bench/gpu/compare.py "$J" "$DEVICE" >"$OUT/summary.md" 2>>"$OUT/bench.log"

@@ -13,6 +13,8 @@ like bench_gpu_train does.
       0.999, 1e-8) with lr 3e-4, 10 warmup steps, linear decay over the last
       20% of steps; W_dec rows renormalised after each step. Batches are read
       from the host array each step (as our trainer uploads them).
+      --decode sparse: the decoder is sparsify's F.embedding_bag(idx, W_dec,
+      per_sample_weights=vals, mode="sum") gather-sum instead of a dense GEMM.
   torch_sae.py gemm --n 8192 --reps 10     torch.mm TFLOP/s
   torch_sae.py mmcs --data-a A.npy --data-b B.npy   (or --m M --d D, random)
       MMCS by blocks of rows: normalise, A_blk @ B^T, row max, running
@@ -93,8 +95,16 @@ def train_one(torch, args, data_host, seed):
             t0 = time.perf_counter()
         x = torch.from_numpy(data_host[(t % nb) * B:(t % nb + 1) * B]).to(dev)
         pre = (x - b_dec) @ W_enc + b_enc
-        acts = topk_acts(torch, pre, k)
-        xhat = acts @ W_dec + b_dec
+        if args.decode == "sparse":
+            # sparsify's decoder: a gather-sum of the k active rows of W_dec
+            vals, idx = pre.topk(k, dim=1)
+            vals = vals.clamp_min(0)
+            xhat = torch.nn.functional.embedding_bag(idx, W_dec, per_sample_weights=vals,
+                                                     mode="sum") + b_dec
+            acts = torch.zeros_like(pre).scatter_(1, idx, vals.detach())
+        else:
+            acts = topk_acts(torch, pre, k)
+            xhat = acts @ W_dec + b_dec
         e = xhat - x
         loss = e.pow(2).sum(1).mean()
         # no latent can be dead before t * B samples reach dead_after: skip the
@@ -141,12 +151,13 @@ def cmd_train(args):
         dt, final = train_one(torch, args, data, seed)
         sps.append(args.steps * args.batch / dt)
         print(json.dumps({"bench": "train", "backend": "torch", "device": device_name(torch),
-                          "arch": "topk", "d": args.d, "m": args.m, "k": args.k,
+                          "arch": "topk", "decode": args.decode, "d": args.d, "m": args.m, "k": args.k,
                           "batch": args.batch, "seed": seed, "steps": args.steps,
                           "seconds": dt, "samples_per_s": sps[-1],
                           "ms_per_step": 1e3 * dt / args.steps, "final_loss": final}), flush=True)
     if args.seeds > 1:
         print(json.dumps({"bench": "train_seeds_sequential", "backend": "torch",
+                          "decode": args.decode,
                           "seeds": args.seeds, "steps_per_seed": args.steps,
                           "warmup_per_seed": args.warmup,
                           "total_seconds": time.perf_counter() - t_all,
@@ -223,6 +234,7 @@ def main():
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--decode", choices=["dense", "sparse"], default="dense")
     p.add_argument("--data")
     p.add_argument("--data-a")
     p.add_argument("--data-b")
