@@ -100,11 +100,17 @@ RC_TESTS=0
     echo "== test_cuda_parity test_train_parity under LEDGER_CUDA_SYNC=1 (every op checked)"
     LEDGER_CUDA_SYNC=1 timeout 90 build-gpu/test_cuda_parity test_train_parity
     echo "rc=$?"
-    echo "== ctest -R 'cuda|backend|train|sae|lean' (not the py. tests: CMake runs them with /usr/bin/python3, which has no NumPy there)"
-    (cd build-gpu && timeout 150 ctest -R 'cuda|backend|train|sae|lean' -E '^py[.]' --output-on-failure -j8 --timeout 120)
+    echo "== test_cuda_sparse (PARITY_VERBOSE=1): the sparse op group vs the CPU's, sparse training parity"
+    PARITY_VERBOSE=1 timeout 150 build-gpu/test_cuda_sparse
+    echo "rc=$?"
+    echo "== test_cuda_sparse test_train_sparse_parity under LEDGER_CUDA_SYNC=1"
+    LEDGER_CUDA_SYNC=1 timeout 90 build-gpu/test_cuda_sparse test_train_sparse_parity
+    echo "rc=$?"
+    echo "== ctest -R 'cuda|backend|train|sae|lean' (not the py. tests: CMake runs them with /usr/bin/python3, which has no NumPy there; not test_cuda_sparse, run above)"
+    (cd build-gpu && timeout 150 ctest -R 'cuda|backend|train|sae|lean' -E '^py[.]|test_cuda_sparse' --output-on-failure -j8 --timeout 120)
     echo "rc=$?"
 } >"$OUT/tests.log" 2>&1
-grep -E "^rc=|checks,|FAIL|skipped|tests passed|train parity" "$OUT/tests.log"
+grep -E "^rc=|checks,|FAIL|skipped|tests passed|train parity|sparse vs" "$OUT/tests.log"
 grep -q "^rc=[^0]" "$OUT/tests.log" && RC_TESTS=1
 
 # ---- benchmarks -------------------------------------------------------------------------
@@ -120,8 +126,9 @@ $P gen --out "$W/big.npy" --rows 8192 --d 2304 --seed 2
 run() { local est=$1; shift; fits "$est" "$*" || return 0; stamp "$*"
         timeout $(( est * 3 )) "$@" >>"$J" 2>>"$OUT/bench.log" || stamp "exit $? from: $*"; }
 
-# (a) TopK d=128 m=1024 k=32 B=4096
-run 15 $B train --backend cuda --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
+# (a) TopK d=128 m=1024 k=32 B=4096; ours on the dense and on the sparse training path
+run 15 $B train --backend cuda --sparse 0 --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
+run 15 $B train --backend cuda --sparse 1 --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
 run 20 $P train --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
 run 20 $P train --decode sparse --d 128 --m 1024 --k 32 --batch 4096 --steps 200 --warmup 10 --data "$W/small.npy"
 run 15 $B train --backend cpu --d 128 --m 1024 --k 32 --batch 4096 --steps 5 --warmup 1 --data "$W/small.npy"
@@ -167,8 +174,9 @@ if [ "${QUICK:-0}" != 1 ] && fits 150 "study check"; then
 fi
 
 if [ "${QUICK:-0}" != 1 ]; then
-    # (b) TopK d=2304 m=65536 k=64 B=4096
-    run 30 $B train --backend cuda --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
+    # (b) TopK d=2304 m=65536 k=64 B=4096; ours dense and sparse
+    run 30 $B train --backend cuda --sparse 0 --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
+    run 30 $B train --backend cuda --sparse 1 --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
     run 30 $P train --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
     run 30 $P train --decode sparse --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
     # (c) MMCS of two m=65536 dictionaries (the same files for both)

@@ -130,4 +130,9 @@ int lg_cuda_renorm_rows(const lg_backend *be, float *W, int rows, int cols);
 int lg_cuda_project_out_parallel(const lg_backend *be, const float *W, float *G, int rows,
                                  int cols);
 
+// cuda_sparse.cu: puts the sparse op group of backend.h into table t unless
+// the environment has LEDGER_CUDA_SPARSE=0 (then it stays NULL: the trainer's
+// dense path). Returns 1 when the group was set, 0 when not.
+int lg_cuda_sparse_install(lg_backend *t);
+
 #endif
