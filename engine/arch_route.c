@@ -68,7 +68,7 @@ int lg_route_cell_config(lg_sae_config *cfg, const lg_train_config *tc, int laye
 {
     if (cfg->arch != LG_ARCH_ROUTESAE)
         return lg_error_set(LG_EINPUT, "sae.arch: the data is layered [n, L=%d, d=%d]; only \"routesae\" takes "
-                            "layered data (got \"%s\")", layers, layers > 0 ? cfg->d_in / layers : 0,
+                            "layered data (got \"%s\"; set data.layer to train it on one layer)", layers, layers > 0 ? cfg->d_in / layers : 0,
                             lg_arch_name(cfg->arch));
     if (layers < 1)
         return lg_error_set(LG_EINPUT, "sae.arch: \"routesae\" needs layered data, a 3-D [n, L, d] safetensors "

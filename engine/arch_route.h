@@ -118,6 +118,10 @@ int lg_route_multi_diverged_seed(const lg_route_multi *mt); /* -1 when the last 
 int lg_route_multi_set_active(lg_route_multi *mt, int s, int on);
 int lg_route_multi_get_weights(const lg_route_multi *mt, int s, lg_sae_weights *out);
 void lg_route_multi_free(lg_route_multi *mt); /* accepts NULL */
+/* Share of seed s's latents dead by the AuxK clock (silent for at least
+ * max(1, ceil(dead_after / batch)) steps): the training curves' dead_frac
+ * (engine/curve.h), as lg_curve_dead_frac computes it for the backend trainer. */
+int lg_route_multi_dead_frac(const lg_route_multi *mt, int s, double dead_after, int batch, double *out);
 
 /* Metrics of w on rows [n, L * d] (recon.h's definitions with x := u, see
  * above). route_mean [L] (may be NULL): mean router weight of each layer;

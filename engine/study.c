@@ -209,9 +209,10 @@ static int parse_ood(const char *file, const cJSON *data, lg_study *s)
 static int parse_data(const char *file, const cJSON *data, lg_study *s)
 {
     static const char *const keys[] = {"source", "path", "tensor", "synthetic", "eval_fraction", "split_seed", "ood",
-                                       "target", NULL};
+                                       "target", "layer", NULL};
     static const char *const skeys[] = {"d", "n_features", "n_samples", "active_mean", "zipf_exponent",
-                                        "magnitude_mean", "magnitude_std", "noise_std", "seed", NULL};
+                                        "magnitude_mean", "magnitude_std", "noise_std", "seed", "layers",
+                                        "layer_leak", NULL};
     const cJSON *syn = NULL;
     double x;
     int err;
@@ -231,6 +232,8 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
         return err;
     if ((err = parse_target(file, data, "data.target", strcmp(s->data_source, "synthetic") == 0, s,
                             &s->target_path, &s->target_tensor)) < 0)
+        return err;
+    if ((err = study_parse_layer(file, data, s)) < 0) /* data.layer (engine/run_layer.c) */
         return err;
 
     if (strcmp(s->data_source, "file") == 0) {
@@ -279,6 +282,8 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
         y->n_features = (int)nf;
         y->n_samples = (int64_t)ns;
         y->seed = (uint64_t)seed;
+        if ((err = study_parse_synth_layers(file, syn, s)) < 0) /* layers, layer_leak */
+            return err;
     }
     return 0;
 }
