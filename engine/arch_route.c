@@ -63,6 +63,14 @@ int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc)
     return 0;
 }
 
+int lg_route_check_backend(const lg_backend *be)
+{
+    if (be && strcmp(be->name, "cpu") != 0)
+        return lg_error_set(LG_EINPUT, "sae.arch: the %s backend does not implement \"routesae\" (its trainer "
+                            "runs on the host: use --backend cpu)", be->name);
+    return 0;
+}
+
 int lg_route_cell_config(lg_sae_config *cfg, const lg_train_config *tc, int layers, int b_dec_init, int has_ood,
                          const char *backend)
 {

@@ -67,6 +67,12 @@ int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc);
  * (lg_sae_weights.n_layers, with W_router [d_in, L] and b_router [L]); the
  * trainer takes it from its initial weights. */
 
+/* 0 when be can run a routesae condition (only "cpu"; be NULL: 0), else
+ * LG_EINPUT naming the backend. lg_study_execute checks every condition
+ * with it before any data is read. */
+struct lg_backend;
+int lg_route_check_backend(const struct lg_backend *be);
+
 /* For a study cell (engine/run.c): cfg was filled with d_in = the data's row
  * width; with `layers` = lg_dataset_layers of the data (0: 2-D data) it
  * becomes d_in = width / L. Refused with LG_EINPUT and a

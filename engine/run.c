@@ -538,6 +538,11 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
             goto out;
         }
 
+    for (i = 0; i < s->n_conds; i++) /* routesae: host trainer and evaluation only, controls included */
+        if (s->conds[i].p.arch == LG_ARCH_ROUTESAE && (err = lg_route_check_backend(opt->be)) < 0) {
+            err = lg_error_wrap("%s: condition %s", s->path, s->conds[i].id);
+            goto out;
+        }
     for (i = 0; i < s->n_conds; i++)
         if (!s->conds[i].control_random && s->conds[i].p.consistency.weight > 0 &&
             lg_cobj_backend_check(opt->be) < 0) {
