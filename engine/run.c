@@ -616,7 +616,10 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
     }
     if (err < 0 && !out->diverged)
         goto out;
-    if (!out->diverged && (err = lg_cobj_heldout_results(s, opt->outdir, rc.d, out->results)) < 0)
+    /* the SAEs' input width: one layer's on layered data (routesae has no objective; the
+     * single-layer archs read one layer there, run_layer.c) */
+    if (!out->diverged && (err = lg_cobj_heldout_results(s, opt->outdir, rc.layers > 0 ? rc.d / rc.layers : rc.d,
+                                                         out->results)) < 0)
         goto out;
     /* results.json last, so it is in the list even for a diverged run */
     if (!(text = cJSON_Print(out->results))) {

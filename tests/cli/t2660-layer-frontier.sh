@@ -13,7 +13,8 @@
 # parse; a 3-D file, at run), data.layer on 2-D data (synthetic and file), a
 # single-layer arch on layered data without data.layer, data.synthetic.layers
 # 1, layer_leak without layers, data.layer with data.target; --backend cuda
-# on a routesae study.
+# on a routesae study. train.consistency on a single-layer arch of layered
+# data runs and recomputes.
 . "$(dirname "$0")/lib-cli.sh"
 
 mkdir repo && cd repo && git init -q . && "$LEDGER" init >/dev/null || { bad "init"; finish; }
@@ -141,6 +142,18 @@ b = {c["id"]: c for c in json.load(open("f2.json"))["results"]["conditions"]}
 assert a["arch=topk"]["cells"] == b["arch=topk"]["cells"] and a["arch=topk"]["pairs"] == b["arch=topk"]["pairs"]
 assert "route_weight_1" in a["arch=routesae"]["cells"][0]["metrics"]
 PY
+
+# train.consistency on a single-layer arch of layered data: its held-out-seed
+# evidence reads the decoders at one layer's width
+cat > studies/cons.json <<'JSON'
+{"format": 1, "name": "lay-cons",
+ "data": {"source": "synthetic", "layer": 1, "synthetic": {"d": 8, "n_features": 16, "n_samples": 800, "active_mean": 2, "noise_std": 0.01, "seed": 3, "layers": 2}},
+ "sae": {"d_sae": 16, "k": 2, "arch": "topk"}, "train": {"steps": 30, "batch": 32, "lr": 0.01, "warmup_steps": 5},
+ "grid": {"consistency": [{"weight": 0}, {"weight": 0.3, "every": 5, "mode": "consensus"}]}, "seeds": [1, 2, 3]}
+JSON
+expect_ok "train.consistency with data.layer" "$LEDGER" run -q --backend cpu studies/cons.json
+expect_ok "and its recompute" "$LEDGER" verify --no-claims --recompute
+grep_err ", 0 not recomputed" "every value recomputed"
 
 # ---- refusals: exit 2, one line, nothing recorded -----------------------------
 NRUNS=$("$LEDGER" log --json | "$PYTHON3" -c 'import json,sys; print(len(json.load(sys.stdin)))')
