@@ -560,6 +560,7 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
         /* layered data: d is one layer's width, and "layers" says how many */
         !cJSON_AddNumberToObject(data, "d", rc.layers > 0 ? rc.d / rc.layers : rc.d) ||
         (rc.layers > 0 && !cJSON_AddNumberToObject(data, "layers", rc.layers)) ||
+        (s->data_layer >= 0 && !cJSON_AddNumberToObject(data, "layer", s->data_layer)) || /* run_layer.c */
         !cJSON_AddNumberToObject(data, "n_train", (double)rc.n_train) ||
         !cJSON_AddNumberToObject(data, "n_eval", (double)rc.n_eval) ||
         !(conds = cJSON_AddArrayToObject(out->results, "conditions"))) {

@@ -526,6 +526,13 @@ int lg_study_plan_text(const lg_study *s, lg_buf *out)
                             s->data_tensor ? s->data_tensor : "", 100 * s->eval_fraction);
     if (err < 0)
         return err;
+    if (s->synth.layers > 0 && /* layered synthetic data (engine/data.h) */
+        (err = lg_buf_printf(out, "layers: %d (layer_leak %g)\n", s->synth.layers, s->synth.layer_leak)) < 0)
+        return err;
+    if (s->data_layer >= 0 && /* engine/run_layer.c */
+        (err = lg_buf_printf(out, "layer rule: single-layer archs read layer %d, routesae all layers\n",
+                             s->data_layer)) < 0)
+        return err;
     if (s->ood_path && (err = lg_buf_printf(out, "ood: file %s%s%s (every SAE is also evaluated on it)\n", s->ood_path,
                                             s->ood_tensor ? " tensor " : "", s->ood_tensor ? s->ood_tensor : "")) < 0)
         return err;
