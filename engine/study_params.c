@@ -459,8 +459,7 @@ static int layer_int(const char *file, const cJSON *obj, const char *key, const 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v)
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > hi)
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) || v->valuedouble != floor(v->valuedouble))
         return lg_error_set(LG_EINPUT, "%s: %s: must be an integer in [%d, %d]", file, where, lo, hi);
     *out = (int)v->valuedouble;
     return 1;

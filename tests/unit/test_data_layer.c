@@ -39,11 +39,9 @@ static float *all_rows(const lg_dataset *ds)
 {
     int64_t n = lg_dataset_rows(ds), i, *idx = lg_malloc((size_t)n * sizeof(int64_t));
     float *x = lg_malloc((size_t)n * lg_dataset_dim(ds) * sizeof(float));
-    if (!idx || !x || ({
-            for (i = 0; i < n; i++)
-                idx[i] = i;
-            lg_dataset_gather(ds, idx, (int)n, x) < 0;
-        })) {
+    for (i = 0; idx && i < n; i++)
+        idx[i] = i;
+    if (!idx || !x || lg_dataset_gather(ds, idx, (int)n, x) < 0) {
         lg_free(x);
         x = NULL;
     }
@@ -332,6 +330,7 @@ static void test_spec_keys(void)
     BAD(", \"layer\": 0, \"target\": {\"synthetic\": {\"seed\": 3}}", ", \"layers\": 2",
         "data.layer: not supported with data.target");
     BAD("", ", \"layers\": 200000", "data.synthetic.layers: must be an integer in [2, 64]");
+    BAD(", \"layer\": 1e300", ", \"layers\": 2", "data.layer: must be an integer in [0, 63]");
 #undef BAD
 }
 
