@@ -21,6 +21,10 @@ Example (the HUSAI size: p=113, d_model=128; a few minutes on a GPU, longer on a
   ledger run studies/husai-modarith.json
 Tiny smoke run:
   python3 studies/tools/modular_arith.py --p 13 --d-model 32 --steps 50 --out /tmp/ma
+Other hooks of a trained model, without training it again (--load-model; the sizes and --seed it
+was trained with):
+  python3 studies/tools/modular_arith.py --train-frac 0.8 --load-model data/husai/p113/model.pt \
+      --hook mlp_in --target-hook mlp_out --out data/husai/p113/mlp
 Transcoder data (engine/transcoder.h): the MLP's input and its output for the same rows,
 OUT.npy and OUT-target.npy, and a study comparing an SAE arm with a transcoder arm:
   python3 studies/tools/modular_arith.py --hook mlp_in --target-hook mlp_out --out data/ma-mlp \
@@ -100,7 +104,10 @@ def load_state(torch, model, path):
     try:
         with open(path, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        state = torch.load(path, map_location="cpu")
+        # weights_only: a state_dict is tensors in dicts; refuse pickled code (PyTorch >= 1.13)
+        import inspect
+        safe = {"weights_only": True} if "weights_only" in inspect.signature(torch.load).parameters else {}
+        state = torch.load(path, map_location="cpu", **safe)
     except Exception as e:  # OSError, unpickling errors: one line, the file named
         sys.stderr.write(f"modular_arith.py: --load-model {path}: cannot read it: {str(e).splitlines()[0]}\n")
         sys.exit(2)

@@ -56,6 +56,16 @@ one_line_err "one line"
 "$PYTHON3" -c 'import torch; torch.save([1, 2], "list.pt")'
 expect_code 2 "a saved object that is not a state_dict" "$PYTHON3" "$MA" $common --load-model list.pt --out x
 grep_err "list.pt: not a state_dict" "says why"
+"$PYTHON3" - <<'PY'
+import os, torch
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+torch.save({"embed.weight": Boom()}, "evil.pt")
+PY
+expect_code 2 "a pickle that would run code" "$PYTHON3" "$MA" $common --load-model evil.pt --out x
+[ ! -e pwned ] && ok "its code did not run (weights_only load)" || bad "the pickle's code ran"
+grep_err "evil.pt: cannot read it" "names the file"
 expect_code 2 "--load-model with --random-weights" "$PYTHON3" "$MA" $common --load-model m.pt --random-weights --out x
 grep_err "exclude each other" "says the options exclude each other"
 expect_code 2 "--load-model with --save-model" "$PYTHON3" "$MA" $common --load-model m.pt --save-model y.pt --out x
