@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build-activations.sh - build the HUSAI activation set from a seed, with no downloads.
 #
-#   bash studies/husai/build-activations.sh [--ci] [--out DIR] [--seed N] [--record | --record-only]
+#   bash studies/husai/build-activations.sh [--ci] [--out DIR] [--seed N] [--record | --record-only | --export-mlp]
 #
 # Trains the one-layer modular-addition transformer of studies/tools/modular_arith.py
 # until its test accuracy reaches 99% (checked every 100 steps; a step cap stops a run that
@@ -23,6 +23,11 @@
 # --record: record the outputs in the ledger of the current repository (`ledger record`;
 # $LEDGER or build/ledger), as studies husai-transformer and husai-random-transformer (params p, d_model tell the size).
 # --record-only: record outputs that an earlier run of this script left in DIR, without training.
+# --export-mlp: train nothing; load DIR/model.pt (modular_arith.py --load-model) and write
+# mlp.npy / mlp.json (the MLP's input at "=", all p^2 pairs) and mlp-target.npy / mlp-target.json
+# (its output, the transcoder target of studies/husai/arms/). It first re-exports resid_post and
+# fails unless it equals DIR/acts.npy (the same bytes, or within 1e-4 of its largest magnitude
+# under other BLAS kernels): the model is the one the activations came from.
 # On Intel CPUs with AVX-512, OPENBLAS_CORETYPE is set as `ledger` sets it (engine/blas_lazy.c):
 # OpenBLAS 0.3.21 misdetects them and PyTorch's GEMMs then run 2.3x slower.
 set -euo pipefail
@@ -36,7 +41,8 @@ while [ $# -gt 0 ]; do
     --seed) seed="$2"; shift ;;
     --record) record=1 ;;
     --record-only) record=2 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --export-mlp) record=3 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-activations.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -63,6 +69,27 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q GenuineIntel /proc/cpuinfo 2>/dev/
    grep -qw avx512f /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo; then
   if grep -qw avx512_bf16 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Cooperlake
   else export OPENBLAS_CORETYPE=SkylakeX; fi
+fi
+if [ "$record" = 3 ]; then
+  [ -f "$out/model.pt" ] && [ -f "$out/acts.npy" ] ||
+    { echo "build-activations.sh: --export-mlp needs $out/model.pt and $out/acts.npy (run without it first)" >&2; exit 2; }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  "$PYTHON3" "$ma" "${common[@]}" --load-model "$out/model.pt" --out "$tmp/post" >/dev/null
+  # the same bytes when the BLAS kernels are the same; another GEMM kernel moves the last bits
+  # (about 1e-6 relative), another model moves them by orders of magnitude more
+  if ! cmp -s "$tmp/post.npy" "$out/acts.npy" &&
+     ! "$PYTHON3" -c 'import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+sys.exit(0 if a.shape == b.shape and np.abs(a - b).max() <= 1e-4 * max(1e-30, np.abs(b).max()) else 1)' \
+       "$tmp/post.npy" "$out/acts.npy"; then
+    echo "build-activations.sh: $out/model.pt does not reproduce $out/acts.npy (another model, size or seed?)" >&2
+    exit 1
+  fi
+  mlp=("${common[@]/resid_post/mlp_in}")
+  "$PYTHON3" "$ma" "${mlp[@]}" --target-hook mlp_out --load-model "$out/model.pt" --out "$out/mlp" >/dev/null
+  echo "build-activations.sh: wrote $out/mlp.npy and $out/mlp-target.npy from $out/model.pt"
+  exit 0
 fi
 if [ "$record" != 2 ]; then
   "$PYTHON3" "$ma" "${common[@]}" --stop-test-acc 0.99 --eval-every 50 --out "$out/acts" \

@@ -21,6 +21,10 @@ Example (the HUSAI size: p=113, d_model=128; a few minutes on a GPU, longer on a
   ledger run studies/husai-modarith.json
 Tiny smoke run:
   python3 studies/tools/modular_arith.py --p 13 --d-model 32 --steps 50 --out /tmp/ma
+Other hooks of a trained model, without training it again (--load-model; the sizes and --seed it
+was trained with):
+  python3 studies/tools/modular_arith.py --train-frac 0.8 --load-model data/husai/p113/model.pt \
+      --hook mlp_in --target-hook mlp_out --out data/husai/p113/mlp
 Transcoder data (engine/transcoder.h): the MLP's input and its output for the same rows,
 OUT.npy and OUT-target.npy, and a study comparing an SAE arm with a transcoder arm:
   python3 studies/tools/modular_arith.py --hook mlp_in --target-hook mlp_out --out data/ma-mlp \
@@ -93,6 +97,41 @@ def build_model(torch, p, d_model, n_heads, d_mlp):
     return ModAdd()
 
 
+def load_state(torch, model, path):
+    """Load a --save-model state_dict into the freshly built model; returns the file's SHA-256.
+    A missing file, another format or other sizes exit 2 with one line naming the file."""
+    import hashlib
+    try:
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        # weights_only: a state_dict is tensors in dicts; refuse pickled code (PyTorch >= 1.13)
+        import inspect
+        safe = {"weights_only": True} if "weights_only" in inspect.signature(torch.load).parameters else {}
+        state = torch.load(path, map_location="cpu", **safe)
+    except Exception as e:  # OSError, unpickling errors: one line, the file named
+        sys.stderr.write(f"modular_arith.py: --load-model {path}: cannot read it: {str(e).splitlines()[0]}\n")
+        sys.exit(2)
+    if not isinstance(state, dict):
+        sys.stderr.write(f"modular_arith.py: --load-model {path}: not a state_dict (a --save-model file)\n")
+        sys.exit(2)
+    want = model.state_dict()
+    for name, t in want.items():
+        got = state.get(name)
+        if got is None or not hasattr(got, "shape"):
+            sys.stderr.write(f"modular_arith.py: --load-model {path}: no tensor '{name}' (not a model of this script)\n")
+            sys.exit(2)
+        if tuple(got.shape) != tuple(t.shape):
+            sys.stderr.write(f"modular_arith.py: --load-model {path}: '{name}' has shape {tuple(got.shape)}, the model "
+                             f"of these sizes (--p --d-model --n-heads --d-mlp) needs {tuple(t.shape)}\n")
+            sys.exit(2)
+    extra = sorted(set(state) - set(want))
+    if extra:
+        sys.stderr.write(f"modular_arith.py: --load-model {path}: unexpected tensor '{extra[0]}' (not a model of this script)\n")
+        sys.exit(2)
+    model.load_state_dict(state)
+    return digest
+
+
 HOOKS = ["resid_post", "resid_mid", "mlp_post", "mlp_in", "mlp_out"]
 
 
@@ -129,9 +168,17 @@ def main(argv=None):
     ap.add_argument("--format", choices=["npy", "safetensors"], default="npy")
     ap.add_argument("--study", help="also write a study spec around the activations")
     ap.add_argument("--save-model", help="also save the trained state_dict (torch.save)")
+    ap.add_argument("--load-model", metavar="MODEL_PT",
+                    help="do not train: load this state_dict (a --save-model file of the same sizes and --seed, "
+                         "which fixes the train/test split) and dump its activations, e.g. other hooks of an "
+                         "existing model")
     args = ap.parse_args(argv)
     if args.d_model % args.n_heads:
         raise SystemExit("--d-model must be a multiple of --n-heads")
+    if args.load_model and args.random_weights:
+        ap.error("--load-model and --random-weights exclude each other")
+    if args.load_model and args.save_model:
+        ap.error("--load-model and --save-model exclude each other (the loaded file is the model)")
     torch = need("torch")
 
     torch.manual_seed(args.seed)
@@ -146,6 +193,9 @@ def main(argv=None):
     tr, te = perm[:n_train], perm[n_train:]
 
     model = build_model(torch, p, args.d_model, args.n_heads, args.d_mlp)
+    loaded_sha256 = None
+    if args.load_model:
+        loaded_sha256 = load_state(torch, model, args.load_model)
 
     def accuracy(idx):
         if len(idx) == 0:
@@ -156,7 +206,7 @@ def main(argv=None):
     t0 = time.monotonic()
     steps_done = 0
     stopped_early = False
-    if not args.random_weights:
+    if not args.random_weights and not args.load_model:
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.98))
         for step in range(args.steps):
             loss = torch.nn.functional.cross_entropy(model(tokens[tr]), labels[tr])
@@ -179,8 +229,12 @@ def main(argv=None):
         train_loss = torch.nn.functional.cross_entropy(model(tokens[tr]), labels[tr]).item()
     train_acc, test_acc = accuracy(tr), accuracy(te)
     if args.stop_test_acc is not None and not args.random_weights and not test_acc >= args.stop_test_acc:
-        sys.stderr.write(f"modular_arith.py: test accuracy {test_acc:.4f} < --stop-test-acc {args.stop_test_acc} "
-                         f"after the cap of {args.steps} steps (not grokked); raise --steps\n")
+        if args.load_model:
+            sys.stderr.write(f"modular_arith.py: {args.load_model}: test accuracy {test_acc:.4f} < --stop-test-acc "
+                             f"{args.stop_test_acc} (not grokked, or another --seed than the one it trained with)\n")
+        else:
+            sys.stderr.write(f"modular_arith.py: test accuracy {test_acc:.4f} < --stop-test-acc "
+                             f"{args.stop_test_acc} after the cap of {args.steps} steps (not grokked); raise --steps\n")
         return 1
 
     model.eval()  # the same (fast-path) numerics as extract_activations.py on the saved model
@@ -207,6 +261,9 @@ def main(argv=None):
             "test_accuracy": round(test_acc, 6), "steps_trained": steps_done, "stop_test_acc": args.stop_test_acc,
             "stopped_early": stopped_early, "random_weights": bool(args.random_weights),
             "rows": "all p^2 pairs (a, b), a-major", "torch_version": torch.__version__}
+    if args.load_model:  # nothing trained here: name the model the activations come from
+        meta.update({"loaded_model": os.path.basename(args.load_model), "loaded_model_sha256": loaded_sha256,
+                     "steps": None, "steps_trained": None, "lr": None, "stopped_early": None})
     meta = save_activations(acts, args.out, args.format, "float32", meta, args.study,
                             study_name=os.path.splitext(os.path.basename(args.study))[0] if args.study else None,
                             seeds=(42, 123, 456, 789, 1011))
@@ -241,7 +298,8 @@ def main(argv=None):
                    "n_heads": args.n_heads, "d_mlp": args.d_mlp, "train_frac": args.train_frac, "lr": args.lr,
                    "weight_decay": args.weight_decay, "step_cap": args.steps,
                    "stop_test_acc": -1 if args.stop_test_acc is None else args.stop_test_acc,
-                   "hook": args.hook, "activations_sha256": meta["sha256"]},
+                   "hook": args.hook, "activations_sha256": meta["sha256"],
+                   **({"loaded_model_sha256": loaded_sha256} if loaded_sha256 else {})},
         "cells": [{"seed": args.seed, "status": "ok", "metrics": {
             "train_accuracy": train_acc, "test_accuracy": test_acc, "train_loss": train_loss,
             "steps_trained": steps_done, "stopped_early": 1 if stopped_early else 0,
