@@ -166,11 +166,16 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
         *(int *)base = cJSON_IsTrue(v) ? 1 : 0;
         return 0;
     case P_ARCH:
-        if (cJSON_IsString(v) && strcmp(v->valuestring, "transcoder") == 0)
-            return lg_error_set(LG_EINPUT, "%s: %s: a transcoder is \"transcoder\": true beside an arch "
-                                "(e.g. \"arch\": \"topk\"), and data.target names the target", file, where);
+        if (cJSON_IsString(v) && strcmp(v->valuestring, "transcoder") == 0) {
+            /* shorthand (issue 14's spelling): a TopK transcoder, the same
+             * condition as "arch": "topk" with "transcoder": true */
+            p->arch = LG_ARCH_TOPK;
+            p->transcoder = 1;
+            return 0;
+        }
         if (!cJSON_IsString(v) || lg_arch_parse(v->valuestring, (lg_arch *)base) < 0)
-            return lg_error_set(LG_EINPUT, "%s: %s: must be one of relu, topk, batchtopk, jumprelu, matryoshka, hierarchical_topk", file, where);
+            return lg_error_set(LG_EINPUT, "%s: %s: must be one of relu, topk, batchtopk, jumprelu, matryoshka, hierarchical_topk, routesae, "
+                                "transcoder", file, where);
         return 0;
     case P_BDEC: {
         size_t i;

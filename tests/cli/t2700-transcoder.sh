@@ -3,8 +3,8 @@
 # synthetic target runs an SAE arm and a transcoder arm at equal compute, records the target's
 # digest, train_tokens / train_gemm_flops, truth recovery of the output dictionary and the
 # cross-seed metrics; a second run gives the same weights; a file target works and makes claims
-# STALE when it changes; bad targets (wrong rows, wrong width, 1-D, NaN, missing, a transcoder
-# without a target, "arch": "transcoder", a synthetic target on a file source, an OOD file without
+# STALE when it changes; "arch": "transcoder" is a TopK transcoder; bad targets (wrong rows, wrong width, 1-D, NaN, missing, a transcoder
+# without a target, an unknown arch, a synthetic target on a file source, an OOD file without
 # its target) exit 2 with one line naming the file and place, and record nothing.
 . "$(dirname "$0")/lib-cli.sh"
 
@@ -180,6 +180,23 @@ s = json.load(open("exp-relu/transcoder-false/seed-1/cfg.json"))
 assert s["architecture"] == "standard" and s["apply_b_dec_to_input"] is True and "d_out" not in s and "hook_name_out" not in s
 PY
 
+# "arch": "transcoder" (the issue's spelling) is shorthand for "arch": "topk" with "transcoder": true
+sed 's/"grid": {"transcoder": \[false, true\]}/"grid": {"arch": ["topk", "transcoder"]}/; s/"name": "tc-tiny"/"name": "tc-alias"/' \
+    tiny.json >alias.json
+grep -q '"arch": \["topk", "transcoder"\]' alias.json || bad "alias.json not made"
+expect_ok "arch transcoder: the shorthand runs" "$LEDGER" run -q --json alias.json
+ARUN=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TMP/.out")
+"$LEDGER" show --json "$ARUN" >arun.json
+"$PYTHON3" - <<'PY' && ok "arch transcoder = a TopK transcoder: the same cells as transcoder=true" || bad "arch transcoder"
+import json
+a = {c["id"]: c for c in json.load(open("arun.json"))["results"]["conditions"]}
+r = {c["id"]: c for c in json.load(open("run1.json"))["results"]["conditions"]}
+assert a["arch=transcoder"]["params"]["arch"] == "topk" and a["arch=transcoder"]["params"]["transcoder"] is True
+assert a["arch=topk"]["params"]["transcoder"] is False
+for mine, theirs in (("arch=transcoder", "transcoder=true"), ("arch=topk", "transcoder=false")):
+    assert [c["metrics"] for c in a[mine]["cells"]] == [c["metrics"] for c in r[theirs]["cells"]], mine
+PY
+
 # ---- bad inputs: exit 2, one line naming the file and place, nothing recorded ----
 runs_before=$("$LEDGER" log | wc -l)
 bad_case() { # DESC DATA_EXTRA SAE_EXTRA PATTERN
@@ -194,7 +211,8 @@ bad_case "1-D target" ', "target": {"path": "y1d.npy"}' '' 'y1d.npy'
 bad_case "NaN in the target" ', "target": {"path": "ynan.npy"}' '' 'ynan.npy.*(row 17|NaN)'
 bad_case "missing target file" ', "target": {"path": "nope.npy"}' '' 'nope.npy'
 bad_case "transcoder without a target" '' '' 'bad.json: condition transcoder=true: sae.transcoder needs data.target'
-SAE_ARCH='"arch": "transcoder"' bad_case "arch transcoder" ', "target": {"path": "y.npy"}' '' 'bad.json: sae.arch: a transcoder is "transcoder": true beside an arch'
+SAE_ARCH='"arch": "transcoder"' bad_case "arch transcoder without a target" '' '' 'bad.json: condition transcoder=.*needs data.target'
+SAE_ARCH='"arch": "transformer"' bad_case "an unknown arch" ', "target": {"path": "y.npy"}' '' 'bad.json: sae.arch: must be one of .*transcoder'
 bad_case "transcoder not a bool" ', "target": {"path": "y.npy"}' ', "transcoder": 1' 'bad.json: sae.transcoder: must be true or false'
 bad_case "synthetic target on a file source" ', "target": {"synthetic": {"seed": 3}}' '' 'bad.json: data.target.synthetic: only data.target of a synthetic source'
 bad_case "unknown target key" ', "target": {"path": "y.npy", "tensr": "y"}' '' 'bad.json: data.target.tensr: unknown key'
