@@ -51,6 +51,21 @@ craft order && expect_code 1 "entries out of git's order: verify fails" "$LEDGER
 grep_out "error: tree: $run2: .*out of order" "says out of order"
 craft mode && expect_code 1 "zero-padded modes: verify fails" "$LEDGER" verify --no-claims
 grep_out "error: tree: $run2: .*modes not as git writes them" "says modes"
+# the run directory renamed " 2-<id12>" / "+2-<id12>": strtol read both as seq 2
+for pre in ' ' '+'; do
+  git update-ref refs/heads/ledger orig && "$PYTHON3" - "$run2" "$pre" <<'PY' && "$LEDGER" reindex --accept-rewrite >/dev/null 2>&1
+import subprocess, sys
+def git(*a, inp=None): return subprocess.run(["git", *a], input=inp, capture_output=True, check=True).stdout
+def mktree(es): return git("mktree", inp="".join("%s %s %s\t%s\n" % (m, "tree" if m == "040000" else "blob", s, n) for m, n, s in es).encode()).decode().strip()
+def ents(t): return [[l.split()[0], l.split("\t", 1)[1], l.split()[2]] for l in git("ls-tree", t).decode().splitlines()]
+run, pre = sys.argv[1].split("/")[1], sys.argv[2]
+runs = [[m, pre + n if n == run else n, s] for m, n, s in ents("ledger:runs")]
+root = mktree([["040000", "runs", mktree(runs)] if n == "runs" else [m, n, s] for m, n, s in ents("ledger")])
+git("update-ref", "refs/heads/ledger", git("commit-tree", root, "-p", "ledger~1", "-m", "x").decode().strip())
+PY
+  expect_code 1 "run directory renamed '${pre}${run2#runs/}': verify fails" "$LEDGER" verify --no-claims
+  grep_out "is not a run directory name" "names the directory"
+done
 git update-ref refs/heads/ledger orig && "$LEDGER" reindex --accept-rewrite >/dev/null 2>&1
 expect_ok "control: the original ledger verifies" "$LEDGER" verify --no-claims
 finish
