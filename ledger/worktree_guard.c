@@ -3,6 +3,10 @@
  */
 #include "ledger/worktree_guard.h"
 
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "base/base.h"
 #include "ledger/ledger.h"
 
@@ -26,4 +30,20 @@ int lg_ledger_dir_untracked(git_repository *repo)
                            git_repository_workdir(repo) ? git_repository_workdir(repo) : "", e->path);
     git_index_free(idx);
     return err;
+}
+
+int lg_path_tracked(git_repository *repo, const char *path)
+{
+    const char *wd = git_repository_workdir(repo);
+    char *abs = realpath(path, NULL), *wdabs = wd ? realpath(wd, NULL) : NULL;
+    git_index *idx = NULL;
+    size_t n;
+    int tracked = 0;
+    if (abs && wdabs && (n = strlen(wdabs)) > 0 && strncmp(abs, wdabs, n) == 0 && abs[n] == '/' &&
+        git_repository_index(&idx, repo) == 0 && git_index_read(idx, 0) == 0)
+        tracked = git_index_get_bypath(idx, abs + n + 1, 0) != NULL;
+    git_index_free(idx);
+    free(abs); /* realpath's, not ours */
+    free(wdabs);
+    return tracked;
 }

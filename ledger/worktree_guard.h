@@ -18,4 +18,10 @@
  * or an unreadable index: 0, since nothing can be checked out from it). */
 int lg_ledger_dir_untracked(git_repository *repo);
 
+/* 1 when `path` (any form; resolved with realpath) is a file inside the work
+ * tree that the repository's git index tracks, i.e. a file a commit under
+ * review can change; 0 otherwise (outside, untracked, unresolvable). Used to
+ * refuse a trust root taken from such a file (sign_trust.c, t7905). */
+int lg_path_tracked(git_repository *repo, const char *path);
+
 #endif
