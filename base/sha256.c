@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -117,9 +118,17 @@ out:
 
 int lg_sha256_file(const char *path, char hex_out[65], uint64_t *size_out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. A digest names a
+     * file's contents: a FIFO or a device (/dev/zero, named by a forged
+     * manifest's study or data path) would block or never end (t7904). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), err;
+    struct stat st;
     if (fd < 0)
         return lg_error_set(errno == ENOENT ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return lg_error_set(LG_EINPUT, "%s: not a regular file (a FIFO, device or folder has no digest)", path);
+    }
     err = lg_sha256_fd(fd, path, NULL, NULL, hex_out, size_out);
     close(fd);
     return err;

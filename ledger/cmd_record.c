@@ -62,7 +62,7 @@ int cmd_record(lg_cli *cli, int argc, char **argv)
         {"results", 'r', LG_OPT_STRING, &results_path, "FILE.json", "evidence in the results format"},
         {"spec", 0, LG_OPT_STRING, &spec_path, "FILE", "study spec: its digest (and JSON) go in the manifest"},
         {"data-digest", 0, LG_OPT_STRING, &data_digest, "SHA256", "digest identifying the input data"},
-        {"kind", 0, LG_OPT_STRING, &kind, "KIND", "run, record, report or import (default record)"},
+        {"kind", 0, LG_OPT_STRING, &kind, "KIND", "run, record or import (default record); reports come from 'ledger report'"},
         {"status", 0, LG_OPT_STRING, &status, "STATUS", "ok or failed (default ok)"},
         {"sign", 0, LG_OPT_STRING, &sign, "KEY",
          "sign the run with this key (a name from 'ledger key list' or a PEM path; default $LEDGER_SIGN_KEY)"},
@@ -91,6 +91,11 @@ int cmd_record(lg_cli *cli, int argc, char **argv)
     }
     if (!lg_study_name_valid(study)) { /* as a spec's "name" (ledger run) */
         fprintf(stderr, "ledger record: --study: '%.100s': use 1-100 characters of [A-Za-z0-9._-]\n", study);
+        return 2;
+    }
+    if (strcmp(kind, "report") == 0) { /* verify re-renders reports from their template: only `ledger report` has one */
+        fprintf(stderr, "ledger record: --kind report: reports are written by 'ledger report TEMPLATE -o OUT' "
+                        "(verify re-renders them from their template)\n");
         return 2;
     }
     memset(&in, 0, sizeof in);

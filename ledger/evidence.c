@@ -179,7 +179,30 @@ static int is_evidence_kind(const char *kind)
 
 static int str_eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
-typedef enum { FIND_OK = 0, FIND_NONE, FIND_FAILED, FIND_AMBIGUOUS } find_state;
+typedef enum { FIND_OK = 0, FIND_NONE, FIND_FAILED, FIND_AMBIGUOUS, FIND_UNDERIVABLE } find_state;
+
+/* A run of kind "record" holds numbers computed elsewhere: replay and
+ * recompute cannot re-derive them. It must not stand in for a study that
+ * `ledger run` (or import) produces: `ledger record --study S --results
+ * forged.json` made a FAILing claim PASS, and verify --recompute and the
+ * replay loop (kind run) passed (tests/cli/t7906-record-shadows-run.sh).
+ * The earlier re-derivable run of the study, or NULL. */
+static run_ent *underivable_shadow(lg_evidence_ctx *ev, size_t latest, const char *study, int *err)
+{
+    size_t i;
+    *err = 0;
+    if (!str_eq(lg_json_str(ev->runs[latest].m, "kind"), "record"))
+        return NULL;
+    for (i = latest; i-- > 0;) {
+        run_ent *e = &ev->runs[i];
+        if ((*err = load_run(ev, e)) < 0)
+            return NULL;
+        if (str_eq(lg_json_str(e->m, "study"), study) && str_eq(lg_json_str(e->m, "status"), "ok") &&
+            (str_eq(lg_json_str(e->m, "kind"), "run") || str_eq(lg_json_str(e->m, "kind"), "import")))
+            return e;
+    }
+    return NULL;
+}
 
 /* The run a query names: the pinned prefix among the study's runs, or the
  * latest ok evidence run of the study, both decided on verified manifests. */
@@ -219,9 +242,22 @@ static int find_run(lg_evidence_ctx *ev, const char *study, const char *prefix, 
             return err;
         if (str_eq(lg_json_str(e->m, "study"), study) && str_eq(lg_json_str(e->m, "status"), "ok") &&
             is_evidence_kind(lg_json_str(e->m, "kind"))) {
+            run_ent *shadowed = underivable_shadow(ev, i, study, &err);
+            if (err < 0)
+                return err;
             *out = e;
             *st = FIND_OK;
-            return 0;
+            if (shadowed) {
+                *st = FIND_UNDERIVABLE;
+                err = lg_buf_printf(&ev->reason,
+                                    "the latest ok run %.12s of study %s is of kind record (numbers computed "
+                                    "elsewhere), but run %.12s of the study came from 'ledger %s': a recorded run "
+                                    "cannot stand in for it (it cannot be replayed or recomputed); record under "
+                                    "another study name or pin a run",
+                                    e->info.run_id, study, shadowed->info.run_id,
+                                    lg_json_str(shadowed->m, "kind"));
+            }
+            return err;
         }
     }
     return 0;
@@ -290,6 +326,8 @@ static int resolve(lg_evidence_ctx *ev, const char *study, const char *prefix, r
     if (st == FIND_AMBIGUOUS) {
         *e = NULL;
         err = lg_buf_printf(&ev->reason, "run prefix '%s' of study %s is ambiguous", prefix, study);
+    } else if (st == FIND_UNDERIVABLE) {
+        *e = NULL; /* ev->reason set by find_run */
     } else if (st == FIND_FAILED) {
         err = lg_buf_printf(&ev->reason, "pinned run %.12s of study %s did not finish ok (failed runs are not evidence)",
                             (*e)->info.run_id, study);

@@ -192,6 +192,11 @@ static int check_study_file(lg_evidence_ctx *ev, const run_ent *e, run_fact *f, 
         err = lg_path_join(&path, lg_ledger_root(ev->lg), sp);
     if (err < 0)
         goto out;
+    if (lg_path_exists(path.ptr) && lg_path_check_regular(path.ptr) < 0) { /* a FIFO or /dev/zero: never read (t7904) */
+        lg_error_clear();
+        err = fact_set(f, LG_EVIDENCE_STALE, "study file %s is not a regular file (run %.12s)", sp, e->info.run_id);
+        goto out;
+    }
     if ((have = recorded_meaning(m, want)) < 0) {
         err = have;
         goto out;

@@ -21,6 +21,9 @@
  *     does not exist, packed-refs holding the name exactly once, as
  *     "<hex> <name>" with no "^" peeled line after it; anything else
  *     (symbolic ref, symlink, directory, CR, duplicates, > 8 MiB): decline;
+ *   - <gitdir>/index (version 2 or 3, <= 32 MiB) holds no ".ledger/" or
+ *     ".ledger\0": a commit that carries .ledger/ (worktree_guard.h) would
+ *     check out an index that passes for current;
  *   - .ledger/ledger.json read by the same function lg_ledger_open uses;
  *   - the index opened read-only by lg_index_open (schema version, planted
  *     trigger/view check), its meta 'tip' 40 lowercase hex and equal to the
@@ -51,6 +54,8 @@
 
 #define PACKED_REFS_MAX ((size_t)8 << 20)
 #define GIT_CONFIG_MAX ((size_t)1 << 20)
+#define GIT_INDEX_MAX ((uint64_t)32 << 20)
+#define DIRLEN (sizeof LG_LEDGER_DIR - 1)
 
 static int is_lower_hex40(const char *s, size_t n)
 {
@@ -196,6 +201,41 @@ static int packed_ref(const char *gitdir, const char *refname, char hex_out[41],
     return ok;
 }
 
+/* The git index (.git/index) tracks nothing named .ledger: 1, else 0 with
+ * *why. A commit can carry .ledger/ (worktree_guard.h): its checked-out index
+ * would otherwise pass for current here. Version 2/3 entries hold each path in
+ * full, so a byte search finds ".ledger/" or ".ledger\0" (a hit anywhere, even
+ * in a deeper path or an extension, only declines); version 4 compresses
+ * paths: decline. No git index at all: nothing is tracked. */
+static int git_index_clean(const char *gitdir, const char **why)
+{
+    char path[PATH_MAX];
+    unsigned char *b = NULL;
+    size_t n = 0, i;
+    FILE *f;
+    struct stat st;
+    int ok = 0;
+    if (snprintf(path, sizeof path, "%s/index", gitdir) >= (int)sizeof path)
+        return *why = "path too long", 0;
+    if (!(f = fopen(path, "rb")))
+        return errno == ENOENT ? 1 : (*why = "cannot read the git index", 0);
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > GIT_INDEX_MAX ||
+        !(b = lg_malloc((size_t)st.st_size + 1)) || (n = fread(b, 1, (size_t)st.st_size, f)) != (size_t)st.st_size)
+        *why = "the git index is not a readable file of at most 32 MiB";
+    else if (n < 12 || memcmp(b, "DIRC", 4) != 0 || b[4] || b[5] || b[6] || (b[7] != 2 && b[7] != 3))
+        *why = "the git index is not version 2 or 3";
+    else {
+        ok = 1;
+        for (i = 0; ok && i + DIRLEN + 1 <= n; i++)
+            if (b[i] == '.' && memcmp(b + i, LG_LEDGER_DIR, DIRLEN) == 0 &&
+                (b[i + DIRLEN] == '/' || b[i + DIRLEN] == '\0'))
+                ok = 0, *why = "the git index may track " LG_LEDGER_DIR " (the full path checks)";
+    }
+    lg_free(b);
+    fclose(f);
+    return ok;
+}
+
 int lg_ref_read_plain(const char *gitdir, const char *refname, char hex_out[41], const char **why_not)
 {
     char path[PATH_MAX], buf[64];
@@ -247,7 +287,7 @@ int lg_index_open_current(const char *start_dir, sqlite3 **out, const char **why
         *why = "the repository is not owned by this user";
         goto out;
     }
-    if (!config_is_plain(gitdir, why))
+    if (!config_is_plain(gitdir, why) || !git_index_clean(gitdir, why))
         goto out;
     if (snprintf(ledger_dir, sizeof ledger_dir, "%s/%s", root, LG_LEDGER_DIR) >= (int)sizeof ledger_dir ||
         snprintf(index_path, sizeof index_path, "%s/index.sqlite", ledger_dir) >= (int)sizeof index_path) {

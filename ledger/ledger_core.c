@@ -55,11 +55,14 @@ static char *workdir_of(git_repository *repo)
 
 int lg_ledger_parse_dirname(const char *name, long *seq, char id12[13])
 {
-    const char *dash = strchr(name, '-');
+    const char *dash = strchr(name, '-'), *p;
     char *end;
     long s;
-    if (!dash || dash == name || strlen(dash + 1) != 12)
+    if (!dash || dash == name || dash - name > 18 || strlen(dash + 1) != 12)
         return lg_error_set(LG_EINPUT, "'%s' is not a run directory name (<seq>-<id12>)", name);
+    for (p = name; p < dash; p++) /* digits only: strtol alone took " 2-..." and "+2-..." (t7902) */
+        if (*p < '0' || *p > '9')
+            return lg_error_set(LG_EINPUT, "'%s' is not a run directory name (<seq>-<id12>)", name);
     s = strtol(name, &end, 10);
     if (end != dash || s < 1 || name[0] == '0' || !lg_sha256_prefix_valid(dash + 1))
         return lg_error_set(LG_EINPUT, "'%s' is not a run directory name (<seq>-<id12>)", name);

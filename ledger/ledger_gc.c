@@ -145,7 +145,10 @@ int lg_ledger_gc(lg_ledger *lg, int dry_run, double min_age_s, void (*fn)(void *
     int err, locked = 0;
 
     memset(stats, 0, sizeof(*stats));
-    if ((err = lg_ledger_lock(lg)) < 0)
+    /* the index tripwire first: on a branch rewritten under this clone (a
+     * fetched force-push dropping runs), "unreferenced" would include the
+     * dropped runs' objects, often their only copy (t7907) */
+    if ((err = lg_ledger_lock_caught_up(lg)) < 0)
         goto out;
     locked = 1;
     if ((err = lg_store_gc_tmp(lg->store, dry_run, min_age_s, fn, ctx, &stats->tmp_files)) < 0)

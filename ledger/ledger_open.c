@@ -24,6 +24,7 @@
 
 #include "ledger/index.h"
 #include "ledger/recover.h"
+#include "ledger/worktree_guard.h"
 
 static int write_config(const char *dir, uint64_t small_max)
 {
@@ -185,7 +186,7 @@ int lg_ledger_open(const char *start_dir, lg_ledger **out)
 
     *out = NULL;
     libgit2_up();
-    if ((err = open_repo(start_dir, &repo)) < 0)
+    if ((err = open_repo(start_dir, &repo)) < 0 || (err = lg_ledger_dir_untracked(repo)) < 0)
         goto out;
     if ((err = lgl_new(repo, &lg)) < 0)
         goto out;
@@ -266,6 +267,8 @@ int lg_ledger_init(const char *dir, const lg_init_opts *opts, lg_init_result *re
         err = lg_error_set(LG_EINPUT, "%s: a bare repository cannot hold a ledger (it needs a work tree)", dir);
         goto out;
     }
+    if ((err = lg_ledger_dir_untracked(repo)) < 0) /* a planted .ledger/ is never kept */
+        goto out;
     if ((err = lgl_new(repo, &lg)) < 0)
         goto out;
     repo = NULL;

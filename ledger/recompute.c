@@ -335,6 +335,28 @@ static int recompute_import(rctx *x, const cJSON *m)
         d_sae[n] = (int)b->valuedouble;
         n++;
     }
+    /* An import has one condition whose cells hold only each SAE's shape: a
+     * forged cell metric (fvu, ...) or a second condition was never compared
+     * and passed (tests/cli/t7908-import-extra-metrics.sh). */
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "results"), "conditions")) != 1 &&
+        (err = problem(x, "import: %d conditions recorded, an import has one",
+                       cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "results"), "conditions")))) < 0)
+        goto out;
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cond, "cells")) != n &&
+        (err = problem(x, "import: %d cells recorded, it imported %d SAEs",
+                       cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cond, "cells")), n)) < 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        const cJSON *rc = lg_results_find_seeded(cond, "cells", seed[i], -1);
+        snprintf(what, sizeof what, "import cell of seed %.0f", seed[i]);
+        if (!(got = cJSON_CreateObject()) || !cJSON_AddNumberToObject(got, "d_in", d_in[i]) ||
+            !cJSON_AddNumberToObject(got, "d_sae", d_sae[i])) {
+            err = LG_ENOMEM;
+            goto out;
+        }
+        if ((err = compare_row(x, rc, cJSON_GetObjectItemCaseSensitive(rc, "metrics"), &got, what)) < 0)
+            goto out;
+    }
     for (i = 0; i < n; i++) {
         char name[96], got_hex[65];
         const char *hex;

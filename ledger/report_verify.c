@@ -116,8 +116,15 @@ static int collect_reports(void *ctx, const lg_run_info *info, const cJSON *m)
     const cJSON *extra = cJSON_GetObjectItemCaseSensitive(m, "extra");
     const char *tmpl = lg_json_str(extra, "template");
     size_t i;
-    if (!kind || strcmp(kind, "report") || !status || strcmp(status, "ok") || !tmpl)
+    if (!kind || strcmp(kind, "report") || !status || strcmp(status, "ok"))
         return 0;
+    if (!tmpl) { /* text that claims to be a report but cannot be re-rendered: never taken on trust */
+        char subject[64];
+        snprintf(subject, sizeof subject, "run %ld-%.12s", info->seq, info->run_id);
+        return lg_problems_add(v->ps, LG_PROBLEM_ERROR, "report", subject,
+                               "a report run without the template it was rendered from (extra.template): verify "
+                               "cannot re-render it (only 'ledger report' writes reports)");
+    }
     for (i = 0; i < v->n; i++)
         if (!strcmp(v->keys[i], tmpl))
             break;

@@ -19,6 +19,7 @@
 
 #include "ledger/manifest.h"
 #include "ledger/sign.h"
+#include "ledger/worktree_guard.h"
 
 /* ---- trusted keys -------------------------------------------------------------- */
 
@@ -211,6 +212,14 @@ int lg_trust_root_load(lg_ledger *lg, lg_keyring *kr, lg_buf *source)
         if (!lg_path_exists(path)) {
             err = lg_error_set(LG_EINPUT, "%s: no such trusted-keys file (%s)", path,
                                t->keys_file ? "--trusted-keys" : "$LEDGER_TRUSTED_KEYS");
+            goto out;
+        }
+        if (lg_path_tracked(lg_ledger_repo(lg), path)) { /* the change under review could have edited it */
+            err = lg_error_set(LG_EINPUT,
+                               "%s %s: a file this repository tracks, so the change under verification can edit it: "
+                               "the trust root must come from outside it (--keys-ref origin/main, or a file CI "
+                               "controls)",
+                               t->keys_file ? "--trusted-keys" : "$LEDGER_TRUSTED_KEYS", path);
             goto out;
         }
         if ((err = lg_keyring_load(path, kr)) < 0)

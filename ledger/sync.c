@@ -93,7 +93,8 @@ static int seen_ref_name(const char *remote, lg_buf *out)
 }
 
 /* The remote's new tip must extend what this clone saw of it last time. */
-static int check_remote_extends(lg_ledger *lg, const char *name, const git_oid *seen, const git_oid *rtip)
+static int check_remote_extends(lg_ledger *lg, const char *name, const git_oid *seen, const char *since,
+                                const git_oid *rtip)
 {
     lg_problems ps = LG_PROBLEMS_INIT;
     lg_verify_stats st;
@@ -110,14 +111,32 @@ static int check_remote_extends(lg_ledger *lg, const char *name, const git_oid *
             if (ps.v[i].severity == LG_PROBLEM_ERROR)
                 lg_buf_printf(&lines, "%s%s: %s", lines.len ? "; " : "", ps.v[i].subject, ps.v[i].message);
         err = lg_error_set(LG_ECHECK,
-                           "sync: %s was rewritten since this clone last synced with it (at %.12s): %s; nothing was "
-                           "changed here",
-                           name, hex, lines.ptr ? lines.ptr : "");
+                           "sync: %s was rewritten since %s (at %.12s): %s; nothing was changed here", name, since,
+                           hex, lines.ptr ? lines.ptr : "");
     }
 out:
     lg_buf_release(&lines);
     lg_problems_release(&ps);
     return err;
+}
+
+/* The anchor of a clone that never synced with a configured remote: its
+ * remote-tracking ref refs/remotes/<remote>/ledger as it was before this sync
+ * fetched (git clone / git fetch left it there, and 'ledger init' built the
+ * local branch from it). Without it, a remote rewritten before this clone's
+ * first sync passed: the clone's own copies of the rewritten runs were
+ * re-appended after the forged ones and its history silently replaced
+ * (tests/cli/t7900-sync-first-rewrite.sh). 1 with *out, 0 when none. */
+static int tracking_anchor(git_repository *repo, git_remote *remote, git_oid *out, lg_buf *desc)
+{
+    const char *rn = git_remote_name(remote); /* NULL for a path or URL */
+    lg_buf ref = LG_BUF_INIT;
+    int have = 0;
+    if (rn && lg_buf_printf(&ref, "refs/remotes/%s/ledger", rn) >= 0 &&
+        git_reference_name_to_id(out, repo, ref.ptr) == 0)
+        have = lg_buf_printf(desc, "this clone last fetched it (%s)", ref.ptr + 13) >= 0;
+    lg_buf_release(&ref);
+    return have;
 }
 
 /* Appends run `ri` (of the local ledger) after commit *parent as run `seq`
@@ -234,7 +253,7 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
     lg_run_info *lr = NULL, *rr = NULL;
     size_t nl = 0, nr = 0, i, j;
     git_oid ltip, rtip, newtip, seen;
-    lg_buf seen_ref = LG_BUF_INIT;
+    lg_buf seen_ref = LG_BUF_INIT, since = LG_BUF_INIT;
     int err = 0, locked = 0, have, tries, have_seen;
 
     memset(res, 0, sizeof(*res));
@@ -248,6 +267,19 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
     if ((err = seen_ref_name(name, &seen_ref)) < 0)
         goto out;
     have_seen = git_reference_name_to_id(&seen, repo, seen_ref.ptr) == 0;
+    if (have_seen)
+        err = lg_buf_printf(&since, "this clone last synced with it");
+    else if ((have_seen = tracking_anchor(repo, remote, &seen, &since))) {
+        /* kept as the seen ref before the fetch below: libgit2's fetch moves
+         * the remote-tracking ref too, even to a tip this sync then refuses,
+         * and the next sync must refuse it again */
+        git_reference *sr = NULL;
+        if (git_reference_create(&sr, repo, seen_ref.ptr, &seen, 1, "ledger sync: seen (remote-tracking)") < 0)
+            err = git_fail("recording the remote tip");
+        git_reference_free(sr);
+    }
+    if (err < 0)
+        goto out;
     for (tries = 1; tries <= LG_SYNC_TRIES; tries++) {
         lg_chain_link last;
         char prev[65] = "";
@@ -274,7 +306,7 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
             git_oid_tostr(res->old_remote_tip, sizeof res->old_remote_tip, &rtip);
             if ((err = lg_ledger_check_format_at(repo, &rtip, name)) < 0)
                 goto out;
-            if (have_seen && (err = check_remote_extends(lg, name, &seen, &rtip)) < 0)
+            if (have_seen && (err = check_remote_extends(lg, name, &seen, since.ptr, &rtip)) < 0)
                 goto out;
             if ((err = lg_ledger_runs_at(lg, &rtip, &rr, &nr)) < 0)
                 goto out;
@@ -351,6 +383,7 @@ out:
     git_reference_free(made);
     git_remote_free(remote);
     lg_buf_release(&seen_ref);
+    lg_buf_release(&since);
     lg_free(lr);
     lg_free(rr);
     return err;

@@ -22,6 +22,7 @@
 #include "ledger/manifest.h"
 #include "ledger/recover.h"
 #include "ledger/verify_base.h"
+#include "ledger/verify_canon.h"
 #include "ledger/verify_tree.h"
 #include "ledger/sign.h"
 
@@ -567,7 +568,7 @@ int lg_verify_integrity(lg_ledger *lg, const lg_verify_opts *opts, lg_problems *
         if ((err = check_run(&c, k, ce, prev_id)) < 0)
             goto out;
     }
-    if ((err = check_unique_ids(&c, &tip)) < 0)
+    if ((err = check_unique_ids(&c, &tip)) < 0 || (err = lg_verify_canonical_trees(lg, &tip, ps)) < 0)
         goto out;
     if (c.opts->base_ref && (err = lg_verify_base(lg, &tip, c.opts->base_ref, ps, stats)) < 0)
         goto out;

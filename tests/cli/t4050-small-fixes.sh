@@ -75,7 +75,8 @@ cd "$TMP/repo"
 
 # ---- log --kind ---------------------------------------------------------------------------------
 echo '{"conditions": []}' > r.json
-expect_ok "record a report-kind run" "$LEDGER" record --study s --kind report --results r.json
+echo "# report" > rep.md
+expect_ok "record a report-kind run" "$LEDGER" report rep.md -o rep-out.md
 expect_ok "log --kind report" "$LEDGER" log --kind report
 [ "$(wc -l < "$TMP/.out")" -eq 1 ] && grep -q "	report	" "$TMP/.out" && ok "only the report run" || { bad "log --kind"; cat "$TMP/.out"; }
 expect_ok "log --kind record --json" "$LEDGER" log --kind record --json

@@ -63,7 +63,7 @@ cat >rec.json <<'EOF'
 {"conditions": [{"id": "default", "params": {"control": "trained"},
   "cells": [{"seed": 1, "metrics": {"ood_explained_variance": 0.5}}, {"seed": 2, "metrics": {"ood_explained_variance": 0.6}}]}]}
 EOF
-expect_ok "record a run with the spec but no OOD digest" "$LEDGER" record --study ood-spec --spec good.json --results rec.json
+expect_ok "record a run with the spec but no OOD digest" "$LEDGER" record --kind run --study ood-spec --spec good.json --results rec.json
 expect_code 1 "its claims are not trusted" "$LEDGER" check ood.claims
 grep_out 'STALE +ood-ev' "STALE"
 grep_out 'recorded no digest of it' "because the run recorded no OOD digest"

@@ -107,8 +107,9 @@ grep_err "1 claims: ok" "the claim was evaluated"
 
 # ---- a report run, signed through LEDGER_SIGN_KEY -----------------------------
 echo "# report" > rep.md
-expect_ok "a report signed via LEDGER_SIGN_KEY" env LEDGER_SIGN_KEY=alice "$LEDGER" record --kind report --study s-report rep.md
-grep_out "signed" "signed by default"
+expect_ok "a report signed via LEDGER_SIGN_KEY" env LEDGER_SIGN_KEY=alice "$LEDGER" report rep.md -o rep-out.md
+id_rep=$(git ls-tree --name-only refs/heads/ledger runs/ | sort -t/ -k2 -n | tail -1)
+git cat-file -e "refs/heads/ledger:$id_rep/signature.json" 2>/dev/null && ok "signed by default" || bad "report run not signed"
 expect_ok "still passes --require-signed" "$LEDGER" verify --require-signed --trusted-keys ledger-trusted-keys
 
 # ---- unsigned and untrusted ---------------------------------------------------
