@@ -193,7 +193,8 @@ static int key_trust(lg_cli *cli, const char *arg)
         lg_buf_release(&line);
     }
     if (added_n)
-        fprintf(stderr, "ledger key: updated %s: commit it so that 'ledger verify --require-signed' uses it\n",
+        fprintf(stderr, "ledger key: updated %s: commit it to the protected branch; CI reads it from there with "
+                        "'ledger verify --require-signed --keys-ref origin/main' (never from the change under review)\n",
                 path.ptr);
 out:
     lg_keyring_release(&in);
