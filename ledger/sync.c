@@ -34,7 +34,7 @@
 static int git_fail(const char *what)
 {
     const git_error *e = git_error_last();
-    return lg_error_set(LG_EIO, "sync: %s: %s", what, e && e->message ? e->message : "failed");
+    return lg_error_set(LG_EIO, "%s: %s", what, e && e->message ? e->message : "failed");
 }
 
 static void say(void (*notify)(void *, const char *), void *ctx, const char *fmt, ...)
@@ -54,10 +54,10 @@ static int open_remote(git_repository *repo, const char *name, git_remote **out)
     if (git_remote_lookup(out, repo, name) == 0)
         return 0;
     if (!strstr(name, "://") && !strchr(name, ':') && !lg_path_exists(name))
-        return lg_error_set(LG_EINPUT, "sync: '%s' is neither a configured remote, a URL nor an existing path", name);
+        return lg_error_set(LG_EINPUT, "'%s' is neither a configured remote, a URL nor an existing path", name);
     if (git_remote_create_anonymous(out, repo, name) == 0)
         return 0;
-    return lg_error_set(LG_EINPUT, "sync: '%s' is neither a configured remote nor a repository URL or path", name);
+    return lg_error_set(LG_EINPUT, "'%s' is neither a configured remote nor a repository URL or path", name);
 }
 
 /* Fetches the remote's ledger into SYNC_REF; *have = 0 when it has none. */
@@ -111,7 +111,7 @@ static int check_remote_extends(lg_ledger *lg, const char *name, const git_oid *
             if (ps.v[i].severity == LG_PROBLEM_ERROR)
                 lg_buf_printf(&lines, "%s%s: %s", lines.len ? "; " : "", ps.v[i].subject, ps.v[i].message);
         err = lg_error_set(LG_ECHECK,
-                           "sync: %s was rewritten since %s (at %.12s): %s; nothing was changed here", name, since,
+                           "%s was rewritten since %s (at %.12s): %s; nothing was changed here", name, since,
                            hex, lines.ptr ? lines.ptr : "");
     }
 out:
@@ -240,7 +240,7 @@ static int push_tip(git_repository *repo, git_remote *remote, const char *name, 
     }
     if (pc.rejected)
         return strstr(pc.why, "fast") || strstr(pc.why, "fetch first") ? 1
-                                                                         : lg_error_set(LG_EIO, "sync: %s: push rejected: %s", name, pc.why);
+                                                                         : lg_error_set(LG_EIO, "%s: push rejected: %s", name, pc.why);
     return 0;
 }
 
@@ -292,7 +292,7 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
         if ((err = fetch_remote(repo, remote, name, &rtip, &have)) < 0)
             goto out;
         if (git_reference_name_to_id(&ltip, repo, LG_LEDGER_REF) < 0) {
-            err = lg_error_set(LG_EINPUT, "sync: no branch %s; run 'ledger init'", LG_LEDGER_REF);
+            err = lg_error_set(LG_EINPUT, "no branch %s; run 'ledger init'", LG_LEDGER_REF);
             goto out;
         }
         if ((err = lg_ledger_runs_at(lg, &ltip, &lr, &nl)) < 0)
@@ -352,7 +352,7 @@ int lg_ledger_sync(lg_ledger *lg, const char *name, void (*notify)(void *ctx, co
         break;
     }
     if (tries > LG_SYNC_TRIES) {
-        err = lg_error_set(LG_ELOCKED, "sync: %s kept moving: gave up after %d tries; run 'ledger sync' again", name,
+        err = lg_error_set(LG_ELOCKED, "%s kept moving: gave up after %d tries; run 'ledger sync' again", name,
                            LG_SYNC_TRIES);
         goto out;
     }
