@@ -186,7 +186,8 @@ struct lg_backend {
     int (*reduce_many)(const lg_backend *be, const lg_reduce_req *reqs, int n, double *out);
 
     /* ---- sparse activations (OPTIONAL) ------------------------------------
-     * A backend may leave ALL of these NULL (the CUDA backend does): the
+     * A backend may leave ALL of these NULL (LEDGER_CUDA_SPARSE=0 and
+     * LEDGER_CPU_SPARSE=0 make the two backends do so): the
      * trainer then uses the dense ops above. When topk_rows_csr is non-NULL,
      * every op of this group must be. The trainer uses them for TopK,
      * BatchTopK and Matryoshka (decoder and encoder gradients touch only the

@@ -8,7 +8,7 @@
  *     topk_rows / topk_batch, with ties, masks (half, all masked), rows with
  *     nothing positive, k > cols, k = 0, keep >= the positives, a row longer
  *     than one write unit, 256 x 65536 with k = 64 and batch top-k over 2^23
- *     and more entries;
+ *     and more entries, with a keep past 2^23;
  *   - gather, row dots, both scatter layouts (decoder rows ld_row = d, padded
  *     rows, encoder columns ld_row = 1, ld_col = cols), column sums and the
  *     dead-latent clock within float tolerance of the CPU, on CSRs with
@@ -287,7 +287,9 @@ static void test_topk_batch_csr(void)
                                       /* past 2^23 entries, in one row and at the training
                                          shape B = 128, k = 64 of m = 65536 */
                                       {1, ((size_t)1 << 23) + 12345, 64 * 128},
-                                      {128, 65536, 64 * 128}};
+                                      {128, 65536, 64 * 128},
+                                      /* a keep past 2^23 (about the number of positives) */
+                                      {256, 65536, ((size_t)1 << 23) + 5}};
     size_t c;
     int levels;
     for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
