@@ -19,10 +19,11 @@
  *     two (0 on the CPU backend, where they are bit-identical).
  *     --sparse 0: the backend's dense training path (its sparse op group
  *     NULL, as with LEDGER_CUDA_SPARSE=0 / LEDGER_CPU_SPARSE=0); --sparse 1:
- *     the sparse path, an error (exit 2) when the backend has none; default:
- *     the backend as configured. Every train line says which path ran:
- *     "decode": "sparse" or "dense" (TopK, BatchTopK, Matryoshka train
- *     sparse when the backend has the group; ReLU and JumpReLU always dense).
+ *     the sparse path at every size, an error (exit 2) when the backend has
+ *     none; default: the backend as configured (CUDA: sparse from batch *
+ *     d_sae * d_in >= 2^31 on). Every train line says which path ran:
+ *     "decode": "sparse" or "dense" (lg_train_sparse_path: TopK, BatchTopK,
+ *     Matryoshka; ReLU and JumpReLU always dense).
  *     Batches cycle through the rows of --data ([n, d] float32 .npy, the same
  *     file the PyTorch reference reads), else 4 batches of N(0,1) data.
  *   bench_gpu_train gemm [--backend cuda] [--n 8192] [--reps 10]
@@ -85,11 +86,16 @@ static int get_backend(const char *name, const lg_backend **out)
  * without the group. */
 static int choose_path(const bench_opts *o, const lg_backend **be)
 {
-    static lg_backend dense; /* a copy of the table without the sparse group */
+    static lg_backend dense; /* a copy of the table: without the sparse group, or with it at every size */
     if (o->sparse == 1 && !(*be)->topk_rows_csr) {
         fprintf(stderr, "bench_gpu_train: --sparse 1: the %s backend has no sparse ops "
                         "(LEDGER_CUDA_SPARSE=0 or LEDGER_CPU_SPARSE=0 set?)\n", (*be)->name);
         return 2;
+    }
+    if (o->sparse == 1) { /* every size (the backend's sparse_min_work set aside) */
+        dense = **be;
+        dense.sparse_min_work = 0;
+        *be = &dense;
     }
     if (o->sparse == 0 && (*be)->topk_rows_csr) {
         dense = **be;
@@ -106,10 +112,10 @@ static int choose_path(const bench_opts *o, const lg_backend **be)
     return 0;
 }
 
-/* "sparse" or "dense": the path the trainer takes (engine/train.c's rule) */
-static const char *decode_path(const lg_backend *be, lg_arch arch)
+/* "sparse" or "dense": the path the trainer takes (engine/train.h's rule) */
+static const char *decode_path(const lg_backend *be, lg_arch arch, int batch, int d_sae, int d_in)
 {
-    return be->topk_rows_csr && arch != LG_ARCH_RELU && arch != LG_ARCH_JUMPRELU ? "sparse" : "dense";
+    return lg_train_sparse_path(be, arch, batch, d_sae, d_in) ? "sparse" : "dense";
 }
 
 static char *json_escape(const char *s, char *buf, size_t n)
@@ -176,7 +182,7 @@ static int run_train_batched(const bench_opts *o, const lg_backend *be, const lg
            "\"steps_per_seed\": %ld, \"warmup_per_seed\": %ld, \"total_seconds\": %.6f, "
            "\"samples_per_s\": %.1f, \"ms_per_step\": %.4f, \"sequential_total_seconds\": %.6f, "
            "\"speedup_vs_sequential\": %.3f, \"max_final_loss_diff_vs_sequential\": %.6g}\n",
-           be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, decode_path(be, cfg->arch), o->d,
+           be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, decode_path(be, cfg->arch, o->batch, o->m, o->d), o->d,
            o->m, o->k, o->batch, S, o->steps, o->warmup, total, (double)o->steps * o->batch * S / dt,
            1e3 * dt / (double)o->steps, seq_total, seq_total / total, maxdiff);
     fflush(stdout);
@@ -280,7 +286,7 @@ static int run_train(const bench_opts *o)
                "\"decode\": \"%s\", \"d\": %d, \"m\": %d, \"k\": %d, \"batch\": %d, \"seed\": %d, \"steps\": %ld, "
                "\"seconds\": %.6f, \"samples_per_s\": %.1f, \"ms_per_step\": %.4f, "
                "\"final_loss\": %.8g, \"final_fvu\": %.6g, \"final_l0\": %.4f}\n",
-               be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, decode_path(be, cfg.arch),
+               be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, decode_path(be, cfg.arch, o->batch, o->m, o->d),
                o->d, o->m, o->k, o->batch, seed, o->steps, dt, (double)o->steps * o->batch / dt,
                1e3 * dt / (double)o->steps, st.loss, st.fvu, st.l0);
         fflush(stdout);
@@ -295,7 +301,7 @@ static int run_train(const bench_opts *o)
         printf("{\"bench\": \"train_seeds_sequential\", \"backend\": \"%s\", \"decode\": \"%s\", "
                "\"seeds\": %d, \"steps_per_seed\": %ld, \"warmup_per_seed\": %ld, \"total_seconds\": %.6f, "
                "\"mean_samples_per_s\": %.1f}\n",
-               be->name, decode_path(be, cfg.arch), o->seeds, o->steps, o->warmup, t_all,
+               be->name, decode_path(be, cfg.arch, o->batch, o->m, o->d), o->seeds, o->steps, o->warmup, t_all,
                sps_sum / o->seeds);
     fflush(stdout);
     if (o->seeds > 1 && o->batched)

@@ -242,6 +242,12 @@ struct lg_backend {
     /* Dead-latent clock of the CSR's matrix: since[j] = column j has an
      * entry ? 0 : since[j] + 1 (= fired_update of the dense matrix). */
     int (*csc_fired_update)(const lg_backend *be, const int32_t *tptr, int cols, float *since);
+
+    /* The sparse group has a fixed cost per step (entry counts read back to
+     * the host, a sort) that a small model does not earn back: the trainer
+     * takes the sparse path only when batch * d_sae * d_in >= sparse_min_work
+     * (lg_train_sparse_path, engine/train.h). 0: always (the CPU backend). */
+    double sparse_min_work;
 };
 
 /* The CPU backend (CBLAS + plain loops, OpenMP threads). Never NULL. Its

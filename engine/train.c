@@ -258,6 +258,12 @@ static int upload_init(lg_trainer *t, int s, const lg_sae_weights *w)
     return err;
 }
 
+int lg_train_sparse_path(const lg_backend *be, lg_arch arch, int batch, int d_sae, int d_in)
+{
+    return be->topk_rows_csr != NULL && arch != LG_ARCH_RELU && arch != LG_ARCH_JUMPRELU &&
+           (double)batch * d_sae * d_in >= be->sparse_min_work;
+}
+
 int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const lg_train_config *tc,
                          const lg_sae_weights *init, int S, lg_trainer **out)
 {
@@ -333,8 +339,7 @@ int lg_trainer_new_multi(const lg_backend *be, const lg_sae_config *cfg, const l
             (err = be->alloc(be, Sz * t->numel[i], &t->m[i])) < 0 ||
             (err = be->alloc(be, Sz * t->numel[i], &t->v[i])) < 0)
             goto out;
-    t->sparse = be->topk_rows_csr != NULL && cfg->arch != LG_ARCH_RELU &&
-                cfg->arch != LG_ARCH_JUMPRELU;
+    t->sparse = lg_train_sparse_path(be, cfg->arch, (int)B, (int)m, (int)d);
     if ((err = be->alloc(be, Sz * m, &t->since)) < 0 || (err = be->alloc(be, Sz * B * d, &t->x)) < 0 ||
         (err = be->alloc(be, Sz * B * d, &t->xc)) < 0 || (err = be->alloc(be, Sz * B * m, &t->pre)) < 0 ||
         (err = be->alloc(be, Sz * B * d, &t->xhat)) < 0 ||

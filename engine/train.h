@@ -268,4 +268,10 @@ const lg_backend *lg_trainer_backend(const lg_trainer *t);
 /* The trainer's configs (either out may be NULL). */
 int lg_trainer_config(const lg_trainer *t, lg_sae_config *cfg, lg_train_config *tc);
 
+/* 1 when a trainer of this architecture and size on this backend takes the
+ * sparse path (the backend has the sparse group, the activation is a top-k
+ * (TopK, BatchTopK, Matryoshka) and batch * d_sae * d_in >= the backend's
+ * sparse_min_work), else 0 (the dense path). */
+int lg_train_sparse_path(const lg_backend *be, lg_arch arch, int batch, int d_sae, int d_in);
+
 #endif

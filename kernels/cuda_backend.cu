@@ -673,6 +673,7 @@ static lg_backend cuda_backend = {
     cu_adam_step,
     lg_cuda_reduce_many,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, // sparse ops: lg_cuda_sparse_install (cuda_sparse.cu)
+    0.0, // sparse_min_work: set with the sparse ops
 };
 static lg_backend cuda_backend_sync; // the table with every op checked (LEDGER_CUDA_SYNC=1)
 static const lg_backend *cuda_usable; // NULL until initialised successfully
@@ -805,7 +806,9 @@ static void cuda_init(void)
              prop.name, prop.major, prop.minor, prop.multiProcessorCount,
              (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), rt / 1000, (rt % 1000) / 10,
              drv / 1000, (drv % 1000) / 10, blas_ver, ctx->tf32 ? "tf32" : "fp32",
-             sparse ? "sparse top-k training" : "dense training");
+             !sparse ? "dense training"
+             : cuda_backend.sparse_min_work > 0 ? "sparse top-k training from batch*d_sae*d_in >= 2^31"
+                                                : "sparse top-k training");
     cuda_reason[0] = '\0';
     if (ctx->sync_check) {
         size_t len = strlen(cuda_device);

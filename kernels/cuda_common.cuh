@@ -130,9 +130,14 @@ int lg_cuda_renorm_rows(const lg_backend *be, float *W, int rows, int cols);
 int lg_cuda_project_out_parallel(const lg_backend *be, const float *W, float *G, int rows,
                                  int cols);
 
+// The trainer's sparse path on CUDA from batch * d_sae * d_in >= this on
+// (backend.h, sparse_min_work): below it the dense step is faster.
+#define LG_CUDA_SPARSE_MIN_WORK 2147483648.0 // 2^31
+
 // cuda_sparse.cu: puts the sparse op group of backend.h into table t unless
 // the environment has LEDGER_CUDA_SPARSE=0 (then it stays NULL: the trainer's
-// dense path). Returns 1 when the group was set, 0 when not.
+// dense path), with sparse_min_work = LG_CUDA_SPARSE_MIN_WORK, or 0 (every
+// size) when LEDGER_CUDA_SPARSE=1. Returns 1 when the group was set, 0 when not.
 int lg_cuda_sparse_install(lg_backend *t);
 
 #endif

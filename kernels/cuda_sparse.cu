@@ -840,6 +840,10 @@ int lg_cuda_sparse_install(lg_backend *t)
     const char *env = getenv("LEDGER_CUDA_SPARSE");
     if (env && strcmp(env, "0") == 0)
         return 0; // the group stays NULL: the trainer's dense path
+    // LEDGER_CUDA_SPARSE=1: every size; else from LG_CUDA_SPARSE_MIN_WORK on
+    // (bench/RESULTS.md: on an H200 the sparse step lost at 4096 x 1024 x 128,
+    // 1.6 vs 1.1 ms, and won 2.7x at 4096 x 65536 x 2304)
+    t->sparse_min_work = env && strcmp(env, "1") == 0 ? 0.0 : LG_CUDA_SPARSE_MIN_WORK;
     t->topk_rows_csr = cu_topk_rows_csr;
     t->topk_batch_csr = cu_topk_batch_csr;
     t->csr_transpose = cu_csr_transpose;

@@ -39,7 +39,8 @@
 #endif
 
 static const lg_backend *cpu, *gpu;
-static lg_backend gpu_dense; /* the CUDA table with the sparse group NULL */
+static lg_backend gpu_dense;  /* the CUDA table with the sparse group NULL */
+static lg_backend gpu_sparse; /* the CUDA table with sparse_min_work 0 */
 static lg_rng rng;
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -880,6 +881,11 @@ int main(int argc, char **argv)
                gpu->topk_rows_csr ? "cpu" : "cuda", gpu->topk_rows_csr ? "CPU" : "CUDA");
         return 77;
     }
+    /* the sparse path at every size: the tests' models are far below the
+     * CUDA backend's sparse_min_work, where the trainer would go dense */
+    gpu_sparse = *gpu;
+    gpu_sparse.sparse_min_work = 0;
+    gpu = &gpu_sparse;
     gpu_dense = *gpu;
     gpu_dense.topk_rows_csr = NULL;
     gpu_dense.topk_batch_csr = NULL;

@@ -451,5 +451,38 @@ static void test_threads_bit_identical(void)
     free(x);
 }
 
+/* backend.h's sparse_min_work: below it the trainer takes the dense path
+ * (the dense backend's bits), from it on the sparse one (the sparse bits). */
+static void test_sparse_min_work(void)
+{
+    const double work = 256.0 * 512 * 64; /* train_at's batch * d_sae * d_in */
+    lg_backend below = *lg_backend_cpu(), at = *lg_backend_cpu();
+    float *x = make_data(5, 6 * 256, 64);
+    lg_sae_weights wb = {0}, wd = {0}, wa = {0}, ws = {0};
+    below.sparse_min_work = work + 1;
+    at.sparse_min_work = work;
+    CHECK(lg_train_sparse_path(lg_backend_cpu(), LG_ARCH_TOPK, 256, 512, 64) == 1);
+    CHECK(lg_train_sparse_path(lg_backend_cpu(), LG_ARCH_RELU, 256, 512, 64) == 0);
+    CHECK(lg_train_sparse_path(lg_backend_cpu(), LG_ARCH_JUMPRELU, 256, 512, 64) == 0);
+    CHECK(lg_train_sparse_path(lg_backend_cpu_dense(), LG_ARCH_TOPK, 256, 512, 64) == 0);
+    CHECK(lg_train_sparse_path(&below, LG_ARCH_TOPK, 256, 512, 64) == 0);
+    CHECK(lg_train_sparse_path(&at, LG_ARCH_MATRYOSHKA, 256, 512, 64) == 1);
+    CHECK(lg_train_sparse_path(&below, LG_ARCH_TOPK, 4096, 65536, 2304) == 1); /* no int overflow */
+    train_at(&below, LG_ARCH_TOPK, 2, x, &wb);
+    train_at(lg_backend_cpu_dense(), LG_ARCH_TOPK, 2, x, &wd);
+    train_at(&at, LG_ARCH_TOPK, 2, x, &wa);
+    train_at(lg_backend_cpu(), LG_ARCH_TOPK, 2, x, &ws);
+    CHECK_MSG(!bits_equal(&ws, &wd), "the sparse and dense paths gave the same bits: this test cannot tell them apart");
+    CHECK_MSG(bits_equal(&wb, &wd), "below sparse_min_work the trainer did not take the dense path");
+    CHECK_MSG(bits_equal(&wa, &ws), "at sparse_min_work the trainer did not take the sparse path");
+    lg_sae_weights_release(&wb);
+    lg_sae_weights_release(&wd);
+    lg_sae_weights_release(&wa);
+    lg_sae_weights_release(&ws);
+    lg_backend_cpu_set_threads(2);
+    free(x);
+}
+
 CHECK_MAIN(T(test_selections), T(test_linear_ops), T(test_topk_vs_dense),
-           T(test_batchtopk_vs_dense), T(test_matryoshka_vs_dense), T(test_threads_bit_identical))
+           T(test_batchtopk_vs_dense), T(test_matryoshka_vs_dense), T(test_threads_bit_identical),
+           T(test_sparse_min_work))
