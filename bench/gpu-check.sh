@@ -186,6 +186,17 @@ if [ "$BIG" = 1 ]; then
     run 30 $B train --backend cuda --sparse 1 --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
     run 30 $P train --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
     run 30 $P train --decode sparse --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
+    # where the sparse step starts to pay (the CUDA trainer's threshold is batch*d_sae*d_in
+    # >= 2^31): ours dense and sparse at 2^31 (2048 x 4096 x 256) and 6x above it
+    # (1024 x 16384 x 768, issue 12's wide CPU config)
+    $P gen --out "$W/mid.npy" --rows 8192 --d 256 --seed 3
+    $P gen --out "$W/wide.npy" --rows 8192 --d 768 --seed 4
+    for sp in 0 1; do
+        run 15 $B train --backend cuda --sparse $sp --d 256 --m 4096 --k 32 --batch 2048 --steps 50 --warmup 5 --data "$W/mid.npy"
+        run 15 $B train --backend cuda --sparse $sp --d 768 --m 16384 --k 64 --batch 1024 --steps 30 --warmup 5 --data "$W/wide.npy"
+    done
+    run 20 $P train --decode sparse --d 768 --m 16384 --k 64 --batch 1024 --steps 30 --warmup 5 --data "$W/wide.npy"
+    run 20 $P train --d 768 --m 16384 --k 64 --batch 1024 --steps 30 --warmup 5 --data "$W/wide.npy"
 fi
 if [ "$BIG" = 1 ] && [ "$EXTRA" = 1 ]; then
     # (c) MMCS of two m=65536 dictionaries (the same files for both)
