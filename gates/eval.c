@@ -435,14 +435,8 @@ static void work_release(work_item *w)
 
 static int grow_work(work_item **w, size_t *n, size_t *cap)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        work_item *p = lg_realloc(*w, nc * sizeof(*p));
-        if (!p)
-            return LG_ENOMEM;
-        *w = p;
-        *cap = nc;
-    }
+    if (lg_grow(w, cap, *n + 1, sizeof **w, 16) < 0)
+        return LG_ENOMEM;
     memset(&(*w)[*n], 0, sizeof(**w));
     return 0;
 }

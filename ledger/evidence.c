@@ -352,15 +352,9 @@ static int condition_matches(const cJSON *cond, const lg_filter *fl, size_t nf, 
 static int push_value(lg_evidence_ctx *ev, double v, const char *label)
 {
     if (ev->n == ev->cap) {
-        size_t cap = ev->cap ? ev->cap * 2 : 64;
-        double *pv = lg_realloc(ev->values, cap * sizeof(double));
-        char **pl;
-        if (!pv)
+        size_t cap = lg_grow_cap(ev->cap, ev->n + 1, 64);
+        if (lg_resize(&ev->values, cap, sizeof *ev->values) < 0 || lg_resize(&ev->labels, cap, sizeof *ev->labels) < 0)
             return LG_ENOMEM;
-        ev->values = pv;
-        if (!(pl = lg_realloc(ev->labels, cap * sizeof(char *))))
-            return LG_ENOMEM;
-        ev->labels = pl;
         ev->cap = cap;
     }
     if (!(ev->labels[ev->n] = lg_strdup(label)))

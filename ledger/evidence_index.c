@@ -39,15 +39,9 @@ int ev_strlist_add(strlist *l, char *s)
 {
     if (!s)
         return LG_ENOMEM;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 32;
-        char **p = lg_realloc(l->v, cap * sizeof(char *));
-        if (!p) {
-            lg_free(s);
-            return LG_ENOMEM;
-        }
-        l->v = p;
-        l->cap = cap;
+    if (lg_grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, 32) < 0) {
+        lg_free(s);
+        return LG_ENOMEM;
     }
     l->v[l->n++] = s;
     return 0;

@@ -549,17 +549,9 @@ static int schema_list_read(sqlite3 *db, const char *schema, schema_list *l)
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (l->n == l->cap) {
-            size_t cap = l->cap ? l->cap * 2 : 32;
-            char **a = lg_realloc(l->type, cap * sizeof(char *)), **b, **c;
-            if (a)
-                l->type = a;
-            b = a ? lg_realloc(l->name, cap * sizeof(char *)) : NULL;
-            if (b)
-                l->name = b;
-            c = b ? lg_realloc(l->sql, cap * sizeof(char *)) : NULL;
-            if (c)
-                l->sql = c;
-            if (!c) {
+            size_t cap = lg_grow_cap(l->cap, l->n + 1, 32);
+            if (lg_resize(&l->type, cap, sizeof *l->type) < 0 || lg_resize(&l->name, cap, sizeof *l->name) < 0 ||
+                lg_resize(&l->sql, cap, sizeof *l->sql) < 0) {
                 err = LG_ENOMEM;
                 goto out;
             }

@@ -106,14 +106,8 @@ static int push_piece(lg_template *t, size_t *cap, size_t start, size_t len, lon
         t->pieces[t->npieces - 1].len += len; /* extend the literal run */
         return 0;
     }
-    if (t->npieces == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        lg_template_piece *np = lg_realloc(t->pieces, nc * sizeof(*np));
-        if (!np)
-            return LG_ENOMEM;
-        t->pieces = np;
-        *cap = nc;
-    }
+    if (lg_grow(&t->pieces, cap, t->npieces + 1, sizeof *t->pieces, 16) < 0)
+        return LG_ENOMEM;
     t->pieces[t->npieces].start = start;
     t->pieces[t->npieces].len = len;
     t->pieces[t->npieces].dir = dir;

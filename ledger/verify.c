@@ -31,14 +31,8 @@ int lg_problems_add(lg_problems *ps, lg_problem_severity sev, const char *area, 
     lg_problem *p;
     va_list ap;
     char *msg;
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 16;
-        lg_problem *nv = lg_realloc(ps->v, cap * sizeof(*nv));
-        if (!nv)
-            return LG_ENOMEM;
-        ps->v = nv;
-        ps->cap = cap;
-    }
+    if (lg_grow(&ps->v, &ps->cap, ps->n + 1, sizeof *ps->v, 16) < 0)
+        return LG_ENOMEM;
     va_start(ap, fmt);
     msg = lg_strdup_vprintf(fmt, ap);
     va_end(ap);
@@ -137,14 +131,8 @@ static int already_checked(vctx *c, const char *hex, int *was)
             hi = mid;
     }
     *was = 0;
-    if (c->nchecked == c->capchecked) {
-        size_t cap = c->capchecked ? c->capchecked * 2 : 64;
-        char **nv = lg_realloc(c->checked, cap * sizeof(char *));
-        if (!nv)
-            return LG_ENOMEM;
-        c->checked = nv;
-        c->capchecked = cap;
-    }
+    if (lg_grow(&c->checked, &c->capchecked, c->nchecked + 1, sizeof *c->checked, 64) < 0)
+        return LG_ENOMEM;
     memmove(c->checked + lo + 1, c->checked + lo, (c->nchecked - lo) * sizeof(char *));
     if (!(c->checked[lo] = lg_strdup(hex)))
         return LG_ENOMEM;
