@@ -182,17 +182,6 @@ int rpt_ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextr
     return lg_evidence_provider(c->ev, &q, s);
 }
 
-void rpt_eq_filter(lg_filter *f, const char *key, const char *value)
-{
-    char *end;
-    memset(f, 0, sizeof *f);
-    f->key = (char *)key;
-    f->op = LG_OP_EQ;
-    f->value = (char *)value;
-    f->num = strtod(value, &end);
-    f->is_num = *value && !*end && isfinite(f->num) && strspn(value, "0123456789+-.eE") == strlen(value);
-}
-
 static double stat_of(lg_stat s, const double *x, size_t n, double *lo, double *hi)
 {
     lg_interval iv;
@@ -467,7 +456,7 @@ static int do_table(rctx *c, const lg_directive *d)
         lg_filter fl[LG_TEMPLATE_MAX_BY];
         lg_samples s;
         for (k = 0; k < d->nby; k++)
-            rpt_eq_filter(&fl[k], d->by[k], g[i].vals[k]);
+            lg_filter_eq(&fl[k], d->by[k], g[i].vals[k]);
         if ((err = rpt_ask(c, d, fl, d->nby, NULL, &s)) < 0)
             break;
         for (k = 0; k < d->nby && err == 0; k++)

@@ -65,7 +65,6 @@ typedef struct {
 int rpt_art_digest(rctx *c, const char *run_id, const char *name, char sha[65]);
 int rpt_ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextra, const char *metric, lg_samples *s);
 int rpt_cond_param(const cJSON *cond, const char *key, char **out);
-void rpt_eq_filter(lg_filter *f, const char *key, const char *value);
 int rpt_find_groups(rctx *c, const lg_directive *d, const char *run_id, const char *const *keys, size_t nk,
                     unsigned optional, group **out, size_t *nout);
 void rpt_groups_free(group *g, size_t n, size_t nk);

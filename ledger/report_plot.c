@@ -102,8 +102,8 @@ int rpt_plot_param(rctx *c, const lg_directive *d)
             lg_samples s;
             lg_interval iv;
             size_t at = j * nx + i; /* y: [ns, nx] */
-            rpt_eq_filter(&fl[0], d->by[0], xs[i]);
-            rpt_eq_filter(&fl[1], d->series, ss[j]);
+            lg_filter_eq(&fl[0], d->by[0], xs[i]);
+            lg_filter_eq(&fl[1], d->series, ss[j]);
             if ((err = rpt_ask(c, d, fl, ss[j][0] ? 2 : 1, NULL, &s)) < 0)
                 goto out;
             y[at] = lo[at] = hi[at] = NAN;
