@@ -120,6 +120,25 @@ __device__ __forceinline__ uint32_t lg_topk_key(float x)
     return x > 0.0f ? __float_as_uint(x) : 0u;
 }
 
+// Sum over the warp with a fixed tree (shfl_down), broadcast from lane 0.
+__device__ __forceinline__ double lg_warp_sum(double v)
+{
+    for (int off = 16; off > 0; off >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, off);
+    return __shfl_sync(0xffffffffu, v, 0);
+}
+
+// sum_c x[c]^2 over x [n], in double, by the warp (lane l adds c = l, l+32,
+// ..., then lg_warp_sum): the row norm of the one-warp-per-row kernels, the
+// same bits in each of them. Every lane gets it.
+__device__ __forceinline__ double lg_warp_row_sumsq(const float *x, int n)
+{
+    double ss = 0.0;
+    for (int c = threadIdx.x % 32; c < n; c += 32)
+        ss += (double)x[c] * x[c];
+    return lg_warp_sum(ss);
+}
+
 // cuda_reduce.cu: the reductions and row ops of the backend table.
 int lg_cuda_sum(const lg_backend *be, const float *x, size_t n, double *out);
 int lg_cuda_sumsq(const lg_backend *be, const float *x, size_t n, double *out);

@@ -59,6 +59,26 @@ __device__ void pick_digit(const unsigned *hist, unsigned long long *rem, unsign
     *rem -= cum;
 }
 
+// The rank, in thread order, of this thread's `flag` among the block's set
+// flags (how many lower threads have theirs set), and in *total how many are
+// set in the block: the ties' ranking of both selections. Every thread calls
+// it; the caller synchronises before s_warp is used again.
+__device__ __forceinline__ unsigned block_rank(bool flag, unsigned *s_warp, unsigned *total)
+{
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    unsigned ballot = __ballot_sync(0xffffffffu, flag), before = 0, sum = 0;
+    if (lane == 0)
+        s_warp[warp] = __popc(ballot);
+    __syncthreads();
+    for (int w = 0; w < TOPK_WARPS; w++) {
+        if (w < warp)
+            before += s_warp[w];
+        sum += s_warp[w];
+    }
+    *total = sum;
+    return before + __popc(ballot & ((1u << lane) - 1u));
+}
+
 // ---- per-row top-k ---------------------------------------------------------------
 
 __device__ __forceinline__ uint32_t row_key(const float *v, const float *mask, int c)
@@ -77,7 +97,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     __shared__ unsigned long long s_rem;
     const float *v = pre + (size_t)blockIdx.x * cols; // [cols]
     float *a = acts + (size_t)blockIdx.x * cols;      // [cols]
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = threadIdx.x;
     unsigned cnt = 0, prefix = 0, bits = 0, taken = 0;
     unsigned long long rem;
 
@@ -116,16 +136,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
         int c = base + tid;
         uint32_t key = c < cols ? row_key(v, mask, c) : 0u;
         bool eq = key == prefix;
-        unsigned ballot = __ballot_sync(0xffffffffu, eq), before = taken, total = 0;
-        if (lane == 0)
-            s_warp[warp] = __popc(ballot);
-        __syncthreads();
-        for (int w = 0; w < TOPK_WARPS; w++) {
-            if (w < warp)
-                before += s_warp[w];
-            total += s_warp[w];
-        }
-        before += __popc(ballot & ((1u << lane) - 1u));
+        unsigned total, before = taken + block_rank(eq, s_warp, &total);
         if (c < cols)
             a[c] = key > prefix || (eq && before < rem) ? v[c] : 0.0f;
         taken += total;
@@ -260,7 +271,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     const unsigned T = st->prefix;
     const unsigned long long rem = st->rem;
     const bool any = st->kk != 0;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = threadIdx.x;
     size_t start = (size_t)blockIdx.x * BT_TILE;
     unsigned long long taken = tileoff[blockIdx.x];
     for (size_t base = start; base < start + BT_TILE && base < n; base += TOPK_THREADS) {
@@ -268,17 +279,8 @@ __global__ void __launch_bounds__(TOPK_THREADS)
         float x = i < n ? pre[i] : 0.0f;
         uint32_t key = lg_topk_key(x);
         bool eq = any && key == T;
-        unsigned ballot = __ballot_sync(0xffffffffu, eq), total = 0;
-        unsigned long long before = taken;
-        if (lane == 0)
-            s_warp[warp] = __popc(ballot);
-        __syncthreads();
-        for (int w = 0; w < TOPK_WARPS; w++) {
-            if (w < warp)
-                before += s_warp[w];
-            total += s_warp[w];
-        }
-        before += __popc(ballot & ((1u << lane) - 1u));
+        unsigned total;
+        unsigned long long before = taken + block_rank(eq, s_warp, &total);
         if (i < n)
             acts[i] = any && (key > T || (eq && before < rem)) ? x : 0.0f;
         taken += total;
