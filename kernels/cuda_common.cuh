@@ -149,4 +149,35 @@ int lg_cuda_renorm_rows(const lg_backend *be, float *W, int rows, int cols);
 int lg_cuda_project_out_parallel(const lg_backend *be, const float *W, float *G, int rows,
                                  int cols);
 
+// cuda_ops.cu: the elementwise, activation, column-reduction and Adam ops of the table.
+int lg_cuda_relu(const lg_backend *be, const float *pre, float *acts, size_t n);
+int lg_cuda_threshold_scalar(const lg_backend *be, const float *pre, float thr, float *acts,
+                             size_t n);
+int lg_cuda_jumprelu_fwd(const lg_backend *be, const float *pre, const float *lthr, float *acts,
+                         int rows, int cols);
+int lg_cuda_active_grad(const lg_backend *be, const float *acts, const float *grad_acts, float beta,
+                        float *grad_pre, size_t n);
+int lg_cuda_col_sum(const lg_backend *be, const float *X, int rows, int cols, float alpha,
+                    float beta, float *out);
+int lg_cuda_col_count_nonzero(const lg_backend *be, const float *X, int rows, int cols,
+                              float *counts);
+int lg_cuda_fired_update(const lg_backend *be, const float *acts, int rows, int cols, float *since);
+int lg_cuda_jumprelu_bwd(const lg_backend *be, const float *pre, const float *lthr,
+                         const float *grad_acts, float l0_scale, float eps, float *grad_pre,
+                         float *grad_lthr, int rows, int cols);
+int lg_cuda_add_bias_rows(const lg_backend *be, const float *X, const float *bias, float alpha,
+                          float *Y, int rows, int cols);
+int lg_cuda_axpby(const lg_backend *be, size_t n, float alpha, const float *x, float beta,
+                  const float *y, float *out);
+int lg_cuda_scale_shift(const lg_backend *be, float *x, float alpha, float c, size_t n);
+int lg_cuda_mask_ge(const lg_backend *be, const float *x, float thr, float *out, size_t n);
+int lg_cuda_adam_step(const lg_backend *be, float *p, const float *g, float *m, float *v, size_t n,
+                      const lg_adam_args *a);
+
+// cuda_topk.cu: the top-k selections of the table.
+int lg_cuda_topk_rows(const lg_backend *be, const float *pre, const float *col_mask, float *acts,
+                      int rows, int cols, int k);
+int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size_t n, size_t keep,
+                       float *min_kept);
+
 #endif
