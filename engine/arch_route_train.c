@@ -68,11 +68,22 @@ void lg_route_trainer_free(lg_route_trainer *t)
     lg_free(t);
 }
 
+/* The six parameters of w in the trainer's order (R_WENC ... R_BROUT). */
+static void weight_slots(const lg_sae_weights *w, float *slot[R_NPARAM])
+{
+    slot[R_WENC] = w->W_enc;
+    slot[R_BENC] = w->b_enc;
+    slot[R_WDEC] = w->W_dec;
+    slot[R_BDEC] = w->b_dec;
+    slot[R_WROUT] = w->W_router;
+    slot[R_BROUT] = w->b_router;
+}
+
 int lg_route_trainer_new(const lg_sae_config *cfg, const lg_train_config *tc, const lg_sae_weights *init,
                          lg_route_trainer **out)
 {
     lg_route_trainer *t = NULL;
-    const float *src[R_NPARAM];
+    float *src[R_NPARAM]; /* read only */
     size_t d, m, L;
     int i, err;
     *out = NULL;
@@ -92,12 +103,7 @@ int lg_route_trainer_new(const lg_sae_config *cfg, const lg_train_config *tc, co
     t->n[R_BDEC] = d;
     t->n[R_WROUT] = d * L;
     t->n[R_BROUT] = L;
-    src[R_WENC] = init->W_enc;
-    src[R_BENC] = init->b_enc;
-    src[R_WDEC] = init->W_dec;
-    src[R_BDEC] = init->b_dec;
-    src[R_WROUT] = init->W_router;
-    src[R_BROUT] = init->b_router;
+    weight_slots(init, src);
     for (i = 0; i < R_NPARAM; i++) {
         if (!(t->P[i] = lg_malloc(t->n[i] * sizeof(float))) || !(t->M[i] = lg_calloc(t->n[i], sizeof(float))) ||
             !(t->V[i] = lg_calloc(t->n[i], sizeof(float))) || !(t->G[i] = lg_calloc(t->n[i], sizeof(double)))) {
@@ -541,12 +547,7 @@ static int export_arrays(const lg_route_trainer *t, int grads, lg_sae_weights *o
         lg_sae_weights_release(out);
         return err;
     }
-    dst[R_WENC] = out->W_enc;
-    dst[R_BENC] = out->b_enc;
-    dst[R_WDEC] = out->W_dec;
-    dst[R_BDEC] = out->b_dec;
-    dst[R_WROUT] = out->W_router;
-    dst[R_BROUT] = out->b_router;
+    weight_slots(out, dst);
     for (i = 0; i < R_NPARAM; i++)
         for (e = 0; e < t->n[i]; e++)
             dst[i][e] = grads ? (float)t->G[i][e] : t->P[i][e];
