@@ -23,6 +23,7 @@
 #include "base/sha256.h"
 #include "ledger/manifest.h"
 #include "ledger/recover.h"
+#include "ledger/verify.h"
 #include "ledger/verify_base.h"
 
 #define SYNC_REF "refs/ledger-sync/fetched" /* scratch: what the last fetch got */
