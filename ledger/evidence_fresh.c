@@ -133,6 +133,19 @@ static int search_dir(search_ctx *s, const char *dir, int depth)
     return err;
 }
 
+/* The trusted keys for --require-signed: the one place they are loaded. */
+int ev_trust_keys(lg_evidence_ctx *ev, const lg_keyring **out)
+{
+    int err;
+    if (!ev->keys_loaded) {
+        if ((err = lg_trust_root_load(ev->lg, &ev->keys, NULL)) < 0)
+            return err;
+        ev->keys_loaded = 1;
+    }
+    *out = &ev->keys;
+    return 0;
+}
+
 static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...)
 {
