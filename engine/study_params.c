@@ -81,34 +81,31 @@ static const pdef *param_find(const char *name)
     return NULL;
 }
 
-/* Defaults of a condition: the training ones are read from the trainer's
- * (lg_train_config_default, engine/train.h), so a study and a direct trainer
- * agree by construction; run_cell.c maps them back. */
+/* Defaults of a condition: the training ones are the trainer's
+ * (LG_TRAIN_DEFAULT_*, engine/train.h), so a study and a direct trainer agree. */
 void study_params_default(lg_cond_params *p)
 {
-    lg_train_config tc;
-    lg_train_config_default(&tc);
     memset(p, 0, sizeof(*p));
     p->arch = LG_ARCH_TOPK;
     p->d_sae = 0; /* required */
     p->k = 0; /* unset: 32, or hierarchical_topk's largest budget (finish_condition) */
-    p->l1_coeff = tc.l1_coeff;
-    p->l0_coeff = tc.l0_coeff;
-    p->jumprelu_threshold = tc.jumprelu_init_threshold;
-    p->jumprelu_bandwidth = tc.jumprelu_bandwidth;
-    p->steps = tc.steps;
-    p->batch = tc.batch;
-    p->lr = tc.lr;
-    p->warmup_steps = tc.warmup_steps;
-    p->decay_frac = tc.decay_frac;
-    p->grad_clip = tc.grad_clip;
-    p->beta1 = tc.adam_beta1;
-    p->beta2 = tc.adam_beta2;
-    p->eps = tc.adam_eps;
+    p->l1_coeff = LG_TRAIN_DEFAULT_L1_COEFF;
+    p->l0_coeff = LG_TRAIN_DEFAULT_L0_COEFF;
+    p->jumprelu_threshold = LG_TRAIN_DEFAULT_JUMPRELU_THRESHOLD;
+    p->jumprelu_bandwidth = LG_TRAIN_DEFAULT_JUMPRELU_BANDWIDTH;
+    p->steps = LG_TRAIN_DEFAULT_STEPS;
+    p->batch = LG_TRAIN_DEFAULT_BATCH;
+    p->lr = LG_TRAIN_DEFAULT_LR;
+    p->warmup_steps = LG_TRAIN_DEFAULT_WARMUP_STEPS;
+    p->decay_frac = LG_TRAIN_DEFAULT_DECAY_FRAC;
+    p->grad_clip = LG_TRAIN_DEFAULT_GRAD_CLIP;
+    p->beta1 = LG_TRAIN_DEFAULT_BETA1;
+    p->beta2 = LG_TRAIN_DEFAULT_BETA2;
+    p->eps = LG_TRAIN_DEFAULT_EPS;
     p->b_dec_init = 0;
-    p->aux_k = -1; /* -1: min(512, d_sae / 2), where the trainer's 0 means d_in / 2 */
-    p->aux_coeff = tc.aux_coeff;
-    p->dead_after = tc.dead_after;
+    p->aux_k = -1; /* -1: min(512, d_sae / 2) */
+    p->aux_coeff = LG_TRAIN_DEFAULT_AUX_COEFF;
+    p->dead_after = LG_TRAIN_DEFAULT_DEAD_AFTER;
     p->consistency.every = LG_COBJ_DEFAULT_EVERY;
     p->consistency.mode = LG_COBJ_CONSENSUS;
 }
