@@ -519,6 +519,20 @@ static size_t line_content_len(const char *s, size_t n)
 }
 
 /* One directive inside a claim. Returns 1 at 'end', 0 otherwise, < 0 on error. */
+/* The rest of a line that is one of two keywords: *flag = first_value for
+ * `first`, !first_value for `second`; anything else, or more on the line,
+ * is an error ("expected 'first' or 'second'"). */
+static int parse_choice(parser *p, const char *first, const char *second, int first_value, int *flag)
+{
+    if (cl_keyword_is(p, first))
+        *flag = first_value;
+    else if (cl_keyword_is(p, second))
+        *flag = !first_value;
+    else
+        return PERR(p, "expected '%s' or '%s'", first, second);
+    return cl_expect_eol(p);
+}
+
 static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
 {
     size_t kcol;
@@ -573,25 +587,9 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
             }
         err = cl_expect_eol(p);
     } else if (bit == S_CORRECT) {
-        if (cl_keyword_is(p, "holm"))
-            c->correct_holm = 1;
-        else if (cl_keyword_is(p, "none"))
-            c->correct_holm = 0;
-        else {
-            err = PERR(p, "expected 'holm' or 'none'");
-            goto out;
-        }
-        err = cl_expect_eol(p);
+        err = parse_choice(p, "holm", "none", 1, &c->correct_holm);
     } else if (bit == S_EXPECT) {
-        if (cl_keyword_is(p, "pass"))
-            c->expect_fail = 0;
-        else if (cl_keyword_is(p, "fail"))
-            c->expect_fail = 1;
-        else {
-            err = PERR(p, "expected 'pass' or 'fail'");
-            goto out;
-        }
-        err = cl_expect_eol(p);
+        err = parse_choice(p, "pass", "fail", 0, &c->expect_fail);
     } else if (bit == S_BY) {
         /* by KEY | for each KEY: one verdict per value of the grid parameter KEY */
         if (!strcmp(kw, "for") && !cl_keyword_is(p, "each")) {
