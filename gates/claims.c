@@ -220,6 +220,16 @@ static int find_sample(const lg_claim *c, const char *name)
 }
 
 /* name(args)[.field] or a number */
+/* The index of val in names[0..n), or -1. */
+static int name_index(const char *val, const char *const *names, int n)
+{
+    int k;
+    for (k = 0; k < n; k++)
+        if (!strcmp(val, names[k]))
+            return k;
+    return -1;
+}
+
 static int parse_term(parser *p, lg_claim *c, lg_term *t)
 {
     char *name = NULL, *key = NULL, *val = NULL;
@@ -307,27 +317,21 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
                 else
                     t->resamples = (long)v;
             } else if (bit == OPT_ALT) {
-                if (!strcmp(val, "two-sided"))
-                    t->alt = LG_ALT_TWO_SIDED;
-                else if (!strcmp(val, "greater"))
-                    t->alt = LG_ALT_GREATER;
-                else if (!strcmp(val, "less"))
-                    t->alt = LG_ALT_LESS;
-                else {
+                static const char *const alts[] = {"two-sided", "greater", "less"}; /* LG_ALT_* order */
+                int k = name_index(val, alts, 3);
+                if (k < 0) {
                     err = cl_perr_at(p, acol, "alternative must be two-sided, greater or less");
                     goto out;
                 }
+                t->alt = (lg_alternative)k;
             } else if (bit == OPT_MWU) {
-                if (!strcmp(val, "auto"))
-                    t->mwu = LG_MWU_AUTO;
-                else if (!strcmp(val, "exact"))
-                    t->mwu = LG_MWU_EXACT;
-                else if (!strcmp(val, "asymptotic"))
-                    t->mwu = LG_MWU_ASYMPTOTIC;
-                else {
+                static const char *const methods[] = {"auto", "exact", "asymptotic"}; /* LG_MWU_* order */
+                int k = name_index(val, methods, 3);
+                if (k < 0) {
                     err = cl_perr_at(p, acol, "method must be auto, exact or asymptotic");
                     goto out;
                 }
+                t->mwu = (lg_mwu_method)k;
             } else {
                 if (!strcmp(val, "percentile"))
                     t->boot = LG_BOOT_PERCENTILE;

@@ -197,6 +197,21 @@ int rpt_cond_param(const cJSON *cond, const char *key, char **out)
     return err;
 }
 
+/* 1 when condition cond satisfies every filter of the directive's selection, 0 when not, < 0 on error. */
+int rpt_cond_matches(const cJSON *cond, const lg_directive *d)
+{
+    size_t i;
+    int match = 1, err;
+    for (i = 0; i < d->sel.nfilters && match; i++) {
+        char *v = NULL;
+        if ((err = rpt_cond_param(cond, d->sel.filters[i].key, &v)) < 0)
+            return err;
+        match = lg_filter_match(&d->sel.filters[i], v);
+        lg_free(v);
+    }
+    return match;
+}
+
 static int cmp_cond(const void *a, const void *b)
 {
     const char *x = lg_json_str(*(const cJSON *const *)a, "id"), *y = lg_json_str(*(const cJSON *const *)b, "id");
@@ -243,13 +258,10 @@ int rpt_find_groups(rctx *c, const lg_directive *d, const char *run_id, const ch
     for (ci = 0; ci < nc; ci++) {
         const char *cond = lg_json_str(conds[ci], "id");
         char *vals[LG_TEMPLATE_MAX_BY + 1] = {NULL};
-        int match = 1;
-        for (i = 0; i < d->sel.nfilters && match; i++) {
-            char *v = NULL;
-            if ((err = rpt_cond_param(conds[ci], d->sel.filters[i].key, &v)) < 0)
-                goto out;
-            match = lg_filter_match(&d->sel.filters[i], v);
-            lg_free(v);
+        int match;
+        if ((match = rpt_cond_matches(conds[ci], d)) < 0) {
+            err = match;
+            goto out;
         }
         if (!match)
             continue;

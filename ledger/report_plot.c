@@ -255,13 +255,10 @@ int rpt_plot_hist(rctx *c, const lg_directive *d)
         char fid[256], name[320], *sv = NULL;
         float *v = NULL, *grown;
         size_t n = 0;
-        int match = 1;
-        for (i = 0; i < d->sel.nfilters && match; i++) {
-            char *pv = NULL;
-            if ((err = rpt_cond_param(conds[ci], d->sel.filters[i].key, &pv)) < 0)
-                goto out;
-            match = lg_filter_match(&d->sel.filters[i], pv);
-            lg_free(pv);
+        int match;
+        if ((match = rpt_cond_matches(conds[ci], d)) < 0) {
+            err = match;
+            goto out;
         }
         if (!match)
             continue;
