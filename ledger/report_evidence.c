@@ -197,19 +197,20 @@ int rpt_cond_param(const cJSON *cond, const char *key, char **out)
     return err;
 }
 
-/* 1 when condition cond satisfies every filter of the directive's selection, 0 when not, < 0 on error. */
-int rpt_cond_matches(const cJSON *cond, const lg_directive *d)
+/* *match = whether condition cond satisfies every filter of the directive's selection. 0 or < 0. */
+int rpt_cond_matches(const cJSON *cond, const lg_directive *d, int *match)
 {
     size_t i;
-    int match = 1, err;
-    for (i = 0; i < d->sel.nfilters && match; i++) {
+    int err;
+    *match = 1;
+    for (i = 0; i < d->sel.nfilters && *match; i++) {
         char *v = NULL;
         if ((err = rpt_cond_param(cond, d->sel.filters[i].key, &v)) < 0)
             return err;
-        match = lg_filter_match(&d->sel.filters[i], v);
+        *match = lg_filter_match(&d->sel.filters[i], v);
         lg_free(v);
     }
-    return match;
+    return 0;
 }
 
 static int cmp_cond(const void *a, const void *b)
@@ -259,10 +260,8 @@ int rpt_find_groups(rctx *c, const lg_directive *d, const char *run_id, const ch
         const char *cond = lg_json_str(conds[ci], "id");
         char *vals[LG_TEMPLATE_MAX_BY + 1] = {NULL};
         int match;
-        if ((match = rpt_cond_matches(conds[ci], d)) < 0) {
-            err = match;
+        if ((err = rpt_cond_matches(conds[ci], d, &match)) < 0)
             goto out;
-        }
         if (!match)
             continue;
         for (k = 0; k < nk; k++) {

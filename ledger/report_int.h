@@ -71,7 +71,7 @@ int rpt_use_run(rctx *c, const char *run_id, used_run **out);
 int rpt_art_digest(rctx *c, const char *run_id, const char *name, char sha[65]);
 int rpt_ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextra, const char *metric, lg_samples *s);
 int rpt_cond_param(const cJSON *cond, const char *key, char **out);
-int rpt_cond_matches(const cJSON *cond, const lg_directive *d);
+int rpt_cond_matches(const cJSON *cond, const lg_directive *d, int *match);
 int rpt_find_groups(rctx *c, const lg_directive *d, const char *run_id, const char *const *keys, size_t nk,
                     unsigned optional, group **out, size_t *nout);
 void rpt_groups_free(group *g, size_t n, size_t nk);

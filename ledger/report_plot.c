@@ -256,10 +256,8 @@ int rpt_plot_hist(rctx *c, const lg_directive *d)
         float *v = NULL, *grown;
         size_t n = 0;
         int match;
-        if ((match = rpt_cond_matches(conds[ci], d)) < 0) {
-            err = match;
+        if ((err = rpt_cond_matches(conds[ci], d, &match)) < 0)
             goto out;
-        }
         if (!match)
             continue;
         if ((err = rpt_cond_param(conds[ci], d->series, &sv)) < 0)
