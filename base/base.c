@@ -3,8 +3,9 @@
  *
  * The last error is thread-local so that library code can be called from
  * several threads (concurrent tests) without mixing messages. The allocation
- * counter used by fault injection is a plain global: fault tests are
- * single-threaded by design.
+ * counter used by fault injection is one atomic for the process: seeds train
+ * on threads, and the n-th allocation fails exactly once whichever thread
+ * makes it.
  */
 #define _XOPEN_SOURCE 700 /* nftw (lg_path_remove_tree) */
 #include "base/base.h"
@@ -15,6 +16,7 @@
 #include <ftw.h>
 #include <libgen.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,21 +68,20 @@ int lg_exit_code(int err)
 
 /* ---- allocation ---------------------------------------------------------- */
 
-static long alloc_countdown = -1;
+static atomic_long alloc_countdown = -1;
 
 static int alloc_should_fail(void)
 {
-    if (alloc_countdown < 0)
-        return 0;
-    if (alloc_countdown == 0) {
-        alloc_countdown = -1;
-        return 1;
+    long c = atomic_load_explicit(&alloc_countdown, memory_order_relaxed);
+    while (c >= 0) { /* claim one tick; the thread that takes it from 0 fails */
+        if (atomic_compare_exchange_weak_explicit(&alloc_countdown, &c, c == 0 ? -1 : c - 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return c == 0;
     }
-    alloc_countdown--;
     return 0;
 }
 
-void lg_alloc_fail_after(long n) { alloc_countdown = n; }
+void lg_alloc_fail_after(long n) { atomic_store_explicit(&alloc_countdown, n, memory_order_relaxed); }
 
 void *lg_malloc(size_t n)
 {

@@ -6,7 +6,7 @@
  *
  *   bench_gpu_train train [--backend cpu|cuda|auto] [--arch topk] [--d 128]
  *       [--m 1024] [--k 32] [--batch 4096] [--steps 50] [--warmup 5]
- *       [--seeds 1] [--batched 0|1] [--data X.npy]
+ *       [--seeds 1] [--batched 0|1] [--sparse 0|1] [--data X.npy]
  *     Per seed: init (engine/sae.h, seed = 1..S), `warmup` untimed steps,
  *     then `steps` timed steps (each step ends with host-returned reductions,
  *     so the clock sees finished work). Prints per-seed samples/s and, for
@@ -17,6 +17,12 @@
  *     included); prints its total time, the speedup over the sequential
  *     total, and the largest difference of a seed's final loss between the
  *     two (0 on the CPU backend, where they are bit-identical).
+ *     --sparse 0: the backend's dense training path (its sparse op group
+ *     NULL, as with LEDGER_CUDA_SPARSE=0 / LEDGER_CPU_SPARSE=0); --sparse 1:
+ *     the sparse path, an error (exit 2) when the backend has none; default:
+ *     the backend as configured. Every train line says which path ran:
+ *     "decode": "sparse" or "dense" (TopK, BatchTopK, Matryoshka train
+ *     sparse when the backend has the group; ReLU and JumpReLU always dense).
  *     Batches cycle through the rows of --data ([n, d] float32 .npy, the same
  *     file the PyTorch reference reads), else 4 batches of N(0,1) data.
  *   bench_gpu_train gemm [--backend cuda] [--n 8192] [--reps 10]
@@ -44,7 +50,7 @@
 
 typedef struct {
     const char *mode, *backend, *arch, *data, *data_a, *data_b;
-    int d, m, k, batch, seeds, n, reps, batched;
+    int d, m, k, batch, seeds, n, reps, batched, sparse; /* sparse: -1 default, 0, 1 */
     long steps, warmup;
 } bench_opts;
 
@@ -52,7 +58,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: bench_gpu_train train|gemm|mmcs [--backend B] [--arch A] [--d D] "
                     "[--m M] [--k K] [--batch B] [--steps S] [--warmup W] [--seeds N] [--batched 0|1] "
-                    "[--data X.npy] [--n N] [--reps R] [--data-a A.npy --data-b B.npy]\n");
+                    "[--sparse 0|1] [--data X.npy] [--n N] [--reps R] [--data-a A.npy --data-b B.npy]\n");
     return 2;
 }
 
@@ -72,6 +78,38 @@ static int get_backend(const char *name, const lg_backend **out)
         return fail("backend");
     }
     return 0;
+}
+
+/* The backend with the sparse op group set as --sparse asks (o->sparse < 0:
+ * as it is). Returns 0, or 2 (usage) when --sparse 1 meets a backend
+ * without the group. */
+static int choose_path(const bench_opts *o, const lg_backend **be)
+{
+    static lg_backend dense; /* a copy of the table without the sparse group */
+    if (o->sparse == 1 && !(*be)->topk_rows_csr) {
+        fprintf(stderr, "bench_gpu_train: --sparse 1: the %s backend has no sparse ops "
+                        "(LEDGER_CUDA_SPARSE=0 or LEDGER_CPU_SPARSE=0 set?)\n", (*be)->name);
+        return 2;
+    }
+    if (o->sparse == 0 && (*be)->topk_rows_csr) {
+        dense = **be;
+        dense.topk_rows_csr = NULL;
+        dense.topk_batch_csr = NULL;
+        dense.csr_transpose = NULL;
+        dense.csr_gather_rows = NULL;
+        dense.csr_row_dots = NULL;
+        dense.csc_scatter_rows = NULL;
+        dense.csc_val_sum = NULL;
+        dense.csc_fired_update = NULL;
+        *be = &dense;
+    }
+    return 0;
+}
+
+/* "sparse" or "dense": the path the trainer takes (engine/train.c's rule) */
+static const char *decode_path(const lg_backend *be, lg_arch arch)
+{
+    return be->topk_rows_csr && arch != LG_ARCH_RELU && arch != LG_ARCH_JUMPRELU ? "sparse" : "dense";
 }
 
 static char *json_escape(const char *s, char *buf, size_t n)
@@ -134,12 +172,12 @@ static int run_train_batched(const bench_opts *o, const lg_backend *be, const lg
         if (fabs(st[j].loss - seq_loss[j]) > maxdiff)
             maxdiff = fabs(st[j].loss - seq_loss[j]);
     printf("{\"bench\": \"train_seeds_batched\", \"backend\": \"%s\", \"device\": \"%s\", "
-           "\"arch\": \"%s\", \"d\": %d, \"m\": %d, \"k\": %d, \"batch\": %d, \"seeds\": %d, "
+           "\"arch\": \"%s\", \"decode\": \"%s\", \"d\": %d, \"m\": %d, \"k\": %d, \"batch\": %d, \"seeds\": %d, "
            "\"steps_per_seed\": %ld, \"warmup_per_seed\": %ld, \"total_seconds\": %.6f, "
            "\"samples_per_s\": %.1f, \"ms_per_step\": %.4f, \"sequential_total_seconds\": %.6f, "
            "\"speedup_vs_sequential\": %.3f, \"max_final_loss_diff_vs_sequential\": %.6g}\n",
-           be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, o->d, o->m, o->k, o->batch,
-           S, o->steps, o->warmup, total, (double)o->steps * o->batch * S / dt,
+           be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, decode_path(be, cfg->arch), o->d,
+           o->m, o->k, o->batch, S, o->steps, o->warmup, total, (double)o->steps * o->batch * S / dt,
            1e3 * dt / (double)o->steps, seq_total, seq_total / total, maxdiff);
     fflush(stdout);
     goto out;
@@ -166,7 +204,7 @@ static int run_train(const bench_opts *o)
     int err = 0, seed, rc;
     char esc[512];
 
-    if ((rc = get_backend(o->backend, &be)) != 0)
+    if ((rc = get_backend(o->backend, &be)) != 0 || (rc = choose_path(o, &be)) != 0)
         return rc;
     memset(&cfg, 0, sizeof(cfg));
     if (lg_arch_parse(o->arch, &cfg.arch) < 0)
@@ -239,11 +277,11 @@ static int run_train(const bench_opts *o)
         final_loss[seed - 1] = st.loss;
         sps_sum += (double)o->steps * o->batch / dt;
         printf("{\"bench\": \"train\", \"backend\": \"%s\", \"device\": \"%s\", \"arch\": \"%s\", "
-               "\"d\": %d, \"m\": %d, \"k\": %d, \"batch\": %d, \"seed\": %d, \"steps\": %ld, "
+               "\"decode\": \"%s\", \"d\": %d, \"m\": %d, \"k\": %d, \"batch\": %d, \"seed\": %d, \"steps\": %ld, "
                "\"seconds\": %.6f, \"samples_per_s\": %.1f, \"ms_per_step\": %.4f, "
                "\"final_loss\": %.8g, \"final_fvu\": %.6g, \"final_l0\": %.4f}\n",
-               be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, o->d, o->m, o->k,
-               o->batch, seed, o->steps, dt, (double)o->steps * o->batch / dt,
+               be->name, json_escape(be->device, esc, sizeof(esc)), o->arch, decode_path(be, cfg.arch),
+               o->d, o->m, o->k, o->batch, seed, o->steps, dt, (double)o->steps * o->batch / dt,
                1e3 * dt / (double)o->steps, st.loss, st.fvu, st.l0);
         fflush(stdout);
     }
@@ -254,10 +292,11 @@ static int run_train(const bench_opts *o)
         return fail("train");
     }
     if (o->seeds > 1)
-        printf("{\"bench\": \"train_seeds_sequential\", \"backend\": \"%s\", \"seeds\": %d, "
-               "\"steps_per_seed\": %ld, \"warmup_per_seed\": %ld, \"total_seconds\": %.6f, "
+        printf("{\"bench\": \"train_seeds_sequential\", \"backend\": \"%s\", \"decode\": \"%s\", "
+               "\"seeds\": %d, \"steps_per_seed\": %ld, \"warmup_per_seed\": %ld, \"total_seconds\": %.6f, "
                "\"mean_samples_per_s\": %.1f}\n",
-               be->name, o->seeds, o->steps, o->warmup, t_all, sps_sum / o->seeds);
+               be->name, decode_path(be, cfg.arch), o->seeds, o->steps, o->warmup, t_all,
+               sps_sum / o->seeds);
     fflush(stdout);
     if (o->seeds > 1 && o->batched)
         err = run_train_batched(o, be, &cfg, &tc, data, rows, final_loss, t_all);
@@ -364,7 +403,7 @@ static int run_mmcs(const bench_opts *o)
 int main(int argc, char **argv)
 {
     bench_opts o = {NULL, "auto", "topk", NULL, NULL, NULL, 128, 1024, 32, 4096, 1, 8192, 10, 0,
-                    50, 5};
+                    -1, 50, 5};
     int i;
     if (argc < 2)
         return usage();
@@ -407,6 +446,8 @@ int main(int argc, char **argv)
             o.reps = (int)x;
         else if (strcmp(a, "--batched") == 0)
             o.batched = (int)x;
+        else if (strcmp(a, "--sparse") == 0 && x <= 1)
+            o.sparse = (int)x;
         else
             return usage();
     }

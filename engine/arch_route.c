@@ -63,12 +63,20 @@ int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc)
     return 0;
 }
 
+int lg_route_check_backend(const lg_backend *be)
+{
+    if (be && strcmp(be->name, "cpu") != 0)
+        return lg_error_set(LG_EINPUT, "sae.arch: the %s backend does not implement \"routesae\" (its trainer "
+                            "runs on the host: use --backend cpu)", be->name);
+    return 0;
+}
+
 int lg_route_cell_config(lg_sae_config *cfg, const lg_train_config *tc, int layers, int b_dec_init, int has_ood,
                          const char *backend)
 {
     if (cfg->arch != LG_ARCH_ROUTESAE)
         return lg_error_set(LG_EINPUT, "sae.arch: the data is layered [n, L=%d, d=%d]; only \"routesae\" takes "
-                            "layered data (got \"%s\")", layers, layers > 0 ? cfg->d_in / layers : 0,
+                            "layered data (got \"%s\"; set data.layer to train it on one layer)", layers, layers > 0 ? cfg->d_in / layers : 0,
                             lg_arch_name(cfg->arch));
     if (layers < 1)
         return lg_error_set(LG_EINPUT, "sae.arch: \"routesae\" needs layered data, a 3-D [n, L, d] safetensors "

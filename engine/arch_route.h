@@ -67,6 +67,12 @@ int lg_route_check(const lg_sae_config *cfg, const lg_train_config *tc);
  * (lg_sae_weights.n_layers, with W_router [d_in, L] and b_router [L]); the
  * trainer takes it from its initial weights. */
 
+/* 0 when be can run a routesae condition (only "cpu"; be NULL: 0), else
+ * LG_EINPUT naming the backend. lg_study_execute checks every condition
+ * with it before any data is read. */
+struct lg_backend;
+int lg_route_check_backend(const struct lg_backend *be);
+
 /* For a study cell (engine/run.c): cfg was filled with d_in = the data's row
  * width; with `layers` = lg_dataset_layers of the data (0: 2-D data) it
  * becomes d_in = width / L. Refused with LG_EINPUT and a
@@ -118,6 +124,10 @@ int lg_route_multi_diverged_seed(const lg_route_multi *mt); /* -1 when the last 
 int lg_route_multi_set_active(lg_route_multi *mt, int s, int on);
 int lg_route_multi_get_weights(const lg_route_multi *mt, int s, lg_sae_weights *out);
 void lg_route_multi_free(lg_route_multi *mt); /* accepts NULL */
+/* Share of seed s's latents dead by the AuxK clock (silent for at least
+ * max(1, ceil(dead_after / batch)) steps): the training curves' dead_frac
+ * (engine/curve.h), as lg_curve_dead_frac computes it for the backend trainer. */
+int lg_route_multi_dead_frac(const lg_route_multi *mt, int s, double dead_after, int batch, double *out);
 
 /* Metrics of w on rows [n, L * d] (recon.h's definitions with x := u, see
  * above). route_mean [L] (may be NULL): mean router weight of each layer;

@@ -556,3 +556,20 @@ static int export_arrays(const lg_route_trainer *t, int grads, lg_sae_weights *o
 
 int lg_route_trainer_get_grads(const lg_route_trainer *t, lg_sae_weights *out) { return export_arrays(t, 1, out); }
 int lg_route_trainer_get_weights(const lg_route_trainer *t, lg_sae_weights *out) { return export_arrays(t, 0, out); }
+
+int lg_route_multi_dead_frac(const lg_route_multi *mt, int s, double dead_after, int batch, double *out)
+{
+    const lg_route_trainer *t;
+    double need = batch > 0 ? ceil(dead_after / batch) : 1.0;
+    int j, dead = 0;
+    *out = NAN;
+    if (s < 0 || s >= mt->S)
+        return lg_error_set(LG_EINPUT, "routesae: seed %d of %d", s, mt->S);
+    t = mt->t[s];
+    if (need < 1.0)
+        need = 1.0;
+    for (j = 0; j < t->cfg.d_sae; j++)
+        dead += t->since[j] >= need;
+    *out = (double)dead / (double)t->cfg.d_sae;
+    return 0;
+}

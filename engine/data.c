@@ -463,6 +463,10 @@ static int synth_canonical(const lg_synth_config *c, char *buf, size_t n)
                      "seed=%llu\n",
                      c->d, c->n_features, (long long)c->n_samples, c->active_mean, c->zipf_exponent,
                      c->magnitude_mean, c->magnitude_std, c->noise_std, (unsigned long long)c->seed);
+    if (k > 0 && (size_t)k < n && c->layers > 0) { /* layered data (data.h); 2-D digests stay as they were */
+        int k2 = snprintf(buf + k, n - (size_t)k, "layers=%d\nlayer_leak=%.17g\n", c->layers, c->layer_leak);
+        k = k2 > 0 && (size_t)k2 < n - (size_t)k ? k + k2 : -1;
+    }
     return k > 0 && (size_t)k < n ? k : -1;
 }
 

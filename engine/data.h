@@ -61,6 +61,11 @@ int lg_dataset_dim(const lg_dataset *ds);
  * row-major) and this returns L; a 2-D source returns 0. Everything else
  * (gather, mean, split, digest) treats the rows as flat. */
 int lg_dataset_layers(const lg_dataset *ds);
+/* One layer of layered data (engine/data_layer.c): *out is a new in-memory
+ * 2-D dataset [n, d'] holding layer `layer` of every row of ds (converted to
+ * float32; the rows are copied, n * d' floats). LG_EINPUT when ds is not
+ * layered or layer is not in [0, L). Free with lg_dataset_free. */
+int lg_dataset_layer_view(const lg_dataset *ds, int layer, lg_dataset **out);
 lg_dtype lg_dataset_dtype(const lg_dataset *ds);    /* element type of the source */
 /* "file", "memory" or "synthetic". */
 const char *lg_dataset_kind(const lg_dataset *ds);
@@ -95,7 +100,28 @@ typedef struct {
     double magnitude_std;   /* >= 0 */
     double noise_std;       /* >= 0 */
     uint64_t seed;
+    /* Layered data (data_layer.c's model, below): 0 = 2-D rows [d] (the
+     * model above); L in 2..64 = rows [L, d], each layer a different mix of
+     * the SAME features. layer_leak in [0, 1] (used only when layers > 0). */
+    int layers;
+    double layer_leak;
 } lg_synth_config;
+
+/* Layered synthetic data (layers = L >= 2): the features, coefficients and
+ * the row's RNG stream are drawn exactly as above (S, then each feature and
+ * its coefficient c_j); then layer l = 0..L-1 of the row is
+ *     x_l = sum_j c_j g_{l,j} D_j + noise_std * N(0, I_d)
+ * with its own noise, drawn after all features, layer 0's first. The gain
+ * g_{l,j} = 1 when l = j mod L (feature j's "home" layer) and layer_leak
+ * otherwise: every layer carries every feature along the same direction D_j,
+ * at full strength in its home layer and at layer_leak elsewhere. So the
+ * truth D [n_features, d] is the same for every layer and for any convex
+ * mix sum_l r_l x_l (RouteSAE's routed input): ground-truth recovery is
+ * defined for every architecture. With layer_leak = 1 layer 0 is the 2-D
+ * generator's row bit for bit. Rows are [L * d] (lg_dataset_layers = L);
+ * n_samples * d * L <= 2^31. The digest's canonical text gains the lines
+ * "layers=L" and "layer_leak=..." (only when layers > 0, so 2-D digests are
+ * unchanged). */
 
 /* Generate the dataset in memory. truth_out (may be NULL) receives a copy of
  * the ground-truth dictionary [n_features, d], unit rows; caller frees with
@@ -106,12 +132,14 @@ int lg_dataset_synthetic(const lg_synth_config *cfg, lg_dataset **out, float **t
 typedef struct lg_synth lg_synth;
 int lg_synth_new(const lg_synth_config *cfg, lg_synth **out);
 const float *lg_synth_truth(const lg_synth *s);   /* [n_features, d], owned by s */
-/* Row i (0 <= i < n_samples) into x [d]. If active != NULL (room for
+/* Row i (0 <= i < n_samples) into x [d] ([layers * d] for layered data). If active != NULL (room for
  * n_features ints) it receives the active feature indices in draw order and
  * coef (may be NULL; room for n_features floats) their coefficients;
  * *n_active (may be NULL) their count. Thread-safe on a const lg_synth. */
 int lg_synth_row(const lg_synth *s, int64_t i, float *x, int *active, float *coef, int *n_active);
 void lg_synth_free(lg_synth *s);
+/* Row width of the generator's rows: d, or layers * d for layered data. */
+int lg_synth_row_width(const lg_synth_config *cfg);
 /* Validate a config: 0 or LG_EINPUT naming the field. */
 int lg_synth_config_check(const lg_synth_config *cfg);
 

@@ -35,6 +35,18 @@ struct lg_synth {
     double *cdf;   /* [n_features] cumulative weights (NULL when uniform) */
 };
 
+int lg_synth_row_width(const lg_synth_config *c)
+{
+    return c->layers > 0 ? c->layers * c->d : c->d;
+}
+
+/* Gain of feature f in layer l of layered data (data.h): 1 in its home layer
+ * f mod L, layer_leak elsewhere. */
+static double layer_gain(const lg_synth_config *c, int l, int f)
+{
+    return f % c->layers == l ? 1.0 : c->layer_leak;
+}
+
 int lg_synth_config_check(const lg_synth_config *c)
 {
     double amax;
@@ -45,9 +57,14 @@ int lg_synth_config_check(const lg_synth_config *c)
     if ((uint64_t)c->n_features * (uint64_t)c->d > ((uint64_t)1 << 30))
         return lg_error_set(LG_EINPUT, "synthetic: n_features x d = %lld exceeds 2^30",
                             (long long)c->n_features * c->d);
-    if (c->n_samples < 1 || (uint64_t)c->n_samples * (uint64_t)c->d > ((uint64_t)1 << 31))
-        return lg_error_set(LG_EINPUT, "synthetic: n_samples: %lld must be >= 1 with n_samples x d <= 2^31",
-                            (long long)c->n_samples);
+    if (c->layers != 0 && (c->layers < 2 || c->layers > 64))
+        return lg_error_set(LG_EINPUT, "synthetic: layers: %d not in 2..64 (0 = not layered)", c->layers);
+    if (c->layers > 0 && !(c->layer_leak >= 0.0 && c->layer_leak <= 1.0))
+        return lg_error_set(LG_EINPUT, "synthetic: layer_leak: %g not in [0, 1]", c->layer_leak);
+    if (c->n_samples < 1 ||
+        (uint64_t)c->n_samples * (uint64_t)lg_synth_row_width(c) > ((uint64_t)1 << 31))
+        return lg_error_set(LG_EINPUT, "synthetic: n_samples: %lld must be >= 1 with n_samples x d%s <= 2^31",
+                            (long long)c->n_samples, c->layers > 0 ? " x layers" : "");
     amax = c->n_features < 512 ? c->n_features : 512;
     if (!(c->active_mean > 0.0 && c->active_mean <= amax))
         return lg_error_set(LG_EINPUT, "synthetic: active_mean: %g not in (0, %g]", c->active_mean, amax);
@@ -166,7 +183,7 @@ int lg_synth_row(const lg_synth *s, int64_t i, float *x, int *active, float *coe
     if (i < 0 || i >= c->n_samples)
         return lg_error_set(LG_EINPUT, "synthetic: row %lld out of range [0, %lld)", (long long)i,
                             (long long)c->n_samples);
-    if (!(acc = lg_calloc((size_t)c->d, sizeof(double))))
+    if (!(acc = lg_calloc((size_t)lg_synth_row_width(c), sizeof(double)))) /* [d] or [L, d] */
         return LG_ENOMEM;
     lg_rng_init(&rng, c->seed, LG_STREAM_DATA + (((uint64_t)i + 1) << 8));
     S = poisson(&rng, c->active_mean);
@@ -196,10 +213,18 @@ int lg_synth_row(const lg_synth *s, int64_t i, float *x, int *active, float *coe
         if (coef)
             coef[k] = (float)cj;
         k++;
-        for (j = 0; j < c->d; j++)
-            acc[j] += cj * s->truth[(size_t)f * c->d + j];
+        if (c->layers > 0) { /* layer l sees c_j g_{l,j} D_j (data.h, layered data) */
+            int l;
+            for (l = 0; l < c->layers; l++) {
+                double cl = cj * layer_gain(c, l, f);
+                for (j = 0; j < c->d; j++)
+                    acc[(size_t)l * c->d + j] += cl * s->truth[(size_t)f * c->d + j];
+            }
+        } else
+            for (j = 0; j < c->d; j++)
+                acc[j] += cj * s->truth[(size_t)f * c->d + j];
     }
-    for (j = 0; j < c->d; j++) {
+    for (j = 0; j < lg_synth_row_width(c); j++) { /* layered: layer 0's noise first, then layer 1's, ... */
         if (c->noise_std > 0.0)
             acc[j] += c->noise_std * lg_rng_normal(&rng);
         x[j] = (float)acc[j];
@@ -230,7 +255,8 @@ int lg_dataset_synthetic(const lg_synth_config *cfg, lg_dataset **out, float **t
         goto out;
     ds->synth = *cfg;
     ds->n = cfg->n_samples;
-    ds->d = cfg->d;
+    ds->d = lg_synth_row_width(cfg);
+    ds->layers = cfg->layers;
     ds->dtype = LG_DT_F32;
     if (!(ds->owned = lg_malloc((size_t)ds->n * (size_t)ds->d * sizeof(float)))) { /* [n, d] */
         err = LG_ENOMEM;

@@ -346,6 +346,8 @@ static int open_data(run_ctx *rc, float **truth_owned)
     int err;
     if (strcmp(s->data_source, "synthetic") == 0) {
         lg_synth_config sc = synth_config_of(s);
+        sc.layers = s->synth.layers; /* the data only: a synthetic target stays 2-D */
+        sc.layer_leak = s->synth.layer_leak;
         if ((err = lg_dataset_synthetic(&sc, &rc->ds, truth_owned)) < 0)
             return lg_error_wrap("%s: data.synthetic", s->path);
         rc->truth = *truth_owned;
@@ -435,6 +437,8 @@ static int prepare_data(run_ctx *rc, float **truth, char data_digest[65])
     }
     if ((err = split_view(rc, rc->ds, rc->eval_x, rc->mean_init, mean)) < 0)
         goto out;
+    if ((err = run_layer_prepare(rc)) < 0) /* data.layer: the single-layer archs' view (run_layer.c) */
+        goto out;
     if ((err = open_target(rc)) < 0)
         goto out;
     if (rc->target) { /* the held-out targets and the target's mean (a transcoder's b_dec) */
@@ -483,6 +487,7 @@ out:
 
 static void run_ctx_release(run_ctx *rc)
 {
+    run_layer_release(rc);
     lg_free(rc->mean_init);
     lg_free(rc->median_init);
     lg_free(rc->eval_x);
@@ -530,6 +535,11 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
             goto out;
         }
 
+    for (i = 0; i < s->n_conds; i++) /* routesae: host trainer and evaluation only, controls included */
+        if (s->conds[i].p.arch == LG_ARCH_ROUTESAE && (err = lg_route_check_backend(opt->be)) < 0) {
+            err = lg_error_wrap("%s: condition %s", s->path, s->conds[i].id);
+            goto out;
+        }
     for (i = 0; i < s->n_conds; i++)
         if (!s->conds[i].control_random && s->conds[i].p.consistency.weight > 0 &&
             lg_cobj_backend_check(opt->be) < 0) {
@@ -547,6 +557,7 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
         /* layered data: d is one layer's width, and "layers" says how many */
         !cJSON_AddNumberToObject(data, "d", rc.layers > 0 ? rc.d / rc.layers : rc.d) ||
         (rc.layers > 0 && !cJSON_AddNumberToObject(data, "layers", rc.layers)) ||
+        (s->data_layer >= 0 && !cJSON_AddNumberToObject(data, "layer", s->data_layer)) || /* run_layer.c */
         !cJSON_AddNumberToObject(data, "n_train", (double)rc.n_train) ||
         !cJSON_AddNumberToObject(data, "n_eval", (double)rc.n_eval) ||
         !(conds = cJSON_AddArrayToObject(out->results, "conditions"))) {
@@ -587,7 +598,10 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
             err = lg_error_set(LG_ESTOPPED, "stopped before condition %s", s->conds[i].id);
             break;
         }
-        if ((err = run_condition(&rc, &s->conds[i], cj, out)) < 0)
+        run_layer_enter(&rc, &s->conds[i]); /* data.layer: a single-layer arch sees one layer */
+        err = run_condition(&rc, &s->conds[i], cj, out);
+        run_layer_leave(&rc);
+        if (err < 0)
             break;
     }
     if (err == LG_EDIVERGED)
@@ -600,7 +614,10 @@ int lg_study_execute(const lg_study *s, const lg_run_options *opt, lg_run_result
     }
     if (err < 0 && !out->diverged)
         goto out;
-    if (!out->diverged && (err = lg_cobj_heldout_results(s, opt->outdir, rc.d, out->results)) < 0)
+    /* the SAEs' input width: one layer's on layered data (routesae has no objective; the
+     * single-layer archs read one layer there, run_layer.c) */
+    if (!out->diverged && (err = lg_cobj_heldout_results(s, opt->outdir, rc.layers > 0 ? rc.d / rc.layers : rc.d,
+                                                         out->results)) < 0)
         goto out;
     /* results.json last, so it is in the list even for a diverged run */
     if (!(text = cJSON_Print(out->results))) {
@@ -663,11 +680,14 @@ int lg_run_eval_cell(lg_run_eval *ev, const lg_condition *c, uint64_t seed, cons
     lg_sae_weights init;
     int err;
     memset(&init, 0, sizeof init);
+    run_layer_enter(&ev->rc, c); /* data.layer (run_layer.c), left at out: */
     if ((err = run_cell_configs(&ev->rc, c, &cfg, &tc)) < 0)
-        return err;
-    if (w && (w->d_in != cfg.d_in || w->d_sae != cfg.d_sae))
-        return lg_error_set(LG_EINPUT, "condition %s seed %llu: weights are [%d, %d], the study says [%d, %d]", c->id,
-                            (unsigned long long)seed, w->d_sae, w->d_in, cfg.d_sae, cfg.d_in);
+        goto out;
+    if (w && (w->d_in != cfg.d_in || w->d_sae != cfg.d_sae)) {
+        err = lg_error_set(LG_EINPUT, "condition %s seed %llu: weights are [%d, %d], the study says [%d, %d]", c->id,
+                           (unsigned long long)seed, w->d_sae, w->d_in, cfg.d_sae, cfg.d_in);
+        goto out;
+    }
     if (!w) {
         if ((err = run_init_cell(&ev->rc, c, &cfg, seed, &init)) < 0)
             goto out;
@@ -675,6 +695,7 @@ int lg_run_eval_cell(lg_run_eval *ev, const lg_condition *c, uint64_t seed, cons
     }
     err = run_finish_cell(&ev->rc, c, &cfg, seed, w, NULL, metrics, NULL);
 out:
+    run_layer_leave(&ev->rc);
     lg_sae_weights_release(&init);
     return err;
 }

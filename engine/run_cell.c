@@ -282,7 +282,7 @@ int run_finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg
         so.shared_threshold = rc->s->shared_threshold;
         so.mcc = rc->s->hungarian && (size_t)rc->s->synth.n_features * (size_t)w->d_sae <=
                                          (size_t)rc->s->hungarian_max * (size_t)rc->s->hungarian_max;
-        if ((err = lg_dict_recovery(truth, rc->s->synth.n_features, w->W_dec, w->d_sae, rc->d, &so, &tr_rec,
+        if ((err = lg_dict_recovery(truth, rc->s->synth.n_features, w->W_dec, w->d_sae, w->d_in, &so, &tr_rec,
                                     truth_maxcos)) < 0)
             return err;
         if ((err = json_num(metrics, "truth_mmcs", tr_rec.mmcs_truth)) < 0 ||

@@ -58,6 +58,15 @@ typedef struct {
     lg_dataset *ood_target; /* data.ood.target, the same rows as ood */
     char ood_target_digest[65];
     float *ood_y;           /* [LG_RUN_OOD_CHUNK, d] */
+    /* data.layer (run_layer.c): layer data.layer of layered data, swapped
+     * with ds, d, layers, eval_x, mean_init, median_init while a
+     * single-layer condition runs (active = 1 then) */
+    struct {
+        int active;
+        lg_dataset *ds;
+        int d, layers;
+        float *eval_x, *mean_init, *median_init;
+    } lv;
 } run_ctx;
 
 /* run_resume.c */
@@ -80,6 +89,12 @@ int run_init_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, 
 const float *run_cell_truth(const run_ctx *rc, const lg_condition *c);
 int run_finish_cell(run_ctx *rc, const lg_condition *c, const lg_sae_config *cfg, uint64_t seed,
                     const lg_sae_weights *w, const lg_step_stats *last, cJSON *metrics, float *truth_maxcos);
+
+/* run_layer.c */
+int run_layer_prepare(run_ctx *rc);
+void run_layer_enter(run_ctx *rc, const lg_condition *c);
+void run_layer_leave(run_ctx *rc);
+void run_layer_release(run_ctx *rc);
 
 /* run_train.c */
 int run_curve_files(run_ctx *rc, const lg_condition *c, const uint64_t *seeds, int n, lg_curve *cv);

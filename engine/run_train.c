@@ -194,7 +194,15 @@ static int train_seeds(run_ctx *rc, const lg_condition *c, const lg_sae_config *
             goto out;
         if (alive == 0)
             break;
-        if (cv && (err = lg_curve_record(cv, alive, tr, last, p->steps, rc->s->log_every, tc->dead_after, p->batch)) < 0)
+        if (cv && route && lg_curve_due(last[0].step, p->steps, rc->s->log_every)) { /* routesae: its own clocks */
+            for (i = 0; i < alive; i++) {
+                double dead;
+                if ((err = lg_route_multi_dead_frac(rt, i, tc->dead_after, p->batch, &dead)) < 0 ||
+                    (err = lg_curve_add(&cv[i], &last[i], dead)) < 0)
+                    goto out;
+            }
+        } else if (cv && !route &&
+                   (err = lg_curve_record(cv, alive, tr, last, p->steps, rc->s->log_every, tc->dead_after, p->batch)) < 0)
             goto out;
         if (rc->opt->progress && ((step + 1) % every == 0 || step + 1 == p->steps)) {
             lg_run_progress pr = {rc->cells_done, rc->cells_total, c->id, seeds[0], step + 1, p->steps,

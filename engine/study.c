@@ -209,9 +209,10 @@ static int parse_ood(const char *file, const cJSON *data, lg_study *s)
 static int parse_data(const char *file, const cJSON *data, lg_study *s)
 {
     static const char *const keys[] = {"source", "path", "tensor", "synthetic", "eval_fraction", "split_seed", "ood",
-                                       "target", NULL};
+                                       "target", "layer", NULL};
     static const char *const skeys[] = {"d", "n_features", "n_samples", "active_mean", "zipf_exponent",
-                                        "magnitude_mean", "magnitude_std", "noise_std", "seed", NULL};
+                                        "magnitude_mean", "magnitude_std", "noise_std", "seed", "layers",
+                                        "layer_leak", NULL};
     const cJSON *syn = NULL;
     double x;
     int err;
@@ -231,6 +232,8 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
         return err;
     if ((err = parse_target(file, data, "data.target", strcmp(s->data_source, "synthetic") == 0, s,
                             &s->target_path, &s->target_tensor)) < 0)
+        return err;
+    if ((err = study_parse_layer(file, data, s)) < 0) /* data.layer (engine/run_layer.c) */
         return err;
 
     if (strcmp(s->data_source, "file") == 0) {
@@ -279,6 +282,8 @@ static int parse_data(const char *file, const cJSON *data, lg_study *s)
         y->n_features = (int)nf;
         y->n_samples = (int64_t)ns;
         y->seed = (uint64_t)seed;
+        if ((err = study_parse_synth_layers(file, syn, s)) < 0) /* layers, layer_leak */
+            return err;
     }
     return 0;
 }
@@ -520,6 +525,13 @@ int lg_study_plan_text(const lg_study *s, lg_buf *out)
         err = lg_buf_printf(out, "data: file %s%s%s, eval %.0f%%\n", s->data_path, s->data_tensor ? " tensor " : "",
                             s->data_tensor ? s->data_tensor : "", 100 * s->eval_fraction);
     if (err < 0)
+        return err;
+    if (s->synth.layers > 0 && /* layered synthetic data (engine/data.h) */
+        (err = lg_buf_printf(out, "layers: %d (layer_leak %g)\n", s->synth.layers, s->synth.layer_leak)) < 0)
+        return err;
+    if (s->data_layer >= 0 && /* engine/run_layer.c */
+        (err = lg_buf_printf(out, "layer rule: single-layer archs read layer %d, routesae all layers\n",
+                             s->data_layer)) < 0)
         return err;
     if (s->ood_path && (err = lg_buf_printf(out, "ood: file %s%s%s (every SAE is also evaluated on it)\n", s->ood_path,
                                             s->ood_tensor ? " tensor " : "", s->ood_tensor ? s->ood_tensor : "")) < 0)

@@ -17,7 +17,13 @@
  *       "source": "synthetic" | "file",           required
  *       "path": "acts.npy", "tensor": "acts",     file source (path relative to the spec)
  *       "synthetic": { "d", "n_features", "n_samples", "active_mean", "zipf_exponent",
- *                      "magnitude_mean", "magnitude_std", "noise_std", "seed" },
+ *                      "magnitude_mean", "magnitude_std", "noise_std", "seed",
+ *                      "layers": 0, "layer_leak": 0.5 },   layers >= 2: rows [L, d], each
+ *                                                        layer a mix of the same features
+ *                                                        (engine/data.h)
+ *       "layer": 0,                               layered data only: the layer every
+ *                                                 single-layer arch trains on; routesae
+ *                                                 reads all L (engine/run_layer.c)
  *       "eval_fraction": 0.1, "split_seed": 0,
  *       "ood": { "path": "ood.npy", "tensor": "acts" }  optional: every SAE is also evaluated on
  *                                                        this file (metrics ood_fvu, ood_l0, ...)
@@ -117,6 +123,8 @@ typedef struct {
     double magnitude_mean, magnitude_std;
     double noise_std;
     uint64_t seed;
+    int layers;           /* data.synthetic.layers: 0 (2-D) or 2..64 (engine/data.h, layered data) */
+    double layer_leak;    /* data.synthetic.layer_leak, default 0.5 */
 } lg_study_synth;
 
 typedef struct {
@@ -138,6 +146,8 @@ typedef struct {
     uint64_t target_synth_seed;
     char *ood_target_path, *ood_target_tensor;
     lg_study_synth synth;
+    int data_layer;       /* data.layer: the layer single-layer archs read on layered data, -1 if absent
+                             (engine/run_layer.c) */
     double eval_fraction;
     uint64_t split_seed;
     uint64_t seeds[LG_MAX_SEEDS];

@@ -20,4 +20,11 @@ int study_apply_section(const char *file, const char *section, const cJSON *obj,
  * without grid keys), validated, plus their random-init twins when asked. */
 int study_expand_grid(const char *file, const cJSON *grid, const lg_cond_params *base, lg_study *s);
 
+/* data.layer (the layer single-layer archs read on layered data): sets
+ * s->data_layer (-1 when absent); refused with data.target or data.ood. */
+int study_parse_layer(const char *file, const cJSON *data, lg_study *s);
+/* data.synthetic.layers and layer_leak into s->synth, and data.layer checked
+ * against them (called after study_parse_layer). */
+int study_parse_synth_layers(const char *file, const cJSON *syn, lg_study *s);
+
 #endif /* LG_STUDY_INT_H */

@@ -444,3 +444,58 @@ int study_expand_grid(const char *file, const cJSON *grid, const lg_cond_params 
     }
     return 0;
 }
+
+/* ---- layered data: data.layer, data.synthetic.layers / layer_leak ------------ */
+
+/* An integer in [lo, hi] at obj[key], or LG_EINPUT naming where. */
+static int layer_int(const char *file, const cJSON *obj, const char *key, const char *where, int lo, int hi, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) || v->valuedouble != floor(v->valuedouble))
+        return lg_error_set(LG_EINPUT, "%s: %s: must be an integer in [%d, %d]", file, where, lo, hi);
+    *out = (int)v->valuedouble;
+    return 1;
+}
+
+int study_parse_layer(const char *file, const cJSON *data, lg_study *s)
+{
+    int err;
+    s->data_layer = -1;
+    if ((err = layer_int(file, data, "layer", "data.layer", 0, 63, &s->data_layer)) <= 0)
+        return err;
+    if (s->target_path || s->target_synth)
+        return lg_error_set(LG_EINPUT, "%s: data.layer: not supported with data.target (transcoders read 2-D data)",
+                            file);
+    if (s->ood_path)
+        return lg_error_set(LG_EINPUT, "%s: data.layer: not supported with data.ood", file);
+    return 0;
+}
+
+int study_parse_synth_layers(const char *file, const cJSON *syn, lg_study *s)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(syn, "layer_leak");
+    int err;
+    s->synth.layers = 0;
+    s->synth.layer_leak = 0.5;
+    if ((err = layer_int(file, syn, "layers", "data.synthetic.layers", 2, 64, &s->synth.layers)) < 0)
+        return err;
+    if (v) {
+        if (!s->synth.layers)
+            return lg_error_set(LG_EINPUT, "%s: data.synthetic.layer_leak: needs data.synthetic.layers", file);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0 && v->valuedouble <= 1.0))
+            return lg_error_set(LG_EINPUT, "%s: data.synthetic.layer_leak: must be a number in [0, 1]", file);
+        s->synth.layer_leak = v->valuedouble;
+    }
+    if (s->synth.layers && s->target_synth)
+        return lg_error_set(LG_EINPUT, "%s: data.synthetic.layers: not supported with a synthetic data.target", file);
+    if (s->synth.layers && (double)s->synth.d * (double)s->synth.n_samples * s->synth.layers > 2147483648.0)
+        return lg_error_set(LG_EINPUT, "%s: data.synthetic: d x n_samples x layers over 2^31 values", file);
+    if (s->data_layer >= 0 && !s->synth.layers)
+        return lg_error_set(LG_EINPUT, "%s: data.layer: the data is not layered (set data.synthetic.layers)", file);
+    if (s->data_layer >= s->synth.layers && s->synth.layers)
+        return lg_error_set(LG_EINPUT, "%s: data.layer: %d out of range: data.synthetic.layers is %d (0..%d)", file,
+                            s->data_layer, s->synth.layers, s->synth.layers - 1);
+    return 0;
+}

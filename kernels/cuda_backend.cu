@@ -284,7 +284,7 @@ static lg_backend cuda_backend = {
     lg_cuda_renorm_rows, lg_cuda_project_out_parallel,
     lg_cuda_adam_step,
     lg_cuda_reduce_many,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, // no sparse ops: the trainer's dense path
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, // sparse ops: lg_cuda_sparse_install (cuda_sparse.cu)
 };
 static lg_backend cuda_backend_sync; // the table with every op checked (LEDGER_CUDA_SYNC=1)
 static const lg_backend *cuda_usable; // NULL until initialised successfully
@@ -326,7 +326,9 @@ SYNC_OP(threshold_scalar) SYNC_OP(jumprelu_fwd) SYNC_OP(jumprelu_bwd) SYNC_OP(ac
 SYNC_OP(add_bias_rows) SYNC_OP(col_sum) SYNC_OP(axpby) SYNC_OP(scale_shift) SYNC_OP(mask_ge)
 SYNC_OP(sum) SYNC_OP(sumsq) SYNC_OP(dot) SYNC_OP(count_nonzero) SYNC_OP(col_count_nonzero)
 SYNC_OP(fired_update) SYNC_OP(renorm_rows) SYNC_OP(project_out_parallel) SYNC_OP(adam_step)
-SYNC_OP(reduce_many)
+SYNC_OP(reduce_many) SYNC_OP(topk_rows_csr) SYNC_OP(topk_batch_csr) SYNC_OP(csr_transpose)
+SYNC_OP(csr_gather_rows) SYNC_OP(csr_row_dots) SYNC_OP(csc_scatter_rows) SYNC_OP(csc_val_sum)
+SYNC_OP(csc_fired_update)
 #undef SYNC_OP
 
 static void sync_table_init(void)
@@ -341,6 +343,10 @@ static void sync_table_init(void)
     SET(sum); SET(sumsq); SET(dot); SET(count_nonzero); SET(col_count_nonzero);
     SET(fired_update); SET(renorm_rows); SET(project_out_parallel); SET(adam_step);
     SET(reduce_many);
+    if (cuda_backend.topk_rows_csr) { // the sparse group, when installed
+        SET(topk_rows_csr); SET(topk_batch_csr); SET(csr_transpose); SET(csr_gather_rows);
+        SET(csr_row_dots); SET(csc_scatter_rows); SET(csc_val_sum); SET(csc_fired_update);
+    }
 #undef SET
 }
 
@@ -369,7 +375,7 @@ static void cuda_init(void)
     lg_cuda_ctx *ctx = &cuda_ctx;
     cudaDeviceProp prop;
     const char *env;
-    int n = 0, dev = 0, rt = 0, drv = 0, blas_ver = 0;
+    int n = 0, dev = 0, rt = 0, drv = 0, blas_ver = 0, sparse;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n <= 0) {
         snprintf(cuda_reason, sizeof(cuda_reason), "no CUDA device (%s)",
@@ -402,14 +408,16 @@ static void cuda_init(void)
     INIT_TRY("cudaMalloc(workspace)", cudaMalloc(&ctx->blas_workspace, (size_t)32 << 20));
     INIT_TRY_BLAS("cublasSetWorkspace",
                   cublasSetWorkspace(ctx->blas, ctx->blas_workspace, (size_t)32 << 20));
+    sparse = lg_cuda_sparse_install(&cuda_backend);
     cudaRuntimeGetVersion(&rt);
     cudaDriverGetVersion(&drv);
     cublasGetVersion(ctx->blas, &blas_ver);
     snprintf(cuda_device, sizeof(cuda_device),
-             "cuda: %s (sm_%d%d, %d SMs, %.1f GiB; CUDA runtime %d.%d, driver %d.%d, cuBLAS %d; %s)",
+             "cuda: %s (sm_%d%d, %d SMs, %.1f GiB; CUDA runtime %d.%d, driver %d.%d, cuBLAS %d; %s, %s)",
              prop.name, prop.major, prop.minor, prop.multiProcessorCount,
              (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), rt / 1000, (rt % 1000) / 10,
-             drv / 1000, (drv % 1000) / 10, blas_ver, ctx->tf32 ? "tf32" : "fp32");
+             drv / 1000, (drv % 1000) / 10, blas_ver, ctx->tf32 ? "tf32" : "fp32",
+             sparse ? "sparse top-k training" : "dense training");
     cuda_reason[0] = '\0';
     if (ctx->sync_check) {
         size_t len = strlen(cuda_device);

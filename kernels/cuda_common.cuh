@@ -180,4 +180,9 @@ int lg_cuda_topk_rows(const lg_backend *be, const float *pre, const float *col_m
 int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size_t n, size_t keep,
                        float *min_kept);
 
+// cuda_sparse.cu: puts the sparse op group of backend.h into table t unless
+// the environment has LEDGER_CUDA_SPARSE=0 (then it stays NULL: the trainer's
+// dense path). Returns 1 when the group was set, 0 when not.
+int lg_cuda_sparse_install(lg_backend *t);
+
 #endif

@@ -29,7 +29,10 @@
 
 #define TRAINED_COLOUR "#1f77b4"
 #define RANDOM_COLOUR "#7f7f7f"
-static const char *const palette[] = {"#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"};
+/* six, then three more so that a seven-architecture frontier has no repeated colour (blue and
+ * grey are kept for trained / random) */
+static const char *const palette[] = {"#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf",
+                                      "#e377c2", "#bcbd22", "#393b79"};
 #define NPAL (sizeof(palette) / sizeof(palette[0]))
 
 static int name_is(const char *name, const char *what)

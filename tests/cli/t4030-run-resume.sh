@@ -54,6 +54,12 @@ grep_err "Kept [1-9][0-9]* finished seed groups? .* in .*/\.ledger/resume/" "say
 grep_err "continue with: ledger run --resume studies/r.json" "says how to resume"
 [ "$("$LEDGER" log | wc -l)" -eq 1 ] && ok "nothing recorded" || bad "a run was recorded"
 ls .ledger/resume/*/state.json >/dev/null 2>&1 && ok "resume folder kept with state.json" || bad "no resume folder"
+expect_ok "gc keeps the stopped run" "$LEDGER" gc --min-age 0
+grep_out "keeping stopped run .*/\.ledger/resume/" "gc lists the stopped run"
+grep_out "kept 1 stopped run .*ledger gc --resume" "gc says how to remove it"
+expect_ok "gc --resume --dry-run" "$LEDGER" gc --resume --dry-run --min-age 0
+grep_out "would remove .*\.ledger/resume/" "dry run names the folder"
+ls .ledger/resume/*/state.json >/dev/null 2>&1 && ok "dry run removed nothing" || bad "dry run removed the resume folder"
 [ -z "$(ls .ledger/tmp/ 2>/dev/null)" ] && ok "no staging folder left in tmp" || bad "staging left: $(ls .ledger/tmp)"
 
 expect_ok "plain run --help mentions --resume" "$LEDGER" help run
@@ -86,4 +92,11 @@ expect_ok "verify" "$LEDGER" verify --no-claims
 expect_ok "--resume with nothing kept runs from the start" "$LEDGER" run -q --backend cpu --resume studies/r.json
 outputs @3 > again.txt
 diff full.txt again.txt >/dev/null && ok "same digests again" || bad "digests differ from scratch"
+mkdir -p .ledger/resume/0123abcd/cells && echo x > .ledger/resume/0123abcd/cells/w
+expect_ok "gc --resume --min-age 3600 keeps a young folder" "$LEDGER" gc --resume --json
+[ -d .ledger/resume/0123abcd ] && ok "young folder kept" || bad "young folder removed"
+expect_ok "gc --resume --min-age 0" "$LEDGER" gc --resume --min-age 0 --json
+"$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["resume_removed"] == 1 and d["resume_kept"] == 0, d' \
+    "$TMP/.out" && ok "--json counts the removed stopped run" || bad "gc --json: $(cat "$TMP/.out")"
+[ ! -e .ledger/resume/0123abcd ] && ok "stopped run removed" || bad "stopped run left"
 finish
