@@ -41,6 +41,7 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "kernels/cuda_common.cuh"
+#include "kernels/cuda_select.cuh"
 
 #define SP_THREADS 256                // block of the selection and row kernels
 #define SP_WARPS (SP_THREADS / 32)
@@ -56,64 +57,8 @@
 
 static inline size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
 
-// ---- block helpers (blockDim.x == SP_THREADS, called by every thread) -------------
-
-// Sum of one unsigned per thread over the block (exact); the result in every thread.
-static __device__ unsigned sp_block_sum(unsigned v, unsigned *s_warp)
-{
-    for (int off = 16; off > 0; off >>= 1)
-        v += __shfl_down_sync(FULL_MASK, v, off);
-    if ((threadIdx.x & 31) == 0)
-        s_warp[threadIdx.x >> 5] = v;
-    __syncthreads();
-    unsigned t = 0;
-    for (int w = 0; w < SP_WARPS; w++)
-        t += s_warp[w];
-    __syncthreads();
-    return t;
-}
-
-// Rank of this thread's flag among the set flags of the block, in thread
-// order (the number of set flags in lower threads); *total = all set flags.
-static __device__ unsigned sp_block_rank(bool flag, unsigned *s_warp, unsigned *total)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const unsigned ballot = __ballot_sync(FULL_MASK, flag);
-    unsigned before = 0, tot = 0;
-    if (lane == 0)
-        s_warp[warp] = __popc(ballot);
-    __syncthreads();
-    for (int w = 0; w < SP_WARPS; w++) {
-        if (w < warp)
-            before += s_warp[w];
-        tot += s_warp[w];
-    }
-    __syncthreads();
-    *total = tot;
-    return before + __popc(ballot & ((1u << lane) - 1u));
-}
-
-// Thread 0: the digit holding the rem-th largest key of the histogram,
-// scanning from the largest digit; *rem becomes the rank inside that digit.
-static __device__ void sp_pick_digit(const unsigned *hist, unsigned long long *rem,
-                                     unsigned *digit)
-{
-    unsigned long long cum = 0;
-    int b;
-    for (b = 255; b > 0; b--) {
-        if (cum + hist[b] >= *rem)
-            break;
-        cum += hist[b];
-    }
-    *digit = (unsigned)b;
-    *rem -= cum;
-}
-
-static __device__ __forceinline__ uint32_t sp_row_key(const float *v, const float *mask, int c)
-{
-    const uint32_t key = lg_topk_key(v[c]);
-    return mask && mask[c] == 0.0f ? 0u : key;
-}
+// The block steps of the selections (block sums, tie ranks, digits, row keys)
+// are cuda_select.cuh's, shared with cuda_topk.cu.
 
 // In place, one block: counts c[1..n] -> inclusive prefix sums, c[0] = 0
 // (CSR offsets from per-row counts). The caller guarantees the total < 2^31.
@@ -163,8 +108,8 @@ __global__ void __launch_bounds__(SP_THREADS)
     unsigned long long rem;
 
     for (int c = tid; c < cols; c += SP_THREADS)
-        cnt += sp_row_key(v, mask, c) != 0;
-    cnt = sp_block_sum(cnt, s_warp);
+        cnt += lg_row_key(v, mask, c) != 0;
+    cnt = lg_block_sum_u(cnt, s_warp);
     rem = cnt < (unsigned)k ? cnt : (unsigned)k;
     if (tid == 0)
         ptr[blockIdx.x + 1] = (int32_t)rem;
@@ -180,14 +125,14 @@ __global__ void __launch_bounds__(SP_THREADS)
             hist[i] = 0;
         __syncthreads();
         for (int c = tid; c < cols; c += SP_THREADS) {
-            uint32_t key = sp_row_key(v, mask, c);
+            uint32_t key = lg_row_key(v, mask, c);
             if (key && (key & bits) == prefix)
                 atomicAdd(&hist[(key >> shift) & 255u], 1u); // integer: order-independent
         }
         __syncthreads();
         if (tid == 0) {
             unsigned long long r = rem;
-            sp_pick_digit(hist, &r, &s_digit);
+            lg_pick_digit(hist, &r, &s_digit);
             s_rem = r;
         }
         __syncthreads();
@@ -216,12 +161,12 @@ __global__ void __launch_bounds__(SP_THREADS)
         return; // uniform
     for (int base = 0; base < cols && out - start < want; base += SP_THREADS) {
         const int c = base + threadIdx.x;
-        const uint32_t key = c < cols ? sp_row_key(v, mask, c) : 0u;
+        const uint32_t key = c < cols ? lg_row_key(v, mask, c) : 0u;
         const bool eq = key == T; // T >= 1 here: only candidates match
-        const unsigned before = taken_eq + sp_block_rank(eq, s_warp, &tot);
+        const unsigned before = taken_eq + lg_block_rank(eq, s_warp, &tot);
         taken_eq += tot;
         const bool kept = key > T || (eq && before < rem);
-        const unsigned pos = sp_block_rank(kept, s_warp, &tot);
+        const unsigned pos = lg_block_rank(kept, s_warp, &tot);
         if (kept) {
             idx[out + pos] = c;
             val[out + pos] = v[c];
@@ -302,7 +247,7 @@ __global__ void __launch_bounds__(SP_THREADS)
     for (size_t i = blockIdx.x * (size_t)SP_THREADS + threadIdx.x; i < n;
          i += (size_t)gridDim.x * SP_THREADS)
         cnt += lg_topk_key(pre[i]) != 0;
-    cnt = sp_block_sum(cnt, s_warp);
+    cnt = lg_block_sum_u(cnt, s_warp);
     if (threadIdx.x == 0 && cnt)
         atomicAdd(&st->cnt, (unsigned long long)cnt); // integer: exact in any order
 }
@@ -341,7 +286,7 @@ __global__ void k_sp_bt_pick(sp_bt_state *st, int shift)
     unsigned digit;
     if (st->kk == 0)
         return;
-    sp_pick_digit(st->hist, &st->rem, &digit);
+    lg_pick_digit(st->hist, &st->rem, &digit);
     st->prefix |= digit << shift;
     st->bits |= 0xffu << shift;
     for (int i = 0; i < 256; i++)
@@ -368,8 +313,8 @@ __global__ void __launch_bounds__(SP_THREADS)
             gt += key > T;
             eq += key == T;
         }
-    gt = sp_block_sum(gt, s_warp);
-    eq = sp_block_sum(eq, s_warp);
+    gt = lg_block_sum_u(gt, s_warp);
+    eq = lg_block_sum_u(eq, s_warp);
     if (threadIdx.x == 0) {
         ugt[u] = gt;
         ueq[u] = eq;
@@ -446,10 +391,10 @@ __global__ void __launch_bounds__(SP_THREADS)
         const int c = base + threadIdx.x;
         const uint32_t key = c < c1 ? lg_topk_key(v[c]) : 0u;
         const bool eq = key == T; // T >= 1: only candidates match
-        const unsigned long long before = taken_eq + sp_block_rank(eq, s_warp, &tot);
+        const unsigned long long before = taken_eq + lg_block_rank(eq, s_warp, &tot);
         taken_eq += tot;
         const bool kept = key > T || (eq && before < rem);
-        const unsigned pos = sp_block_rank(kept, s_warp, &tot);
+        const unsigned pos = lg_block_rank(kept, s_warp, &tot);
         if (kept) {
             idx[out + pos] = c;
             val[out + pos] = v[c];

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "kernels/cuda_common.cuh"
+#include "kernels/cuda_select.cuh"
 
 #define TOPK_THREADS 256
 #define TOPK_WARPS (TOPK_THREADS / 32)
@@ -29,63 +30,7 @@
 #define BT_GRID 2048                // blocks of the batch count/histogram passes
 #define SCAN_THREADS 1024
 
-// Sum of one unsigned per thread over the block (exact; result in every thread).
-__device__ unsigned block_sum_u(unsigned v, unsigned *s_warp)
-{
-    for (int off = 16; off > 0; off >>= 1)
-        v += __shfl_down_sync(0xffffffffu, v, off);
-    if ((threadIdx.x & 31) == 0)
-        s_warp[threadIdx.x >> 5] = v;
-    __syncthreads();
-    unsigned t = 0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
-        t += s_warp[w];
-    __syncthreads();
-    return t;
-}
-
-// Thread 0: the digit holding the rem-th largest key among the histogram's,
-// scanning from the largest digit; *rem becomes the rank inside that digit.
-__device__ void pick_digit(const unsigned *hist, unsigned long long *rem, unsigned *digit)
-{
-    unsigned long long cum = 0;
-    int b;
-    for (b = 255; b > 0; b--) {
-        if (cum + hist[b] >= *rem)
-            break;
-        cum += hist[b];
-    }
-    *digit = (unsigned)b;
-    *rem -= cum;
-}
-
-// The rank, in thread order, of this thread's `flag` among the block's set
-// flags (how many lower threads have theirs set), and in *total how many are
-// set in the block: the ties' ranking of both selections. Every thread calls
-// it; the caller synchronises before s_warp is used again.
-__device__ __forceinline__ unsigned block_rank(bool flag, unsigned *s_warp, unsigned *total)
-{
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    unsigned ballot = __ballot_sync(0xffffffffu, flag), before = 0, sum = 0;
-    if (lane == 0)
-        s_warp[warp] = __popc(ballot);
-    __syncthreads();
-    for (int w = 0; w < TOPK_WARPS; w++) {
-        if (w < warp)
-            before += s_warp[w];
-        sum += s_warp[w];
-    }
-    *total = sum;
-    return before + __popc(ballot & ((1u << lane) - 1u));
-}
-
 // ---- per-row top-k ---------------------------------------------------------------
-
-__device__ __forceinline__ uint32_t row_key(const float *v, const float *mask, int c)
-{
-    uint32_t key = lg_topk_key(v[c]);
-    return mask && mask[c] == 0.0f ? 0u : key;
-}
 
 // Block r handles row r of pre/acts [rows, cols]. k >= 1.
 __global__ void __launch_bounds__(TOPK_THREADS)
@@ -102,8 +47,8 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     unsigned long long rem;
 
     for (int c = tid; c < cols; c += TOPK_THREADS)
-        cnt += row_key(v, mask, c) != 0;
-    cnt = block_sum_u(cnt, s_warp);
+        cnt += lg_row_key(v, mask, c) != 0;
+    cnt = lg_block_sum_u(cnt, s_warp);
     rem = cnt < (unsigned)k ? cnt : (unsigned)k;
     if (rem == 0) { // nothing positive: an all-zero row (uniform branch)
         for (int c = tid; c < cols; c += TOPK_THREADS)
@@ -115,14 +60,14 @@ __global__ void __launch_bounds__(TOPK_THREADS)
             hist[i] = 0;
         __syncthreads();
         for (int c = tid; c < cols; c += TOPK_THREADS) {
-            uint32_t key = row_key(v, mask, c);
+            uint32_t key = lg_row_key(v, mask, c);
             if (key && (key & bits) == prefix)
                 atomicAdd(&hist[(key >> shift) & 255u], 1u);
         }
         __syncthreads();
         if (tid == 0) {
             unsigned long long r = rem;
-            pick_digit(hist, &r, &s_digit);
+            lg_pick_digit(hist, &r, &s_digit);
             s_rem = r;
         }
         __syncthreads();
@@ -134,9 +79,9 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     // keep key > T, and the first `rem` keys == T in column order
     for (int base = 0; base < cols; base += TOPK_THREADS) {
         int c = base + tid;
-        uint32_t key = c < cols ? row_key(v, mask, c) : 0u;
+        uint32_t key = c < cols ? lg_row_key(v, mask, c) : 0u;
         bool eq = key == prefix;
-        unsigned total, before = taken + block_rank(eq, s_warp, &total);
+        unsigned total, before = taken + lg_block_rank(eq, s_warp, &total);
         if (c < cols)
             a[c] = key > prefix || (eq && before < rem) ? v[c] : 0.0f;
         taken += total;
@@ -177,7 +122,7 @@ __global__ void __launch_bounds__(TOPK_THREADS) k_bt_count(const float *pre, siz
     for (size_t i = blockIdx.x * (size_t)TOPK_THREADS + threadIdx.x; i < n;
          i += (size_t)gridDim.x * TOPK_THREADS)
         cnt += lg_topk_key(pre[i]) != 0;
-    cnt = block_sum_u(cnt, s_warp);
+    cnt = lg_block_sum_u(cnt, s_warp);
     if (threadIdx.x == 0 && cnt)
         atomicAdd(&st->cnt, (unsigned long long)cnt); // integer: exact in any order
 }
@@ -216,7 +161,7 @@ __global__ void k_bt_pick(bt_state *st, int shift)
     unsigned digit;
     if (st->kk == 0)
         return;
-    pick_digit(st->hist, &st->rem, &digit);
+    lg_pick_digit(st->hist, &st->rem, &digit);
     st->prefix |= digit << shift;
     st->bits |= 0xffu << shift;
     for (int i = 0; i < 256; i++)
@@ -234,7 +179,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     if (st->kk != 0)
         for (size_t i = start + threadIdx.x; i < end; i += TOPK_THREADS)
             cnt += lg_topk_key(pre[i]) == T;
-    cnt = block_sum_u(cnt, s_warp);
+    cnt = lg_block_sum_u(cnt, s_warp);
     if (threadIdx.x == 0)
         tilecnt[blockIdx.x] = cnt;
 }
@@ -280,7 +225,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
         uint32_t key = lg_topk_key(x);
         bool eq = any && key == T;
         unsigned total;
-        unsigned long long before = taken + block_rank(eq, s_warp, &total);
+        unsigned long long before = taken + lg_block_rank(eq, s_warp, &total);
         if (i < n)
             acts[i] = any && (key > T || (eq && before < rem)) ? x : 0.0f;
         taken += total;

@@ -1,0 +1,74 @@
+// cuda_select.cuh - the block-level steps of the radix top-k selections,
+// shared by the dense selections (cuda_topk.cu) and the CSR ones
+// (cuda_sparse.cu), so that both rank keys and ties the same way: a block
+// sum, the rank of a flag among the block's set flags in thread order, the
+// digit of a 256-bin histogram that holds the rem-th largest key, and the
+// key of a row entry under an optional column mask. Every function that
+// synchronises must be called by every thread of the block (blockDim.x a
+// multiple of 32, at most 1024; s_warp holds blockDim.x / 32 entries).
+#ifndef LG_CUDA_SELECT_CUH
+#define LG_CUDA_SELECT_CUH
+
+#include <stdint.h>
+
+#include "kernels/cuda_common.cuh"
+
+// Sum of one unsigned per thread over the block (exact); the result in every thread.
+static __device__ __forceinline__ unsigned lg_block_sum_u(unsigned v, unsigned *s_warp)
+{
+    for (int off = 16; off > 0; off >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, off);
+    if ((threadIdx.x & 31) == 0)
+        s_warp[threadIdx.x >> 5] = v;
+    __syncthreads();
+    unsigned t = 0;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
+        t += s_warp[w];
+    __syncthreads();
+    return t;
+}
+
+// The rank, in thread order, of this thread's `flag` among the block's set
+// flags (how many lower threads have theirs set); *total = how many are set
+// in the block. Ends with a barrier, so s_warp may be reused at once.
+static __device__ __forceinline__ unsigned lg_block_rank(bool flag, unsigned *s_warp, unsigned *total)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const unsigned ballot = __ballot_sync(0xffffffffu, flag);
+    unsigned before = 0, sum = 0;
+    if (lane == 0)
+        s_warp[warp] = __popc(ballot);
+    __syncthreads();
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) {
+        if (w < warp)
+            before += s_warp[w];
+        sum += s_warp[w];
+    }
+    __syncthreads();
+    *total = sum;
+    return before + __popc(ballot & ((1u << lane) - 1u));
+}
+
+// One thread: the digit holding the rem-th largest key of the histogram,
+// scanning from the largest digit; *rem becomes the rank inside that digit.
+static __device__ void lg_pick_digit(const unsigned *hist, unsigned long long *rem, unsigned *digit)
+{
+    unsigned long long cum = 0;
+    int b;
+    for (b = 255; b > 0; b--) {
+        if (cum + hist[b] >= *rem)
+            break;
+        cum += hist[b];
+    }
+    *digit = (unsigned)b;
+    *rem -= cum;
+}
+
+// The selection key of entry c of a row (lg_topk_key), 0 where mask[c] == 0.
+static __device__ __forceinline__ uint32_t lg_row_key(const float *v, const float *mask, int c)
+{
+    const uint32_t key = lg_topk_key(v[c]);
+    return mask && mask[c] == 0.0f ? 0u : key;
+}
+
+#endif
