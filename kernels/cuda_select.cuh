@@ -71,4 +71,24 @@ static __device__ __forceinline__ uint32_t lg_row_key(const float *v, const floa
     return mask && mask[c] == 0.0f ? 0u : key;
 }
 
+// The device state of a batch top-k's radix select over a flat array (both
+// topk_batch and topk_batch_csr): after lg_cuda_bt_radix, T = prefix is the
+// key of the kk-th largest candidate and rem the number of entries equal to T
+// to keep (the lowest flat indices). total is topk_batch_csr's own: the
+// entries it wrote.
+typedef struct {
+    unsigned long long cnt;   // candidates (positive entries)
+    unsigned long long kk;    // min(keep, cnt): entries to keep
+    unsigned long long rem;   // rank still to resolve / ties to keep at the end
+    unsigned long long total; // entries written (topk_batch_csr: = ptr[rows])
+    unsigned prefix, bits;    // digits of T found so far, and their mask
+    unsigned hist[256];
+} lg_bt_state;
+
+// cuda_topk.cu: zeroes *st (device memory) and runs the count and the four
+// digit passes over pre [n] on the context's stream (no synchronisation);
+// LG_EINTERNAL naming op on a CUDA error.
+int lg_cuda_bt_radix(lg_cuda_ctx *ctx, const char *op, const float *pre, size_t n, unsigned long long keep,
+                     lg_bt_state *st);
+
 #endif

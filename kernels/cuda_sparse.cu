@@ -47,7 +47,6 @@
 #define SP_WARPS (SP_THREADS / 32)
 #define SP_SCAN 1024                  // one-block scans
 #define SP_UNIT 4096                  // columns per work unit of batch top-k's write pass
-#define SP_GRID 2048                  // blocks of the batch count/histogram passes
 #define GA_THREADS 128                // gather_rows: threads per block,
 #define GA_CPT 4                      //   columns per thread,
 #define GA_TILE (GA_THREADS * GA_CPT) //   columns per block (grid.y tiles d)
@@ -230,73 +229,10 @@ static int cu_topk_rows_csr(const lg_backend *be, const float *pre, const float 
 // the kept entries are written in column order (ballots), ties ranked from
 // the ties before the unit.
 
-typedef struct {
-    unsigned long long cnt;  // candidates (positive entries)
-    unsigned long long kk;   // min(keep, cnt): entries to keep
-    unsigned long long rem;  // rank still to resolve / ties to keep at the end
-    unsigned long long total; // entries written (= ptr[rows])
-    unsigned prefix, bits;   // digits of T found so far, and their mask
-    unsigned hist[256];
-} sp_bt_state;
-
-__global__ void __launch_bounds__(SP_THREADS)
-    k_sp_bt_count(const float *pre, size_t n, sp_bt_state *st)
-{
-    __shared__ unsigned s_warp[SP_WARPS];
-    unsigned cnt = 0;
-    for (size_t i = blockIdx.x * (size_t)SP_THREADS + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * SP_THREADS)
-        cnt += lg_topk_key(pre[i]) != 0;
-    cnt = lg_block_sum_u(cnt, s_warp);
-    if (threadIdx.x == 0 && cnt)
-        atomicAdd(&st->cnt, (unsigned long long)cnt); // integer: exact in any order
-}
-
-__global__ void k_sp_bt_setk(sp_bt_state *st, unsigned long long keep)
-{
-    st->kk = st->cnt < keep ? st->cnt : keep;
-    st->rem = st->kk;
-    st->prefix = st->bits = 0;
-}
-
-__global__ void __launch_bounds__(SP_THREADS)
-    k_sp_bt_hist(const float *pre, size_t n, int shift, sp_bt_state *st)
-{
-    __shared__ unsigned hist[256];
-    const unsigned prefix = st->prefix, bits = st->bits;
-    if (st->kk == 0)
-        return; // uniform
-    for (int i = threadIdx.x; i < 256; i += SP_THREADS)
-        hist[i] = 0;
-    __syncthreads();
-    for (size_t i = blockIdx.x * (size_t)SP_THREADS + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * SP_THREADS) {
-        uint32_t key = lg_topk_key(pre[i]);
-        if (key && (key & bits) == prefix)
-            atomicAdd(&hist[(key >> shift) & 255u], 1u);
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < 256; i += SP_THREADS)
-        if (hist[i])
-            atomicAdd(&st->hist[i], hist[i]);
-}
-
-__global__ void k_sp_bt_pick(sp_bt_state *st, int shift)
-{
-    unsigned digit;
-    if (st->kk == 0)
-        return;
-    lg_pick_digit(st->hist, &st->rem, &digit);
-    st->prefix |= digit << shift;
-    st->bits |= 0xffu << shift;
-    for (int i = 0; i < 256; i++)
-        st->hist[i] = 0;
-}
-
 // Unit u = (row u / upr, columns [(u % upr) SP_UNIT, ...)): ugt[u] = keys > T,
 // ueq[u] = keys == T (both 0 when nothing is kept).
 __global__ void __launch_bounds__(SP_THREADS)
-    k_sp_bt_unitcount(const float *pre, int cols, int upr, const sp_bt_state *st, unsigned *ugt,
+    k_sp_bt_unitcount(const float *pre, int cols, int upr, const lg_bt_state *st, unsigned *ugt,
                       unsigned *ueq)
 {
     __shared__ unsigned s_warp[SP_WARPS];
@@ -326,7 +262,7 @@ __global__ void __launch_bounds__(SP_THREADS)
 // kept entries before unit u; ptr[r] = uoff[r * upr], ptr[rows] = total.
 __global__ void __launch_bounds__(SP_SCAN)
     k_sp_bt_scan(unsigned *ugt, const unsigned *ueq, unsigned long long *ueqb, int32_t *uoff,
-                 size_t n, int upr, int rows, int32_t *ptr, sp_bt_state *st)
+                 size_t n, int upr, int rows, int32_t *ptr, lg_bt_state *st)
 {
     __shared__ unsigned long long s[SP_SCAN];
     const size_t seg = (n + SP_SCAN - 1) / SP_SCAN;
@@ -370,7 +306,7 @@ __global__ void __launch_bounds__(SP_SCAN)
 }
 
 __global__ void __launch_bounds__(SP_THREADS)
-    k_sp_bt_write(const float *pre, int cols, int upr, const sp_bt_state *st,
+    k_sp_bt_write(const float *pre, int cols, int upr, const lg_bt_state *st,
                   const unsigned *kept_n, const unsigned long long *ueqb, const int32_t *uoff,
                   int32_t *idx, float *val)
 {
@@ -410,9 +346,8 @@ static int cu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, i
     lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
     const size_t n = (size_t)(rows > 0 ? rows : 0) * (size_t)(cols > 0 ? cols : 0);
     size_t units, off_cnt, off_eqb, off_uoff, bytes;
-    sp_bt_state host;
-    sp_bt_state *st;
-    unsigned grid;
+    lg_bt_state host;
+    lg_bt_state *st;
     int upr, err;
     void *p;
     char *base;
@@ -430,33 +365,21 @@ static int cu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, i
     }
     upr = (cols + SP_UNIT - 1) / SP_UNIT;
     units = (size_t)rows * upr; // <= n < 2^31
-    off_cnt = align256(sizeof(sp_bt_state));
+    off_cnt = align256(sizeof(lg_bt_state));
     off_eqb = off_cnt + 2 * align256(units * sizeof(unsigned));
     off_uoff = off_eqb + align256(units * sizeof(unsigned long long));
     bytes = off_uoff + align256(units * sizeof(int32_t));
     if ((err = lg_cuda_scratch(ctx, bytes, &p)) < 0)
         return err;
     base = (char *)p;
-    st = (sp_bt_state *)base;
+    st = (lg_bt_state *)base;
     unsigned *ugt = (unsigned *)(base + off_cnt);
     unsigned *ueq = (unsigned *)(base + off_cnt + align256(units * sizeof(unsigned)));
     unsigned long long *ueqb = (unsigned long long *)(base + off_eqb);
     int32_t *uoff = (int32_t *)(base + off_uoff);
-    grid = (unsigned)((n + SP_THREADS - 1) / SP_THREADS);
-    if (grid > SP_GRID)
-        grid = SP_GRID;
 
-    LG_CU("topk_batch_csr", cudaMemsetAsync(st, 0, sizeof(sp_bt_state), ctx->stream));
-    k_sp_bt_count<<<grid, SP_THREADS, 0, ctx->stream>>>(pre, n, st);
-    LG_CU("topk_batch_csr", cudaGetLastError());
-    k_sp_bt_setk<<<1, 1, 0, ctx->stream>>>(st, (unsigned long long)keep);
-    LG_CU("topk_batch_csr", cudaGetLastError());
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        k_sp_bt_hist<<<grid, SP_THREADS, 0, ctx->stream>>>(pre, n, shift, st);
-        LG_CU("topk_batch_csr", cudaGetLastError());
-        k_sp_bt_pick<<<1, 1, 0, ctx->stream>>>(st, shift);
-        LG_CU("topk_batch_csr", cudaGetLastError());
-    }
+    if ((err = lg_cuda_bt_radix(ctx, "topk_batch_csr", pre, n, (unsigned long long)keep, st)) < 0)
+        return err;
     k_sp_bt_unitcount<<<(unsigned)units, SP_THREADS, 0, ctx->stream>>>(pre, cols, upr, st, ugt,
                                                                        ueq);
     LG_CU("topk_batch_csr", cudaGetLastError());
@@ -465,7 +388,7 @@ static int cu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, i
     k_sp_bt_write<<<(unsigned)units, SP_THREADS, 0, ctx->stream>>>(pre, cols, upr, st, ugt, ueqb,
                                                                    uoff, idx, val);
     LG_CU("topk_batch_csr", cudaGetLastError());
-    LG_CU("topk_batch_csr", cudaMemcpyAsync(&host, st, offsetof(sp_bt_state, hist),
+    LG_CU("topk_batch_csr", cudaMemcpyAsync(&host, st, offsetof(lg_bt_state, hist),
                                             cudaMemcpyDeviceToHost, ctx->stream));
     LG_CU("topk_batch_csr", cudaStreamSynchronize(ctx->stream));
     *nnz = (long long)host.total;

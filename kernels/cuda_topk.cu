@@ -107,15 +107,7 @@ int lg_cuda_topk_rows(const lg_backend *be, const float *pre, const float *col_m
 
 // ---- batch top-k -------------------------------------------------------------------
 
-typedef struct {
-    unsigned long long cnt;  // candidates (positive entries)
-    unsigned long long kk;   // min(keep, cnt): entries to keep
-    unsigned long long rem;  // rank still to resolve / ties to keep at the end
-    unsigned prefix, bits;   // digits of T found so far, and their mask
-    unsigned hist[256];
-} bt_state;
-
-__global__ void __launch_bounds__(TOPK_THREADS) k_bt_count(const float *pre, size_t n, bt_state *st)
+__global__ void __launch_bounds__(TOPK_THREADS) k_bt_count(const float *pre, size_t n, lg_bt_state *st)
 {
     __shared__ unsigned s_warp[TOPK_WARPS];
     unsigned cnt = 0;
@@ -127,7 +119,7 @@ __global__ void __launch_bounds__(TOPK_THREADS) k_bt_count(const float *pre, siz
         atomicAdd(&st->cnt, (unsigned long long)cnt); // integer: exact in any order
 }
 
-__global__ void k_bt_setk(bt_state *st, unsigned long long keep)
+__global__ void k_bt_setk(lg_bt_state *st, unsigned long long keep)
 {
     st->kk = st->cnt < keep ? st->cnt : keep;
     st->rem = st->kk;
@@ -135,7 +127,7 @@ __global__ void k_bt_setk(bt_state *st, unsigned long long keep)
 }
 
 __global__ void __launch_bounds__(TOPK_THREADS)
-    k_bt_hist(const float *pre, size_t n, int shift, bt_state *st)
+    k_bt_hist(const float *pre, size_t n, int shift, lg_bt_state *st)
 {
     __shared__ unsigned hist[256];
     const unsigned prefix = st->prefix, bits = st->bits;
@@ -156,7 +148,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
             atomicAdd(&st->hist[i], hist[i]);
 }
 
-__global__ void k_bt_pick(bt_state *st, int shift)
+__global__ void k_bt_pick(lg_bt_state *st, int shift)
 {
     unsigned digit;
     if (st->kk == 0)
@@ -170,7 +162,7 @@ __global__ void k_bt_pick(bt_state *st, int shift)
 
 // tilecnt[t] = entries equal to T in tile t.
 __global__ void __launch_bounds__(TOPK_THREADS)
-    k_bt_tilecount(const float *pre, size_t n, const bt_state *st, unsigned *tilecnt)
+    k_bt_tilecount(const float *pre, size_t n, const lg_bt_state *st, unsigned *tilecnt)
 {
     __shared__ unsigned s_warp[TOPK_WARPS];
     const unsigned T = st->prefix;
@@ -210,7 +202,7 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_bt_scan(unsigned *tilecnt, siz
 }
 
 __global__ void __launch_bounds__(TOPK_THREADS)
-    k_bt_write(const float *pre, float *acts, size_t n, const bt_state *st, const unsigned *tileoff)
+    k_bt_write(const float *pre, float *acts, size_t n, const lg_bt_state *st, const unsigned *tileoff)
 {
     __shared__ unsigned s_warp[TOPK_WARPS];
     const unsigned T = st->prefix;
@@ -233,14 +225,33 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     }
 }
 
+int lg_cuda_bt_radix(lg_cuda_ctx *ctx, const char *op, const float *pre, size_t n, unsigned long long keep,
+                     lg_bt_state *st)
+{
+    unsigned grid = (unsigned)((n + TOPK_THREADS - 1) / TOPK_THREADS);
+    if (grid > BT_GRID)
+        grid = BT_GRID;
+    LG_CU(op, cudaMemsetAsync(st, 0, sizeof(lg_bt_state), ctx->stream));
+    k_bt_count<<<grid, TOPK_THREADS, 0, ctx->stream>>>(pre, n, st);
+    LG_CU(op, cudaGetLastError());
+    k_bt_setk<<<1, 1, 0, ctx->stream>>>(st, keep);
+    LG_CU(op, cudaGetLastError());
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        k_bt_hist<<<grid, TOPK_THREADS, 0, ctx->stream>>>(pre, n, shift, st);
+        LG_CU(op, cudaGetLastError());
+        k_bt_pick<<<1, 1, 0, ctx->stream>>>(st, shift);
+        LG_CU(op, cudaGetLastError());
+    }
+    return 0;
+}
+
 int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size_t n, size_t keep,
                        float *min_kept)
 {
     lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
-    size_t ntiles = (n + BT_TILE - 1) / BT_TILE, off = (sizeof(bt_state) + 255) & ~(size_t)255;
-    unsigned grid;
-    bt_state host;
-    bt_state *st;
+    size_t ntiles = (n + BT_TILE - 1) / BT_TILE, off = (sizeof(lg_bt_state) + 255) & ~(size_t)255;
+    lg_bt_state host;
+    lg_bt_state *st;
     unsigned *tiles;
     void *p;
     int err;
@@ -257,23 +268,11 @@ int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size
     }
     if ((err = lg_cuda_scratch(ctx, off + ntiles * sizeof(unsigned), &p)) < 0)
         return err;
-    st = (bt_state *)p;
+    st = (lg_bt_state *)p;
     tiles = (unsigned *)((char *)p + off);
-    grid = (unsigned)((n + TOPK_THREADS - 1) / TOPK_THREADS);
-    if (grid > BT_GRID)
-        grid = BT_GRID;
 
-    LG_CU("topk_batch", cudaMemsetAsync(st, 0, sizeof(bt_state), ctx->stream));
-    k_bt_count<<<grid, TOPK_THREADS, 0, ctx->stream>>>(pre, n, st);
-    LG_CU("topk_batch", cudaGetLastError());
-    k_bt_setk<<<1, 1, 0, ctx->stream>>>(st, (unsigned long long)keep);
-    LG_CU("topk_batch", cudaGetLastError());
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        k_bt_hist<<<grid, TOPK_THREADS, 0, ctx->stream>>>(pre, n, shift, st);
-        LG_CU("topk_batch", cudaGetLastError());
-        k_bt_pick<<<1, 1, 0, ctx->stream>>>(st, shift);
-        LG_CU("topk_batch", cudaGetLastError());
-    }
+    if ((err = lg_cuda_bt_radix(ctx, "topk_batch", pre, n, (unsigned long long)keep, st)) < 0)
+        return err;
     k_bt_tilecount<<<(unsigned)ntiles, TOPK_THREADS, 0, ctx->stream>>>(pre, n, st, tiles);
     LG_CU("topk_batch", cudaGetLastError());
     k_bt_scan<<<1, SCAN_THREADS, 0, ctx->stream>>>(tiles, ntiles);
