@@ -71,6 +71,41 @@ static __device__ __forceinline__ uint32_t lg_row_key(const float *v, const floa
     return mask && mask[c] == 0.0f ? 0u : key;
 }
 
+// Block: the four 8-bit digit passes of a row's radix select (most
+// significant first) over the keys lg_row_key(v, mask, c), c < cols, that are
+// non-zero. On entry *rem is kk >= 1 (how many to keep); on return the result
+// is T, the kk-th largest key, and *rem how many keys == T are kept (the
+// lowest columns). hist [256], s_digit and s_rem are the block's shared
+// memory. Integer atomics only: the result does not depend on their order.
+static __device__ unsigned lg_row_radix(const float *v, const float *mask, int cols, unsigned long long *rem,
+                                        unsigned *hist, unsigned *s_digit, unsigned long long *s_rem)
+{
+    const int tid = threadIdx.x;
+    unsigned prefix = 0, bits = 0;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int i = tid; i < 256; i += blockDim.x)
+            hist[i] = 0;
+        __syncthreads();
+        for (int c = tid; c < cols; c += blockDim.x) {
+            uint32_t key = lg_row_key(v, mask, c);
+            if (key && (key & bits) == prefix)
+                atomicAdd(&hist[(key >> shift) & 255u], 1u);
+        }
+        __syncthreads();
+        if (tid == 0) {
+            unsigned long long r = *rem;
+            lg_pick_digit(hist, &r, s_digit);
+            *s_rem = r;
+        }
+        __syncthreads();
+        prefix |= *s_digit << shift;
+        bits |= 0xffu << shift;
+        *rem = *s_rem;
+        __syncthreads();
+    }
+    return prefix;
+}
+
 // The device state of a batch top-k's radix select over a flat array (both
 // topk_batch and topk_batch_csr): after lg_cuda_bt_radix, T = prefix is the
 // key of the kk-th largest candidate and rem the number of entries equal to T

@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(SP_THREADS)
     __shared__ unsigned long long s_rem;
     const float *v = pre + (size_t)blockIdx.x * cols; // [cols]
     const int tid = threadIdx.x;
-    unsigned cnt = 0, prefix = 0, bits = 0;
+    unsigned cnt = 0, prefix;
     unsigned long long rem;
 
     for (int c = tid; c < cols; c += SP_THREADS)
@@ -119,27 +119,7 @@ __global__ void __launch_bounds__(SP_THREADS)
         }
         return;
     }
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int i = tid; i < 256; i += SP_THREADS)
-            hist[i] = 0;
-        __syncthreads();
-        for (int c = tid; c < cols; c += SP_THREADS) {
-            uint32_t key = lg_row_key(v, mask, c);
-            if (key && (key & bits) == prefix)
-                atomicAdd(&hist[(key >> shift) & 255u], 1u); // integer: order-independent
-        }
-        __syncthreads();
-        if (tid == 0) {
-            unsigned long long r = rem;
-            lg_pick_digit(hist, &r, &s_digit);
-            s_rem = r;
-        }
-        __syncthreads();
-        prefix |= s_digit << shift;
-        bits |= 0xffu << shift;
-        rem = s_rem;
-        __syncthreads();
-    }
+    prefix = lg_row_radix(v, mask, cols, &rem, hist, &s_digit, &s_rem);
     if (tid == 0) {
         selT[blockIdx.x] = prefix;
         selRem[blockIdx.x] = (unsigned)rem;

@@ -43,7 +43,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     const float *v = pre + (size_t)blockIdx.x * cols; // [cols]
     float *a = acts + (size_t)blockIdx.x * cols;      // [cols]
     const int tid = threadIdx.x;
-    unsigned cnt = 0, prefix = 0, bits = 0, taken = 0;
+    unsigned cnt = 0, prefix, taken = 0;
     unsigned long long rem;
 
     for (int c = tid; c < cols; c += TOPK_THREADS)
@@ -55,27 +55,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
             a[c] = 0.0f;
         return;
     }
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int i = tid; i < 256; i += TOPK_THREADS)
-            hist[i] = 0;
-        __syncthreads();
-        for (int c = tid; c < cols; c += TOPK_THREADS) {
-            uint32_t key = lg_row_key(v, mask, c);
-            if (key && (key & bits) == prefix)
-                atomicAdd(&hist[(key >> shift) & 255u], 1u);
-        }
-        __syncthreads();
-        if (tid == 0) {
-            unsigned long long r = rem;
-            lg_pick_digit(hist, &r, &s_digit);
-            s_rem = r;
-        }
-        __syncthreads();
-        prefix |= s_digit << shift;
-        bits |= 0xffu << shift;
-        rem = s_rem;
-        __syncthreads();
-    }
+    prefix = lg_row_radix(v, mask, cols, &rem, hist, &s_digit, &s_rem);
     // keep key > T, and the first `rem` keys == T in column order
     for (int base = 0; base < cols; base += TOPK_THREADS) {
         int c = base + tid;
