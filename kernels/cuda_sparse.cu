@@ -59,6 +59,22 @@ static inline size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
 // The block steps of the selections (block sums, tie ranks, digits, row keys)
 // are cuda_select.cuh's, shared with cuda_topk.cu.
 
+// One block of SP_SCAN threads: the sum of `local` over the lower threads (an
+// exclusive scan in thread order: an inclusive Hillis-Steele scan through s
+// [SP_SCAN], minus this thread's own). Every thread calls it.
+static __device__ unsigned long long sp_scan_before(unsigned long long local, unsigned long long *s)
+{
+    s[threadIdx.x] = local;
+    __syncthreads();
+    for (int off = 1; off < SP_SCAN; off <<= 1) {
+        unsigned long long add = threadIdx.x >= (unsigned)off ? s[threadIdx.x - off] : 0;
+        __syncthreads();
+        s[threadIdx.x] += add;
+        __syncthreads();
+    }
+    return s[threadIdx.x] - local;
+}
+
 // In place, one block: counts c[1..n] -> inclusive prefix sums, c[0] = 0
 // (CSR offsets from per-row counts). The caller guarantees the total < 2^31.
 __global__ void __launch_bounds__(SP_SCAN) k_sp_scan_counts(int32_t *c, int n)
@@ -69,15 +85,7 @@ __global__ void __launch_bounds__(SP_SCAN) k_sp_scan_counts(int32_t *c, int n)
     unsigned long long local = 0, run;
     for (size_t t = lo; t < hi; t++)
         local += (unsigned)c[t + 1];
-    s[threadIdx.x] = local;
-    __syncthreads();
-    for (int off = 1; off < SP_SCAN; off <<= 1) { // inclusive Hillis-Steele scan
-        unsigned long long add = threadIdx.x >= (unsigned)off ? s[threadIdx.x - off] : 0;
-        __syncthreads();
-        s[threadIdx.x] += add;
-        __syncthreads();
-    }
-    run = s[threadIdx.x] - local;
+    run = sp_scan_before(local, s);
     for (size_t t = lo; t < hi; t++) {
         run += (unsigned)c[t + 1];
         c[t + 1] = (int32_t)run;
@@ -255,15 +263,7 @@ __global__ void __launch_bounds__(SP_SCAN)
         local = 0;
         for (size_t t = lo; t < hi; t++)
             local += cnt[t];
-        s[threadIdx.x] = local;
-        __syncthreads();
-        for (int off = 1; off < SP_SCAN; off <<= 1) { // inclusive Hillis-Steele scan
-            unsigned long long add = threadIdx.x >= (unsigned)off ? s[threadIdx.x - off] : 0;
-            __syncthreads();
-            s[threadIdx.x] += add;
-            __syncthreads();
-        }
-        run = s[threadIdx.x] - local;
+        run = sp_scan_before(local, s);
         for (size_t t = lo; t < hi; t++) {
             if (pass == 0) { // ties before the unit; the unit's kept count into ugt
                 const unsigned long long left = rem > run ? rem - run : 0;
