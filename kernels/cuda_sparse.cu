@@ -94,6 +94,29 @@ __global__ void __launch_bounds__(SP_SCAN) k_sp_scan_counts(int32_t *c, int n)
         c[0] = 0;
 }
 
+// One step of a CSR write, every thread of the block with its entry c (key
+// key, value v[c]): the entry is kept when key > T, or key == T and fewer
+// than rem ties come before it (*taken_eq from earlier steps, then the lower
+// threads'); kept entries go to idx/val at out + their rank among this
+// step's kept ones, in thread order. Returns how many were kept; *taken_eq
+// moves on. T >= 1, so only candidates (key > 0) can match.
+static __device__ unsigned sp_write_kept(uint32_t key, unsigned T, unsigned long long rem,
+                                         unsigned long long *taken_eq, const float *v, int c, int32_t *idx,
+                                         float *val, int32_t out, unsigned *s_warp)
+{
+    unsigned tot;
+    const bool eq = key == T;
+    const unsigned long long before = *taken_eq + lg_block_rank(eq, s_warp, &tot);
+    *taken_eq += tot;
+    const bool kept = key > T || (eq && before < rem);
+    const unsigned pos = lg_block_rank(kept, s_warp, &tot);
+    if (kept) {
+        idx[out + pos] = c;
+        val[out + pos] = v[c];
+    }
+    return tot;
+}
+
 // ---- per-row top-k as CSR ------------------------------------------------------------
 // Pass 1 (block per row): the radix select of cuda_topk.cu's k_topk_rows:
 // kk = min(k, candidates), T = the kk-th largest key, rem = how many keys
@@ -143,22 +166,13 @@ __global__ void __launch_bounds__(SP_THREADS)
     const unsigned T = selT[blockIdx.x], rem = selRem[blockIdx.x];
     const int32_t start = ptr[blockIdx.x], want = ptr[blockIdx.x + 1] - start;
     int32_t out = start;
-    unsigned taken_eq = 0, tot;
+    unsigned long long taken_eq = 0;
     if (want <= 0)
         return; // uniform
     for (int base = 0; base < cols && out - start < want; base += SP_THREADS) {
         const int c = base + threadIdx.x;
         const uint32_t key = c < cols ? lg_row_key(v, mask, c) : 0u;
-        const bool eq = key == T; // T >= 1 here: only candidates match
-        const unsigned before = taken_eq + lg_block_rank(eq, s_warp, &tot);
-        taken_eq += tot;
-        const bool kept = key > T || (eq && before < rem);
-        const unsigned pos = lg_block_rank(kept, s_warp, &tot);
-        if (kept) {
-            idx[out + pos] = c;
-            val[out + pos] = v[c];
-        }
-        out += (int32_t)tot;
+        out += (int32_t)sp_write_kept(key, T, rem, &taken_eq, v, c, idx, val, out, s_warp);
     }
 }
 
@@ -300,22 +314,12 @@ __global__ void __launch_bounds__(SP_THREADS)
     const int32_t start = uoff[u], want = (int32_t)kept_n[u];
     unsigned long long taken_eq = ueqb[u];
     int32_t out = start;
-    unsigned tot;
     if (st->kk == 0 || want == 0)
         return; // uniform
     for (int base = c0; base < c1 && out - start < want; base += SP_THREADS) {
         const int c = base + threadIdx.x;
         const uint32_t key = c < c1 ? lg_topk_key(v[c]) : 0u;
-        const bool eq = key == T; // T >= 1: only candidates match
-        const unsigned long long before = taken_eq + lg_block_rank(eq, s_warp, &tot);
-        taken_eq += tot;
-        const bool kept = key > T || (eq && before < rem);
-        const unsigned pos = lg_block_rank(kept, s_warp, &tot);
-        if (kept) {
-            idx[out + pos] = c;
-            val[out + pos] = v[c];
-        }
-        out += (int32_t)tot;
+        out += (int32_t)sp_write_kept(key, T, rem, &taken_eq, v, c, idx, val, out, s_warp);
     }
 }
 
