@@ -147,6 +147,41 @@ char *lg_strdup_printf(const char *fmt, ...)
 
 void lg_free(void *p) { free(p); }
 
+size_t lg_grow_cap(size_t cap, size_t need, size_t first)
+{
+    size_t nc = cap ? cap : (first ? first : 1);
+    while (nc < need && nc <= SIZE_MAX / 2)
+        nc *= 2;
+    return nc < need ? need : nc;
+}
+
+/* The pointer is read and written through memcpy: pptr is the address of any
+ * object pointer (T **), which C does not let us name as void **. */
+int lg_resize(void *pptr, size_t n, size_t elem)
+{
+    void *old, *p;
+    if (elem && n > SIZE_MAX / elem)
+        return lg_error_set(LG_ENOMEM, "out of memory (%zu elements of %zu bytes)", n, elem);
+    memcpy(&old, pptr, sizeof old);
+    if (!(p = lg_realloc(old, n * elem)))
+        return LG_ENOMEM;
+    memcpy(pptr, &p, sizeof p);
+    return 0;
+}
+
+int lg_grow(void *pptr, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    size_t nc;
+    int err;
+    if (need <= *cap)
+        return 0;
+    nc = lg_grow_cap(*cap, need, first);
+    if ((err = lg_resize(pptr, nc, elem)) < 0)
+        return err;
+    *cap = nc;
+    return 0;
+}
+
 /* ---- buffers --------------------------------------------------------------- */
 
 void lg_buf_init(lg_buf *b, size_t max)

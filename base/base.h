@@ -3,8 +3,8 @@
  * thread-local last-error message, one allocation wrapper (fault-injectable),
  * one growable buffer with a size cap, and atomic file writes.
  *
- * It lives in artifacts/ because artifacts/ is the lowest layer: every other
- * module may depend on it (DESIGN.md section 2).
+ * It lives in base/, the lowest layer: every other module may depend on it
+ * (DESIGN.md section 2).
  *
  * Conventions (STYLE.md 3-5): library functions return 0 or a negative LG_E*
  * code and, on error, set a message naming the file and place through
@@ -57,6 +57,16 @@ char *lg_strdup_vprintf(const char *fmt, va_list ap);
 void lg_free(void *p);
 /* Test hook: the allocation after the next `n` succeeds fails; n < 0 disables. */
 void lg_alloc_fail_after(long n);
+
+/* Growable arrays. lg_resize: *(T **)pptr = lg_realloc of it to n elements of
+ * elem bytes; on failure (LG_ENOMEM, also when n * elem overflows) the array
+ * is left as it was. lg_grow: room for `need` elements, the capacity *cap
+ * doubling from `first`; *cap is updated only on success. Both return 0 or
+ * LG_ENOMEM. Arrays kept side by side share one capacity: lg_resize each to
+ * lg_grow_cap(cap, need, first), then store the capacity. */
+size_t lg_grow_cap(size_t cap, size_t need, size_t first);
+int lg_resize(void *pptr, size_t n, size_t elem);
+int lg_grow(void *pptr, size_t *cap, size_t need, size_t elem, size_t first);
 
 /* Growable byte buffer, always NUL-terminated when ptr != NULL.
  * `max` caps the length (0 = no cap); growing past it fails with LG_EINPUT,

@@ -149,13 +149,15 @@ out:
 /* ---- the forward of one row -------------------------------------------------- */
 
 /* The k largest of pre[0..m) (value desc, index asc; scanning j upwards, a
- * later equal value never displaces an earlier one) into idx/val, ReLU'd. */
-void route_topk_row(const double *pre, int m, int k, int *idx, double *val)
+ * later equal value never displaces an earlier one) into idx/val, ReLU'd.
+ * With only set, among the j where only[j] is set (AuxK's dead latents); the
+ * caller sees that at least k are, or the tail of idx/val stays unwritten. */
+void route_topk_row(const double *pre, const unsigned char *only, int m, int k, int *idx, double *val)
 {
     int n = 0, j, q;
     for (j = 0; j < m; j++) {
         double v = pre[j];
-        if (n == k && !(v > val[k - 1]))
+        if ((only && !only[j]) || (n == k && !(v > val[k - 1])))
             continue;
         q = n < k ? n++ : k - 1;
         while (q > 0 && v > val[q - 1]) {
@@ -211,7 +213,7 @@ static void forward_row(const route_shape *cfg, const route_params *P, const flo
         for (j = 0; j < m; j++)
             s->pre[j] += xi * wr[j];
     }
-    route_topk_row(s->pre, m, k, s->idx, s->val);
+    route_topk_row(s->pre, NULL, m, k, s->idx, s->val);
     for (i = 0; i < d; i++)
         s->uhat[i] = P->b_dec[i];
     for (q = 0; q < k; q++) {

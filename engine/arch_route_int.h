@@ -39,7 +39,7 @@ typedef struct {
 
 /* arch_route.c */
 route_shape route_shape_of(const lg_sae_config *c, int n_layers);
-void route_topk_row(const double *pre, int m, int k, int *idx, double *val);
+void route_topk_row(const double *pre, const unsigned char *only, int m, int k, int *idx, double *val);
 void route_scratch_release(route_scratch *s);
 int route_scratch_alloc(route_scratch *s, const route_shape *cfg, long n);
 route_row route_scratch_row(const route_scratch *s, const route_shape *cfg, long b);

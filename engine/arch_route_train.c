@@ -68,11 +68,22 @@ void lg_route_trainer_free(lg_route_trainer *t)
     lg_free(t);
 }
 
+/* The six parameters of w in the trainer's order (R_WENC ... R_BROUT). */
+static void weight_slots(const lg_sae_weights *w, float *slot[R_NPARAM])
+{
+    slot[R_WENC] = w->W_enc;
+    slot[R_BENC] = w->b_enc;
+    slot[R_WDEC] = w->W_dec;
+    slot[R_BDEC] = w->b_dec;
+    slot[R_WROUT] = w->W_router;
+    slot[R_BROUT] = w->b_router;
+}
+
 int lg_route_trainer_new(const lg_sae_config *cfg, const lg_train_config *tc, const lg_sae_weights *init,
                          lg_route_trainer **out)
 {
     lg_route_trainer *t = NULL;
-    const float *src[R_NPARAM];
+    float *src[R_NPARAM]; /* read only */
     size_t d, m, L;
     int i, err;
     *out = NULL;
@@ -92,12 +103,7 @@ int lg_route_trainer_new(const lg_sae_config *cfg, const lg_train_config *tc, co
     t->n[R_BDEC] = d;
     t->n[R_WROUT] = d * L;
     t->n[R_BROUT] = L;
-    src[R_WENC] = init->W_enc;
-    src[R_BENC] = init->b_enc;
-    src[R_WDEC] = init->W_dec;
-    src[R_BDEC] = init->b_dec;
-    src[R_WROUT] = init->W_router;
-    src[R_BROUT] = init->b_router;
+    weight_slots(init, src);
     for (i = 0; i < R_NPARAM; i++) {
         if (!(t->P[i] = lg_malloc(t->n[i] * sizeof(float))) || !(t->M[i] = lg_calloc(t->n[i], sizeof(float))) ||
             !(t->V[i] = lg_calloc(t->n[i], sizeof(float))) || !(t->G[i] = lg_calloc(t->n[i], sizeof(double)))) {
@@ -152,7 +158,7 @@ static double auxk_forward(lg_route_trainer *t, int kaux, double *den)
     const int d = cfg->d_in, m = cfg->d_sae, B = t->tc.batch;
     const float *W_dec = t->P[R_WDEC];
     double sum = 0.0;
-    int b, i, j, q;
+    int b, i, q;
     *den = 0.0;
     for (i = 0; i < d; i++) {
         double mu = 0.0;
@@ -168,24 +174,9 @@ static double auxk_forward(lg_route_trainer *t, int kaux, double *den)
         return 0.0;
     for (b = 0; b < B; b++) {
         const double *pre = t->s.pre + (size_t)b * m;
-        int *idx = t->aidx + (size_t)b * kaux, n = 0;
+        int *idx = t->aidx + (size_t)b * kaux;
         double *val = t->aval + (size_t)b * kaux, *ar = t->ar + (size_t)b * d;
-        for (j = 0; j < m; j++) { /* top kaux among the dead, as route_topk_row */
-            double v = pre[j];
-            if (!t->dead[j] || (n == kaux && !(v > val[kaux - 1])))
-                continue;
-            q = n < kaux ? n++ : kaux - 1;
-            while (q > 0 && v > val[q - 1]) {
-                val[q] = val[q - 1];
-                idx[q] = idx[q - 1];
-                q--;
-            }
-            val[q] = v;
-            idx[q] = j;
-        }
-        for (q = 0; q < kaux; q++)
-            if (!(val[q] > 0.0))
-                val[q] = 0.0;
+        route_topk_row(pre, t->dead, m, kaux, idx, val); /* kaux <= the number dead */
         for (i = 0; i < d; i++) /* ehat - e = aux_acts W_dec + (uhat - u) */
             ar[i] = t->s.uhat[(size_t)b * d + i] - t->s.u[(size_t)b * d + i];
         for (q = 0; q < kaux; q++)
@@ -349,18 +340,6 @@ int lg_route_trainer_compute_grads(lg_route_trainer *t, const float *batch, lg_s
     return 0;
 }
 
-/* Learning rate of 0-based step `step` (train.h's schedule). */
-static double route_lr(const lg_train_config *tc, long step)
-{
-    double lr = tc->lr;
-    long s0 = tc->steps - (long)floor(tc->decay_frac * (double)tc->steps);
-    if (tc->warmup_steps > 0 && step + 1 < tc->warmup_steps)
-        lr *= (double)(step + 1) / (double)tc->warmup_steps;
-    if (step >= s0 && tc->steps > s0)
-        lr *= (double)(tc->steps - step) / (double)(tc->steps - s0);
-    return lr;
-}
-
 /* Steps 2-5 of train.h on the gradients in t->G (loss already checked). */
 static void apply_update(lg_route_trainer *t, lg_step_stats *st)
 {
@@ -387,7 +366,7 @@ static void apply_update(lg_route_trainer *t, lg_step_stats *st)
     if (t->tc.grad_clip > 0 && norm > t->tc.grad_clip)
         scale = t->tc.grad_clip / norm;
     /* 4. Adam with bias correction */
-    lr = route_lr(&t->tc, t->step);
+    lr = lg_train_lr(&t->tc, t->step);
     tt = t->step + 1;
     bc1 = 1.0 - pow(t->tc.adam_beta1, (double)tt);
     bc2 = 1.0 - pow(t->tc.adam_beta2, (double)tt);
@@ -568,12 +547,7 @@ static int export_arrays(const lg_route_trainer *t, int grads, lg_sae_weights *o
         lg_sae_weights_release(out);
         return err;
     }
-    dst[R_WENC] = out->W_enc;
-    dst[R_BENC] = out->b_enc;
-    dst[R_WDEC] = out->W_dec;
-    dst[R_BDEC] = out->b_dec;
-    dst[R_WROUT] = out->W_router;
-    dst[R_BROUT] = out->b_router;
+    weight_slots(out, dst);
     for (i = 0; i < R_NPARAM; i++)
         for (e = 0; e < t->n[i]; e++)
             dst[i][e] = grads ? (float)t->G[i][e] : t->P[i][e];

@@ -44,12 +44,12 @@
 #define LG_OPENBLAS_PATH "libopenblas.so.0"
 #endif
 
-typedef void (*sgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint,
-                         blasint, blasint, float, const float *, blasint, const float *, blasint,
-                         float, float *, blasint);
-typedef void (*dgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint,
-                         blasint, blasint, double, const double *, blasint, const double *,
-                         blasint, double, double *, blasint);
+/* The two GEMMs differ only in their element type T (float, double). */
+#define GEMM_FN(name, T)                                                                                 \
+    typedef void (*name)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint, \
+                         blasint, T, const T *, blasint, const T *, blasint, T, T *, blasint)
+GEMM_FN(sgemm_fn, float);
+GEMM_FN(dgemm_fn, double);
 
 static struct {
     sgemm_fn sgemm;
@@ -121,27 +121,20 @@ static void need(void)
     }
 }
 
-void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order, OPENBLAS_CONST enum CBLAS_TRANSPOSE TransA,
-                 OPENBLAS_CONST enum CBLAS_TRANSPOSE TransB, OPENBLAS_CONST blasint M,
-                 OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K, OPENBLAS_CONST float alpha,
-                 OPENBLAS_CONST float *A, OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
-                 OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
-                 OPENBLAS_CONST blasint ldc)
-{
-    need();
-    blas.sgemm(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
+/* cblas_<x>gemm with element type T, forwarded to blas.<x>gemm. */
+#define LAZY_GEMM(name, field, T)                                                                                \
+    void name(OPENBLAS_CONST enum CBLAS_ORDER Order, OPENBLAS_CONST enum CBLAS_TRANSPOSE TransA,                 \
+              OPENBLAS_CONST enum CBLAS_TRANSPOSE TransB, OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N,    \
+              OPENBLAS_CONST blasint K, OPENBLAS_CONST T alpha, OPENBLAS_CONST T *A, OPENBLAS_CONST blasint lda, \
+              OPENBLAS_CONST T *B, OPENBLAS_CONST blasint ldb, OPENBLAS_CONST T beta, T *C,                      \
+              OPENBLAS_CONST blasint ldc)                                                                        \
+    {                                                                                                            \
+        need();                                                                                                  \
+        blas.field(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                          \
+    }
 
-void cblas_dgemm(OPENBLAS_CONST enum CBLAS_ORDER Order, OPENBLAS_CONST enum CBLAS_TRANSPOSE TransA,
-                 OPENBLAS_CONST enum CBLAS_TRANSPOSE TransB, OPENBLAS_CONST blasint M,
-                 OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K, OPENBLAS_CONST double alpha,
-                 OPENBLAS_CONST double *A, OPENBLAS_CONST blasint lda, OPENBLAS_CONST double *B,
-                 OPENBLAS_CONST blasint ldb, OPENBLAS_CONST double beta, double *C,
-                 OPENBLAS_CONST blasint ldc)
-{
-    need();
-    blas.dgemm(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
+LAZY_GEMM(cblas_sgemm, sgemm, float)
+LAZY_GEMM(cblas_dgemm, dgemm, double)
 
 char *openblas_get_config(void)
 {

@@ -290,6 +290,15 @@ out:
     return err;
 }
 
+/* dst[i] = (float)src[i] for i < n, when dst is given (the per-latent max-cos outputs). */
+static void copy_maxcos(float *dst, const double *src, int n)
+{
+    int i;
+    if (dst)
+        for (i = 0; i < n; i++)
+            dst[i] = (float)src[i];
+}
+
 static double mean_of(const double *x, int n)
 {
     double s = 0.0;
@@ -304,7 +313,7 @@ int lg_dict_similarity(const float *A, int m1, const float *B, int m2, int d,
                        float *maxcos_b)
 {
     compare_result r;
-    int err, i;
+    int err;
     if ((err = compare(A, m1, "A", B, m2, "B", d, opt, &r)) < 0)
         return err;
     out->mmcs_ab = mean_of(r.rowmax, m1);
@@ -313,12 +322,8 @@ int lg_dict_similarity(const float *A, int m1, const float *B, int m2, int d,
     out->mcc = r.mcc;
     out->shared_frac = r.shared_frac;
     out->mcc_computed = r.mcc_computed;
-    if (maxcos_a)
-        for (i = 0; i < m1; i++)
-            maxcos_a[i] = (float)r.rowmax[i];
-    if (maxcos_b)
-        for (i = 0; i < m2; i++)
-            maxcos_b[i] = (float)r.colmax[i];
+    copy_maxcos(maxcos_a, r.rowmax, m1);
+    copy_maxcos(maxcos_b, r.colmax, m2);
     compare_result_release(&r);
     return 0;
 }
@@ -343,9 +348,7 @@ int lg_dict_recovery(const float *truth, int n_true, const float *sae, int m, in
     out->mcc = r.mcc;
     out->shared_frac = r.shared_frac;
     out->mcc_computed = r.mcc_computed;
-    if (maxcos_truth)
-        for (i = 0; i < n_true; i++)
-            maxcos_truth[i] = (float)r.rowmax[i];
+    copy_maxcos(maxcos_truth, r.rowmax, n_true);
     compare_result_release(&r);
     return 0;
 }

@@ -47,14 +47,8 @@ int lg_curve_due(long done, long steps, int log_every)
 
 static int push(lg_curve *c, const lg_curve_point *p)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        lg_curve_point *q = lg_realloc(c->pts, cap * sizeof(*q));
-        if (!q)
-            return LG_ENOMEM;
-        c->pts = q;
-        c->cap = cap;
-    }
+    if (lg_grow(&c->pts, &c->cap, c->n + 1, sizeof *c->pts, 64) < 0)
+        return LG_ENOMEM;
     c->pts[c->n++] = *p;
     return 0;
 }

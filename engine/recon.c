@@ -252,21 +252,29 @@ int lg_recon_finish(lg_recon *r, double dense_threshold, lg_recon_metrics *out)
     return 0;
 }
 
-int lg_recon_eval(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w,
-                  const float *rows, long n, double dense_threshold, lg_recon_metrics *out)
+int lg_recon_eval_targets(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w, const float *rows,
+                          const float *targets, long n, double dense_threshold, lg_recon_metrics *out)
 {
     lg_recon *r = NULL;
     long i;
     int err, chunk = n < 4096 ? (int)(n > 0 ? n : 1) : 4096;
-    if ((err = lg_recon_new(be, cfg, w, chunk, &r)) < 0)
+    if ((err = targets ? lg_recon_new_transcoder(be, cfg, w, chunk, &r) : lg_recon_new(be, cfg, w, chunk, &r)) < 0)
         return err;
     for (i = 0; i < n; i += chunk) {
         int rows_now = (int)(n - i < chunk ? n - i : chunk);
-        if ((err = lg_recon_add(r, rows + (size_t)i * cfg->d_in, rows_now)) < 0)
+        const float *x = rows + (size_t)i * cfg->d_in;
+        if ((err = targets ? lg_recon_add_target(r, x, targets + (size_t)i * cfg->d_in, rows_now)
+                           : lg_recon_add(r, x, rows_now)) < 0)
             goto out;
     }
     err = lg_recon_finish(r, dense_threshold, out);
 out:
     lg_recon_free(r);
     return err;
+}
+
+int lg_recon_eval(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w,
+                  const float *rows, long n, double dense_threshold, lg_recon_metrics *out)
+{
+    return lg_recon_eval_targets(be, cfg, w, rows, NULL, n, dense_threshold, out);
 }

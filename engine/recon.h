@@ -62,5 +62,10 @@ int lg_recon_add_target(lg_recon *r, const float *rows, const float *targets, in
 /* Convenience: the whole of rows [n, d_in] in chunks of at most 4096 rows. */
 int lg_recon_eval(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w,
                   const float *rows, long n, double dense_threshold, lg_recon_metrics *out);
+/* The same walk for a transcoder (targets [n, d_in], row i the target of
+ * rows' row i) when targets is given, for a plain SAE when it is NULL:
+ * lg_recon_eval and lg_transcoder_eval are this. */
+int lg_recon_eval_targets(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w, const float *rows,
+                          const float *targets, long n, double dense_threshold, lg_recon_metrics *out);
 
 #endif

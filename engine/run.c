@@ -323,23 +323,30 @@ out:
 
 /* ---- the study ------------------------------------------------------------------- */
 
+/* The study's data.synthetic block as the generator's config (data and target alike). */
+static lg_synth_config synth_config_of(const lg_study *s)
+{
+    lg_synth_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.d = s->synth.d;
+    sc.n_features = s->synth.n_features;
+    sc.n_samples = s->synth.n_samples;
+    sc.active_mean = s->synth.active_mean;
+    sc.zipf_exponent = s->synth.zipf_exponent;
+    sc.magnitude_mean = s->synth.magnitude_mean;
+    sc.magnitude_std = s->synth.magnitude_std;
+    sc.noise_std = s->synth.noise_std;
+    sc.seed = s->synth.seed;
+    return sc;
+}
+
 static int open_data(run_ctx *rc, float **truth_owned)
 {
     const lg_study *s = rc->s;
     int err;
     if (strcmp(s->data_source, "synthetic") == 0) {
-        lg_synth_config sc;
-        memset(&sc, 0, sizeof sc);
-        sc.d = s->synth.d;
-        sc.n_features = s->synth.n_features;
-        sc.n_samples = s->synth.n_samples;
-        sc.active_mean = s->synth.active_mean;
-        sc.zipf_exponent = s->synth.zipf_exponent;
-        sc.magnitude_mean = s->synth.magnitude_mean;
-        sc.magnitude_std = s->synth.magnitude_std;
-        sc.noise_std = s->synth.noise_std;
-        sc.seed = s->synth.seed;
-        sc.layers = s->synth.layers;
+        lg_synth_config sc = synth_config_of(s);
+        sc.layers = s->synth.layers; /* the data only: a synthetic target stays 2-D */
         sc.layer_leak = s->synth.layer_leak;
         if ((err = lg_dataset_synthetic(&sc, &rc->ds, truth_owned)) < 0)
             return lg_error_wrap("%s: data.synthetic", s->path);
@@ -359,17 +366,7 @@ static int open_target(run_ctx *rc)
     const char *what = s->target_synth ? "the synthetic target" : s->target_path;
     int err;
     if (s->target_synth) {
-        lg_synth_config sc;
-        memset(&sc, 0, sizeof sc);
-        sc.d = s->synth.d;
-        sc.n_features = s->synth.n_features;
-        sc.n_samples = s->synth.n_samples;
-        sc.active_mean = s->synth.active_mean;
-        sc.zipf_exponent = s->synth.zipf_exponent;
-        sc.magnitude_mean = s->synth.magnitude_mean;
-        sc.magnitude_std = s->synth.magnitude_std;
-        sc.noise_std = s->synth.noise_std;
-        sc.seed = s->synth.seed;
+        lg_synth_config sc = synth_config_of(s);
         if ((err = lg_transcoder_synth_target(&sc, s->target_synth_seed, &rc->target, &rc->target_truth)) < 0)
             return lg_error_wrap("%s: data.target.synthetic", s->path);
     } else if (!s->target_path)

@@ -49,14 +49,8 @@ int run_files_add(file_list *fl, const char *name, const char *media_type, const
     lg_buf full = LG_BUF_INIT;
     char *slash;
     int err;
-    if (fl->n == fl->cap) {
-        size_t cap = fl->cap ? fl->cap * 2 : 32;
-        lg_out_file *p = lg_realloc(fl->files, cap * sizeof(*p));
-        if (!p)
-            return LG_ENOMEM;
-        fl->files = p;
-        fl->cap = cap;
-    }
+    if (lg_grow(&fl->files, &fl->cap, fl->n + 1, sizeof *fl->files, 32) < 0)
+        return LG_ENOMEM;
     if ((err = lg_path_join(&full, fl->outdir, name)) < 0)
         goto out;
     slash = strrchr(full.ptr, '/');

@@ -142,6 +142,26 @@ static int consistency_set(const char *file, const char *where, const pdef *d, c
 }
 
 /* Set one parameter from a JSON value; `where` is the JSON path for errors. */
+/* An array of 1 to max_n strictly increasing positive integers, each at most
+ * max_val, into out[*n]; `what` names them in the error ("prefixes"). */
+static int increasing_ints(const char *file, const char *where, const cJSON *v, int max_n, double max_val,
+                           const char *what, int *out, int *n)
+{
+    const cJSON *e;
+    int k = 0, prev = 0;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > max_n)
+        return lg_error_set(LG_EINPUT, "%s: %s: must be an array of 1 to %d increasing integers", file, where, max_n);
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble <= prev ||
+            e->valuedouble > max_val)
+            return lg_error_set(LG_EINPUT, "%s: %s[%d]: %s must be increasing positive integers", file, where, k, what);
+        prev = (int)e->valuedouble;
+        out[k++] = prev;
+    }
+    *n = k;
+    return 0;
+}
+
 static int param_set(const char *file, const char *where, const pdef *d, const cJSON *v, lg_cond_params *p)
 {
     char *base = (char *)p + d->off;
@@ -191,36 +211,10 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
         if (!cJSON_IsObject(v))
             return lg_error_set(LG_EINPUT, "%s: %s: must be an object {\"weight\", \"every\", \"mode\"}", file, where);
         return consistency_set(file, where, d, v, p);
-    case P_PREFIXES: {
-        const cJSON *e;
-        int n = 0, prev = 0;
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > LG_STUDY_MAX_PREFIXES)
-            return lg_error_set(LG_EINPUT, "%s: %s: must be an array of 1 to %d increasing integers", file, where, LG_STUDY_MAX_PREFIXES);
-        cJSON_ArrayForEach(e, v) {
-            if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble <= prev ||
-                e->valuedouble > d->max)
-                return lg_error_set(LG_EINPUT, "%s: %s[%d]: prefixes must be increasing positive integers", file, where, n);
-            prev = (int)e->valuedouble;
-            p->prefixes[n++] = prev;
-        }
-        p->n_prefixes = n;
-        return 0;
-    }
-    case P_KS: {
-        const cJSON *e;
-        int n = 0, prev = 0;
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > LG_SAE_MAX_KS)
-            return lg_error_set(LG_EINPUT, "%s: %s: must be an array of 1 to %d increasing integers", file, where, LG_SAE_MAX_KS);
-        cJSON_ArrayForEach(e, v) {
-            if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble <= prev ||
-                e->valuedouble > d->max)
-                return lg_error_set(LG_EINPUT, "%s: %s[%d]: budgets must be increasing positive integers", file, where, n);
-            prev = (int)e->valuedouble;
-            p->ks[n++] = prev;
-        }
-        p->n_ks = n;
-        return 0;
-    }
+    case P_PREFIXES:
+        return increasing_ints(file, where, v, LG_STUDY_MAX_PREFIXES, d->max, "prefixes", p->prefixes, &p->n_prefixes);
+    case P_KS:
+        return increasing_ints(file, where, v, LG_SAE_MAX_KS, d->max, "budgets", p->ks, &p->n_ks);
     }
     return lg_error_set(LG_EINTERNAL, "bad parameter type");
 }

@@ -102,6 +102,8 @@ typedef struct {
 void lg_train_config_default(lg_train_config *tc);
 /* LG_EINPUT naming the field. */
 int lg_train_config_check(const lg_train_config *tc, const lg_sae_config *cfg);
+/* lr_t of 0-based step `step`: the schedule of step 4 above (every trainer uses it). */
+double lg_train_lr(const lg_train_config *tc, long step);
 
 typedef struct {
     long step;        /* steps done after this one */

@@ -23,8 +23,7 @@
 #include "engine/arch_hier.h"
 #include "engine/train_int.h"
 
-/* Learning rate of 0-based step `step` (train.h). */
-static double schedule_lr(const lg_train_config *tc, long step)
+double lg_train_lr(const lg_train_config *tc, long step)
 {
     double lr = tc->lr;
     long s0 = tc->steps - (long)floor(tc->decay_frac * (double)tc->steps);
@@ -577,7 +576,7 @@ static int apply_update(lg_trainer *t, lg_step_stats *st)
         TRY(lg_backend_clip_apply(be, g, t->numel, t->n_params, total, t->tc.grad_clip, &gnorm));
         st[s].grad_norm = gnorm;
     }
-    lr = schedule_lr(&t->tc, step);
+    lr = lg_train_lr(&t->tc, step);
     tt = (double)(step + 1);
     a.lr = (float)lr;
     a.beta1 = (float)t->tc.adam_beta1;

@@ -78,18 +78,5 @@ double lg_transcoder_gemm_flops(int transcoder, int batch, int d, int d_sae)
 int lg_transcoder_eval(const lg_backend *be, const lg_sae_config *cfg, const lg_sae_weights *w, const float *x,
                        const float *y, long n, double dense_threshold, lg_recon_metrics *out)
 {
-    lg_recon *r = NULL;
-    long i;
-    int err, chunk = n < 4096 ? (int)(n > 0 ? n : 1) : 4096;
-    if ((err = lg_recon_new_transcoder(be, cfg, w, chunk, &r)) < 0)
-        return err;
-    for (i = 0; i < n; i += chunk) {
-        int now = (int)(n - i < chunk ? n - i : chunk);
-        if ((err = lg_recon_add_target(r, x + (size_t)i * cfg->d_in, y + (size_t)i * cfg->d_in, now)) < 0)
-            goto out;
-    }
-    err = lg_recon_finish(r, dense_threshold, out);
-out:
-    lg_recon_free(r);
-    return err;
+    return lg_recon_eval_targets(be, cfg, w, x, y, n, dense_threshold, out);
 }

@@ -220,6 +220,16 @@ static int find_sample(const lg_claim *c, const char *name)
 }
 
 /* name(args)[.field] or a number */
+/* The index of val in names[0..n), or -1. */
+static int name_index(const char *val, const char *const *names, int n)
+{
+    int k;
+    for (k = 0; k < n; k++)
+        if (!strcmp(val, names[k]))
+            return k;
+    return -1;
+}
+
 static int parse_term(parser *p, lg_claim *c, lg_term *t)
 {
     char *name = NULL, *key = NULL, *val = NULL;
@@ -307,27 +317,21 @@ static int parse_term(parser *p, lg_claim *c, lg_term *t)
                 else
                     t->resamples = (long)v;
             } else if (bit == OPT_ALT) {
-                if (!strcmp(val, "two-sided"))
-                    t->alt = LG_ALT_TWO_SIDED;
-                else if (!strcmp(val, "greater"))
-                    t->alt = LG_ALT_GREATER;
-                else if (!strcmp(val, "less"))
-                    t->alt = LG_ALT_LESS;
-                else {
+                static const char *const alts[] = {"two-sided", "greater", "less"}; /* LG_ALT_* order */
+                int k = name_index(val, alts, 3);
+                if (k < 0) {
                     err = cl_perr_at(p, acol, "alternative must be two-sided, greater or less");
                     goto out;
                 }
+                t->alt = (lg_alternative)k;
             } else if (bit == OPT_MWU) {
-                if (!strcmp(val, "auto"))
-                    t->mwu = LG_MWU_AUTO;
-                else if (!strcmp(val, "exact"))
-                    t->mwu = LG_MWU_EXACT;
-                else if (!strcmp(val, "asymptotic"))
-                    t->mwu = LG_MWU_ASYMPTOTIC;
-                else {
+                static const char *const methods[] = {"auto", "exact", "asymptotic"}; /* LG_MWU_* order */
+                int k = name_index(val, methods, 3);
+                if (k < 0) {
                     err = cl_perr_at(p, acol, "method must be auto, exact or asymptotic");
                     goto out;
                 }
+                t->mwu = (lg_mwu_method)k;
             } else {
                 if (!strcmp(val, "percentile"))
                     t->boot = LG_BOOT_PERCENTILE;
@@ -519,6 +523,20 @@ static size_t line_content_len(const char *s, size_t n)
 }
 
 /* One directive inside a claim. Returns 1 at 'end', 0 otherwise, < 0 on error. */
+/* The rest of a line that is one of two keywords: *flag = first_value for
+ * `first`, !first_value for `second`; anything else, or more on the line,
+ * is an error ("expected 'first' or 'second'"). */
+static int parse_choice(parser *p, const char *first, const char *second, int first_value, int *flag)
+{
+    if (cl_keyword_is(p, first))
+        *flag = first_value;
+    else if (cl_keyword_is(p, second))
+        *flag = !first_value;
+    else
+        return PERR(p, "expected '%s' or '%s'", first, second);
+    return cl_expect_eol(p);
+}
+
 static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
 {
     size_t kcol;
@@ -573,25 +591,9 @@ static int parse_claim_line(parser *p, lg_claim *c, unsigned *seen)
             }
         err = cl_expect_eol(p);
     } else if (bit == S_CORRECT) {
-        if (cl_keyword_is(p, "holm"))
-            c->correct_holm = 1;
-        else if (cl_keyword_is(p, "none"))
-            c->correct_holm = 0;
-        else {
-            err = PERR(p, "expected 'holm' or 'none'");
-            goto out;
-        }
-        err = cl_expect_eol(p);
+        err = parse_choice(p, "holm", "none", 1, &c->correct_holm);
     } else if (bit == S_EXPECT) {
-        if (cl_keyword_is(p, "pass"))
-            c->expect_fail = 0;
-        else if (cl_keyword_is(p, "fail"))
-            c->expect_fail = 1;
-        else {
-            err = PERR(p, "expected 'pass' or 'fail'");
-            goto out;
-        }
-        err = cl_expect_eol(p);
+        err = parse_choice(p, "pass", "fail", 0, &c->expect_fail);
     } else if (bit == S_BY) {
         /* by KEY | for each KEY: one verdict per value of the grid parameter KEY */
         if (!strcmp(kw, "for") && !cl_keyword_is(p, "each")) {

@@ -64,6 +64,10 @@ typedef struct {
 
 /* True when a condition parameter value (NULL = absent) satisfies f. */
 int lg_filter_match(const lg_filter *f, const char *param_value);
+/* f = the filter key == value (borrowing both strings), numeric when value is
+ * a finite decimal number (digits, sign, '.', 'e' only): what a report's
+ * grouping and plots add to a sample's filters. */
+void lg_filter_eq(lg_filter *f, const char *key, const char *value);
 
 typedef struct {
     char *name;

@@ -53,6 +53,17 @@ int lg_filter_match(const lg_filter *f, const char *v)
     return 0;
 }
 
+void lg_filter_eq(lg_filter *f, const char *key, const char *value)
+{
+    char *end;
+    memset(f, 0, sizeof *f);
+    f->key = (char *)key;
+    f->op = LG_OP_EQ;
+    f->value = (char *)value;
+    f->num = strtod(value, &end);
+    f->is_num = *value && !*end && isfinite(f->num) && strspn(value, "0123456789+-.eE") == strlen(value);
+}
+
 /* ---- freeing ---------------------------------------------------------------------- */
 
 static void claim_release(lg_claim *c)

@@ -22,7 +22,6 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,18 +133,6 @@ void lg_eval_result_free(lg_eval_result *r)
     lg_free(r);
 }
 
-/* printf into a fresh string (NULL on ENOMEM). */
-static char *fmt_str(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt_str(const char *fmt, ...)
-{
-    va_list ap;
-    char *out;
-    va_start(ap, fmt);
-    out = lg_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    return out;
-}
-
 /* ---- evidence ------------------------------------------------------------------ */
 
 static int add_run_id(lg_claim_result *cr, const char *id)
@@ -200,7 +187,7 @@ static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_pr
         }
         if (s.status == LG_EVIDENCE_MISSING || (s.status == LG_EVIDENCE_FRESH && s.n == 0) ||
             (s.n > 0 && !s.values)) {
-            if (!missing && !(missing = fmt_str("sample '%s' (%s.%s): %s", d->name, lg_unit_name(d->unit), d->metric,
+            if (!missing && !(missing = lg_strdup_printf("sample '%s' (%s.%s): %s", d->name, lg_unit_name(d->unit), d->metric,
                                                s.reason ? s.reason : s.n == 0 ? "no value matches the filters" : "no values"))) {
                 err = LG_ENOMEM; /* not `continue`: the next provider call would overwrite err */
                 goto out;
@@ -209,11 +196,11 @@ static int fetch_samples(const lg_claim_file *f, const lg_claim *c, lg_sample_pr
             continue;
         }
         if (s.status == LG_EVIDENCE_STALE && !stale &&
-            !(stale = fmt_str("sample '%s': %s", d->name, s.reason ? s.reason : "evidence is stale")))
+            !(stale = lg_strdup_printf("sample '%s': %s", d->name, s.reason ? s.reason : "evidence is stale")))
             err = LG_ENOMEM;
         if (c->engine_min && (!s.engine_version || lg_version_cmp(s.engine_version, c->engine_min) < 0)) {
             /* every such sample is marked stale; the reason names the first */
-            if (!stale && !(stale = fmt_str("sample '%s': run %s was produced by engine %s, older than %s (stale-if)",
+            if (!stale && !(stale = lg_strdup_printf("sample '%s': run %s was produced by engine %s, older than %s (stale-if)",
                                   d->name, s.run_id ? s.run_id : "?",
                                   s.engine_version ? s.engine_version : "(unknown)", c->engine_min)))
                 err = LG_ENOMEM;
@@ -435,14 +422,8 @@ static void work_release(work_item *w)
 
 static int grow_work(work_item **w, size_t *n, size_t *cap)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        work_item *p = lg_realloc(*w, nc * sizeof(*p));
-        if (!p)
-            return LG_ENOMEM;
-        *w = p;
-        *cap = nc;
-    }
+    if (lg_grow(w, cap, *n + 1, sizeof **w, 16) < 0)
+        return LG_ENOMEM;
     memset(&(*w)[*n], 0, sizeof(**w));
     return 0;
 }
@@ -457,7 +438,7 @@ static int expand_one(work_item *w, const lg_claim *c, const char *value)
     w->c.samples = NULL;
     w->c.nsamples = 0;
     w->c.id = NULL;
-    if (!(w->gval = lg_strdup(value)) || !(w->c.id = fmt_str("%s[%s=%s]", c->id, c->by_key, value)) ||
+    if (!(w->gval = lg_strdup(value)) || !(w->c.id = lg_strdup_printf("%s[%s=%s]", c->id, c->by_key, value)) ||
         !(w->c.samples = lg_calloc(c->nsamples ? c->nsamples : 1, sizeof(*w->c.samples))))
         return LG_ENOMEM;
     for (i = 0; i < c->nsamples; i++) {
@@ -501,7 +482,7 @@ static int expand_file(const lg_claim_file *f, lg_grid_provider grid, void *ctx,
             if (c->by_key) {
                 w[n].is_forced = 1;
                 w[n].forced = LG_VERDICT_ERROR;
-                if (!(w[n].forced_reason = fmt_str("'by %s' needs a grid provider (lg_eval_file_grid)", c->by_key)))
+                if (!(w[n].forced_reason = lg_strdup_printf("'by %s' needs a grid provider (lg_eval_file_grid)", c->by_key)))
                     err = LG_ENOMEM;
             }
             n++;
@@ -530,8 +511,8 @@ static int expand_file(const lg_claim_file *f, lg_grid_provider grid, void *ctx,
                                                       : LG_VERDICT_MISSING;
             w[n].forced_reason =
                 a.n > LG_EVAL_MAX_GRID
-                    ? fmt_str("by %s: %zu values, more than %d", c->by_key, a.n, LG_EVAL_MAX_GRID)
-                    : fmt_str("by %s: %s", c->by_key, a.reason ? a.reason : "the grid parameter has no values");
+                    ? lg_strdup_printf("by %s: %zu values, more than %d", c->by_key, a.n, LG_EVAL_MAX_GRID)
+                    : lg_strdup_printf("by %s: %s", c->by_key, a.reason ? a.reason : "the grid parameter has no values");
             if (!w[n].forced_reason || (a.run_id && !(w[n].forced_run = lg_strdup(a.run_id))))
                 err = LG_ENOMEM;
             n++;
@@ -668,15 +649,15 @@ int lg_eval_file_grid(const lg_claim_file *f, lg_sample_provider provider, lg_gr
             }
             if (first_err) {
                 cr->verdict = LG_VERDICT_ERROR;
-                cr->reason = fmt_str("line %d: %s: %s", first_err->line, first_err->text, first_err->note);
+                cr->reason = lg_strdup_printf("line %d: %s: %s", first_err->line, first_err->text, first_err->note);
             } else if (first_fail) {
                 cr->verdict = cr->expect_fail ? LG_VERDICT_XFAIL : LG_VERDICT_FAIL;
-                cr->reason = fmt_str("line %d: %s: %.6g %s %g does not hold", first_fail->line, first_fail->text,
+                cr->reason = lg_strdup_printf("line %d: %s: %.6g %s %g does not hold", first_fail->line, first_fail->text,
                                      first_fail->value, lg_op_name(first_fail->op), first_fail->threshold);
             } else {
                 cr->verdict = cr->expect_fail ? LG_VERDICT_XPASS : LG_VERDICT_PASS;
                 if (cr->expect_fail)
-                    cr->reason = fmt_str("expected to fail, but every requirement holds");
+                    cr->reason = lg_strdup_printf("expected to fail, but every requirement holds");
             }
             if (cr->verdict != LG_VERDICT_PASS && !cr->reason) {
                 err = LG_ENOMEM;
@@ -693,7 +674,7 @@ int lg_eval_file_grid(const lg_claim_file *f, lg_sample_provider provider, lg_gr
                     cr->reason = NULL;
                     cr->verdict = LG_VERDICT_BLOCKED;
                     if (!(cr->blocked_by = lg_strdup(gr->id)) ||
-                        !(cr->reason = fmt_str("gate %s is %s%s%s", gr->id, lg_verdict_name(gr->verdict),
+                        !(cr->reason = lg_strdup_printf("gate %s is %s%s%s", gr->id, lg_verdict_name(gr->verdict),
                                                gr->reason ? ": " : "", gr->reason ? gr->reason : ""))) {
                         err = LG_ENOMEM;
                         goto out;

@@ -120,6 +120,25 @@ __device__ __forceinline__ uint32_t lg_topk_key(float x)
     return x > 0.0f ? __float_as_uint(x) : 0u;
 }
 
+// Sum over the warp with a fixed tree (shfl_down), broadcast from lane 0.
+__device__ __forceinline__ double lg_warp_sum(double v)
+{
+    for (int off = 16; off > 0; off >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, off);
+    return __shfl_sync(0xffffffffu, v, 0);
+}
+
+// sum_c x[c]^2 over x [n], in double, by the warp (lane l adds c = l, l+32,
+// ..., then lg_warp_sum): the row norm of the one-warp-per-row kernels, the
+// same bits in each of them. Every lane gets it.
+__device__ __forceinline__ double lg_warp_row_sumsq(const float *x, int n)
+{
+    double ss = 0.0;
+    for (int c = threadIdx.x % 32; c < n; c += 32)
+        ss += (double)x[c] * x[c];
+    return lg_warp_sum(ss);
+}
+
 // cuda_reduce.cu: the reductions and row ops of the backend table.
 int lg_cuda_sum(const lg_backend *be, const float *x, size_t n, double *out);
 int lg_cuda_sumsq(const lg_backend *be, const float *x, size_t n, double *out);
@@ -129,6 +148,37 @@ int lg_cuda_reduce_many(const lg_backend *be, const lg_reduce_req *reqs, int n, 
 int lg_cuda_renorm_rows(const lg_backend *be, float *W, int rows, int cols);
 int lg_cuda_project_out_parallel(const lg_backend *be, const float *W, float *G, int rows,
                                  int cols);
+
+// cuda_ops.cu: the elementwise, activation, column-reduction and Adam ops of the table.
+int lg_cuda_relu(const lg_backend *be, const float *pre, float *acts, size_t n);
+int lg_cuda_threshold_scalar(const lg_backend *be, const float *pre, float thr, float *acts,
+                             size_t n);
+int lg_cuda_jumprelu_fwd(const lg_backend *be, const float *pre, const float *lthr, float *acts,
+                         int rows, int cols);
+int lg_cuda_active_grad(const lg_backend *be, const float *acts, const float *grad_acts, float beta,
+                        float *grad_pre, size_t n);
+int lg_cuda_col_sum(const lg_backend *be, const float *X, int rows, int cols, float alpha,
+                    float beta, float *out);
+int lg_cuda_col_count_nonzero(const lg_backend *be, const float *X, int rows, int cols,
+                              float *counts);
+int lg_cuda_fired_update(const lg_backend *be, const float *acts, int rows, int cols, float *since);
+int lg_cuda_jumprelu_bwd(const lg_backend *be, const float *pre, const float *lthr,
+                         const float *grad_acts, float l0_scale, float eps, float *grad_pre,
+                         float *grad_lthr, int rows, int cols);
+int lg_cuda_add_bias_rows(const lg_backend *be, const float *X, const float *bias, float alpha,
+                          float *Y, int rows, int cols);
+int lg_cuda_axpby(const lg_backend *be, size_t n, float alpha, const float *x, float beta,
+                  const float *y, float *out);
+int lg_cuda_scale_shift(const lg_backend *be, float *x, float alpha, float c, size_t n);
+int lg_cuda_mask_ge(const lg_backend *be, const float *x, float thr, float *out, size_t n);
+int lg_cuda_adam_step(const lg_backend *be, float *p, const float *g, float *m, float *v, size_t n,
+                      const lg_adam_args *a);
+
+// cuda_topk.cu: the top-k selections of the table.
+int lg_cuda_topk_rows(const lg_backend *be, const float *pre, const float *col_mask, float *acts,
+                      int rows, int cols, int k);
+int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size_t n, size_t keep,
+                       float *min_kept);
 
 // The trainer's sparse path on CUDA from batch * d_sae * d_in >= this on
 // (backend.h, sparse_min_work): below it the dense step is faster.

@@ -162,24 +162,13 @@ int lg_cuda_reduce_many(const lg_backend *be, const lg_reduce_req *reqs, int n, 
 
 #define ROW_WARPS 8
 
-// Sum over the warp with a fixed tree (shfl_down), broadcast from lane 0.
-__device__ __forceinline__ double warp_sum(double v)
-{
-    for (int off = 16; off > 0; off >>= 1)
-        v += __shfl_down_sync(0xffffffffu, v, off);
-    return __shfl_sync(0xffffffffu, v, 0);
-}
-
 __global__ void k_renorm_rows(float *W, int rows, int cols)
 {
     int r = blockIdx.x * ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (r >= rows)
         return;
     float *w = W + (size_t)r * cols; // [cols]
-    double ss = 0.0;
-    for (int c = lane; c < cols; c += 32)
-        ss += (double)w[c] * w[c];
-    ss = warp_sum(ss);
+    double ss = lg_warp_row_sumsq(w, cols);
     if (ss > 0.0) {
         float inv = (float)(1.0 / sqrt(ss));
         for (int c = lane; c < cols; c += 32)
@@ -199,8 +188,8 @@ __global__ void k_project_out(const float *W, float *G, int rows, int cols)
         gw += (double)g[c] * w[c];
         ww += (double)w[c] * w[c];
     }
-    gw = warp_sum(gw);
-    ww = warp_sum(ww);
+    gw = lg_warp_sum(gw);
+    ww = lg_warp_sum(ww);
     if (ww == 0.0)
         return;
     float coef = (float)(gw / ww);

@@ -27,12 +27,7 @@ __global__ void k_sim_normalise(float *X, int rows, int d, int *bad)
     if (r >= rows)
         return;
     float *x = X + (size_t)r * d; // [d]
-    double ss = 0.0;
-    for (int c = lane; c < d; c += 32)
-        ss += (double)x[c] * x[c];
-    for (int off = 16; off > 0; off >>= 1)
-        ss += __shfl_down_sync(0xffffffffu, ss, off);
-    ss = __shfl_sync(0xffffffffu, ss, 0);
+    double ss = lg_warp_row_sumsq(x, d);
     if (!(ss > 0.0) || isinf(ss)) {
         if (lane == 0)
             atomicMin(bad, r);

@@ -41,12 +41,12 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "kernels/cuda_common.cuh"
+#include "kernels/cuda_select.cuh"
 
 #define SP_THREADS 256                // block of the selection and row kernels
 #define SP_WARPS (SP_THREADS / 32)
 #define SP_SCAN 1024                  // one-block scans
 #define SP_UNIT 4096                  // columns per work unit of batch top-k's write pass
-#define SP_GRID 2048                  // blocks of the batch count/histogram passes
 #define GA_THREADS 128                // gather_rows: threads per block,
 #define GA_CPT 4                      //   columns per thread,
 #define GA_TILE (GA_THREADS * GA_CPT) //   columns per block (grid.y tiles d)
@@ -56,63 +56,23 @@
 
 static inline size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
 
-// ---- block helpers (blockDim.x == SP_THREADS, called by every thread) -------------
+// The block steps of the selections (block sums, tie ranks, digits, row keys)
+// are cuda_select.cuh's, shared with cuda_topk.cu.
 
-// Sum of one unsigned per thread over the block (exact); the result in every thread.
-static __device__ unsigned sp_block_sum(unsigned v, unsigned *s_warp)
+// One block of SP_SCAN threads: the sum of `local` over the lower threads (an
+// exclusive scan in thread order: an inclusive Hillis-Steele scan through s
+// [SP_SCAN], minus this thread's own). Every thread calls it.
+static __device__ unsigned long long sp_scan_before(unsigned long long local, unsigned long long *s)
 {
-    for (int off = 16; off > 0; off >>= 1)
-        v += __shfl_down_sync(FULL_MASK, v, off);
-    if ((threadIdx.x & 31) == 0)
-        s_warp[threadIdx.x >> 5] = v;
+    s[threadIdx.x] = local;
     __syncthreads();
-    unsigned t = 0;
-    for (int w = 0; w < SP_WARPS; w++)
-        t += s_warp[w];
-    __syncthreads();
-    return t;
-}
-
-// Rank of this thread's flag among the set flags of the block, in thread
-// order (the number of set flags in lower threads); *total = all set flags.
-static __device__ unsigned sp_block_rank(bool flag, unsigned *s_warp, unsigned *total)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const unsigned ballot = __ballot_sync(FULL_MASK, flag);
-    unsigned before = 0, tot = 0;
-    if (lane == 0)
-        s_warp[warp] = __popc(ballot);
-    __syncthreads();
-    for (int w = 0; w < SP_WARPS; w++) {
-        if (w < warp)
-            before += s_warp[w];
-        tot += s_warp[w];
+    for (int off = 1; off < SP_SCAN; off <<= 1) {
+        unsigned long long add = threadIdx.x >= (unsigned)off ? s[threadIdx.x - off] : 0;
+        __syncthreads();
+        s[threadIdx.x] += add;
+        __syncthreads();
     }
-    __syncthreads();
-    *total = tot;
-    return before + __popc(ballot & ((1u << lane) - 1u));
-}
-
-// Thread 0: the digit holding the rem-th largest key of the histogram,
-// scanning from the largest digit; *rem becomes the rank inside that digit.
-static __device__ void sp_pick_digit(const unsigned *hist, unsigned long long *rem,
-                                     unsigned *digit)
-{
-    unsigned long long cum = 0;
-    int b;
-    for (b = 255; b > 0; b--) {
-        if (cum + hist[b] >= *rem)
-            break;
-        cum += hist[b];
-    }
-    *digit = (unsigned)b;
-    *rem -= cum;
-}
-
-static __device__ __forceinline__ uint32_t sp_row_key(const float *v, const float *mask, int c)
-{
-    const uint32_t key = lg_topk_key(v[c]);
-    return mask && mask[c] == 0.0f ? 0u : key;
+    return s[threadIdx.x] - local;
 }
 
 // In place, one block: counts c[1..n] -> inclusive prefix sums, c[0] = 0
@@ -125,21 +85,36 @@ __global__ void __launch_bounds__(SP_SCAN) k_sp_scan_counts(int32_t *c, int n)
     unsigned long long local = 0, run;
     for (size_t t = lo; t < hi; t++)
         local += (unsigned)c[t + 1];
-    s[threadIdx.x] = local;
-    __syncthreads();
-    for (int off = 1; off < SP_SCAN; off <<= 1) { // inclusive Hillis-Steele scan
-        unsigned long long add = threadIdx.x >= (unsigned)off ? s[threadIdx.x - off] : 0;
-        __syncthreads();
-        s[threadIdx.x] += add;
-        __syncthreads();
-    }
-    run = s[threadIdx.x] - local;
+    run = sp_scan_before(local, s);
     for (size_t t = lo; t < hi; t++) {
         run += (unsigned)c[t + 1];
         c[t + 1] = (int32_t)run;
     }
     if (threadIdx.x == 0)
         c[0] = 0;
+}
+
+// One step of a CSR write, every thread of the block with its entry c (key
+// key, value v[c]): the entry is kept when key > T, or key == T and fewer
+// than rem ties come before it (*taken_eq from earlier steps, then the lower
+// threads'); kept entries go to idx/val at out + their rank among this
+// step's kept ones, in thread order. Returns how many were kept; *taken_eq
+// moves on. T >= 1, so only candidates (key > 0) can match.
+static __device__ unsigned sp_write_kept(uint32_t key, unsigned T, unsigned long long rem,
+                                         unsigned long long *taken_eq, const float *v, int c, int32_t *idx,
+                                         float *val, int32_t out, unsigned *s_warp)
+{
+    unsigned tot;
+    const bool eq = key == T;
+    const unsigned long long before = *taken_eq + lg_block_rank(eq, s_warp, &tot);
+    *taken_eq += tot;
+    const bool kept = key > T || (eq && before < rem);
+    const unsigned pos = lg_block_rank(kept, s_warp, &tot);
+    if (kept) {
+        idx[out + pos] = c;
+        val[out + pos] = v[c];
+    }
+    return tot;
 }
 
 // ---- per-row top-k as CSR ------------------------------------------------------------
@@ -159,12 +134,12 @@ __global__ void __launch_bounds__(SP_THREADS)
     __shared__ unsigned long long s_rem;
     const float *v = pre + (size_t)blockIdx.x * cols; // [cols]
     const int tid = threadIdx.x;
-    unsigned cnt = 0, prefix = 0, bits = 0;
+    unsigned cnt = 0, prefix;
     unsigned long long rem;
 
     for (int c = tid; c < cols; c += SP_THREADS)
-        cnt += sp_row_key(v, mask, c) != 0;
-    cnt = sp_block_sum(cnt, s_warp);
+        cnt += lg_row_key(v, mask, c) != 0;
+    cnt = lg_block_sum_u(cnt, s_warp);
     rem = cnt < (unsigned)k ? cnt : (unsigned)k;
     if (tid == 0)
         ptr[blockIdx.x + 1] = (int32_t)rem;
@@ -175,27 +150,7 @@ __global__ void __launch_bounds__(SP_THREADS)
         }
         return;
     }
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int i = tid; i < 256; i += SP_THREADS)
-            hist[i] = 0;
-        __syncthreads();
-        for (int c = tid; c < cols; c += SP_THREADS) {
-            uint32_t key = sp_row_key(v, mask, c);
-            if (key && (key & bits) == prefix)
-                atomicAdd(&hist[(key >> shift) & 255u], 1u); // integer: order-independent
-        }
-        __syncthreads();
-        if (tid == 0) {
-            unsigned long long r = rem;
-            sp_pick_digit(hist, &r, &s_digit);
-            s_rem = r;
-        }
-        __syncthreads();
-        prefix |= s_digit << shift;
-        bits |= 0xffu << shift;
-        rem = s_rem;
-        __syncthreads();
-    }
+    prefix = lg_row_radix(v, mask, cols, &rem, hist, &s_digit, &s_rem);
     if (tid == 0) {
         selT[blockIdx.x] = prefix;
         selRem[blockIdx.x] = (unsigned)rem;
@@ -211,22 +166,13 @@ __global__ void __launch_bounds__(SP_THREADS)
     const unsigned T = selT[blockIdx.x], rem = selRem[blockIdx.x];
     const int32_t start = ptr[blockIdx.x], want = ptr[blockIdx.x + 1] - start;
     int32_t out = start;
-    unsigned taken_eq = 0, tot;
+    unsigned long long taken_eq = 0;
     if (want <= 0)
         return; // uniform
     for (int base = 0; base < cols && out - start < want; base += SP_THREADS) {
         const int c = base + threadIdx.x;
-        const uint32_t key = c < cols ? sp_row_key(v, mask, c) : 0u;
-        const bool eq = key == T; // T >= 1 here: only candidates match
-        const unsigned before = taken_eq + sp_block_rank(eq, s_warp, &tot);
-        taken_eq += tot;
-        const bool kept = key > T || (eq && before < rem);
-        const unsigned pos = sp_block_rank(kept, s_warp, &tot);
-        if (kept) {
-            idx[out + pos] = c;
-            val[out + pos] = v[c];
-        }
-        out += (int32_t)tot;
+        const uint32_t key = c < cols ? lg_row_key(v, mask, c) : 0u;
+        out += (int32_t)sp_write_kept(key, T, rem, &taken_eq, v, c, idx, val, out, s_warp);
     }
 }
 
@@ -285,73 +231,10 @@ static int cu_topk_rows_csr(const lg_backend *be, const float *pre, const float 
 // the kept entries are written in column order (ballots), ties ranked from
 // the ties before the unit.
 
-typedef struct {
-    unsigned long long cnt;  // candidates (positive entries)
-    unsigned long long kk;   // min(keep, cnt): entries to keep
-    unsigned long long rem;  // rank still to resolve / ties to keep at the end
-    unsigned long long total; // entries written (= ptr[rows])
-    unsigned prefix, bits;   // digits of T found so far, and their mask
-    unsigned hist[256];
-} sp_bt_state;
-
-__global__ void __launch_bounds__(SP_THREADS)
-    k_sp_bt_count(const float *pre, size_t n, sp_bt_state *st)
-{
-    __shared__ unsigned s_warp[SP_WARPS];
-    unsigned cnt = 0;
-    for (size_t i = blockIdx.x * (size_t)SP_THREADS + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * SP_THREADS)
-        cnt += lg_topk_key(pre[i]) != 0;
-    cnt = sp_block_sum(cnt, s_warp);
-    if (threadIdx.x == 0 && cnt)
-        atomicAdd(&st->cnt, (unsigned long long)cnt); // integer: exact in any order
-}
-
-__global__ void k_sp_bt_setk(sp_bt_state *st, unsigned long long keep)
-{
-    st->kk = st->cnt < keep ? st->cnt : keep;
-    st->rem = st->kk;
-    st->prefix = st->bits = 0;
-}
-
-__global__ void __launch_bounds__(SP_THREADS)
-    k_sp_bt_hist(const float *pre, size_t n, int shift, sp_bt_state *st)
-{
-    __shared__ unsigned hist[256];
-    const unsigned prefix = st->prefix, bits = st->bits;
-    if (st->kk == 0)
-        return; // uniform
-    for (int i = threadIdx.x; i < 256; i += SP_THREADS)
-        hist[i] = 0;
-    __syncthreads();
-    for (size_t i = blockIdx.x * (size_t)SP_THREADS + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * SP_THREADS) {
-        uint32_t key = lg_topk_key(pre[i]);
-        if (key && (key & bits) == prefix)
-            atomicAdd(&hist[(key >> shift) & 255u], 1u);
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < 256; i += SP_THREADS)
-        if (hist[i])
-            atomicAdd(&st->hist[i], hist[i]);
-}
-
-__global__ void k_sp_bt_pick(sp_bt_state *st, int shift)
-{
-    unsigned digit;
-    if (st->kk == 0)
-        return;
-    sp_pick_digit(st->hist, &st->rem, &digit);
-    st->prefix |= digit << shift;
-    st->bits |= 0xffu << shift;
-    for (int i = 0; i < 256; i++)
-        st->hist[i] = 0;
-}
-
 // Unit u = (row u / upr, columns [(u % upr) SP_UNIT, ...)): ugt[u] = keys > T,
 // ueq[u] = keys == T (both 0 when nothing is kept).
 __global__ void __launch_bounds__(SP_THREADS)
-    k_sp_bt_unitcount(const float *pre, int cols, int upr, const sp_bt_state *st, unsigned *ugt,
+    k_sp_bt_unitcount(const float *pre, int cols, int upr, const lg_bt_state *st, unsigned *ugt,
                       unsigned *ueq)
 {
     __shared__ unsigned s_warp[SP_WARPS];
@@ -368,8 +251,8 @@ __global__ void __launch_bounds__(SP_THREADS)
             gt += key > T;
             eq += key == T;
         }
-    gt = sp_block_sum(gt, s_warp);
-    eq = sp_block_sum(eq, s_warp);
+    gt = lg_block_sum_u(gt, s_warp);
+    eq = lg_block_sum_u(eq, s_warp);
     if (threadIdx.x == 0) {
         ugt[u] = gt;
         ueq[u] = eq;
@@ -381,7 +264,7 @@ __global__ void __launch_bounds__(SP_THREADS)
 // kept entries before unit u; ptr[r] = uoff[r * upr], ptr[rows] = total.
 __global__ void __launch_bounds__(SP_SCAN)
     k_sp_bt_scan(unsigned *ugt, const unsigned *ueq, unsigned long long *ueqb, int32_t *uoff,
-                 size_t n, int upr, int rows, int32_t *ptr, sp_bt_state *st)
+                 size_t n, int upr, int rows, int32_t *ptr, lg_bt_state *st)
 {
     __shared__ unsigned long long s[SP_SCAN];
     const size_t seg = (n + SP_SCAN - 1) / SP_SCAN;
@@ -394,15 +277,7 @@ __global__ void __launch_bounds__(SP_SCAN)
         local = 0;
         for (size_t t = lo; t < hi; t++)
             local += cnt[t];
-        s[threadIdx.x] = local;
-        __syncthreads();
-        for (int off = 1; off < SP_SCAN; off <<= 1) { // inclusive Hillis-Steele scan
-            unsigned long long add = threadIdx.x >= (unsigned)off ? s[threadIdx.x - off] : 0;
-            __syncthreads();
-            s[threadIdx.x] += add;
-            __syncthreads();
-        }
-        run = s[threadIdx.x] - local;
+        run = sp_scan_before(local, s);
         for (size_t t = lo; t < hi; t++) {
             if (pass == 0) { // ties before the unit; the unit's kept count into ugt
                 const unsigned long long left = rem > run ? rem - run : 0;
@@ -425,7 +300,7 @@ __global__ void __launch_bounds__(SP_SCAN)
 }
 
 __global__ void __launch_bounds__(SP_THREADS)
-    k_sp_bt_write(const float *pre, int cols, int upr, const sp_bt_state *st,
+    k_sp_bt_write(const float *pre, int cols, int upr, const lg_bt_state *st,
                   const unsigned *kept_n, const unsigned long long *ueqb, const int32_t *uoff,
                   int32_t *idx, float *val)
 {
@@ -439,22 +314,12 @@ __global__ void __launch_bounds__(SP_THREADS)
     const int32_t start = uoff[u], want = (int32_t)kept_n[u];
     unsigned long long taken_eq = ueqb[u];
     int32_t out = start;
-    unsigned tot;
     if (st->kk == 0 || want == 0)
         return; // uniform
     for (int base = c0; base < c1 && out - start < want; base += SP_THREADS) {
         const int c = base + threadIdx.x;
         const uint32_t key = c < c1 ? lg_topk_key(v[c]) : 0u;
-        const bool eq = key == T; // T >= 1: only candidates match
-        const unsigned long long before = taken_eq + sp_block_rank(eq, s_warp, &tot);
-        taken_eq += tot;
-        const bool kept = key > T || (eq && before < rem);
-        const unsigned pos = sp_block_rank(kept, s_warp, &tot);
-        if (kept) {
-            idx[out + pos] = c;
-            val[out + pos] = v[c];
-        }
-        out += (int32_t)tot;
+        out += (int32_t)sp_write_kept(key, T, rem, &taken_eq, v, c, idx, val, out, s_warp);
     }
 }
 
@@ -465,9 +330,8 @@ static int cu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, i
     lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
     const size_t n = (size_t)(rows > 0 ? rows : 0) * (size_t)(cols > 0 ? cols : 0);
     size_t units, off_cnt, off_eqb, off_uoff, bytes;
-    sp_bt_state host;
-    sp_bt_state *st;
-    unsigned grid;
+    lg_bt_state host;
+    lg_bt_state *st;
     int upr, err;
     void *p;
     char *base;
@@ -485,33 +349,21 @@ static int cu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, i
     }
     upr = (cols + SP_UNIT - 1) / SP_UNIT;
     units = (size_t)rows * upr; // <= n < 2^31
-    off_cnt = align256(sizeof(sp_bt_state));
+    off_cnt = align256(sizeof(lg_bt_state));
     off_eqb = off_cnt + 2 * align256(units * sizeof(unsigned));
     off_uoff = off_eqb + align256(units * sizeof(unsigned long long));
     bytes = off_uoff + align256(units * sizeof(int32_t));
     if ((err = lg_cuda_scratch(ctx, bytes, &p)) < 0)
         return err;
     base = (char *)p;
-    st = (sp_bt_state *)base;
+    st = (lg_bt_state *)base;
     unsigned *ugt = (unsigned *)(base + off_cnt);
     unsigned *ueq = (unsigned *)(base + off_cnt + align256(units * sizeof(unsigned)));
     unsigned long long *ueqb = (unsigned long long *)(base + off_eqb);
     int32_t *uoff = (int32_t *)(base + off_uoff);
-    grid = (unsigned)((n + SP_THREADS - 1) / SP_THREADS);
-    if (grid > SP_GRID)
-        grid = SP_GRID;
 
-    LG_CU("topk_batch_csr", cudaMemsetAsync(st, 0, sizeof(sp_bt_state), ctx->stream));
-    k_sp_bt_count<<<grid, SP_THREADS, 0, ctx->stream>>>(pre, n, st);
-    LG_CU("topk_batch_csr", cudaGetLastError());
-    k_sp_bt_setk<<<1, 1, 0, ctx->stream>>>(st, (unsigned long long)keep);
-    LG_CU("topk_batch_csr", cudaGetLastError());
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        k_sp_bt_hist<<<grid, SP_THREADS, 0, ctx->stream>>>(pre, n, shift, st);
-        LG_CU("topk_batch_csr", cudaGetLastError());
-        k_sp_bt_pick<<<1, 1, 0, ctx->stream>>>(st, shift);
-        LG_CU("topk_batch_csr", cudaGetLastError());
-    }
+    if ((err = lg_cuda_bt_radix(ctx, "topk_batch_csr", pre, n, (unsigned long long)keep, st)) < 0)
+        return err;
     k_sp_bt_unitcount<<<(unsigned)units, SP_THREADS, 0, ctx->stream>>>(pre, cols, upr, st, ugt,
                                                                        ueq);
     LG_CU("topk_batch_csr", cudaGetLastError());
@@ -520,7 +372,7 @@ static int cu_topk_batch_csr(const lg_backend *be, const float *pre, int rows, i
     k_sp_bt_write<<<(unsigned)units, SP_THREADS, 0, ctx->stream>>>(pre, cols, upr, st, ugt, ueqb,
                                                                    uoff, idx, val);
     LG_CU("topk_batch_csr", cudaGetLastError());
-    LG_CU("topk_batch_csr", cudaMemcpyAsync(&host, st, offsetof(sp_bt_state, hist),
+    LG_CU("topk_batch_csr", cudaMemcpyAsync(&host, st, offsetof(lg_bt_state, hist),
                                             cudaMemcpyDeviceToHost, ctx->stream));
     LG_CU("topk_batch_csr", cudaStreamSynchronize(ctx->stream));
     *nnz = (long long)host.total;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "kernels/cuda_common.cuh"
+#include "kernels/cuda_select.cuh"
 
 #define TOPK_THREADS 256
 #define TOPK_WARPS (TOPK_THREADS / 32)
@@ -29,43 +30,7 @@
 #define BT_GRID 2048                // blocks of the batch count/histogram passes
 #define SCAN_THREADS 1024
 
-// Sum of one unsigned per thread over the block (exact; result in every thread).
-__device__ unsigned block_sum_u(unsigned v, unsigned *s_warp)
-{
-    for (int off = 16; off > 0; off >>= 1)
-        v += __shfl_down_sync(0xffffffffu, v, off);
-    if ((threadIdx.x & 31) == 0)
-        s_warp[threadIdx.x >> 5] = v;
-    __syncthreads();
-    unsigned t = 0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
-        t += s_warp[w];
-    __syncthreads();
-    return t;
-}
-
-// Thread 0: the digit holding the rem-th largest key among the histogram's,
-// scanning from the largest digit; *rem becomes the rank inside that digit.
-__device__ void pick_digit(const unsigned *hist, unsigned long long *rem, unsigned *digit)
-{
-    unsigned long long cum = 0;
-    int b;
-    for (b = 255; b > 0; b--) {
-        if (cum + hist[b] >= *rem)
-            break;
-        cum += hist[b];
-    }
-    *digit = (unsigned)b;
-    *rem -= cum;
-}
-
 // ---- per-row top-k ---------------------------------------------------------------
-
-__device__ __forceinline__ uint32_t row_key(const float *v, const float *mask, int c)
-{
-    uint32_t key = lg_topk_key(v[c]);
-    return mask && mask[c] == 0.0f ? 0u : key;
-}
 
 // Block r handles row r of pre/acts [rows, cols]. k >= 1.
 __global__ void __launch_bounds__(TOPK_THREADS)
@@ -77,55 +42,26 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     __shared__ unsigned long long s_rem;
     const float *v = pre + (size_t)blockIdx.x * cols; // [cols]
     float *a = acts + (size_t)blockIdx.x * cols;      // [cols]
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    unsigned cnt = 0, prefix = 0, bits = 0, taken = 0;
+    const int tid = threadIdx.x;
+    unsigned cnt = 0, prefix, taken = 0;
     unsigned long long rem;
 
     for (int c = tid; c < cols; c += TOPK_THREADS)
-        cnt += row_key(v, mask, c) != 0;
-    cnt = block_sum_u(cnt, s_warp);
+        cnt += lg_row_key(v, mask, c) != 0;
+    cnt = lg_block_sum_u(cnt, s_warp);
     rem = cnt < (unsigned)k ? cnt : (unsigned)k;
     if (rem == 0) { // nothing positive: an all-zero row (uniform branch)
         for (int c = tid; c < cols; c += TOPK_THREADS)
             a[c] = 0.0f;
         return;
     }
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int i = tid; i < 256; i += TOPK_THREADS)
-            hist[i] = 0;
-        __syncthreads();
-        for (int c = tid; c < cols; c += TOPK_THREADS) {
-            uint32_t key = row_key(v, mask, c);
-            if (key && (key & bits) == prefix)
-                atomicAdd(&hist[(key >> shift) & 255u], 1u);
-        }
-        __syncthreads();
-        if (tid == 0) {
-            unsigned long long r = rem;
-            pick_digit(hist, &r, &s_digit);
-            s_rem = r;
-        }
-        __syncthreads();
-        prefix |= s_digit << shift;
-        bits |= 0xffu << shift;
-        rem = s_rem;
-        __syncthreads();
-    }
+    prefix = lg_row_radix(v, mask, cols, &rem, hist, &s_digit, &s_rem);
     // keep key > T, and the first `rem` keys == T in column order
     for (int base = 0; base < cols; base += TOPK_THREADS) {
         int c = base + tid;
-        uint32_t key = c < cols ? row_key(v, mask, c) : 0u;
+        uint32_t key = c < cols ? lg_row_key(v, mask, c) : 0u;
         bool eq = key == prefix;
-        unsigned ballot = __ballot_sync(0xffffffffu, eq), before = taken, total = 0;
-        if (lane == 0)
-            s_warp[warp] = __popc(ballot);
-        __syncthreads();
-        for (int w = 0; w < TOPK_WARPS; w++) {
-            if (w < warp)
-                before += s_warp[w];
-            total += s_warp[w];
-        }
-        before += __popc(ballot & ((1u << lane) - 1u));
+        unsigned total, before = taken + lg_block_rank(eq, s_warp, &total);
         if (c < cols)
             a[c] = key > prefix || (eq && before < rem) ? v[c] : 0.0f;
         taken += total;
@@ -151,27 +87,19 @@ int lg_cuda_topk_rows(const lg_backend *be, const float *pre, const float *col_m
 
 // ---- batch top-k -------------------------------------------------------------------
 
-typedef struct {
-    unsigned long long cnt;  // candidates (positive entries)
-    unsigned long long kk;   // min(keep, cnt): entries to keep
-    unsigned long long rem;  // rank still to resolve / ties to keep at the end
-    unsigned prefix, bits;   // digits of T found so far, and their mask
-    unsigned hist[256];
-} bt_state;
-
-__global__ void __launch_bounds__(TOPK_THREADS) k_bt_count(const float *pre, size_t n, bt_state *st)
+__global__ void __launch_bounds__(TOPK_THREADS) k_bt_count(const float *pre, size_t n, lg_bt_state *st)
 {
     __shared__ unsigned s_warp[TOPK_WARPS];
     unsigned cnt = 0;
     for (size_t i = blockIdx.x * (size_t)TOPK_THREADS + threadIdx.x; i < n;
          i += (size_t)gridDim.x * TOPK_THREADS)
         cnt += lg_topk_key(pre[i]) != 0;
-    cnt = block_sum_u(cnt, s_warp);
+    cnt = lg_block_sum_u(cnt, s_warp);
     if (threadIdx.x == 0 && cnt)
         atomicAdd(&st->cnt, (unsigned long long)cnt); // integer: exact in any order
 }
 
-__global__ void k_bt_setk(bt_state *st, unsigned long long keep)
+__global__ void k_bt_setk(lg_bt_state *st, unsigned long long keep)
 {
     st->kk = st->cnt < keep ? st->cnt : keep;
     st->rem = st->kk;
@@ -179,7 +107,7 @@ __global__ void k_bt_setk(bt_state *st, unsigned long long keep)
 }
 
 __global__ void __launch_bounds__(TOPK_THREADS)
-    k_bt_hist(const float *pre, size_t n, int shift, bt_state *st)
+    k_bt_hist(const float *pre, size_t n, int shift, lg_bt_state *st)
 {
     __shared__ unsigned hist[256];
     const unsigned prefix = st->prefix, bits = st->bits;
@@ -200,12 +128,12 @@ __global__ void __launch_bounds__(TOPK_THREADS)
             atomicAdd(&st->hist[i], hist[i]);
 }
 
-__global__ void k_bt_pick(bt_state *st, int shift)
+__global__ void k_bt_pick(lg_bt_state *st, int shift)
 {
     unsigned digit;
     if (st->kk == 0)
         return;
-    pick_digit(st->hist, &st->rem, &digit);
+    lg_pick_digit(st->hist, &st->rem, &digit);
     st->prefix |= digit << shift;
     st->bits |= 0xffu << shift;
     for (int i = 0; i < 256; i++)
@@ -214,7 +142,7 @@ __global__ void k_bt_pick(bt_state *st, int shift)
 
 // tilecnt[t] = entries equal to T in tile t.
 __global__ void __launch_bounds__(TOPK_THREADS)
-    k_bt_tilecount(const float *pre, size_t n, const bt_state *st, unsigned *tilecnt)
+    k_bt_tilecount(const float *pre, size_t n, const lg_bt_state *st, unsigned *tilecnt)
 {
     __shared__ unsigned s_warp[TOPK_WARPS];
     const unsigned T = st->prefix;
@@ -223,7 +151,7 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     if (st->kk != 0)
         for (size_t i = start + threadIdx.x; i < end; i += TOPK_THREADS)
             cnt += lg_topk_key(pre[i]) == T;
-    cnt = block_sum_u(cnt, s_warp);
+    cnt = lg_block_sum_u(cnt, s_warp);
     if (threadIdx.x == 0)
         tilecnt[blockIdx.x] = cnt;
 }
@@ -254,13 +182,13 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_bt_scan(unsigned *tilecnt, siz
 }
 
 __global__ void __launch_bounds__(TOPK_THREADS)
-    k_bt_write(const float *pre, float *acts, size_t n, const bt_state *st, const unsigned *tileoff)
+    k_bt_write(const float *pre, float *acts, size_t n, const lg_bt_state *st, const unsigned *tileoff)
 {
     __shared__ unsigned s_warp[TOPK_WARPS];
     const unsigned T = st->prefix;
     const unsigned long long rem = st->rem;
     const bool any = st->kk != 0;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = threadIdx.x;
     size_t start = (size_t)blockIdx.x * BT_TILE;
     unsigned long long taken = tileoff[blockIdx.x];
     for (size_t base = start; base < start + BT_TILE && base < n; base += TOPK_THREADS) {
@@ -268,17 +196,8 @@ __global__ void __launch_bounds__(TOPK_THREADS)
         float x = i < n ? pre[i] : 0.0f;
         uint32_t key = lg_topk_key(x);
         bool eq = any && key == T;
-        unsigned ballot = __ballot_sync(0xffffffffu, eq), total = 0;
-        unsigned long long before = taken;
-        if (lane == 0)
-            s_warp[warp] = __popc(ballot);
-        __syncthreads();
-        for (int w = 0; w < TOPK_WARPS; w++) {
-            if (w < warp)
-                before += s_warp[w];
-            total += s_warp[w];
-        }
-        before += __popc(ballot & ((1u << lane) - 1u));
+        unsigned total;
+        unsigned long long before = taken + lg_block_rank(eq, s_warp, &total);
         if (i < n)
             acts[i] = any && (key > T || (eq && before < rem)) ? x : 0.0f;
         taken += total;
@@ -286,14 +205,33 @@ __global__ void __launch_bounds__(TOPK_THREADS)
     }
 }
 
+int lg_cuda_bt_radix(lg_cuda_ctx *ctx, const char *op, const float *pre, size_t n, unsigned long long keep,
+                     lg_bt_state *st)
+{
+    unsigned grid = (unsigned)((n + TOPK_THREADS - 1) / TOPK_THREADS);
+    if (grid > BT_GRID)
+        grid = BT_GRID;
+    LG_CU(op, cudaMemsetAsync(st, 0, sizeof(lg_bt_state), ctx->stream));
+    k_bt_count<<<grid, TOPK_THREADS, 0, ctx->stream>>>(pre, n, st);
+    LG_CU(op, cudaGetLastError());
+    k_bt_setk<<<1, 1, 0, ctx->stream>>>(st, keep);
+    LG_CU(op, cudaGetLastError());
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        k_bt_hist<<<grid, TOPK_THREADS, 0, ctx->stream>>>(pre, n, shift, st);
+        LG_CU(op, cudaGetLastError());
+        k_bt_pick<<<1, 1, 0, ctx->stream>>>(st, shift);
+        LG_CU(op, cudaGetLastError());
+    }
+    return 0;
+}
+
 int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size_t n, size_t keep,
                        float *min_kept)
 {
     lg_cuda_ctx *ctx = lg_cuda_ctx_of(be);
-    size_t ntiles = (n + BT_TILE - 1) / BT_TILE, off = (sizeof(bt_state) + 255) & ~(size_t)255;
-    unsigned grid;
-    bt_state host;
-    bt_state *st;
+    size_t ntiles = (n + BT_TILE - 1) / BT_TILE, off = (sizeof(lg_bt_state) + 255) & ~(size_t)255;
+    lg_bt_state host;
+    lg_bt_state *st;
     unsigned *tiles;
     void *p;
     int err;
@@ -310,23 +248,11 @@ int lg_cuda_topk_batch(const lg_backend *be, const float *pre, float *acts, size
     }
     if ((err = lg_cuda_scratch(ctx, off + ntiles * sizeof(unsigned), &p)) < 0)
         return err;
-    st = (bt_state *)p;
+    st = (lg_bt_state *)p;
     tiles = (unsigned *)((char *)p + off);
-    grid = (unsigned)((n + TOPK_THREADS - 1) / TOPK_THREADS);
-    if (grid > BT_GRID)
-        grid = BT_GRID;
 
-    LG_CU("topk_batch", cudaMemsetAsync(st, 0, sizeof(bt_state), ctx->stream));
-    k_bt_count<<<grid, TOPK_THREADS, 0, ctx->stream>>>(pre, n, st);
-    LG_CU("topk_batch", cudaGetLastError());
-    k_bt_setk<<<1, 1, 0, ctx->stream>>>(st, (unsigned long long)keep);
-    LG_CU("topk_batch", cudaGetLastError());
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        k_bt_hist<<<grid, TOPK_THREADS, 0, ctx->stream>>>(pre, n, shift, st);
-        LG_CU("topk_batch", cudaGetLastError());
-        k_bt_pick<<<1, 1, 0, ctx->stream>>>(st, shift);
-        LG_CU("topk_batch", cudaGetLastError());
-    }
+    if ((err = lg_cuda_bt_radix(ctx, "topk_batch", pre, n, (unsigned long long)keep, st)) < 0)
+        return err;
     k_bt_tilecount<<<(unsigned)ntiles, TOPK_THREADS, 0, ctx->stream>>>(pre, n, st, tiles);
     LG_CU("topk_batch", cudaGetLastError());
     k_bt_scan<<<1, SCAN_THREADS, 0, ctx->stream>>>(tiles, ntiles);

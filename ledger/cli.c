@@ -1,5 +1,9 @@
 /*
- * cli.c - error printing and output checks shared by the command files.
+ * cli.c - what the command files share: the option parser with the options
+ * a command's needs add (cli_parse), the ledger a command works on
+ * (cli_ledger, with the one lock-notify callback), error printing and the
+ * output checks. main.c's command table calls the commands; the commands
+ * call this file; neither calls main.c.
  */
 #include "ledger/cli.h"
 
@@ -9,6 +13,60 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "ledger/ledger.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static void lock_notify(void *ctx, const char *msg)
+{
+    fprintf(stderr, "ledger %s: %s\n", (const char *)ctx, msg);
+}
+
+int cli_parse(lg_cli *cli, const lg_cmd_spec *spec, int argc, char **argv, int *nargs, char ***args)
+{
+    static const lg_opt lock_opt = {"lock-timeout", 0, LG_OPT_INT, NULL, "SECONDS",
+                                    "wait this long for the ledger lock (default " STR(CLI_LOCK_TIMEOUT_DEFAULT) ")"};
+    lg_cmd_spec full = *spec;
+    lg_opt *opts;
+    size_t n = 0;
+    int rc;
+    if (!(cli->needs & CLI_NEEDS_WRITE_LOCK))
+        return lg_opts_parse(spec, argc, argv, nargs, args);
+    /* the command's table, then the options its needs add */
+    while (spec->opts && spec->opts[n].kind != LG_OPT_END)
+        n++;
+    if (!(opts = calloc(n + 2, sizeof(*opts)))) {
+        fprintf(stderr, "ledger %s: out of memory\n", cli->name);
+        return 3;
+    }
+    if (n)
+        memcpy(opts, spec->opts, n * sizeof(*opts));
+    opts[n] = lock_opt;
+    opts[n].value = &cli->lock_timeout;
+    opts[n + 1] = (lg_opt)LG_OPT_TABLE_END;
+    full.opts = opts;
+    rc = lg_opts_parse(&full, argc, argv, nargs, args);
+    free(opts);
+    return rc;
+}
+
+int cli_ledger(lg_cli *cli, struct lg_ledger **out)
+{
+    int err;
+    *out = NULL;
+    if (!(cli->needs & CLI_NEEDS_LEDGER))
+        return lg_error_set(LG_EINTERNAL, "command '%s' does not declare that it needs the ledger", cli->name);
+    if (!cli->lg) {
+        if ((err = lg_ledger_open(".", &cli->lg)) < 0)
+            return err;
+        if (cli->needs & CLI_NEEDS_WRITE_LOCK)
+            lg_ledger_set_lock_wait(cli->lg, cli->lock_timeout, lock_notify, (void *)cli->name);
+    }
+    *out = cli->lg;
+    return 0;
+}
 
 int cli_fail(const char *cmd, int err)
 {

@@ -23,6 +23,8 @@ struct lg_ledger;
                                     --lock-timeout SECONDS (default 30) to its options and
                                     reports a wait for the lock once, "ledger CMD: ..." */
 
+#define CLI_LOCK_TIMEOUT_DEFAULT 30 /* seconds: --lock-timeout when not given */
+
 /* One command invocation, made by main.c from the command's table row. */
 typedef struct lg_cli {
     const char *name;     /* the command's name, for messages */
@@ -58,13 +60,13 @@ int cmd_gather(lg_cli *cli, int argc, char **argv);
 int cmd_status(lg_cli *cli, int argc, char **argv);
 int cmd_submit(lg_cli *cli, int argc, char **argv);
 
-/* The command's option parser (main.c): lg_opts_parse over the command's
+/* The command's option parser: lg_opts_parse over the command's
  * table plus the options its needs add (--lock-timeout). Returns
  * LG_OPTS_RUN to go on, or the exit code (0 after --help, 2 usage). */
 int cli_parse(lg_cli *cli, const lg_cmd_spec *spec, int argc, char **argv, int *nargs, char ***args);
-/* The ledger of the current directory (main.c), opened on first use with
- * the lock wait the command's needs ask for (--lock-timeout and main.c's
- * lock-notify). Commands call it after checking their own input, so bad
+/* The ledger of the current directory, opened on first use with the lock
+ * wait the command's needs ask for (--lock-timeout and the one lock-notify,
+ * "ledger CMD: waiting for ..."). Commands call it after checking their own input, so bad
  * input is refused before the ledger is touched. *out is borrowed: main.c
  * closes it after the command returns. LG_EINTERNAL when the command's row
  * does not declare CLI_NEEDS_LEDGER. */

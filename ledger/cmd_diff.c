@@ -47,15 +47,9 @@ typedef struct {
 static int leaves_add(leaves *l, const char *path, const cJSON *v)
 {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **p = lg_realloc(l->path, cap * sizeof(*p));
-        const cJSON **q;
-        if (!p)
+        size_t cap = lg_grow_cap(l->cap, l->n + 1, 64);
+        if (lg_resize(&l->path, cap, sizeof *l->path) < 0 || lg_resize(&l->val, cap, sizeof *l->val) < 0)
             return LG_ENOMEM;
-        l->path = p;
-        if (!(q = lg_realloc((void *)l->val, cap * sizeof(*q))))
-            return LG_ENOMEM;
-        l->val = q;
         l->cap = cap;
     }
     if (!(l->path[l->n] = lg_strdup(path)))

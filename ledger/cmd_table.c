@@ -36,14 +36,8 @@ static int names_add(names *s, const char *name)
     for (i = 0; i < s->n; i++)
         if (strcmp(s->names[i], name) == 0)
             return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        const char **p = lg_realloc((void *)s->names, cap * sizeof(*p));
-        if (!p)
-            return LG_ENOMEM;
-        s->names = p;
-        s->cap = cap;
-    }
+    if (lg_grow(&s->names, &s->cap, s->n + 1, sizeof *s->names, 16) < 0)
+        return LG_ENOMEM;
     s->names[s->n++] = name;
     return 0;
 }

@@ -89,24 +89,6 @@ void lg_evidence_free(lg_evidence_ctx *ev)
     lg_free(ev);
 }
 
-int ev_db_err(sqlite3 *db, const char *what)
-{
-    return lg_error_set(LG_EIO, "index: %s: %s", what, sqlite3_errmsg(db));
-}
-
-/* The trusted keys for --require-signed: the one place they are loaded. */
-int ev_trust_keys(lg_evidence_ctx *ev, const lg_keyring **out)
-{
-    int err;
-    if (!ev->keys_loaded) {
-        if ((err = lg_trust_root_load(ev->lg, &ev->keys, NULL)) < 0)
-            return err;
-        ev->keys_loaded = 1;
-    }
-    *out = &ev->keys;
-    return 0;
-}
-
 /* ---- the run list and verified manifests ----------------------------------------- */
 
 static int list_runs(lg_evidence_ctx *ev)
@@ -263,8 +245,6 @@ static int find_run(lg_evidence_ctx *ev, const char *study, const char *prefix, 
     return 0;
 }
 
-int ev_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* Appends ", "-separated distinct sorted strings. */
 static int put_list(lg_buf *b, char **v, size_t n, size_t max)
 {
@@ -390,15 +370,9 @@ static int condition_matches(const cJSON *cond, const lg_filter *fl, size_t nf, 
 static int push_value(lg_evidence_ctx *ev, double v, const char *label)
 {
     if (ev->n == ev->cap) {
-        size_t cap = ev->cap ? ev->cap * 2 : 64;
-        double *pv = lg_realloc(ev->values, cap * sizeof(double));
-        char **pl;
-        if (!pv)
+        size_t cap = lg_grow_cap(ev->cap, ev->n + 1, 64);
+        if (lg_resize(&ev->values, cap, sizeof *ev->values) < 0 || lg_resize(&ev->labels, cap, sizeof *ev->labels) < 0)
             return LG_ENOMEM;
-        ev->values = pv;
-        if (!(pl = lg_realloc(ev->labels, cap * sizeof(char *))))
-            return LG_ENOMEM;
-        ev->labels = pl;
         ev->cap = cap;
     }
     if (!(ev->labels[ev->n] = lg_strdup(label)))

@@ -133,6 +133,19 @@ static int search_dir(search_ctx *s, const char *dir, int depth)
     return err;
 }
 
+/* The trusted keys for --require-signed: the one place they are loaded. */
+int ev_trust_keys(lg_evidence_ctx *ev, const lg_keyring **out)
+{
+    int err;
+    if (!ev->keys_loaded) {
+        if ((err = lg_trust_root_load(ev->lg, &ev->keys, NULL)) < 0)
+            return err;
+        ev->keys_loaded = 1;
+    }
+    *out = &ev->keys;
+    return 0;
+}
+
 static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...)
 {
@@ -281,61 +294,88 @@ out:
     return err;
 }
 
-/* The data file a run's spec used, resolved like engine/study.c does, relative
- * to the study file (where it is now). 1 found, 0 not a file source. With
- * ood set: the spec's data.ood.path instead (any source). */
-static int spec_data_path_of(lg_evidence_ctx *ev, const run_ent *e, const char *study_file, int ood, lg_buf *out)
+/* A path from a run's spec, resolved like engine/study.c does: relative to the
+ * study file's folder (where it is now), an absolute one as it is. 1. */
+static int resolve_beside(const char *study_file, const char *p, lg_buf *out)
 {
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "spec"), "data");
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(data, "source");
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(ood ? cJSON_GetObjectItemCaseSensitive(data, "ood") : data,
-                                                         "path");
-    const char *slash;
-    (void)ev;
-    if ((!ood && (!cJSON_IsString(src) || strcmp(src->valuestring, "file") != 0)) || !cJSON_IsString(path) ||
-        !study_file[0])
-        return 0;
+    const char *slash = strrchr(study_file, '/');
     lg_buf_clear(out);
-    if (path->valuestring[0] == '/')
-        return lg_buf_puts(out, path->valuestring) < 0 ? LG_ENOMEM : 1;
-    slash = strrchr(study_file, '/');
-    return lg_buf_printf(out, "%.*s%s%s", slash ? (int)(slash - study_file) : 0, study_file, slash ? "/" : "",
-                         path->valuestring) < 0
+    if (p[0] == '/')
+        return lg_buf_puts(out, p) < 0 ? LG_ENOMEM : 1;
+    return lg_buf_printf(out, "%.*s%s%s", slash ? (int)(slash - study_file) : 0, study_file, slash ? "/" : "", p) < 0
                ? LG_ENOMEM
                : 1;
 }
 
-/* The transcoder target file a run's spec used (data.target.path, or with ood set
- * data.ood.target.path; engine/transcoder.h), resolved like spec_data_path_of.
- * 1 found, 0 none (no target, or a synthetic one). */
-static int spec_target_path(const run_ent *e, const char *study_file, int ood, lg_buf *out)
+/* The input files whose digests a run recorded, in the order they are checked:
+ * the data file (file sources only; the manifest's data_digest), the OOD file
+ * (data.ood.path, any source; results.data.ood.sha256), and the transcoder
+ * target files data.target.path (results.data.target.sha256) and
+ * data.ood.target.path (results.data.ood.target_sha256; engine/transcoder.h). */
+enum { IN_DATA, IN_OOD, IN_TARGET, IN_OOD_TARGET, IN_N };
+
+/* Input file `which` of run e: 1 with its resolved path in out, *kind naming it
+ * for a reason and *want the digest the run recorded (NULL: none recorded); 0
+ * when the run read no such file; <0 on error. */
+static int spec_input(const run_ent *e, const char *study_file, int which, lg_buf *out, const char **kind,
+                      const char **want)
 {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "spec"), "data");
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(ood ? cJSON_GetObjectItemCaseSensitive(data, "ood") : data, "target"), "path");
-    const char *slash;
+    const cJSON *rd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data");
+    const cJSON *ood = cJSON_GetObjectItemCaseSensitive(data, "ood"), *path = NULL;
+    const char *src = lg_json_str(data, "source");
+    switch (which) {
+    case IN_DATA:
+        *kind = "data file";
+        *want = lg_json_str(e->m, "data_digest");
+        if (!*want || !src || strcmp(src, "file") != 0)
+            return 0;
+        path = cJSON_GetObjectItemCaseSensitive(data, "path");
+        break;
+    case IN_OOD:
+        *kind = "OOD data file";
+        *want = lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "ood"), "sha256");
+        path = cJSON_GetObjectItemCaseSensitive(ood, "path");
+        break;
+    case IN_TARGET:
+        *kind = "target file";
+        *want = lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "target"), "sha256");
+        path = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(data, "target"), "path");
+        break;
+    default:
+        *kind = "target file";
+        *want = lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "ood"), "target_sha256");
+        path = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ood, "target"), "path");
+        break;
+    }
     if (!cJSON_IsString(path) || !study_file[0])
         return 0;
-    lg_buf_clear(out);
-    if (path->valuestring[0] == '/')
-        return lg_buf_puts(out, path->valuestring) < 0 ? LG_ENOMEM : 1;
-    slash = strrchr(study_file, '/');
-    return lg_buf_printf(out, "%.*s%s%s", slash ? (int)(slash - study_file) : 0, study_file, slash ? "/" : "",
-                         path->valuestring) < 0
-               ? LG_ENOMEM
-               : 1;
+    return resolve_beside(study_file, path->valuestring, out);
 }
 
-static int spec_data_path(lg_evidence_ctx *ev, const run_ent *e, const char *study_file, lg_buf *out)
+/* Whether an input file a run read is still the one it recorded: 0 with f left
+ * FRESH when it is, 0 with f set STALE when it is gone, changed, or the run
+ * recorded no digest of it (want NULL: it cannot vouch for the file); <0 on error. */
+static int file_still_matches(const run_ent *e, run_fact *f, const char *kind, const char *path, const char *want)
 {
-    return spec_data_path_of(ev, e, study_file, 0, out);
+    char hex[65];
+    int err;
+    if (!want)
+        return fact_set(f, LG_EVIDENCE_STALE, "run %.12s read %s %s but recorded no digest of it", e->info.run_id,
+                        kind, path);
+    if (!lg_path_exists(path))
+        return fact_set(f, LG_EVIDENCE_STALE, "%s %s no longer exists (run %.12s)", kind, path, e->info.run_id);
+    if ((err = lg_sha256_file(path, hex, NULL)) < 0)
+        return err;
+    if (strcmp(hex, want) != 0)
+        return fact_set(f, LG_EVIDENCE_STALE, "%s %s changed since run %.12s: re-run the study", kind, path,
+                        e->info.run_id);
+    return 0;
 }
 
 static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
 {
     lg_buf path = LG_BUF_INIT, study_now = LG_BUF_INIT;
-    const char *dd = lg_json_str(e->m, "data_digest");
-    char hex[65];
     int err = 0, rc;
 
     f->status = LG_EVIDENCE_FRESH;
@@ -360,82 +400,17 @@ static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
         goto out;
     if ((err = check_study_file(ev, e, f, &study_now)) < 0 || f->status != LG_EVIDENCE_FRESH)
         goto out;
-    /* the data file, for file sources */
-    if (dd && (rc = spec_data_path(ev, e, study_now.ptr ? study_now.ptr : "", &path)) != 0) {
+    /* the input files: gone, changed, or read without a recorded digest make it STALE */
+    for (int which = 0; which < IN_N; which++) {
+        const char *kind, *want;
+        if ((rc = spec_input(e, study_now.ptr ? study_now.ptr : "", which, &path, &kind, &want)) == 0)
+            continue;
         if (rc < 0) {
             err = rc;
             goto out;
         }
-        if (!lg_path_exists(path.ptr)) {
-            err = fact_set(f, LG_EVIDENCE_STALE, "data file %s no longer exists (run %.12s)", path.ptr, e->info.run_id);
+        if ((err = file_still_matches(e, f, kind, path.ptr, want)) < 0 || f->status != LG_EVIDENCE_FRESH)
             goto out;
-        }
-        if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
-            goto out;
-        if (strcmp(hex, dd) != 0) {
-            err = fact_set(f, LG_EVIDENCE_STALE, "data file %s changed since run %.12s: re-run the study", path.ptr,
-                           e->info.run_id);
-            goto out;
-        }
-    }
-    /* the OOD file (data.ood), whose digest the run recorded in results.data.ood.sha256 */
-    {
-        const cJSON *od = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data"), "ood");
-        const char *odd = lg_json_str(od, "sha256");
-        if ((rc = spec_data_path_of(ev, e, study_now.ptr ? study_now.ptr : "", 1, &path)) != 0) {
-            if (rc < 0) {
-                err = rc;
-                goto out;
-            }
-            if (!odd) { /* the engine always records it: a run without it cannot vouch for the file */
-                err = fact_set(f, LG_EVIDENCE_STALE, "run %.12s read OOD data file %s but recorded no digest of it",
-                               e->info.run_id, path.ptr);
-                goto out;
-            }
-            if (!lg_path_exists(path.ptr)) {
-                err = fact_set(f, LG_EVIDENCE_STALE, "OOD data file %s no longer exists (run %.12s)", path.ptr,
-                               e->info.run_id);
-                goto out;
-            }
-            if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
-                goto out;
-            if (strcmp(hex, odd) != 0) {
-                err = fact_set(f, LG_EVIDENCE_STALE, "OOD data file %s changed since run %.12s: re-run the study",
-                               path.ptr, e->info.run_id);
-                goto out;
-            }
-        }
-    }
-    /* the transcoder target files: data.target (digest in results.data.target.sha256) and
-     * data.ood.target (results.data.ood.target_sha256) */
-    for (int ood = 0; ood < 2; ood++) {
-        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->m, "results"), "data");
-        const char *tdd = ood ? lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "ood"), "target_sha256")
-                              : lg_json_str(cJSON_GetObjectItemCaseSensitive(rd, "target"), "sha256");
-        if ((rc = spec_target_path(e, study_now.ptr ? study_now.ptr : "", ood, &path)) != 0) {
-            if (rc < 0) {
-                err = rc;
-                goto out;
-            }
-            if (!tdd) {
-                err = fact_set(f, LG_EVIDENCE_STALE, "run %.12s read target file %s but recorded no digest of it",
-                               e->info.run_id, path.ptr);
-                goto out;
-            }
-            if (!lg_path_exists(path.ptr)) {
-                err = fact_set(f, LG_EVIDENCE_STALE, "target file %s no longer exists (run %.12s)", path.ptr,
-                               e->info.run_id);
-                goto out;
-            }
-            if ((err = lg_sha256_file(path.ptr, hex, NULL)) < 0)
-                goto out;
-            if (strcmp(hex, tdd) != 0) {
-                err = fact_set(f, LG_EVIDENCE_STALE, "target file %s changed since run %.12s: re-run the study",
-                               path.ptr, e->info.run_id);
-                goto out;
-            }
-        }
     }
     /* No artifact-presence check: claims read the manifest's results, never a
      * store object, so outputs kept only in the store (absent on a fresh clone)

@@ -24,7 +24,14 @@
 #include "ledger/sign.h"
 #include "ledger/evidence_int.h"
 
-/* ---- the index, cross-checked against the manifest ------------------------------- */
+/* ---- helpers the evidence files share: string lists, their order, index errors ---- */
+
+int ev_db_err(sqlite3 *db, const char *what)
+{
+    return lg_error_set(LG_EIO, "index: %s: %s", what, sqlite3_errmsg(db));
+}
+
+int ev_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 void ev_strlist_release(strlist *l)
 {
@@ -39,19 +46,15 @@ int ev_strlist_add(strlist *l, char *s)
 {
     if (!s)
         return LG_ENOMEM;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 32;
-        char **p = lg_realloc(l->v, cap * sizeof(char *));
-        if (!p) {
-            lg_free(s);
-            return LG_ENOMEM;
-        }
-        l->v = p;
-        l->cap = cap;
+    if (lg_grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, 32) < 0) {
+        lg_free(s);
+        return LG_ENOMEM;
     }
     l->v[l->n++] = s;
     return 0;
 }
+
+/* ---- the index, cross-checked against the manifest ------------------------------- */
 
 static const char *nz(const char *s) { return s ? s : "\x01null"; }
 

@@ -42,6 +42,11 @@ static const table_def tables[] = {
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
+/* runs' columns 3 to 15 (tables[] order): the manifest's top-level strings of the same names. */
+static const char *const run_manifest_cols[] = {"kind", "study", "study_path", "spec_digest", "data_digest",
+                                                "engine_version", "ledger_version", "code_commit", "backend",
+                                                "device", "host", "status", "created"};
+
 static const char *const extra_sql =
     "CREATE INDEX samples_by_metric ON samples(condition, metric);"
     "CREATE INDEX samples_by_run ON samples(run_id);"
@@ -198,6 +203,22 @@ static int ins_prepare(ins *s, sqlite3 *db, const char *sql)
     return 0;
 }
 
+/* An INSERT into table t with one placeholder per column of tables[]. */
+static int ins_prepare_insert(ins *s, sqlite3 *db, const table_def *t)
+{
+    lg_buf sql = LG_BUF_INIT;
+    const char *p;
+    int err;
+    if ((err = lg_buf_printf(&sql, "INSERT INTO %s VALUES(?", t->name)) >= 0)
+        for (p = t->cols; *p && err >= 0; p++)
+            if (*p == ',')
+                err = lg_buf_puts(&sql, ",?");
+    if (err >= 0 && (err = lg_buf_puts(&sql, ")")) >= 0)
+        err = ins_prepare(s, db, sql.ptr);
+    lg_buf_release(&sql);
+    return err < 0 ? err : 0;
+}
+
 static int ins_run(ins *s, const char *what)
 {
     int rc = sqlite3_step(s->st);
@@ -273,33 +294,20 @@ int lg_index_add_run(sqlite3 *db, const cJSON *m, long seq, const char *run_id, 
                      const char *commit_oid)
 {
     ins runs = {0}, conds = {0}, params = {0}, cells = {0}, samples = {0}, arts = {0};
+    ins *const all[] = {&runs, &conds, &params, &cells, &samples, &arts}; /* tables[1..6], in order */
     lg_buf text = LG_BUF_INIT;
     const cJSON *c, *o, *results;
-    int err;
+    size_t i;
+    int err = 0;
 
-    if ((err = ins_prepare(&runs, db, "INSERT INTO runs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) < 0 ||
-        (err = ins_prepare(&conds, db, "INSERT INTO conditions VALUES(?,?,?)")) < 0 ||
-        (err = ins_prepare(&params, db, "INSERT INTO params VALUES(?,?,?,?)")) < 0 ||
-        (err = ins_prepare(&cells, db, "INSERT INTO cells VALUES(?,?,?,?)")) < 0 ||
-        (err = ins_prepare(&samples, db, "INSERT INTO samples VALUES(?,?,?,?,?,?,?)")) < 0 ||
-        (err = ins_prepare(&arts, db, "INSERT INTO artifacts VALUES(?,?,?,?,?,?)")) < 0)
-        goto out;
+    for (i = 0; i < sizeof all / sizeof all[0]; i++)
+        if ((err = ins_prepare_insert(all[i], db, &tables[1 + i])) < 0)
+            goto out;
 
     bind_str(runs.st, 1, run_id);
     sqlite3_bind_int64(runs.st, 2, (sqlite3_int64)seq);
-    bind_json_str(runs.st, 3, m, "kind");
-    bind_json_str(runs.st, 4, m, "study");
-    bind_json_str(runs.st, 5, m, "study_path");
-    bind_json_str(runs.st, 6, m, "spec_digest");
-    bind_json_str(runs.st, 7, m, "data_digest");
-    bind_json_str(runs.st, 8, m, "engine_version");
-    bind_json_str(runs.st, 9, m, "ledger_version");
-    bind_json_str(runs.st, 10, m, "code_commit");
-    bind_json_str(runs.st, 11, m, "backend");
-    bind_json_str(runs.st, 12, m, "device");
-    bind_json_str(runs.st, 13, m, "host");
-    bind_json_str(runs.st, 14, m, "status");
-    bind_json_str(runs.st, 15, m, "created");
+    for (i = 0; i < sizeof run_manifest_cols / sizeof run_manifest_cols[0]; i++)
+        bind_json_str(runs.st, 3 + (int)i, m, run_manifest_cols[i]);
     bind_str(runs.st, 16, commit_oid);
     bind_str(runs.st, 17, manifest_sha256);
     if ((err = ins_run(&runs, "the run")) < 0)
@@ -345,12 +353,8 @@ int lg_index_add_run(sqlite3 *db, const cJSON *m, long seq, const char *run_id, 
             goto out;
     }
 out:
-    sqlite3_finalize(runs.st);
-    sqlite3_finalize(conds.st);
-    sqlite3_finalize(params.st);
-    sqlite3_finalize(cells.st);
-    sqlite3_finalize(samples.st);
-    sqlite3_finalize(arts.st);
+    for (i = 0; i < sizeof all / sizeof all[0]; i++)
+        sqlite3_finalize(all[i]->st);
     lg_buf_release(&text);
     return err;
 }
@@ -549,17 +553,9 @@ static int schema_list_read(sqlite3 *db, const char *schema, schema_list *l)
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (l->n == l->cap) {
-            size_t cap = l->cap ? l->cap * 2 : 32;
-            char **a = lg_realloc(l->type, cap * sizeof(char *)), **b, **c;
-            if (a)
-                l->type = a;
-            b = a ? lg_realloc(l->name, cap * sizeof(char *)) : NULL;
-            if (b)
-                l->name = b;
-            c = b ? lg_realloc(l->sql, cap * sizeof(char *)) : NULL;
-            if (c)
-                l->sql = c;
-            if (!c) {
+            size_t cap = lg_grow_cap(l->cap, l->n + 1, 32);
+            if (lg_resize(&l->type, cap, sizeof *l->type) < 0 || lg_resize(&l->name, cap, sizeof *l->name) < 0 ||
+                lg_resize(&l->sql, cap, sizeof *l->sql) < 0) {
                 err = LG_ENOMEM;
                 goto out;
             }

@@ -161,6 +161,14 @@ typedef struct {
 int lg_ledger_runs(lg_ledger *lg, lg_run_info **out, size_t *n);
 /* The same for the tree of any ledger commit (verify --base, sync). */
 int lg_ledger_runs_at(lg_ledger *lg, const git_oid *commit, lg_run_info **out, size_t *n);
+/* Commits run directory tree run_tree as runs/<seq>-<run_id[:12]> on top of
+ * commit *parent (its tree with that one entry put in), message msg, author
+ * and committer sig (NULL: the repository's default, else "ledger"); *parent
+ * becomes the new commit. No ref moves: history rewrites (sync's re-chaining,
+ * migrate) build a chain of these and then move the branch. LG_EIO naming
+ * `what` on a git failure. */
+int lg_ledger_append_run_dir(lg_ledger *lg, git_oid *parent, long seq, const char *run_id, const git_oid *run_tree,
+                             git_signature *sig, const char *msg, const char *what);
 /* Resolves a run id, a unique prefix (>= 4 hex digits), or a sequence number
  * ("@N", or N with fewer than 4 digits) to a run. LG_ENOTFOUND
  * when none matches, LG_EINPUT when ambiguous or malformed. */

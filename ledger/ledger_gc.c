@@ -85,14 +85,8 @@ static int collect_refs(void *vctx, const lg_run_info *ri, const cJSON *m)
     strset *s = vctx;
     const cJSON *o;
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(m, "outputs")) {
-        if (s->n == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 256;
-            char **nv = lg_realloc(s->v, cap * sizeof(char *));
-            if (!nv)
-                return LG_ENOMEM;
-            s->v = nv;
-            s->cap = cap;
-        }
+        if (lg_grow(&s->v, &s->cap, s->n + 1, sizeof *s->v, 256) < 0)
+            return LG_ENOMEM;
         if (!(s->v[s->n] = lg_strdup(lg_json_str(o, "sha256"))))
             return LG_ENOMEM;
         s->n++;

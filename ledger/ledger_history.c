@@ -56,6 +56,34 @@ static int cmp_run_info(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The runs/ tree of a ledger tree: 1 with *runs_e and *runs set (the
+ * caller frees both), 0 when there is none yet, < 0 when runs is not a tree. */
+static int runs_tree(lg_ledger *lg, git_tree *root, git_tree_entry **runs_e, git_tree **runs)
+{
+    if (git_tree_entry_bypath(runs_e, root, "runs") < 0)
+        return 0;
+    if (git_tree_entry_type(*runs_e) != GIT_OBJECT_TREE || git_tree_lookup(runs, lg->repo, git_tree_entry_id(*runs_e)) < 0)
+        return lg_error_set(LG_EINPUT, "ledger: runs is not a tree");
+    return 1;
+}
+
+/* ri = the run of directory entry e (runs/<seq>-<id12>) with manifest entry
+ * me; its id is the SHA-256 of the manifest's bytes (read through raw). */
+static int run_info_fill(lg_ledger *lg, lg_run_info *ri, long seq, const git_tree_entry *e, const git_tree_entry *me,
+                         lg_buf *raw)
+{
+    int err;
+    ri->seq = seq;
+    snprintf(ri->dir, sizeof ri->dir, "runs/%s", git_tree_entry_name(e));
+    git_oid_cpy(&ri->manifest, git_tree_entry_id(me));
+    git_oid_cpy(&ri->tree, git_tree_entry_id(e));
+    lg_buf_clear(raw);
+    if ((err = lg_ledger_read_blob(lg, &ri->manifest, LG_MANIFEST_MAX, raw)) < 0 ||
+        (err = lg_sha256_buf(raw->ptr, raw->len, ri->run_id)) < 0)
+        return err;
+    return 0;
+}
+
 /* Lists runs/ of a tree into *out (sorted by seq). */
 int lgl_runs_of_tree(lg_ledger *lg, git_tree *root, lg_run_info **out, size_t *n)
 {
@@ -68,12 +96,9 @@ int lgl_runs_of_tree(lg_ledger *lg, git_tree *root, lg_run_info **out, size_t *n
 
     *out = NULL;
     *n = 0;
-    if (git_tree_entry_bypath(&runs_e, root, "runs") < 0)
-        return 0; /* no runs yet */
-    if (git_tree_entry_type(runs_e) != GIT_OBJECT_TREE || git_tree_lookup(&runs, lg->repo, git_tree_entry_id(runs_e)) < 0) {
-        err = lg_error_set(LG_EINPUT, "ledger: runs is not a tree");
-        goto out;
-    }
+    if ((err = runs_tree(lg, root, &runs_e, &runs)) <= 0)
+        goto out; /* 0: no runs yet */
+    err = 0;
     cnt = git_tree_entrycount(runs);
     if (!(v = lg_calloc(cnt ? cnt : 1, sizeof(*v)))) {
         err = LG_ENOMEM;
@@ -92,15 +117,10 @@ int lgl_runs_of_tree(lg_ledger *lg, git_tree *root, lg_run_info **out, size_t *n
             git_tree_free(rt);
             continue;
         }
-        v[k].seq = seq;
-        snprintf(v[k].dir, sizeof v[k].dir, "runs/%s", git_tree_entry_name(e));
-        git_oid_cpy(&v[k].manifest, git_tree_entry_id(me));
-        git_oid_cpy(&v[k].tree, git_tree_entry_id(e));
+        err = run_info_fill(lg, &v[k], seq, e, me, &raw);
         git_tree_entry_free(me);
         git_tree_free(rt);
-        lg_buf_clear(&raw);
-        if ((err = lg_ledger_read_blob(lg, &v[k].manifest, LG_MANIFEST_MAX, &raw)) < 0 ||
-            (err = lg_sha256_buf(raw.ptr, raw.len, v[k].run_id)) < 0)
+        if (err < 0)
             goto out;
         k++;
     }
@@ -129,12 +149,9 @@ int lgl_last_run_of_tree(lg_ledger *lg, git_tree *root, lg_run_info *out, int *f
 
     *found = 0;
     memset(out, 0, sizeof(*out));
-    if (git_tree_entry_bypath(&runs_e, root, "runs") < 0)
-        return 0; /* no runs yet */
-    if (git_tree_entry_type(runs_e) != GIT_OBJECT_TREE || git_tree_lookup(&runs, lg->repo, git_tree_entry_id(runs_e)) < 0) {
-        err = lg_error_set(LG_EINPUT, "ledger: runs is not a tree");
-        goto out;
-    }
+    if ((err = runs_tree(lg, root, &runs_e, &runs)) <= 0)
+        goto out; /* 0: no runs yet */
+    err = 0;
     /* The largest seq among the names alone (tree entries sort by name, not
      * by seq, so every name is parsed; no object is read). */
     cnt = git_tree_entrycount(runs);
@@ -166,12 +183,7 @@ int lgl_last_run_of_tree(lg_ledger *lg, git_tree *root, lg_run_info *out, int *f
         *found = 1;
         goto out;
     }
-    out->seq = best_seq;
-    snprintf(out->dir, sizeof out->dir, "runs/%s", git_tree_entry_name(best));
-    git_oid_cpy(&out->manifest, git_tree_entry_id(me));
-    git_oid_cpy(&out->tree, git_tree_entry_id(best));
-    if ((err = lg_ledger_read_blob(lg, &out->manifest, LG_MANIFEST_MAX, &raw)) < 0 ||
-        (err = lg_sha256_buf(raw.ptr, raw.len, out->run_id)) < 0)
+    if ((err = run_info_fill(lg, out, best_seq, best, me, &raw)) < 0)
         goto out;
     *found = 1;
 out:
@@ -181,6 +193,43 @@ out:
     git_tree_free(rt);
     git_tree_free(runs);
     git_tree_entry_free(runs_e);
+    return err;
+}
+
+int lg_ledger_append_run_dir(lg_ledger *lg, git_oid *parent, long seq, const char *run_id, const git_oid *run_tree,
+                             git_signature *sig, const char *msg, const char *what)
+{
+    git_commit *pc = NULL;
+    git_tree *pt = NULL, *nt = NULL;
+    git_signature *own = NULL;
+    git_tree_update upd;
+    git_oid tree_oid, commit;
+    lg_buf path = LG_BUF_INIT;
+    int err;
+
+    if ((err = lg_buf_printf(&path, "runs/%ld-%.12s", seq, run_id)) < 0 ||
+        (!sig && (err = lgl_make_signature(lg->repo, &own)) < 0))
+        goto out;
+    memset(&upd, 0, sizeof upd);
+    upd.action = GIT_TREE_UPDATE_UPSERT;
+    git_oid_cpy(&upd.id, run_tree);
+    upd.filemode = GIT_FILEMODE_TREE;
+    upd.path = path.ptr;
+    if (git_commit_lookup(&pc, lg->repo, parent) < 0 || git_commit_tree(&pt, pc) < 0 ||
+        git_tree_create_updated(&tree_oid, lg->repo, pt, 1, &upd) < 0 || git_tree_lookup(&nt, lg->repo, &tree_oid) < 0 ||
+        git_commit_create(&commit, lg->repo, NULL, sig ? sig : own, sig ? sig : own, NULL, msg, nt, 1,
+                          (const git_commit **)&pc) < 0) {
+        err = lgl_git_fail(what);
+        goto out;
+    }
+    git_oid_cpy(parent, &commit);
+    err = 0;
+out:
+    git_signature_free(own);
+    git_tree_free(nt);
+    git_tree_free(pt);
+    git_commit_free(pc);
+    lg_buf_release(&path);
     return err;
 }
 

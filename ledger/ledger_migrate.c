@@ -104,12 +104,10 @@ static int new_root(lg_ledger *lg, git_signature *sig, git_oid *out)
 static int append(lg_ledger *lg, git_signature *sig, const lg_run_info *ri, long k, const cJSON *m, char prev[65],
                   git_oid *parent, char new_id[65])
 {
-    git_commit *pc = NULL;
-    git_tree *pt = NULL, *rt = NULL, *nt = NULL;
+    git_tree *rt = NULL;
     git_treebuilder *tb = NULL;
-    git_tree_update upd;
-    git_oid mblob, cblob, run_tree, tree_oid;
-    lg_buf canon = LG_BUF_INIT, chain = LG_BUF_INIT, path = LG_BUF_INIT, msg = LG_BUF_INIT;
+    git_oid mblob, cblob, run_tree;
+    lg_buf canon = LG_BUF_INIT, chain = LG_BUF_INIT, msg = LG_BUF_INIT;
     int err;
 
     if ((err = lg_json_canonical(m, &canon)) < 0 || (err = lg_sha256_buf(canon.ptr, canon.len, new_id)) < 0 ||
@@ -129,30 +127,15 @@ static int append(lg_ledger *lg, git_signature *sig, const lg_run_info *ri, long
         err = lgl_git_fail("writing a migrated run directory");
         goto out;
     }
-    if ((err = lg_buf_printf(&path, "runs/%ld-%.12s", k, new_id)) < 0 ||
-        (err = lg_buf_printf(&msg, "ledger: run %ld %s\n\nmigrated from format 1 run %s\n", k, new_id, ri->run_id)) < 0)
+    if ((err = lg_buf_printf(&msg, "ledger: run %ld %s\n\nmigrated from format 1 run %s\n", k, new_id, ri->run_id)) < 0 ||
+        (err = lg_ledger_append_run_dir(lg, parent, k, new_id, &run_tree, sig, msg.ptr, "committing a migrated run")) < 0)
         goto out;
-    memset(&upd, 0, sizeof upd);
-    upd.action = GIT_TREE_UPDATE_UPSERT;
-    git_oid_cpy(&upd.id, &run_tree);
-    upd.filemode = GIT_FILEMODE_TREE;
-    upd.path = path.ptr;
-    if (git_commit_lookup(&pc, lg->repo, parent) < 0 || git_commit_tree(&pt, pc) < 0 ||
-        git_tree_create_updated(&tree_oid, lg->repo, pt, 1, &upd) < 0 || git_tree_lookup(&nt, lg->repo, &tree_oid) < 0 ||
-        git_commit_create(parent, lg->repo, NULL, sig, sig, NULL, msg.ptr, nt, 1, (const git_commit **)&pc) < 0) {
-        err = lgl_git_fail("committing a migrated run");
-        goto out;
-    }
     err = lg_sha256_buf(chain.ptr, chain.len, prev);
 out:
-    git_commit_free(pc);
-    git_tree_free(pt);
     git_tree_free(rt);
-    git_tree_free(nt);
     git_treebuilder_free(tb);
     lg_buf_release(&canon);
     lg_buf_release(&chain);
-    lg_buf_release(&path);
     lg_buf_release(&msg);
     return err;
 }

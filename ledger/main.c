@@ -9,7 +9,9 @@
  * by cli_ledger() and closed here after the command returns;
  * CLI_NEEDS_WRITE_LOCK, the option --lock-timeout SECONDS (default 30)
  * added to the command's option table by cli_parse() and one lock-notify
- * callback ("ledger CMD: waiting for ..."). The ledger is opened when the
+ * callback ("ledger CMD: waiting for ..."); both live in cli.c, beside the
+ * command files that call them, so that the library of commands never
+ * calls into this file (main.c -> cmd_*.c -> cli.c, no circle). The ledger is opened when the
  * command asks for it, after it has checked its own arguments, so bad
  * input is refused (exit 2) before the ledger is touched, and a command
  * that does not reach the ledger (--dry-run, 'key generate') runs outside
@@ -22,10 +24,6 @@
 #include "ledger/cli.h"
 #include "ledger/ledger.h"
 #include "ledger_version.h"
-
-#define LOCK_TIMEOUT_DEFAULT 30 /* seconds */
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 typedef struct {
     const char *name;
@@ -66,55 +64,6 @@ static const cmd_row commands[] = {
 #undef LEDGER
 #undef WRITES
 
-static void lock_notify(void *ctx, const char *msg)
-{
-    fprintf(stderr, "ledger %s: %s\n", (const char *)ctx, msg);
-}
-
-int cli_parse(lg_cli *cli, const lg_cmd_spec *spec, int argc, char **argv, int *nargs, char ***args)
-{
-    static const lg_opt lock_opt = {"lock-timeout", 0, LG_OPT_INT, NULL, "SECONDS",
-                                    "wait this long for the ledger lock (default " STR(LOCK_TIMEOUT_DEFAULT) ")"};
-    lg_cmd_spec full = *spec;
-    lg_opt *opts;
-    size_t n = 0;
-    int rc;
-    if (!(cli->needs & CLI_NEEDS_WRITE_LOCK))
-        return lg_opts_parse(spec, argc, argv, nargs, args);
-    /* the command's table, then the options its needs add */
-    while (spec->opts && spec->opts[n].kind != LG_OPT_END)
-        n++;
-    if (!(opts = calloc(n + 2, sizeof(*opts)))) {
-        fprintf(stderr, "ledger %s: out of memory\n", cli->name);
-        return 3;
-    }
-    if (n)
-        memcpy(opts, spec->opts, n * sizeof(*opts));
-    opts[n] = lock_opt;
-    opts[n].value = &cli->lock_timeout;
-    opts[n + 1] = (lg_opt)LG_OPT_TABLE_END;
-    full.opts = opts;
-    rc = lg_opts_parse(&full, argc, argv, nargs, args);
-    free(opts);
-    return rc;
-}
-
-int cli_ledger(lg_cli *cli, struct lg_ledger **out)
-{
-    int err;
-    *out = NULL;
-    if (!(cli->needs & CLI_NEEDS_LEDGER))
-        return lg_error_set(LG_EINTERNAL, "command '%s' does not declare that it needs the ledger", cli->name);
-    if (!cli->lg) {
-        if ((err = lg_ledger_open(".", &cli->lg)) < 0)
-            return err;
-        if (cli->needs & CLI_NEEDS_WRITE_LOCK)
-            lg_ledger_set_lock_wait(cli->lg, cli->lock_timeout, lock_notify, (void *)cli->name);
-    }
-    *out = cli->lg;
-    return 0;
-}
-
 /* Runs one command with its row's needs; closes what main.c opened. */
 static int run_command(const cmd_row *row, int argc, char **argv)
 {
@@ -123,7 +72,7 @@ static int run_command(const cmd_row *row, int argc, char **argv)
     memset(&cli, 0, sizeof cli);
     cli.name = row->name;
     cli.needs = row->needs;
-    cli.lock_timeout = LOCK_TIMEOUT_DEFAULT;
+    cli.lock_timeout = CLI_LOCK_TIMEOUT_DEFAULT;
     rc = row->fn(&cli, argc, argv);
     lg_ledger_free(cli.lg);
     return cli_finish(row->name, rc);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "gates/stats.h"
+#include "ledger/evidence.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
 #include "ledger/svg.h"
@@ -263,29 +264,10 @@ out:
     return err;
 }
 
-/* Numbers compare numerically and before strings; strings by bytes (the report's table order). */
+/* The report's table order: lg_evidence_cmp_values (numbers numerically, first). */
 static int cmp_val(const void *pa, const void *pb)
 {
-    const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
-    char *ea, *eb;
-    double x = strtod(a, &ea), y = strtod(b, &eb);
-    int na = *a && !*ea, nb = *b && !*eb;
-    if (na && nb)
-        return x < y ? -1 : x > y ? 1 : strcmp(a, b);
-    if (na != nb)
-        return na ? -1 : 1;
-    return strcmp(a, b);
-}
-
-static void eq_filter(lg_filter *f, const char *key, const char *value)
-{
-    char *end;
-    memset(f, 0, sizeof *f);
-    f->key = (char *)key;
-    f->op = LG_OP_EQ;
-    f->value = (char *)value;
-    f->num = strtod(value, &end);
-    f->is_num = *value && !*end && isfinite(f->num) && strspn(value, "0123456789+-.eE") == strlen(value);
+    return lg_evidence_cmp_values(*(const char *const *)pa, *(const char *const *)pb);
 }
 
 /* Mean and 95% bootstrap CI of one group's samples: 1, 0 (why), < 0. */
@@ -351,7 +333,7 @@ static int draw_scatter(const lg_directive *d, const cJSON *const *conds, size_t
     for (j = 0; j < ng; j++) {
         double *g = num + 6 * j;
         lg_filter fl;
-        eq_filter(&fl, d->series, vals[j]);
+        lg_filter_eq(&fl, d->series, vals[j]);
         if ((f = group_stat(src, d->xsel.unit, d->xsel.metric, &fl, &g[0], &g[4], &g[5], why, nwhy)) <= 0 ||
             (f = group_stat(src, d->sel.unit, d->sel.metric, &fl, &g[1], &g[2], &g[3], why, nwhy)) <= 0) {
             err = f;

@@ -33,7 +33,7 @@
 #include <cjson/cJSON.h>
 
 #include "ledger/ledger.h"
-#include "ledger/verify.h"
+#include "ledger/problems.h"
 
 #define LG_RECOMPUTE_GPU_RTOL 1e-4
 

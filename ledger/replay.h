@@ -19,7 +19,7 @@
 #include "engine/run.h"
 #include "engine/study.h"
 #include "ledger/ledger.h"
-#include "ledger/verify.h"
+#include "ledger/problems.h"
 
 /* The study of a recorded run of kind "run", parsed from the spec embedded
  * in its manifest. Relative data paths resolve against the recorded

@@ -2,8 +2,9 @@
  * report.c - rendering report templates against the ledger (see report.h):
  * the values, tables and claims, the provenance appendix and the walk that
  * dispatches every directive. The plots live in report_plot.c (dispatched
- * from on_piece below), the recording and re-checking of reports in
- * report_verify.c; report_int.h holds what they share.
+ * from on_piece below), the evidence access both use in report_evidence.c,
+ * the recording and re-checking of reports in report_verify.c; report_int.h
+ * holds what they share.
  *
  * Data flow: every number goes through lg_evidence_provider (run choice,
  * STALE / MISSING, filters); tables and plots first rpt_ask it for the whole
@@ -44,154 +45,7 @@
 #include "ledger/svg.h"
 #include "ledger/report_int.h"
 
-/* ---- small helpers ------------------------------------------------------------------ */
-
-static int derr(const rctx *c, const lg_directive *d, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int derr(const rctx *c, const lg_directive *d, int code, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return lg_error_set(code, "%s:%d:%d: %s", c->t->path, d->line, d->col, msg);
-}
-
-/* Not supported: an error (strict) or a visible rpt_mark. */
-int rpt_not_supported(rctx *c, const lg_directive *d, const char *what, const char *why)
-{
-    if (!c->o->allow_failing)
-        return derr(c, d, LG_ECHECK, "%s: %s (use --allow-failing to render it marked)", what, why);
-    c->out->nfailing++;
-    return lg_buf_printf(c->cur, "**NOT SUPPORTED** (%s: %s)", what, why);
-}
-
-static const char *evidence_name(lg_evidence e)
-{
-    return e == LG_EVIDENCE_STALE ? "STALE" : e == LG_EVIDENCE_MISSING ? "MISSING" : "FRESH";
-}
-
-/* The run's seq and study from its verified manifest. */
-static int run_lookup(rctx *c, const char *run_id, long *seq, char **study)
-{
-    const cJSON *m = NULL;
-    const lg_run_info *info = NULL;
-    const char *st;
-    int err;
-    if ((err = lg_evidence_run(c->ev, run_id, &m, &info)) < 0)
-        return err;
-    *seq = info->seq;
-    st = lg_json_str(m, "study");
-    return (*study = lg_strdup(st ? st : "")) ? 0 : LG_ENOMEM;
-}
-
-/* The verified manifest of a run the provider answered with. */
-static const cJSON *run_manifest(rctx *c, const char *run_id, int *err)
-{
-    const cJSON *m = NULL;
-    *err = lg_evidence_run(c->ev, run_id, &m, NULL);
-    return *err < 0 ? NULL : m;
-}
-
-/* Registers a run as used; *out = its entry. Artifact results.json is noted
- * when the run has one (the values of the index come from the same results). */
-static int use_run(rctx *c, const char *run_id, used_run **out)
-{
-    size_t i;
-    used_run *u;
-    int err;
-    for (i = 0; i < c->nruns; i++)
-        if (!strcmp(c->runs[i].run_id, run_id)) {
-            *out = &c->runs[i];
-            return 0;
-        }
-    if (!(u = lg_realloc(c->runs, (c->nruns + 1) * sizeof(*u))))
-        return LG_ENOMEM;
-    c->runs = u;
-    u = &c->runs[c->nruns];
-    memset(u, 0, sizeof *u);
-    snprintf(u->run_id, sizeof u->run_id, "%s", run_id);
-    if ((err = run_lookup(c, run_id, &u->seq, &u->study)) < 0) {
-        lg_free(u->study);
-        return err;
-    }
-    c->nruns++;
-    *out = u;
-    return 0;
-}
-
-int rpt_use_art(used_run *u, const char *name, const char *sha)
-{
-    size_t i;
-    used_art *a;
-    for (i = 0; i < u->narts; i++)
-        if (!strcmp(u->arts[i].name, name))
-            return 0;
-    if (!(a = lg_realloc(u->arts, (u->narts + 1) * sizeof(*a))))
-        return LG_ENOMEM;
-    u->arts = a;
-    if (!(a[u->narts].name = lg_strdup(name)))
-        return LG_ENOMEM;
-    snprintf(a[u->narts].sha, 65, "%s", sha);
-    u->narts++;
-    return 0;
-}
-
-/* sha256 of a run's artifact by name (from its manifest): 1 found, 0 not, < 0 error. */
-int rpt_art_digest(rctx *c, const char *run_id, const char *name, char sha[65])
-{
-    const cJSON *m, *o;
-    int err;
-    if (!(m = run_manifest(c, run_id, &err)))
-        return err;
-    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(m, "outputs")) {
-        const char *n = lg_json_str(o, "name"), *h = lg_json_str(o, "sha256");
-        if (n && h && !strcmp(n, name)) {
-            snprintf(sha, 65, "%s", h);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Marks the numbers of a directive: [^run-SEQ]. */
-int rpt_mark(rctx *c, const used_run *u) { return lg_buf_printf(c->cur, "[^run-%ld]", u->seq); }
-
-/* Evidence for a selection: the provider's answer for (study, run, selector + extra filters).
- * The answer's buffers are valid until the next provider call. */
-int rpt_ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextra, const char *metric, lg_samples *s)
-{
-    lg_filter fl[LG_CLAIMS_MAX_FILTERS + LG_TEMPLATE_MAX_BY + 2];
-    lg_sample_query q;
-    size_t n = 0, i;
-    for (i = 0; i < d->sel.nfilters && n < sizeof fl / sizeof fl[0]; i++)
-        fl[n++] = d->sel.filters[i];
-    for (i = 0; i < nextra && n < sizeof fl / sizeof fl[0]; i++)
-        fl[n++] = extra[i];
-    memset(&q, 0, sizeof q);
-    memset(s, 0, sizeof *s);
-    q.claim_id = "report";
-    q.sample_name = "report";
-    q.study = d->study;
-    q.run = d->run;
-    q.unit = d->sel.unit;
-    q.metric = metric ? metric : d->sel.metric;
-    q.filters = fl;
-    q.nfilters = n;
-    return lg_evidence_provider(c->ev, &q, s);
-}
-
-void rpt_eq_filter(lg_filter *f, const char *key, const char *value)
-{
-    char *end;
-    memset(f, 0, sizeof *f);
-    f->key = (char *)key;
-    f->op = LG_OP_EQ;
-    f->value = (char *)value;
-    f->num = strtod(value, &end);
-    f->is_num = *value && !*end && isfinite(f->num) && strspn(value, "0123456789+-.eE") == strlen(value);
-}
+/* ---- statistics of a sample ---------------------------------------------------------- */
 
 static double stat_of(lg_stat s, const double *x, size_t n, double *lo, double *hi)
 {
@@ -231,198 +85,7 @@ static int put_stat(lg_buf *b, const lg_directive *d, lg_stat s, const double *x
     return lg_buf_puts(b, v1);
 }
 
-/* ---- conditions and groups ------------------------------------------------------------ */
-
-void rpt_groups_free(group *g, size_t n, size_t nk)
-{
-    size_t i, k;
-    for (i = 0; i < n; i++) {
-        for (k = 0; k < nk; k++)
-            lg_free(g[i].vals[k]);
-        lg_free(g[i].cond);
-    }
-    lg_free(g);
-}
-
-static size_t g_nk; /* key count for qsort (single-threaded use only within one call) */
-static int cmp_group(const void *pa, const void *pb)
-{
-    const group *a = pa, *b = pb;
-    size_t k;
-    for (k = 0; k < g_nk; k++) {
-        int r = lg_evidence_cmp_values(a->vals[k], b->vals[k]);
-        if (r)
-            return r;
-    }
-    return 0;
-}
-
-/* The value of a condition's parameter (NULL = absent) into *out (lg_free),
- * as text in the index's form (lg_index_param_text). */
-int rpt_cond_param(const cJSON *cond, const char *key, char **out)
-{
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cond, "params"), key);
-    lg_buf t = LG_BUF_INIT;
-    int err = 0;
-    *out = NULL;
-    if (p && !cJSON_IsNull(p)) {
-        if ((err = lg_index_param_text(p, &t)) == 0 && !(*out = lg_strdup(t.ptr ? t.ptr : "")))
-            err = LG_ENOMEM;
-    }
-    lg_buf_release(&t);
-    return err;
-}
-
-static int cmp_cond(const void *a, const void *b)
-{
-    const char *x = lg_json_str(*(const cJSON *const *)a, "id"), *y = lg_json_str(*(const cJSON *const *)b, "id");
-    return strcmp(x ? x : "", y ? y : "");
-}
-
-/* The conditions of a run's verified manifest, sorted by id. *out freed with lg_free. */
-int rpt_run_conditions(rctx *c, const char *run_id, const cJSON ***out, size_t *n)
-{
-    const cJSON *m, *arr, *it;
-    size_t k = 0;
-    int err;
-    *out = NULL;
-    *n = 0;
-    if (!(m = run_manifest(c, run_id, &err)))
-        return err;
-    arr = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "results"), "conditions");
-    if (!(*out = lg_calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(cJSON *))))
-        return LG_ENOMEM;
-    cJSON_ArrayForEach(it, arr) {
-        if (lg_json_str(it, "id"))
-            (*out)[k++] = it;
-    }
-    if (k > 1)
-        qsort((void *)*out, k, sizeof(cJSON *), cmp_cond);
-    *n = k;
-    return 0;
-}
-
-/* Conditions of run_id matching the selector's filters, grouped by the values
- * of keys[0..nk). A key a matching condition lacks is LG_EINPUT unless
- * `optional` has its bit set (then the value is ""). Sorted groups in *out. */
-int rpt_find_groups(rctx *c, const lg_directive *d, const char *run_id, const char *const *keys, size_t nk,
-                    unsigned optional, group **out, size_t *nout)
-{
-    const cJSON **conds = NULL;
-    group *g = NULL;
-    size_t n = 0, i, k, ci, nc = 0;
-    int err = 0;
-    *out = NULL;
-    *nout = 0;
-    if ((err = rpt_run_conditions(c, run_id, &conds, &nc)) < 0)
-        return err;
-    for (ci = 0; ci < nc; ci++) {
-        const char *cond = lg_json_str(conds[ci], "id");
-        char *vals[LG_TEMPLATE_MAX_BY + 1] = {NULL};
-        int match = 1;
-        for (i = 0; i < d->sel.nfilters && match; i++) {
-            char *v = NULL;
-            if ((err = rpt_cond_param(conds[ci], d->sel.filters[i].key, &v)) < 0)
-                goto out;
-            match = lg_filter_match(&d->sel.filters[i], v);
-            lg_free(v);
-        }
-        if (!match)
-            continue;
-        for (k = 0; k < nk; k++) {
-            if ((err = rpt_cond_param(conds[ci], keys[k], &vals[k])) < 0)
-                break;
-            if (!vals[k] && (optional >> k & 1u) && !(vals[k] = lg_strdup("")))
-                err = LG_ENOMEM;
-            else if (!vals[k])
-                err = derr(c, d, LG_EINPUT, "condition '%s' of run %.12s has no parameter '%s'", cond, run_id, keys[k]);
-            if (err < 0)
-                break;
-        }
-        if (err == 0) {
-            for (i = 0; i < n; i++) {
-                for (k = 0; k < nk && !strcmp(g[i].vals[k], vals[k]); k++)
-                    ;
-                if (k == nk)
-                    break;
-            }
-            if (i == n) {
-                group *ng = lg_realloc(g, (n + 1) * sizeof(*ng));
-                if (!ng)
-                    err = LG_ENOMEM;
-                else {
-                    g = ng;
-                    memset(&g[n], 0, sizeof g[n]);
-                    memcpy(g[n].vals, vals, sizeof vals);
-                    memset(vals, 0, sizeof vals);
-                    if (!(g[n].cond = lg_strdup(cond)))
-                        err = LG_ENOMEM;
-                    n++;
-                }
-            }
-        }
-        for (k = 0; k < nk; k++)
-            lg_free(vals[k]);
-        if (err < 0)
-            goto out;
-    }
-out:
-    lg_free(conds);
-    if (err < 0) {
-        rpt_groups_free(g, n, nk);
-        return err;
-    }
-    g_nk = nk;
-    if (n > 1)
-        qsort(g, n, sizeof(*g), cmp_group);
-    *out = g;
-    *nout = n;
-    return 0;
-}
-
 /* ---- directives ------------------------------------------------------------------------- */
-
-static int sel_text(const lg_directive *d, lg_buf *b)
-{
-    size_t i;
-    int err = lg_buf_printf(b, "%s %s.%s", d->study, lg_unit_name(d->sel.unit), d->sel.metric);
-    for (i = 0; i < d->sel.nfilters && err == 0; i++)
-        err = lg_buf_printf(b, "%s%s%s%s", i ? " " : " where ", d->sel.filters[i].key, lg_op_name(d->sel.filters[i].op),
-                            d->sel.filters[i].value);
-    return err;
-}
-
-/* Resolves the selection's run; 1 fresh (u set), 0 rendered as not supported, < 0 error. */
-int rpt_resolve(rctx *c, const lg_directive *d, const char *metric, used_run **u)
-{
-    lg_samples s;
-    lg_buf what = LG_BUF_INIT;
-    int err;
-    if ((err = rpt_ask(c, d, NULL, 0, metric, &s)) < 0)
-        return err;
-    if (s.status != LG_EVIDENCE_FRESH) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", s.reason ? s.reason : "");
-        if ((err = sel_text(d, &what)) == 0) {
-            char why[700];
-            snprintf(why, sizeof why, "evidence %s: %s", evidence_name(s.status), reason);
-            err = rpt_not_supported(c, d, what.ptr, why);
-        }
-        lg_buf_release(&what);
-        return err < 0 ? err : 0;
-    }
-    if ((err = use_run(c, s.run_id, u)) < 0)
-        return err;
-    {
-        char sha[65];
-        int f = rpt_art_digest(c, (*u)->run_id, "results.json", sha);
-        if (f < 0)
-            return f;
-        if (f && (err = rpt_use_art(*u, "results.json", sha)) < 0)
-            return err;
-    }
-    return 1;
-}
 
 static int do_value(rctx *c, const lg_directive *d)
 {
@@ -467,7 +130,7 @@ static int do_table(rctx *c, const lg_directive *d)
         lg_filter fl[LG_TEMPLATE_MAX_BY];
         lg_samples s;
         for (k = 0; k < d->nby; k++)
-            rpt_eq_filter(&fl[k], d->by[k], g[i].vals[k]);
+            lg_filter_eq(&fl[k], d->by[k], g[i].vals[k]);
         if ((err = rpt_ask(c, d, fl, d->nby, NULL, &s)) < 0)
             break;
         for (k = 0; k < d->nby && err == 0; k++)
@@ -563,7 +226,7 @@ static int put_claim(rctx *c, const lg_directive *d, const lg_claim_result *cr)
         return err;
     for (i = 0; i < cr->nrun_ids; i++) {
         used_run *u = NULL;
-        if ((err = use_run(c, cr->run_ids[i], &u)) < 0)
+        if ((err = rpt_use_run(c, cr->run_ids[i], &u)) < 0)
             return err;
         {
             char sha[65];
@@ -587,7 +250,7 @@ static int do_claim(rctx *c, const lg_directive *d)
     if ((err = load_claims(c)) < 0)
         return err;
     if (lg_evidence_find_claims(c->cres, c->ncres, d->claim_id, &crs, &n) < 0)
-        return derr(c, d, LG_EINPUT, "no claim '%s' in %s", d->claim_id,
+        return rpt_derr(c, d, LG_EINPUT, "no claim '%s' in %s", d->claim_id,
                     c->o->nclaim_paths ? "the claim files given" : "claims/*.claims");
     /* a `by` claim renders every value of its grid, one per line */
     for (i = 0; i < n && err == 0; i++)
@@ -615,7 +278,7 @@ static int provenance(rctx *c, lg_buf *b)
                               "|---:|---|---|---|---|---|---|---|---|\n")) < 0)
         return err;
     for (i = 0; i < c->nruns && err == 0; i++) {
-        const cJSON *m = run_manifest(c, c->runs[i].run_id, &err);
+        const cJSON *m = rpt_run_manifest(c, c->runs[i].run_id, &err);
         if (!m)
             break;
         err = lg_buf_printf(b, "| %ld | `%.12s` | %s | %s | %s | %s | %s", c->runs[i].seq, c->runs[i].run_id,
@@ -685,7 +348,7 @@ static int on_piece(void *ctx, const char *lit, size_t len, const lg_directive *
         return d->plot == LG_PLOT_HIST ? rpt_plot_hist(c, d) : rpt_plot_param(c, d);
     case LG_DIR_PROVENANCE:
         if (c->have_prov)
-            return derr(c, d, LG_EINPUT, "a second {{provenance}}");
+            return rpt_derr(c, d, LG_EINPUT, "a second {{provenance}}");
         c->have_prov = 1;
         c->cur = &c->tail;
         return 0;

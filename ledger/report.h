@@ -29,7 +29,7 @@
 #include "base/base.h"
 #include "ledger/ledger.h"
 #include "ledger/template.h"
-#include "ledger/verify.h"
+#include "ledger/problems.h"
 
 typedef struct {
     int allow_failing;

@@ -1,13 +1,14 @@
 /*
  * report_int.h - what the three report files share (not an API: only
- * report.c, report_plot.c and report_verify.c include it).
+ * report.c, report_evidence.c, report_plot.c and report_verify.c include it).
  *
  * report.c renders a template (values, tables, claims, provenance, the
  * walk); report_plot.c draws the {{plot ...}} directives; report_verify.c
  * records a report's "extra" and re-renders recorded reports in verify.
- * The render context (rctx) and the helpers below belong to report.c; the
- * plot file uses them so that a plot sees its evidence exactly as a table
- * does (the same run choice, groups, filters and footnote marks).
+ * The render context (rctx) belongs to report.c; the evidence helpers below
+ * live in report_evidence.c, which report.c and the plot file both call, so
+ * that a plot sees its evidence exactly as a table does (the same run choice,
+ * groups, filters and footnote marks) and neither file calls the other back.
  */
 #ifndef LG_REPORT_INT_H
 #define LG_REPORT_INT_H
@@ -60,12 +61,17 @@ typedef struct {
     char *cond;                         /* a condition of the group (the first) */
 } group;
 
-/* ---- report.c's helpers used by the plots (each documented at its definition) ---- */
+/* ---- report_evidence.c: the evidence access report.c and the plots share (each
+ * documented at its definition) ---- */
+
+int rpt_derr(const rctx *c, const lg_directive *d, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+const cJSON *rpt_run_manifest(rctx *c, const char *run_id, int *err);
+int rpt_use_run(rctx *c, const char *run_id, used_run **out);
 
 int rpt_art_digest(rctx *c, const char *run_id, const char *name, char sha[65]);
 int rpt_ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextra, const char *metric, lg_samples *s);
 int rpt_cond_param(const cJSON *cond, const char *key, char **out);
-void rpt_eq_filter(lg_filter *f, const char *key, const char *value);
+int rpt_cond_matches(const cJSON *cond, const lg_directive *d, int *match);
 int rpt_find_groups(rctx *c, const lg_directive *d, const char *run_id, const char *const *keys, size_t nk,
                     unsigned optional, group **out, size_t *nout);
 void rpt_groups_free(group *g, size_t n, size_t nk);

@@ -102,8 +102,8 @@ int rpt_plot_param(rctx *c, const lg_directive *d)
             lg_samples s;
             lg_interval iv;
             size_t at = j * nx + i; /* y: [ns, nx] */
-            rpt_eq_filter(&fl[0], d->by[0], xs[i]);
-            rpt_eq_filter(&fl[1], d->series, ss[j]);
+            lg_filter_eq(&fl[0], d->by[0], xs[i]);
+            lg_filter_eq(&fl[1], d->series, ss[j]);
             if ((err = rpt_ask(c, d, fl, ss[j][0] ? 2 : 1, NULL, &s)) < 0)
                 goto out;
             y[at] = lo[at] = hi[at] = NAN;
@@ -255,14 +255,9 @@ int rpt_plot_hist(rctx *c, const lg_directive *d)
         char fid[256], name[320], *sv = NULL;
         float *v = NULL, *grown;
         size_t n = 0;
-        int match = 1;
-        for (i = 0; i < d->sel.nfilters && match; i++) {
-            char *pv = NULL;
-            if ((err = rpt_cond_param(conds[ci], d->sel.filters[i].key, &pv)) < 0)
-                goto out;
-            match = lg_filter_match(&d->sel.filters[i], pv);
-            lg_free(pv);
-        }
+        int match;
+        if ((err = rpt_cond_matches(conds[ci], d, &match)) < 0)
+            goto out;
         if (!match)
             continue;
         if ((err = rpt_cond_param(conds[ci], d->series, &sv)) < 0)

@@ -305,6 +305,17 @@ out:
     return err;
 }
 
+/* Here, beside the key type, not in sign_trust.c: the signature checks below
+ * use it, and sign_trust.c builds on this file, never the other way. */
+long lg_keyring_find(const lg_keyring *kr, const lg_pubkey *k)
+{
+    size_t i;
+    for (i = 0; i < kr->n; i++)
+        if (memcmp(kr->keys[i].raw, k->raw, sizeof k->raw) == 0)
+            return (long)i;
+    return -1;
+}
+
 int lg_key_format_line(const lg_pubkey *k, const char *name, lg_buf *out)
 {
     int err = lg_buf_puts(out, "ed25519 ");

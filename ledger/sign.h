@@ -30,7 +30,7 @@
 
 #include "base/base.h"
 #include "ledger/ledger.h"
-#include "ledger/verify.h"
+#include "ledger/problems.h"
 
 #define LG_SIGN_FILE "signature.json"
 #define LG_TRUSTED_KEYS_FILE "ledger-trusted-keys"

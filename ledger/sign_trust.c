@@ -287,15 +287,6 @@ out:
     return err;
 }
 
-long lg_keyring_find(const lg_keyring *kr, const lg_pubkey *k)
-{
-    size_t i;
-    for (i = 0; i < kr->n; i++)
-        if (memcmp(kr->keys[i].raw, k->raw, sizeof k->raw) == 0)
-            return (long)i;
-    return -1;
-}
-
 int lg_keyring_trust(const char *path, const lg_pubkey *k, const char *name, int *added)
 {
     lg_keyring kr = LG_KEYRING_INIT;

@@ -23,6 +23,7 @@
 #include "base/sha256.h"
 #include "ledger/manifest.h"
 #include "ledger/recover.h"
+#include "ledger/verify.h"
 #include "ledger/verify_base.h"
 
 #define SYNC_REF "refs/ledger-sync/fetched" /* scratch: what the last fetch got */
@@ -144,13 +145,10 @@ static int tracking_anchor(git_repository *repo, git_remote *remote, git_oid *ou
 static int append_run(lg_ledger *lg, const lg_run_info *ri, long seq, git_oid *parent, char prev_digest[65])
 {
     git_repository *repo = lg_ledger_repo(lg);
-    git_commit *pc = NULL;
-    git_tree *pt = NULL, *rt = NULL, *nt = NULL;
+    git_tree *rt = NULL;
     git_treebuilder *tb = NULL;
-    git_tree_update upd;
-    git_signature *sig = NULL;
-    git_oid chain_blob, run_tree, new_tree, commit;
-    lg_buf chain = LG_BUF_INIT, path = LG_BUF_INIT, msg = LG_BUF_INIT;
+    git_oid chain_blob, run_tree;
+    lg_buf chain = LG_BUF_INIT, msg = LG_BUF_INIT;
     int err = 0;
 
     if ((err = lg_chain_json_make(seq, ri->run_id, prev_digest[0] ? prev_digest : NULL, &chain)) < 0)
@@ -162,39 +160,15 @@ static int append_run(lg_ledger *lg, const lg_run_info *ri, long seq, git_oid *p
         err = git_fail("building a re-chained run directory");
         goto out;
     }
-    if ((err = lg_buf_printf(&path, "runs/%ld-%.12s", seq, ri->run_id)) < 0)
+    if ((err = lg_buf_printf(&msg, "ledger: run %ld %s\n\nsynced (re-chained from a clone)\n", seq, ri->run_id)) < 0 ||
+        (err = lg_ledger_append_run_dir(lg, parent, seq, ri->run_id, &run_tree, NULL, msg.ptr,
+                                        "committing a synced run")) < 0)
         goto out;
-    memset(&upd, 0, sizeof upd);
-    upd.action = GIT_TREE_UPDATE_UPSERT;
-    git_oid_cpy(&upd.id, &run_tree);
-    upd.filemode = GIT_FILEMODE_TREE;
-    upd.path = path.ptr;
-    if (git_commit_lookup(&pc, repo, parent) < 0 || git_commit_tree(&pt, pc) < 0 ||
-        git_tree_create_updated(&new_tree, repo, pt, 1, &upd) < 0 || git_tree_lookup(&nt, repo, &new_tree) < 0) {
-        err = git_fail("building the synced tree");
-        goto out;
-    }
-    if (git_signature_default(&sig, repo) < 0 && git_signature_now(&sig, "ledger", "ledger@localhost") < 0) {
-        err = git_fail("creating a signature");
-        goto out;
-    }
-    if ((err = lg_buf_printf(&msg, "ledger: run %ld %s\n\nsynced (re-chained from a clone)\n", seq, ri->run_id)) < 0)
-        goto out;
-    if (git_commit_create(&commit, repo, NULL, sig, sig, NULL, msg.ptr, nt, 1, (const git_commit **)&pc) < 0) {
-        err = git_fail("committing a synced run");
-        goto out;
-    }
-    git_oid_cpy(parent, &commit);
     err = lg_sha256_buf(chain.ptr, chain.len, prev_digest);
 out:
-    git_signature_free(sig);
-    git_tree_free(nt);
-    git_tree_free(pt);
-    git_commit_free(pc);
     git_treebuilder_free(tb);
     git_tree_free(rt);
     lg_buf_release(&chain);
-    lg_buf_release(&path);
     lg_buf_release(&msg);
     return err;
 }

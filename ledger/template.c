@@ -26,61 +26,6 @@
 #include "base/base.h"
 #include "ledger/template_int.h"
 
-/* ---- formats ------------------------------------------------------------------ */
-
-int lg_template_format_ok(const char *fmt)
-{
-    int conv = 0;
-    size_t i, n = strlen(fmt);
-    if (n == 0 || n >= 40)
-        return 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)fmt[i];
-        if (c < 0x20 || c > 0x7e)
-            return 0;
-        if (c != '%')
-            continue;
-        if (fmt[i + 1] == '%') {
-            i++;
-            continue;
-        }
-        if (conv)
-            return 0;
-        i++;
-        while (fmt[i] && strchr("-+ 0#", fmt[i]))
-            i++;
-        if (fmt[i] >= '0' && fmt[i] <= '9') {
-            i++;
-            if (fmt[i] >= '0' && fmt[i] <= '9')
-                i++;
-        }
-        if (fmt[i] == '.') {
-            i++;
-            if (!(fmt[i] >= '0' && fmt[i] <= '9'))
-                return 0;
-            i++;
-            if (fmt[i] >= '0' && fmt[i] <= '9')
-                i++;
-        }
-        if (!fmt[i] || !strchr("fFeEgG", fmt[i]))
-            return 0;
-        conv = 1;
-    }
-    return conv;
-}
-
-void lg_template_format(char *buf, size_t n, const char *fmt, double v)
-{
-    if (v != v) {
-        snprintf(buf, n, "n/a");
-        return;
-    }
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    snprintf(buf, n, fmt, v); /* fmt checked by lg_template_format_ok */
-#pragma GCC diagnostic pop
-}
-
 /* ---- the template -------------------------------------------------------------------- */
 
 void lg_template_free(lg_template *t)
@@ -106,14 +51,8 @@ static int push_piece(lg_template *t, size_t *cap, size_t start, size_t len, lon
         t->pieces[t->npieces - 1].len += len; /* extend the literal run */
         return 0;
     }
-    if (t->npieces == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        lg_template_piece *np = lg_realloc(t->pieces, nc * sizeof(*np));
-        if (!np)
-            return LG_ENOMEM;
-        t->pieces = np;
-        *cap = nc;
-    }
+    if (lg_grow(&t->pieces, cap, t->npieces + 1, sizeof *t->pieces, 16) < 0)
+        return LG_ENOMEM;
     t->pieces[t->npieces].start = start;
     t->pieces[t->npieces].len = len;
     t->pieces[t->npieces].dir = dir;

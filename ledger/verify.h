@@ -18,32 +18,7 @@
 
 #include "base/base.h"
 #include "ledger/ledger.h"
-
-typedef enum { LG_PROBLEM_ERROR = 0, LG_PROBLEM_WARNING = 1 } lg_problem_severity;
-
-typedef struct {
-    lg_problem_severity severity;
-    char *area;    /* "chain", "manifest", "file", "object", "index", "claim", ... */
-    char *subject; /* what: "run 3-ab12cd34ef56", "commit 1a2b3c4", "table samples" */
-    char *message; /* what is wrong */
-} lg_problem;
-
-typedef struct {
-    lg_problem *v;
-    size_t n, cap;
-} lg_problems;
-#define LG_PROBLEMS_INIT {NULL, 0, 0}
-
-/* Appends a problem (strings copied). 0 or LG_ENOMEM. */
-int lg_problems_add(lg_problems *ps, lg_problem_severity sev, const char *area, const char *subject, const char *fmt,
-                    ...) __attribute__((format(printf, 5, 6)));
-void lg_problems_release(lg_problems *ps);
-/* Number of problems with severity LG_PROBLEM_ERROR. */
-size_t lg_problems_failed(const lg_problems *ps);
-/* One line per problem: "error: <area>: <subject>: <message>" (or "missing:"/"warning:"). */
-int lg_problems_format(const lg_problems *ps, lg_buf *out);
-/* [{"severity": "error"|"warning", "area", "subject", "message"}]; cJSON_Delete. */
-cJSON *lg_problems_to_json(const lg_problems *ps);
+#include "ledger/problems.h"
 
 typedef struct {
     int require_artifacts; /* absent store objects are errors, not warnings */
@@ -56,7 +31,7 @@ typedef struct {
     const char *at_least;  /* --at-least SEQ:ID: the ledger must hold run ID at seq SEQ */
 } lg_verify_opts;
 
-typedef struct {
+typedef struct lg_verify_stats {
     size_t commits, runs, files_checked, objects_checked, objects_missing, index_rows_differing;
     int base_checked;      /* --base was checked */
     size_t base_runs;      /* runs of the base */

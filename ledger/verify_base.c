@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "base/sha256.h"
+#include "ledger/verify.h"
 
 /* Reads runs/<dir>/<name> of a run into out; 0, or 1 when absent. */
 static int read_run_file(lg_ledger *lg, const lg_run_info *ri, const char *name, lg_buf *out)

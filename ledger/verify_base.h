@@ -9,7 +9,10 @@
 #include <git2.h>
 
 #include "ledger/ledger.h"
-#include "ledger/verify.h"
+#include "ledger/problems.h"
+
+struct lg_verify_stats; /* defined in verify.h, which is verify_base.c's to include: verify.c includes
+                           this header, and this header does not include verify.h back */
 
 /* The ledger at `tip` must be an append-only extension of base_ref (any
  * revision, e.g. origin/ledger): every run of the base is present at the same
@@ -18,7 +21,8 @@
  * tip. Each violation is an error problem (area "base") naming the run.
  * stats->new_runs / base_runs are filled. LG_EINPUT when base_ref does not
  * resolve to a format-2 ledger commit. */
-int lg_verify_base(lg_ledger *lg, const git_oid *tip, const char *base_ref, lg_problems *ps, lg_verify_stats *stats);
+int lg_verify_base(lg_ledger *lg, const git_oid *tip, const char *base_ref, lg_problems *ps,
+                   struct lg_verify_stats *stats);
 
 /* `spec` is "SEQ:ID" (ID a full run id or a prefix of at least 12 hex
  * digits): the ledger at tip must hold run ID at seq SEQ; otherwise an error

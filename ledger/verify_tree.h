@@ -10,7 +10,7 @@
 #include <git2.h>
 
 #include "ledger/ledger.h"
-#include "ledger/verify.h"
+#include "ledger/problems.h"
 
 /* Appends one problem (area "file", the given subject) per entry of the run
  * tree that the manifest does not list (or that is a link / submodule).

@@ -1,6 +1,7 @@
 /*
  * fuzz_template.c - libFuzzer target for the report template parser
- * (ledger/template.c, template_directive.c) and the SVG writer (ledger/svg.c).
+ * (ledger/template.c, template_directive.c, template_format.c) and the SVG
+ * writer (ledger/svg.c).
  *
  * These files depend only on base/base.c and gates/ (the selector goes
  * through the claim parser), so they are compiled into this target directly
@@ -18,6 +19,7 @@
 #include "ledger/svg.c"
 #include "ledger/template.c"
 #include "ledger/template_directive.c"
+#include "ledger/template_format.c"
 
 static int count_piece(void *ctx, const char *lit, size_t len, const lg_directive *d)
 {
