@@ -133,8 +133,10 @@ static int do_table(rctx *c, const lg_directive *d)
             lg_filter_eq(&fl[k], d->by[k], g[i].vals[k]);
         if ((err = rpt_ask(c, d, fl, d->nby, NULL, &s)) < 0)
             break;
-        for (k = 0; k < d->nby && err == 0; k++)
+        for (k = 0; k < d->nby && err == 0; k++) {
+            rpt_shown_value(g[i].vals[k]); /* its evidence is read above */
             err = lg_buf_printf(b, "| %s ", g[i].vals[k]);
+        }
         for (k = 0; k < d->nstats && err == 0; k++) {
             if ((err = lg_buf_puts(b, "| ")) == 0 && (err = put_stat(b, d, d->stats[k], s.values, s.n)) == 0)
                 err = lg_buf_puts(b, " ");

@@ -9,6 +9,7 @@
  * and the run a directive resolves to. Both report.c and report_plot.c call
  * this file; it calls neither.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,26 @@ int rpt_cond_matches(const cJSON *cond, const lg_directive *d, int *match)
         lg_free(v);
     }
     return 0;
+}
+
+void rpt_shown_value(char *text)
+{
+    char *end, buf[40];
+    double x;
+    int prec;
+    if (!text || !*text)
+        return;
+    x = strtod(text, &end);
+    if (*end || !isfinite(x))
+        return;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x) {
+            if (strlen(buf) < strlen(text))
+                memcpy(text, buf, strlen(buf) + 1);
+            return;
+        }
+    }
 }
 
 static int cmp_cond(const void *a, const void *b)

@@ -71,6 +71,11 @@ int rpt_use_run(rctx *c, const char *run_id, used_run **out);
 int rpt_art_digest(rctx *c, const char *run_id, const char *name, char sha[65]);
 int rpt_ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextra, const char *metric, lg_samples *s);
 int rpt_cond_param(const cJSON *cond, const char *key, char **out);
+/* A parameter value as shown to a reader: a number in the index's %.17g form
+ * becomes its shortest text that reads back to the same double (0.3, not
+ * 0.29999999999999999), in place (never longer); other text is unchanged.
+ * Only for display: filters keep the index's form. */
+void rpt_shown_value(char *text);
 int rpt_cond_matches(const cJSON *cond, const lg_directive *d, int *match);
 int rpt_find_groups(rctx *c, const lg_directive *d, const char *run_id, const char *const *keys, size_t nk,
                     unsigned optional, group **out, size_t *nout);

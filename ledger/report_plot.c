@@ -117,7 +117,10 @@ int rpt_plot_param(rctx *c, const lg_directive *d)
             }
             lg_error_clear();
         }
+    for (i = 0; i < nx; i++) /* the evidence is read: shown from here on */
+        rpt_shown_value(xs[i]);
     for (j = 0; j < ns; j++) {
+        rpt_shown_value(ss[j]);
         series[j].name = ss[j][0] ? ss[j] : d->sel.metric;
         series[j].y = y + j * nx;
         series[j].lo = lo + j * nx;
@@ -285,6 +288,7 @@ int rpt_plot_hist(rctx *c, const lg_directive *d)
         lg_free(v);
     }
     for (j = 0; j < ns; j++) {
+        rpt_shown_value(ss[j]); /* the evidence is read: shown from here on */
         hs[j].name = ss[j][0] ? ss[j] : "all";
         hs[j].v = vals[j];
         hs[j].n = nv[j];
