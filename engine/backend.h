@@ -248,10 +248,12 @@ struct lg_backend {
      * bits as gemm(0, 0, rows, cols, d, 1, xc, d, W_enc, cols, 0, pre, cols),
      * add_bias_rows(pre, b_enc, 1, pre) and topk_rows_csr run one after the
      * other (the CPU does it a block of rows at a time, while the block is in
-     * cache). NULL: the trainer runs those three. */
+     * cache). keep_pre == 0: the caller does not need pre afterwards, and the
+     * op may use it as scratch (its contents are then unspecified). NULL: the
+     * trainer runs the three ops. */
     int (*encode_topk_csr)(const lg_backend *be, const float *xc, const float *W_enc, const float *b_enc,
-                           int rows, int d, int cols, int k, float *pre, int32_t *ptr, int32_t *idx,
-                           float *val, long long *nnz);
+                           int rows, int d, int cols, int k, float *pre, int keep_pre, int32_t *ptr,
+                           int32_t *idx, float *val, long long *nnz);
 };
 
 /* The CPU backend (CBLAS + plain loops, OpenMP threads). Never NULL. Its

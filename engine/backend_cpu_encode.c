@@ -51,12 +51,12 @@ static void add_bias_block(float *X, const float *bias, float alpha, int r0, int
 }
 
 int lg_cpu_encode_topk_csr(const lg_backend *be, const float *xc, const float *W_enc, const float *b_enc,
-                           int rows, int d, int cols, int k, float *pre, int32_t *ptr, int32_t *idx,
-                           float *val, long long *nnz)
+                           int rows, int d, int cols, int k, float *pre, int keep_pre, int32_t *ptr,
+                           int32_t *idx, float *val, long long *nnz)
 {
     const float one = 1.0f;
     float *scratch = NULL;
-    int nt = lg_cpu_threads(), bs, nb, b, blas_threads;
+    int nt = lg_cpu_threads(), bs, nb, b, blas_threads, scratch_pre;
     *nnz = 0;
     if (rows <= 0 || cols <= 0)
         return be->topk_rows_csr(be, pre, NULL, rows, cols, k, ptr, idx, val, nnz);
@@ -71,6 +71,10 @@ int lg_cpu_encode_topk_csr(const lg_backend *be, const float *xc, const float *W
         k = cols;
     bs = lg_cpu_gemm_block_size(rows);
     nb = (rows + bs - 1) / bs;
+    /* pre not kept: each thread computes its blocks in the same slot (its
+     * own block of pre's first rows), which stays in cache from block to
+     * block and step to step, instead of a fresh 512 KiB of memory each time */
+    scratch_pre = !keep_pre && (size_t)nt * bs <= (size_t)rows;
     if (!(scratch = lg_malloc((size_t)nt * 2 * cols * sizeof(float))))
         return lg_error_wrap("cpu backend: encode_topk_csr");
     /* OpenBLAS single-threaded for the blocks, as in lg_cpu_gemm_blocks */
@@ -81,18 +85,21 @@ int lg_cpu_encode_topk_csr(const lg_backend *be, const float *xc, const float *W
      * the same calls (they are whatever the thread count) */
 #pragma omp parallel num_threads(nt) if (nb > 1 && (double)rows * cols * d > PAR_MIN * 32.0)
     {
-        float *f = scratch + (size_t)encode_thread_id() * 2 * cols;
+        const int tid = encode_thread_id();
+        float *f = scratch + (size_t)tid * 2 * cols;
         int32_t *fi = (int32_t *)(f + cols);
 #pragma omp for schedule(dynamic, 1)
         for (b = 0; b < nb; b++) {
             const int i0 = b * bs, n = rows - i0 < bs ? rows - i0 : bs;
+            /* block b's rows of pre (or the thread's slot) */
+            float *P = pre + (size_t)(scratch_pre ? tid * bs : i0) * cols;
             int r;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, d, 1.0f, xc + (size_t)i0 * d, d,
-                        W_enc, cols, 0.0f, pre + (size_t)i0 * cols, cols);
-            add_bias_block(pre, b_enc, one, i0, i0 + n, cols);
-            for (r = i0; r < i0 + n; r++)
-                ptr[r + 1] = lg_cpu_topk_row(pre + (size_t)r * cols, NULL, cols, k, f, fi, idx + (int64_t)r * k,
-                                             val + (int64_t)r * k);
+                        W_enc, cols, 0.0f, P, cols);
+            add_bias_block(P, b_enc, one, 0, n, cols);
+            for (r = 0; r < n; r++)
+                ptr[i0 + r + 1] = lg_cpu_topk_row(P + (size_t)r * cols, NULL, cols, k, f, fi,
+                                                  idx + (int64_t)(i0 + r) * k, val + (int64_t)(i0 + r) * k);
         }
     }
     if (blas_threads != 1)

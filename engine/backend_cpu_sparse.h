@@ -34,8 +34,8 @@ int lg_cpu_topk_row(const float *v, const float *mask, int cols, int k, float *f
 long long lg_cpu_csr_compact(int32_t *ptr, int32_t *idx, float *val, int rows, int slot);
 /* backend.h encode_topk_csr (engine/backend_cpu_encode.c). */
 int lg_cpu_encode_topk_csr(const lg_backend *be, const float *xc, const float *W_enc, const float *b_enc,
-                           int rows, int d, int cols, int k, float *pre, int32_t *ptr, int32_t *idx,
-                           float *val, long long *nnz);
+                           int rows, int d, int cols, int k, float *pre, int keep_pre, int32_t *ptr,
+                           int32_t *idx, float *val, long long *nnz);
 
 /* backend_cpu.c's quickselect: idx[0..k) = the k best of idx[0..n) under
  * (value desc, index asc), in no particular order. */

@@ -260,10 +260,31 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     FOR_SEEDS(s) /* xc = x - b_dec (transcoder: xc = x, b_dec lives in the target's space) */
     TRY(t->transcoder ? be->copy(be, t->xc + s * Bd, t->x + s * Bd, Bd)
                       : be->add_bias_rows(be, t->x + s * Bd, b_dec + (size_t)s * d, -1.0f, t->xc + s * Bd, B, d));
+    if (train_has_auxk(t)) { /* dead before this step: depends on `since` only */
+        double steps_needed = ceil(t->tc.dead_after / B);
+        if (steps_needed < 1.0)
+            steps_needed = 1.0;
+        FOR_SPANS(k, s0, ns)
+        TRY(be->mask_ge(be, t->since + s0 * (size_t)m, (float)steps_needed, t->dead + s0 * (size_t)m,
+                        ns * (size_t)m));
+    }
     if (fused) { /* pre = xc @ W_enc + b_enc and its top-k in one op (backend.h) */
-        FOR_SEEDS(s)
-        TRY(be->encode_topk_csr(be, t->xc + s * Bd, W_enc + s * md, b_enc + (size_t)s * m, B, d, m, t->cfg.k,
-                                t->pre + s * Bm, SP_PTR(s), SP_IDX(s), SP_VAL(s), &t->nnz[s]));
+        /* pre is needed afterwards by AuxK (when a latent is dead) and by
+         * Hierarchical TopK's smaller budgets */
+        nreq = 0;
+        if (train_has_auxk(t))
+            FOR_SEEDS(s)
+            reqs[nreq++] = (lg_reduce_req){LG_RED_SUM, t->dead + (size_t)s * m, (size_t)m};
+        TRY(lg_backend_reduce_many(be, reqs, nreq, red));
+        nreq = 0;
+        FOR_SEEDS(s) {
+            int keep = t->cfg.arch == LG_ARCH_HIER_TOPK;
+            if (train_has_auxk(t) && red[nreq++] > 0.0)
+                keep = 1;
+            TRY(be->encode_topk_csr(be, t->xc + s * Bd, W_enc + s * md, b_enc + (size_t)s * m, B, d, m,
+                                    t->cfg.k, t->pre + s * Bm, keep, SP_PTR(s), SP_IDX(s), SP_VAL(s),
+                                    &t->nnz[s]));
+        }
     } else {
         FOR_SPANS(k, s0, ns) /* pre = xc @ W_enc */
         TRY(be->gemm_batched(be, 0, 0, B, m, d, 1.0f, t->xc + s0 * Bd, d, (long long)Bd,
@@ -342,14 +363,6 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     if (t->cfg.arch == LG_ARCH_HIER_TOPK) { /* xhat and resid of every budget */
         FOR_SEEDS(s)
         TRY(hier_pass(t, s, 0));
-    }
-    if (train_has_auxk(t)) { /* dead before this step: depends on `since` only */
-        double steps_needed = ceil(t->tc.dead_after / B);
-        if (steps_needed < 1.0)
-            steps_needed = 1.0;
-        FOR_SPANS(k, s0, ns)
-        TRY(be->mask_ge(be, t->since + s0 * (size_t)m, (float)steps_needed, t->dead + s0 * (size_t)m,
-                        ns * (size_t)m));
     }
 
     /* The step's statistics in ONE host read-back (lg_backend_reduce_many;
