@@ -243,6 +243,19 @@ struct lg_backend {
      * entry ? 0 : since[j] + 1 (= fired_update of the dense matrix). */
     int (*csc_fired_update)(const lg_backend *be, const int32_t *tptr, int cols, float *since);
 
+    /* ---- fused TopK encoder (OPTIONAL; set only with the sparse ops) ------
+     * pre [rows, cols] = xc [rows, d] @ W_enc [d, cols] + b_enc [cols], and
+     * topk_rows_csr(pre, NULL, rows, cols, k, ptr, idx, val, nnz): the same
+     * bits as gemm(0, 0, rows, cols, d, 1, xc, d, W_enc, cols, 0, pre, cols),
+     * add_bias_rows(pre, b_enc, 1, pre) and topk_rows_csr run one after the
+     * other (the CPU does it a block of rows at a time, while the block is in
+     * cache). keep_pre == 0: the caller does not need pre afterwards, and the
+     * op may use it as scratch (its contents are then unspecified). NULL: the
+     * trainer runs the three ops. */
+    int (*encode_topk_csr)(const lg_backend *be, const float *xc, const float *W_enc, const float *b_enc,
+                           int rows, int d, int cols, int k, float *pre, int keep_pre, int32_t *ptr,
+                           int32_t *idx, float *val, long long *nnz);
+
     /* The sparse group has a fixed cost per step (entry counts read back to
      * the host, a sort) that a small model does not earn back: the trainer
      * takes the sparse path only when batch * d_sae * d_in >= sparse_min_work

@@ -498,6 +498,7 @@ static lg_backend cpu_backend = {
     NULL, /* reduce_many: lg_backend_reduce_many loops over the single ops */
     lg_cpu_topk_rows_csr, lg_cpu_topk_batch_csr, lg_cpu_csr_transpose, lg_cpu_csr_gather_rows,
     lg_cpu_csr_row_dots, lg_cpu_csc_scatter_rows, lg_cpu_csc_val_sum, lg_cpu_csc_fired_update,
+    lg_cpu_encode_topk_csr,
     0.0, /* sparse_min_work: the sparse path at every size, as before the field existed */
 };
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
@@ -528,6 +529,7 @@ static void cpu_configure(const char *model, const char *cfg)
     cpu_dense_backend.csc_scatter_rows = NULL;
     cpu_dense_backend.csc_val_sum = NULL;
     cpu_dense_backend.csc_fired_update = NULL;
+    cpu_dense_backend.encode_topk_csr = NULL;
     if (!sparse)
         cpu_backend = cpu_dense_backend; /* the default table takes the dense path */
     snprintf(cpu_dense_device, sizeof(cpu_dense_device),

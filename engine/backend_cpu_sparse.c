@@ -29,6 +29,7 @@
 #endif
 
 #include "base/base.h"
+#include "engine/backend_cpu_simd.h"
 
 _Static_assert(sizeof(int32_t) == sizeof(float), "index buffers come from float alloc()");
 
@@ -53,13 +54,18 @@ void lg_backend_cpu_set_threads(int n)
 #endif
 }
 
+int lg_cpu_gemm_block_size(int dim)
+{
+    /* 128 rows or columns of C per block, at most 32 blocks per call (each
+     * block packs the other operand again) */
+    return dim <= 128 * 32 ? 128 : ((dim + 31) / 32 + 15) / 16 * 16;
+}
+
 void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc)
 {
     const int by_rows = M >= N, dim = by_rows ? M : N;
-    /* 128 rows or columns of C per block, at most 32 blocks per call (each
-     * block packs the other operand again) */
-    int bs = dim <= 128 * 32 ? 128 : ((dim + 31) / 32 + 15) / 16 * 16;
+    int bs = lg_cpu_gemm_block_size(dim);
     int nb = (dim + bs - 1) / bs, b;
     /* OpenBLAS single-threaded for the blocks (its thread count is global:
      * set back afterwards, for its other users such as consistency.c) */
@@ -181,29 +187,10 @@ LG_TOPK_CLONES static void strided_maxima(const float *v, const float *mask, int
     }
 }
 
-/* The k-th largest (1 <= k <= n) of f[0..n) (no NaN) by counting, for short
- * lists: the value x with #{f > x} < k <= #{f >= x}; *greater = #{f > x}.
- * The same value as kth_largest, without reordering f; O(n^2) comparisons
- * that vectorise (for n up to KTH_SMALL). */
+/* The k-th largest of a short list (n <= KTH_SMALL) by counting:
+ * lg_cpu_kth_small (engine/backend_cpu_simd.h), the same value as
+ * kth_largest without reordering f. */
 #define KTH_SMALL 96
-LG_TOPK_CLONES static float kth_small(const float *f, int n, int k, long *greater)
-{
-    int i, j;
-    for (i = 0; i < n; i++) {
-        const float x = f[i];
-        int gt = 0, ge = 0;
-        for (j = 0; j < n; j++) {
-            gt += f[j] > x;
-            ge += f[j] >= x;
-        }
-        if (gt < k && k <= ge) {
-            *greater = gt;
-            return x;
-        }
-    }
-    *greater = 0; /* not reached for 1 <= k <= n */
-    return f[0];
-}
 
 /* Top-k of one row under (value desc, index asc) among its positive
  * candidates (mask may be NULL), written in column order to oi/ov; returns
@@ -215,7 +202,7 @@ static int topk_row(const float *v, const float *mask, int cols, int k, float *f
 {
     long n = 0, i, greater = 0, need;
     float vk, t0 = 0.0f;
-    int c, cnt = 0, nb;
+    int cnt = 0, nb;
     /* Exact pre-filter: split the row into nb >= k blocks (about 2k when the
      * row is long enough; block b = the columns = b mod nb) and take t0 = the
      * k-th largest block maximum: when it is > 0, k blocks hold a candidate
@@ -227,33 +214,12 @@ static int topk_row(const float *v, const float *mask, int cols, int k, float *f
         nb = cols / 8 * 8;
     if (nb >= k && nb > 0) {
         strided_maxima(v, mask, cols, nb, f);
-        t0 = nb <= KTH_SMALL ? kth_small(f, nb, k, &greater) : kth_largest(f, nb, k);
+        t0 = nb <= KTH_SMALL ? lg_cpu_kth_small(f, nb, k, &greater) : kth_largest(f, nb, k);
         if (!(t0 > 0.0f))
             t0 = 0.0f;
     }
-    /* the candidates, in column order (branch-free: the sign of pre is a
-     * coin flip, a branch on it would mispredict half the time) */
-    if (mask && t0 > 0.0f) {
-        for (c = 0; c < cols; c++) {
-            fi[n] = c;
-            n += (v[c] >= t0) & (mask[c] != 0.0f);
-        }
-    } else if (mask) {
-        for (c = 0; c < cols; c++) {
-            fi[n] = c;
-            n += (v[c] > 0.0f) & (mask[c] != 0.0f);
-        }
-    } else if (t0 > 0.0f) {
-        for (c = 0; c < cols; c++) {
-            fi[n] = c;
-            n += v[c] >= t0;
-        }
-    } else {
-        for (c = 0; c < cols; c++) {
-            fi[n] = c;
-            n += v[c] > 0.0f;
-        }
-    }
+    /* the candidates, in column order (engine/backend_cpu_simd.h) */
+    n = lg_cpu_scan_candidates(v, mask, cols, t0, t0 > 0.0f, fi);
     if (n <= k) { /* every candidate is kept (t0 > 0: exactly k, the ones >= t0) */
         for (i = 0; i < n; i++) {
             oi[i] = fi[i];
@@ -264,7 +230,7 @@ static int topk_row(const float *v, const float *mask, int cols, int k, float *f
     for (i = 0; i < n; i++)
         f[i] = v[fi[i]];
     if (n <= KTH_SMALL) {
-        vk = kth_small(f, (int)n, k, &greater); /* > 0 */
+        vk = lg_cpu_kth_small(f, (int)n, k, &greater); /* > 0 */
     } else {
         vk = kth_largest(f, n, k); /* > 0 */
         greater = 0;
@@ -280,6 +246,17 @@ static int topk_row(const float *v, const float *mask, int cols, int k, float *f
         }
     }
     return cnt;
+}
+
+int lg_cpu_topk_row(const float *v, const float *mask, int cols, int k, float *f, int32_t *fi, int32_t *oi,
+                    float *ov)
+{
+    return topk_row(v, mask, cols, k, f, fi, oi, ov);
+}
+
+long long lg_cpu_csr_compact(int32_t *ptr, int32_t *idx, float *val, int rows, int slot)
+{
+    return compact_rows(ptr, idx, val, rows, slot);
 }
 
 int lg_cpu_topk_rows_csr(const lg_backend *be, const float *pre, const float *col_mask, int rows,
@@ -481,6 +458,41 @@ LG_CLONES static float dot8(const float *a, const float *b, int n)
     return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
 }
 
+/* dot8 of one row a against four rows b0..b3 at once: four independent
+ * accumulators, each with exactly dot8's operations in dot8's order (the
+ * same four results, bit for bit), so that the CPU overlaps their add
+ * chains instead of waiting on one. */
+LG_CLONES static void dot8x4(const float *a, const float *b0, const float *b1, const float *b2,
+                             const float *b3, int n, float *out)
+{
+    lg_v8f acc0 = {0, 0, 0, 0, 0, 0, 0, 0}, acc1 = acc0, acc2 = acc0, acc3 = acc0, x, y;
+    float l[4][8];
+    int c = 0, q;
+    for (; c + 8 <= n; c += 8) {
+        memcpy(&x, a + c, sizeof(x));
+        memcpy(&y, b0 + c, sizeof(y));
+        acc0 += x * y;
+        memcpy(&y, b1 + c, sizeof(y));
+        acc1 += x * y;
+        memcpy(&y, b2 + c, sizeof(y));
+        acc2 += x * y;
+        memcpy(&y, b3 + c, sizeof(y));
+        acc3 += x * y;
+    }
+    memcpy(l[0], &acc0, sizeof(l[0]));
+    memcpy(l[1], &acc1, sizeof(l[1]));
+    memcpy(l[2], &acc2, sizeof(l[2]));
+    memcpy(l[3], &acc3, sizeof(l[3]));
+    for (; c < n; c++) {
+        l[0][0] += a[c] * b0[c];
+        l[1][0] += a[c] * b1[c];
+        l[2][0] += a[c] * b2[c];
+        l[3][0] += a[c] * b3[c];
+    }
+    for (q = 0; q < 4; q++)
+        out[q] = ((l[q][0] + l[q][4]) + (l[q][1] + l[q][5])) + ((l[q][2] + l[q][6]) + (l[q][3] + l[q][7]));
+}
+
 /* Register-blocked sums of scaled rows: acc[0..d) += a_e * X_e[0..d) for each
  * entry in order, 64 columns at a time held in four 16-float vectors (so the
  * accumulator stays in registers across the entries), the tail column by
@@ -536,15 +548,12 @@ LG_CLONES static void gather_row(float *o, const int32_t *idx, const float *val,
 #undef GATHER_ENTRIES
 }
 
-/* a[0..d) = sum over the latent's entries t0..t1 of val[tent[t]] R[trow[t]]
- * (from 0, in entry order) */
+/* a[0..d) += val[tent[t]] R[trow[t]] over the latent's entries t0..t1, in
+ * entry order */
 LG_CLONES static void scatter_latent(float *a, const int32_t *trow, const int32_t *tent, const float *val,
                                      int32_t t0, int32_t t1, const float *R, int d)
 {
     int32_t t;
-    int c;
-    for (c = 0; c < d; c++)
-        a[c] = 0.0f;
 #define SCATTER_ENTRIES for (t = t0; t < t1; t++)
     LG_ROWS_SUM(a, d, SCATTER_ENTRIES, val[tent[t]], R + (size_t)trow[t] * d);
 #undef SCATTER_ENTRIES
@@ -569,36 +578,128 @@ int lg_cpu_csr_row_dots(const lg_backend *be, const int32_t *ptr, const int32_t 
 #pragma omp parallel for schedule(dynamic, 32) num_threads(lg_cpu_threads()) if ((double)ptr[rows] * d > PAR_MIN)
     for (r = 0; r < rows; r++) {
         const float *x = R + (size_t)r * d;
-        int32_t e;
-        for (e = ptr[r]; e < ptr[r + 1]; e++) {
-            const int32_t j = idx[e];
-            float s;
-            if (j < lo || j >= hi)
-                continue;
-            s = alpha * dot8(x, W + (size_t)j * d, d);
-            out[e] = beta == 0.0f ? s : beta * out[e] + s;
+        const int32_t end = ptr[r + 1];
+        int32_t e = ptr[r], sel[4];
+        float dots[4];
+        int ns, q;
+        while (e < end) { /* the row's entries in [lo, hi), four dots at a time */
+            for (ns = 0; e < end && ns < 4; e++)
+                if (idx[e] >= lo && idx[e] < hi)
+                    sel[ns++] = e;
+            if (ns == 4)
+                dot8x4(x, W + (size_t)idx[sel[0]] * d, W + (size_t)idx[sel[1]] * d, W + (size_t)idx[sel[2]] * d,
+                       W + (size_t)idx[sel[3]] * d, d, dots);
+            else
+                for (q = 0; q < ns; q++)
+                    dots[q] = dot8(x, W + (size_t)idx[sel[q]] * d, d);
+            for (q = 0; q < ns; q++) {
+                const float s = alpha * dots[q];
+                out[sel[q]] = beta == 0.0f ? s : beta * out[sel[q]] + s;
+            }
         }
     }
     return 0;
 }
 
 /* Columns are handled in blocks of SC_BLOCK consecutive latents: their
- * accumulated rows sit in a per-thread scratch [SC_BLOCK, d], so that the
- * encoder layout (ld_row = 1) writes SC_BLOCK contiguous floats per input
- * dimension instead of one float per 64 KiB stride. Each latent's row is
- * still summed alone, in row order: the blocking changes no result. */
+ * accumulated rows sit in a scratch [SC_BLOCK, d], so that the encoder
+ * layout (ld_row = 1) writes SC_BLOCK contiguous floats per input dimension
+ * instead of one float per 64 KiB stride.
+ *
+ * Each entry reads a row of R, and every row of R is read by about k
+ * latents, from anywhere in R (2 MiB at B = 4096, d = 128): more than a
+ * core's cache keeps. When every latent's sum fits in SC_ACC_BYTES, the rows
+ * are taken in chunks of SC_CHUNK_BYTES of R instead: for each chunk, each
+ * latent adds its entries in that chunk to its sum (kept in a scratch
+ * [hi - lo, d]), so the chunk is read while it is in cache.
+ *
+ * Either way each latent's row is summed alone, from 0, entry after entry
+ * in row order (a chunk's entries come after the previous chunk's): the
+ * blocking and the chunks change no result. */
 #define SC_BLOCK 16
+#define SC_CHUNK_BYTES (512 * 1024)
+#define SC_ACC_BYTES (1024 * 1024)
+
+/* out[j*ld_row + c*ld_col] = beta*out + alpha*a[(j - j0)*d + c] for the
+ * latents j0..j1 (beta == 0 overwrites) */
+static void scatter_write(const float *a, int j0, int j1, int d, float alpha, float beta, float *out,
+                          long long ld_row, long long ld_col)
+{
+    int j, c;
+    if (ld_col == 1) {
+        for (j = j0; j < j1; j++) {
+            const float *aj = a + (size_t)(j - j0) * d;
+            float *o = out + (long long)j * ld_row;
+            if (beta == 0.0f)
+                for (c = 0; c < d; c++)
+                    o[c] = alpha * aj[c];
+            else
+                for (c = 0; c < d; c++)
+                    o[c] = beta * o[c] + alpha * aj[c];
+        }
+    } else {
+        for (c = 0; c < d; c++)
+            for (j = j0; j < j1; j++) {
+                float *p = out + (long long)j * ld_row + (long long)c * ld_col;
+                const float v = a[(size_t)(j - j0) * d + c];
+                *p = beta == 0.0f ? alpha * v : beta * *p + alpha * v;
+            }
+    }
+}
 
 int lg_cpu_csc_scatter_rows(const lg_backend *be, const int32_t *tptr, const int32_t *trow,
                             const int32_t *tent, const float *val, int lo, int hi, const float *R,
                             int d, float alpha, float beta, float *out, long long ld_row,
                             long long ld_col)
 {
+    const size_t acc_n = (size_t)(hi > lo ? hi - lo : 0) * (d > 0 ? d : 0);
     float *acc = NULL;
-    int nt = lg_cpu_threads(), nblk;
+    int32_t *cur = NULL; /* [hi - lo] chunked: each latent's next entry */
+    int nt = lg_cpu_threads(), nblk, rows = 0, chunk, j;
     if (hi <= lo || d <= 0)
         return 0;
     nblk = (hi - lo + SC_BLOCK - 1) / SC_BLOCK;
+    for (j = lo; j < hi; j++) /* rows of R read: up to the last entry's */
+        if (tptr[j + 1] > tptr[j] && trow[tptr[j + 1] - 1] >= rows)
+            rows = trow[tptr[j + 1] - 1] + 1;
+    chunk = (int)(SC_CHUNK_BYTES / ((size_t)d * sizeof(float)));
+    if (chunk < 1)
+        chunk = 1;
+    if (rows > chunk && acc_n * sizeof(float) <= SC_ACC_BYTES) { /* chunked */
+        if (!(acc = lg_calloc(acc_n, sizeof(float))) || !(cur = lg_malloc((size_t)(hi - lo) * sizeof(int32_t)))) {
+            lg_free(acc);
+            return lg_error_wrap("cpu backend: csc_scatter_rows");
+        }
+        for (j = lo; j < hi; j++)
+            cur[j - lo] = tptr[j];
+#pragma omp parallel num_threads(nt) if ((double)(tptr[hi] - tptr[lo]) * d + (double)(hi - lo) * d > PAR_MIN)
+        {
+            int r0, bk;
+            for (r0 = 0; r0 < rows; r0 += chunk) { /* every thread, in order; the omp for ends in a barrier */
+                const int r1 = rows - r0 > chunk ? r0 + chunk : rows;
+#pragma omp for schedule(dynamic, 1)
+                for (bk = 0; bk < nblk; bk++) {
+                    const int j0 = lo + bk * SC_BLOCK, j1 = j0 + SC_BLOCK < hi ? j0 + SC_BLOCK : hi;
+                    int jj;
+                    for (jj = j0; jj < j1; jj++) {
+                        int32_t t1 = cur[jj - lo];
+                        while (t1 < tptr[jj + 1] && trow[t1] < r1)
+                            t1++;
+                        scatter_latent(acc + (size_t)(jj - lo) * d, trow, tent, val, cur[jj - lo], t1, R, d);
+                        cur[jj - lo] = t1;
+                    }
+                }
+            }
+#pragma omp for schedule(dynamic, 1)
+            for (bk = 0; bk < nblk; bk++) {
+                const int j0 = lo + bk * SC_BLOCK, j1 = j0 + SC_BLOCK < hi ? j0 + SC_BLOCK : hi;
+                scatter_write(acc + (size_t)(j0 - lo) * d, j0, j1, d, alpha, beta, out, ld_row, ld_col);
+            }
+        }
+        lg_free(acc);
+        lg_free(cur);
+        return 0;
+    }
     if (!(acc = lg_malloc((size_t)nt * SC_BLOCK * d * sizeof(float))))
         return lg_error_wrap("cpu backend: csc_scatter_rows");
 #pragma omp parallel num_threads(nt) if ((double)(tptr[hi] - tptr[lo]) * d + (double)(hi - lo) * d > PAR_MIN)
@@ -608,28 +709,11 @@ int lg_cpu_csc_scatter_rows(const lg_backend *be, const int32_t *tptr, const int
 #pragma omp for schedule(dynamic, 1)
         for (bk = 0; bk < nblk; bk++) {
             const int j0 = lo + bk * SC_BLOCK, j1 = j0 + SC_BLOCK < hi ? j0 + SC_BLOCK : hi;
-            int j, c;
-            for (j = j0; j < j1; j++)
-                scatter_latent(blkacc + (size_t)(j - j0) * d, trow, tent, val, tptr[j], tptr[j + 1], R, d);
-            if (ld_col == 1) {
-                for (j = j0; j < j1; j++) {
-                    const float *a = blkacc + (size_t)(j - j0) * d;
-                    float *o = out + (long long)j * ld_row;
-                    if (beta == 0.0f)
-                        for (c = 0; c < d; c++)
-                            o[c] = alpha * a[c];
-                    else
-                        for (c = 0; c < d; c++)
-                            o[c] = beta * o[c] + alpha * a[c];
-                }
-            } else {
-                for (c = 0; c < d; c++)
-                    for (j = j0; j < j1; j++) {
-                        float *p = out + (long long)j * ld_row + (long long)c * ld_col;
-                        const float v = blkacc[(size_t)(j - j0) * d + c];
-                        *p = beta == 0.0f ? alpha * v : beta * *p + alpha * v;
-                    }
-            }
+            int jj;
+            memset(blkacc, 0, (size_t)(j1 - j0) * d * sizeof(float));
+            for (jj = j0; jj < j1; jj++)
+                scatter_latent(blkacc + (size_t)(jj - j0) * d, trow, tent, val, tptr[jj], tptr[jj + 1], R, d);
+            scatter_write(blkacc, j0, j1, d, alpha, beta, out, ld_row, ld_col);
         }
     }
     lg_free(acc);

@@ -20,6 +20,23 @@ int lg_cpu_threads(void);
  * whatever the thread count. */
 void lg_cpu_gemm_blocks(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc);
+/* Rows (or columns) of C per block of lg_cpu_gemm_blocks for the larger
+ * dimension dim of C: a function of the shape only. */
+int lg_cpu_gemm_block_size(int dim);
+/* The top-k of one row under (value desc, index asc) among its positive
+ * entries with mask[c] != 0 (mask may be NULL), in column order in
+ * oi/ov [k]; returns their count (topk_rows_csr's row). Scratch f [cols],
+ * fi [cols]. */
+int lg_cpu_topk_row(const float *v, const float *mask, int cols, int k, float *f, int32_t *fi, int32_t *oi,
+                    float *ov);
+/* CSR offsets from the per-row counts in ptr[1..rows] of rows written at
+ * idx/val + r*slot, the rows moved down to their offsets; returns nnz. */
+long long lg_cpu_csr_compact(int32_t *ptr, int32_t *idx, float *val, int rows, int slot);
+/* backend.h encode_topk_csr (engine/backend_cpu_encode.c). */
+int lg_cpu_encode_topk_csr(const lg_backend *be, const float *xc, const float *W_enc, const float *b_enc,
+                           int rows, int d, int cols, int k, float *pre, int keep_pre, int32_t *ptr,
+                           int32_t *idx, float *val, long long *nnz);
+
 /* backend_cpu.c's quickselect: idx[0..k) = the k best of idx[0..n) under
  * (value desc, index asc), in no particular order. */
 void lg_cpu_sel_topk(const float *v, uint32_t *idx, size_t n, size_t k);

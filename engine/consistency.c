@@ -147,6 +147,7 @@ static void tile_dots(const double *An, int rows, int d, const double *Bt, int m
 typedef struct {
     double *rowmax; /* [m1] max_j s(i, j) */
     double *colmax; /* [m2] max_i s(i, j) */
+    double *rowmax_signed, *colmax_signed; /* the same of the signed cosines (compare's want_signed) */
     double mcc, shared_frac;
     int mcc_computed;
 } compare_result;
@@ -155,11 +156,16 @@ static void compare_result_release(compare_result *r)
 {
     lg_free(r->rowmax);
     lg_free(r->colmax);
-    r->rowmax = r->colmax = NULL;
+    lg_free(r->rowmax_signed);
+    lg_free(r->colmax_signed);
+    r->rowmax = r->colmax = r->rowmax_signed = r->colmax_signed = NULL;
 }
 
+/* want_signed: also the maxima of the signed cosines, from the same tiles
+ * (what a second call with abs_cos = 0 would give, bit for bit: the same
+ * dot products, and a maximum is exact) */
 static int compare(const float *A, int m1, const char *na, const float *B, int m2, const char *nb,
-                   int d, const lg_sim_options *user_opt, compare_result *res)
+                   int d, const lg_sim_options *user_opt, int want_signed, compare_result *res)
 {
     lg_sim_options opt;
     /* An [m1,d]; Bt [d,m2] (EXACT) or [m2,d] (GEMM); S [blk,tc]; C [n,mc] */
@@ -209,7 +215,11 @@ static int compare(const float *A, int m1, const char *na, const float *B, int m
     if (gemm && tc > m2) /* (tile_dots writes rows of TILE_COLS) */
         tc = m2;
     S = lg_malloc((size_t)opt.block_rows * (size_t)tc * sizeof(double));
-    if (!res->rowmax || !res->colmax || !S) {
+    if (want_signed) {
+        res->rowmax_signed = lg_malloc((size_t)m1 * sizeof(double));
+        res->colmax_signed = lg_malloc((size_t)m2 * sizeof(double));
+    }
+    if (!res->rowmax || !res->colmax || !S || (want_signed && (!res->rowmax_signed || !res->colmax_signed))) {
         err = LG_ENOMEM;
         goto out;
     }
@@ -217,6 +227,10 @@ static int compare(const float *A, int m1, const char *na, const float *B, int m
         res->rowmax[i] = -INFINITY;
     for (j = 0; j < m2; j++)
         res->colmax[j] = -INFINITY;
+    for (i = 0; want_signed && i < m1; i++)
+        res->rowmax_signed[i] = -INFINITY;
+    for (j = 0; want_signed && j < m2; j++)
+        res->colmax_signed[j] = -INFINITY;
 
     /* The MCC's matrix: rows = the smaller dictionary. */
     n = m1 <= m2 ? m1 : m2;
@@ -261,6 +275,16 @@ static int compare(const float *A, int m1, const char *na, const float *B, int m
                     }
                 }
                 res->rowmax[i0 + r] = rmax;
+                if (want_signed) {
+                    rmax = res->rowmax_signed[i0 + r];
+                    for (j = 0; j < jn; j++) {
+                        if (s[j] > rmax)
+                            rmax = s[j];
+                        if (s[j] > res->colmax_signed[j0 + j])
+                            res->colmax_signed[j0 + j] = s[j];
+                    }
+                    res->rowmax_signed[i0 + r] = rmax;
+                }
             }
         }
     }
@@ -314,7 +338,7 @@ int lg_dict_similarity(const float *A, int m1, const float *B, int m2, int d,
 {
     compare_result r;
     int err;
-    if ((err = compare(A, m1, "A", B, m2, "B", d, opt, &r)) < 0)
+    if ((err = compare(A, m1, "A", B, m2, "B", d, opt, 0, &r)) < 0)
         return err;
     out->mmcs_ab = mean_of(r.rowmax, m1);
     out->mmcs_ba = mean_of(r.colmax, m2);
@@ -338,7 +362,7 @@ int lg_dict_recovery(const float *truth, int n_true, const float *sae, int m, in
         lg_sim_options_init(&def);
         opt = &def;
     }
-    if ((err = compare(truth, n_true, "truth", sae, m, "sae", d, opt, &r)) < 0)
+    if ((err = compare(truth, n_true, "truth", sae, m, "sae", d, opt, 0, &r)) < 0)
         return err;
     out->mmcs_truth = mean_of(r.rowmax, n_true);
     out->mmcs_sae = mean_of(r.colmax, m);
@@ -356,20 +380,27 @@ int lg_dict_recovery(const float *truth, int n_true, const float *sae, int m, in
 int lg_pair_metrics_compute(const float *A, const float *B, int d_sae, int d, double shared_threshold, int mcc,
                             lg_pair_metrics *out, float *maxcos_a)
 {
-    lg_sim_options so, so_signed;
-    lg_dict_sim sim_signed;
+    /* lg_dict_similarity with abs_cos = 1 (and the MCC when asked), and its
+     * signed MMCS, from ONE pass over the cosines (the abs_cos = 0, mcc = 0
+     * call it replaces computed every dot product again) */
+    lg_sim_options so;
+    compare_result r;
     int err;
     lg_sim_options_init(&so);
     so.abs_cos = 1;
     so.shared_threshold = shared_threshold;
     so.mcc = mcc;
-    so_signed = so;
-    so_signed.abs_cos = 0;
-    so_signed.mcc = 0;
-    if ((err = lg_dict_similarity(A, d_sae, B, d_sae, d, &so, &out->abs, maxcos_a, NULL)) < 0 ||
-        (err = lg_dict_similarity(A, d_sae, B, d_sae, d, &so_signed, &sim_signed, NULL, NULL)) < 0)
+    if ((err = compare(A, d_sae, "A", B, d_sae, "B", d, &so, 1, &r)) < 0)
         return err;
-    out->mmcs_signed = sim_signed.mmcs;
+    out->abs.mmcs_ab = mean_of(r.rowmax, d_sae);
+    out->abs.mmcs_ba = mean_of(r.colmax, d_sae);
+    out->abs.mmcs = 0.5 * (out->abs.mmcs_ab + out->abs.mmcs_ba);
+    out->abs.mcc = r.mcc;
+    out->abs.shared_frac = r.shared_frac;
+    out->abs.mcc_computed = r.mcc_computed;
+    out->mmcs_signed = 0.5 * (mean_of(r.rowmax_signed, d_sae) + mean_of(r.colmax_signed, d_sae));
+    copy_maxcos(maxcos_a, r.rowmax, d_sae);
+    compare_result_release(&r);
     return 0;
 }
 

@@ -225,6 +225,8 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     float *const resid_full = t->resid + (size_t)(t->n_pref - 1) * SBd; /* [S, B, d] */
     double ss, *red = NULL;     /* [nreq] results of reqs */
     lg_reduce_req *reqs = NULL; /* [S * (n_pref + 3)] the step's host read-backs */
+    const int fused = t->sparse && be->encode_topk_csr &&
+                      (t->cfg.arch == LG_ARCH_TOPK || t->cfg.arch == LG_ARCH_HIER_TOPK);
     int err = 0, i, k, s, s0, ns, nreq;
 
     t->has_grads = 0;
@@ -257,17 +259,46 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     FOR_SEEDS(s) /* xc = x - b_dec (transcoder: xc = x, b_dec lives in the target's space) */
     TRY(t->transcoder ? be->copy(be, t->xc + s * Bd, t->x + s * Bd, Bd)
                       : be->add_bias_rows(be, t->x + s * Bd, b_dec + (size_t)s * d, -1.0f, t->xc + s * Bd, B, d));
-    FOR_SPANS(k, s0, ns) /* pre = xc @ W_enc */
-    TRY(be->gemm_batched(be, 0, 0, B, m, d, 1.0f, t->xc + s0 * Bd, d, (long long)Bd,
-                         W_enc + s0 * md, m, (long long)md, 0.0f, t->pre + s0 * Bm, m,
-                         (long long)Bm, ns));
-    FOR_SEEDS(s) /* pre [B, m] += b_enc */
-    TRY(be->add_bias_rows(be, t->pre + s * Bm, b_enc + (size_t)s * m, 1.0f, t->pre + s * Bm, B, m));
+    if (train_has_auxk(t)) { /* dead before this step: depends on `since` only */
+        double steps_needed = ceil(t->tc.dead_after / B);
+        if (steps_needed < 1.0)
+            steps_needed = 1.0;
+        FOR_SPANS(k, s0, ns)
+        TRY(be->mask_ge(be, t->since + s0 * (size_t)m, (float)steps_needed, t->dead + s0 * (size_t)m,
+                        ns * (size_t)m));
+    }
+    if (fused) { /* pre = xc @ W_enc + b_enc and its top-k in one op (backend.h) */
+        /* pre is needed afterwards by AuxK (when a latent is dead) and by
+         * Hierarchical TopK's smaller budgets */
+        nreq = 0;
+        if (train_has_auxk(t))
+            FOR_SEEDS(s)
+            reqs[nreq++] = (lg_reduce_req){LG_RED_SUM, t->dead + (size_t)s * m, (size_t)m};
+        TRY(lg_backend_reduce_many(be, reqs, nreq, red));
+        nreq = 0;
+        FOR_SEEDS(s) {
+            int keep = t->cfg.arch == LG_ARCH_HIER_TOPK;
+            if (train_has_auxk(t) && red[nreq++] > 0.0)
+                keep = 1;
+            TRY(be->encode_topk_csr(be, t->xc + s * Bd, W_enc + s * md, b_enc + (size_t)s * m, B, d, m,
+                                    t->cfg.k, t->pre + s * Bm, keep, SP_PTR(s), SP_IDX(s), SP_VAL(s),
+                                    &t->nnz[s]));
+        }
+    } else {
+        FOR_SPANS(k, s0, ns) /* pre = xc @ W_enc */
+        TRY(be->gemm_batched(be, 0, 0, B, m, d, 1.0f, t->xc + s0 * Bd, d, (long long)Bd,
+                             W_enc + s0 * md, m, (long long)md, 0.0f, t->pre + s0 * Bm, m,
+                             (long long)Bm, ns));
+        FOR_SEEDS(s) /* pre [B, m] += b_enc */
+        TRY(be->add_bias_rows(be, t->pre + s * Bm, b_enc + (size_t)s * m, 1.0f, t->pre + s * Bm, B, m));
+    }
     for (s = 0; s < S; s++)
         t->min_kept[s] = -1.0f;
     if (t->sparse) { /* acts as CSR per seed, and its CSC (backward, dead-latent clocks) */
         FOR_SEEDS(s) {
-            if (t->cfg.arch == LG_ARCH_TOPK || t->cfg.arch == LG_ARCH_HIER_TOPK)
+            if (fused) {
+                /* encode_topk_csr selected them above */
+            } else if (t->cfg.arch == LG_ARCH_TOPK || t->cfg.arch == LG_ARCH_HIER_TOPK)
                 TRY(be->topk_rows_csr(be, t->pre + s * Bm, NULL, B, m, t->cfg.k, SP_PTR(s), SP_IDX(s),
                                       SP_VAL(s), &t->nnz[s]));
             else
@@ -331,14 +362,6 @@ static int forward_backward(lg_trainer *t, const float *batches, lg_step_stats *
     if (t->cfg.arch == LG_ARCH_HIER_TOPK) { /* xhat and resid of every budget */
         FOR_SEEDS(s)
         TRY(hier_pass(t, s, 0));
-    }
-    if (train_has_auxk(t)) { /* dead before this step: depends on `since` only */
-        double steps_needed = ceil(t->tc.dead_after / B);
-        if (steps_needed < 1.0)
-            steps_needed = 1.0;
-        FOR_SPANS(k, s0, ns)
-        TRY(be->mask_ge(be, t->since + s0 * (size_t)m, (float)steps_needed, t->dead + s0 * (size_t)m,
-                        ns * (size_t)m));
     }
 
     /* The step's statistics in ONE host read-back (lg_backend_reduce_many;

@@ -285,7 +285,8 @@ static lg_backend cuda_backend = {
     lg_cuda_adam_step,
     lg_cuda_reduce_many,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, // sparse ops: lg_cuda_sparse_install (cuda_sparse.cu)
-    0.0, // sparse_min_work: set with the sparse ops
+    NULL, // encode_topk_csr: the trainer runs gemm + add_bias_rows + topk_rows_csr
+    0.0,  // sparse_min_work: set with the sparse ops
 };
 static lg_backend cuda_backend_sync; // the table with every op checked (LEDGER_CUDA_SYNC=1)
 static const lg_backend *cuda_usable; // NULL until initialised successfully

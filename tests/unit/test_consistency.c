@@ -414,18 +414,19 @@ static void test_gemm_path(void)
 }
 
 /* lg_pair_metrics_compute is the two lg_dict_similarity calls a run (and an
- * import) records, bit for bit, and _to_json writes exactly the recorded keys. */
-static void test_pair_metrics(void)
+ * import) records, bit for bit (it computes both from one pass over the
+ * cosines), and _to_json writes exactly the recorded keys. Sizes: one tile,
+ * and several row blocks and column tiles. */
+static void pair_metrics_case(int m, int d)
 {
-    const int m = 24, d = 10;
     float *A = random_dict(11, m, d), *B = random_dict(12, m, d);
-    float maxcos[24], ref_maxcos[24];
+    float *maxcos = malloc((size_t)m * sizeof(float)), *ref_maxcos = malloc((size_t)m * sizeof(float));
     lg_sim_options so, ss;
     lg_dict_sim abs_ref, signed_ref;
     lg_pair_metrics pm;
     int mcc;
-    CHECK(A && B);
-    if (!A || !B)
+    CHECK(A && B && maxcos && ref_maxcos);
+    if (!A || !B || !maxcos || !ref_maxcos)
         goto out;
     for (mcc = 0; mcc <= 1; mcc++) {
         cJSON *o = cJSON_CreateObject();
@@ -441,8 +442,9 @@ static void test_pair_metrics(void)
         CHECK_OK(lg_pair_metrics_compute(A, B, m, d, 0.4, mcc, &pm, maxcos));
         CHECK(pm.abs.mmcs == abs_ref.mmcs && pm.abs.mmcs_ab == abs_ref.mmcs_ab && pm.abs.mmcs_ba == abs_ref.mmcs_ba);
         CHECK(pm.mmcs_signed == signed_ref.mmcs && pm.abs.mcc_computed == mcc);
+        CHECK(pm.mmcs_signed != pm.abs.mmcs); /* the signed maxima are not the |cos| ones */
         CHECK(!mcc || (pm.abs.mcc == abs_ref.mcc && pm.abs.shared_frac == abs_ref.shared_frac));
-        CHECK(memcmp(maxcos, ref_maxcos, sizeof maxcos) == 0);
+        CHECK(memcmp(maxcos, ref_maxcos, (size_t)m * sizeof(float)) == 0);
         CHECK(o != NULL);
         if (!o)
             continue;
@@ -460,6 +462,14 @@ static void test_pair_metrics(void)
 out:
     lg_free(A);
     lg_free(B);
+    free(maxcos);
+    free(ref_maxcos);
+}
+
+static void test_pair_metrics(void)
+{
+    pair_metrics_case(24, 10);
+    pair_metrics_case(300, 40);
 }
 
 CHECK_MAIN(T(test_identical), T(test_permuted_flipped), T(test_orthogonal), T(test_hand_2d),
