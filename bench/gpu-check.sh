@@ -180,6 +180,24 @@ if [ "$STUDY" = 1 ] && fits 150 "study check"; then
     rm -rf "$S"
 fi
 
+# ---- the HUSAI-shaped study on the GPU (the CPU takes ~8 min on 2 cores), claims checked --
+if [ "$STUDY" = 1 ] && fits 100 "husai-trained-vs-random on cuda"; then
+    stamp "study husai-trained-vs-random (cuda) + claims/gpu/husai-trained-vs-random.claims"
+    H=$(mktemp -d)
+    {
+        echo "== husai-trained-vs-random on cuda"
+        t0=$(date +%s)
+        (cd "$H" && git init -q . && "$ROOT/build-gpu/ledger" init >/dev/null && \
+            timeout 150 "$ROOT/build-gpu/ledger" run -q --backend cuda \
+                "$ROOT/studies/husai-trained-vs-random.json")
+        echo "rc=$? wall_s=$(( $(date +%s) - t0 ))"
+        (cd "$H" && "$ROOT/build-gpu/ledger" check "$ROOT/claims/gpu/husai-trained-vs-random.claims")
+        echo "rc=$?"
+    } >>"$OUT/study.log" 2>&1
+    grep -A30 "== husai" "$OUT/study.log"
+    grep -A30 "== husai" "$OUT/study.log" | grep -q "^rc=[^0]" && RC_STUDY=1
+    rm -rf "$H"
+fi
 if [ "$BIG" = 1 ]; then
     # (b) TopK d=2304 m=65536 k=64 B=4096; ours dense and sparse
     run 30 $B train --backend cuda --sparse 0 --d 2304 --m 65536 --k 64 --batch 4096 --steps 10 --warmup 3 --data "$W/big.npy"
@@ -207,24 +225,6 @@ if [ "$BIG" = 1 ] && [ "$EXTRA" = 1 ]; then
 fi
 rm -rf "$W"
 
-# ---- the HUSAI-shaped study on the GPU (the CPU takes ~8 min on 2 cores), claims checked --
-if [ "$STUDY" = 1 ] && fits 150 "husai-trained-vs-random on cuda"; then
-    stamp "study husai-trained-vs-random (cuda) + claims/gpu/husai-trained-vs-random.claims"
-    H=$(mktemp -d)
-    {
-        echo "== husai-trained-vs-random on cuda"
-        t0=$(date +%s)
-        (cd "$H" && git init -q . && "$ROOT/build-gpu/ledger" init >/dev/null && \
-            timeout 300 "$ROOT/build-gpu/ledger" run -q --backend cuda \
-                "$ROOT/studies/husai-trained-vs-random.json")
-        echo "rc=$? wall_s=$(( $(date +%s) - t0 ))"
-        (cd "$H" && "$ROOT/build-gpu/ledger" check "$ROOT/claims/gpu/husai-trained-vs-random.claims")
-        echo "rc=$?"
-    } >>"$OUT/study.log" 2>&1
-    grep -A30 "== husai" "$OUT/study.log"
-    grep -A30 "== husai" "$OUT/study.log" | grep -q "^rc=[^0]" && RC_STUDY=1
-    rm -rf "$H"
-fi
 $PY bench/gpu/compare.py "$J" "$DEVICE" >"$OUT/summary.md" 2>>"$OUT/bench.log"
 cat "$OUT/summary.md"
 stamp "done: tests rc=$RC_TESTS study rc=$RC_STUDY"
