@@ -270,7 +270,7 @@ static int cu_gemm_batched(const lg_backend *be, int ta, int tb, int M, int N, i
 // ---- the table -------------------------------------------------------------------------
 
 static lg_cuda_ctx cuda_ctx;
-static char cuda_device[384];
+static char cuda_device[512];
 static char cuda_reason[256] = "CUDA backend not initialised";
 static lg_backend cuda_backend = {
     "cuda", cuda_device, &cuda_ctx,
@@ -415,7 +415,7 @@ static void cuda_init(void)
     cudaDriverGetVersion(&drv);
     cublasGetVersion(ctx->blas, &blas_ver);
     snprintf(cuda_device, sizeof(cuda_device),
-             "cuda: %s (sm_%d%d, %d SMs, %.1f GiB; CUDA runtime %d.%d, driver %d.%d, cuBLAS %d; %s, %s)",
+             "cuda: %.200s (sm_%d%d, %d SMs, %.1f GiB; CUDA runtime %d.%d, driver %d.%d, cuBLAS %d; %s, %s)",
              prop.name, prop.major, prop.minor, prop.multiProcessorCount,
              (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), rt / 1000, (rt % 1000) / 10,
              drv / 1000, (drv % 1000) / 10, blas_ver, ctx->tf32 ? "tf32" : "fp32",
