@@ -13,7 +13,7 @@
 #                          LEDGER_SEED_WORKERS=1 trains them in order (the earlier schedule)
 #   STEPS=N                override train.steps (shorter runs for A/B comparisons; the
 #                          claims are only meaningful at the study's own steps)
-# The full study takes about 8-13 minutes on a quiet 2-core machine (bench/RESULTS.md).
+# The full study takes about 6.5 minutes on a quiet 2-core machine (bench/RESULTS.md, 2026-11-30).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
