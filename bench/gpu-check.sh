@@ -98,19 +98,19 @@ grep -iE "warning" "$OUT/build.log" | grep -i "kernels/" | head -20
 # ---- tests ----------------------------------------------------------------------
 stamp "tests"
 RC_TESTS=0
+# gpu_test TEST NAME: the parity test verbosely, then its training parity (NAME)
+# again under LEDGER_CUDA_SYNC=1 (every op synchronised and checked)
+gpu_test() {
+    echo "== $1 (PARITY_VERBOSE=1)"
+    PARITY_VERBOSE=1 timeout 150 "build-gpu/$1"
+    echo "rc=$?"
+    echo "== $1 $2 under LEDGER_CUDA_SYNC=1 (every op checked)"
+    LEDGER_CUDA_SYNC=1 timeout 90 "build-gpu/$1" "$2"
+    echo "rc=$?"
+}
 {
-    echo "== test_cuda_parity (PARITY_VERBOSE=1)"
-    PARITY_VERBOSE=1 timeout 150 build-gpu/test_cuda_parity
-    echo "rc=$?"
-    echo "== test_cuda_parity test_train_parity under LEDGER_CUDA_SYNC=1 (every op checked)"
-    LEDGER_CUDA_SYNC=1 timeout 90 build-gpu/test_cuda_parity test_train_parity
-    echo "rc=$?"
-    echo "== test_cuda_sparse (PARITY_VERBOSE=1): the sparse op group vs the CPU's, sparse training parity"
-    PARITY_VERBOSE=1 timeout 150 build-gpu/test_cuda_sparse
-    echo "rc=$?"
-    echo "== test_cuda_sparse test_train_sparse_parity under LEDGER_CUDA_SYNC=1"
-    LEDGER_CUDA_SYNC=1 timeout 90 build-gpu/test_cuda_sparse test_train_sparse_parity
-    echo "rc=$?"
+    gpu_test test_cuda_parity test_train_parity
+    gpu_test test_cuda_sparse test_train_sparse_parity
     echo "== ctest -R 'cuda|backend|train|sae|lean' (not the py. tests: CMake runs them with /usr/bin/python3, which has no NumPy there; not test_cuda_sparse, run above)"
     (cd build-gpu && timeout 150 ctest -R 'cuda|backend|train|sae|lean' -E '^py[.]|test_cuda_sparse' --output-on-failure -j8 --timeout 120)
     echo "rc=$?"
