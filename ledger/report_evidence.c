@@ -226,6 +226,10 @@ void rpt_shown_value(char *text)
         return;
     for (prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, x);
+        /* never trade positional text for an exponent: %.1g of 100000 is
+         * 1e+05, which reads back but is not how anyone wrote it */
+        if (strpbrk(buf, "eE") && !strpbrk(text, "eE"))
+            continue;
         if (strtod(buf, NULL) == x) {
             if (strlen(buf) < strlen(text))
                 memcpy(text, buf, strlen(buf) + 1);

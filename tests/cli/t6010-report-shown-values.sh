@@ -6,9 +6,9 @@
 . "$(dirname "$0")/lib-cli.sh"
 cat >results.json <<'JSON'
 {"format": 1, "study": "w", "conditions": [
- {"id": "weight=0.3", "params": {"weight": 0.3, "lr": 0.003},
+ {"id": "weight=0.3", "params": {"weight": 0.3, "lr": 0.003, "steps": 100000},
   "cells": [{"seed": 1, "metrics": {"ev": 0.5}}, {"seed": 2, "metrics": {"ev": 0.7}}]},
- {"id": "weight=1", "params": {"weight": 1, "lr": 0.003},
+ {"id": "weight=1", "params": {"weight": 1, "lr": 0.003, "steps": 100000},
   "cells": [{"seed": 1, "metrics": {"ev": 0.25}}, {"seed": 2, "metrics": {"ev": 0.75}}]}]}
 JSON
 echo '{"name": "w"}' >w.json
@@ -19,6 +19,8 @@ cat >t.md <<'EOF2'
 
 {{table w cell.ev where weight=0.3 by lr | mean | %.2f}}
 
+{{table w cell.ev by steps | n}}
+
 {{plot w mmcs-vs-param weight | file=w.svg metric=cell.ev series=lr}}
 EOF2
 expect_ok "init" "$LEDGER" init
@@ -26,6 +28,7 @@ expect_ok "record" "$LEDGER" record --study w --results results.json --spec w.js
 expect_ok "report renders" "$LEDGER" report --no-record t.md -o out/r.md
 grep -q '^| 0.3 | 0.003 | 0.60 | 2 |$' out/r.md && ok "table shows 0.3 and 0.003" || bad "table: $(grep '^|' out/r.md | head -4)"
 grep -q '^| 1 | 0.003 | 0.50 | 2 |$' out/r.md && ok "integers stay integers" || bad "table: $(grep '^|' out/r.md | head -4)"
+grep -q '^| 100000 | 4 |$' out/r.md && ok "100000 stays positional (not 1e+05)" || bad "steps table: $(grep '^| 1[0e]' out/r.md | tr '\n' ' ')"
 grep -q '0.29999999999999999\|0.0030000000000000001' out/r.md && bad "long form shown" || ok "no %.17g text in the report"
 grep -q '^| 0.003 | 0.60 |$' out/r.md && ok "a filter on 0.3 still selects" || bad "filtered table: $(grep '^|' out/r.md)"
 svg=out/w.svg
