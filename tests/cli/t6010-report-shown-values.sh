@@ -22,6 +22,8 @@ cat >t.md <<'EOF2'
 {{table w cell.ev by steps | n}}
 
 {{plot w mmcs-vs-param weight | file=w.svg metric=cell.ev series=lr}}
+
+{{plot w scatter cell.ev cell.ev | file=sc.svg series=weight}}
 EOF2
 expect_ok "init" "$LEDGER" init
 expect_ok "record" "$LEDGER" record --study w --results results.json --spec w.json results.json=results.json
@@ -33,4 +35,6 @@ grep -q '0.29999999999999999\|0.0030000000000000001' out/r.md && bad "long form 
 grep -q '^| 0.003 | 0.60 |$' out/r.md && ok "a filter on 0.3 still selects" || bad "filtered table: $(grep '^|' out/r.md)"
 svg=out/w.svg
 [ -n "$svg" ] && grep -q '>0.3<' "$svg" && ! grep -q '0.29999999999999999' "$svg" && ok "plot tick shows 0.3" || bad "plot: $svg"
+[ -s out/sc.svg ] && grep -q '>0.3<' out/sc.svg && ! grep -q '0.29999999999999999' out/sc.svg &&
+    ok "scatter legend shows 0.3" || bad "scatter: $(grep -o '>[0-9.]*<' out/sc.svg | tr '\n' ' ')"
 finish
