@@ -224,6 +224,11 @@ void rpt_shown_value(char *text)
     x = strtod(text, &end);
     if (*end || !isfinite(x))
         return;
+    /* only the index's form of a number: a string parameter that reads as
+     * one ("007", "1.50") is shown as written */
+    snprintf(buf, sizeof buf, "%.17g", x);
+    if (strcmp(buf, text) != 0)
+        return;
     for (prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, x);
         /* never trade positional text for an exponent: %.1g of 100000 is
