@@ -218,12 +218,27 @@ static int param_set(const char *file, const char *where, const pdef *d, const c
     }
     return lg_error_set(LG_EINTERNAL, "bad parameter type");
 }
+/* "arch": "transcoder" beside "transcoder": false in one object (a section,
+ * or one grid cell): which one wins would depend on the keys' order, so the
+ * pair is refused. arch_v or tc_v may be NULL (not given). */
+static int transcoder_contradiction(const char *file, const char *where, const cJSON *arch_v, const cJSON *tc_v)
+{
+    if (cJSON_IsString(arch_v) && strcmp(arch_v->valuestring, "transcoder") == 0 && cJSON_IsFalse(tc_v))
+        return lg_error_set(LG_EINPUT, "%s: %s: \"arch\": \"transcoder\" is a transcoder, \"transcoder\": false says it "
+                            "is not (drop one)", file, where);
+    return 0;
+}
+
 /* Apply every key of a "sae" or "train" section to p. */
 int study_apply_section(const char *file, const char *section, const cJSON *obj, lg_cond_params *p)
 {
     const cJSON *it;
     char where[160];
     int err;
+    snprintf(where, sizeof where, "%s.transcoder", section);
+    if ((err = transcoder_contradiction(file, where, cJSON_GetObjectItemCaseSensitive(obj, "arch"),
+                                        cJSON_GetObjectItemCaseSensitive(obj, "transcoder"))) < 0)
+        return err;
     cJSON_ArrayForEach(it, obj) {
         const pdef *d = param_find(it->string);
         snprintf(where, sizeof where, "%s.%s", section, it->string);
@@ -408,6 +423,19 @@ int study_expand_grid(const char *file, const cJSON *grid, const lg_cond_params 
                                     i ? "," : "", keys[i]->string, val);
             if (len >= sizeof(cd->id) - 20)
                 return lg_error_set(LG_EINPUT, "%s: grid: condition id too long", file);
+        }
+        {
+            const cJSON *av = NULL, *tv = NULL;
+            char where[sizeof cd->id + 16];
+            for (i = 0; i < nkeys; i++) {
+                if (!strcmp(keys[i]->string, "arch"))
+                    av = cJSON_GetArrayItem(keys[i], idx[i]);
+                else if (!strcmp(keys[i]->string, "transcoder"))
+                    tv = cJSON_GetArrayItem(keys[i], idx[i]);
+            }
+            snprintf(where, sizeof where, "grid: condition %s", cd->id);
+            if ((err = transcoder_contradiction(file, where, av, tv)) < 0)
+                return err;
         }
         if (nkeys == 0)
             snprintf(cd->id, sizeof cd->id, "default");

@@ -88,8 +88,13 @@ static int gc_resume(lg_ledger *lg, int remove, int dry_run, double min_age, gc_
             continue;
         if (remove && difftime(time(NULL), sb.st_mtime) >= min_age) {
             show(o, sub.ptr);
-            if (!dry_run)
+            if (!dry_run) {
                 lg_path_remove_tree(sub.ptr);
+                if (lstat(sub.ptr, &sb) == 0) { /* never count (or say) removed what is still there */
+                    err = lg_error_set(LG_EIO, "%s: cannot remove the stopped run's folder", sub.ptr);
+                    break;
+                }
+            }
             (*removed)++;
         } else {
             uint64_t b = folder_bytes(sub.ptr);

@@ -29,36 +29,11 @@
 #include "ledger/evidence.h"
 #include "ledger/index.h"
 #include "ledger/manifest.h"
+#include "ledger/report_int.h"
 #include "ledger/svg.h"
 
-/* The value of a condition's parameter (NULL = absent), in the index's text form. */
-static int cond_param(const cJSON *cond, const char *key, char **out)
-{
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cond, "params"), key);
-    lg_buf t = LG_BUF_INIT;
-    int err = 0;
-    *out = NULL;
-    if (p && !cJSON_IsNull(p) && (err = lg_index_param_text(p, &t)) == 0 && !(*out = lg_strdup(t.ptr ? t.ptr : "")))
-        err = LG_ENOMEM;
-    lg_buf_release(&t);
-    return err;
-}
-
-/* 1 when the condition's parameters pass every filter of the directive. */
-static int cond_matches(const lg_directive *d, const cJSON *cond, int *match)
-{
-    size_t i;
-    int err;
-    *match = 1;
-    for (i = 0; i < d->sel.nfilters && *match; i++) {
-        char *v = NULL;
-        if ((err = cond_param(cond, d->sel.filters[i].key, &v)) < 0)
-            return err;
-        *match = lg_filter_match(&d->sel.filters[i], v);
-        lg_free(v);
-    }
-    return 0;
-}
+/* a condition's parameters and the directive's filters: rpt_cond_param and
+ * rpt_cond_matches (report_evidence.c), as for tables and the other plots */
 
 int lg_plot_curve_mean(const lg_curve *curves, size_t ns, int m, lg_band_kind band, double *x, double *y, double *lo,
                        double *hi)
@@ -181,7 +156,7 @@ static int draw_curve(const lg_directive *d, const cJSON *const *conds, size_t n
         lg_curve *cv = NULL;
         size_t nc = 0, np, k;
         char *ctl = NULL;
-        if ((err = cond_matches(d, conds[ci], &match)) < 0 || (err = cond_param(conds[ci], "control", &ctl)) < 0)
+        if ((err = rpt_cond_matches(conds[ci], d, &match)) < 0 || (err = rpt_cond_param(conds[ci], "control", &ctl)) < 0)
             goto out;
         k = match && !(ctl && !strcmp(ctl, "random")); /* random-init controls are not trained */
         lg_free(ctl);
@@ -307,7 +282,7 @@ static int draw_scatter(const lg_directive *d, const cJSON *const *conds, size_t
         return LG_ENOMEM;
     for (ci = 0; ci < nconds; ci++) {
         char *v = NULL;
-        if ((err = cond_matches(d, conds[ci], &match)) < 0 || (err = cond_param(conds[ci], d->series, &v)) < 0)
+        if ((err = rpt_cond_matches(conds[ci], d, &match)) < 0 || (err = rpt_cond_param(conds[ci], d->series, &v)) < 0)
             goto out;
         if (!match || !v) {
             lg_free(v);
@@ -339,6 +314,7 @@ static int draw_scatter(const lg_directive *d, const cJSON *const *conds, size_t
             err = f;
             goto out;
         }
+        rpt_shown_value(vals[j]); /* its evidence is read: shown from here on (0.3, not %.17g) */
         series[j].name = vals[j];
         series[j].x = &g[0];
         series[j].y = &g[1];

@@ -224,8 +224,17 @@ void rpt_shown_value(char *text)
     x = strtod(text, &end);
     if (*end || !isfinite(x))
         return;
+    /* only the index's form of a number: a string parameter that reads as
+     * one ("007", "1.50") is shown as written */
+    snprintf(buf, sizeof buf, "%.17g", x);
+    if (strcmp(buf, text) != 0)
+        return;
     for (prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, x);
+        /* never trade positional text for an exponent: %.1g of 100000 is
+         * 1e+05, which reads back but is not how anyone wrote it */
+        if (strpbrk(buf, "eE") && !strpbrk(text, "eE"))
+            continue;
         if (strtod(buf, NULL) == x) {
             if (strlen(buf) < strlen(text))
                 memcpy(text, buf, strlen(buf) + 1);

@@ -73,7 +73,9 @@ int rpt_ask(rctx *c, const lg_directive *d, const lg_filter *extra, size_t nextr
 int rpt_cond_param(const cJSON *cond, const char *key, char **out);
 /* A parameter value as shown to a reader: a number in the index's %.17g form
  * becomes its shortest text that reads back to the same double (0.3, not
- * 0.29999999999999999), in place (never longer); other text is unchanged.
+ * 0.29999999999999999; never an exponent where the index wrote none), in
+ * place (never longer); other text, a string such as "007" included, is
+ * unchanged.
  * Only for display: filters keep the index's form. */
 void rpt_shown_value(char *text);
 int rpt_cond_matches(const cJSON *cond, const lg_directive *d, int *match);

@@ -104,10 +104,14 @@ def load_state(torch, model, path):
     try:
         with open(path, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        # weights_only: a state_dict is tensors in dicts; refuse pickled code (PyTorch >= 1.13)
+        # weights_only: a state_dict is tensors in dicts; refuse pickled code (PyTorch >= 1.13). An
+        # older torch.load would run whatever code the pickle carries: refused, not loaded unsafely.
         import inspect
-        safe = {"weights_only": True} if "weights_only" in inspect.signature(torch.load).parameters else {}
-        state = torch.load(path, map_location="cpu", **safe)
+        if "weights_only" not in inspect.signature(torch.load).parameters:
+            sys.stderr.write(f"modular_arith.py: --load-model {path}: this PyTorch ({torch.__version__}) has no "
+                             f"torch.load(weights_only=True), which --load-model needs (PyTorch >= 1.13)\n")
+            sys.exit(2)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # OSError, unpickling errors: one line, the file named
         sys.stderr.write(f"modular_arith.py: --load-model {path}: cannot read it: {str(e).splitlines()[0]}\n")
         sys.exit(2)

@@ -197,6 +197,14 @@ for mine, theirs in (("arch=transcoder", "transcoder=true"), ("arch=topk", "tran
     assert [c["metrics"] for c in a[mine]["cells"]] == [c["metrics"] for c in r[theirs]["cells"]], mine
 PY
 
+# the shorthand beside "transcoder": false in one grid cell is refused (which won depended on the keys' order)
+sed 's/"grid": {"transcoder": \[false, true\]}/"grid": {"arch": ["transcoder"], "transcoder": [false, true]}/' \
+    tiny.json >alias-bad.json
+grep -q '"arch": \["transcoder"\], "transcoder"' alias-bad.json || bad "alias-bad.json not made"
+expect_code 2 "grid: arch transcoder with transcoder false: exit 2" "$LEDGER" run --dry-run alias-bad.json
+grep_err 'alias-bad.json: grid: condition arch=transcoder,transcoder=false: "arch": "transcoder" is a transcoder' \
+    "the error names the grid cell"
+
 # ---- bad inputs: exit 2, one line naming the file and place, nothing recorded ----
 runs_before=$("$LEDGER" log | wc -l)
 bad_case() { # DESC DATA_EXTRA SAE_EXTRA PATTERN
@@ -213,6 +221,8 @@ bad_case "missing target file" ', "target": {"path": "nope.npy"}' '' 'nope.npy'
 bad_case "transcoder without a target" '' '' 'bad.json: condition transcoder=true: sae.transcoder needs data.target'
 SAE_ARCH='"arch": "transcoder"' bad_case "arch transcoder without a target" '' '' 'bad.json: condition transcoder=.*needs data.target'
 SAE_ARCH='"arch": "transformer"' bad_case "an unknown arch" ', "target": {"path": "y.npy"}' '' 'bad.json: sae.arch: must be one of .*transcoder'
+SAE_ARCH='"arch": "transcoder", "transcoder": false' bad_case "arch transcoder beside transcoder false" ', "target": {"path": "y.npy"}' '' 'bad.json: sae.transcoder: "arch": "transcoder" is a transcoder, "transcoder": false says'
+SAE_ARCH='"transcoder": false, "arch": "transcoder"' bad_case "the same pair, keys the other way round" ', "target": {"path": "y.npy"}' '' 'bad.json: sae.transcoder: "arch": "transcoder" is a transcoder'
 bad_case "transcoder not a bool" ', "target": {"path": "y.npy"}' ', "transcoder": 1' 'bad.json: sae.transcoder: must be true or false'
 bad_case "synthetic target on a file source" ', "target": {"synthetic": {"seed": 3}}' '' 'bad.json: data.target.synthetic: only data.target of a synthetic source'
 bad_case "unknown target key" ', "target": {"path": "y.npy", "tensr": "y"}' '' 'bad.json: data.target.tensr: unknown key'

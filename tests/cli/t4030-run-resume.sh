@@ -99,4 +99,16 @@ expect_ok "gc --resume --min-age 0" "$LEDGER" gc --resume --min-age 0 --json
 "$PYTHON3" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["resume_removed"] == 1 and d["resume_kept"] == 0, d' \
     "$TMP/.out" && ok "--json counts the removed stopped run" || bad "gc --json: $(cat "$TMP/.out")"
 [ ! -e .ledger/resume/0123abcd ] && ok "stopped run removed" || bad "stopped run left"
+# a folder gc cannot remove (an immutable file; needs chattr and CAP_LINUX_IMMUTABLE): exit 3 naming
+# it, never counted or reported as removed
+mkdir -p .ledger/resume/stuck/cells && echo x > .ledger/resume/stuck/cells/w
+if chattr +i .ledger/resume/stuck/cells/w 2>/dev/null; then
+  expect_code 3 "gc --resume: a folder it cannot remove fails" "$LEDGER" gc --resume --min-age 0 --json
+  grep_err "resume/stuck: cannot remove the stopped run's folder" "the error names the folder"
+  one_line_err "one line"
+  grep -q resume_removed "$TMP/.out" && bad "counts printed after the failure" || ok "no counts printed"
+  chattr -i .ledger/resume/stuck/cells/w
+else
+  skip "gc --resume on a folder it cannot remove (chattr +i not available)"
+fi
 finish
