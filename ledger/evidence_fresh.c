@@ -214,6 +214,19 @@ static int check_study_file(lg_evidence_ctx *ev, const run_ent *e, run_fact *f, 
         err = have;
         goto out;
     }
+    /* the recorded meaning must be the embedded spec's: a rewritten extra would
+     * make old evidence fresh for a spec it never ran (red team 2, t7920) */
+    if (have && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(m, "spec"))) {
+        if ((err = lg_spec_canonical_digest(cJSON_GetObjectItemCaseSensitive(m, "spec"), hex)) < 0)
+            goto out;
+        if (strcmp(hex, want) != 0) {
+            err = fact_set(f, LG_EVIDENCE_STALE,
+                           "run %.12s records spec meaning sha256 %.12s but embeds a spec whose meaning is %.12s "
+                           "(a rewritten manifest): not evidence",
+                           e->info.run_id, want, hex);
+            goto out;
+        }
+    }
     if (!have) { /* no embedded spec: the file's bytes are the spec */
         if (!lg_path_exists(path.ptr)) {
             err = fact_set(f, LG_EVIDENCE_STALE, "study file %s no longer exists (run %.12s)", sp, e->info.run_id);
