@@ -245,6 +245,9 @@ static int find_run(lg_evidence_ctx *ev, const char *study, const char *prefix, 
     return 0;
 }
 
+/* load_run for evidence_fresh.c (evidence_int.h). */
+int ev_load_run(lg_evidence_ctx *ev, run_ent *e) { return load_run(ev, e); }
+
 /* Appends ", "-separated distinct sorted strings. */
 static int put_list(lg_buf *b, char **v, size_t n, size_t max)
 {
