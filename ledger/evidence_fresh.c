@@ -218,7 +218,14 @@ static int check_study_file(lg_evidence_ctx *ev, const run_ent *e, run_fact *f, 
     }
     /* the recorded meaning must be the embedded spec's: a rewritten extra would
      * make old evidence fresh for a spec it never ran (red team 2, t7920) */
-    if (have && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(m, "spec"))) {
+    if (have && !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(m, "spec"))) { /* only `ledger run` writes it, with the spec */
+        err = fact_set(f, LG_EVIDENCE_STALE,
+                       "run %.12s records spec meaning sha256 %.12s but embeds no spec (a rewritten manifest): not "
+                       "evidence",
+                       e->info.run_id, want);
+        goto out;
+    }
+    if (have) {
         if ((err = lg_spec_canonical_digest(cJSON_GetObjectItemCaseSensitive(m, "spec"), hex)) < 0)
             goto out;
         if (strcmp(hex, want) != 0) {

@@ -45,4 +45,10 @@ expect_code 1 "check: the rewritten run is not FRESH evidence for the new spec" 
 grep_out "^STALE +pos" "STALE"
 grep_out "spec meaning .* embeds" "says the recorded meaning is not the embedded spec's"
 expect_code 1 "verify fails" "$LEDGER" verify
+# the same meaning, and the embedded spec dropped (only `ledger run` writes the meaning, always with the spec)
+"$PYTHON3" "$LEDGER_SRC/tests/cli/lib-rewrite.py" 1 "del m['spec']" >/dev/null &&
+  "$LEDGER" reindex --accept-rewrite >/dev/null 2>&1 && ok "run 1 rewritten again: no embedded spec" || bad "rewrite 2"
+expect_code 1 "check: still not FRESH" "$LEDGER" check
+grep_out "^STALE +pos" "STALE"
+grep_out "embeds no spec" "says the run embeds no spec"
 finish
