@@ -169,18 +169,24 @@ typedef enum { FIND_OK = 0, FIND_NONE, FIND_FAILED, FIND_AMBIGUOUS, FIND_UNDERIV
  * forged.json` made a FAILing claim PASS, and verify --recompute and the
  * replay loop (kind run) passed (tests/cli/t7906-record-shadows-run.sh).
  * The earlier re-derivable run of the study, or NULL. */
+/* Likewise a run of kind "import" (red team 2, t7922): its pairs are
+ * recomputed from the imported weights, but nothing ties those weights to the
+ * study's training; `ledger import --study S` of two near-copies of one SAE
+ * recorded mmcs 1.0 and a FAILing claim about `ledger run`'s study PASSed. So
+ * an import never stands in for a study that has an ok run of kind run. */
 static run_ent *underivable_shadow(lg_evidence_ctx *ev, size_t latest, const char *study, int *err)
 {
     size_t i;
+    int rec = str_eq(lg_json_str(ev->runs[latest].m, "kind"), "record");
     *err = 0;
-    if (!str_eq(lg_json_str(ev->runs[latest].m, "kind"), "record"))
+    if (!rec && !str_eq(lg_json_str(ev->runs[latest].m, "kind"), "import"))
         return NULL;
     for (i = latest; i-- > 0;) {
         run_ent *e = &ev->runs[i];
         if ((*err = load_run(ev, e)) < 0)
             return NULL;
         if (str_eq(lg_json_str(e->m, "study"), study) && str_eq(lg_json_str(e->m, "status"), "ok") &&
-            (str_eq(lg_json_str(e->m, "kind"), "run") || str_eq(lg_json_str(e->m, "kind"), "import")))
+            (str_eq(lg_json_str(e->m, "kind"), "run") || (rec && str_eq(lg_json_str(e->m, "kind"), "import"))))
             return e;
     }
     return NULL;
@@ -232,18 +238,26 @@ static int find_run(lg_evidence_ctx *ev, const char *study, const char *prefix, 
             if (shadowed) {
                 *st = FIND_UNDERIVABLE;
                 err = lg_buf_printf(&ev->reason,
-                                    "the latest ok run %.12s of study %s is of kind record (numbers computed "
-                                    "elsewhere), but run %.12s of the study came from 'ledger %s': a recorded run "
-                                    "cannot stand in for it (it cannot be replayed or recomputed); record under "
-                                    "another study name or pin a run",
-                                    e->info.run_id, study, shadowed->info.run_id,
-                                    lg_json_str(shadowed->m, "kind"));
+                                    "the latest ok run %.12s of study %s is of kind %s (%s), but run %.12s of the "
+                                    "study came from 'ledger %s': %s cannot stand in for it; %s under another study "
+                                    "name or pin a run",
+                                    e->info.run_id, study, lg_json_str(e->m, "kind"),
+                                    str_eq(lg_json_str(e->m, "kind"), "record") ? "numbers computed elsewhere"
+                                                                                 : "SAEs trained elsewhere",
+                                    shadowed->info.run_id, lg_json_str(shadowed->m, "kind"),
+                                    str_eq(lg_json_str(e->m, "kind"), "record")
+                                        ? "a recorded run (it cannot be replayed or recomputed)"
+                                        : "an import (its SAEs cannot be replayed from the study)",
+                                    str_eq(lg_json_str(e->m, "kind"), "record") ? "record" : "import");
             }
             return err;
         }
     }
     return 0;
 }
+
+/* load_run for evidence_fresh.c (evidence_int.h). */
+int ev_load_run(lg_evidence_ctx *ev, run_ent *e) { return load_run(ev, e); }
 
 /* Appends ", "-separated distinct sorted strings. */
 static int put_list(lg_buf *b, char **v, size_t n, size_t max)

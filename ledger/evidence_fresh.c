@@ -157,6 +157,8 @@ static int fact_set(run_fact *f, lg_evidence status, const char *fmt, ...)
     return f->reason ? 0 : LG_ENOMEM;
 }
 
+static int str_same(const char *a, const char *b) { return a && b && !strcmp(a, b); }
+
 static const char *rel(lg_evidence_ctx *ev, const char *p)
 {
     const char *root = lg_ledger_root(ev->lg);
@@ -213,6 +215,26 @@ static int check_study_file(lg_evidence_ctx *ev, const run_ent *e, run_fact *f, 
     if ((have = recorded_meaning(m, want)) < 0) {
         err = have;
         goto out;
+    }
+    /* the recorded meaning must be the embedded spec's: a rewritten extra would
+     * make old evidence fresh for a spec it never ran (red team 2, t7920) */
+    if (have && !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(m, "spec"))) { /* only `ledger run` writes it, with the spec */
+        err = fact_set(f, LG_EVIDENCE_STALE,
+                       "run %.12s records spec meaning sha256 %.12s but embeds no spec (a rewritten manifest): not "
+                       "evidence",
+                       e->info.run_id, want);
+        goto out;
+    }
+    if (have) {
+        if ((err = lg_spec_canonical_digest(cJSON_GetObjectItemCaseSensitive(m, "spec"), hex)) < 0)
+            goto out;
+        if (strcmp(hex, want) != 0) {
+            err = fact_set(f, LG_EVIDENCE_STALE,
+                           "run %.12s records spec meaning sha256 %.12s but embeds a spec whose meaning is %.12s "
+                           "(a rewritten manifest): not evidence",
+                           e->info.run_id, want, hex);
+            goto out;
+        }
     }
     if (!have) { /* no embedded spec: the file's bytes are the spec */
         if (!lg_path_exists(path.ptr)) {
@@ -291,6 +313,55 @@ out:
     lg_buf_release(&path);
     lg_buf_release(&s.same);
     lg_buf_release(&s.other);
+    return err;
+}
+
+/* One study, one name, as `ledger run` enforces it (cli_check_study_name), but
+ * at evidence time: when another run of the study was recorded from another
+ * file that still exists and still declares the study with another meaning,
+ * the study name is ambiguous and e is STALE. Without this, a run recorded
+ * from a second file declaring the name (the reviewed file moved aside for
+ * the run, then put back) was FRESH evidence for claims about the study
+ * while the reviewed file said something else (red team 2, t7921). */
+static int check_study_unique(lg_evidence_ctx *ev, const run_ent *e, run_fact *f)
+{
+    const char *sp = lg_json_str(e->m, "study_path"), *study = lg_json_str(e->m, "study");
+    char want[65], hex[65];
+    lg_buf path = LG_BUF_INIT;
+    int have = 0, err = 0;
+    size_t i;
+    if (!sp || !study || (have = recorded_meaning(e->m, want)) <= 0)
+        return have < 0 ? have : 0;
+    for (i = 0; i < ev->nruns && err == 0 && f->status == LG_EVIDENCE_FRESH; i++) {
+        run_ent *o = &ev->runs[i];
+        const char *osp;
+        char *name = NULL;
+        int rc;
+        if (o == e)
+            continue;
+        if ((err = ev_load_run(ev, o)) < 0)
+            break;
+        osp = lg_json_str(o->m, "study_path");
+        if (!osp || !strcmp(osp, sp) || !str_same(lg_json_str(o->m, "study"), study))
+            continue;
+        if ((err = osp[0] == '/' ? lg_buf_puts(&path, osp) : lg_path_join(&path, lg_ledger_root(ev->lg), osp)) < 0)
+            break;
+        if (!lg_path_exists(path.ptr) || lg_path_check_regular(path.ptr) < 0) {
+            lg_error_clear();
+            lg_buf_clear(&path);
+            continue;
+        }
+        if ((rc = study_file_digest(path.ptr, &name, hex)) < 0)
+            err = rc;
+        else if (rc == 1 && name && !strcmp(name, study) && strcmp(hex, want) != 0)
+            err = fact_set(f, LG_EVIDENCE_STALE,
+                           "study name '%s' is declared by both %s (run %.12s) and %s (run %.12s) with different "
+                           "specs: one study, one name",
+                           study, sp, e->info.run_id, osp, o->info.run_id);
+        lg_free(name);
+        lg_buf_clear(&path);
+    }
+    lg_buf_release(&path);
     return err;
 }
 
@@ -399,6 +470,8 @@ static int check_run(lg_evidence_ctx *ev, run_ent *e, int pinned, run_fact *f)
     if (pinned)
         goto out;
     if ((err = check_study_file(ev, e, f, &study_now)) < 0 || f->status != LG_EVIDENCE_FRESH)
+        goto out;
+    if ((err = check_study_unique(ev, e, f)) < 0 || f->status != LG_EVIDENCE_FRESH)
         goto out;
     /* the input files: gone, changed, or read without a recorded digest make it STALE */
     for (int which = 0; which < IN_N; which++) {

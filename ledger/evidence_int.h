@@ -62,6 +62,7 @@ typedef struct {
 int ev_check_index(lg_evidence_ctx *ev, run_ent *e);
 int ev_cmp_str(const void *a, const void *b);
 int ev_db_err(sqlite3 *db, const char *what);
+int ev_load_run(lg_evidence_ctx *ev, run_ent *e);
 int ev_run_fact_get(lg_evidence_ctx *ev, run_ent *e, int pinned, const run_fact **out);
 int ev_strlist_add(strlist *l, char *s);
 int ev_trust_keys(lg_evidence_ctx *ev, const lg_keyring **out);

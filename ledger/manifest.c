@@ -175,12 +175,37 @@ static int is_int(const cJSON *v)
     return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) && fabs(v->valuedouble) < 9007199254740992.0;
 }
 
+/* Text that `show`, `log`, `query` and `check` print as it is: no C0/C1
+ * control characters (ESC sequences, CR, CSI), which a rewritten manifest
+ * used to move the cursor and overprint a reviewer's terminal (red team 2,
+ * t7923). 0 when s is printable, else the byte offset + 1 of the first. */
+static size_t control_at(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return (size_t)(p - (const unsigned char *)s) + 1;
+    return 0;
+}
+
+static int check_text(const char *s, const char *where, const char *ctx, const char *what)
+{
+    size_t at = s ? control_at(s) : 0;
+    if (at)
+        return lg_error_set(LG_EINPUT, "%s: %s%s: control character at byte %zu (text must be printable)", where, ctx,
+                            what, at - 1);
+    return 0;
+}
+
 static int check_metrics(const cJSON *m, const char *where, const char *ctx)
 {
     const cJSON *v;
+    int err;
     if (!cJSON_IsObject(m))
         return lg_error_set(LG_EINPUT, "%s: %s.metrics: must be an object", where, ctx);
     cJSON_ArrayForEach(v, m) {
+        if ((err = check_text(v->string, where, ctx, ".metrics (a name)")) < 0)
+            return err;
         if (cJSON_IsNull(v))
             continue;
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
@@ -211,6 +236,8 @@ static int check_units(const cJSON *cond, const char *key, const char *where, in
         }
         if (cJSON_GetObjectItemCaseSensitive(u, "status") && !lg_json_str(u, "status"))
             return lg_error_set(LG_EINPUT, "%s: %s.status: must be a string", where, ctx);
+        if ((err = check_text(lg_json_str(u, "status"), where, ctx, ".status")) < 0)
+            return err;
         if ((err = check_metrics(cJSON_GetObjectItemCaseSensitive(u, "metrics"), where, ctx)) < 0)
             return err;
         i++;
@@ -221,6 +248,7 @@ static int check_units(const cJSON *cond, const char *key, const char *where, in
 int lg_results_check(const cJSON *results, const char *where)
 {
     const cJSON *conds, *c, *d;
+    char ctx[64];
     int i = 0, j, err;
     if (!cJSON_IsObject(results))
         return lg_error_set(LG_EINPUT, "%s: results must be a JSON object", where);
@@ -240,9 +268,17 @@ int lg_results_check(const cJSON *results, const char *where)
                 return lg_error_set(LG_EINPUT, "%s: conditions[%d].id: \"%s\" repeats conditions[%d]", where, i, id, j);
             j++;
         }
+        snprintf(ctx, sizeof ctx, "conditions[%d]", i);
+        if ((err = check_text(id, where, ctx, ".id")) < 0)
+            return err;
         params = cJSON_GetObjectItemCaseSensitive(c, "params");
         if (params && !cJSON_IsObject(params))
             return lg_error_set(LG_EINPUT, "%s: conditions[%d].params: must be an object", where, i);
+        cJSON_ArrayForEach(d, params) {
+            if ((err = check_text(d->string, where, ctx, ".params (a name)")) < 0 ||
+                (err = check_text(lg_json_str(params, d->string), where, ctx, ".params (a value)")) < 0)
+                return err;
+        }
         if ((err = check_units(c, "cells", where, i)) < 0 || (err = check_units(c, "pairs", where, i)) < 0 ||
             (err = check_units(c, "seeds", where, i)) < 0)
             return err;
@@ -270,6 +306,9 @@ int lg_manifest_check(const cJSON *m, const char *where)
     for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (!lg_json_str(m, strs[i]))
             return lg_error_set(LG_EINPUT, "%s: \"%s\": missing or not a string", where, strs[i]);
+    cJSON_ArrayForEach(v, m) /* the top-level strings `show` prints (kind, study, backend, device, host, ...) */
+        if (cJSON_IsString(v) && (err = check_text(v->valuestring, where, "", v->string)) < 0)
+            return err;
     v = cJSON_GetObjectItemCaseSensitive(m, "nonce");
     if (!cJSON_IsString(v) || strlen(v->valuestring) != LG_NONCE_HEX ||
         strspn(v->valuestring, "0123456789abcdef") != LG_NONCE_HEX)
