@@ -287,10 +287,15 @@ int lg_file_read(const char *path, size_t max, lg_buf *out)
 {
     char chunk[65536];
     size_t total = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int err = 0;
+    /* O_NONBLOCK only for the open: a FIFO nobody writes to then reads as
+     * empty instead of blocking open() forever (a planted claims/x.claims);
+     * reads block as usual, so a pipe with a writer (<(cmd)) still works */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int err = 0, fl;
     if (fd < 0)
         return lg_error_set(errno == ENOENT ? LG_ENOTFOUND : LG_EIO, "%s: %s", path, strerror(errno));
+    if ((fl = fcntl(fd, F_GETFL)) >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof(chunk));
         if (n < 0) {

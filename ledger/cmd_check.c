@@ -86,7 +86,7 @@ int cmd_check(lg_cli *cli, int argc, char **argv)
             if ((err = lg_eval_render_text(res[i], &out)) < 0)
                 goto out;
             if (!quiet || !lg_eval_ok(res[i]))
-                fputs(out.ptr, stdout);
+                fputs(out.ptr ? out.ptr : "", stdout); /* a file with no claims renders nothing */
         }
     }
 out:
